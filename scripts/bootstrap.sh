@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# bootstrap.sh [EXTRAS] - make ./.venv and install Tocsin into it (editable), with the
+# optional dependency groups named (e.g. "test").  Idempotent; quiet unless it fails.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${TOCSIN_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3}
+extras=${1:-}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+spec="$ROOT"
+[ -n "$extras" ] && spec="$ROOT[$extras]"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"

@@ -1,0 +1,80 @@
+"""Tocsin: email notifications for alarms and warnings.
+
+The public names are re-exported here; ``import tocsin`` loads neither the CLI nor
+the web stack.
+"""
+
+from tocsin.address import Address, InvalidAddress, parse_address
+from tocsin.errors import (
+    AuthFailed,
+    ConfigError,
+    ConfigurationProblem,
+    ConnectFailed,
+    DeliveryError,
+    DeliveryTimeout,
+    MessageRejected,
+    PermanentFailure,
+    Reason,
+    SenderRejected,
+    ServerBusy,
+    ServerRejected,
+    Step,
+    TemporaryFailure,
+    TLSFailed,
+    TLSRequired,
+    TocsinError,
+)
+from tocsin.message import Mail, compose
+from tocsin.secret import UNSET, Secret
+from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, TransportKind
+from tocsin.transports import (
+    DeliveryResult,
+    MockTransport,
+    Outcome,
+    RecipientResult,
+    SMTPTransport,
+    Transport,
+)
+from tocsin.validation import Issue, Level, Report
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "UNSET",
+    "Address",
+    "AuthFailed",
+    "ConfigError",
+    "ConfigurationProblem",
+    "ConnectFailed",
+    "DeliveryError",
+    "DeliveryResult",
+    "DeliveryTimeout",
+    "EmailSettings",
+    "Encryption",
+    "InvalidAddress",
+    "Issue",
+    "Level",
+    "Mail",
+    "MessageRejected",
+    "MockTransport",
+    "Outcome",
+    "PermanentFailure",
+    "Reason",
+    "RecipientResult",
+    "Report",
+    "SMTPTransport",
+    "Secret",
+    "SenderRejected",
+    "ServerBusy",
+    "ServerRejected",
+    "Step",
+    "TLSFailed",
+    "TLSRequired",
+    "TemporaryFailure",
+    "TocsinError",
+    "Transport",
+    "TransportKind",
+    "compose",
+    "parse_address",
+]

@@ -1,0 +1,222 @@
+"""The ``tocsin`` command: everything an admin does from a shell.
+
+A face: it parses, calls a service, presents.  Exit status 0 on success, 1 when an
+operation failed (a test email that did not go through), 2 for refused input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from tocsin.address import InvalidAddress, parse_address
+from tocsin.errors import ConfigError
+from tocsin.i18n import translate
+from tocsin.services.context import Services
+from tocsin.validation import Level, Report
+
+app = typer.Typer(
+    help="Tocsin: email notifications for alarms and warnings.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+settings_app = typer.Typer(help="Show and change the email settings.", no_args_is_help=True)
+app.add_typer(settings_app, name="settings")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory [default: ./tocsin-data]."),
+]
+LangOption = Annotated[str, typer.Option("--lang", help="Language of messages: en or de.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+_MARK = {
+    Level.ERROR: "[red]✗ error[/]",
+    Level.WARNING: "[yellow]! warning[/]",
+    Level.TIP: "[cyan]i tip[/]",
+}
+
+
+def _open(data: Path | None) -> Services:
+    try:
+        return Services.open(data)
+    except ConfigError as exc:
+        err.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _print_report(report: Report, language: str) -> None:
+    for issue in report.issues:
+        console = err if issue.level is Level.ERROR else out
+        console.print(f"{_MARK[issue.level]} [bold]{issue.field}[/]: {issue.text(language)}")
+
+
+def _show(values: dict[str, Any]) -> None:
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        if key == "password":
+            continue
+        if key == "password_set":
+            key, value = "password", "set" if value else "not set"
+        out.print(f"{key:<{width}}  {'' if value is None else value}")
+
+
+@settings_app.command("show")
+def settings_show(data: DataOption = None, as_json: JsonOption = False) -> None:
+    """Show the email settings (the password only as set / not set)."""
+    services = _open(data)
+    try:
+        values = services.settings.load().public()
+    finally:
+        services.close()
+    if as_json:
+        out.print_json(json.dumps(values))
+    else:
+        _show(values)
+
+
+def _parse_pairs(pairs: list[str], language: str) -> dict[str, str]:
+    changes: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            err.print(f"[red]✗[/] '{pair}' is not KEY=VALUE (example: host=smtp.example.com)")
+            raise typer.Exit(2)
+        if key.strip() == "password":
+            err.print(f"[red]✗[/] {translate('password_on_command_line', language)}")
+            raise typer.Exit(2)
+        changes[key.strip()] = value
+    return changes
+
+
+@settings_app.command("set")
+def settings_set(
+    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE pairs, e.g. encryption=ssl")],
+    data: DataOption = None,
+    language: LangOption = "en",
+) -> None:
+    """Change settings; refused as a whole if any value is wrong.
+
+    Changing the encryption moves the port to the new mode's default (25 / 465 / 587)
+    unless you chose another port yourself.
+    """
+    changes = _parse_pairs(pairs, language)
+    services = _open(data)
+    try:
+        _, report, saved = services.settings.update(changes)
+    finally:
+        services.close()
+    _print_report(report, language)
+    if not saved:
+        err.print("[red]Nothing was saved.[/] Correct the fields above and try again.")
+        raise typer.Exit(2)
+    out.print("[green]✓ Saved.[/]")
+
+
+@settings_app.command("password")
+def settings_password(
+    data: DataOption = None,
+    language: LangOption = "en",
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the password from stdin.")] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the stored password.")] = False,
+) -> None:
+    """Set the SMTP password (asked without echo, or read from stdin), or clear it."""
+    if clear:
+        password = ""
+    elif stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("SMTP password: ")
+        if getpass.getpass("Again: ") != password:
+            err.print("[red]✗[/] The two entries differ; nothing was saved.")
+            raise typer.Exit(2)
+    if not password and not clear:
+        err.print("[red]✗[/] Empty password; to remove the password use --clear.")
+        raise typer.Exit(2)
+    services = _open(data)
+    try:
+        _, report, saved = services.settings.update({"password": password or None})
+    finally:
+        services.close()
+    _print_report(report, language)
+    if not saved:
+        err.print("[red]Nothing was saved.[/]")
+        raise typer.Exit(2)
+    out.print("[green]✓ Password cleared.[/]" if clear else "[green]✓ Password saved.[/]")
+
+
+@app.command("test-email")
+def send_test(
+    to: Annotated[str, typer.Option("--to", help="Where to send the test email.")],
+    data: DataOption = None,
+    language: LangOption = "en",
+    as_json: JsonOption = False,
+) -> None:
+    """Send a test email and report every step of the conversation, with hints."""
+    from tocsin.services.test_email import TestEmailRefused, send_test_email
+
+    try:
+        parse_address(to)
+    except InvalidAddress as exc:
+        err.print(f"[red]✗[/] --to: {exc}")
+        raise typer.Exit(2) from None
+    services = _open(data)
+
+    def progress(step: Any) -> None:
+        if as_json or step.status.value == "start":
+            return
+        mark = "[green]✓[/]" if step.status.value == "ok" else "[red]✗[/]"
+        out.print(f"{mark} {step.step.value:<9} {step.summary}")
+        if step.hint:
+            out.print(f"  [bold]→ {step.hint}[/]")
+
+    try:
+        report = asyncio.run(send_test_email(services, to, language=language, progress=progress))
+    except TestEmailRefused as exc:
+        _print_report(exc.report, language)
+        err.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    elif report.ok:
+        out.print(f"[green]Test email accepted by the server[/] ({report.server_reply}).")
+    else:
+        err.print("[red]The test email was not delivered.[/] See the hint above.")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("serve")
+def serve(
+    data: DataOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+) -> None:
+    """Run the service (REST API and health endpoint)."""
+    import uvicorn
+
+    from tocsin.api import create_app
+
+    services = _open(data)
+    out.print(f"Tocsin on http://{host}:{port}  (data: {services.data})")
+    try:
+        uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+    finally:
+        services.close()
+
+
+def main() -> None:
+    """Entry point of the ``tocsin`` script."""
+    app()

@@ -1,0 +1,343 @@
+"""The test email: walk the real conversation, report every step, and say what to change.
+
+The transcript is built from the SMTP session's own step events, so the test takes
+exactly the path an alarm email takes.  When a step fails, a hint is chosen from
+the failure; where the symptom is ambiguous (no greeting, a TLS error right after
+connecting), a short probe of the port tells SSL from STARTTLS ports apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import tocsin.hints  # noqa: F401  (registers the hint texts)
+from tocsin.errors import DeliveryError, Reason, Step
+from tocsin.i18n import translate
+from tocsin.message import compose
+from tocsin.settings import EmailSettings, Encryption
+from tocsin.tlsinfo import CertificateFacts, certificate_facts
+from tocsin.transports.base import Outcome, RecipientResult
+from tocsin.transports.smtp import SMTPSession, StepEvent, StepStatus, default_ehlo_name
+
+__all__ = ["CheckStep", "TestEmailReport", "run_test_email"]
+
+PROBE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStep:
+    """One line of the transcript: a step, where it stands, what happened, what to change."""
+
+    step: Step
+    status: StepStatus
+    summary: str
+    hint: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {
+            "step": self.step.value,
+            "status": self.status.value,
+            "summary": self.summary,
+            "hint": self.hint,
+        }
+
+
+@dataclass(slots=True)
+class TestEmailReport:
+    """The whole test: success, every step, and the server's answer."""
+
+    ok: bool = False
+    steps: list[CheckStep] = field(default_factory=list)
+    message_id: str = ""
+    server_reply: str = ""
+
+    @property
+    def failure(self) -> CheckStep | None:
+        """The first failed step, if any."""
+        return next((s for s in self.steps if s.status is StepStatus.FAIL), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "ok": self.ok,
+            "message_id": self.message_id,
+            "server_reply": self.server_reply,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+Progress = Callable[[CheckStep], None]
+
+
+class _Transcript:
+    def __init__(self, settings: EmailSettings, language: str, progress: Progress | None):
+        self.settings = settings
+        self.language = language
+        self.progress = progress
+        self.report = TestEmailReport()
+        self.pending: StepEvent | None = None
+        self.tcp_connected = False
+
+    def add(self, step: CheckStep) -> None:
+        self.report.steps.append(step)
+        if self.progress is not None:
+            self.progress(step)
+
+    def hint(self, code: str, **params: object) -> str:
+        return translate(code, self.language, **params)
+
+    def on_event(self, event: StepEvent) -> None:
+        if event.step is Step.CONNECT and event.status is StepStatus.OK:
+            self.tcp_connected = True
+        if event.status is StepStatus.FAIL and event.error is not None:
+            self.pending = event  # the hint may need a probe: added after the exception
+            return
+        if event.status is StepStatus.FAIL:
+            recipient = str(event.data.get("recipient", ""))
+            code = event.data.get("code")
+            hint = self._reply_hint(
+                event.step, code if isinstance(code, int) else None, recipient, event.detail
+            )
+            self.add(CheckStep(event.step, event.status, event.detail, hint))
+            return
+        self.add(CheckStep(event.step, event.status, event.detail))
+
+    def _reply_hint(self, step: Step, code: int | None, recipient: str, text: str) -> str:
+        if code is not None and code // 100 == 4:
+            return self.hint("hint_busy")
+        if step is Step.RCPT_TO:
+            return self.hint("hint_recipient_rejected", recipient=recipient)
+        return self.hint("hint_message_rejected", server=text)  # a 5xx answer to DATA
+
+
+async def run_test_email(
+    settings: EmailSettings,
+    to: str,
+    *,
+    language: str = "en",
+    progress: Progress | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> TestEmailReport:
+    """Send a test email to ``to`` through ``settings``, reporting each step as it goes.
+
+    Never raises for a delivery problem: the report's failed step carries the
+    reason and a hint.  The transcript holds no secret (the session's events never
+    carry the password).
+    """
+    transcript = _Transcript(settings, language, progress)
+    report = transcript.report
+    now = datetime.now(UTC)
+    body = translate(
+        "test_body",
+        language,
+        sender=settings.sender_address,
+        server=settings.host,
+        port=settings.port,
+        encryption=settings.encryption.value,
+        time=f"{now:%Y-%m-%d %H:%M:%S} UTC",
+    )
+    mail = compose(
+        sender=settings.sender_address,
+        sender_name=settings.sender_name,
+        to=[to],
+        subject=f"{translate('test_subject', language)} {now:%Y-%m-%d %H:%M:%S}",
+        text=body,
+        date=now,
+    )
+    report.message_id = mail.message_id
+    session = SMTPSession(
+        settings,
+        tls_context=tls_context,
+        observer=transcript.on_event,
+        ehlo_name=None if settings.ehlo_name else await default_ehlo_name(),
+    )
+    try:
+        async with asyncio.timeout(settings.deadline):
+            await session.open()
+            result = await session.deliver(mail)
+        report.server_reply = result.server_reply
+        report.ok = result.all_accepted
+        if not report.ok and report.failure is None:
+            refused = next(r for r in result.recipients if r.outcome is not Outcome.ACCEPTED)
+            transcript.add(
+                CheckStep(
+                    refused.step or Step.MAIL_FROM,
+                    StepStatus.FAIL,
+                    refused.server_message,
+                    recipient_hint(refused, language),
+                )
+            )
+        await session.quit()
+        transcript.add(CheckStep(Step.QUIT, StepStatus.OK, "connection closed"))
+    except DeliveryError as error:
+        session.abort()
+        event = transcript.pending
+        summary = event.detail if event is not None else str(error)
+        hint = await _hint_for(error, transcript)
+        transcript.add(CheckStep(error.step, StepStatus.FAIL, summary, hint))
+    except TimeoutError:
+        session.abort()
+        step = session.step
+        transcript.add(
+            CheckStep(
+                step,
+                StepStatus.FAIL,
+                f"no result within the {settings.deadline:g} s deadline",
+                transcript.hint("hint_timeout", step=step.value),
+            )
+        )
+    return report
+
+
+async def _hint_for(error: DeliveryError, t: _Transcript) -> str:
+    """Choose the hint for a failed session, probing the port where the symptom is ambiguous."""
+    s = t.settings
+    where = {"host": s.host, "port": s.port}
+    reason, step = error.reason, error.step
+    if reason is Reason.DNS_FAILED:
+        return t.hint("hint_dns", **where)
+    if reason is Reason.CONNECT_REFUSED:
+        return t.hint("hint_refused", **where)
+    if reason is Reason.TIMEOUT and step is Step.CONNECT and not t.tcp_connected:
+        return t.hint("hint_connect_timeout", **where)
+    if reason is Reason.TIMEOUT and step is Step.CONNECT and s.encryption is not Encryption.SSL:
+        if await _speaks_tls(s.host, s.port):
+            return t.hint("hint_plain_on_tls_port", **where)
+        return t.hint("hint_no_greeting", **where)
+    ssl_mismatch = reason is Reason.TLS_FAILED and s.encryption is Encryption.SSL
+    if ssl_mismatch and step is Step.TLS and await _plain_greeting(s.host, s.port):
+        return t.hint("hint_ssl_on_plain_port", **where)
+    if reason is Reason.CERT_INVALID:
+        return await _certificate_hint(error, t)
+    if reason is Reason.TLS_REQUIRED:
+        code = "hint_starttls_missing" if step is Step.STARTTLS else "hint_plaintext_refused"
+        return t.hint(code, **where)
+    simple = {
+        Reason.TLS_FAILED: ("hint_tls_failed", {"detail": error.args[0]}),
+        Reason.AUTH_UNAVAILABLE: ("hint_auth_unavailable", {}),
+        Reason.AUTH_FAILED: ("hint_auth_failed", {}),
+        Reason.AUTH_REQUIRED: ("hint_auth_required", {}),
+        Reason.SENDER_REJECTED: ("hint_sender_rejected", {"sender": s.sender_address}),
+        Reason.MESSAGE_REJECTED: ("hint_message_rejected", {"server": error.server_message}),
+        Reason.SERVER_REJECTED: ("hint_server_rejected", {"server": error.server_message}),
+        Reason.DISCONNECTED: ("hint_disconnected", {"step": step.value}),
+        Reason.TIMEOUT: ("hint_timeout", {"step": step.value}),
+    }
+    code, params = simple.get(reason, ("hint_busy", {}))
+    return t.hint(code, **params)
+
+
+async def _certificate_hint(error: DeliveryError, t: _Transcript) -> str:
+    s = t.settings
+    verify = _verify_error(error)
+    detail = verify.verify_message if verify is not None else error.args[0]
+    code = verify.verify_code if verify is not None else 0
+    # OpenSSL X509_V_ERR_*: 62 hostname mismatch, 10 expired.
+    facts = await _fetch_certificate(s)
+    if code == 62:
+        names = ", ".join(facts.names) if facts and facts.names else "another name"
+        return t.hint("hint_cert_hostname", names=names, host=s.host)
+    if code == 10:
+        return t.hint("hint_cert_expired")
+    if facts is not None:
+        detail = f"{detail}; {facts.describe()}"
+    return t.hint("hint_cert_untrusted", detail=detail)
+
+
+def _verify_error(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+async def _open(
+    host: str, port: int, context: ssl.SSLContext | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async with asyncio.timeout(PROBE_TIMEOUT):
+        return await asyncio.open_connection(
+            host.strip("[]"),
+            port,
+            ssl=context,
+            server_hostname=host.strip("[]") if context else None,
+        )
+
+
+def _unverified() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # a probe only reads; nothing is sent through it
+    return context
+
+
+async def _speaks_tls(host: str, port: int) -> bool:
+    """True when the port completes a TLS handshake straight away (an SSL port)."""
+    try:
+        _, writer = await _open(host, port, _unverified())
+    except (OSError, TimeoutError, ssl.SSLError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
+    return True
+
+
+async def _plain_greeting(host: str, port: int) -> bool:
+    """True when the port greets in plain text with 220 (a STARTTLS or plain port)."""
+    try:
+        reader, writer = await _open(host, port, None)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            line = await reader.readline()
+    except (OSError, TimeoutError):
+        line = b""
+    finally:
+        writer.close()
+    return line.startswith(b"220")
+
+
+async def _fetch_certificate(s: EmailSettings) -> CertificateFacts | None:
+    """The server's certificate read without verifying it, to describe what is wrong."""
+    import aiosmtplib
+
+    client = aiosmtplib.SMTP(
+        hostname=s.host.strip("[]"),
+        port=s.port,
+        use_tls=s.encryption is Encryption.SSL,
+        start_tls=False,
+        tls_context=_unverified(),
+        timeout=PROBE_TIMEOUT,
+    )
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT * 2):
+            await client.connect()
+            if s.encryption is Encryption.STARTTLS:
+                await client.starttls()
+            transport = client.transport
+            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+            return certificate_facts(der) if der else None
+    except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError):
+        return None
+    finally:
+        client.close()
+
+
+def recipient_hint(result: RecipientResult, language: str = "en") -> str:
+    """The hint for a refused recipient (used by the delivery log too)."""
+    if result.outcome is Outcome.TEMPORARY:
+        return translate("hint_busy", language)
+    if result.reason is Reason.SMTPUTF8_UNSUPPORTED:
+        return translate("hint_smtputf8", language, recipient=result.recipient)
+    return translate("hint_recipient_rejected", language, recipient=result.recipient)

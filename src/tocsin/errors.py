@@ -1,0 +1,194 @@
+"""Tocsin's exception tree, with the retry verdict built into the class.
+
+::
+
+    TocsinError
+    ├── ConfigError                     settings that cannot be saved or used (carries .issues)
+    └── DeliveryError                   nothing of this message was delivered (.step, .reason)
+        ├── TemporaryFailure            try again later: the outbox retries with back-off
+        │   ├── ConnectFailed           (also ConnectionError) refused, reset, unreachable
+        │   ├── DeliveryTimeout         (also TimeoutError) a read or the attempt deadline
+        │   └── ServerBusy              4xx / 421 for the whole session or message
+        └── PermanentFailure            retrying the same message cannot help
+            ├── MessageRejected         5xx to DATA, or a message too large
+            └── ConfigurationProblem    the settings are wrong: every message would fail alike,
+                │                       so the outbox pauses instead of spending attempts
+                ├── AuthFailed          535, or AUTH not offered while credentials are set
+                ├── TLSFailed           handshake or certificate verification failed
+                ├── TLSRequired         STARTTLS chosen but not offered (never downgraded)
+                ├── SenderRejected      5xx to MAIL FROM
+                └── ServerRejected      5xx greeting or EHLO: not an SMTP service for us
+
+A refused *recipient* is not an exception: transports report it per recipient in a
+:class:`~tocsin.transports.DeliveryResult` (see CONVENTIONS: results are data).
+
+Every delivery error names the :class:`Step` of the conversation that failed and a
+:class:`Reason`; both are stable strings reused as metric labels and in the delivery log.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tocsin.validation import Issue
+
+__all__ = [
+    "AuthFailed",
+    "ConfigError",
+    "ConfigurationProblem",
+    "ConnectFailed",
+    "DeliveryError",
+    "DeliveryTimeout",
+    "MessageRejected",
+    "PermanentFailure",
+    "Reason",
+    "SenderRejected",
+    "ServerBusy",
+    "ServerRejected",
+    "Step",
+    "TLSFailed",
+    "TLSRequired",
+    "TemporaryFailure",
+    "TocsinError",
+]
+
+
+class Step(StrEnum):
+    """The step of a delivery that an outcome belongs to."""
+
+    RESOLVE = "resolve"
+    CONNECT = "connect"
+    TLS = "tls"
+    EHLO = "ehlo"
+    STARTTLS = "starttls"
+    AUTH = "auth"
+    MAIL_FROM = "mail_from"
+    RCPT_TO = "rcpt_to"
+    DATA = "data"
+    QUIT = "quit"
+    RELAY = "relay"
+
+
+class Reason(StrEnum):
+    """Why a delivery did not (fully) succeed; also a metric label."""
+
+    DNS_FAILED = "dns_failed"
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_FAILED = "connect_failed"
+    DISCONNECTED = "disconnected"
+    TIMEOUT = "timeout"
+    SERVER_BUSY = "server_busy"
+    SERVER_REJECTED = "server_rejected"
+    TLS_FAILED = "tls_failed"
+    CERT_INVALID = "cert_invalid"
+    TLS_REQUIRED = "tls_required"
+    AUTH_FAILED = "auth_failed"
+    AUTH_UNAVAILABLE = "auth_unavailable"
+    AUTH_REQUIRED = "auth_required"
+    SENDER_REJECTED = "sender_rejected"
+    SENDER_DEFERRED = "sender_deferred"
+    RECIPIENT_REJECTED = "recipient_rejected"
+    RECIPIENT_DEFERRED = "recipient_deferred"
+    MESSAGE_REJECTED = "message_rejected"
+    MESSAGE_DEFERRED = "message_deferred"
+    SMTPUTF8_UNSUPPORTED = "smtputf8_unsupported"
+    RATE_LIMITED = "rate_limited"
+    DISABLED = "disabled"
+    NOT_CONFIGURED = "not_configured"
+
+
+class TocsinError(Exception):
+    """Base class of every error Tocsin raises on purpose."""
+
+
+class ConfigError(TocsinError):
+    """Settings that were refused; ``issues`` lists each problem by field."""
+
+    def __init__(self, message: str, *, issues: tuple[Issue, ...] = ()) -> None:
+        super().__init__(message)
+        self.issues = issues
+
+
+class DeliveryError(TocsinError):
+    """A message could not be delivered to any recipient.
+
+    ``step`` is where the conversation failed, ``reason`` the classified cause,
+    ``code`` and ``server_message`` the server's reply when there was one.
+    The text never contains a credential: it is built from the step, the reason
+    and the server's reply only.
+    """
+
+    temporary: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: Step,
+        reason: Reason,
+        code: int | None = None,
+        server_message: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.reason = reason
+        self.code = code
+        self.server_message = server_message
+
+    def __str__(self) -> str:
+        text = f"{self.step.value}: {self.args[0]}"
+        if self.code is not None:
+            text += f" (server said {self.code} {self.server_message})".rstrip()
+        return text
+
+
+class TemporaryFailure(DeliveryError):
+    """Try again later."""
+
+    temporary = True
+
+
+class ConnectFailed(TemporaryFailure, ConnectionError):
+    """The TCP connection could not be made, or was lost."""
+
+
+class DeliveryTimeout(TemporaryFailure, TimeoutError):
+    """The server did not answer in time, or the attempt's deadline passed."""
+
+
+class ServerBusy(TemporaryFailure):
+    """A 4xx reply (421 included) for the session or the whole message."""
+
+
+class PermanentFailure(DeliveryError):
+    """Retrying this message as it is cannot succeed."""
+
+
+class MessageRejected(PermanentFailure):
+    """The server refused the message itself (5xx to DATA, too large, ...)."""
+
+
+class ConfigurationProblem(PermanentFailure):
+    """The settings are wrong: every message would fail the same way until they change."""
+
+
+class AuthFailed(ConfigurationProblem):
+    """The server refused the credentials, or offers no way to log in."""
+
+
+class TLSFailed(ConfigurationProblem):
+    """The TLS handshake failed or the certificate was not trusted."""
+
+
+class TLSRequired(ConfigurationProblem):
+    """STARTTLS was chosen but the server does not offer it; nothing was sent in clear."""
+
+
+class SenderRejected(ConfigurationProblem):
+    """The server refused the sender address (MAIL FROM)."""
+
+
+class ServerRejected(ConfigurationProblem):
+    """The server refused the session at its greeting or at EHLO."""

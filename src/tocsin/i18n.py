@@ -1,0 +1,167 @@
+"""User-facing texts in English and German, looked up by a stable code.
+
+Codes are part of the API (clients may branch on them); texts may be reworded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Final
+
+__all__ = ["Language", "translate"]
+
+
+class Language(StrEnum):
+    """The languages Tocsin speaks."""
+
+    EN = "en"
+    DE = "de"
+
+
+_TEXTS: Final[dict[str, dict[str, str]]] = {
+    # ---------------------------------------------------------------- settings: errors
+    "unknown_field": {
+        "en": "Unknown setting '{field}'. Known settings: {known}.",
+        "de": "Unbekannte Einstellung '{field}'. Bekannte Einstellungen: {known}.",
+    },
+    "invalid_value": {
+        "en": "{detail}",
+        "de": "{detail}",
+    },
+    "invalid_bool": {
+        "en": "Enter true or false.",
+        "de": "Geben Sie true oder false ein.",
+    },
+    "invalid_choice": {
+        "en": "Choose one of: {choices}.",
+        "de": "Wählen Sie eines von: {choices}.",
+    },
+    "invalid_number": {
+        "en": "Enter a number from {low} to {high}.",
+        "de": "Geben Sie eine Zahl von {low} bis {high} ein.",
+    },
+    "required": {
+        "en": "This is required when email is enabled.",
+        "de": "Dieses Feld ist erforderlich, wenn E-Mail aktiviert ist.",
+    },
+    "invalid_address": {
+        "en": "Not a valid email address: {detail}",
+        "de": "Keine gültige E-Mail-Adresse: {detail}",
+    },
+    "invalid_host": {
+        "en": "Not a valid server name or IP address: {detail}",
+        "de": "Kein gültiger Servername und keine gültige IP-Adresse: {detail}",
+    },
+    "unsafe_text": {
+        "en": "{detail}",
+        "de": "Ungültige Zeichen: {detail}",
+    },
+    "too_long": {
+        "en": "At most {limit} characters.",
+        "de": "Höchstens {limit} Zeichen.",
+    },
+    "plaintext_auth": {
+        "en": "The password would be sent unencrypted. Choose SSL or STARTTLS, or allow "
+        "unencrypted authentication explicitly (allow_plaintext_auth).",
+        "de": "Das Passwort würde unverschlüsselt übertragen. Wählen Sie SSL oder STARTTLS "
+        "oder erlauben Sie unverschlüsselte Anmeldung ausdrücklich (allow_plaintext_auth).",
+    },
+    "password_without_username": {
+        "en": "A password is set but no username. Enter the username of the mail account.",
+        "de": "Ein Passwort ist gesetzt, aber kein Benutzername. Geben Sie den Benutzernamen "
+        "des E-Mail-Kontos ein.",
+    },
+    "deadline_below_timeout": {
+        "en": "The delivery deadline must be at least the command timeout ({timeout} s).",
+        "de": "Die Zustellfrist muss mindestens so lang sein wie das Befehls-Timeout "
+        "({timeout} s).",
+    },
+    "ca_file_missing": {
+        "en": "The CA file {path} cannot be read: {detail}",
+        "de": "Die CA-Datei {path} kann nicht gelesen werden: {detail}",
+    },
+    "online_not_enrolled": {
+        "en": "The online service is not set up on this installation yet. Use the SMTP "
+        "server transport, or enrol with the online service first.",
+        "de": "Der Online-Dienst ist auf dieser Installation noch nicht eingerichtet. "
+        "Verwenden Sie einen SMTP-Server oder melden Sie das Gerät zuerst beim "
+        "Online-Dienst an.",
+    },
+    "password_on_command_line": {
+        "en": "Passwords are not taken as KEY=VALUE (they would stay in the shell history "
+        "and the process list). Use 'tocsin settings password'.",
+        "de": "Passwörter werden nicht als KEY=VALUE angenommen (sie blieben in der "
+        "Shell-Historie und der Prozessliste). Verwenden Sie 'tocsin settings password'.",
+    },
+    # ---------------------------------------------------------------- settings: advice
+    "encryption_none": {
+        "en": "Encryption is off: messages travel in plain text and can be read or changed "
+        "on the way. Using SSL or STARTTLS is strongly recommended.",
+        "de": "Die Verschlüsselung ist aus: Nachrichten werden im Klartext übertragen und "
+        "können unterwegs gelesen oder verändert werden. SSL oder STARTTLS wird dringend "
+        "empfohlen.",
+    },
+    "sender_mismatch": {
+        "en": "The sender address {sender} does not match the mail account {account}. "
+        "Spam filters may reject or hide the alarm emails; use the account's own address.",
+        "de": "Die Absenderadresse {sender} passt nicht zum E-Mail-Konto {account}. "
+        "Spamfilter können die Alarm-E-Mails abweisen oder aussortieren; verwenden Sie "
+        "die Adresse des Kontos.",
+    },
+    "app_password": {
+        "en": "Tip: where the mail provider offers it, use an app-specific password instead "
+        "of the account's normal password.",
+        "de": "Tipp: Verwenden Sie, wo der Anbieter es anbietet, ein anwendungsspezifisches "
+        "Passwort statt des normalen Kontopassworts.",
+    },
+    "insecure_tls": {
+        "en": "Insecure: the server's certificate is not verified, so anyone on the network "
+        "path could pose as the mail server and read the password. Name a CA file instead.",
+        "de": "Unsicher: Das Zertifikat des Servers wird nicht geprüft; jeder auf dem "
+        "Netzwerkweg könnte sich als Mailserver ausgeben und das Passwort lesen. Geben Sie "
+        "stattdessen eine CA-Datei an.",
+    },
+    "password_missing": {
+        "en": "A username is set but no password. Set one with 'tocsin settings password'.",
+        "de": "Ein Benutzername ist gesetzt, aber kein Passwort. Setzen Sie es mit "
+        "'tocsin settings password'.",
+    },
+    "plaintext_auth_allowed": {
+        "en": "Unencrypted authentication is allowed: the password crosses the network "
+        "in plain text.",
+        "de": "Unverschlüsselte Anmeldung ist erlaubt: Das Passwort wird im Klartext übertragen.",
+    },
+    "disabled": {
+        "en": "Email notifications are disabled; no alarm emails are sent until enabled.",
+        "de": "E-Mail-Benachrichtigungen sind deaktiviert; bis zur Aktivierung werden "
+        "keine Alarm-E-Mails versendet.",
+    },
+    "port_unusual": {
+        "en": "Port {port} is unusual for {encryption}; the usual port is {default}.",
+        "de": "Port {port} ist für {encryption} ungewöhnlich; üblich ist Port {default}.",
+    },
+}
+
+
+def translate(code: str, language: str = "en", /, **params: object) -> str:
+    """Return the text for ``code`` in ``language`` (English if unknown), formatted."""
+    entry = _TEXTS.get(code)
+    if entry is None:
+        return code
+    template = entry.get(language) or entry["en"]
+    return template.format(**params)
+
+
+def known_codes() -> frozenset[str]:
+    """Every code that has a text (for tests)."""
+    return frozenset(_TEXTS)
+
+
+def register(code: str, texts: Mapping[str, str]) -> None:
+    """Add texts for a code (modules with their own texts call this at import)."""
+    if code in _TEXTS:
+        raise ValueError(f"text code {code!r} registered twice")
+    if "en" not in texts or "de" not in texts:
+        raise ValueError(f"text code {code!r} needs English and German")
+    _TEXTS[code] = dict(texts)

@@ -1,0 +1,54 @@
+"""Use case: send a test email with the saved settings, step by step."""
+
+from __future__ import annotations
+
+import ssl
+
+from tocsin.diagnostics import Progress, TestEmailReport, run_test_email
+from tocsin.errors import TocsinError
+from tocsin.services.context import Services
+from tocsin.settings import TransportKind, validate
+from tocsin.validation import Issue, Level, Report
+
+__all__ = ["TestEmailRefused", "send_test_email"]
+
+
+class TestEmailRefused(TocsinError):
+    """The settings are incomplete or invalid; nothing was attempted."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+async def send_test_email(
+    services: Services,
+    to: str,
+    *,
+    language: str = "en",
+    progress: Progress | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> TestEmailReport:
+    """Send a test email to ``to``; the report says what worked and what to change.
+
+    A test is allowed while email is still disabled (that is when one configures
+    it), but not with settings that have errors.
+    """
+    settings = services.settings.load()
+    report = validate(settings)
+    missing = [
+        Issue(f, "required", Level.ERROR)
+        for f in ("sender_address", "host")
+        if not getattr(settings, f)
+    ]
+    problems = Report.of([*report.errors, *missing])
+    if not problems.ok:
+        raise TestEmailRefused("the settings are not complete; nothing was sent", problems)
+    if settings.transport is not TransportKind.SMTP:
+        raise TestEmailRefused(
+            "the online service is not available yet",
+            Report((Issue("transport", "online_not_enrolled", Level.ERROR),)),
+        )
+    return await run_test_email(
+        settings, to, language=language, progress=progress, tls_context=tls_context
+    )

@@ -1,0 +1,378 @@
+"""Email settings: the one model, the one table of default ports, the one validator.
+
+The REST API, the web page and the CLI all go through :func:`apply_update`, so a
+value refused in one face is refused in every face, with the same field-named
+errors and advice.  Transports trust a validated :class:`EmailSettings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from tocsin.address import InvalidAddress, parse_address
+from tocsin.headers import UnsafeHeaderText, check_header_text, unsafe_character
+from tocsin.secret import Secret
+from tocsin.validation import Issue, Level, Report
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "EmailSettings",
+    "Encryption",
+    "TransportKind",
+    "apply_update",
+    "validate",
+]
+
+
+class Encryption(StrEnum):
+    """How the SMTP connection is protected. No opportunistic mode: never a silent downgrade."""
+
+    NONE = "none"
+    SSL = "ssl"  # implicit TLS from the first byte (RFC 8314 §3.3)
+    STARTTLS = "starttls"  # plain greeting, then mandatory upgrade (RFC 3207)
+
+
+DEFAULT_PORTS: Final[Mapping[Encryption, int]] = {
+    Encryption.NONE: 25,
+    Encryption.SSL: 465,
+    Encryption.STARTTLS: 587,
+}
+"""The one table of default ports, used by every face."""
+
+
+class TransportKind(StrEnum):
+    """Where mail goes: the site's own SMTP server or the hosted relay."""
+
+    SMTP = "smtp"
+    ONLINE = "online"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EmailSettings:
+    """Everything needed to send email. Defaults are safe: off, STARTTLS, verified TLS."""
+
+    enabled: bool = False
+    transport: TransportKind = TransportKind.SMTP
+    sender_address: str = ""
+    sender_name: str = ""
+    host: str = ""
+    port: int = DEFAULT_PORTS[Encryption.STARTTLS]
+    encryption: Encryption = Encryption.STARTTLS
+    username: str = ""
+    password: Secret | None = None
+    allow_plaintext_auth: bool = False
+    tls_verify: bool = True
+    ca_file: str = ""
+    ehlo_name: str = ""
+    timeout: float = 30.0
+    deadline: float = 120.0
+
+    def public(self) -> dict[str, Any]:
+        """A JSON-ready view; the password shows only as set or not set."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["password"] = None
+        out["password_set"] = bool(self.password)
+        return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------- parsing one value
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+class _Invalid(ValueError):
+    def __init__(self, code: str, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = {k: str(v) for k, v in params.items()}
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _Invalid("invalid_bool")
+
+
+def _choice(enum: type[StrEnum]) -> Callable[[object], StrEnum]:
+    def parse(value: object) -> StrEnum:
+        try:
+            return enum(str(value).strip().lower())
+        except ValueError:
+            raise _Invalid("invalid_choice", choices=", ".join(e.value for e in enum)) from None
+
+    return parse
+
+
+def _number(kind: type[int] | type[float], low: float, high: float) -> Callable[[object], Any]:
+    def parse(value: object) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise _Invalid("invalid_number", low=low, high=high)
+        try:
+            number = kind(value.strip() if isinstance(value, str) else value)
+        except ValueError:
+            raise _Invalid("invalid_number", low=low, high=high) from None
+        if not low <= number <= high:  # NaN fails this comparison too
+            raise _Invalid("invalid_number", low=low, high=high)
+        return number
+
+    return parse
+
+
+def _text(limit: int) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise _Invalid("invalid_value", detail="Enter text.")
+        text = value.strip()
+        if len(text) > limit:
+            raise _Invalid("too_long", limit=limit)
+        try:
+            check_header_text(text, what="The text")
+        except UnsafeHeaderText as exc:
+            raise _Invalid("unsafe_text", detail=str(exc)) from None
+        return text
+
+    return parse
+
+
+_PARSERS: Final[Mapping[str, Callable[[object], Any]]] = {
+    "enabled": _bool,
+    "transport": _choice(TransportKind),
+    "sender_address": _text(254),
+    "sender_name": _text(100),
+    "host": _text(253),
+    "port": _number(int, 1, 65535),
+    "encryption": _choice(Encryption),
+    "username": _text(254),
+    "allow_plaintext_auth": _bool,
+    "tls_verify": _bool,
+    "ca_file": _text(4096),
+    "ehlo_name": _text(253),
+    "timeout": _number(float, 1, 600),
+    "deadline": _number(float, 1, 3600),
+}
+KNOWN_FIELDS: Final = (*_PARSERS, "password")
+
+
+def _parse_password(value: object) -> Secret | None:
+    if value is None or value == "":
+        return None  # an explicit clear
+    text = value.reveal() if isinstance(value, Secret) else value
+    if not isinstance(text, str):
+        raise _Invalid("invalid_value", detail="Enter the password as text.")
+    if unsafe_character(text) is not None:
+        raise _Invalid("unsafe_text", detail="The password contains a control character.")
+    if len(text) > 1024:
+        raise _Invalid("too_long", limit=1024)
+    return Secret(text)
+
+
+# ---------------------------------------------------------------- update + validate
+
+
+def apply_update(
+    current: EmailSettings, changes: Mapping[str, object]
+) -> tuple[EmailSettings, Report]:
+    """Apply ``changes`` to ``current``; return the new settings and the report.
+
+    A key left out keeps its value; ``password: None`` (or ``""``) clears the
+    password.  When the encryption changes and the port is not given, the port
+    follows the new mode's default if it was still the old mode's default; a port
+    the user chose stays.  Save the result only if ``report.ok``.
+    """
+    issues: list[Issue] = []
+    values: dict[str, Any] = {}
+    for key, raw in changes.items():
+        try:
+            if key == "password":
+                values[key] = _parse_password(raw)
+            elif key in _PARSERS:
+                values[key] = _PARSERS[key](raw)
+            else:
+                issues.append(
+                    Issue(
+                        key,
+                        "unknown_field",
+                        Level.ERROR,
+                        {"field": key, "known": ", ".join(KNOWN_FIELDS)},
+                    )
+                )
+        except _Invalid as exc:
+            issues.append(Issue(key, exc.code, Level.ERROR, exc.params))
+    follows = current.port == DEFAULT_PORTS[current.encryption]
+    if "encryption" in values and "port" not in changes and follows:
+        values["port"] = DEFAULT_PORTS[values["encryption"]]
+    updated = dataclasses.replace(current, **values)
+    # Fields that failed to parse already have their error; don't pile more on them.
+    failed = {i.field for i in issues}
+    issues.extend(i for i in validate(updated).issues if i.field not in failed)
+    return updated, Report.of(issues)
+
+
+def validate(settings: EmailSettings) -> Report:
+    """Check settings as a whole: errors refuse a save, warnings and tips are advice."""
+    issues: list[Issue] = []
+    smtp = settings.transport is TransportKind.SMTP
+    if settings.enabled and smtp:
+        issues += [
+            Issue(f, "required", Level.ERROR)
+            for f in ("sender_address", "host")
+            if not getattr(settings, f)
+        ]
+    if settings.enabled and not smtp:
+        issues.append(Issue("transport", "online_not_enrolled", Level.ERROR))
+    if not settings.enabled:
+        issues.append(Issue("enabled", "disabled", Level.TIP))
+    issues += _check_address(settings)
+    issues += _check_host("host", settings.host)
+    issues += _check_host("ehlo_name", settings.ehlo_name)
+    issues += _check_auth(settings)
+    if settings.encryption is Encryption.NONE and smtp:
+        issues.append(Issue("encryption", "encryption_none", Level.WARNING))
+    if not settings.tls_verify and settings.encryption is not Encryption.NONE:
+        issues.append(Issue("tls_verify", "insecure_tls", Level.WARNING))
+    if settings.deadline < settings.timeout:
+        issues.append(
+            Issue(
+                "deadline",
+                "deadline_below_timeout",
+                Level.ERROR,
+                {"timeout": f"{settings.timeout:g}"},
+            )
+        )
+    issues += _check_port(settings)
+    return Report.of(issues)
+
+
+def _check_address(settings: EmailSettings) -> list[Issue]:
+    if not settings.sender_address:
+        return []
+    try:
+        parse_address(settings.sender_address)
+    except InvalidAddress as exc:
+        return [Issue("sender_address", "invalid_address", Level.ERROR, {"detail": str(exc)})]
+    return []
+
+
+# RFC 1123 §2.1 host names: labels of letters, digits and hyphens, 1-63 octets.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` is not a usable server name or IP address, or None if it is."""
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(candidate)
+    except ValueError:
+        pass
+    else:
+        return None
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "the name cannot be encoded (IDNA)"
+    labels = ascii_host.rstrip(".").split(".")
+    if len(ascii_host) > 253 or not all(_LABEL.match(label) for label in labels):
+        return "use letters, digits, hyphens and dots only, like smtp.example.com"
+    return None
+
+
+def _check_host(field: str, host: str) -> list[Issue]:
+    if not host:
+        return []
+    problem = host_problem(host)
+    if problem is None:
+        return []
+    return [Issue(field, "invalid_host", Level.ERROR, {"detail": problem})]
+
+
+def _check_auth(settings: EmailSettings) -> list[Issue]:
+    issues: list[Issue] = []
+    if settings.password and not settings.username:
+        issues.append(Issue("username", "password_without_username", Level.ERROR))
+    if settings.username and not settings.password:
+        issues.append(Issue("password", "password_missing", Level.WARNING))
+    if settings.username:
+        issues.append(Issue("password", "app_password", Level.TIP))
+    if settings.password and settings.encryption is Encryption.NONE:
+        if settings.allow_plaintext_auth:
+            issues.append(Issue("allow_plaintext_auth", "plaintext_auth_allowed", Level.WARNING))
+        else:
+            issues.append(Issue("encryption", "plaintext_auth", Level.ERROR))
+    mismatch = _sender_mismatch(settings)
+    if mismatch is not None:
+        issues.append(
+            Issue(
+                "sender_address",
+                "sender_mismatch",
+                Level.WARNING,
+                {"sender": settings.sender_address, "account": mismatch},
+            )
+        )
+    return issues
+
+
+def _sender_mismatch(settings: EmailSettings) -> str | None:
+    """The account the sender does not match, or None.
+
+    When the username is an address the two must be equal (case-insensitively);
+    otherwise the sender's domain should be the server's domain or a parent of it.
+    """
+    try:
+        sender = parse_address(settings.sender_address)
+    except InvalidAddress:
+        return None
+    if "@" in settings.username:
+        try:
+            account = parse_address(settings.username)
+        except InvalidAddress:
+            return None
+        return None if account.text.lower() == sender.text.lower() else account.text
+    host = settings.host.lower().rstrip(".")
+    if not host or host_problem(host) is not None or "." not in host:
+        return None
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return None  # an IP address names no domain to compare with
+    domain = sender.domain.lower()
+    if host == domain or host.endswith("." + domain) or _registered(host) == _registered(domain):
+        return None
+    return f"the server {settings.host}"
+
+
+def _registered(name: str) -> str:
+    """The last two labels: a cheap stand-in for the registered domain."""
+    return ".".join(name.split(".")[-2:])
+
+
+def _check_port(settings: EmailSettings) -> list[Issue]:
+    default = DEFAULT_PORTS[settings.encryption]
+    # 465 under STARTTLS, or 587/25 under SSL, is the classic mix-up worth a word.
+    mixed = {Encryption.STARTTLS: {465}, Encryption.SSL: {25, 587}, Encryption.NONE: {465}}
+    if settings.port in mixed[settings.encryption]:
+        return [
+            Issue(
+                "port",
+                "port_unusual",
+                Level.WARNING,
+                {
+                    "port": str(settings.port),
+                    "encryption": settings.encryption.value,
+                    "default": str(default),
+                },
+            )
+        ]
+    return []

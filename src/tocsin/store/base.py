@@ -1,0 +1,26 @@
+"""What every storage backend offers: a small key-value table for settings.
+
+The outbox adds its own interface (see :mod:`tocsin.outbox`); backends implement both.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["KeyValueStore"]
+
+
+class KeyValueStore(Protocol):
+    """Durable, transactional storage of small JSON documents by key."""
+
+    def get_value(self, key: str) -> str | None:
+        """The stored text for ``key``, or None."""
+        ...
+
+    def put_value(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, committed before returning."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

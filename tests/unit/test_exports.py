@@ -1,0 +1,44 @@
+"""The public surface: curated __all__, and `import tocsin` stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from string import Formatter
+
+import tocsin
+from tocsin.i18n import known_codes, translate
+
+
+def test_all_names_exist_and_are_sorted():
+    for name in tocsin.__all__:
+        assert hasattr(tocsin, name), name
+    assert list(tocsin.__all__) == sorted(tocsin.__all__, key=lambda n: (not n.isupper(), n))
+
+
+def test_import_tocsin_loads_no_cli_or_web_stack():
+    code = (
+        "import sys, tocsin; bad = [m for m in ('typer', 'fastapi', 'uvicorn', 'rich', "
+        "'jinja2', 'tocsin.cli', 'tocsin.api') if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_text_has_english_and_german_with_the_same_placeholders():
+    import tocsin.hints  # noqa: F401  registers its texts
+    from tocsin.i18n import _TEXTS
+
+    for code in known_codes():
+        texts = _TEXTS[code]
+        fields = {
+            lang: {f for _, f, _, _ in Formatter().parse(texts[lang]) if f} for lang in ("en", "de")
+        }
+        assert fields["en"] == fields["de"], code
+        params = dict.fromkeys(fields["en"], "X")
+        assert (
+            translate(code, "en", **params) != translate(code, "de", **params)
+            or texts["en"] == "{detail}"
+        ), code
