@@ -1,0 +1,147 @@
+"""Helpers shared by the test modules (no fixtures here; those live in conftest.py)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mailbox
+import os
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_SMTP_SCRIPTS = REPO / "scripts" / "real-smtp"
+
+
+@dataclass(frozen=True)
+class RealSMTP:
+    """A running Postfix test instance (scripts/real-smtp/start.sh), read from its env file."""
+
+    dir: Path
+    host: str
+    tls_name: str
+    """Name to verify the certificate against (``localhost``)."""
+    plain_port: int
+    """No TLS, no AUTH, loopback may relay."""
+    smtps_port: int
+    """Implicit TLS, AUTH required."""
+    submission_port: int
+    """STARTTLS required, then AUTH required."""
+    mx_port: int
+    """STARTTLS required, AUTH optional."""
+    user: str
+    password: str
+    ca_path: Path
+    maildir: Path
+    log: Path
+    pid: int
+
+    @classmethod
+    def from_env_file(cls, path: Path) -> RealSMTP:
+        """Parse ``$REAL_SMTP_DIR/env`` (``REAL_SMTP_KEY=value`` lines).
+
+        Raises:
+            KeyError: a key is missing.  ValueError: a port or PID is not a number.
+        """
+        env: dict[str, str] = {}
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                env[key.strip()] = value.strip()
+        return cls(
+            dir=Path(env["REAL_SMTP_DIR"]),
+            host=env["REAL_SMTP_HOST"],
+            tls_name=env["REAL_SMTP_TLS_NAME"],
+            plain_port=int(env["REAL_SMTP_PLAIN_PORT"]),
+            smtps_port=int(env["REAL_SMTP_SMTPS_PORT"]),
+            submission_port=int(env["REAL_SMTP_SUBMISSION_PORT"]),
+            mx_port=int(env["REAL_SMTP_MX_PORT"]),
+            user=env["REAL_SMTP_USER"],
+            password=env["REAL_SMTP_PASSWORD"],
+            ca_path=Path(env["REAL_SMTP_CA"]),
+            maildir=Path(env["REAL_SMTP_MAILDIR"]),
+            log=Path(env["REAL_SMTP_LOG"]),
+            pid=int(env["REAL_SMTP_PID"]),
+        )
+
+    def is_running(self) -> bool:
+        """True if the Postfix master of this instance is alive (not a zombie)."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+            comm = Path(f"/proc/{self.pid}/comm").read_text().strip()
+        except OSError:
+            return False
+        state = stat.rpartition(")")[2].split()[0]
+        return comm == "master" and state != "Z"
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client TLS context trusting only this instance's CA (verify ``tls_name``)."""
+        return ssl.create_default_context(cafile=str(self.ca_path))
+
+
+MessageMatch = str | Callable[[EmailMessage], bool]
+
+
+def wait_for_delivery(
+    real_smtp: RealSMTP, predicate_or_message_id: MessageMatch, timeout: float = 10.0
+) -> EmailMessage:
+    """Poll the instance's Maildir until a message matches; return it parsed.
+
+    ``predicate_or_message_id`` is a Message-ID (with or without angle brackets) or a
+    predicate on the parsed message.  Postfix delivers some 20-80 ms after its 250 reply.
+
+    Raises:
+        AssertionError: nothing matched within ``timeout`` seconds, or the Maildir is not
+            readable by this user.
+    """
+    predicate = _as_predicate(predicate_or_message_id)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found, seen = _find(real_smtp.maildir, predicate)
+        except PermissionError as exc:
+            raise AssertionError(
+                f"cannot read {real_smtp.maildir} ({exc}); start Postfix with "
+                "REAL_SMTP_MAIL_UID / REAL_SMTP_MAIL_GID set to the test user's ids"
+            ) from exc
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"no matching message in {real_smtp.maildir} after {timeout} s "
+                f"({seen} messages there; Postfix log: {real_smtp.log})"
+            )
+        time.sleep(0.05)
+
+
+def _as_predicate(match: MessageMatch) -> Callable[[EmailMessage], bool]:
+    if not isinstance(match, str):
+        return match
+    wanted = match.strip().strip("<>")
+    return lambda msg: str(msg.get("Message-ID", "")).strip().strip("<>") == wanted
+
+
+def _find(
+    maildir: Path, predicate: Callable[[EmailMessage], bool]
+) -> tuple[EmailMessage | None, int]:
+    """The first message in ``maildir`` that matches, and how many messages are there."""
+    box = mailbox.Maildir(maildir, create=False)
+    keys = box.keys()
+    for key in keys:
+        try:
+            raw = box.get_bytes(key)
+        except (KeyError, FileNotFoundError):  # moved or deleted meanwhile
+            continue
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        if predicate(msg):
+            return msg, len(keys)
+    return None, len(keys)
+
+
+def running_as_root() -> bool:
+    """True when the tests run as root (needed to start Postfix)."""
+    return os.geteuid() == 0
