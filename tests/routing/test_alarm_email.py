@@ -1,0 +1,355 @@
+"""The alarm email: subject, parts, threading, header safety, templates and the sandbox."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jinja2.sandbox import SecurityError
+from routing_support import T0, clear_of, make_event, make_user, two_level_tree
+
+from tocsin.alarm_email import _WORDS, EmailRenderer, EmailTemplates, RenderedEmail
+from tocsin.model import AlarmGroup, Category, Language, Severity, State, email_id
+from tocsin.routing import build_tree, summarize
+
+TREE = two_level_tree()
+ANNA = make_user("anna", "building-a")
+JONAS = make_user("jonas", "building-a", language=Language.DE, time_zone="Europe/Berlin")
+RENDERER = EmailRenderer(sender="alarms@example.org", public_url="https://tocsin.example.org/")
+SENT_AT = datetime(2026, 5, 1, 12, 0, 5, tzinfo=UTC)
+BASE_HEADERS = {"from", "to", "subject", "date", "message-id", "auto-submitted", "mime-version"}
+BASE_HEADERS |= {"content-type"}
+WHERE = " – Building A / Server room – Smoke detector 2"
+
+
+def parse(rendered: RenderedEmail) -> EmailMessage:
+    message = email.message_from_bytes(rendered.mail.content, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def parts(rendered: RenderedEmail) -> tuple[str, str]:
+    message = parse(rendered)
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = message.iter_parts()
+    assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    return plain.get_content().replace("\r\n", "\n"), html.get_content().replace("\r\n", "\n")
+
+
+def header_names(rendered: RenderedEmail) -> set[str]:
+    return {name.lower() for name in parse(rendered).keys()}  # noqa: SIM118
+
+
+# ------------------------------------------------------------------ subject
+
+
+@pytest.mark.parametrize(
+    ("user", "severity", "state", "subject"),
+    [
+        (ANNA, Severity.ALARM, State.RAISED, "[ALARM] Fire" + WHERE),
+        (ANNA, Severity.WARNING, State.RAISED, "[WARNING] Fire" + WHERE),
+        (ANNA, Severity.ALARM, State.CLEARED, "[CLEARED] Fire" + WHERE),
+        (JONAS, Severity.ALARM, State.RAISED, "[ALARM] Brand" + WHERE),
+        (JONAS, Severity.WARNING, State.RAISED, "[WARNUNG] Brand" + WHERE),
+        (JONAS, Severity.WARNING, State.CLEARED, "[ENTWARNUNG] Brand" + WHERE),
+    ],
+)  # fmt: skip
+def test_subject_in_the_users_language(user, severity, state, subject):
+    event = make_event(severity=severity)
+    if state is State.CLEARED:
+        event = clear_of(event)
+    rendered = RENDERER.alarm(event, user, tree=TREE, date=SENT_AT)
+    assert rendered.subject == subject
+    assert parse(rendered)["Subject"] == subject
+
+
+def test_subject_names_the_sensor_when_there_is_one():
+    event = make_event(device="Rack 3", sensor="Temperature", category=Category.ALWAYS)
+    rendered = RENDERER.alarm(event, ANNA, tree=TREE)
+    assert (
+        rendered.subject == "[ALARM] Always active – Building A / Server room – Rack 3: Temperature"
+    )
+
+
+# ------------------------------------------------------------------ body
+
+
+def test_both_parts_carry_everything_the_text_part_first():
+    event = make_event(
+        device="Rack 3", sensor="Temperature", category=Category.ALWAYS, value=31.5,
+        threshold=30.0, unit="°C", text="Check the air conditioning.",
+    )  # fmt: skip
+    text, html = parts(RENDERER.alarm(event, ANNA, tree=TREE, date=SENT_AT))
+    for body in (text, html):
+        for expected in (
+            "Alarm", "Always active", "Building A / Server room", "Rack 3", "Temperature",
+            "31.5 °C", "30 °C", "2026-05-01 12:00:00 UTC", event.id,
+            "Check the air conditioning.", f"https://tocsin.example.org/events/{event.id}",
+        ):  # fmt: skip
+            assert expected in body, (expected, body)
+    assert "Severity: Alarm" in text
+    assert "Value: 31.5 °C" in text
+    assert "<table" in html
+    assert 'style="' in html
+    assert "<style" not in html
+
+
+def test_german_body():
+    text, _ = parts(RENDERER.alarm(make_event(), JONAS, tree=TREE))
+    assert "Schweregrad: Alarm" in text
+    assert "Kategorie: Brand" in text
+    assert "In Tocsin öffnen" in text
+
+
+def test_no_link_without_a_public_url():
+    renderer = EmailRenderer(sender="alarms@example.org")
+    text, html = parts(renderer.alarm(make_event(), ANNA, tree=TREE))
+    assert "http" not in text
+    assert "<a " not in html
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "ftp://x", "https://a b", "https://\r\nx"])
+def test_a_public_url_must_be_http(url):
+    with pytest.raises(ValueError, match="public URL"):
+        EmailRenderer(sender="alarms@example.org", public_url=url)
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("Europe/Berlin", "01.05.2026 14:00:00 CEST (Europe/Berlin)"),
+        ("America/New_York", "2026-05-01 08:00:00 EDT (America/New_York)"),
+        ("Asia/Kolkata", "2026-05-01 17:30:00 IST (Asia/Kolkata)"),
+        ("Not/AZone", "2026-05-01 12:00:00 UTC"),
+    ],
+)
+def test_time_is_rendered_in_the_users_zone(zone, expected):
+    language = Language.DE if zone == "Europe/Berlin" else Language.EN
+    user = make_user("u", "building-a", time_zone=zone, language=language)
+    text, html = parts(RENDERER.alarm(make_event(occurred_at=T0), user, tree=TREE))
+    assert expected in text
+    assert expected in html
+
+
+def test_html_escapes_markup_from_device_names_and_text():
+    event = make_event(device="<script>alert(1)</script>", text='<img src=x onerror="boom">')
+    text, html = parts(RENDERER.alarm(event, ANNA, tree=TREE))
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" in text  # plain text is not HTML: shown as typed
+
+
+def test_free_text_keeps_its_lines_but_loses_control_characters():
+    event = make_event(text="first\r\n\r\n\r\n\rsecond\x1b[31m\u202eevil\n\n")
+    text, _ = parts(RENDERER.alarm(event, ANNA, tree=TREE))
+    assert "first\n\nsecond [31mevil\n" in text
+
+
+# ------------------------------------------------------------------ headers and threading
+
+
+def test_headers_message_id_stable_and_unique_per_recipient():
+    event = make_event()
+    first = RENDERER.alarm(event, ANNA, tree=TREE, date=SENT_AT)
+    again = RENDERER.alarm(event, ANNA, tree=TREE, date=SENT_AT + timedelta(minutes=5))
+    other = RENDERER.alarm(event, JONAS, tree=TREE, date=SENT_AT)
+    assert first.mail.message_id == again.mail.message_id
+    assert first.mail.message_id == f"<{email_id(event.id, 'anna')}@example.org>"
+    assert first.mail.message_id != other.mail.message_id
+    assert first.email_id == email_id(event.id, "anna")
+    message = parse(first)
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Date"].datetime == SENT_AT
+    assert message["To"] == "anna@example.com"
+    assert header_names(first) == BASE_HEADERS
+    assert first.mail.recipients == ("anna@example.com",)
+
+
+def test_raise_and_clear_thread_together_per_user():
+    raised = make_event()
+    cleared = clear_of(raised)
+    for user in (ANNA, JONAS):
+        raise_mail = RENDERER.alarm(raised, user, tree=TREE)
+        clear_mail = parse(RENDERER.alarm(cleared, user, tree=TREE))
+        assert clear_mail["In-Reply-To"] == raise_mail.mail.message_id
+        assert clear_mail["References"] == raise_mail.mail.message_id
+        assert clear_mail["Message-ID"] != raise_mail.mail.message_id
+    assert "in-reply-to" not in header_names(RENDERER.alarm(raised, ANNA, tree=TREE))
+
+
+INJECTIONS = [
+    "Smoke\r\nBcc: evil@example.com",
+    "Smoke\nX-Injected: yes",
+    "Smoke\rX-Injected: yes",
+    "Smoke\u2028X-Injected: yes",
+    "Smoke\u0085X-Injected: yes",
+    "=?utf-8?q?Smoke=0D=0ABcc:_evil@example.com?=",
+    "=?utf-8?b?U21va2UNCkJjYzogZXZpbEBleGFtcGxlLmNvbQ==?=",
+    "Smoke\r\n\r\n<html>fake body</html>",
+]
+
+
+@pytest.mark.parametrize("name", INJECTIONS)
+def test_device_and_sensor_names_never_become_headers(name):
+    event = make_event(device=name, sensor=name)
+    rendered = RENDERER.alarm(event, ANNA, tree=TREE)
+    assert header_names(rendered) == BASE_HEADERS
+    subject = parse(rendered)["Subject"]
+    for bad in ("\n", "\r", "\u2028", "\x85"):
+        assert bad not in subject
+    assert "=?" not in subject  # shown literally, never decoded as an encoded word
+
+
+def test_group_names_with_encoded_words_stay_text():
+    tree = build_tree([AlarmGroup(id="building-a", name="=?utf-8?q?A=0D=0AX-Evil:_1?=")])
+    rendered = RENDERER.alarm(make_event(group_id="building-a"), ANNA, tree=tree)
+    assert header_names(rendered) == BASE_HEADERS
+    assert "= ?utf-8?q?A=0D=0AX-Evil:_1?=" in parse(rendered)["Subject"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=60), st.text(max_size=60))
+def test_any_device_and_sensor_name_gives_exactly_our_headers(device, sensor):
+    rendered = RENDERER.alarm(make_event(device=device, sensor=sensor), ANNA, tree=TREE)
+    assert header_names(rendered) == BASE_HEADERS
+    assert parse(rendered)["Subject"].startswith("[ALARM] Fire – Building A / Server room")
+
+
+# ------------------------------------------------------------------ templates and sandbox
+
+
+def test_an_override_directory_wins_over_the_shipped_templates(tmp_path: Path):
+    (tmp_path / "alarm.txt").write_text("CUSTOM {{ event.device }} / {{ t.severity }}\n")
+    renderer = EmailRenderer(sender="alarms@example.org", templates=EmailTemplates(tmp_path))
+    rendered = renderer.alarm(make_event(), ANNA, tree=TREE)
+    text, html = parts(rendered)
+    assert text.strip() == "CUSTOM Smoke detector 2 / Severity"
+    assert "Smoke detector 2" in html  # not overridden: shipped
+    assert "<table" in html
+    assert rendered.template_problems == ()
+
+
+def test_an_overridden_layout_is_used_by_every_shipped_template(tmp_path: Path):
+    (tmp_path / "_layout.html").write_text("<p>{{ headline }}</p>")
+    renderer = EmailRenderer(sender="alarms@example.org", templates=EmailTemplates(tmp_path))
+    _, html = parts(renderer.alarm(make_event(), ANNA, tree=TREE))
+    assert html.strip() == "<p>Alarm: Fire</p>"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ t.__class__.__init__.__globals__ }}",
+        "{{ rows.__class__ }}",
+        "{{ t.update({'severity': 'pwned'}) }}",
+        "{{ rows.append(1) }}",
+    ],
+)
+def test_the_sandbox_blocks_internals_and_mutation(tmp_path: Path, template: str):
+    (tmp_path / "alarm.txt").write_text(template)
+    templates = EmailTemplates(tmp_path)
+    context = {"t": {"severity": "x"}, "rows": []}
+    with pytest.raises(SecurityError):
+        templates.render("alarm.txt", context)
+    # In an email, the alarm still goes out, with the shipped template:
+    rendered = EmailRenderer(sender="alarms@example.org", templates=templates).alarm(
+        make_event(), ANNA, tree=TREE
+    )
+    assert "Severity: Alarm" in rendered.text
+    assert len(rendered.template_problems) == 1
+    assert "SecurityError" in rendered.template_problems[0]
+
+
+@pytest.mark.parametrize("template", ["{% if %}", "{{ no_such_value }}", "{{ 1 / 0 }}"])
+def test_a_broken_override_falls_back_to_the_shipped_template(tmp_path: Path, template: str):
+    (tmp_path / "alarm.html").write_text(template)
+    renderer = EmailRenderer(sender="alarms@example.org", templates=EmailTemplates(tmp_path))
+    rendered = renderer.alarm(make_event(), ANNA, tree=TREE)
+    assert "<table" in rendered.html
+    assert rendered.template_problems[0].startswith("alarm.html: ")
+
+
+def test_shipped_templates_are_not_escaped_in_text_and_escaped_in_html():
+    templates = EmailTemplates()
+    context = {
+        "lang": "en", "subject": "<s>", "headline": "<h>", "subheadline": "", "color": "#000",
+        "rows": [("<l>", "<v>")], "text_lines": [], "link": None, "footer": "<f>", "t": {},
+    }  # fmt: skip
+    assert "<v>" in templates.render("alarm.txt", context)
+    html = templates.render("alarm.html", context)
+    assert "&lt;v&gt;" in html
+    assert "<v>" not in html
+
+
+# ------------------------------------------------------------------ summary and system notices
+
+
+def test_the_summary_email_tells_count_first_last_and_worst():
+    events = [
+        make_event(occurred_at=T0 + timedelta(minutes=m), severity=s, device=f"Detector {m}")
+        for m, s in ((5, Severity.WARNING), (1, Severity.ALARM), (9, Severity.WARNING))
+    ]
+    summary = summarize("anna", events)
+    rendered = RENDERER.summary(summary, ANNA, tree=TREE, date=SENT_AT)
+    assert rendered.subject == "[SUMMARY] Notifications held back: 3 – Worst severity: Alarm"
+    text, html = parts(rendered)
+    assert "Count: 3" in text
+    assert (
+        "First: 2026-05-01 12:01:00 UTC – Alarm – Fire – Building A / Server room – Detector 1"
+        in text
+    )
+    assert "Last: 2026-05-01 12:09:00 UTC – Warning – Fire" in text
+    assert "https://tocsin.example.org/events" in html
+    again = RENDERER.summary(summarize("anna", reversed(events)), ANNA, tree=TREE)
+    assert again.mail.message_id == rendered.mail.message_id
+    german = RENDERER.summary(summarize("jonas", events), JONAS, tree=TREE)
+    assert german.subject.startswith("[ZUSAMMENFASSUNG] Zurückgehaltene Benachrichtigungen: 3")
+    with pytest.raises(ValueError, match="summary for user"):
+        RENDERER.summary(summary, JONAS, tree=TREE)
+
+
+def test_system_notice_and_its_resolution():
+    trouble = make_event(
+        category=Category.SYSTEM, device="Tocsin", sensor="Email delivery",
+        text="Emails have failed for 15 minutes: the server refuses the password.\n"
+        "Check the password under Settings → Email.",
+    )  # fmt: skip
+    rendered = RENDERER.system_notice(trouble, ANNA, tree=TREE)
+    assert rendered.subject == (
+        "[SYSTEM] Tocsin: Email delivery – Emails have failed for 15 minutes: "
+        "the server refuses the password."
+    )
+    text, _ = parts(rendered)
+    assert text.startswith("Tocsin needs attention")
+    assert "Check the password under Settings → Email." in text
+    resolved = RENDERER.system_notice(clear_of(trouble), JONAS)
+    assert resolved.subject.startswith("[BEHOBEN] Tocsin: Email delivery")
+    assert parse(resolved)["In-Reply-To"] == f"<{email_id(trouble.id, 'jonas')}@example.org>"
+    with pytest.raises(ValueError, match="system event"):
+        RENDERER.system_notice(make_event(), ANNA)
+
+
+def test_unusable_recipient_address_is_an_error():
+    broken = make_user("broken", "building-a", email="not an address")
+    with pytest.raises(ValueError, match="address"):
+        RENDERER.alarm(make_event(), broken, tree=TREE)
+
+
+def test_an_event_in_a_deleted_group_still_renders():
+    rendered = RENDERER.alarm(make_event(group_id="gone"), ANNA, tree=TREE)
+    assert "– gone –" in rendered.subject
+
+
+def test_every_label_exists_in_english_and_german_with_the_same_placeholders():
+    for code, (english, german) in _WORDS.items():
+        assert english, code
+        assert german, code
+        assert ("{" in english) == ("{" in german), code
