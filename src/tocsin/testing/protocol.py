@@ -1,0 +1,254 @@
+"""The aiosmtpd protocol of the test servers: recording, faults and options per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
+from aiosmtpd.smtp import auth_mechanism as _auth_mechanism
+
+if TYPE_CHECKING:
+    from asyncio.streams import _ReaduntilBuffer  # typeshed-only name
+
+    from tocsin.testing.servers import BaseSMTPTestServer
+
+_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+_RCPT_ADDRESS = re.compile(r"TO:\s*<?([^<>\s]*)>?", re.IGNORECASE)
+
+
+class _HideLoginDataWarning(logging.Filter):
+    """aiosmtpd 1.4.6 logs a deprecation of its own ``Session.login_data`` on every AUTH."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+_mail_log = logging.getLogger("mail.log")
+if not any(isinstance(f, _HideLoginDataWarning) for f in _mail_log.filters):
+    _mail_log.addFilter(_HideLoginDataWarning())
+
+
+class _LineReader(asyncio.StreamReader):
+    """StreamReader that reports every line read; swapped in by `_TestSMTP`."""
+
+    on_line: Callable[[bytes, bool], Awaitable[None]]
+
+    async def readuntil(self, separator: _ReaduntilBuffer = b"\n") -> bytes:
+        line = await super().readuntil(separator)
+        # aiosmtpd reads commands (and AUTH responses) up to b"\n", DATA content up to
+        # b"\r\n" (RFC 5321 §2.3.8): that is how content is told from commands.
+        await self.on_line(line, separator == b"\r\n")
+        return line
+
+
+class _TestSMTP(SMTP):
+    """aiosmtpd's SMTP protocol with recording, faults and the server's options."""
+
+    def __init__(self, owner: BaseSMTPTestServer, loop: asyncio.AbstractEventLoop) -> None:
+        self._owner = owner
+        self._data_lines = 0
+        self._drop_after: int | None = None
+        self._lost = loop.create_future()
+        owner.handler.connections += 1
+        self.connection = owner.handler.connections
+        excluded = [m for m in _MECHANISMS if m not in owner.auth_mechanisms]
+        super().__init__(
+            owner.handler,
+            hostname=owner.hostname,
+            tls_context=owner.tls_context if owner.tls == "starttls" else None,
+            require_starttls=owner.require_starttls,
+            enable_SMTPUTF8=owner.smtputf8,
+            data_size_limit=owner.data_size_limit,
+            timeout=owner.idle_timeout,
+            # auth_required is enforced by check_auth_needed below: aiosmtpd warns when it
+            # is combined with auth_require_tls=False, as implicit TLS needs.
+            auth_required=False,
+            auth_require_tls=owner.auth_require_tls,
+            auth_exclude_mechanism=excluded,
+            authenticator=self._check_password,
+            loop=loop,
+        )
+        for name, method in list(self._smtp_methods.items()):
+            self._smtp_methods[name] = self._with_faults(name.lower(), method)
+
+    # -- connection life cycle
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None
+        super().connection_made(transport)
+        if first:
+            self._owner._protocols.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self._owner._protocols.discard(self)
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    def _cb_client_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # aiosmtpd reads its own StreamReader; turning that very object into a _LineReader
+        # is the one way to see every line without copying aiosmtpd's command loop.
+        reader.__class__ = _LineReader
+        cast(_LineReader, reader).on_line = self._on_line
+        super()._cb_client_connected(reader, writer)
+
+    def abort(self) -> None:
+        """Tear the connection down now (server stop)."""
+        transport = self.transport
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+        elif transport is not None:
+            transport.close()
+
+    async def _handle_client(self) -> None:
+        if await self._fault_reply("connect") is None:
+            await super()._handle_client()
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str) -> None:  # noqa: N802 (aiosmtpd command name)
+        """aiosmtpd's STARTTLS, except that losing the connection mid-handshake ends the session.
+
+        When the TCP connection is closed or aborted with no error during the handshake (the
+        server stopping, the idle timeout, or a client whose refusal is not yet read),
+        asyncio's SSL layer wakes the handshake waiter with *success* but never calls
+        ``connection_made`` or ``connection_lost`` on this protocol (it never connected it).
+        aiosmtpd would then wait for the next command on a connection that is gone, for
+        ever: nothing can close it a second time.
+        """
+        started = self._tls_protocol
+        await super().smtp_STARTTLS(arg)
+        transport = self.transport
+        if (
+            self._tls_protocol is not started  # a handshake was attempted
+            and transport is not None  # connection_lost has not run
+            and transport.get_extra_info("ssl_object") is None  # ... nor did TLS come up
+        ):
+            # Deliver the connection_lost the SSL layer swallowed, then end the command
+            # loop the way a lost connection does.
+            self.connection_lost(None)
+            raise asyncio.CancelledError
+
+    # -- recording and faults
+    async def _on_line(self, line: bytes, in_data: bool) -> None:
+        if not in_data:
+            self._owner.handler.command_lines.append(line)
+            return
+        self._data_lines += 1
+        if self._data_lines == 1:
+            self._drop_after = self._owner.faults._take_data_drop()
+        if self._drop_after is not None and (
+            self._data_lines >= self._drop_after or line == b".\r\n"
+        ):
+            await self._hang_up()
+
+    def _with_faults(
+        self, stage: str, method: Callable[[str | None], Awaitable[None]]
+    ) -> Callable[[str | None], Awaitable[None]]:
+        async def run(arg: str | None) -> None:
+            if stage == "auth" and self._owner.username is None:
+                await self.push("503 5.5.1 Error: authentication not enabled")
+                return
+            recipient = None
+            if stage == "rcpt" and arg and (found := _RCPT_ADDRESS.match(arg)):
+                recipient = found.group(1)
+            if stage == "data":
+                self._data_lines = 0
+            reply = await self._fault_reply(stage, recipient)
+            if reply is None:
+                await method(arg)
+            else:
+                await self.push(reply)
+
+        return run
+
+    async def _fault_reply(self, stage: str, recipient: str | None = None) -> str | None:
+        """Apply the faults at ``stage``: the reply to give instead of the normal one, or
+        None to carry on normally.  Drops and hangs never return."""
+        seconds, rule = self._owner.faults._take(stage, recipient)
+        if seconds:
+            await asyncio.sleep(seconds)
+        if rule is None:
+            return None
+        if rule.action == "drop":
+            await self._hang_up()
+        if rule.action == "hang":
+            await self._wait_for_ever()
+        if stage == "connect" or rule.reply.startswith("421"):
+            await self.push(rule.reply)
+            await self._hang_up()
+        return rule.reply
+
+    async def data_end_reply(self) -> str | None:
+        """Called after the final dot: the fault reply to give, or None to accept."""
+        return await self._fault_reply("data_end")
+
+    async def _hang_up(self) -> NoReturn:
+        # Close, then end aiosmtpd's command loop the way a lost connection does, so no
+        # command already buffered is handled after the close.
+        assert self.transport is not None
+        self.transport.close()
+        raise asyncio.CancelledError
+
+    async def _wait_for_ever(self) -> NoReturn:
+        # Ends with CancelledError when the client leaves, the idle timeout fires, or the
+        # server stops.
+        await asyncio.shield(self._lost)
+        raise asyncio.CancelledError
+
+    def filter_ehlo(self, responses: list[str]) -> list[str]:
+        """Drop the STARTTLS / AUTH lines the server is configured not to offer."""
+        hidden: list[str] = []
+        if not self._owner.offer_starttls:
+            hidden.append("250-STARTTLS")
+        if self._owner.username is None:
+            hidden.append("250-AUTH")
+        return [r for r in responses if not any(r.startswith(h) for h in hidden)]
+
+    async def check_auth_needed(self, caller_method: str) -> bool:
+        """530 for MAIL, RCPT, DATA, ... before a successful AUTH, if AUTH is required."""
+        assert self.session is not None
+        if self._owner.auth_required and not self.session.authenticated:
+            await self.push("530 5.7.0 Authentication required")
+            return True
+        return False
+
+    # -- AUTH
+    def _login_ok(self, login: bytes) -> bool:
+        username = self._owner.username
+        return username is not None and hmac.compare_digest(login, username.encode())
+
+    def _check_password(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and self._login_ok(auth_data.login)
+            and hmac.compare_digest(auth_data.password, self._owner.password.encode())
+        )
+        login = auth_data.login.decode("utf-8", "replace") if ok else None
+        return AuthResult(success=ok, handled=False, auth_data=login)
+
+    @_auth_mechanism("CRAM-MD5")
+    async def auth_cram_md5(self, _server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 2195 CRAM-MD5, offered only when listed in ``auth_mechanisms``."""
+        if len(args) > 1:
+            await self.push("501 5.5.4 CRAM-MD5 takes no initial response")
+            return AuthResult(success=False, handled=True)
+        challenge = f"<{secrets.token_hex(8)}.{int(time.time())}@{self.hostname}>".encode()
+        response = await self.challenge_auth(challenge)
+        if response is MISSING:  # challenge_auth has replied already
+            return AuthResult(success=False, handled=True)
+        assert isinstance(response, bytes)
+        login, _, digest = response.partition(b" ")
+        key = self._owner.password.encode()
+        expected = hmac.new(key, challenge, "md5").hexdigest().encode()
+        ok = self._login_ok(login) and hmac.compare_digest(digest, expected)
+        return AuthResult(success=ok, handled=False, auth_data=login.decode() if ok else None)
