@@ -179,7 +179,7 @@ async def run_test_email(
     except DeliveryError as error:
         session.abort()
         event = transcript.pending
-        summary = event.detail if event is not None else str(error)
+        summary = event.detail if event is not None else error.describe()
         hint = await _hint_for(error, transcript)
         transcript.add(CheckStep(error.step, StepStatus.FAIL, summary, hint))
     except TimeoutError:

@@ -137,11 +137,15 @@ class DeliveryError(TocsinError):
         self.code = code
         self.server_message = server_message
 
-    def __str__(self) -> str:
-        text = f"{self.step.value}: {self.args[0]}"
+    def describe(self) -> str:
+        """What went wrong, with the server's reply, without the step's name."""
+        text = str(self.args[0])
         if self.code is not None:
             text += f" (server said {self.code} {self.server_message})".rstrip()
         return text
+
+    def __str__(self) -> str:
+        return f"{self.step.value}: {self.describe()}"
 
 
 class TemporaryFailure(DeliveryError):

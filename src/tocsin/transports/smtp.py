@@ -106,7 +106,8 @@ def _classify_os_error(exc: BaseException, step: Step) -> DeliveryError:
             reason=Reason.TLS_FAILED,
         )
     if isinstance(inner, (TimeoutError, aiosmtplib.SMTPTimeoutError)):
-        return DeliveryTimeout(f"no answer in time: {inner}", step=step, reason=Reason.TIMEOUT)
+        what = "sent no greeting" if step is Step.CONNECT else f"did not answer {step.value}"
+        return DeliveryTimeout(f"the server {what} in time", step=step, reason=Reason.TIMEOUT)
     if isinstance(inner, ConnectionRefusedError):
         return ConnectFailed("connection refused", step=step, reason=Reason.CONNECT_REFUSED)
     if isinstance(inner, (aiosmtplib.SMTPServerDisconnected, ConnectionError)):
@@ -217,7 +218,7 @@ class SMTPSession:
                 raise _classify_os_error(exc, step) from exc
         except DeliveryError as error:
             self._usable = False
-            self._emit(error.step, StepStatus.FAIL, str(error), error)
+            self._emit(error.step, StepStatus.FAIL, error.describe(), error)
             raise
 
     @property
@@ -252,7 +253,7 @@ class SMTPSession:
         try:
             sock = await connect_tcp(s.host, s.port, s.timeout, seen)
         except DeliveryError as error:
-            self._emit(error.step, StepStatus.FAIL, str(error), error)
+            self._emit(error.step, StepStatus.FAIL, error.describe(), error)
             raise
         implicit = s.encryption is Encryption.SSL
         self._client = aiosmtplib.SMTP(
@@ -273,7 +274,7 @@ class SMTPSession:
         self._emit(
             Step.CONNECT,
             StepStatus.OK,
-            f"{greeting.code} {greeting.message}",
+            f"greeting: {greeting.code} {greeting.message}",
             greeting=greeting.message,
         )
         await self._ehlo()
