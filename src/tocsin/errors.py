@@ -141,7 +141,7 @@ class DeliveryError(TocsinError):
         """What went wrong, with the server's reply, without the step's name."""
         text = str(self.args[0])
         if self.code is not None:
-            text += f" (server said {self.code} {self.server_message})".rstrip()
+            text = f"{text}: {self.code} {self.server_message}".rstrip()
         return text
 
     def __str__(self) -> str:

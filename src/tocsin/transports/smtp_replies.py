@@ -55,7 +55,7 @@ def error_for_reply(step: Step, code: int, text: str) -> DeliveryError:
     if code // 100 != 4 and cls is ServerBusy:
         # An unexpected 1xx/2xx/3xx where a reply was needed: the session is confused.
         cls = TemporaryFailure
-    message = f"the server answered {code} at {step.value}"
+    message = "the server refused" if code // 100 == 5 else "the server answered"
     return cls(message, step=step, reason=reason, code=code, server_message=text)
 
 
