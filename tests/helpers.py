@@ -145,3 +145,35 @@ def _find(
 def running_as_root() -> bool:
     """True when the tests run as root (needed to start Postfix)."""
     return os.geteuid() == 0
+
+
+class LiveServer:
+    """The real ASGI app served by uvicorn on 127.0.0.1:<free port>, in a thread."""
+
+    def __init__(self, app: object) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test server did not start within 10 s")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Stop the server and wait for its thread (at most 10 s)."""
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()

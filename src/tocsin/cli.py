@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from tocsin.address import InvalidAddress, parse_address
+from tocsin.cli_outbox import outbox_app, worker
 from tocsin.errors import ConfigError
 from tocsin.i18n import translate
 from tocsin.services.context import Services
@@ -29,6 +30,14 @@ app = typer.Typer(
 )
 settings_app = typer.Typer(help="Show and change the email settings.", no_args_is_help=True)
 app.add_typer(settings_app, name="settings")
+app.add_typer(outbox_app, name="outbox")
+app.command("worker")(worker)
+admin_app = typer.Typer(help="Administrator accounts for the web interface.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+token_app = typer.Typer(
+    help="API tokens (for devices posting events, or scripts).", no_args_is_help=True
+)
+app.add_typer(token_app, name="token")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -198,21 +207,105 @@ def send_test(
         raise typer.Exit(1)
 
 
+def _read_new_password(prompt: str, stdin: bool) -> str:
+    if stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass(prompt)
+    if getpass.getpass("Again: ") != password:
+        err.print("[red]✗[/] The two entries differ; nothing was saved.")
+        raise typer.Exit(2)
+    return password
+
+
+@admin_app.command("create")
+def admin_create(
+    username: Annotated[str, typer.Option(help="Login name.")] = "admin",
+    language: LangOption = "en",
+    data: DataOption = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Create an administrator (the password is asked without echo)."""
+    password = _read_new_password("Password for the new admin: ", stdin)
+    services = _open(data)
+    try:
+        services.accounts.create_admin(username, password, language)
+    except ValueError as exc:
+        err.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    out.print(f"[green]✓ Admin '{username}' created.[/]")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="What the token is for, e.g. 'site A gateway'.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="events (post events) or admin (everything); repeatable."),
+    ] = None,
+    data: DataOption = None,
+) -> None:
+    """Create an API token. It is shown once; only its hash is stored."""
+    services = _open(data)
+    try:
+        token, record = services.accounts.create_token(name, tuple(scope or ["events"]))
+    except ValueError as exc:
+        err.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    err.print(
+        f"Token {record.id} '{record.name}' ({' '.join(record.scopes)}). "
+        "Copy it now: it is not shown again."
+    )
+    out.print(token)
+
+
+@token_app.command("list")
+def token_list(data: DataOption = None) -> None:
+    """List API tokens (never their values)."""
+    services = _open(data)
+    try:
+        tokens = services.accounts.list_tokens()
+    finally:
+        services.close()
+    for t in tokens:
+        state = "active" if t.active else "revoked"
+        out.print(f"{t.id:>4}  {state:<8} {' '.join(t.scopes):<14} {t.name}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id.")], data: DataOption = None
+) -> None:
+    """Revoke a token at once."""
+    services = _open(data)
+    try:
+        done = services.accounts.revoke_token(token_id)
+    finally:
+        services.close()
+    if not done:
+        err.print(f"[red]✗[/] No active token {token_id} (see 'tocsin token list').")
+        raise typer.Exit(2)
+    out.print(f"[green]✓ Token {token_id} revoked.[/]")
+
+
 @app.command("serve")
 def serve(
     data: DataOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
 ) -> None:
-    """Run the service (REST API and health endpoint)."""
-    import uvicorn
-
-    from tocsin.api import create_app
+    """Run the service: web interface, REST API and the delivery engine, in one process."""
+    from tocsin.runtime import serve_forever
 
     services = _open(data)
     out.print(f"Tocsin on http://{host}:{port}  (data: {services.data})")
     try:
-        uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+        asyncio.run(serve_forever(services, host=host, port=port))
+    except KeyboardInterrupt:
+        pass
     finally:
         services.close()
 

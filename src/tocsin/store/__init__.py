@@ -1,6 +1,44 @@
-"""Storage backends: SQLite (embedded default) and PostgreSQL."""
+"""Storage backends: SQLite (embedded default) and PostgreSQL, chosen by :func:`open_store`."""
 
-from tocsin.store.base import KeyValueStore
+from __future__ import annotations
+
+from pathlib import Path
+
+from tocsin.store.base import KeyValueStore, Store
+from tocsin.store.postgres import PostgresStore
 from tocsin.store.sqlite import SQLiteStore
 
-__all__ = ["KeyValueStore", "SQLiteStore"]
+__all__ = [
+    "AnyStore",
+    "KeyValueStore",
+    "PostgresStore",
+    "SQLiteStore",
+    "Store",
+    "is_postgres_url",
+    "open_store",
+]
+
+AnyStore = SQLiteStore | PostgresStore
+"""A concrete backend: everything :class:`Store` offers and the accounts tables."""
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(url: str | Path) -> bool:
+    """True when ``url`` names a PostgreSQL database."""
+    return isinstance(url, str) and url.startswith(_POSTGRES_SCHEMES)
+
+
+def open_store(url: str | Path, *, schema: str | None = None) -> AnyStore:
+    """Open the store at ``url``: a ``postgresql://`` URL, else an SQLite file path.
+
+    ``sqlite:///path`` is accepted as a path too.  ``schema`` (PostgreSQL only) keeps
+    every table in that schema.  Raises ``psycopg.OperationalError`` when PostgreSQL
+    cannot be reached, ``sqlite3.Error`` when the file cannot be opened.
+    """
+    if is_postgres_url(url):
+        return PostgresStore(str(url), schema=schema)
+    text = str(url)
+    if text.startswith("sqlite:///"):
+        text = text.removeprefix("sqlite://")
+    return SQLiteStore(Path(text))

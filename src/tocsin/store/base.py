@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-__all__ = ["KeyValueStore"]
+from tocsin.outbox.store import OutboxStore
+
+__all__ = ["KeyValueStore", "Store"]
 
 
 class KeyValueStore(Protocol):
@@ -24,3 +26,7 @@ class KeyValueStore(Protocol):
     def close(self) -> None:
         """Release the connection."""
         ...
+
+
+class Store(KeyValueStore, OutboxStore, Protocol):
+    """A complete backend: the settings table and the outbox, in one database."""

@@ -1,10 +1,21 @@
-"""The embedded store: one SQLite file, WAL, full synchronous commits."""
+"""The embedded store: one SQLite file, WAL, full synchronous commits.
+
+It holds the settings (a key-value table) and the outbox (see
+:mod:`tocsin.store.outbox_sql`).  One connection per store object, shared by threads
+under a lock; write transactions are ``BEGIN IMMEDIATE``, so two processes on the
+same file take turns instead of failing on a lock upgrade.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
+from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
 
 __all__ = ["SQLiteStore"]
 
@@ -15,6 +26,8 @@ CREATE TABLE IF NOT EXISTS kv (
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 """
+_OUTBOX = outbox_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", blob="BLOB", real="REAL")
+_ACCOUNTS = accounts_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", real="REAL")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -30,14 +43,53 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SQLiteStore:
-    """Key-value settings storage in the embedded SQLite database."""
+class _SQLiteRunner:
+    """Runs the shared outbox SQL on a sqlite3 connection (``?`` placeholders as is)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
+        self._conn.executemany(sql, seq)
+
+
+class SQLiteStore(SQLOutbox, SQLAccounts):
+    """Settings and outbox storage in the embedded SQLite database."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn = connect(path)
-        self._lock = threading.Lock()
-        self._conn.executescript(_SCHEMA)
+        # Re-entrant: code inside a transaction() block may still call get_value().
+        self._lock = threading.RLock()
+        self._runner = _SQLiteRunner(self._conn)
+        with self._writing() as runner:
+            for statement in (_SCHEMA, *_OUTBOX, *_ACCOUNTS):
+                runner.run(statement)
+
+    @contextmanager
+    def _writing(self) -> Iterator[_SQLiteRunner]:
+        with self._lock:
+            if self._conn.in_transaction:  # nested: join the caller's transaction
+                yield self._runner
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._runner
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self) -> Iterator[_SQLiteRunner]:
+        with self._lock:
+            yield self._runner
 
     def get_value(self, key: str) -> str | None:
         """The stored text for ``key``, or None."""

@@ -1,0 +1,188 @@
+"""The senders the benchmark compares; each runs in a process of its own.
+
+Every contender sends ``count`` alarm emails to one server and reports wall time, the
+latency of each send, and the CPU time of the sending phase as a JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import smtplib
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tocsin.message import Mail, compose
+
+SENDER = "alarm@example.com"
+RECIPIENT = "ops@example.net"
+BODY = (
+    "Fire alarm in building A, server room 1.01.\n\n"
+    "Smoke detector SD-3 raised an alarm at 03:12:44 UTC.\n"
+    "Temperature 41.5 C, humidity 18 %.\n\n"
+    "Acknowledge in Tocsin or call the on-call technician.\n"
+) * 8  # about 1.6 kB, a typical alarm email with some context
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to send."""
+
+    host: str
+    port: int
+    tls: bool = False
+    ca_file: str = ""
+    username: str = ""
+    password: str = ""
+    connections: int = 2
+
+
+def alarm(i: int) -> Mail:
+    """The i-th benchmark email (distinct subject and Message-ID)."""
+    return compose(
+        sender=SENDER, to=[RECIPIENT], subject=f"Fire alarm {i}: server room 1.01", text=BODY
+    )
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process so far, all threads included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def report(elapsed: float, latencies: list[float], cpu: float, **extra: Any) -> dict[str, Any]:
+    """The JSON-ready result of a run."""
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"elapsed": elapsed, "latencies": latencies, "cpu": cpu, "peak_kb": peak_kb, **extra}
+
+
+# --------------------------------------------------------------------- smtplib
+def _smtplib_session(target: Target) -> smtplib.SMTP:
+    client = smtplib.SMTP(target.host, target.port, timeout=30)
+    if target.tls:
+        client.starttls(context=ssl.create_default_context(cafile=target.ca_file))
+        client.login(target.username, target.password)
+    return client
+
+
+def run_smtplib(target: Target, count: int, *, reuse: bool) -> dict[str, Any]:
+    """Python's smtplib, a connection per email (what most tools do) or one kept open."""
+    mails = [alarm(i) for i in range(count)]
+    latencies: list[float] = []
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    client = _smtplib_session(target) if reuse else None
+    for m in mails:
+        started = time.perf_counter()
+        if client is None:
+            with _smtplib_session(target) as once:
+                once.sendmail(m.sender, m.recipients, m.content)
+        else:
+            client.sendmail(m.sender, m.recipients, m.content)
+        latencies.append(time.perf_counter() - started)
+    if client is not None:
+        client.quit()
+    return report(time.perf_counter() - t0, latencies, cpu_seconds() - cpu0)
+
+
+# --------------------------------------------------------------------- apprise
+APPRISE_DEFAULT_THROTTLE = 5.5
+"""Apprise's NotifyBase.request_rate_per_sec: seconds it waits between two notifications."""
+
+
+def run_apprise(target: Target, count: int) -> dict[str, Any]:
+    """Apprise's mailto:// (smtplib underneath, a connection per notification)."""
+    import apprise  # type: ignore[import-not-found,unused-ignore]
+
+    scheme = "mailto"
+    query = f"from={SENDER}&to={RECIPIENT}&smtp={target.host}&port={target.port}"
+    if target.tls:
+        scheme = "mailtos"
+        query += "&mode=starttls"
+    user = f"{target.username}:{target.password}@" if target.username else ""
+    engine = apprise.Apprise()
+    if not engine.add(f"{scheme}://{user}{target.host}:{target.port}?{query}"):
+        raise RuntimeError("apprise refused the mailto:// URL")
+    default = engine[0].request_rate_per_sec
+    for plugin in engine:
+        plugin.request_rate_per_sec = 0  # throttle off
+    latencies: list[float] = []
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    failures = 0
+    for i in range(count):
+        started = time.perf_counter()
+        if not engine.notify(body=BODY, title=f"Fire alarm {i}: server room 1.01"):
+            failures += 1
+        latencies.append(time.perf_counter() - started)
+    elapsed = time.perf_counter() - t0
+    return report(elapsed, latencies, cpu_seconds() - cpu0, failures=failures,
+                  default_throttle=default)  # fmt: skip
+
+
+# --------------------------------------------------------------------- tocsin
+def run_tocsin(target: Target, count: int, *, database: str = "") -> dict[str, Any]:
+    """Tocsin's outbox and delivery engine: enqueue everything, then deliver it."""
+    return asyncio.run(_run_tocsin(target, count, database))
+
+
+async def _run_tocsin(target: Target, count: int, database: str) -> dict[str, Any]:
+    from tocsin.outbox import DeliveryEngine, EngineOptions, NewEmail, Priority, Status
+    from tocsin.secret import Secret
+    from tocsin.settings import EmailSettings, Encryption
+    from tocsin.store import open_store
+
+    schema = f"tocsin_bench_{int(time.time())}" if database else None
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as tmp:
+        store = open_store(database or Path(tmp) / "tocsin.db", schema=schema)
+        enq0 = time.perf_counter()
+        for start in range(0, count, 500):
+            with store.transaction() as tx:
+                for i in range(start, min(count, start + 500)):
+                    tx.enqueue(NewEmail.of(alarm(i), Priority.FIRE))
+        enqueue_s = time.perf_counter() - enq0
+        settings = EmailSettings(
+            enabled=True,
+            sender_address=SENDER,
+            host="localhost" if target.tls else target.host,
+            port=target.port,
+            encryption=Encryption.STARTTLS if target.tls else Encryption.NONE,
+            ca_file=target.ca_file,
+            username=target.username,
+            password=Secret(target.password) if target.password else None,
+        )
+        latencies: list[float] = []
+        done = asyncio.Event()
+
+        def sent(_email: object, _verdict: object, elapsed: float) -> None:
+            latencies.append(elapsed)
+            if len(latencies) >= count:
+                done.set()
+
+        options = EngineOptions(max_connections=target.connections, poll_interval=0.05)
+        engine = DeliveryEngine(store, lambda: settings, options=options, on_sent=sent)
+        stop = asyncio.Event()
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        task = asyncio.create_task(engine.run(stop))
+        await asyncio.wait_for(done.wait(), timeout=600)
+        stop.set()
+        await task  # the last verdicts are committed before run() returns
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        sent_rows = store.counts()[Status.SENT]
+        if schema:
+            store.drop_schema()  # type: ignore[attr-defined]
+        store.close()
+    if sent_rows != count:
+        raise RuntimeError(f"only {sent_rows} of {count} deliveries are marked sent")
+    return report(elapsed, latencies, cpu, enqueue_s=enqueue_s)
+
+
+RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "smtplib-per-email": lambda t, n, **_: run_smtplib(t, n, reuse=False),
+    "smtplib-reuse": lambda t, n, **_: run_smtplib(t, n, reuse=True),
+    "apprise": lambda t, n, **_: run_apprise(t, n),
+    "tocsin": lambda t, n, **kw: run_tocsin(t, n, **kw),
+}

@@ -1,0 +1,63 @@
+"""The ASGI application: REST API, health, security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from tocsin import __version__
+from tocsin.api import outbox as outbox_routes
+from tocsin.api import settings as settings_routes
+from tocsin.api.auth import require_admin
+from tocsin.outbox import CONTENT_TYPE, OutboxMetrics
+from tocsin.security import LoginThrottle
+from tocsin.services.context import Services
+
+__all__ = ["create_app"]
+
+SECURITY_HEADERS = {
+    # No inline script anywhere: pages load their JavaScript from /static.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> FastAPI:
+    """The application over ``services`` (opened by the caller, closed by the caller).
+
+    ``metrics`` is shared with the delivery engine when one runs in this process.
+    """
+    app = FastAPI(title="Tocsin", version=__version__, docs_url=None, redoc_url=None)
+    app.state.services = services
+    app.state.metrics = metrics or OutboxMetrics(services.store)
+    # At most 5 test emails per 10 minutes: the button must not become a spam cannon.
+    app.state.test_email_limiter = LoginThrottle(limit=5, window=600.0)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.get("/healthz")
+    def health() -> dict[str, object]:
+        """Liveness: the service runs and its store answers (unauthenticated by design)."""
+        settings = services.settings.load()
+        return {"status": "ok", "version": __version__, "email_enabled": settings.enabled}
+
+    @app.get("/metrics", dependencies=[require_admin])
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics (queue depth, oldest queued age, latency, failures by reason)."""
+        return Response(app.state.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    app.include_router(settings_routes.router)
+    app.include_router(outbox_routes.router)
+    return app

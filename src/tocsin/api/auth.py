@@ -1,0 +1,100 @@
+"""Who is calling: a login session (cookie) or an API token (Bearer), and CSRF for cookies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, params, status
+
+from tocsin.security import tokens_equal
+from tocsin.services.context import Services
+from tocsin.store.accounts_sql import Admin, ApiToken, Session
+
+__all__ = ["SESSION_COOKIE", "Principal", "require_admin", "require_scope", "services_of"]
+
+SESSION_COOKIE = "tocsin_session"
+CSRF_HEADER = "X-CSRF-Token"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: an admin's session, or an API token."""
+
+    session: Session | None = None
+    token: ApiToken | None = None
+
+    @property
+    def admin(self) -> Admin | None:
+        """The admin behind a session (None for a token)."""
+        return self.session.admin if self.session else None
+
+    def allows(self, scope: str) -> bool:
+        """Sessions may do everything; tokens what their scopes say."""
+        if self.session is not None:
+            return True
+        return self.token is not None and (
+            "admin" in self.token.scopes or scope in self.token.scopes
+        )
+
+    @property
+    def language(self) -> str:
+        """The language to answer in."""
+        return self.session.admin.language if self.session else "en"
+
+
+def services_of(request: Request) -> Services:
+    """The services the app was created with."""
+    services: Services = request.app.state.services
+    return services
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": 'Bearer realm="tocsin"'},
+    )
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller, or 401. A cookie-authenticated change must carry the CSRF token."""
+    services = services_of(request)
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("use 'Authorization: Bearer <token>'")
+        record = services.accounts.authenticate_token(token.strip())
+        if record is None:
+            raise _unauthorized("the API token is unknown or revoked")
+        return Principal(token=record)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = services.accounts.session(cookie) if cookie else None
+    if session is None:
+        raise _unauthorized("log in, or send an API token")
+    if request.method in _UNSAFE:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not tokens_equal(sent, session.csrf_token):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"missing or wrong {CSRF_HEADER} header"
+            )
+    return Principal(session=session)
+
+
+def require_scope(scope: str) -> params.Depends:
+    """A dependency that admits callers allowed ``scope``."""
+
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not principal.allows(scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"this token lacks the '{scope}' scope"
+            )
+        return principal
+
+    dependency: params.Depends = Depends(check)
+    return dependency
+
+
+require_admin = require_scope("admin")

@@ -1,0 +1,110 @@
+"""REST: read and change the email settings; send a test email with live steps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from tocsin.address import InvalidAddress, parse_address
+from tocsin.api.auth import Principal, require_admin, services_of
+from tocsin.diagnostics import CheckStep
+from tocsin.services.test_email import TestEmailRefused, send_test_email
+from tocsin.settings import validate
+from tocsin.validation import Report
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
+Admin = Annotated[Principal, require_admin]
+
+
+def _language(request: Request, principal: Principal) -> str:
+    wanted = request.query_params.get("lang") or ""
+    return wanted if wanted in ("en", "de") else principal.language
+
+
+def _issues(report: Report, language: str) -> list[dict[str, Any]]:
+    return [issue.as_dict(language) for issue in report.issues]
+
+
+@router.get("")
+def read_settings(request: Request, principal: Admin) -> dict[str, Any]:
+    """The settings (password only as ``password_set``) and the current advice."""
+    settings = services_of(request).settings.load()
+    return {
+        "settings": settings.public(),
+        "issues": _issues(validate(settings), _language(request, principal)),
+    }
+
+
+@router.patch("", responses={422: {"description": "refused: field-named errors"}})
+def change_settings(
+    request: Request,
+    principal: Admin,
+    changes: Annotated[
+        dict[str, Any],
+        Body(description="fields to change; password: a string sets it, null clears it"),
+    ],
+) -> JSONResponse:
+    """Change settings as a whole: refused with field-named errors, or saved with advice."""
+    language = _language(request, principal)
+    updated, report, saved = services_of(request).settings.update(changes)
+    body = {"saved": saved, "settings": updated.public(), "issues": _issues(report, language)}
+    return JSONResponse(body, status_code=200 if saved else 422)
+
+
+class TestEmailRequest(BaseModel):
+    """Where to send the test email."""
+
+    to: str = Field(max_length=254)
+
+
+@router.post("/test-email")
+async def test_email(
+    request: Request, principal: Admin, body: TestEmailRequest
+) -> StreamingResponse:
+    """Send a test email; the answer streams one JSON line per step, then the report."""
+    language = _language(request, principal)
+    try:
+        parse_address(body.to)
+    except InvalidAddress as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{"field": "to", "message": str(exc)}]
+        ) from None
+    limiter = request.app.state.test_email_limiter
+    wait = limiter.retry_after("test-email")
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many test emails; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    limiter.failed("test-email")  # every test counts against the limit
+    return StreamingResponse(_run(request, body.to, language), media_type="application/x-ndjson")
+
+
+async def _run(request: Request, to: str, language: str) -> AsyncIterator[bytes]:
+    queue: asyncio.Queue[CheckStep | None] = asyncio.Queue()
+    services = services_of(request)
+
+    async def work() -> dict[str, Any]:
+        try:
+            report = await send_test_email(
+                services, to, language=language, progress=queue.put_nowait
+            )
+            return {"type": "report", **report.as_dict()}
+        except TestEmailRefused as exc:
+            return {"type": "refused", "message": str(exc), "issues": _issues(exc.report, language)}
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(work())
+    while (step := await queue.get()) is not None:
+        yield (json.dumps({"type": "step", **step.as_dict()}) + "\n").encode()
+    yield (json.dumps(await task) + "\n").encode()

@@ -1,0 +1,239 @@
+"""``tocsin outbox list|show|retry|purge`` and ``tocsin worker`` (a face over the outbox).
+
+Registered by :mod:`tocsin.cli`; exit status 0 on success, 1 when something asked for
+does not exist, 2 for refused input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tocsin.errors import ConfigurationProblem
+from tocsin.outbox import DeliveryView, EmailView, Status
+from tocsin.services.context import Services
+from tocsin.services.outbox import EmailNotFound
+
+__all__ = ["outbox_app", "parse_duration", "worker"]
+
+outbox_app = typer.Typer(help="Look into the outbox, retry or purge emails.", no_args_is_help=True)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory [default: ./tocsin-data]."),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database", envvar="TOCSIN_DATABASE_URL", help="postgresql:// URL."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``15m``, ``2h`` or ``3d``; ``ValueError`` otherwise."""
+    match = _DURATION.fullmatch(text)
+    if not match:
+        raise ValueError(f"'{text}' is not a duration like 90s, 15m, 2h or 3d")
+    return float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
+
+
+def _duration(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        err.print(f"[red]✗[/] {option}: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _open(data: Path | None, database: str | None) -> Services:
+    try:
+        return Services.open(data, database_url=database)
+    except Exception as exc:  # a store that cannot be opened: say why, no traceback
+        err.print(f"[red]✗[/] cannot open the store: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _delivery_dict(d: DeliveryView) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in dataclasses.asdict(d).items()}
+
+
+def _plain(value: object) -> object:
+    return value.value if isinstance(value, Status) else value
+
+
+@outbox_app.command("list")
+def list_command(
+    status: Annotated[list[Status] | None, typer.Option("--status", help="Repeatable.")] = None,
+    older_than: Annotated[str | None, typer.Option(help="e.g. 1h: queued before that.")] = None,
+    newer_than: Annotated[str | None, typer.Option(help="e.g. 1d: queued within that.")] = None,
+    recipient: Annotated[str | None, typer.Option(help="Part of the address.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+    data: DataOption = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List deliveries (one line per email and recipient), newest first."""
+    older, newer = _duration(older_than, "--older-than"), _duration(newer_than, "--newer-than")
+    services = _open(data, database)
+    try:
+        rows = services.outbox.list(
+            statuses=status or (), older_than=older, newer_than=newer,
+            recipient=recipient, limit=limit,
+        )  # fmt: skip
+    finally:
+        services.close()
+    if as_json:
+        out.print_json(json.dumps([_delivery_dict(d) for d in rows]))
+        return
+    table = Table("email", "recipient", "status", "tries", "next / done", "reason", "subject")
+    for d in rows:
+        when = _when(d.next_attempt_at if d.next_attempt_at is not None else d.updated_at)
+        table.add_row(str(d.email_id), d.recipient, d.status.value, str(d.attempts), when,
+                      d.last_reason, d.subject)  # fmt: skip
+    out.print(table)
+
+
+def _print_email(view: EmailView) -> None:
+    out.print(f"[bold]email {view.id}[/]  {view.message_id}")
+    out.print(f"subject   {view.subject}")
+    out.print(f"sender    {view.sender}")
+    out.print(
+        f"queued    {_when(view.created_at)} UTC, priority {view.priority}, {view.size} bytes"
+    )
+    for d in view.deliveries:
+        out.print(f"\n[bold]{d.recipient}[/]  {d.status.value}, {d.attempts} attempt(s)")
+        if d.status in (Status.QUEUED, Status.SENDING):
+            out.print(f"  next attempt  {_when(d.next_attempt_at)} UTC")
+        if d.server_reply:
+            out.print(f"  server said   {d.server_reply}")
+        if d.last_reason:
+            out.print(f"  last error    {d.last_reason} at {d.last_step or '?'}: {d.last_error}")
+
+
+@outbox_app.command("show")
+def show_command(
+    email_id: Annotated[int, typer.Argument(help="The email's id (see list).")],
+    content: Annotated[bool, typer.Option("--content", help="Print the message too.")] = False,
+    data: DataOption = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one email and what became of each recipient."""
+    services = _open(data, database)
+    try:
+        view = services.outbox.show(email_id, content=content)
+    except EmailNotFound as exc:
+        err.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        services.close()
+    if as_json:
+        body = view.content.decode("utf-8", "replace") if view.content is not None else None
+        data_out = {f.name: _plain(getattr(view, f.name)) for f in dataclasses.fields(view)}
+        data_out.update(content=body, deliveries=[_delivery_dict(d) for d in view.deliveries])
+        out.print_json(json.dumps(data_out))
+        return
+    _print_email(view)
+    if view.content is not None:
+        out.print("\n" + view.content.decode("utf-8", "replace"), markup=False)
+
+
+@outbox_app.command("retry")
+def retry_command(
+    email_id: Annotated[int, typer.Argument(help="The email's id (see list).")],
+    data: DataOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Queue a dead or failed email again (its maximum age starts anew)."""
+    services = _open(data, database)
+    try:
+        count = services.outbox.retry(email_id)
+    except EmailNotFound as exc:
+        err.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        services.close()
+    if count == 0:
+        out.print("Nothing to retry: no recipient of this email is dead or failed.")
+    else:
+        out.print(f"[green]✓[/] {count} recipient(s) queued again.")
+
+
+@outbox_app.command("purge")
+def purge_command(
+    older_than_days: Annotated[float, typer.Option("--older-than-days", min=0)],
+    status: Annotated[list[Status] | None, typer.Option("--status", help="Default: sent.")] = None,
+    data: DataOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Delete finished deliveries (sent by default) older than the given number of days."""
+    services = _open(data, database)
+    try:
+        count = services.outbox.purge(
+            older_than_days=older_than_days, statuses=status or (Status.SENT,)
+        )
+    except ValueError as exc:
+        err.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    out.print(f"[green]✓[/] {count} deliveries purged.")
+
+
+def worker(
+    data: DataOption = None,
+    database: DatabaseOption = None,
+    connections: Annotated[int, typer.Option(min=1, max=64, help="SMTP sessions.")] = 2,
+    max_age: Annotated[str, typer.Option(help="Give up after this long, e.g. 24h.")] = "24h",
+) -> None:
+    """Run the delivery engine alone (``serve`` runs it too), until SIGTERM or Ctrl-C."""
+    from tocsin.outbox import DeliveryEngine, EngineOptions, RetryPolicy
+
+    age = _duration(max_age, "--max-age")
+    assert age is not None
+    services = _open(data, database)
+
+    def paused(problem: ConfigurationProblem) -> None:
+        err.print(f"[yellow]! delivery paused:[/] {problem}")
+
+    options = EngineOptions(max_connections=connections, retry=RetryPolicy(max_age=age))
+    engine = DeliveryEngine(
+        services.store, services.settings.load, options=options, on_pause=paused
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await engine.run(stop)
+
+    out.print(f"Tocsin worker {options.owner} delivering (data: {services.data})")
+    try:
+        asyncio.run(run())
+    finally:
+        services.close()
+    sys.exit(0)

@@ -1,0 +1,398 @@
+"""The delivery engine: claims due deliveries, sends them, records what became of them.
+
+Inside one engine, four kinds of asyncio tasks share the work::
+
+    claimer ──ready emails──▶ senders (one per connection) ──verdicts──▶ recorder
+                                                                  renewer (leases)
+
+- The *claimer* leases due deliveries, most urgent first, a batch at a time, and only
+  while fewer than ``batch_size`` wait locally: a fire alarm queued behind a backlog
+  waits for at most one batch.
+- A *sender* turns a claimed email into one :class:`~tocsin.message.Mail` for all of its
+  due recipients (rendered once at enqueue, sent many) and asks the transport.
+- The *recorder* commits verdicts in batches: whatever piled up while the previous
+  commit was on its way to disk goes into the next one.  A crash between a server's 250
+  and that commit is the only way an email can go out twice.
+- The *renewer* extends the leases this engine holds, so only a dead worker's
+  deliveries become due again.
+
+Store calls are blocking; they run one at a time on the engine's own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
+
+from tocsin.errors import ConfigurationProblem
+from tocsin.outbox.backoff import RetryPolicy
+from tocsin.outbox.gate import Gate, PauseState
+from tocsin.outbox.lanes import TransportFactory, TransportHolder, default_transport_factory
+from tocsin.outbox.metrics import OutboxMetrics
+from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release, Status
+from tocsin.outbox.store import OutboxStore
+from tocsin.outbox.verdict import Verdict, judge_error, judge_result
+from tocsin.settings import EmailSettings
+
+__all__ = ["DeliveryEngine", "EngineOptions", "SentHook"]
+
+log = logging.getLogger("tocsin.outbox")
+T = TypeVar("T")
+SentHook = Callable[[ClaimedEmail, Verdict, float], None]
+"""Called after each send with the email, the verdict and the send time in seconds."""
+
+
+def _default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """How the engine works; the defaults suit one site's appliance."""
+
+    max_connections: int = 2
+    batch_size: int = 200  # deliveries leased per claim
+    lease: float = 60.0  # seconds; renewed every lease/3 while the engine runs
+    poll_interval: float = 0.5  # longest sleep when nothing is due
+    settings_interval: float = 1.0  # how often the settings are read again
+    probe_interval: float = 300.0  # retry a configuration pause this often
+    idle_close: float = 30.0  # close connections after this long without work
+    shutdown_grace: float = 10.0  # wait for sends in flight on stop, then abandon them
+    # Verdicts wait this long to share a commit.  A crash in this window (after the
+    # server's 250, before the commit) is what can make an email go out twice.
+    record_linger: float = 0.02
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    owner: str = field(default_factory=_default_owner)
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1 or self.batch_size < 1:
+            raise ValueError("max_connections and batch_size must be at least 1")
+        if self.lease <= 0 or self.poll_interval <= 0:
+            raise ValueError("lease and poll_interval must be positive")
+
+
+_STOP = None  # sentinel on the ready queue
+
+
+class DeliveryEngine:
+    """Delivers the outbox. Run it as a task: ``await engine.run(stop_event)``.
+
+    ``settings_source`` returns the current :class:`EmailSettings` (it is called about
+    once a second, on the engine's store thread); ``transport_factory`` builds a
+    transport for them (default: SMTP with ``max_connections`` sessions);
+    ``on_pause`` hears once of each configuration problem that pauses delivery.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        settings_source: Callable[[], EmailSettings],
+        *,
+        options: EngineOptions | None = None,
+        transport_factory: TransportFactory | None = None,
+        on_pause: Callable[[ConfigurationProblem], None] | None = None,
+        metrics: OutboxMetrics | None = None,
+        on_sent: SentHook | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.options = opts = options or EngineOptions()
+        self._store = store
+        self._settings_source = settings_source
+        factory = transport_factory or default_transport_factory(opts.max_connections)
+        self._transports = TransportHolder(factory)
+        self._gate = Gate(on_pause=on_pause, probe_interval=opts.probe_interval, clock=clock)
+        self._metrics = metrics
+        self._on_sent = on_sent
+        self._clock = clock
+        self._rng = rng
+        self._executor: ThreadPoolExecutor | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending = 0  # deliveries claimed and not yet handed to the recorder
+        self._space = asyncio.Event()
+        self._last_settings = float("-inf")
+        self._last_work = time.monotonic()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def paused(self) -> PauseState | None:
+        """Why delivery is paused right now, or None when it runs."""
+        return self._gate.paused
+
+    def wake(self) -> None:
+        """Look for due deliveries now (call after an enqueue); safe from any thread."""
+        if self._loop is None or self._wakeup is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._wakeup.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; then finish the sends in flight and return."""
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._space = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="tocsin-outbox")
+        ready: asyncio.Queue[ClaimedEmail | None] = asyncio.Queue()
+        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None] = asyncio.Queue()
+        senders = [
+            asyncio.create_task(self._sender(ready, verdicts, stop), name=f"outbox-sender-{i}")
+            for i in range(self.options.max_connections)
+        ]
+        recorder = asyncio.create_task(self._recorder(verdicts), name="outbox-recorder")
+        renewer = asyncio.create_task(self._renewer(), name="outbox-renewer")
+        try:
+            await self._claim_loop(ready, stop)
+        finally:
+            await self._shutdown(ready, verdicts, senders, recorder, renewer)
+
+    # ------------------------------------------------------------------ plumbing
+    async def _db(self, fn: Callable[[], T]) -> T:
+        assert self._loop is not None
+        assert self._executor is not None
+        return await self._loop.run_in_executor(self._executor, fn)
+
+    async def _nap(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep up to ``seconds``; return early on stop or wake()."""
+        assert self._wakeup is not None
+        if stop.is_set() or seconds <= 0:
+            return
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wakeup.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        self._wakeup.clear()
+
+    async def _refresh_settings(self) -> None:
+        now = time.monotonic()
+        if now - self._last_settings < self.options.settings_interval:
+            return
+        self._last_settings = now
+        try:
+            settings = await self._db(self._settings_source)
+        except Exception:
+            log.exception("reading the email settings failed; keeping the last ones")
+            return
+        if self._gate.update(settings):
+            self._transports.retire()  # built for the old settings
+
+    # ------------------------------------------------------------------ claiming
+    async def _claim_loop(
+        self, ready: asyncio.Queue[ClaimedEmail | None], stop: asyncio.Event
+    ) -> None:
+        opts = self.options
+        while not stop.is_set():
+            await self._refresh_settings()
+            if self._gate.paused is not None:
+                self._transports.retire()
+                await self._nap(stop, opts.settings_interval)
+                continue
+            if self._pending > opts.batch_size // 2:
+                self._space.clear()  # senders set it when the backlog falls below half
+                await self._wait_space(stop)
+                continue
+            try:
+                claimed = await self._db(
+                    partial(
+                        self._store.claim,
+                        owner=opts.owner,
+                        now=self._clock(),
+                        limit=opts.batch_size - self._pending,
+                        lease=opts.lease,
+                    )
+                )
+            except Exception:
+                log.exception("claiming deliveries failed; trying again shortly")
+                await self._nap(stop, opts.poll_interval)
+                continue
+            if claimed:
+                self._last_work = time.monotonic()
+                for email in claimed:
+                    self._pending += len(email.deliveries)
+                    ready.put_nowait(email)
+                continue
+            await self._idle(stop)
+
+    async def _wait_space(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._space.wait())]
+        try:
+            await asyncio.wait(
+                waits, timeout=self.options.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for w in waits:
+                w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        opts = self.options
+        idle_for = time.monotonic() - self._last_work
+        if idle_for >= opts.idle_close and self._pending == 0 and not self._transports.busy:
+            self._transports.retire()  # close kept connections; reopened on the next email
+        try:
+            due = await self._db(self._store.next_due)
+        except Exception:
+            log.exception("reading the queue failed")
+            due = None
+        wait = opts.poll_interval if due is None else min(opts.poll_interval, due - self._clock())
+        await self._nap(stop, max(wait, 0.005))
+
+    # ------------------------------------------------------------------ sending
+    async def _sender(
+        self,
+        ready: asyncio.Queue[ClaimedEmail | None],
+        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+        stop: asyncio.Event,
+    ) -> None:
+        while True:
+            email = await ready.get()
+            if email is _STOP or email is None:
+                return
+            settings = self._gate.settings
+            if stop.is_set() or self._gate.paused is not None or settings is None:
+                now = self._clock()
+                verdicts.put_nowait([Release(d.id, now) for d in email.deliveries])
+            else:
+                verdict = await self._send(email, settings)
+                verdicts.put_nowait(verdict.updates)
+            self._pending -= len(email.deliveries)
+            if self._pending <= self.options.batch_size // 2:
+                self._space.set()
+
+    async def _send(self, email: ClaimedEmail, settings: EmailSettings) -> Verdict:
+        transport, token = self._transports.acquire(settings)
+        opts = self.options
+        started = time.perf_counter()
+        try:
+            result = await transport.send(email.mail())
+        except Exception as exc:
+            verdict = judge_error(email, exc, now=self._clock(), policy=opts.retry, rng=self._rng)
+            if not isinstance(exc, ConfigurationProblem):
+                log.warning("email %s: %s", email.message_id, verdict.updates[0].error)
+        else:
+            verdict = judge_result(
+                email, result, now=self._clock(), policy=opts.retry, rng=self._rng
+            )
+        finally:
+            self._transports.release(token)
+        elapsed = time.perf_counter() - started
+        self._last_work = time.monotonic()
+        if verdict.pause is not None and self._gate.pause(verdict.pause):
+            self._transports.retire()
+        self._observe(email, verdict, elapsed)
+        return verdict
+
+    def _observe(self, email: ClaimedEmail, verdict: Verdict, elapsed: float) -> None:
+        if self._metrics is not None:
+            self._metrics.send_latency.observe(elapsed)
+            for update in verdict.updates:
+                if update.status is Status.SENT:
+                    self._metrics.sent.inc()
+                else:
+                    outcome = update.status.value if update.spent else "paused"
+                    self._metrics.failures.labels(outcome, update.reason or "unknown").inc()
+        if self._on_sent is not None:
+            self._on_sent(email, verdict, elapsed)
+
+    # ------------------------------------------------------------------ recording
+    async def _recorder(
+        self, verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None]
+    ) -> None:
+        linger = self.options.record_linger
+        done = False
+        while not done:
+            batch = [await verdicts.get()]
+            if batch[0] is not None and linger > 0:
+                await asyncio.sleep(linger)  # let more verdicts join this commit
+            while not verdicts.empty():
+                batch.append(verdicts.get_nowait())
+            done = any(item is None for item in batch)
+            updates = [u for b in batch if b for u in b if isinstance(u, DeliveryUpdate)]
+            releases = [r for b in batch if b for r in b if isinstance(r, Release)]
+            if updates or releases:
+                await self._write(updates, releases)
+
+    async def _write(self, updates: list[DeliveryUpdate], releases: list[Release]) -> None:
+        """Commit, retrying while the database is away: losing a verdict could resend."""
+        delay = 0.1
+        while True:
+            try:
+                await self._db(
+                    partial(
+                        self._store.record,
+                        updates,
+                        releases,
+                        owner=self.options.owner,
+                        now=self._clock(),
+                    )
+                )
+                return
+            except Exception:
+                log.exception("recording %d outcomes failed; retrying", len(updates))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _renewer(self) -> None:
+        opts = self.options
+        while True:
+            await asyncio.sleep(opts.lease / 3)
+            try:
+                await self._db(
+                    partial(
+                        self._store.renew, owner=opts.owner, now=self._clock(), lease=opts.lease
+                    )
+                )
+            except Exception:
+                log.exception("renewing leases failed")
+
+    # ------------------------------------------------------------------ stopping
+    async def _shutdown(
+        self,
+        ready: asyncio.Queue[ClaimedEmail | None],
+        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+        senders: list[asyncio.Task[None]],
+        recorder: asyncio.Task[None],
+        renewer: asyncio.Task[None],
+    ) -> None:
+        """Finish sends in flight (bounded), give back the rest, flush, close."""
+        for _ in senders:
+            ready.put_nowait(_STOP)
+        _, late = await asyncio.wait(senders, timeout=self.options.shutdown_grace)
+        for task in late:  # their leases expire and another run sends them
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        now = self._clock()
+        while not ready.empty():
+            email = ready.get_nowait()
+            if email is not None:
+                verdicts.put_nowait([Release(d.id, now) for d in email.deliveries])
+        verdicts.put_nowait(None)
+        try:
+            await asyncio.wait_for(recorder, timeout=30)
+        except TimeoutError:
+            log.error("the outbox recorder did not finish; leases will expire")
+        renewer.cancel()
+        await asyncio.gather(renewer, return_exceptions=True)
+        await self._transports.aclose()
+        assert self._executor is not None
+        self._executor.shutdown(wait=True)
+        self._executor = None

@@ -1,0 +1,119 @@
+"""The one small interface both storage backends implement for the outbox.
+
+Writers enqueue inside a transaction of their own, so the event intake can commit an
+event and its emails together, before it answers::
+
+    with store.transaction() as tx:
+        tx.put_value("last_event", "...")       # the caller's own state
+        tx.enqueue(NewEmail.of(mail, Priority.FIRE))
+
+The delivery engine claims due deliveries with a lease, records outcomes in batches,
+and renews its leases while it works.  Every method is synchronous and commits before
+it returns; the engine calls them from its own worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from tocsin.outbox.model import (
+    ClaimedEmail,
+    DeliveryUpdate,
+    DeliveryView,
+    EmailView,
+    ListFilter,
+    NewEmail,
+    Release,
+    Status,
+)
+
+__all__ = ["OutboxStore", "OutboxTransaction"]
+
+
+class OutboxTransaction(Protocol):
+    """Writes that commit together when the ``with`` block ends without an exception."""
+
+    def enqueue(self, email: NewEmail, *, now: float | None = None) -> int:
+        """Store ``email`` once and one queued delivery per recipient; return the email id.
+
+        Raises ``ValueError`` for a mail without recipients or with a recipient twice.
+        """
+        ...
+
+    def get_value(self, key: str) -> str | None:
+        """The key-value table, read inside this transaction."""
+        ...
+
+    def put_value(self, key: str, value: str) -> None:
+        """The key-value table, written inside this transaction."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """Durable outbox storage; SQLite and PostgreSQL pass the same conformance suite."""
+
+    def transaction(self) -> AbstractContextManager[OutboxTransaction]:
+        """A write transaction: committed at the end of the block, rolled back on error."""
+        ...
+
+    def claim(self, *, owner: str, now: float, limit: int, lease: float) -> list[ClaimedEmail]:
+        """Take up to ``limit`` due deliveries (most urgent first) for ``lease`` seconds.
+
+        Due means queued with ``next_attempt_at <= now``, or sending under a lease that
+        expired (its worker died).  Two workers never hold the same delivery.
+        """
+        ...
+
+    def renew(self, *, owner: str, now: float, lease: float) -> int:
+        """Extend every lease ``owner`` holds to ``now + lease``; return how many."""
+        ...
+
+    def record(
+        self,
+        updates: Sequence[DeliveryUpdate],
+        releases: Sequence[Release] = (),
+        *,
+        owner: str,
+        now: float,
+    ) -> None:
+        """Write outcomes and give back unsent claims, all in one transaction.
+
+        A SENT update is written even if the lease was lost meanwhile (the server has the
+        message); any other update only while ``owner`` still holds the lease.
+        """
+        ...
+
+    def next_due(self) -> float | None:
+        """When the earliest queued or leased delivery becomes due, or None if none is."""
+        ...
+
+    def counts(self) -> dict[Status, int]:
+        """Number of deliveries per status (every status present, zero included)."""
+        ...
+
+    def oldest_queued_at(self) -> float | None:
+        """The queue time of the oldest delivery still waiting, or None."""
+        ...
+
+    def list_deliveries(self, query: ListFilter) -> list[DeliveryView]:
+        """Deliveries that match ``query``, newest first, at most ``query.limit``."""
+        ...
+
+    def get_email(self, email_id: int, *, content: bool = False) -> EmailView | None:
+        """One email with all its deliveries, or None."""
+        ...
+
+    def retry(self, email_id: int, *, now: float, statuses: Sequence[Status]) -> int:
+        """Queue the email's deliveries in ``statuses`` again, as new; return how many."""
+        ...
+
+    def purge(self, *, before: float, statuses: Sequence[Status]) -> int:
+        """Delete deliveries in ``statuses`` last updated before ``before``, and emails
+        left without deliveries; return the number of deliveries deleted."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

@@ -1,0 +1,44 @@
+"""Running the service: the web/API server and the delivery engine in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+
+from tocsin.api import create_app
+from tocsin.errors import ConfigurationProblem
+from tocsin.outbox import DeliveryEngine, OutboxMetrics
+from tocsin.services.context import Services
+
+__all__ = ["serve_forever"]
+
+log = logging.getLogger("tocsin")
+
+
+async def serve_forever(services: Services, *, host: str, port: int) -> None:
+    """Serve HTTP and deliver mail until SIGTERM / SIGINT; finish sends in flight."""
+    metrics = OutboxMetrics(services.store)
+
+    def paused(problem: ConfigurationProblem) -> None:
+        # The text names the step and the server's reply; it never holds a credential.
+        log.warning("email delivery paused until the settings change: %s", problem)
+
+    engine = DeliveryEngine(
+        services.store, services.settings.load, metrics=metrics, on_pause=paused
+    )
+    services.outbox.on_enqueue = engine.wake
+    app = create_app(services, metrics=metrics)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(engine.run(stop), name="delivery-engine")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await worker  # sends in flight finish; unsent claims go back to the queue

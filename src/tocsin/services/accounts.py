@@ -1,0 +1,127 @@
+"""Use cases for who may do what: admins, login sessions, API tokens."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from tocsin.errors import TocsinError
+from tocsin.security import (
+    MIN_PASSWORD_LENGTH,
+    LoginThrottle,
+    hash_password,
+    hash_token,
+    new_token,
+    verify_password,
+)
+from tocsin.store.accounts_sql import Admin, ApiToken, Session, SQLAccounts
+
+__all__ = ["SCOPES", "AccountsService", "LoginRefused", "LoginThrottled"]
+
+SESSION_LIFETIME = 12 * 3600.0
+SCOPES = ("admin", "events")
+"""``events``: post events only (for devices); ``admin``: everything the API offers."""
+_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}\Z")
+# A real hash to verify against when the user does not exist, so a login for an
+# unknown name takes as long as one with a wrong password (no user enumeration).
+_DUMMY_HASH = hash_password(secrets.token_hex(16))
+
+
+class LoginRefused(TocsinError):
+    """Wrong username or password (the message never says which)."""
+
+
+class LoginThrottled(TocsinError):
+    """Too many failed logins; ``retry_after`` seconds to wait."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many failed logins; try again in {int(retry_after) + 1} s")
+        self.retry_after = retry_after
+
+
+class AccountsService:
+    """Admins, sessions and API tokens over the store."""
+
+    def __init__(self, store: SQLAccounts, throttle: LoginThrottle | None = None) -> None:
+        self._store = store
+        self._throttle = throttle or LoginThrottle()
+
+    def first_run(self) -> bool:
+        """True while no admin exists (the first-run page creates one)."""
+        return self._store.admin_count() == 0
+
+    def create_admin(self, username: str, password: str, language: str = "en") -> Admin:
+        """Create an admin; ``ValueError`` says what is wrong with the input."""
+        if not _USERNAME.match(username):
+            raise ValueError("the username takes 1-64 letters, digits and . _ @ -")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+        if language not in ("en", "de"):
+            raise ValueError("the language is en or de")
+        return self._store.add_admin(username, hash_password(password), language, time.time())
+
+    def change_password(self, admin: Admin, password: str) -> None:
+        """Set a new password; every session of that admin ends."""
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+        self._store.set_admin_password(admin.id, hash_password(password))
+
+    def login(self, username: str, password: str, *, client: str) -> tuple[str, Session]:
+        """Check the credentials; return a new session id (for the cookie) and the session.
+
+        Raises :class:`LoginThrottled` after too many failures from this client or
+        for this username, :class:`LoginRefused` for wrong credentials.
+        """
+        keys = (f"client:{client}", f"user:{username.lower()}")
+        wait = self._throttle.retry_after(*keys)
+        if wait > 0:
+            raise LoginThrottled(wait)
+        found = self._store.admin_credentials(username)
+        ok = verify_password(found[1] if found else _DUMMY_HASH, password)
+        if found is None or not ok:
+            self._throttle.failed(*keys)
+            raise LoginRefused("wrong username or password")
+        self._throttle.succeeded(*keys)
+        session_id = new_token("tss")
+        now = time.time()
+        csrf = secrets.token_urlsafe(32)
+        self._store.add_session(
+            hash_token(session_id), found[0].id, csrf, now, now + SESSION_LIFETIME
+        )
+        return session_id, Session(found[0], csrf, now + SESSION_LIFETIME)
+
+    def session(self, session_id: str) -> Session | None:
+        """The live session for a cookie value, or None."""
+        return self._store.get_session(hash_token(session_id), time.time())
+
+    def logout(self, session_id: str) -> None:
+        """End the session."""
+        self._store.delete_session(hash_token(session_id))
+
+    def create_token(
+        self, name: str, scopes: tuple[str, ...] = ("events",)
+    ) -> tuple[str, ApiToken]:
+        """A new API token: the value (shown once, never stored) and its record."""
+        name = name.strip()
+        if not name or len(name) > 100 or any(ord(c) < 32 for c in name):
+            raise ValueError("the token name takes 1-100 printable characters")
+        unknown = set(scopes) - set(SCOPES)
+        if unknown or not scopes:
+            raise ValueError(f"scopes are one or more of: {', '.join(SCOPES)}")
+        token = new_token("tcn")
+        return token, self._store.add_token(name, hash_token(token), tuple(scopes), time.time())
+
+    def authenticate_token(self, token: str) -> ApiToken | None:
+        """The active token record for a presented token, or None."""
+        if not token.startswith("tcn_") or len(token) > 100:
+            return None
+        return self._store.use_token(hash_token(token), time.time())
+
+    def list_tokens(self) -> list[ApiToken]:
+        """Every token's record (never the token values)."""
+        return self._store.list_tokens()
+
+    def revoke_token(self, token_id: int) -> bool:
+        """Revoke at once; False if no such active token."""
+        return self._store.revoke_token(token_id, time.time())

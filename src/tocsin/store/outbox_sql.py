@@ -1,0 +1,425 @@
+# Only constants and "?, ?, ?" placeholder lists are put into SQL text here; every value
+# is a bound parameter.  Hence:
+# ruff: noqa: S608
+"""The outbox in SQL, shared by the SQLite and PostgreSQL backends.
+
+Both backends speak the same SQL here; a backend supplies only a :class:`Runner`
+(placeholders, cursors) inside a write or read transaction, and the lock clause of
+its claim (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite needs none, its write
+transaction is ``BEGIN IMMEDIATE``, one writer at a time).
+
+A leased delivery keeps its lease expiry in ``next_attempt_at`` too, so one index
+finds both queued deliveries that are due and leases that expired.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
+
+from tocsin.outbox.model import (
+    ACTIVE,
+    ClaimedDelivery,
+    ClaimedEmail,
+    DeliveryUpdate,
+    DeliveryView,
+    EmailView,
+    ListFilter,
+    NewEmail,
+    Release,
+    Status,
+)
+
+__all__ = ["Runner", "SQLOutbox", "SQLTransaction", "outbox_schema"]
+
+Row = tuple[Any, ...]
+
+
+class Runner(Protocol):
+    """Runs SQL written with ``?`` placeholders on one backend connection."""
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        """Execute and fetch every row."""
+        ...
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Execute; return the number of rows changed."""
+        ...
+
+    def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
+        """Execute once per parameter set."""
+        ...
+
+
+def outbox_schema(*, pk: str, fk: str, blob: str, real: str) -> list[str]:
+    """The outbox DDL with the backend's column types filled in."""
+    statuses = ", ".join(f"'{s.value}'" for s in Status)
+    return [
+        f"""CREATE TABLE IF NOT EXISTS outbox_email (
+            id {pk},
+            message_id TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            content {blob} NOT NULL,
+            smtputf8 INTEGER NOT NULL DEFAULT 0,
+            priority INTEGER NOT NULL,
+            created_at {real} NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS outbox_delivery (
+            id {pk},
+            email_id {fk} NOT NULL REFERENCES outbox_email (id) ON DELETE CASCADE,
+            recipient TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ({statuses})),
+            priority INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at {real},
+            lease_owner TEXT,
+            lease_expires_at {real},
+            last_step TEXT NOT NULL DEFAULT '',
+            last_reason TEXT NOT NULL DEFAULT '',
+            last_error TEXT NOT NULL DEFAULT '',
+            last_code INTEGER,
+            server_reply TEXT NOT NULL DEFAULT '',
+            queued_at {real} NOT NULL,
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL,
+            UNIQUE (email_id, recipient)
+        )""",
+        """CREATE INDEX IF NOT EXISTS outbox_delivery_due
+            ON outbox_delivery (priority, next_attempt_at, id)
+            WHERE status IN ('queued', 'sending')""",
+        """CREATE INDEX IF NOT EXISTS outbox_delivery_status
+            ON outbox_delivery (status, updated_at)""",
+        """CREATE INDEX IF NOT EXISTS outbox_email_message_id
+            ON outbox_email (message_id)""",
+    ]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _iso(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_ACTIVE_SQL = "('queued', 'sending')"
+_VIEW_COLUMNS = """d.id, d.email_id, d.recipient, d.status, d.priority, d.attempts,
+    d.next_attempt_at, d.lease_owner, d.last_step, d.last_reason, d.last_error, d.last_code,
+    d.server_reply, e.message_id, e.subject, d.queued_at, d.created_at, d.updated_at"""
+_SENT_SQL = """UPDATE outbox_delivery SET status = 'sent', attempts = attempts + 1,
+    next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, last_step = ?,
+    last_reason = '', last_error = '', last_code = ?, server_reply = ?, updated_at = ?
+    WHERE id = ? AND status IN ('queued', 'sending')"""
+_OUTCOME_SQL = """UPDATE outbox_delivery SET status = ?, attempts = attempts + ?,
+    next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_step = ?,
+    last_reason = ?, last_error = ?, last_code = ?, server_reply = ?, updated_at = ?
+    WHERE id = ? AND status = 'sending' AND lease_owner = ?"""
+_RELEASE_SQL = """UPDATE outbox_delivery SET status = 'queued', next_attempt_at = ?,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+    WHERE id = ? AND status = 'sending' AND lease_owner = ?"""
+
+
+def _view(row: Row) -> DeliveryView:
+    return DeliveryView(
+        id=int(row[0]),
+        email_id=int(row[1]),
+        recipient=str(row[2]),
+        status=Status(row[3]),
+        priority=int(row[4]),
+        attempts=int(row[5]),
+        next_attempt_at=None if row[6] is None else float(row[6]),
+        lease_owner=row[7],
+        last_step=str(row[8]),
+        last_reason=str(row[9]),
+        last_error=str(row[10]),
+        last_code=None if row[11] is None else int(row[11]),
+        server_reply=str(row[12]),
+        message_id=str(row[13]),
+        subject=str(row[14]),
+        queued_at=float(row[15]),
+        created_at=float(row[16]),
+        updated_at=float(row[17]),
+    )
+
+
+class SQLTransaction:
+    """An open write transaction: enqueue emails and touch the key-value table."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def enqueue(self, email: NewEmail, *, now: float | None = None) -> int:
+        """Store the email once and a queued delivery per recipient; return its id."""
+        mail = email.mail
+        if not mail.recipients:
+            raise ValueError("an email needs at least one recipient")
+        if len(set(mail.recipients)) != len(mail.recipients):
+            raise ValueError("a recipient appears twice in the same email")
+        at = time.time() if now is None else now
+        rows = self.runner.rows(
+            "INSERT INTO outbox_email (message_id, sender, subject, content, smtputf8, "
+            "priority, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                mail.message_id,
+                mail.sender,
+                email.subject,
+                mail.content,
+                int(mail.smtputf8),
+                email.priority,
+                at,
+            ),
+        )
+        email_id = int(rows[0][0])
+        self.runner.many(
+            "INSERT INTO outbox_delivery (email_id, recipient, status, priority, "
+            "next_attempt_at, queued_at, created_at, updated_at) "
+            "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+            [(email_id, r, email.priority, at, at, at, at) for r in mail.recipients],
+        )
+        return email_id
+
+    def get_value(self, key: str) -> str | None:
+        """The stored text for ``key``, or None."""
+        rows = self.runner.rows("SELECT value FROM kv WHERE key = ?", (key,))
+        return None if not rows else str(rows[0][0])
+
+    def put_value(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key`` when the transaction commits."""
+        self.runner.run(
+            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, value, _iso(time.time())),
+        )
+
+
+class SQLOutbox:
+    """The outbox methods of a backend; see :class:`tocsin.outbox.OutboxStore`."""
+
+    claim_lock: ClassVar[str] = ""  # appended to the claim's SELECT
+
+    def _writing(self) -> AbstractContextManager[Runner]:
+        raise NotImplementedError
+
+    def _reading(self) -> AbstractContextManager[Runner]:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[SQLTransaction]:
+        """A write transaction, committed at the end of the block."""
+        with self._writing() as runner:
+            yield SQLTransaction(runner)
+
+    def claim(self, *, owner: str, now: float, limit: int, lease: float) -> list[ClaimedEmail]:
+        """Lease up to ``limit`` due deliveries, most urgent first, grouped by email."""
+        until = now + lease
+        with self._writing() as runner:
+            rows = runner.rows(
+                "WITH due AS MATERIALIZED (SELECT id FROM outbox_delivery "
+                f"WHERE status IN {_ACTIVE_SQL} AND next_attempt_at <= ? "
+                f"ORDER BY priority, next_attempt_at, id LIMIT ?{self.claim_lock}) "
+                "UPDATE outbox_delivery SET status = 'sending', lease_owner = ?, "
+                "lease_expires_at = ?, next_attempt_at = ?, updated_at = ? "
+                "WHERE id IN (SELECT id FROM due) "
+                "RETURNING id, email_id, recipient, attempts, queued_at",
+                (now, limit, owner, until, until, now),
+            )
+            if not rows:
+                return []
+            by_email: dict[int, list[ClaimedDelivery]] = {}
+            for row in sorted(rows, key=lambda r: int(r[0])):
+                by_email.setdefault(int(row[1]), []).append(
+                    ClaimedDelivery(int(row[0]), str(row[2]), int(row[3]), float(row[4]))
+                )
+            emails = runner.rows(
+                "SELECT id, sender, content, message_id, smtputf8, priority FROM outbox_email "
+                f"WHERE id IN ({_marks(len(by_email))})",
+                tuple(by_email),
+            )
+        claimed = [
+            ClaimedEmail(
+                email_id=int(e[0]),
+                sender=str(e[1]),
+                content=bytes(e[2]),
+                message_id=str(e[3]),
+                smtputf8=bool(e[4]),
+                priority=int(e[5]),
+                deliveries=tuple(by_email[int(e[0])]),
+            )
+            for e in emails
+        ]
+        claimed.sort(key=lambda c: (c.priority, c.deliveries[0].queued_at, c.email_id))
+        return claimed
+
+    def renew(self, *, owner: str, now: float, lease: float) -> int:
+        """Extend every lease ``owner`` holds to ``now + lease``."""
+        until = now + lease
+        with self._writing() as runner:
+            return runner.run(
+                "UPDATE outbox_delivery SET next_attempt_at = ?, lease_expires_at = ? "
+                "WHERE status = 'sending' AND lease_owner = ?",
+                (until, until, owner),
+            )
+
+    def record(
+        self,
+        updates: Sequence[DeliveryUpdate],
+        releases: Sequence[Release] = (),
+        *,
+        owner: str,
+        now: float,
+    ) -> None:
+        """Write outcomes and give back claims, in one transaction."""
+        sent = [u for u in updates if u.status is Status.SENT]
+        other = [u for u in updates if u.status is not Status.SENT]
+        with self._writing() as runner:
+            if sent:
+                runner.many(
+                    _SENT_SQL,
+                    [(u.step, u.code, u.server_reply, now, u.delivery_id) for u in sent],
+                )
+            if other:
+                runner.many(_OUTCOME_SQL, [_outcome_params(u, owner, now) for u in other])
+            if releases:
+                runner.many(
+                    _RELEASE_SQL,
+                    [(r.next_attempt_at, now, r.delivery_id, owner) for r in releases],
+                )
+
+    def next_due(self) -> float | None:
+        """The earliest ``next_attempt_at`` of a queued or leased delivery."""
+        with self._reading() as runner:
+            rows = runner.rows(
+                f"SELECT MIN(next_attempt_at) FROM outbox_delivery WHERE status IN {_ACTIVE_SQL}"
+            )
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def counts(self) -> dict[Status, int]:
+        """Deliveries per status."""
+        with self._reading() as runner:
+            rows = runner.rows("SELECT status, COUNT(*) FROM outbox_delivery GROUP BY status")
+        found = {Status(r[0]): int(r[1]) for r in rows}
+        return {s: found.get(s, 0) for s in Status}
+
+    def oldest_queued_at(self) -> float | None:
+        """The queue time of the oldest delivery still waiting."""
+        with self._reading() as runner:
+            rows = runner.rows(
+                f"SELECT MIN(queued_at) FROM outbox_delivery WHERE status IN {_ACTIVE_SQL}"
+            )
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def list_deliveries(self, query: ListFilter) -> list[DeliveryView]:
+        """Deliveries matching ``query``, newest first."""
+        where, params = _filter_sql(query)
+        with self._reading() as runner:
+            rows = runner.rows(
+                f"SELECT {_VIEW_COLUMNS} FROM outbox_delivery d "
+                f"JOIN outbox_email e ON e.id = d.email_id {where} "
+                "ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
+                (*params, max(0, query.limit)),
+            )
+        return [_view(r) for r in rows]
+
+    def get_email(self, email_id: int, *, content: bool = False) -> EmailView | None:
+        """One email with all its deliveries."""
+        body = "e.content" if content else "NULL"
+        with self._reading() as runner:
+            rows = runner.rows(
+                "SELECT e.id, e.message_id, e.sender, e.subject, e.priority, "
+                f"LENGTH(e.content), e.created_at, {body} FROM outbox_email e WHERE e.id = ?",
+                (email_id,),
+            )
+            if not rows:
+                return None
+            deliveries = runner.rows(
+                f"SELECT {_VIEW_COLUMNS} FROM outbox_delivery d "
+                "JOIN outbox_email e ON e.id = d.email_id WHERE d.email_id = ? ORDER BY d.id",
+                (email_id,),
+            )
+        e = rows[0]
+        return EmailView(
+            id=int(e[0]),
+            message_id=str(e[1]),
+            sender=str(e[2]),
+            subject=str(e[3]),
+            priority=int(e[4]),
+            size=int(e[5]),
+            created_at=float(e[6]),
+            deliveries=tuple(_view(d) for d in deliveries),
+            content=None if e[7] is None else bytes(e[7]),
+        )
+
+    def retry(self, email_id: int, *, now: float, statuses: Sequence[Status]) -> int:
+        """Queue the email's deliveries in ``statuses`` again, with a fresh age."""
+        chosen = [s.value for s in statuses if s not in ACTIVE]
+        if not chosen:
+            return 0
+        with self._writing() as runner:
+            return runner.run(
+                "UPDATE outbox_delivery SET status = 'queued', attempts = 0, "
+                "next_attempt_at = ?, queued_at = ?, lease_owner = NULL, "
+                "lease_expires_at = NULL, updated_at = ? "
+                f"WHERE email_id = ? AND status IN ({_marks(len(chosen))})",
+                (now, now, now, email_id, *chosen),
+            )
+
+    def purge(self, *, before: float, statuses: Sequence[Status]) -> int:
+        """Delete finished deliveries last changed before ``before``, then orphan emails."""
+        chosen = [s.value for s in statuses if s not in ACTIVE]
+        if not chosen:
+            return 0
+        with self._writing() as runner:
+            deleted = runner.run(
+                f"DELETE FROM outbox_delivery WHERE status IN ({_marks(len(chosen))}) "
+                "AND updated_at < ?",
+                (*chosen, before),
+            )
+            runner.run(
+                "DELETE FROM outbox_email WHERE NOT EXISTS "
+                "(SELECT 1 FROM outbox_delivery d WHERE d.email_id = outbox_email.id)"
+            )
+        return deleted
+
+
+def _outcome_params(u: DeliveryUpdate, owner: str, now: float) -> tuple[object, ...]:
+    return (
+        u.status.value,
+        1 if u.spent else 0,
+        u.next_attempt_at if u.status is Status.QUEUED else None,
+        u.step,
+        u.reason,
+        u.error,
+        u.code,
+        u.server_reply,
+        now,
+        u.delivery_id,
+        owner,
+    )
+
+
+def _filter_sql(query: ListFilter) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if query.statuses:
+        clauses.append(f"d.status IN ({_marks(len(query.statuses))})")
+        params += [s.value for s in query.statuses]
+    if query.older_than is not None:
+        clauses.append("d.created_at < ?")
+        params.append(query.older_than)
+    if query.newer_than is not None:
+        clauses.append("d.created_at >= ?")
+        params.append(query.newer_than)
+    if query.recipient:
+        clauses.append("LOWER(d.recipient) LIKE ? ESCAPE '\\'")
+        escaped = query.recipient.lower().replace("\\", "\\\\").replace("%", "\\%")
+        params.append("%" + escaped.replace("_", "\\_") + "%")
+    if query.email_id is not None:
+        clauses.append("d.email_id = ?")
+        params.append(query.email_id)
+    if not clauses:
+        return "", params
+    return "WHERE " + " AND ".join(clauses), params
