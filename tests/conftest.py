@@ -11,9 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from helpers import REAL_SMTP_SCRIPTS, RealSMTP, running_as_root
 from tocsin.testing import unused_port
+
+# Speed is measured in bench/, not in tests: no per-example deadline, which only
+# flakes on a loaded machine (CI shares its two cores with other work).
+hypothesis_settings.register_profile("tocsin", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("tocsin")
 
 _START_ATTEMPTS = 3  # free ports are picked without a lock; retry if one got taken
 
