@@ -18,6 +18,7 @@ from rich.console import Console
 
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli_outbox import outbox_app, worker
+from tocsin.cli_sites import event_app, group_app, site_app, user_app
 from tocsin.errors import ConfigError
 from tocsin.i18n import translate
 from tocsin.services.context import Services
@@ -38,6 +39,10 @@ token_app = typer.Typer(
     help="API tokens (for devices posting events, or scripts).", no_args_is_help=True
 )
 app.add_typer(token_app, name="token")
+app.add_typer(group_app, name="group")
+app.add_typer(user_app, name="user")
+app.add_typer(event_app, name="event")
+app.add_typer(site_app, name="site")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

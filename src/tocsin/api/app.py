@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from tocsin import __version__
+from tocsin.api import events as events_routes
 from tocsin.api import outbox as outbox_routes
 from tocsin.api import settings as settings_routes
+from tocsin.api import sites as sites_routes
 from tocsin.api.auth import require_admin
 from tocsin.outbox import CONTENT_TYPE, OutboxMetrics
 from tocsin.security import LoginThrottle
@@ -60,4 +62,10 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
 
     app.include_router(settings_routes.router)
     app.include_router(outbox_routes.router)
+    app.include_router(events_routes.router)
+    app.include_router(sites_routes.router)
+    from tocsin import web  # the pages: same app, same session cookie (imported here: no cycle)
+
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
     return app

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tocsin.keyfile import SecretBox
 from tocsin.paths import data_dir
 from tocsin.services.accounts import AccountsService
+from tocsin.services.events import EventsService
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
+from tocsin.services.sites import SitesService
 from tocsin.store import AnyStore, open_store
 
 __all__ = ["ENV_DATABASE_URL", "Services"]
@@ -29,6 +31,15 @@ class Services:
     settings: SettingsService
     accounts: AccountsService
     outbox: OutboxService
+    # Built from the ones above (so code that constructs Services by hand gets them too).
+    sites: SitesService = field(init=False)
+    events: EventsService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sites = SitesService(self.store)
+        self.events = EventsService(
+            self.store, sites=self.sites, settings=self.settings, outbox=self.outbox
+        )
 
     @classmethod
     def open(cls, data: Path | str | None = None, *, database_url: str | None = None) -> Services:

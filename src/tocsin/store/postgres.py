@@ -18,6 +18,7 @@ from psycopg import sql
 
 from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
 from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
+from tocsin.store.sites_sql import SQLSites, sites_schema
 
 __all__ = ["PostgresStore"]
 
@@ -33,6 +34,9 @@ _OUTBOX = outbox_schema(
     real="DOUBLE PRECISION",
 )
 _ACCOUNTS = accounts_schema(
+    pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", fk="BIGINT", real="DOUBLE PRECISION"
+)
+_SITES = sites_schema(
     pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", fk="BIGINT", real="DOUBLE PRECISION"
 )
 
@@ -55,7 +59,7 @@ class _PostgresRunner:
             cursor.executemany(sql_text.replace("?", "%s"), seq)
 
 
-class PostgresStore(SQLOutbox, SQLAccounts):
+class PostgresStore(SQLOutbox, SQLAccounts, SQLSites):
     """Settings and outbox storage in PostgreSQL.
 
     Raises ``psycopg.OperationalError`` when the server cannot be reached.
@@ -70,7 +74,7 @@ class PostgresStore(SQLOutbox, SQLAccounts):
         self._lock = threading.RLock()
         self._conn = self._connect()
         with self._writing() as runner:
-            for statement in (_KV, *_OUTBOX, *_ACCOUNTS):
+            for statement in (_KV, *_OUTBOX, *_ACCOUNTS, *_SITES):
                 runner.run(statement)
 
     def _connect(self) -> psycopg.Connection[Row]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
 from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
+from tocsin.store.sites_sql import SQLSites, sites_schema
 
 __all__ = ["SQLiteStore"]
 
@@ -28,6 +29,7 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 _OUTBOX = outbox_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", blob="BLOB", real="REAL")
 _ACCOUNTS = accounts_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", real="REAL")
+_SITES = sites_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", real="REAL")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -59,7 +61,7 @@ class _SQLiteRunner:
         self._conn.executemany(sql, seq)
 
 
-class SQLiteStore(SQLOutbox, SQLAccounts):
+class SQLiteStore(SQLOutbox, SQLAccounts, SQLSites):
     """Settings and outbox storage in the embedded SQLite database."""
 
     def __init__(self, path: Path) -> None:
@@ -69,7 +71,7 @@ class SQLiteStore(SQLOutbox, SQLAccounts):
         self._lock = threading.RLock()
         self._runner = _SQLiteRunner(self._conn)
         with self._writing() as runner:
-            for statement in (_SCHEMA, *_OUTBOX, *_ACCOUNTS):
+            for statement in (_SCHEMA, *_OUTBOX, *_ACCOUNTS, *_SITES):
                 runner.run(statement)
 
     @contextmanager

@@ -1,0 +1,146 @@
+"""REST: the event intake (``POST /api/v1/events``) and the event log.
+
+The intake answers ``202 Accepted`` with the event ids only after the events and
+their emails are committed.  Every refusal is JSON of one shape::
+
+    {"error": "invalid_events", "message": "events[2].device: ...",
+     "issues": [{"field": "events[2].device", "code": "field_unsafe", "level": "error",
+                 "message": "..."}]}
+
+400 malformed JSON, 401 no or a revoked token, 403 a token without the ``events``
+scope, 409 a client event id reused for a different event, 413 a body over 1 MB,
+422 any other bad field (nothing of the request is stored).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from tocsin.api.auth import Principal, require_admin, require_scope, services_of
+from tocsin.services.event_input import MAX_BATCH
+from tocsin.services.events import event_to_dict
+from tocsin.services.inputs import InputRefused, refuse
+
+__all__ = ["MAX_BODY", "refused_response", "router"]
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+EventsCaller = Annotated[Principal, require_scope("events")]
+Admin = Annotated[Principal, require_admin]
+
+MAX_BODY = 1_000_000
+"""Bytes: room for a full batch of ordinary events, not for a 1 MB free text."""
+
+_STATUS_BY_CODE = {"malformed_json": 400, "body_too_large": 413}
+
+
+def refused_response(
+    exc: InputRefused, language: str = "en", *, error: str = "invalid_input"
+) -> JSONResponse:
+    """The JSON answer to refused input: 400 / 413 for a bad body, 409 for a conflict
+    with what is stored, else 422 (named ``error``)."""
+    special = next((i.code for i in exc.issues if i.code in _STATUS_BY_CODE), None)
+    if special is not None:
+        status, name = _STATUS_BY_CODE[special], special
+    elif exc.conflict:
+        status, name = 409, "conflict"
+    else:
+        status, name = 422, error
+    body = {"error": name, "message": str(exc), "issues": exc.as_dicts(language)}
+    return JSONResponse(body, status_code=status)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, at most :data:`MAX_BODY` bytes; raises :class:`InputRefused` beyond."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise refuse("body", "body_too_large", limit=MAX_BODY)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:  # a chunked body without a length: count as it comes
+            raise refuse("body", "body_too_large", limit=MAX_BODY)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _decode(body: bytes) -> object:
+    """Strict JSON: UTF-8, no NaN / Infinity; raises :class:`InputRefused` (400)."""
+    if not body.strip():
+        raise refuse("body", "malformed_json", detail="the body is empty")
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        detail = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    except UnicodeDecodeError as exc:
+        detail = f"not UTF-8 (byte {exc.start + 1})"
+    except (ValueError, RecursionError) as exc:
+        detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+    raise refuse("body", "malformed_json", detail=detail)
+
+
+@router.post(
+    "",
+    status_code=202,
+    responses={
+        202: {"description": "accepted: stored with its emails"},
+        400: {"description": "malformed JSON"},
+        409: {"description": "a client event id reused for a different event"},
+        413: {"description": f"body over {MAX_BODY} bytes, or over {MAX_BATCH} events"},
+        422: {"description": "refused: field-named errors; nothing stored"},
+    },
+)
+async def post_events(request: Request, principal: EventsCaller) -> JSONResponse:
+    """Accept one event object, or ``{"events": [...]}`` (all or nothing).
+
+    Fields: ``group``, ``device``, ``sensor``, ``category`` (armed, always, fire,
+    sabotage, system), ``severity`` (alarm, warning), ``state`` (raised, cleared;
+    default raised), ``value``, ``unit``, ``threshold``, ``text``, ``occurred_at``
+    (ISO 8601 with zone; default now), ``client_event_id`` (makes retries
+    idempotent), ``clears`` (the id of the raise a cleared event ends; default the
+    open raise of the same group, device, sensor and category).
+    """
+    try:
+        payload = _decode(await _read_body(request))
+        accepted = await run_in_threadpool(services_of(request).events.submit, payload)
+    except InputRefused as exc:
+        return refused_response(exc, principal.language, error="invalid_events")
+    body = {"ids": [a.id for a in accepted], "events": [a.as_dict() for a in accepted]}
+    return JSONResponse(body, status_code=202)
+
+
+@router.get("")
+def list_events(
+    request: Request,
+    principal: Admin,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[float | None, Query(description="received before (epoch seconds)")] = None,
+) -> dict[str, Any]:
+    """The newest events with their notifications, newest first.
+
+    ``next`` is the ``before`` of the following page (None on the last one).
+    """
+    records = services_of(request).events.recent(limit=limit, before=before)
+    last = records[-1].stored.received_at if len(records) == limit else None
+    return {"events": [event_to_dict(r) for r in records], "next": last}
+
+
+@router.get("/{event_id}", responses={404: {"description": "no such event"}})
+def get_event(request: Request, principal: Admin, event_id: str) -> JSONResponse:
+    """One event with its notifications."""
+    record = services_of(request).events.get(event_id)
+    if record is None:
+        return JSONResponse(
+            {"error": "not_found", "message": f"there is no event with the id '{event_id}'"},
+            status_code=404,
+        )
+    return JSONResponse(event_to_dict(record))

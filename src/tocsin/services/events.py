@@ -1,0 +1,276 @@
+"""Use cases around events: accept them (API, CLI), look at them, report Tocsin's own trouble.
+
+:meth:`EventsService.submit` is the intake: it checks a request, then accepts all of
+its events in one store transaction together with their notifications and emails
+(see :mod:`tocsin.services.intake`), and returns only after that commit — so an
+answered event is on disk and so are its emails.  Afterwards it wakes the outbox.
+
+Emails are rendered with the sender from the email settings.  With email disabled
+they are still queued (the outbox holds them until it is enabled); with no sender
+address at all they cannot be rendered, so they are held and summarised once a
+sender is set up (:mod:`tocsin.services.summaries`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tocsin.alarm_email import EmailRenderer, EmailTemplates
+from tocsin.model import ROOT_POLICY, Category, Event, Severity, State, new_id
+from tocsin.routing import Decision
+from tocsin.services.event_input import EventInput, parse_events
+from tocsin.services.group_commit import GroupCommit
+from tocsin.services.intake import SYSTEM_DEVICE, SYSTEM_GROUP, Accepted, Intake, prepare
+from tocsin.services.outbox import OutboxService
+from tocsin.services.rendering import EventMails, Sender
+from tocsin.services.settings import SettingsService
+from tocsin.services.sites import SitesService, SiteView
+from tocsin.settings import EmailSettings
+from tocsin.store import AnyStore
+from tocsin.store.events_sql import EventSQL, NotificationRow, StoredEvent
+from tocsin.store.outbox_sql import SQLTransaction
+from tocsin.store.sites_sql import SiteSQL
+
+__all__ = ["ENV_PUBLIC_URL", "EventRecord", "EventsService", "event_to_dict"]
+
+log = logging.getLogger("tocsin.events")
+
+ENV_PUBLIC_URL = "TOCSIN_PUBLIC_URL"
+"""The web interface's address for links in emails (e.g. ``https://tocsin.example.com``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A stored event with what became of its emails."""
+
+    stored: StoredEvent
+    notifications: tuple[NotificationRow, ...]
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_to_dict(record: EventRecord) -> dict[str, Any]:
+    """The JSON form of an event and its notifications (API, CLI ``--json``)."""
+    event = record.stored.event
+    return {
+        "id": event.id,
+        "client_event_id": event.client_event_id,
+        "group": event.group_id,
+        "device": event.device,
+        "sensor": event.sensor,
+        "category": event.category.value,
+        "severity": event.severity.value,
+        "state": event.state.value,
+        "value": event.value,
+        "unit": event.unit,
+        "threshold": event.threshold,
+        "text": event.text,
+        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "received_at": _iso(record.stored.received_at),
+        "clears": event.clears,
+        "open": record.stored.is_open,
+        "notifications": [
+            {
+                "user": n.user_id,
+                "status": n.status,
+                "reason": n.reason,
+                "email_id": n.email_id,
+                "outbox_id": n.outbox_id,
+                "summary_id": n.summary_id,
+            }
+            for n in record.notifications
+        ],
+    }
+
+
+class EventsService:
+    """The event intake and the event log.
+
+    ``public_url`` (default ``$TOCSIN_PUBLIC_URL``) adds links to the web interface
+    in emails; ``templates`` is the template chain (default: the shipped templates).
+    """
+
+    def __init__(
+        self,
+        store: AnyStore,
+        *,
+        sites: SitesService,
+        settings: SettingsService,
+        outbox: OutboxService,
+        templates: EmailTemplates | None = None,
+        public_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._sites = sites
+        self._settings = settings
+        self._outbox = outbox
+        self._templates = templates or EmailTemplates()
+        self._public_url = public_url if public_url is not None else os.environ.get(ENV_PUBLIC_URL)
+        self._clock = clock
+        self._senders: dict[tuple[str, str], Sender] = {}
+        self._commits = GroupCommit(store)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ rendering
+    def sender(self, settings: EmailSettings | None = None) -> Sender | None:
+        """The renderer for the current sender, or None while no sender address is set up."""
+        settings = settings or self._settings.load()
+        key = (settings.sender_address, settings.sender_name or "Tocsin")
+        if not key[0]:
+            return None
+        with self._lock:
+            found = self._senders.get(key)
+            if found is None:
+                found = Sender(key[0], key[1], self._new_renderer(*key))
+                self._senders = {key: found}  # one sender at a time: keep only the latest
+        return found
+
+    def renderer(self, settings: EmailSettings | None = None) -> EmailRenderer | None:
+        """The email renderer for the current sender, or None while there is none."""
+        found = self.sender(settings)
+        return found.renderer if found else None
+
+    def _new_renderer(self, sender: str, name: str) -> EmailRenderer:
+        try:
+            return EmailRenderer(
+                sender=sender,
+                sender_name=name,
+                public_url=self._public_url,
+                templates=self._templates,
+            )
+        except ValueError as exc:
+            if self._public_url is None:
+                raise
+            log.warning("ignoring the public URL for links in emails: %s", exc)
+            return EmailRenderer(sender=sender, sender_name=name, templates=self._templates)
+
+    def _mails(self, sender: Sender | None, view: SiteView, now: float) -> EventMails | None:
+        date = datetime.fromtimestamp(now, UTC)
+        return EventMails(sender, tree=view.tree, date=date) if sender else None
+
+    # ------------------------------------------------------------------ intake
+    def submit(self, payload: object) -> list[Accepted]:
+        """Check and accept the events of a request body (one event or ``{"events": [...]}``).
+
+        Returns one :class:`Accepted` per event, in order, after the commit.  Raises
+        :class:`~tocsin.services.inputs.InputRefused` (nothing written) naming every
+        bad field; its ``conflict`` is True for a reused client event id.
+        """
+        batch = isinstance(payload, dict) and "events" in payload
+        tree = self._sites.view().tree
+        inputs = parse_events(payload, known_group=tree.__contains__)
+        return self.accept(inputs, batch=batch)
+
+    def accept(self, inputs: Sequence[EventInput], *, batch: bool = False) -> list[Accepted]:
+        """Accept checked events in one transaction (see :meth:`submit`).
+
+        The emails routing will most likely ask for are rendered first, outside the
+        store's write lock (see :mod:`tocsin.services.intake`); the transaction may be
+        shared with concurrent requests (see :mod:`tocsin.services.group_commit`).
+        """
+        sender = self.sender()
+        now = self._clock()
+        ids = [new_id() for _ in inputs]
+        with self._store.site_reading() as site:
+            view = self._sites.view_in(site)
+            planned = Intake(None, EventSQL(site.runner), view, None, now=now, ids=ids).plan(inputs)
+        mails = self._mails(sender, view, now)
+        prepared = prepare(mails, planned) if mails else {}
+
+        def work(tx: SQLTransaction) -> list[Accepted]:
+            current = self._sites.view_in(SiteSQL(tx.runner))
+            fresh = current is view  # else the site changed meanwhile: nothing prepared fits
+            ready = prepared if fresh else {}
+            mailer = mails if fresh else self._mails(sender, current, now)
+            intake = Intake(
+                tx, EventSQL(tx.runner), current, mailer, now=now, ids=ids, prepared=ready
+            )
+            return intake.run(inputs, batch=batch)
+
+        results = self._commits.run(work)
+        if any(r.notified for r in results):
+            self._outbox.notify()
+        return results
+
+    # ------------------------------------------------------------------ Tocsin's own trouble
+    def report_system(
+        self,
+        code: str,
+        text: str,
+        *,
+        cleared: bool = False,
+        severity: Severity = Severity.ALARM,
+    ) -> str | None:
+        """Raise (or clear) Tocsin's own problem ``code`` as a ``system`` event.
+
+        One notice per problem: while ``code`` is open, raising it again returns the
+        open event's id and sends nothing.  Clearing sends the "resolved" notice to
+        those told of the problem and returns its id (None if nothing was open).
+        """
+        sender = self.sender()
+        now = self._clock()
+        with self._store.transaction() as tx:
+            sql = EventSQL(tx.runner)
+            view = self._sites.view_in(SiteSQL(tx.runner))
+            intake = Intake(tx, sql, view, self._mails(sender, view, now), now=now)
+            open_raises = sql.open_raises(SYSTEM_GROUP, SYSTEM_DEVICE, code, Category.SYSTEM)
+            if not cleared and open_raises:
+                return open_raises[0].event.id
+            if cleared and not open_raises:
+                return None
+            told = frozenset().union(*sql.told_of([r.event.id for r in open_raises]).values())
+            event = Event(
+                id=new_id(),
+                group_id=SYSTEM_GROUP,
+                device=SYSTEM_DEVICE,
+                sensor=code,
+                category=Category.SYSTEM,
+                severity=open_raises[0].event.severity if cleared else severity,
+                state=State.CLEARED if cleared else State.RAISED,
+                occurred_at=datetime.fromtimestamp(now, UTC),
+                text=text,
+                clears=open_raises[0].event.id if cleared else None,
+            )
+            users = view.system_recipients()
+            send = tuple(u for u in users if u.id in told) if cleared else users
+            sql.close([r.event.id for r in open_raises])
+            accepted = intake.commit(event, Decision(event, ROOT_POLICY, send, (), (), None))
+        if accepted.notified:
+            self._outbox.notify()
+        return accepted.id
+
+    def open_system_problems(self) -> dict[str, str]:
+        """Tocsin's own problems still open: code → event id."""
+        with self._store.site_reading() as site:
+            rows = EventSQL(site.runner).open_of_group(SYSTEM_GROUP)
+        return {r.event.sensor: r.event.id for r in rows}
+
+    # ------------------------------------------------------------------ the event log
+    def recent(self, *, limit: int = 50, before: float | None = None) -> list[EventRecord]:
+        """The newest events with their notifications, newest first."""
+        with self._store.site_reading() as site:
+            sql = EventSQL(site.runner)
+            events = sql.recent_events(limit=limit, before=before)
+            rows = sql.notifications_of([e.event.id for e in events])
+        by_event: dict[str, list[NotificationRow]] = {}
+        for row in rows:
+            by_event.setdefault(row.event_id, []).append(row)
+        return [EventRecord(e, tuple(by_event.get(e.event.id, ()))) for e in events]
+
+    def get(self, event_id: str) -> EventRecord | None:
+        """One event with its notifications, or None."""
+        with self._store.site_reading() as site:
+            sql = EventSQL(site.runner)
+            stored = sql.get_event(event_id)
+            rows = sql.notifications_of([event_id]) if stored else []
+        return EventRecord(stored, tuple(rows)) if stored else None

@@ -1,0 +1,322 @@
+"""Checking input from outside (JSON, YAML, CLI options) field by field.
+
+One reader, :class:`Fields`, serves the event intake, the groups and users API, the
+CLI and the site file, so the same mistake gets the same field-named answer
+everywhere.  Problems are collected, not raised one at a time: a client learns
+about every bad field of a request at once.  :class:`InputRefused` carries them as
+:class:`~tocsin.validation.Issue` objects (stable ``code``, English and German text).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Final, TypeVar
+
+from tocsin.errors import ConfigError
+from tocsin.headers import UnsafeHeaderText, check_header_text, unsafe_character
+from tocsin.i18n import register
+from tocsin.validation import Issue, Level
+
+__all__ = ["Fields", "InputRefused", "issue", "refuse"]
+
+E = TypeVar("E", bound=StrEnum)
+
+_TEXTS: Final = {
+    "field_missing": ("This field is required.", "Dieses Feld ist erforderlich."),
+    "field_unknown": (
+        "Unknown field; the known fields are: {known}.",
+        "Unbekanntes Feld; bekannt sind: {known}.",
+    ),
+    "field_type": ("Expected {expected}.", "Erwartet wird {expected}."),
+    "field_choice": (
+        "'{value}' is not one of: {choices}.",
+        "'{value}' ist keiner der Werte: {choices}.",
+    ),
+    "field_too_long": (
+        "At most {limit} characters are allowed; this has {length}.",
+        "Höchstens {limit} Zeichen sind erlaubt; hier sind es {length}.",
+    ),
+    "field_empty": ("This must not be empty.", "Dies darf nicht leer sein."),
+    "field_unsafe": ("{detail}", "Unzulässige Zeichen: {detail}"),
+    "field_number": ("Enter a finite number.", "Geben Sie eine endliche Zahl ein."),
+    "field_range": (
+        "Enter a whole number from {low} to {high}.",
+        "Geben Sie eine ganze Zahl von {low} bis {high} ein.",
+    ),
+    "field_time": (
+        "Enter a time in ISO 8601 with a time zone, e.g. 2026-05-01T12:00:00Z.",
+        "Geben Sie eine Zeit in ISO 8601 mit Zeitzone an, z. B. 2026-05-01T12:00:00Z.",
+    ),
+    "field_id": (
+        "Use 1 to {limit} letters, digits and {extra}, starting with a letter or digit.",
+        "Verwenden Sie 1 bis {limit} Buchstaben, Ziffern und {extra}, beginnend mit einem "
+        "Buchstaben oder einer Ziffer.",
+    ),
+    "unknown_group": ("There is no alarm group '{group}'.", "Es gibt keine Alarmgruppe '{group}'."),
+    "unknown_user": ("There is no user '{user}'.", "Es gibt keinen Benutzer '{user}'."),
+    "unknown_event": ("There is no event '{event}'.", "Es gibt kein Ereignis '{event}'."),
+    "not_a_raise": (
+        "Event '{event}' is not a raised event, so nothing can clear it.",
+        "Ereignis '{event}' ist kein ausgelöstes Ereignis und kann nicht beendet werden.",
+    ),
+    "client_id_repeated": (
+        "This client_event_id appears more than once in this request.",
+        "Diese client_event_id kommt in dieser Anfrage mehrfach vor.",
+    ),
+    "client_id_conflict": (
+        "This client_event_id was already used for a different event ({event}); "
+        "give a new event a new id.",
+        "Diese client_event_id gehört schon zu einem anderen Ereignis ({event}); "
+        "ein neues Ereignis braucht eine neue ID.",
+    ),
+    "batch_size": (
+        "Send from 1 to {limit} events per request.",
+        "Senden Sie 1 bis {limit} Ereignisse pro Anfrage.",
+    ),
+    "invalid_zone": (
+        "Unknown time zone '{zone}'; use an IANA name such as Europe/Berlin.",
+        "Unbekannte Zeitzone '{zone}'; verwenden Sie einen IANA-Namen wie Europe/Berlin.",
+    ),
+    "duplicate_id": (
+        "There is already a {what} with the id '{id}'.",
+        "Es gibt schon ein Objekt ({what}) mit der ID '{id}'.",
+    ),
+    "group_has_children": (
+        "Group '{group}' still has subgroups: {children}. Move or remove them first.",
+        "Gruppe '{group}' hat noch Untergruppen: {children}. Verschieben oder löschen Sie "
+        "diese zuerst.",
+    ),
+    "group_has_users": (
+        "Group '{group}' is still assigned to: {users}. Assign them elsewhere first.",
+        "Gruppe '{group}' ist noch zugewiesen an: {users}. Weisen Sie diese zuerst anders zu.",
+    ),
+    "id_change": (
+        "The id cannot be changed; create a new one and remove the old one instead.",
+        "Die ID kann nicht geändert werden; legen Sie ein neues Objekt an und löschen "
+        "Sie das alte.",
+    ),
+    "malformed_json": (
+        "The body is not valid JSON: {detail}",
+        "Der Inhalt ist kein gültiges JSON: {detail}",
+    ),
+    "body_too_large": (
+        "The body is larger than {limit} bytes; send fewer events per request.",
+        "Der Inhalt ist größer als {limit} Bytes; senden Sie weniger Ereignisse pro Anfrage.",
+    ),
+}
+for _code, (_en, _de) in _TEXTS.items():
+    register(_code, {"en": _en, "de": _de})
+
+
+def issue(field: str, code: str, **params: object) -> Issue:
+    """An error about ``field`` (parameters are shown as text)."""
+    return Issue(
+        field=field, code=code, level=Level.ERROR, params={k: str(v) for k, v in params.items()}
+    )
+
+
+class InputRefused(ConfigError, ValueError):
+    """Input that was refused as a whole; ``issues`` names each bad field and the problem.
+
+    ``conflict`` is True when the only problems are conflicts with what is stored
+    (an id taken, a client event id reused): HTTP 409 rather than 422.
+    """
+
+    def __init__(self, issues: Iterable[Issue], *, conflict: bool = False) -> None:
+        found = tuple(issues)
+        first = found[0] if found else issue("", "invalid_value", detail="refused")
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        super().__init__(f"{first.field}: {first.text('en')}{more}", issues=found)
+        self.conflict = conflict
+
+    def as_dicts(self, language: str = "en") -> list[dict[str, object]]:
+        """The issues, JSON-ready."""
+        return [i.as_dict(language) for i in self.issues]
+
+
+def refuse(field: str, code: str, **params: object) -> InputRefused:
+    """An :class:`InputRefused` with one issue (raise it)."""
+    return InputRefused([issue(field, code, **params)])
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+class Fields:
+    """Reads the fields of one input object, adding an issue per problem to ``issues``.
+
+    ``prefix`` names the object in field paths (``events[3].``); unknown keys are
+    problems too, so a typo (``severty``) is never silently ignored.  A reader method
+    returns a harmless default after a problem, so checking goes on.
+    """
+
+    def __init__(
+        self,
+        data: object,
+        *,
+        prefix: str = "",
+        known: Collection[str],
+        issues: list[Issue],
+    ) -> None:
+        self.prefix = prefix
+        self.issues = issues
+        self.data: Mapping[str, object] = data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            self.problem("", "field_type", expected="an object")
+            return
+        for key in self.data:
+            if key not in known:
+                self.problem(str(key), "field_unknown", known=", ".join(sorted(known)))
+
+    def path(self, name: str) -> str:
+        """The field path of ``name`` in error messages."""
+        return f"{self.prefix}{name}" if name else self.prefix.rstrip(".") or "body"
+
+    def problem(self, name: str, code: str, **params: object) -> None:
+        """Record a problem with field ``name``."""
+        self.issues.append(issue(self.path(name), code, **params))
+
+    def has(self, name: str) -> bool:
+        """True if ``name`` is present and not null."""
+        return self.data.get(name) is not None
+
+    def text(
+        self,
+        name: str,
+        *,
+        limit: int,
+        required: bool = True,
+        default: str = "",
+        header: bool = True,
+    ) -> str:
+        """A string of at most ``limit`` characters.
+
+        ``header``: it may reach an email header, so line breaks, control characters
+        and encoded words are refused; otherwise line breaks and tabs are allowed.
+        """
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                self.problem(name, "field_missing")
+            return default
+        if not isinstance(value, str):
+            self.problem(name, "field_type", expected=f"a string, not {_type_name(value)}")
+            return default
+        if len(value) > limit:
+            self.problem(name, "field_too_long", limit=limit, length=len(value))
+            return default
+        if required and not value.strip():
+            self.problem(name, "field_empty")
+            return default
+        return value if self._safe(name, value, header=header) else default
+
+    def _safe(self, name: str, value: str, *, header: bool) -> bool:
+        if header:
+            try:
+                check_header_text(value, what=f"'{self.path(name)}'")
+            except UnsafeHeaderText as exc:
+                self.problem(name, "field_unsafe", detail=str(exc))
+                return False
+            return True
+        # Free text may have lines (any break str.splitlines() knows) and tabs.
+        problem = unsafe_character(" ".join(value.splitlines()).replace("\t", " "))
+        if problem is not None:
+            self.problem(name, "field_unsafe", detail=f"a control character: {problem}")
+            return False
+        return True
+
+    def choice(self, name: str, enum: type[E], *, default: E | None = None) -> E | None:
+        """One of ``enum``'s values; required unless a ``default`` is given."""
+        value = self.data.get(name)
+        if value is None:
+            if default is None:
+                self.problem(name, "field_missing")
+            return default
+        choices = ", ".join(e.value for e in enum)
+        if not isinstance(value, str):
+            self.problem(name, "field_type", expected=f"one of {choices}, not {_type_name(value)}")
+            return default
+        try:
+            return enum(value)
+        except ValueError:
+            shown = value[:40].encode("ascii", "backslashreplace").decode()
+            self.problem(name, "field_choice", value=shown, choices=choices)
+            return default
+
+    def number(self, name: str) -> float | None:
+        """An optional finite number (JSON numbers only: no strings, no booleans)."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(name, "field_type", expected=f"a number, not {_type_name(value)}")
+            return None
+        result = float(value)
+        if not math.isfinite(result):
+            self.problem(name, "field_number")
+            return None
+        return result
+
+    def integer(self, name: str, *, low: int, high: int) -> int | None:
+        """An optional whole number within ``low``..``high``."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problem(name, "field_range", low=low, high=high)
+            return None
+        return value
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        """An optional true / false."""
+        value = self.data.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(name, "field_type", expected=f"true or false, not {_type_name(value)}")
+            return default
+        return value
+
+    def strings(self, name: str, *, limit: int = 1000) -> list[str]:
+        """An optional list of strings (absent: empty)."""
+        value = self.data.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(name, "field_type", expected="a list of strings")
+            return []
+        if len(value) > limit:
+            self.problem(name, "field_range", low=0, high=limit)
+            return []
+        return list(value)
+
+    def time(self, name: str) -> datetime | None:
+        """An optional ISO 8601 time with a time zone."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        try:
+            if not isinstance(value, str) or len(value) > 40:
+                raise ValueError(value)
+            parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+        except ValueError:
+            self.problem(name, "field_time")
+            return None
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            self.problem(name, "field_time")
+            return None
+        return parsed

@@ -1,0 +1,364 @@
+"""One intake transaction: events in, notifications, counters and emails out, together.
+
+:class:`Intake` does the work of one request inside one open store transaction:
+
+1. refuse the whole request if a group or a cleared raise is unknown, or a client
+   event id was used for a different event (nothing is written: the transaction
+   rolls back);
+2. answer a repeated client event id with the stored event, writing nothing;
+3. for a ``cleared`` event, find the raise it ends (named by ``clears``, or the
+   open raises of the same group, device, sensor and category) and the users who
+   were told of it;
+4. route the event (:func:`tocsin.routing.route`) over the site's candidates, with
+   the hourly counter of its group and category;
+5. store the event, one notification per user (``sent`` or ``held``), the counter,
+   and enqueue each user's rendered email in the outbox — in the same transaction.
+
+Rendering is the slow part (milliseconds per email), so it happens *before* the
+write lock where it can: :meth:`Intake.plan` runs steps 3 and 4 on a plain read and
+returns who will likely get which email, the caller renders those outside the lock,
+and :meth:`Intake.run` (under the lock) decides again and uses a prepared email only
+where event, user and site are unchanged — anything else is rendered there and then.
+A raced prediction costs time, never correctness.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tocsin.alarm_email import RenderedEmail
+from tocsin.model import Category, Event, Severity, State, User, email_id, new_id
+from tocsin.outbox import NewEmail, OutboxTransaction, Priority, priority_for
+from tocsin.routing import Decision, RoutingReason, Snapshot, effective_policy, route
+from tocsin.services.event_input import EventInput
+from tocsin.services.inputs import InputRefused, issue
+from tocsin.services.rendering import EventMails
+from tocsin.services.sites import SiteView
+from tocsin.store.events_sql import EventSQL, NotificationRow, NotificationStatus, StoredEvent
+from tocsin.validation import Issue
+
+__all__ = [
+    "SYSTEM_DEVICE",
+    "SYSTEM_GROUP",
+    "Accepted",
+    "Intake",
+    "Prepared",
+    "hour_of",
+    "prepare",
+    "priority_of",
+]
+
+log = logging.getLogger("tocsin.intake")
+
+SYSTEM_GROUP = "_tocsin"
+"""The group id of Tocsin's own events (no admin group can have it: ids start with a letter
+or digit).  They go to every enabled user with ``system`` email on, whatever their groups."""
+SYSTEM_DEVICE = "Tocsin"
+NO_SENDER = "no_sender"
+"""Reason of a notification held because no sender address is set up yet."""
+
+
+def hour_of(timestamp: float) -> int:
+    """The hour (since the epoch) that ``timestamp`` falls in: the unit of the cap."""
+    return int(timestamp // 3600)
+
+
+def priority_of(event: Event) -> Priority:
+    """The outbox priority of an event's emails: fire and sabotage alarms first.
+
+    A "cleared" email is less urgent than any new alarm, and one for a warning
+    goes with Tocsin's own notices (which never delay an alarm).
+    """
+    if event.group_id == SYSTEM_GROUP:
+        return Priority.SYSTEM
+    if event.cleared:
+        return Priority.ALARM if event.severity is Severity.ALARM else Priority.SYSTEM
+    return priority_for(event.category.value, event.severity.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The answer for one accepted event.
+
+    ``duplicate``: the client event id was seen before; nothing new was written and
+    ``id`` is the stored event's.  ``notified`` / ``held``: how many users were
+    emailed / held back for a summary.
+    """
+
+    id: str
+    client_event_id: str | None
+    duplicate: bool = False
+    notified: int = 0
+    held: int = 0
+    clears: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready form."""
+        return {
+            "id": self.id,
+            "client_event_id": self.client_event_id,
+            "duplicate": self.duplicate,
+            "notified": self.notified,
+            "held": self.held,
+            "clears": self.clears,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Clear:
+    """What a cleared event ends: the raise it threads with, all raises it closes, who knew."""
+
+    clears: str | None
+    closes: tuple[str, ...]
+    told: frozenset[str]
+    severity: Severity
+
+
+Prepared = dict[tuple[str, str], tuple[Event, User, RenderedEmail]]
+"""Emails rendered ahead, by (event id, user id), with the event and user they were for."""
+
+
+class Intake:
+    """The work of one request: :meth:`plan` on a read, :meth:`run` in ``tx``.
+
+    ``mails`` is None when no sender address is set up: the emails are then held
+    (reason ``no_sender``) and summarised once one is.  ``ids`` are the event ids to
+    give the inputs (the same in the plan and the run); ``prepared`` the emails
+    rendered from the plan.
+    """
+
+    def __init__(
+        self,
+        tx: OutboxTransaction | None,
+        sql: EventSQL,
+        view: SiteView,
+        mails: EventMails | None,
+        *,
+        now: float,
+        ids: Sequence[str] = (),
+        prepared: Prepared | None = None,
+    ) -> None:
+        self._tx = tx
+        self._sql = sql
+        self._view = view
+        self._mails = mails
+        self._now = now
+        self._hour = hour_of(now)
+        self._ids = list(ids)
+        self._prepared = prepared or {}
+
+    def plan(self, inputs: Sequence[EventInput]) -> list[tuple[Event, tuple[User, ...]]]:
+        """Who will likely be emailed about which event (read only; problems are skipped)."""
+        known = self._sql.events_by_client_id(
+            [e.client_event_id for e in inputs if e.client_event_id]
+        )
+        planned: list[tuple[Event, tuple[User, ...]]] = []
+        for index, item in enumerate(inputs):
+            if item.group_id not in self._view.tree or item.client_event_id in known:
+                continue
+            prepared = self._prepare(index, item, "", [])
+            if prepared is not None:
+                planned.append((prepared[0], prepared[1].send))
+        return planned
+
+    def run(self, inputs: Sequence[EventInput], *, batch: bool) -> list[Accepted]:
+        """Accept ``inputs`` all together, or raise :class:`InputRefused` (roll back).
+
+        ``batch``: the inputs came as ``{"events": [...]}`` (field names say which one).
+        """
+
+        def path(index: int) -> str:
+            return f"events[{index}]." if batch else ""
+
+        issues = [
+            issue(f"{path(i)}group", "unknown_group", group=e.group_id)
+            for i, e in enumerate(inputs)
+            if e.group_id not in self._view.tree
+        ]
+        if issues:
+            raise InputRefused(issues)
+        known = self._sql.events_by_client_id(
+            [e.client_event_id for e in inputs if e.client_event_id]
+        )
+        results: list[Accepted] = []
+        conflicts: list[Issue] = []
+        for index, item in enumerate(inputs):
+            stored = known.get(item.client_event_id or "")
+            if stored is None:
+                results.append(self._accept(index, item, f"{path(index)}clears", issues))
+            elif stored.fingerprint == item.fingerprint:
+                results.append(Accepted(stored.event.id, item.client_event_id, duplicate=True))
+            else:
+                conflicts.append(
+                    issue(
+                        f"{path(index)}client_event_id",
+                        "client_id_conflict",
+                        event=stored.event.id,
+                    )
+                )
+        if issues or conflicts:
+            raise InputRefused([*issues, *conflicts], conflict=not issues)
+        return results
+
+    # ------------------------------------------------------------------ one event
+    def _prepare(
+        self, index: int, item: EventInput, clears_field: str, issues: list[Issue]
+    ) -> tuple[Event, Decision, _Clear | None] | None:
+        """The event with its id and thread, and the routing decision (no writes)."""
+        clear = None
+        if item.state is State.CLEARED:
+            clear = self._find_raise(item, clears_field, issues)
+            if clear is None:
+                return None  # refused: the issue is recorded
+        event = Event(
+            id=self._ids[index] if index < len(self._ids) else new_id(),
+            group_id=item.group_id,
+            device=item.device,
+            sensor=item.sensor,
+            category=item.category,
+            severity=item.severity or (clear.severity if clear else Severity.ALARM),
+            state=item.state,
+            occurred_at=item.occurred_at or datetime.fromtimestamp(self._now, UTC),
+            value=item.value,
+            unit=item.unit,
+            threshold=item.threshold,
+            text=item.text,
+            client_event_id=item.client_event_id,
+            clears=clear.clears if clear else None,
+        )
+        return event, self.decide(event, clear.told if clear else frozenset()), clear
+
+    def _accept(
+        self, index: int, item: EventInput, clears_field: str, issues: list[Issue]
+    ) -> Accepted:
+        prepared = self._prepare(index, item, clears_field, issues)
+        if prepared is None:
+            return Accepted("", item.client_event_id)
+        event, decision, clear = prepared
+        if clear is not None:
+            self._sql.close(clear.closes)
+        return self.commit(event, decision, fingerprint=item.fingerprint)
+
+    def _find_raise(self, item: EventInput, field: str, issues: list[Issue]) -> _Clear | None:
+        if item.clears is not None:
+            named = self._sql.get_event(item.clears)
+            if named is None:
+                issues.append(issue(field, "unknown_event", event=item.clears))
+                return None
+            if named.event.state is not State.RAISED:
+                issues.append(issue(field, "not_a_raise", event=item.clears))
+                return None
+            raises = [named]
+        else:
+            raises = self._sql.open_raises(item.group_id, item.device, item.sensor, item.category)
+        return self._clear_of(raises)
+
+    def _clear_of(self, raises: Sequence[StoredEvent]) -> _Clear:
+        """Thread with the newest raise someone was told of; close them all."""
+        ids = [r.event.id for r in raises]
+        told_by_event = self._sql.told_of(ids)
+        told = frozenset().union(*told_by_event.values()) if told_by_event else frozenset()
+        thread = next((r for r in raises if told_by_event.get(r.event.id)), None)
+        thread = thread or (raises[0] if raises else None)
+        return _Clear(
+            clears=thread.event.id if thread else None,
+            closes=tuple(ids),
+            told=told,
+            severity=thread.event.severity if thread else Severity.ALARM,
+        )
+
+    def decide(self, event: Event, told: frozenset[str]) -> Decision:
+        """Route ``event`` over the users who may want it, with this hour's counter."""
+        policy = effective_policy(self._view.tree, event.group_id, event.category)
+        counts: dict[tuple[str, Category], int] = {}
+        if policy.max_per_hour is not None and not event.cleared:
+            key = (event.group_id, event.category)
+            counts[key] = self._sql.hour_count(event.group_id, event.category, self._hour)
+        users = self._view.candidates(event.group_id, event.category)
+        return route(event, tree=self._view.tree, users=users, snapshot=Snapshot(counts, told))
+
+    # ------------------------------------------------------------------ writing
+    def commit(self, event: Event, decision: Decision, *, fingerprint: str = "") -> Accepted:
+        """Store ``event`` and what ``decision`` says, and enqueue its emails."""
+        self._sql.insert_event(
+            event,
+            fingerprint=fingerprint,
+            is_open=event.state is State.RAISED,
+            received_at=self._now,
+        )
+        rows = [self._held(event, u, RoutingReason.HOURLY_CAP.value) for u in decision.held]
+        sent = 0
+        for user in decision.send:
+            row = self._send(event, user)
+            sent += row.status == NotificationStatus.SENT
+            rows.append(row)
+        self._sql.insert_notifications(rows)
+        if decision.cap_key is not None and decision.send:
+            group_id, category = decision.cap_key
+            self._sql.add_to_count(group_id, category, self._hour)
+        held = len(rows) - sent
+        return Accepted(
+            event.id, event.client_event_id, notified=sent, held=held, clears=event.clears
+        )
+
+    def _held(self, event: Event, user: User, reason: str) -> NotificationRow:
+        return self._row(event, user, NotificationStatus.HELD, reason)
+
+    def _row(
+        self,
+        event: Event,
+        user: User,
+        status: str,
+        reason: str = "",
+        outbox_id: int | None = None,
+    ) -> NotificationRow:
+        return NotificationRow(
+            event_id=event.id,
+            user_id=user.id,
+            status=status,
+            reason=reason,
+            hour=self._hour,
+            email_id=email_id(event.id, user.id),
+            outbox_id=outbox_id,
+            summary_id=None,
+            created_at=self._now,
+        )
+
+    def _send(self, event: Event, user: User) -> NotificationRow:
+        if self._mails is None:
+            return self._held(event, user, NO_SENDER)
+        try:
+            rendered = self._rendered(event, user)
+        except ValueError as exc:  # an address that cannot be used: say so, send the rest
+            log.warning("event %s: no email for user %s: %s", event.id, user.id, exc)
+            return self._row(event, user, NotificationStatus.FAILED, str(exc)[:300])
+        email = NewEmail(
+            mail=rendered.mail, priority=int(priority_of(event)), subject=rendered.subject
+        )
+        assert self._tx is not None, "plan() never sends"
+        outbox_id = self._tx.enqueue(email, now=self._now)
+        return self._row(event, user, NotificationStatus.SENT, outbox_id=outbox_id)
+
+    def _rendered(self, event: Event, user: User) -> RenderedEmail:
+        ready = self._prepared.get((event.id, user.id))
+        if ready is not None and ready[0] == event and ready[1] == user:
+            return ready[2]
+        assert self._mails is not None
+        if event.group_id == SYSTEM_GROUP:
+            return self._mails.system_notice(event, user)
+        return self._mails.alarm(event, user)
+
+
+def prepare(mails: EventMails, planned: Sequence[tuple[Event, Sequence[User]]]) -> Prepared:
+    """Render the planned emails (outside any lock); an unusable address is left out."""
+    ready: Prepared = {}
+    for event, users in planned:
+        for user in users:
+            try:
+                ready[(event.id, user.id)] = (event, user, mails.alarm(event, user))
+            except ValueError:
+                continue  # run() renders it again and records why it failed
+    return ready

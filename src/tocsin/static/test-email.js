@@ -1,0 +1,210 @@
+// Send a test email and show each step live, as the server streams it (NDJSON:
+// one JSON object per line: {"type": "step", ...} while it runs, then "report" or
+// "refused").  Texts come from the page (data-texts) in the admin's language; the
+// CSRF token from the csrf-token meta tag.  Everything is inserted as text, never HTML.
+"use strict";
+
+(function () {
+  const panel = document.getElementById("test-email");
+  const form = document.getElementById("test-form");
+  if (!panel || !form) {
+    return;
+  }
+  const texts = JSON.parse(panel.dataset.texts || "{}");
+  const tx = (key) => texts[key] || key;
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const input = document.getElementById("f-test-to");
+  const button = document.getElementById("test-send");
+  const list = document.getElementById("test-steps");
+  const result = document.getElementById("test-result");
+  const fieldError = document.getElementById("f-test-to-error");
+  const MARKS = { ok: "✓", fail: "✗", start: "…" };
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  function callout(kind, message, extra) {
+    const box = el("div", `callout callout-${kind}`);
+    box.appendChild(el("p", "", message));
+    (extra || []).forEach((line) => box.appendChild(el("p", "", line)));
+    result.replaceChildren(box);
+  }
+
+  function setFieldError(message) {
+    fieldError.textContent = message;
+    fieldError.hidden = !message;
+    if (message) {
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", "f-test-to-error f-test-to-help");
+    } else {
+      input.removeAttribute("aria-invalid");
+      input.setAttribute("aria-describedby", "f-test-to-help");
+    }
+  }
+
+  // One row per step.  A "start" opens a row; the next result (ok / fail) closes the
+  // open row even when it names a sub-step (STARTTLS is finished by "tls"); a second
+  // result of the same step (the TCP connection, then the greeting) adds a line to it.
+  function newRow(step) {
+    const row = el("li");
+    row.dataset.step = step;
+    const mark = el("span", "step-mark");
+    mark.setAttribute("aria-hidden", "true");
+    const body = el("div", "step-body");
+    body.appendChild(el("span", "step-name", tx(`step_${step}`)));
+    body.appendChild(el("span", "visually-hidden step-state"));
+    body.appendChild(el("div", "step-lines"));
+    row.replaceChildren(mark, body);
+    list.appendChild(row);
+    return row;
+  }
+
+  function rowFor(step) {
+    const last = list.lastElementChild;
+    if (step.status === "start" || !last) {
+      return { row: newRow(step.step), fresh: true };
+    }
+    if (last.dataset.status === "start") {
+      return { row: last, fresh: true };
+    }
+    if (last.dataset.step === step.step) {
+      return { row: last, fresh: false };
+    }
+    return { row: newRow(step.step), fresh: true };
+  }
+
+  function showStep(step) {
+    const { row, fresh } = rowFor(step);
+    row.dataset.status = step.status;
+    row.className = `step step-${step.status}`;
+    row.querySelector(".step-mark").textContent = MARKS[step.status] || "•";
+    row.querySelector(".step-state").textContent = ` (${tx(`step_${step.status}`)})`;
+    const lines = row.querySelector(".step-lines");
+    if (fresh && step.summary) {
+      lines.replaceChildren(el("span", "step-summary", step.summary));
+    } else if (step.summary) {
+      lines.appendChild(el("span", "step-summary", step.summary));
+    }
+    if (step.status === "fail" && step.hint) {
+      const hint = el("p", "step-hint callout callout-tip");
+      hint.append(el("strong", "", tx("step_hint")), ` ${step.hint}`);
+      row.appendChild(hint);
+    }
+  }
+
+  function showReport(report) {
+    if (report.ok) {
+      const extra = report.server_reply ? [`${tx("server_reply")}: ${report.server_reply}`] : [];
+      callout("ok", tx("test_ok"), extra);
+    } else {
+      callout("error", tx("test_failed"));
+    }
+  }
+
+  function showRefused(message) {
+    const issues = (message.issues || []).map((issue) => {
+      const label = texts[`field_${issue.field}`];
+      return label ? `${label}: ${issue.message}` : issue.message;
+    });
+    callout("error", tx("test_refused"), issues);
+  }
+
+  let finished = false;
+
+  function handle(message) {
+    finished = finished || message.type === "report" || message.type === "refused";
+    if (message.type === "step") {
+      showStep(message);
+    } else if (message.type === "report") {
+      showReport(message);
+    } else if (message.type === "refused") {
+      showRefused(message);
+    }
+  }
+
+  async function readLines(response) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        break;
+      }
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, end).trim();
+        buffer = buffer.slice(end + 1);
+        if (line) {
+          handle(JSON.parse(line));
+        }
+      }
+    }
+    if (buffer.trim()) {
+      handle(JSON.parse(buffer));
+    }
+  }
+
+  function showHttpError(response) {
+    if (response.status === 429) {
+      const seconds = response.headers.get("Retry-After") || "60";
+      callout("error", tx("test_rate_limited").replace("{seconds}", seconds));
+    } else if (response.status === 422) {
+      setFieldError(tx("test_bad_recipient"));
+      input.focus();
+    } else if (response.status === 401) {
+      callout("error", tx("test_session"));
+    } else {
+      callout("error", tx("test_error").replace("{status}", String(response.status)));
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const to = input.value.trim();
+    setFieldError("");
+    if (!to) {
+      setFieldError(tx("test_bad_recipient"));
+      input.focus();
+      return;
+    }
+    button.disabled = true;
+    list.replaceChildren();
+    result.replaceChildren(el("p", "help", tx("test_running")));
+    try {
+      const response = await fetch("/api/v1/settings/test-email", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/x-ndjson",
+          "X-CSRF-Token": csrf,
+        },
+        body: JSON.stringify({ to }),
+      });
+      if (!response.ok) {
+        result.replaceChildren();
+        showHttpError(response);
+        return;
+      }
+      finished = false;
+      await readLines(response);
+      if (!finished) {
+        callout("error", tx("test_network"));
+      }
+    } catch (error) {
+      callout("error", tx("test_network"));
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();

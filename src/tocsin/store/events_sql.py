@@ -1,0 +1,317 @@
+# Only constants and "?, ?, ?" placeholder lists are put into SQL text here; every value
+# is a bound parameter.  Hence:
+# ruff: noqa: S608
+"""Events, notifications and the hourly counters in SQL, shared by both backends.
+
+The tables are created with the site's (see :func:`tocsin.store.sites_sql.sites_schema`).
+:class:`EventSQL` works on any runner, so the event intake writes events, notifications
+and counters in the same transaction that enqueues the emails::
+
+    with store.transaction() as tx:
+        events = EventSQL(tx.runner)
+        events.insert_event(...)
+        tx.enqueue(...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from tocsin.model import Category, Event, Severity, State
+from tocsin.store.outbox_sql import Row, Runner
+
+__all__ = ["EventSQL", "NotificationRow", "NotificationStatus", "StoredEvent"]
+
+
+class NotificationStatus:
+    """The values of ``notification.status`` (plain strings: they are stored)."""
+
+    SENT = "sent"
+    HELD = "held"
+    SUMMARIZED = "summarized"
+    FAILED = "failed"
+    DROPPED = "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: the model, plus intake facts the model does not carry."""
+
+    event: Event
+    received_at: float
+    is_open: bool
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRow:
+    """What became of one event's email to one user."""
+
+    event_id: str
+    user_id: str
+    status: str
+    reason: str
+    hour: int
+    email_id: str
+    outbox_id: int | None
+    summary_id: str | None
+    created_at: float
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+_EVENT_COLUMNS: Final = (
+    "id, client_event_id, group_id, device, sensor, category, severity, state, occurred_at, "
+    "value, unit, threshold, text, clears, received_at, is_open, fingerprint"
+)
+_NOTIFICATION_COLUMNS: Final = (
+    "event_id, user_id, status, reason, hour, email_id, outbox_id, summary_id, created_at"
+)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _stored_event(row: Row) -> StoredEvent:
+    event = Event(
+        id=str(row[0]),
+        client_event_id=None if row[1] is None else str(row[1]),
+        group_id=str(row[2]),
+        device=str(row[3]),
+        sensor=str(row[4]),
+        category=Category(row[5]),
+        severity=Severity(row[6]),
+        state=State(row[7]),
+        occurred_at=datetime.fromtimestamp(float(row[8]), UTC),
+        value=_float(row[9]),
+        unit=str(row[10]),
+        threshold=_float(row[11]),
+        text=str(row[12]),
+        clears=None if row[13] is None else str(row[13]),
+    )
+    return StoredEvent(event, float(row[14]), bool(row[15]), str(row[16]))
+
+
+def _notification(row: Row) -> NotificationRow:
+    return NotificationRow(
+        event_id=str(row[0]),
+        user_id=str(row[1]),
+        status=str(row[2]),
+        reason=str(row[3]),
+        hour=int(row[4]),
+        email_id=str(row[5]),
+        outbox_id=None if row[6] is None else int(row[6]),
+        summary_id=None if row[7] is None else str(row[7]),
+        created_at=float(row[8]),
+    )
+
+
+def _event_params(
+    event: Event, *, fingerprint: str, is_open: bool, received_at: float
+) -> tuple[object, ...]:
+    return (
+        event.id,
+        event.client_event_id,
+        event.group_id,
+        event.device,
+        event.sensor,
+        event.category.value,
+        event.severity.value,
+        event.state.value,
+        event.occurred_at.timestamp(),
+        event.value,
+        event.unit,
+        event.threshold,
+        event.text,
+        event.clears,
+        received_at,
+        int(is_open),
+        fingerprint,
+    )
+
+
+class EventSQL:
+    """Every event, notification and counter query, on one runner."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def events_by_client_id(self, client_ids: Sequence[str]) -> dict[str, StoredEvent]:
+        """The stored events with these client event ids, by client event id."""
+        if not client_ids:
+            return {}
+        rows = self.runner.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM event "
+            f"WHERE client_event_id IN ({_marks(len(client_ids))})",
+            tuple(client_ids),
+        )
+        found = [_stored_event(r) for r in rows]
+        return {s.event.client_event_id: s for s in found if s.event.client_event_id}
+
+    def get_event(self, event_id: str) -> StoredEvent | None:
+        """One event, or None."""
+        rows = self.runner.rows(f"SELECT {_EVENT_COLUMNS} FROM event WHERE id = ?", (event_id,))
+        return _stored_event(rows[0]) if rows else None
+
+    def open_raises(
+        self, group_id: str, device: str, sensor: str, category: Category
+    ) -> list[StoredEvent]:
+        """Raises of this sensor not cleared yet, newest first."""
+        rows = self.runner.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM event WHERE is_open = 1 AND group_id = ? "
+            "AND device = ? AND sensor = ? AND category = ? ORDER BY received_at DESC, id DESC",
+            (group_id, device, sensor, category.value),
+        )
+        return [_stored_event(r) for r in rows]
+
+    def open_of_group(self, group_id: str) -> list[StoredEvent]:
+        """Every raise of ``group_id`` not cleared yet, newest first."""
+        rows = self.runner.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM event WHERE is_open = 1 AND group_id = ? "
+            "ORDER BY received_at DESC, id DESC",
+            (group_id,),
+        )
+        return [_stored_event(r) for r in rows]
+
+    def close(self, event_ids: Sequence[str]) -> None:
+        """Mark raises as cleared."""
+        if event_ids:
+            self.runner.run(
+                f"UPDATE event SET is_open = 0 WHERE id IN ({_marks(len(event_ids))})",
+                tuple(event_ids),
+            )
+
+    def insert_event(
+        self, event: Event, *, fingerprint: str, is_open: bool, received_at: float
+    ) -> None:
+        """Store an accepted event."""
+        self.runner.run(
+            f"INSERT INTO event ({_EVENT_COLUMNS}) VALUES ({_marks(17)})",
+            _event_params(event, fingerprint=fingerprint, is_open=is_open, received_at=received_at),
+        )
+
+    def recent_events(self, *, limit: int, before: float | None = None) -> list[StoredEvent]:
+        """The newest events (received before ``before``, if given), newest first."""
+        where, params = ("WHERE received_at < ?", [before]) if before is not None else ("", [])
+        rows = self.runner.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM event {where} "
+            "ORDER BY received_at DESC, id DESC LIMIT ?",
+            (*params, max(0, limit)),
+        )
+        return [_stored_event(r) for r in rows]
+
+    # ------------------------------------------------------------ notifications
+    def told_of(self, event_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+        """Per event id, the users emailed about it (status ``sent``)."""
+        if not event_ids:
+            return {}
+        rows = self.runner.rows(
+            "SELECT event_id, user_id FROM notification WHERE status = 'sent' "
+            f"AND event_id IN ({_marks(len(event_ids))})",
+            tuple(event_ids),
+        )
+        told: dict[str, set[str]] = {}
+        for event_id, user_id in rows:
+            told.setdefault(str(event_id), set()).add(str(user_id))
+        return {k: frozenset(v) for k, v in told.items()}
+
+    def insert_notifications(self, rows: Iterable[NotificationRow]) -> None:
+        """Record what became of an event's emails."""
+        params = [
+            (
+                r.event_id,
+                r.user_id,
+                r.status,
+                r.reason,
+                r.hour,
+                r.email_id,
+                r.outbox_id,
+                r.summary_id,
+                r.created_at,
+            )
+            for r in rows
+        ]
+        if params:
+            self.runner.many(
+                f"INSERT INTO notification ({_NOTIFICATION_COLUMNS}) VALUES ({_marks(9)})", params
+            )
+
+    def notifications_of(self, event_ids: Sequence[str]) -> list[NotificationRow]:
+        """The notifications of these events, by event then user."""
+        if not event_ids:
+            return []
+        rows = self.runner.rows(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notification "
+            f"WHERE event_id IN ({_marks(len(event_ids))}) ORDER BY event_id, user_id",
+            tuple(event_ids),
+        )
+        return [_notification(r) for r in rows]
+
+    def held_user_ids(self, *, before_hour: int, reasons_any_hour: Sequence[str] = ()) -> list[str]:
+        """Users with held notifications from before ``before_hour`` (or with these reasons)."""
+        extra = f" OR reason IN ({_marks(len(reasons_any_hour))})" if reasons_any_hour else ""
+        rows = self.runner.rows(
+            "SELECT DISTINCT user_id FROM notification WHERE status = 'held' "
+            f"AND (hour < ?{extra}) ORDER BY user_id",
+            (before_hour, *reasons_any_hour),
+        )
+        return [str(r[0]) for r in rows]
+
+    def held_events(
+        self,
+        user_id: str,
+        *,
+        before_hour: int,
+        reasons_any_hour: Sequence[str] = (),
+        limit: int,
+    ) -> list[Event]:
+        """The events held back for ``user_id`` that a summary may now report, oldest first."""
+        extra = f" OR n.reason IN ({_marks(len(reasons_any_hour))})" if reasons_any_hour else ""
+        columns = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+        rows = self.runner.rows(
+            f"SELECT {columns} FROM notification n JOIN event e ON e.id = n.event_id "
+            f"WHERE n.user_id = ? AND n.status = 'held' AND (n.hour < ?{extra}) "
+            "ORDER BY e.occurred_at, e.id LIMIT ?",
+            (user_id, before_hour, *reasons_any_hour, limit),
+        )
+        return [_stored_event(r).event for r in rows]
+
+    def settle_held(
+        self, user_id: str, event_ids: Sequence[str], *, status: str, summary_id: str | None
+    ) -> int:
+        """Mark held notifications of ``user_id`` as summarized (or dropped)."""
+        if not event_ids:
+            return 0
+        return self.runner.run(
+            "UPDATE notification SET status = ?, summary_id = ? WHERE user_id = ? "
+            f"AND status = 'held' AND event_id IN ({_marks(len(event_ids))})",
+            (status, summary_id, user_id, *event_ids),
+        )
+
+    # ------------------------------------------------------------ the hourly cap
+    def hour_count(self, group_id: str, category: Category, hour: int) -> int:
+        """Notifications counted for (group, category) in ``hour``."""
+        rows = self.runner.rows(
+            "SELECT sent FROM hourly_count WHERE group_id = ? AND category = ? AND hour = ?",
+            (group_id, category.value, hour),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def add_to_count(self, group_id: str, category: Category, hour: int, n: int = 1) -> None:
+        """Count ``n`` more notifications for (group, category) in ``hour``."""
+        self.runner.run(
+            "INSERT INTO hourly_count (group_id, category, hour, sent) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (group_id, category, hour) DO UPDATE "
+            "SET sent = hourly_count.sent + excluded.sent",
+            (group_id, category.value, hour, n),
+        )
+
+    def prune_counts(self, *, before_hour: int) -> int:
+        """Forget counters of hours before ``before_hour``."""
+        return self.runner.run("DELETE FROM hourly_count WHERE hour < ?", (before_hour,))

@@ -1,0 +1,119 @@
+"""The delivery log: the outbox, filtered by status or recipient; retry a dead email."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Request, Response
+
+from tocsin.api.auth import services_of
+from tocsin.outbox import DeliveryView, Status
+from tocsin.services.outbox import EmailNotFound
+from tocsin.web.render import redirect, render
+from tocsin.web.routes_auth import refused, to_login
+from tocsin.web.session import BadForm, current_session, form_csrf_ok, language_of, read_form
+from tocsin.web.texts import TEXTS
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+PATH = "/deliveries"
+LIMIT: Final = 200
+RETRYABLE: Final = frozenset({Status.DEAD, Status.FAILED})
+
+
+def when(timestamp: float | None, *, short: bool = False) -> str:
+    """A time on the server's clock (its zone is in the column header: :func:`zone`).
+
+    ``short`` leaves out today's date.  Empty for None.
+    """
+    if timestamp is None:
+        return ""
+    moment = datetime.fromtimestamp(timestamp).astimezone()
+    if short and moment.date() == datetime.now().astimezone().date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def zone() -> str:
+    """The server's time zone name, as the times are shown."""
+    return datetime.now().astimezone().strftime("%Z")
+
+
+def _row(view: DeliveryView) -> dict[str, Any]:
+    return {
+        "email_id": view.email_id,
+        "recipient": view.recipient,
+        "subject": view.subject,
+        "status": view.status.value,
+        "attempts": view.attempts,
+        "reason": view.last_reason,
+        "reason_key": f"reason_{view.last_reason}" if f"reason_{view.last_reason}" in TEXTS else "",
+        "step": view.last_step,
+        "server_reply": view.server_reply or view.last_error,
+        "created": when(view.created_at),
+        "next": when(view.next_attempt_at, short=True) if view.status is Status.QUEUED else "",
+        "retryable": view.status in RETRYABLE,
+    }
+
+
+def _filters(request: Request) -> tuple[Status | None, str]:
+    raw = request.query_params.get("status", "")
+    status = Status(raw) if raw in {s.value for s in Status} else None
+    recipient = request.query_params.get("recipient", "").strip()[:254]
+    return status, recipient
+
+
+@router.get(PATH)
+def deliveries(request: Request) -> Response:
+    """The newest deliveries, with counts per status."""
+    session = current_session(request)
+    if session is None:
+        return to_login(request)
+    outbox = services_of(request).outbox
+    status, recipient = _filters(request)
+    views = outbox.list(statuses=(status,) if status else (), recipient=recipient, limit=LIMIT)
+    counts = outbox.counts()
+    retried = request.query_params.get("retried", "")
+    return render(
+        request,
+        "deliveries.html",
+        language=language_of(request, session),
+        session=session,
+        active="deliveries",
+        rows=[_row(v) for v in views],
+        zone=zone(),
+        limit=LIMIT,
+        statuses=[s.value for s in Status],
+        counts={s.value: counts.get(s, 0) for s in Status},
+        status=status.value if status else "",
+        recipient=recipient,
+        query=urlencode(
+            {k: v for k, v in (("status", status or ""), ("recipient", recipient)) if v}
+        ),
+        retried=int(retried) if retried.isdigit() else None,
+        gone=request.query_params.get("gone") == "1",
+    )
+
+
+@router.post(PATH + "/{email_id}/retry")
+async def retry(request: Request, email_id: int) -> Response:
+    """Queue a dead or failed email again, then back to the log as it was filtered."""
+    session = current_session(request)
+    if session is None:
+        return to_login(request)
+    try:
+        form = await read_form(request)
+    except BadForm:
+        return refused(request, session, bad_form=True)
+    if not form_csrf_ok(form, session.csrf_token):
+        return refused(request, session)
+    # Back to the list as it was filtered: only the known filter names survive.
+    kept = [(k, v) for k, v in parse_qsl(form.get("back", "")) if k in ("status", "recipient")]
+    try:
+        count = services_of(request).outbox.retry(email_id)
+    except EmailNotFound:
+        return redirect(f"{PATH}?{urlencode([*kept, ('gone', '1')])}")
+    return redirect(f"{PATH}?{urlencode([*kept, ('retried', str(count))])}")

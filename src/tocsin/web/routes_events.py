@@ -1,0 +1,152 @@
+"""The events page: recent events with their notifications; simulate an event."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from tocsin.api.auth import services_of
+from tocsin.model import Category, Severity, State
+from tocsin.services.context import Services
+from tocsin.services.events import EventRecord
+from tocsin.services.inputs import InputRefused
+from tocsin.store.accounts_sql import Session
+from tocsin.web.render import redirect, render
+from tocsin.web.routes_auth import refused, to_login
+from tocsin.web.routes_deliveries import when, zone
+from tocsin.web.session import BadForm, current_session, form_csrf_ok, language_of, read_form
+from tocsin.web.texts import TEXTS, translator
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+PATH = "/events"
+RECENT: Final = 50
+FORM_FIELDS: Final = ("group", "category", "severity", "state", "device", "sensor", "text")
+_OPTIONAL: Final = ("value", "unit")
+
+
+def _row(record: EventRecord, paths: dict[str, str]) -> dict[str, Any]:
+    event = record.stored.event
+    value = "" if event.value is None else f"{event.value:g} {event.unit}".strip()
+    return {
+        "id": event.id,
+        "received": when(record.stored.received_at),
+        "group": paths.get(event.group_id, event.group_id),
+        "device": event.device,
+        "sensor": event.sensor,
+        "category": event.category.value,
+        "severity": event.severity.value,
+        "state": event.state.value,
+        "open": record.stored.is_open,
+        "text": event.text,
+        "value": value,
+        "notifications": [
+            (n.user_id, n.status, f"why_{n.reason}" if f"why_{n.reason}" in TEXTS else n.reason)
+            for n in record.notifications
+        ],
+    }
+
+
+def _defaults(language: str) -> dict[str, str]:
+    t = translator(language)
+    return {
+        "group": "",
+        "category": Category.ALWAYS.value,
+        "severity": Severity.WARNING.value,
+        "state": State.RAISED.value,
+        "device": t("simulate_default_device"),
+        "sensor": t("simulate_default_sensor"),
+        "text": "",
+        "value": "",
+        "unit": "",
+    }
+
+
+def _page(
+    request: Request,
+    session: Session,
+    services: Services,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> Response:
+    language = language_of(request, session)
+    view = services.sites.view()
+    paths = {g: " / ".join(view.tree.path(g)) for g in view.tree.groups}
+    groups = [(g.id, paths[g.id]) for g in services.sites.groups()]
+    accepted = request.query_params.get("accepted", "")
+    counts = {k: request.query_params.get(k, "0") for k in ("notified", "held")}
+    return render(
+        request,
+        "events.html",
+        language=language,
+        session=session,
+        active="events",
+        events=[_row(r, paths) for r in services.events.recent(limit=RECENT)],
+        zone=zone(),
+        groups=groups,
+        values=values or _defaults(language),
+        errors=errors or {},
+        accepted=accepted,
+        counts={k: v if v.isdigit() else "0" for k, v in counts.items()},
+        categories=[c.value for c in Category],
+        severities=[s.value for s in Severity],
+        states=[s.value for s in State],
+        http_status=status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK,
+    )
+
+
+@router.get(PATH)
+def events(request: Request) -> Response:
+    """The newest events and the simulate form."""
+    session = current_session(request)
+    if session is None:
+        return to_login(request)
+    return _page(request, session, services_of(request))
+
+
+def _payload(form: dict[str, str]) -> dict[str, object]:
+    """The event as the intake takes it (the same JSON shape a sensor posts)."""
+    payload: dict[str, object] = {name: form.get(name, "") for name in FORM_FIELDS}
+    if not payload["text"]:
+        del payload["text"]
+    raw_value = form.get("value", "").strip()
+    if raw_value:
+        try:
+            payload["value"] = float(raw_value.replace(",", "."))
+        except ValueError:
+            payload["value"] = raw_value  # the intake names the field and says why
+        if form.get("unit", "").strip():
+            payload["unit"] = form["unit"].strip()
+    return payload
+
+
+@router.post(PATH)
+async def simulate(request: Request) -> Response:
+    """Put a simulated event through the intake (real routing, real emails)."""
+    session = current_session(request)
+    if session is None:
+        return to_login(request)
+    try:
+        form = await read_form(request)
+    except BadForm:
+        return refused(request, session, bad_form=True)
+    if not form_csrf_ok(form, session.csrf_token):
+        return refused(request, session)
+    services = services_of(request)
+    try:
+        accepted = await run_in_threadpool(services.events.submit, _payload(form))
+    except InputRefused as exc:
+        language = language_of(request, session)
+        errors: dict[str, list[str]] = {}
+        for issue in exc.issues:
+            errors.setdefault(issue.field.split(".")[0], []).append(issue.text(language))
+        values = {name: form.get(name, "") for name in (*FORM_FIELDS, *_OPTIONAL)}
+        return _page(request, session, services, values=values, errors=errors)
+    first = accepted[0]
+    query = urlencode({"accepted": first.id, "notified": first.notified, "held": first.held})
+    return redirect(f"{PATH}?{query}")

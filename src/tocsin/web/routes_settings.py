@@ -1,0 +1,113 @@
+"""The email settings page: show, save (through the settings service), and test."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+
+from tocsin.api.auth import services_of
+from tocsin.errors import Step
+from tocsin.settings import DEFAULT_PORTS, Encryption, validate
+from tocsin.store.accounts_sql import Session
+from tocsin.web.render import redirect, render
+from tocsin.web.routes_auth import refused, to_login
+from tocsin.web.session import BadForm, current_session, form_csrf_ok, language_of, read_form
+from tocsin.web.settings_form import (
+    ENCRYPTIONS,
+    FIELD_LABELS,
+    SettingsView,
+    changes_from_form,
+    default_ports_json,
+    values_from_form,
+    values_from_settings,
+    view_of,
+)
+from tocsin.web.texts import translator
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+PATH = "/settings/email"
+
+
+def _script_texts(language: str) -> str:
+    """The texts the test-email script shows, as JSON for a ``data-`` attribute."""
+    t = translator(language)
+    keys = [f"step_{step.value}" for step in Step]
+    keys += ["step_ok", "step_fail", "step_start", "test_running", "test_ok", "test_failed"]
+    keys += ["test_refused", "test_bad_recipient", "test_session", "test_network"]
+    keys += ["server_reply", "step_hint"]
+    texts = {key: t(key) for key in keys}
+    # Templates with a placeholder, filled in by the script.
+    texts["test_rate_limited"] = t("test_rate_limited", seconds="{seconds}")
+    texts["test_error"] = t("test_error", status="{status}")
+    texts.update({f"field_{name}": t(label) for name, label in FIELD_LABELS.items()})
+    return json.dumps(texts, ensure_ascii=False)
+
+
+def _page(
+    request: Request, session: Session, view: SettingsView, *, saved: bool = False, code: int = 200
+) -> Response:
+    language = language_of(request, session)
+    t = translator(language)
+    modes: list[dict[str, Any]] = [
+        {
+            "value": mode.value,
+            "label": t(f"encryption_{mode.value}"),
+            "help": t(f"encryption_{mode.value}_help", port=DEFAULT_PORTS[mode]),
+        }
+        for mode in ENCRYPTIONS
+    ]
+    return render(
+        request,
+        "settings.html",
+        language=language,
+        session=session,
+        active="email",
+        view=view,
+        saved=saved,
+        modes=modes,
+        ports={mode.value: port for mode, port in DEFAULT_PORTS.items()},
+        no_encryption=Encryption.NONE.value,
+        default_ports=default_ports_json(),
+        script_texts=_script_texts(language),
+        http_status=code,
+    )
+
+
+@router.get(PATH)
+def settings_page(request: Request) -> Response:
+    """The settings as saved, with the advice that applies to them."""
+    session = current_session(request)
+    if session is None:
+        return to_login(request)
+    settings = services_of(request).settings.load()
+    language = language_of(request, session)
+    view = view_of(
+        values_from_settings(settings), bool(settings.password), validate(settings), language
+    )
+    return _page(request, session, view, saved=request.query_params.get("saved") == "1")
+
+
+@router.post(PATH)
+async def settings_save(request: Request) -> Response:
+    """Save through the service: all or nothing; errors next to their fields."""
+    session = current_session(request)
+    if session is None:
+        return to_login(request)
+    try:
+        form = await read_form(request)
+    except BadForm:
+        return refused(request, session, bad_form=True)
+    if not form_csrf_ok(form, session.csrf_token):
+        return refused(request, session)
+    services = services_of(request)
+    _, report, saved = services.settings.update(changes_from_form(form))
+    if saved:
+        return redirect(f"{PATH}?saved=1")
+    values = values_from_form(form)
+    stored = services.settings.load()
+    view = view_of(values, bool(stored.password), report, language_of(request, session))
+    return _page(request, session, view, code=status.HTTP_422_UNPROCESSABLE_CONTENT)

@@ -1,0 +1,88 @@
+"""Group commit: concurrent requests share a transaction, yet each stands or falls alone."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from intake_support import event, stored_counts
+
+from tocsin.services.context import Services
+from tocsin.services.group_commit import GroupCommit
+from tocsin.services.inputs import InputRefused
+from tocsin.store.outbox_sql import SQLTransaction
+
+
+def test_waiting_requests_share_one_transaction_and_fail_alone(backend: Services) -> None:
+    commits = GroupCommit(backend.store)
+    first_inside = threading.Event()
+    release = threading.Event()
+    seen: dict[int, int] = {}
+
+    def work(index: int) -> Any:
+        def run(tx: SQLTransaction) -> int:
+            if index == 0:
+                first_inside.set()
+                assert release.wait(10)
+            seen[index] = id(tx)
+            tx.put_value(f"k{index}", "v")
+            if index % 3 == 2:
+                raise ValueError(f"job {index} refused")
+            return index
+
+        return run
+
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(commits.run, work(0))
+        assert first_inside.wait(10)
+        rest = [pool.submit(commits.run, work(i)) for i in range(1, 8)]
+        while len(commits._waiting) < 7:  # the others queue behind the running round
+            threading.Event().wait(0.01)
+        release.set()
+        assert first.result(10) == 0
+        outcomes: list[object] = []
+        for future in rest:
+            try:
+                outcomes.append(future.result(10))
+            except ValueError as exc:
+                outcomes.append(str(exc))
+    assert outcomes == [1, "job 2 refused", 3, 4, "job 5 refused", 6, 7]
+    assert len({seen[i] for i in range(1, 8)}) == 1  # one shared round after the first
+    assert seen[0] != seen[1]
+    stored = {i for i in range(8) if backend.store.get_value(f"k{i}") == "v"}
+    assert stored == {0, 1, 3, 4, 6, 7}  # the refused ones rolled back alone
+
+
+def test_concurrent_intake_requests_keep_their_own_answers(backend: Services) -> None:
+    def post(index: int) -> object:
+        good = event(client_event_id=f"c{index}", device=f"D{index}", group="office")
+        body: dict[str, Any] = good
+        if index % 2:  # a batch whose second event is refused after the first was written
+            body = {"events": [good, event(state="cleared", clears="01NOSUCHRAISE")]}
+        try:
+            return backend.events.submit(body)[0].client_event_id
+        except InputRefused as exc:
+            return exc.issues[0].field
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(post, range(24)))
+    assert answers == [f"c{i}" if i % 2 == 0 else "events[1].clears" for i in range(24)]
+    events, _, deliveries = stored_counts(backend)
+    assert events == 12
+    assert deliveries == 12 * 2  # alice and carol for each fire alarm in the office
+
+
+def test_a_failing_statement_rolls_back_to_its_savepoint(backend: Services) -> None:
+    """On PostgreSQL an error aborts the transaction; the savepoint rescues the round."""
+    commits = GroupCommit(backend.store)
+
+    def broken(tx: SQLTransaction) -> None:
+        tx.put_value("half", "written")
+        tx.runner.run("INSERT INTO no_such_table VALUES (1)")
+
+    with pytest.raises(Exception, match="no_such_table"):
+        commits.run(broken)
+    assert backend.store.get_value("half") is None
+    assert commits.run(lambda tx: 42) == 42
