@@ -18,6 +18,7 @@ from rich.console import Console
 
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli_outbox import outbox_app, worker
+from tocsin.cli_relay import online_app, relay_app
 from tocsin.cli_sites import event_app, group_app, site_app, user_app
 from tocsin.errors import ConfigError
 from tocsin.i18n import translate
@@ -43,6 +44,8 @@ app.add_typer(group_app, name="group")
 app.add_typer(user_app, name="user")
 app.add_typer(event_app, name="event")
 app.add_typer(site_app, name="site")
+app.add_typer(relay_app, name="relay")
+app.add_typer(online_app, name="online")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,6 +27,7 @@ __all__ = [
     "Encryption",
     "TransportKind",
     "apply_update",
+    "relay_url_problem",
     "validate",
 ]
 
@@ -72,12 +74,18 @@ class EmailSettings:
     ehlo_name: str = ""
     timeout: float = 30.0
     deadline: float = 120.0
+    # The online service (transport "online"): no SMTP fields are used then.
+    relay_url: str = ""
+    device_id: str = ""
+    device_credential: Secret | None = None
 
     def public(self) -> dict[str, Any]:
-        """A JSON-ready view; the password shows only as set or not set."""
+        """A JSON-ready view; the password and the device credential show only as set."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["password"] = None
         out["password_set"] = bool(self.password)
+        out["device_credential"] = None
+        out["device_credential_set"] = bool(self.device_credential)
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in out.items()}
 
 
@@ -160,8 +168,11 @@ _PARSERS: Final[Mapping[str, Callable[[object], Any]]] = {
     "ehlo_name": _text(253),
     "timeout": _number(float, 1, 600),
     "deadline": _number(float, 1, 3600),
+    "relay_url": _text(2048),
+    "device_id": _text(100),
 }
-KNOWN_FIELDS: Final = (*_PARSERS, "password")
+_SECRETS: Final = ("password", "device_credential")
+KNOWN_FIELDS: Final = (*_PARSERS, *_SECRETS)
 
 
 def _parse_password(value: object) -> Secret | None:
@@ -194,7 +205,7 @@ def apply_update(
     values: dict[str, Any] = {}
     for key, raw in changes.items():
         try:
-            if key == "password":
+            if key in _SECRETS:
                 values[key] = _parse_password(raw)
             elif key in _PARSERS:
                 values[key] = _PARSERS[key](raw)
@@ -230,10 +241,11 @@ def validate(settings: EmailSettings) -> Report:
             if not getattr(settings, f)
         ]
     if settings.enabled and not smtp:
-        issues.append(Issue("transport", "online_not_enrolled", Level.ERROR))
+        issues += _check_enrolled(settings)
     if not settings.enabled:
         issues.append(Issue("enabled", "disabled", Level.TIP))
     issues += _check_address(settings)
+    issues += _check_relay_url(settings.relay_url)
     issues += _check_host("host", settings.host)
     issues += _check_host("ehlo_name", settings.ehlo_name)
     issues += _check_auth(settings)
@@ -252,6 +264,62 @@ def validate(settings: EmailSettings) -> Report:
         )
     issues += _check_port(settings)
     return Report.of(issues)
+
+
+def _check_enrolled(settings: EmailSettings) -> list[Issue]:
+    """Transport online needs the relay's URL and this device's credential."""
+    if not settings.relay_url and not settings.device_credential:
+        return [Issue("transport", "online_not_enrolled", Level.ERROR)]
+    return [
+        Issue(f, "required", Level.ERROR)
+        for f in ("relay_url", "device_credential", "sender_address")
+        if not getattr(settings, f)
+    ]
+
+
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+def relay_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the relay's address, or None.
+
+    HTTPS only (the relay's certificate is verified); plain ``http://`` only to a
+    loopback address, where a reverse proxy on the same machine may terminate TLS.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a URL: {exc}"
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        return "enter the relay's address as https://relay.example.com"
+    if parts.username or parts.password or parts.query or parts.fragment:
+        return "the URL must not contain a login, a query or a fragment"
+    if port == 0:
+        return "the port must not be 0"
+    if parts.scheme == "http" and not _is_loopback(host):
+        return "plain http:// is refused except to this machine (loopback); use https://"
+    problem = host_problem(host)
+    return f"the host name is not valid: {problem}" if problem else None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_relay_url(url: str) -> list[Issue]:
+    if not url:
+        return []
+    problem = relay_url_problem(url)
+    if problem is None:
+        return []
+    return [Issue("relay_url", "invalid_value", Level.ERROR, {"detail": problem})]
 
 
 def _check_address(settings: EmailSettings) -> list[Issue]:

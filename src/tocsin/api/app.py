@@ -60,6 +60,13 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
         """Prometheus metrics (queue depth, oldest queued age, latency, failures by reason)."""
         return Response(app.state.metrics.exposition(), media_type=CONTENT_TYPE)
 
+    @app.get("/api/v1/settings/online-status", dependencies=[require_admin])
+    async def online_status() -> dict[str, object]:
+        """Whether the online service answers right now (for the settings page)."""
+        from tocsin.transports.online_diagnostics import check_relay
+
+        return await check_relay(services.settings.load())
+
     app.include_router(settings_routes.router)
     app.include_router(outbox_routes.router)
     app.include_router(events_routes.router)

@@ -35,8 +35,10 @@ class PauseState:
 def _not_ready(settings: EmailSettings) -> tuple[str, str] | None:
     if not settings.enabled:
         return Reason.DISABLED.value, "email is disabled in the settings"
-    if settings.transport is not TransportKind.SMTP:
-        return Reason.NOT_CONFIGURED.value, "the online service is not available yet"
+    if settings.transport is TransportKind.ONLINE:
+        if not (settings.relay_url and settings.device_credential and settings.sender_address):
+            return Reason.NOT_CONFIGURED.value, "not enrolled with the online service"
+        return None
     if not settings.host or not settings.sender_address:
         return Reason.NOT_CONFIGURED.value, "the SMTP server or the sender address is missing"
     return None

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from tocsin.settings import EmailSettings
+from tocsin.settings import EmailSettings, TransportKind
 from tocsin.transports.base import Transport
 
 __all__ = ["TransportFactory", "TransportHolder", "default_transport_factory"]
@@ -26,6 +26,10 @@ def default_transport_factory(max_connections: int) -> TransportFactory:
     """SMTP with up to ``max_connections`` sessions kept open in parallel."""
 
     def build(settings: EmailSettings) -> Transport:
+        if settings.transport is TransportKind.ONLINE:
+            from tocsin.transports.online import OnlineTransport
+
+            return OnlineTransport(settings)
         from tocsin.transports.smtp import SMTPTransport
 
         return SMTPTransport(settings, max_connections=max_connections)

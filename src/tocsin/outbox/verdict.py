@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 
@@ -160,16 +161,30 @@ def judge_error(
                 DeliveryUpdate(d.id, Status.FAILED, None, True, step, reason, text, code)
             )
         else:
-            verdict.updates.append(
-                _temporary(
-                    d,
-                    now=now,
-                    policy=policy,
-                    spread=spread,
-                    step=step,
-                    reason=reason,
-                    error=text,
-                    code=code,
-                )
+            update = _temporary(
+                d,
+                now=now,
+                policy=policy,
+                spread=spread,
+                step=step,
+                reason=reason,
+                error=text,
+                code=code,
             )
+            verdict.updates.append(_not_before(update, now + _retry_after(error)))
     return verdict
+
+
+def _retry_after(error: BaseException) -> float:
+    """The server's Retry-After (HTTP 429/503 from the relay), or 0."""
+    wait = getattr(error, "retry_after", None)
+    return float(wait) if isinstance(wait, (int, float)) and wait > 0 else 0.0
+
+
+def _not_before(update: DeliveryUpdate, earliest: float) -> DeliveryUpdate:
+    """Honour Retry-After: a queued retry never comes before the server asked for it."""
+    if update.status is not Status.QUEUED or update.next_attempt_at is None:
+        return update
+    if update.next_attempt_at >= earliest:
+        return update
+    return dataclasses.replace(update, next_attempt_at=earliest)

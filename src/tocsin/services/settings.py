@@ -32,20 +32,26 @@ class SettingsService:
             return EmailSettings()
         data: dict[str, Any] = json.loads(raw)
         token = data.pop("password_encrypted", None)
+        credential = data.pop("device_credential_encrypted", None)
         known = {f.name for f in dataclasses.fields(EmailSettings)}
-        values = {k: v for k, v in data.items() if k in known and k != "password"}
+        secrets = ("password", "device_credential")
+        values = {k: v for k, v in data.items() if k in known and k not in secrets}
         values["encryption"] = Encryption(values.get("encryption", Encryption.STARTTLS))
         values["transport"] = TransportKind(values.get("transport", TransportKind.SMTP))
         password = self._box.decrypt(token) if token else None
-        return EmailSettings(**values, password=password)
+        device_credential = self._box.decrypt(credential) if credential else None
+        return EmailSettings(**values, password=password, device_credential=device_credential)
 
     def save(self, settings: EmailSettings) -> None:
         """Store ``settings`` as they are (callers validate first: see :meth:`update`)."""
         data = settings.public()
-        data.pop("password")
-        data.pop("password_set")
+        for name in ("password", "password_set", "device_credential", "device_credential_set"):
+            data.pop(name)
         data["password_encrypted"] = (
             self._box.encrypt(settings.password) if settings.password else None
+        )
+        data["device_credential_encrypted"] = (
+            self._box.encrypt(settings.device_credential) if settings.device_credential else None
         )
         self._store.put_value(_KEY, json.dumps(data, sort_keys=True))
 

@@ -36,18 +36,22 @@ async def send_test_email(
     """
     settings = services.settings.load()
     report = validate(settings)
-    missing = [
-        Issue(f, "required", Level.ERROR)
-        for f in ("sender_address", "host")
-        if not getattr(settings, f)
-    ]
+    online = settings.transport is TransportKind.ONLINE
+    needed = ("sender_address",) if online else ("sender_address", "host")
+    missing = [Issue(f, "required", Level.ERROR) for f in needed if not getattr(settings, f)]
     problems = Report.of([*report.errors, *missing])
     if not problems.ok:
         raise TestEmailRefused("the settings are not complete; nothing was sent", problems)
-    if settings.transport is not TransportKind.SMTP:
-        raise TestEmailRefused(
-            "the online service is not available yet",
-            Report((Issue("transport", "online_not_enrolled", Level.ERROR),)),
+    if online:
+        if not (settings.relay_url and settings.device_credential):
+            raise TestEmailRefused(
+                "not enrolled with the online service",
+                Report((Issue("transport", "online_not_enrolled", Level.ERROR),)),
+            )
+        from tocsin.transports.online_diagnostics import run_online_test_email
+
+        return await run_online_test_email(
+            settings, to, language=language, progress=progress, tls_context=tls_context
         )
     return await run_test_email(
         settings, to, language=language, progress=progress, tls_context=tls_context

@@ -1,0 +1,5 @@
+"""``python -m tocsin.relay``: the relay's command line without the appliance's."""
+
+from tocsin.cli_relay import relay_app
+
+relay_app(prog_name="tocsin relay")

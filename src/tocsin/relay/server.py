@@ -1,0 +1,140 @@
+"""``tocsin relay serve``: the API, the SMTP submission front and a delivery worker,
+each optional, on one event loop.
+
+One process with all three on SQLite is a complete relay.  For more, run several
+processes with ``--no-worker`` (API and submission) and several with ``--no-api
+--no-smtp`` (workers) on one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+import ssl
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tocsin.outbox import EngineOptions
+from tocsin.relay.api import create_relay_app
+from tocsin.relay.mx import Resolver
+from tocsin.relay.service import RelayService
+from tocsin.relay.store import RelayStore
+from tocsin.relay.submission import start_submission_server
+from tocsin.relay.worker import relay_engine
+
+__all__ = ["Listen", "ServeOptions", "serve_relay"]
+
+log = logging.getLogger("tocsin.relay")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Listen:
+    """Where a front listens; port 0 picks a free one (announced on stdout)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServeOptions:
+    """What this process runs."""
+
+    api: Listen | None = None
+    tls_certfile: str = ""  # the API serves HTTPS with these; empty: plain HTTP (behind a proxy)
+    tls_keyfile: str = ""
+    smtp: Listen | None = None  # needs the certificate too (STARTTLS)
+    worker: bool = True
+    engine: EngineOptions | None = None
+    resolver: Resolver | None = None
+
+
+def _bind(listen: Listen) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP, and without it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((listen.host, listen.port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _announce(**ports: int) -> None:
+    print(json.dumps({"event": "ready", **ports}), flush=True)
+
+
+async def serve_relay(
+    service: RelayService,
+    options: ServeOptions,
+    *,
+    worker_store: Callable[[], RelayStore] | None = None,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[dict[str, int]], None] | None = None,
+) -> None:
+    """Run until SIGTERM / SIGINT (or ``stop``); then finish deliveries in flight.
+
+    ``worker_store`` opens a separate connection for the worker (so API requests and
+    claims do not queue behind each other on one connection).  ``on_ready`` hears the
+    bound ports (``api_port``, ``smtp_port``); without it they are printed as JSON.
+    """
+    import uvicorn
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[None]] = []
+    ports: dict[str, int] = {}
+    engine_store = worker_store() if (options.worker and worker_store) else service.store
+    if options.worker:
+        engine = relay_engine(
+            engine_store, service.config, resolver=options.resolver, options=options.engine
+        )
+        service.on_enqueue = engine.wake
+        tasks.append(asyncio.create_task(engine.run(stop), name="relay-worker"))
+    smtp_server: asyncio.Server | None = None
+    if options.smtp is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(options.tls_certfile, options.tls_keyfile)
+        smtp_server = await start_submission_server(
+            service, context, host=options.smtp.host, port=options.smtp.port
+        )
+        ports["smtp_port"] = int(smtp_server.sockets[0].getsockname()[1])
+    api: uvicorn.Server | None = None
+    if options.api is not None:
+        sock = _bind(options.api)
+        ports["api_port"] = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            create_relay_app(service),
+            log_level="warning",
+            ssl_certfile=options.tls_certfile or None,
+            ssl_keyfile=options.tls_keyfile or None,
+            lifespan="off",
+            # Longer than clients keep idle connections (the online transport: 2 s), so a
+            # client never reuses a connection the server is closing at that moment.
+            timeout_keep_alive=30,
+        )
+        api = uvicorn.Server(config)
+        # Our own handlers set ``stop``; uvicorn's would only stop the API.
+        api.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        tasks.append(asyncio.create_task(api.serve(sockets=[sock]), name="relay-api"))
+        while not api.started and not tasks[-1].done():  # noqa: ASYNC110 (uvicorn has no event)
+            await asyncio.sleep(0.01)
+    (on_ready or (lambda p: _announce(**p)))(ports)
+    await stop.wait()
+    if api is not None:
+        api.should_exit = True
+    if smtp_server is not None:
+        smtp_server.close()
+        await smtp_server.wait_closed()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if engine_store is not service.store:
+        engine_store.close()
+    sys.stdout.flush()

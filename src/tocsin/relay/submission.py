@@ -1,0 +1,142 @@
+"""The SMTP submission front (RFC 6409 style): any tool can use the relay as a smarthost.
+
+aiosmtpd with STARTTLS required (RFC 3207: before it, everything but EHLO, NOOP and
+QUIT gets ``530 5.7.0``) and AUTH required (PLAIN or LOGIN, only over TLS; the login
+is the device name, the password the device credential).  The same service as the
+HTTP API decides: allowed senders (553 at MAIL FROM), recipients per message, size
+(552), quota (452 with the wait), and ``250 2.0.0 queued as <id>`` only once stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tocsin.relay.api import MAX_BODY
+from tocsin.relay.errors import RelayRefused
+from tocsin.relay.policy import sender_allowed
+from tocsin.relay.relay_sql import Device
+from tocsin.relay.service import Envelope as RelayEnvelope
+from tocsin.relay.service import RelayService
+
+__all__ = ["SubmissionHandler", "start_submission_server"]
+
+log = logging.getLogger("tocsin.relay")
+
+
+class _HideLoginDataWarning(logging.Filter):
+    """aiosmtpd 1.4.6 logs a deprecation of its own ``Session.login_data`` on every AUTH."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_HideLoginDataWarning())
+
+
+def _device(session: Session) -> Device | None:
+    data = session.auth_data
+    return data if isinstance(data, Device) else None
+
+
+class SubmissionHandler:
+    """aiosmtpd handler and authenticator backed by :class:`RelayService`."""
+
+    def __init__(self, service: RelayService) -> None:
+        self._service = service
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        """Check the device name and credential (called by aiosmtpd after STARTTLS only)."""
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = data.login.decode("utf-8", "replace")
+        password = data.password.decode("utf-8", "replace")
+        client = str(session.peer[0]) if session.peer else ""
+        try:
+            device = self._service.authenticate(password, client=client)
+        except RelayRefused:
+            return AuthResult(success=False, handled=False)
+        if device.name != login:
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, handled=False, auth_data=device)
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Refuse a sender the device may not use, before any data is sent."""
+        device = _device(session)
+        if device is None:
+            return "530 5.7.0 Authentication required"
+        if not sender_allowed(address, device.policy.senders):
+            return f"553 5.7.1 device {device.name} may not send as {address}"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Take recipients up to the device's limit per message."""
+        device = _device(session)
+        if device is None:
+            return "530 5.7.0 Authentication required"
+        if len(envelope.rcpt_tos) >= device.policy.burst:
+            return "452 4.5.3 Too many recipients"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        """Store the message (policy, rewrite, DKIM); 250 only once it is committed."""
+        device = _device(session)
+        if device is None:
+            return "530 5.7.0 Authentication required"
+        content = envelope.original_content or b""
+        relay_envelope = RelayEnvelope(str(envelope.mail_from), tuple(envelope.rcpt_tos))
+        try:
+            accepted = await asyncio.to_thread(
+                self._service.submit, device, relay_envelope, content, via="ESMTPSA"
+            )
+        except RelayRefused as refused:
+            return refused.smtp()
+        except Exception:
+            log.exception("storing a submission failed")
+            return "451 4.3.0 Could not store the message; try again"
+        return f"250 2.0.0 Ok: queued as {accepted.public_id}"
+
+
+async def start_submission_server(
+    service: RelayService,
+    tls_context: ssl.SSLContext,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 587,
+) -> asyncio.Server:
+    """Listen for SMTP submissions on the running loop; close the returned server to stop."""
+    handler = SubmissionHandler(service)
+    loop = asyncio.get_running_loop()
+
+    def protocol() -> SMTP:
+        return SMTP(
+            handler,
+            hostname=service.config.hostname,
+            tls_context=tls_context,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            auth_exclude_mechanism=["CRAM-MD5"],
+            authenticator=handler.authenticate,
+            data_size_limit=MAX_BODY,
+            enable_SMTPUTF8=True,
+            loop=loop,
+        )
+
+    return await loop.create_server(protocol, host=host, port=port)

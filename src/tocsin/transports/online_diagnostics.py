@@ -1,0 +1,266 @@
+"""The online service seen from the settings page: is the relay reachable, and the test
+email through it, step by step (resolve, connect, tls, auth, data, relay).
+
+``services/test_email.py`` calls :func:`run_online_test_email` when the transport is
+``online``; the settings API calls :func:`check_relay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+import urllib.parse
+from typing import Any, Final
+
+import httpx
+
+from tocsin.diagnostics import CheckStep, Progress, TestEmailReport
+from tocsin.errors import (
+    AuthFailed,
+    ConfigError,
+    DeliveryError,
+    MessageRejected,
+    Reason,
+    SenderRejected,
+    ServerBusy,
+    ServerRejected,
+    Step,
+    TLSFailed,
+)
+from tocsin.i18n import register, translate
+from tocsin.message import compose
+from tocsin.settings import EmailSettings
+from tocsin.tlsinfo import tls_facts
+from tocsin.transports.online import OnlineTransport, RelayBusy, map_http_error, relay_tls_context
+from tocsin.transports.smtp import StepStatus, connect_tcp
+
+__all__ = ["check_relay", "run_online_test_email"]
+
+
+async def check_relay(settings: EmailSettings) -> dict[str, Any]:
+    """Whether the relay answers right now, for the settings page (never raises).
+
+    ``{"reachable", "device", "latency_ms", "reason", "error"}``; ``reason`` is an error
+    reason (``auth_failed``, ``cert_invalid``, ``connect_refused``, ...) when not reachable.
+    """
+    started = time.perf_counter()
+    out: dict[str, Any] = {
+        "reachable": False,
+        "device": "",
+        "latency_ms": None,
+        "reason": "",
+        "error": "",
+    }
+    try:
+        transport = OnlineTransport(settings)
+    except ConfigError as exc:
+        return {**out, "reason": Reason.NOT_CONFIGURED.value, "error": str(exc)}
+    try:
+        info = await transport.device()
+    except DeliveryError as exc:
+        return {**out, "reason": exc.reason.value, "error": str(exc)}
+    finally:
+        await transport.aclose()
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    return {**out, "reachable": True, "device": info.name, "latency_ms": latency}
+
+
+_HINTS: Final[dict[str, dict[str, str]]] = {
+    "hint_relay_unreachable": {
+        "en": "The online service at {host} cannot be reached. Check this device's internet "
+        "connection, its DNS server, and that outgoing HTTPS (port {port}) is allowed.",
+        "de": "Der Online-Dienst unter {host} ist nicht erreichbar. Prüfen Sie die "
+        "Internetverbindung, den DNS-Server und ob ausgehendes HTTPS (Port {port}) erlaubt ist.",
+    },
+    "hint_relay_certificate": {
+        "en": "The online service's certificate was not accepted ({detail}). Check the relay "
+        "URL; if the relay uses a private CA, set ca_file to that CA.",
+        "de": "Das Zertifikat des Online-Dienstes wurde nicht akzeptiert ({detail}). Prüfen "
+        "Sie die Relay-URL; nutzt das Relay eine private CA, setzen Sie ca_file darauf.",
+    },
+    "hint_relay_auth": {
+        "en": "The online service refused this device's credential (wrong or revoked). Ask "
+        "the relay operator for a new one, then run: tocsin online enroll URL TOKEN",
+        "de": "Der Online-Dienst hat die Zugangsdaten dieses Geräts abgelehnt (falsch oder "
+        "widerrufen). Fordern Sie neue an und führen Sie aus: tocsin online enroll URL TOKEN",
+    },
+    "hint_relay_sender": {
+        "en": "This device may not send as {sender}. Use a sender address the relay operator "
+        "allowed for this device ('tocsin online status' lists them).",
+        "de": "Dieses Gerät darf nicht als {sender} senden. Verwenden Sie eine vom "
+        "Relay-Betreiber freigegebene Absenderadresse ('tocsin online status' zeigt sie).",
+    },
+    "hint_relay_busy": {
+        "en": "The online service is busy or this device's hourly quota is used up. Alarm "
+        "emails wait in the outbox and are sent when the relay takes them again.",
+        "de": "Der Online-Dienst ist ausgelastet oder das Stundenkontingent dieses Geräts ist "
+        "aufgebraucht. Alarm-E-Mails warten im Postausgang und werden später gesendet.",
+    },
+    "hint_relay_rejected": {
+        "en": "The online service refused the message: {detail}",
+        "de": "Der Online-Dienst hat die Nachricht abgelehnt: {detail}",
+    },
+    "hint_relay_not_relay": {
+        "en": "{host} does not answer like a Tocsin relay. Check the relay URL.",
+        "de": "{host} antwortet nicht wie ein Tocsin-Relay. Prüfen Sie die Relay-URL.",
+    },
+    "hint_relay_delivery_failed": {
+        "en": "The relay could not deliver to {recipient}: {detail}. The recipient's mail "
+        "server must offer STARTTLS with a valid certificate, and the address must exist.",
+        "de": "Das Relay konnte nicht an {recipient} zustellen: {detail}. Der Mailserver des "
+        "Empfängers muss STARTTLS mit gültigem Zertifikat anbieten, die Adresse muss existieren.",
+    },
+}
+for _code, _texts in _HINTS.items():
+    register(_code, _texts)
+
+_FINAL = ("sent", "failed", "dead")
+
+
+def _hint(error: DeliveryError, settings: EmailSettings, host: str, port: int, lang: str) -> str:
+    where = {"host": host, "port": port}
+    if isinstance(error, TLSFailed):
+        return translate("hint_relay_certificate", lang, detail=error.args[0])
+    if isinstance(error, AuthFailed):
+        return translate("hint_relay_auth", lang)
+    if isinstance(error, SenderRejected):
+        return translate("hint_relay_sender", lang, sender=settings.sender_address)
+    if isinstance(error, (RelayBusy, ServerBusy)):
+        return translate("hint_relay_busy", lang)
+    if isinstance(error, MessageRejected):
+        return translate("hint_relay_rejected", lang, detail=error.server_message or str(error))
+    if isinstance(error, ServerRejected):
+        return translate("hint_relay_not_relay", lang, **where)
+    return translate("hint_relay_unreachable", lang, **where)
+
+
+class _OnlineTest:
+    def __init__(self, settings: EmailSettings, lang: str, progress: Progress | None) -> None:
+        self.settings = settings
+        self.lang = lang
+        self.progress = progress
+        self.report = TestEmailReport()
+        parts = urllib.parse.urlsplit(settings.relay_url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.https else 80)
+
+    def add(self, step: Step, status: StepStatus, summary: str, hint: str = "") -> None:
+        self.report.steps.append(CheckStep(step, status, summary, hint))
+        if self.progress is not None:
+            self.progress(self.report.steps[-1])
+
+    def fail(self, error: DeliveryError) -> None:
+        hint = _hint(error, self.settings, self.host, self.port, self.lang)
+        self.add(error.step, StepStatus.FAIL, str(error), hint)
+
+    async def link(self, context: ssl.SSLContext) -> None:
+        """Resolve, connect and shake hands, each as its own step."""
+        sock = await connect_tcp(self.host, self.port, self.settings.timeout, self.add)
+        if not self.https:
+            sock.close()
+            self.add(Step.TLS, StepStatus.OK, "plain HTTP to this machine (loopback) only")
+            return
+        self.add(Step.TLS, StepStatus.START, f"TLS with {self.host}")
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                _, writer = await asyncio.open_connection(
+                    sock=sock, ssl=context, server_hostname=self.host
+                )
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            error = map_http_error(httpx.ConnectError(str(exc)), self.host)
+            if isinstance(exc, ssl.SSLError):
+                error = TLSFailed(str(exc), step=Step.TLS, reason=Reason.TLS_FAILED)
+                if isinstance(exc, ssl.SSLCertVerificationError):
+                    error = TLSFailed(exc.verify_message, step=Step.TLS, reason=Reason.CERT_INVALID)
+            raise error from exc
+        facts = tls_facts(writer.get_extra_info("ssl_object"))
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+            async with asyncio.timeout(self.settings.timeout):
+                await writer.wait_closed()  # the TLS close_notify, then the socket
+        self.add(Step.TLS, StepStatus.OK, facts.describe() if facts else "TLS")
+
+    async def follow(self, transport: OnlineTransport, public_id: str, wait: float) -> None:
+        """Watch the relay deliver (or not) for up to ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            body = await transport.status(public_id)
+            recipients = body.get("recipients", [])
+            done = all(r.get("status") in _FINAL for r in recipients)
+            if done or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        for r in recipients:
+            state, who = str(r.get("status")), str(r.get("recipient"))
+            if state == "sent":
+                self.add(Step.RELAY, StepStatus.OK, f"{who}: delivered ({r.get('server_reply')})")
+            elif state in ("failed", "dead"):
+                detail = f"{r.get('reason')} at {r.get('step')}: {r.get('error')}"
+                hint = translate(
+                    "hint_relay_delivery_failed", self.lang, recipient=who, detail=r.get("reason")
+                )
+                self.add(Step.RELAY, StepStatus.FAIL, f"{who}: {detail}", hint)
+            else:
+                last = r.get("error") or "waiting for its first attempt"
+                self.add(Step.RELAY, StepStatus.OK, f"{who}: still queued at the relay ({last})")
+
+
+async def run_online_test_email(
+    settings: EmailSettings,
+    to: str,
+    *,
+    language: str = "en",
+    progress: Progress | None = None,
+    tls_context: ssl.SSLContext | None = None,
+    status_wait: float = 15.0,
+) -> TestEmailReport:
+    """Send a test email through the online service, step by step: resolve, connect, tls,
+    auth (the device credential), data (the submission), relay (the relay's delivery).
+
+    Never raises for a delivery problem: the failed step carries the reason and a hint.
+    """
+    test = _OnlineTest(settings, language, progress)
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
+    body = translate(
+        "test_body",
+        language,
+        sender=settings.sender_address,
+        server=test.host,
+        port=test.port,
+        encryption="https",
+        time=f"{stamp} UTC",
+    )
+    mail = compose(
+        sender=settings.sender_address,
+        sender_name=settings.sender_name,
+        to=[to],
+        subject=f"{translate('test_subject', language)} {stamp}",
+        text=body,
+    )
+    test.report.message_id = mail.message_id
+    context = tls_context or relay_tls_context(settings)
+    transport: OnlineTransport | None = None
+    try:
+        await test.link(context)
+        transport = OnlineTransport(settings, tls_context=context)
+        test.add(Step.AUTH, StepStatus.START, f"device {settings.device_id}")
+        info = await transport.device()
+        test.add(Step.AUTH, StepStatus.OK, f"device {info.name}; senders {' '.join(info.senders)}")
+        test.add(Step.DATA, StepStatus.START, f"submitting to {settings.relay_url}")
+        result = await transport.send(mail)
+        test.report.server_reply = result.server_reply
+        test.add(Step.DATA, StepStatus.OK, result.server_reply)
+        public_id = result.server_reply.rpartition(" ")[2]
+        await test.follow(transport, public_id, status_wait)
+    except DeliveryError as error:
+        test.fail(error)
+    finally:
+        if transport is not None:
+            await transport.aclose()
+    test.report.ok = not any(s.status is StepStatus.FAIL for s in test.report.steps)
+    return test.report

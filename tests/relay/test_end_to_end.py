@@ -1,0 +1,125 @@
+"""End to end: appliance (transport online) → relay (HTTPS) → the real Postfix's MX port,
+which requires STARTTLS → Maildir; the DKIM signature verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import time
+from pathlib import Path
+
+import pytest
+from relay_support import SITE_SENDER, InProcessRelay, dkim_verifies, serve_options
+
+from helpers import RealSMTP
+from tocsin.errors import Step
+from tocsin.message import compose
+from tocsin.relay.config import DeliveryOptions, RelayConfig
+from tocsin.relay.dkim_signer import DKIMKey
+from tocsin.relay.mx import Destination, StaticResolver
+from tocsin.relay.service import RelayService
+from tocsin.relay.store import RelayStore
+from tocsin.secret import Secret
+from tocsin.settings import EmailSettings, TransportKind
+from tocsin.testing import TestCA
+from tocsin.transports.online import OnlineTransport
+from tocsin.transports.online_diagnostics import run_online_test_email
+from tocsin.transports.smtp import StepStatus
+
+pytestmark = pytest.mark.postfix
+
+
+def raw_from_maildir(real_smtp: RealSMTP, message_id: str, timeout: float = 15.0) -> bytes:
+    """The delivered bytes of the message with ``message_id`` (polled with a deadline).
+
+    The Maildir may be shared and hold thousands of messages: each file is read once and
+    searched for the id before anything is parsed.
+    """
+    wanted = message_id.strip("<>").encode()
+    seen: set[Path] = set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for sub in ("new", "cur"):
+            for path in (real_smtp.maildir / sub).iterdir():
+                if path in seen:
+                    continue
+                seen.add(path)
+                try:
+                    raw = path.read_bytes()
+                except FileNotFoundError:  # moved meanwhile: look again next round
+                    seen.discard(path)
+                    continue
+                if wanted in raw:
+                    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+                    if str(parsed.get("Message-ID", "")).strip("<> ").encode() == wanted:
+                        return raw
+        time.sleep(0.05)
+    raise AssertionError(f"{message_id} not delivered to {real_smtp.maildir}")
+
+
+async def test_appliance_relay_postfix_mx_maildir_with_dkim(
+    real_smtp: RealSMTP,
+    relay_store: RelayStore,
+    dkim_key: DKIMKey,
+    relay_cert: Path,
+    ca: TestCA,
+) -> None:
+    config = RelayConfig(
+        hostname="relay.example.com",
+        domain="relay.example.com",
+        dkim=(dkim_key,),
+        delivery=DeliveryOptions(ca_file=str(real_smtp.ca_path), timeout=10, deadline=20),
+    )
+    service = RelayService(relay_store, config)
+    credential, _ = service.add_device("site-1", ["@site.example.org"])
+    # The MX of example.net is the real Postfix's STARTTLS-only port (no DNS needed).
+    resolver = StaticResolver({"example.net": [Destination("localhost", real_smtp.mx_port)]})
+    relay = InProcessRelay(service, serve_options(relay_cert, resolver=resolver)).start()
+    appliance = EmailSettings(
+        enabled=True,
+        transport=TransportKind.ONLINE,
+        sender_address=SITE_SENDER,
+        sender_name="Server room A",
+        relay_url=relay.api_url,
+        device_id="site-1",
+        device_credential=Secret(credential),
+        ca_file=str(ca.ca_path),
+    )
+    try:
+        # 1. The test email, as the settings page runs it: every step reported.
+        report = await run_online_test_email(appliance, "ops@example.net", status_wait=20)
+        steps = [(s.step, s.status) for s in report.steps if s.status is not StepStatus.START]
+        assert report.ok, report.as_dict()
+        assert steps == [
+            (Step.RESOLVE, StepStatus.OK),
+            (Step.CONNECT, StepStatus.OK),
+            (Step.TLS, StepStatus.OK),
+            (Step.AUTH, StepStatus.OK),
+            (Step.DATA, StepStatus.OK),
+            (Step.RELAY, StepStatus.OK),
+        ]
+        assert "delivered" in report.steps[-1].summary
+        # 2. An alarm through the transport the appliance's outbox uses.
+        transport = OnlineTransport(appliance)
+        alarm = compose(
+            sender=SITE_SENDER,
+            sender_name="Server room A",
+            to=["ops@example.net"],
+            subject="Fire alarm: server room A",
+            text="Smoke detector 3 raised an alarm.\n",
+        )
+        try:
+            assert (await transport.send(alarm)).all_accepted
+        finally:
+            await transport.aclose()
+        for message_id in (report.message_id, alarm.message_id):
+            raw = await asyncio.to_thread(raw_from_maildir, real_smtp, message_id)
+            assert dkim_verifies(raw, dkim_key), raw[:2000]
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            assert parsed["From"].addresses[0].addr_spec == "alerts@relay.example.com"
+            assert parsed["Reply-To"] == SITE_SENDER
+            assert "TLS" in " ".join(parsed.get_all("Received", []))  # Postfix: over STARTTLS
+            assert parsed["Return-Path"] == "<bounces@relay.example.com>"
+    finally:
+        await relay.astop()
