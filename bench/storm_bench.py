@@ -6,7 +6,7 @@ One command, one table::
     .venv/bin/python bench/storm_bench.py --rate 0         # as fast as the intake goes
     .venv/bin/python bench/storm_bench.py --database postgresql://postgres@127.0.0.1:5432/test
 
-The storm, shuffled in time like the real thing:
+The storm (``bench/storm_scenario.py``), shuffled in time like the real thing:
 
 - a flapping temperature sensor (40 %): ``always`` warnings, raised and cleared in turn;
 - a power cut in one building (50 %): 2,500 devices lose their link (``system``
@@ -14,13 +14,15 @@ The storm, shuffled in time like the real thing:
 - humidity warnings from ten rooms whose air conditioning failed (8 %);
 - fire and sabotage alarms (2 %), which must never wait behind the rest.
 
-The server is ``tocsin``'s real ASGI app under uvicorn in a process of its own (so its
-memory is its own); events are posted over HTTP by ``--concurrency`` clients at
-``--rate`` events per second.  Email is configured but disabled, so everything stays
-in the outbox, where the bench then checks the order the delivery engine would take.
-Then one summaries round an hour later shows what the caps held back.  Printed:
-events/s accepted, intake latency p50/p99 (all events, and fire/sabotage alone), a
-health probe's p99 during the storm, emails produced, peak memory of the server, and
+The server is Tocsin's real ASGI app under uvicorn in a process of its own (so its
+memory and CPU are its own; ``--workers`` runs several); ``--concurrency`` keep-alive
+connections post the events at ``--rate`` per second through a minimal HTTP client
+(httpx costs about as much CPU per request as the intake, and would measure itself).
+Email is configured but disabled, so everything stays in the outbox, where the bench
+checks the order the delivery engine will take them in.  Then the summaries rounds an
+hour later show what the caps held back.  Printed: events/s accepted and how far the
+intake fell behind the schedule, intake latency p50/p99 (all, and fire/sabotage alone),
+a health probe's p99 during the storm, emails produced, server CPU and memory, and
 the routing cost per event with and without the cached site.
 """
 

@@ -19,14 +19,14 @@ def test_waiting_requests_share_one_transaction_and_fail_alone(backend: Services
     commits = GroupCommit(backend.store)
     first_inside = threading.Event()
     release = threading.Event()
-    seen: dict[int, int] = {}
+    seen: dict[int, SQLTransaction] = {}  # the objects, not id(): ids get reused
 
     def work(index: int) -> Any:
         def run(tx: SQLTransaction) -> int:
             if index == 0:
                 first_inside.set()
                 assert release.wait(10)
-            seen[index] = id(tx)
+            seen[index] = tx
             tx.put_value(f"k{index}", "v")
             if index % 3 == 2:
                 raise ValueError(f"job {index} refused")
@@ -49,8 +49,8 @@ def test_waiting_requests_share_one_transaction_and_fail_alone(backend: Services
             except ValueError as exc:
                 outcomes.append(str(exc))
     assert outcomes == [1, "job 2 refused", 3, 4, "job 5 refused", 6, 7]
-    assert len({seen[i] for i in range(1, 8)}) == 1  # one shared round after the first
-    assert seen[0] != seen[1]
+    assert all(seen[i] is seen[1] for i in range(1, 8))  # one shared round after the first
+    assert seen[0] is not seen[1]
     stored = {i for i in range(8) if backend.store.get_value(f"k{i}") == "v"}
     assert stored == {0, 1, 3, 4, 6, 7}  # the refused ones rolled back alone
 

@@ -87,6 +87,7 @@ def test_an_alarm_is_stored_with_its_emails_before_the_answer(
         "duplicate": False,
         "notified": 2,
         "held": 0,
+        "failed": 0,
         "clears": None,
     }
     # Committed before the answer: the store has the event and both emails, queued

@@ -227,3 +227,22 @@ def test_a_cycle_is_refused_naming_the_parent(backend: Services) -> None:
     (problem,) = refused.value.issues
     assert (problem.field, problem.code) == ("parent", "group_cycle")
     assert isinstance(backend.sites.group("site"), AlarmGroup)
+
+
+def test_an_unusable_address_fails_alone(backend: Services) -> None:
+    with backend.store.site_writing() as sql:  # bypassing validation, as an old import might
+        broken = User(
+            id="zoe",
+            name="Zoe",
+            email="not an address",
+            group_ids=frozenset({"site"}),
+            email_categories=frozenset({Category.FIRE}),
+        )
+        sql.put_user(broken, now=1.0)
+    (accepted,) = backend.events.submit(event())
+    assert (accepted.notified, accepted.held, accepted.failed) == (2, 0, 1)
+    record = backend.events.get(accepted.id)
+    assert record is not None
+    failed = {n.user_id: n.reason for n in record.notifications if n.status == "failed"}
+    assert list(failed) == ["zoe"]
+    assert "address" in failed["zoe"]

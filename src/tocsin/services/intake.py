@@ -25,6 +25,7 @@ A raced prediction costs time, never correctness.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,8 +85,8 @@ class Accepted:
     """The answer for one accepted event.
 
     ``duplicate``: the client event id was seen before; nothing new was written and
-    ``id`` is the stored event's.  ``notified`` / ``held``: how many users were
-    emailed / held back for a summary.
+    ``id`` is the stored event's.  ``notified`` / ``held`` / ``failed``: how many users
+    were emailed / held back for a summary / could not be emailed (see the event log).
     """
 
     id: str
@@ -94,6 +95,7 @@ class Accepted:
     notified: int = 0
     held: int = 0
     clears: str | None = None
+    failed: int = 0
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready form."""
@@ -103,6 +105,7 @@ class Accepted:
             "duplicate": self.duplicate,
             "notified": self.notified,
             "held": self.held,
+            "failed": self.failed,
             "clears": self.clears,
         }
 
@@ -290,18 +293,19 @@ class Intake:
             received_at=self._now,
         )
         rows = [self._held(event, u, RoutingReason.HOURLY_CAP.value) for u in decision.held]
-        sent = 0
-        for user in decision.send:
-            row = self._send(event, user)
-            sent += row.status == NotificationStatus.SENT
-            rows.append(row)
+        rows += [self._send(event, user) for user in decision.send]
         self._sql.insert_notifications(rows)
         if decision.cap_key is not None and decision.send:
             group_id, category = decision.cap_key
             self._sql.add_to_count(group_id, category, self._hour)
-        held = len(rows) - sent
+        count = Counter(r.status for r in rows)
         return Accepted(
-            event.id, event.client_event_id, notified=sent, held=held, clears=event.clears
+            event.id,
+            event.client_event_id,
+            notified=count[NotificationStatus.SENT],
+            held=count[NotificationStatus.HELD],
+            clears=event.clears,
+            failed=count[NotificationStatus.FAILED],
         )
 
     def _held(self, event: Event, user: User, reason: str) -> NotificationRow:
@@ -332,7 +336,8 @@ class Intake:
             return self._held(event, user, NO_SENDER)
         try:
             rendered = self._rendered(event, user)
-        except ValueError as exc:  # an address that cannot be used: say so, send the rest
+        except Exception as exc:  # an unusable address, a broken template: the event and
+            # every other email still go in; the admin sees why this one did not.
             log.warning("event %s: no email for user %s: %s", event.id, user.id, exc)
             return self._row(event, user, NotificationStatus.FAILED, str(exc)[:300])
         email = NewEmail(
@@ -359,6 +364,6 @@ def prepare(mails: EventMails, planned: Sequence[tuple[Event, Sequence[User]]]) 
         for user in users:
             try:
                 ready[(event.id, user.id)] = (event, user, mails.alarm(event, user))
-            except ValueError:
-                continue  # run() renders it again and records why it failed
+            except Exception:  # noqa: S112  (run() renders it again and records why it failed)
+                continue
     return ready
