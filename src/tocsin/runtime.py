@@ -12,6 +12,7 @@ from tocsin.api import create_app
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryEngine, OutboxMetrics
 from tocsin.services.context import Services
+from tocsin.services.summaries import default_checks, outbox_pause_notifier, run_summaries
 
 __all__ = ["serve_forever"]
 
@@ -19,21 +20,31 @@ log = logging.getLogger("tocsin")
 
 
 async def serve_forever(services: Services, *, host: str, port: int) -> None:
-    """Serve HTTP and deliver mail until SIGTERM / SIGINT; finish sends in flight."""
+    """Serve HTTP, deliver mail and run the minutely summaries until SIGTERM / SIGINT."""
     metrics = OutboxMetrics(services.store)
+
+    notify = outbox_pause_notifier(services)
 
     def paused(problem: ConfigurationProblem) -> None:
         # The text names the step and the server's reply; it never holds a credential.
         log.warning("email delivery paused until the settings change: %s", problem)
+        notify(problem)  # one 'system' event, through whatever still works
 
     engine = DeliveryEngine(
-        services.store, services.settings.load, metrics=metrics, on_pause=paused
+        services.store,
+        services.settings.load,
+        metrics=metrics,
+        on_pause=paused,
     )
     services.outbox.on_enqueue = engine.wake
     app = create_app(services, metrics=metrics)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
     stop = asyncio.Event()
     worker = asyncio.create_task(engine.run(stop), name="delivery-engine")
+    minutely = asyncio.create_task(
+        run_summaries(services, stop, checks=default_checks(services, engine=engine)),
+        name="summaries",
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
@@ -42,3 +53,4 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
     finally:
         stop.set()
         await worker  # sends in flight finish; unsent claims go back to the queue
+        await minutely

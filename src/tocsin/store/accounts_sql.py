@@ -206,17 +206,22 @@ class SQLAccounts:
         return _token(row)
 
     def use_token(self, token_hash: str, now: float) -> ApiToken | None:
-        """The active token with that hash (noting its use), or None."""
-        with self._writing() as runner:
+        """The active token with that hash (noting its use at most once a minute), or None.
+
+        Reads first: an authenticated request takes the write lock only when the
+        token's last use is over a minute old, so it never queues behind the intake.
+        """
+        with self._reading() as runner:
             rows = runner.rows(
                 f"SELECT {_GRANT_COLUMNS} FROM api_token "
                 "WHERE token_hash = ? AND revoked_at IS NULL",
                 (token_hash,),
             )
-            if not rows:
-                return None
-            token = _token(rows[0])
-            if token.last_used_at is None or now - token.last_used_at > 60:
+        if not rows:
+            return None
+        token = _token(rows[0])
+        if token.last_used_at is None or now - token.last_used_at > 60:
+            with self._writing() as runner:
                 runner.run("UPDATE api_token SET last_used_at = ? WHERE id = ?", (now, token.id))
         return token
 
