@@ -25,6 +25,7 @@ from tocsin.services.context import Services
 from tocsin.web.settings_form import changes_from_form
 
 PAGES = ["/settings/email", "/users", "/groups", "/events", "/deliveries"]
+FORMS = ["/users/new", "/users/anna/edit", "/groups/new", "/groups/b1/edit"]
 SECRET = "Zq9-never-in-a-page"
 _ATTRIBUTES = {
     "id",
@@ -59,6 +60,10 @@ _ATTRIBUTES = {
     "defer",
     "scope",
     "hreflang",
+    "readonly",
+    "list",
+    "min",
+    "step",
 }
 
 
@@ -102,7 +107,7 @@ class _Markup(HTMLParser):
         self.unknown |= {n for n in names if n.startswith("on")}  # no inline handlers
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", [*PAGES, *FORMS])
 def test_pages_are_strict_about_script_style_and_framing(client: httpx.Client, path: str) -> None:
     answer = client.get(path)
     assert answer.status_code == 200
@@ -118,7 +123,7 @@ def test_pages_are_strict_about_script_style_and_framing(client: httpx.Client, p
     assert SECRET not in answer.text
 
 
-@pytest.mark.parametrize("path", [*PAGES, "/"])
+@pytest.mark.parametrize("path", [*PAGES, *FORMS, "/"])
 def test_pages_need_a_login(server: LiveServer, services: Services, path: str) -> None:
     services.accounts.create_admin("admin", "a long admin passphrase", "en")
     answer = httpx.get(server.url + path)
@@ -150,13 +155,33 @@ def test_posts_without_the_csrf_token_change_nothing(
         ("/events", {"group": "sr", "device": "x", "sensor": "y", "category": "fire"}),
         ("/deliveries/1/retry", {"back": ""}),
         ("/language", {"lang": "de"}),
+        ("/users/new", {"id": "eve", "name": "Eve", "email": "eve@example.com"}),
+        ("/users/anna/edit", {"name": "Eve", "email": "eve@example.com"}),
+        ("/users/anna/enabled", {"enabled": "off"}),
+        ("/users/ops/remove", {"x": ""}),
+        ("/groups/new", {"id": "evil", "name": "Evil"}),
+        ("/groups/sr/edit", {"name": "Evil"}),
+        ("/groups/sr/remove", {"x": ""}),
         ("/logout", {"x": ""}),
     ):
         answer = client.post(path, data=form)
         assert answer.status_code == 403, path
     assert services.settings.load().host == ""
     assert services.events.recent() == []
+    assert [u.id for u in services.sites.users()] == ["anna", "ops"]
+    assert services.sites.user("anna").name == "Anna Berg"
+    assert services.sites.user("anna").enabled
+    assert [g.name for g in services.sites.groups()] == [
+        "Headquarters",
+        "Building 1",
+        "Server room",
+    ]
     assert client.get("/settings/email").status_code == 200  # still logged in
+
+
+@pytest.mark.parametrize("path", ["/users/nobody/edit", "/groups/nowhere/edit"])
+def test_an_unknown_id_is_not_found(client: httpx.Client, path: str) -> None:
+    assert client.get(path).status_code == 404
 
 
 def test_a_cross_site_json_post_is_not_a_form(client: httpx.Client) -> None:

@@ -67,7 +67,7 @@ def test_online_service_shows_its_advantages_and_status(
     expect(page.locator("#smtp-settings")).to_be_hidden()
     for advantage in ("No SMTP settings", "STARTTLS", "Less to configure", "delivery rates"):
         expect(online.get_by_role("listitem").filter(has_text=advantage)).to_have_count(1)
-    expect(online).to_contain_text("Not set up yet")
+    expect(online).to_contain_text("Not enrolled yet")
     shoot(page, "settings-online-en")
     # Enabling email through a service that is not set up is refused, next to the choice.
     page.get_by_label("Send email notifications").check()

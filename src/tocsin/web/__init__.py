@@ -16,8 +16,9 @@ from tocsin.web import (
     routes_auth,
     routes_deliveries,
     routes_events,
+    routes_groups,
     routes_settings,
-    routes_site,
+    routes_users,
 )
 from tocsin.web.render import STATIC_DIR
 
@@ -26,7 +27,8 @@ __all__ = ["router", "static_files"]
 router = APIRouter(include_in_schema=False)
 router.include_router(routes_auth.router)
 router.include_router(routes_settings.router)
-router.include_router(routes_site.router)
+router.include_router(routes_users.router)
+router.include_router(routes_groups.router)
 router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from tocsin.api.auth import services_of
 from tocsin.errors import Step
-from tocsin.settings import DEFAULT_PORTS, Encryption, validate
+from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, validate
 from tocsin.store.accounts_sql import Session
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import refused, to_login
@@ -47,11 +47,32 @@ def _script_texts(language: str) -> str:
     return json.dumps(texts, ensure_ascii=False)
 
 
+def _online_texts(language: str) -> str:
+    """The texts the online-status script shows, as JSON for a ``data-`` attribute."""
+    t = translator(language)
+    texts = {key: t(key) for key in ("online_checking", "online_not_checked")}
+    texts["online_reachable"] = t("online_reachable", device="{device}", ms="{ms}")
+    texts["online_unreachable"] = t("online_unreachable", reason="{reason}")
+    texts["online_check_failed"] = t("online_check_failed", status="{status}")
+    return json.dumps(texts, ensure_ascii=False)
+
+
+def _enrolment(settings: EmailSettings) -> dict[str, Any]:
+    """What the page shows of this installation's enrolment (never the credential)."""
+    return {
+        "enrolled": bool(settings.relay_url and settings.device_credential),
+        "relay_url": settings.relay_url,
+        "device_id": settings.device_id,
+        "credential_set": bool(settings.device_credential),
+    }
+
+
 def _page(
     request: Request, session: Session, view: SettingsView, *, saved: bool = False, code: int = 200
 ) -> Response:
     language = language_of(request, session)
     t = translator(language)
+    settings = services_of(request).settings.load()
     modes: list[dict[str, Any]] = [
         {
             "value": mode.value,
@@ -73,6 +94,8 @@ def _page(
         no_encryption=Encryption.NONE.value,
         default_ports=default_ports_json(),
         script_texts=_script_texts(language),
+        online=_enrolment(settings),
+        online_texts=_online_texts(language),
         http_status=code,
     )
 

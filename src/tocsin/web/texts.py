@@ -14,6 +14,7 @@ from typing import Final
 from tocsin.web.texts_pages import PAGE_TEXTS
 from tocsin.web.texts_settings import SETTINGS_TEXTS
 from tocsin.web.texts_site import SITE_TEXTS
+from tocsin.web.texts_site_forms import SITE_FORM_TEXTS
 
 __all__ = ["LANGUAGES", "TEXTS", "Translator", "translator"]
 
@@ -138,10 +139,13 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
     **SETTINGS_TEXTS,
     **PAGE_TEXTS,
     **SITE_TEXTS,
+    **SITE_FORM_TEXTS,
 }
 """The whole catalog: key → language → text (``str.format`` placeholders)."""
 
-if len(TEXTS) != len(_COMMON) + len(SETTINGS_TEXTS) + len(PAGE_TEXTS) + len(SITE_TEXTS):
+if len(TEXTS) != len(_COMMON) + len(SETTINGS_TEXTS) + len(PAGE_TEXTS) + len(SITE_TEXTS) + len(
+    SITE_FORM_TEXTS
+):
     raise RuntimeError("a web text key is defined twice")  # pragma: no cover
 
 Translator = Callable[..., str]

@@ -256,10 +256,9 @@ SETTINGS_TEXTS: Final[dict[str, dict[str, str]]] = {
     },
     "online_status": {"en": "Status", "de": "Status"},
     "online_not_enrolled": {
-        "en": "Not set up yet — enrolment comes with the online service (issue 6). Until "
-        "then, use your own SMTP server.",
-        "de": "Noch nicht eingerichtet — die Anmeldung kommt mit dem Online-Dienst "
-        "(Issue 6). Verwenden Sie bis dahin Ihren eigenen SMTP-Server.",
+        "en": "Not enrolled yet — follow the steps below. Until then, use your own SMTP server.",
+        "de": "Noch nicht registriert — folgen Sie den Schritten unten. Verwenden Sie bis "
+        "dahin Ihren eigenen SMTP-Server.",
     },
     # ---------------------------------------------------------------- test email
     "test_heading": {"en": "Send a test email", "de": "Test-E-Mail senden"},

@@ -18,10 +18,11 @@ SITE_TEXTS: Final[dict[str, dict[str, str]]] = {
     "state_raised": {"en": "Raised", "de": "Ausgelöst"},
     "state_cleared": {"en": "Cleared", "de": "Aufgehoben"},
     "how_to_change": {
-        "en": "To add or change them, use the REST API (/api/v1/groups, /api/v1/users) or "
-        "the command line (tocsin group …, tocsin user …, tocsin site import).",
-        "de": "Zum Anlegen und Ändern dienen die REST-API (/api/v1/groups, /api/v1/users) "
-        "oder die Kommandozeile (tocsin group …, tocsin user …, tocsin site import).",
+        "en": "Besides these pages, the REST API (/api/v1/groups, /api/v1/users) and the "
+        "command line (tocsin group …, tocsin user …, tocsin site import) change them too.",
+        "de": "Außer auf diesen Seiten lassen sie sich über die REST-API (/api/v1/groups, "
+        "/api/v1/users) und die Kommandozeile (tocsin group …, tocsin user …, tocsin site "
+        "import) ändern.",
     },
     # ---------------------------------------------------------------- users
     "users_empty": {"en": "No users yet.", "de": "Noch keine Benutzer."},
@@ -41,10 +42,12 @@ SITE_TEXTS: Final[dict[str, dict[str, str]]] = {
     "groups_legend_inherited": {"en": "Inherited", "de": "Geerbt"},
     "groups_legend_default": {"en": "Default", "de": "Standard"},
     "groups_legend": {
-        "en": "“Set here” overrides the parent group; “Inherited” takes the parent's "
-        "setting; “Default” (top-level groups): warnings emailed, no limit.",
-        "de": "„Hier gesetzt“ überschreibt die übergeordnete Gruppe; „Geerbt“ übernimmt ihre "
-        "Einstellung; „Standard“ (oberste Gruppen): Warnungen per E-Mail, ohne Begrenzung.",
+        "en": "“Set here” overrides the parent group; “Inherited” takes the setting of the "
+        "group named below it; “Default”: no group up the tree sets it, so warnings are "
+        "emailed, with no limit.",
+        "de": "„Hier gesetzt“ überschreibt die übergeordnete Gruppe; „Geerbt“ übernimmt die "
+        "Einstellung der darunter genannten Gruppe; „Standard“: Keine Gruppe darüber legt "
+        "sie fest, also Warnungen per E-Mail, ohne Begrenzung.",
     },
     "col_category": {"en": "Category", "de": "Kategorie"},
     "col_warnings": {"en": "Warnings emailed", "de": "Warnungen per E-Mail"},

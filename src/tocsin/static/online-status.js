@@ -1,0 +1,56 @@
+// The online service's "connection now" line: GET /api/v1/settings/online-status (the
+// relay check, run by the server) when the button is pressed, and once on load when this
+// installation is enrolled.  Texts come from the page (data-texts); inserted as text only.
+"use strict";
+
+(function () {
+  const box = document.getElementById("online-status");
+  const button = document.getElementById("online-check");
+  if (!box || !button) {
+    return;
+  }
+  const texts = JSON.parse(box.dataset.texts || "{}");
+  const tx = (key, params) =>
+    (texts[key] || key).replace(/\{(\w+)\}/g, (all, name) =>
+      params && name in params ? String(params[name]) : all,
+    );
+  const line = document.getElementById("online-reach");
+  const detail = document.getElementById("online-reach-detail");
+
+  function show(kind, message, more) {
+    line.className = kind ? `reach-${kind}` : "";
+    line.textContent = message;
+    detail.textContent = more || "";
+    detail.hidden = !more;
+  }
+
+  async function check() {
+    button.disabled = true;
+    show("", tx("online_checking"));
+    try {
+      const answer = await fetch("/api/v1/settings/online-status", {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!answer.ok) {
+        show("fail", tx("online_check_failed", { status: answer.status }));
+        return;
+      }
+      const found = await answer.json();
+      if (found.reachable) {
+        show("ok", tx("online_reachable", { device: found.device, ms: found.latency_ms }));
+      } else {
+        show("fail", tx("online_unreachable", { reason: found.reason }), found.error);
+      }
+    } catch (exc) {
+      show("fail", tx("online_check_failed", { status: "-" }));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  button.addEventListener("click", check);
+  if (box.dataset.auto === "1") {
+    check();
+  }
+})();
