@@ -372,6 +372,49 @@ async def test_fault_reply_at_auth(reply: str) -> None:
     assert srv.messages[0].login == USER
 
 
+async def test_pipelining_is_offered_on_request_and_batches_are_recorded() -> None:
+    async with SMTPTestServer(pipelining=True) as srv:
+        reader, writer = await asyncio.open_connection(srv.host, srv.port)
+
+        async def replies(count: int) -> list[bytes]:
+            got = []
+            while len(got) < count:
+                line = await asyncio.wait_for(reader.readline(), TIMEOUT)
+                if line[3:4] != b"-":
+                    got.append(line[:3])
+            return got
+
+        assert await replies(1) == [b"220"]
+        writer.write(b"EHLO client.test\r\n")
+        await replies(1)
+        writer.write(
+            b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"
+        )
+        assert await replies(4) == [b"250", b"250", b"250", b"354"]
+        writer.write(b"Subject: pipelined\r\n\r\nhello\r\n.\r\n")
+        assert await replies(1) == [b"250"]
+        writer.write(b"NOOP\r\n")
+        await replies(1)
+        writer.write(b"QUIT\r\n")
+        await replies(1)
+        writer.close()
+        await writer.wait_closed()
+    assert srv.command_batches == [
+        ["EHLO client.test"],
+        ["MAIL FROM:<a@x.test>", "RCPT TO:<b@x.test>", "RCPT TO:<c@x.test>", "DATA"],
+        ["NOOP"],
+        ["QUIT"],
+    ]
+    assert srv.messages[0].rcpt_tos == ("b@x.test", "c@x.test")
+
+
+async def test_pipelining_is_offered_only_when_asked() -> None:
+    for offered in (False, True):
+        async with SMTPTestServer(pipelining=offered) as srv, client(srv) as smtp:
+            await smtp.ehlo()
+            assert ("pipelining" in smtp.esmtp_extensions) is offered
+
+
 async def test_fault_reply_at_mail() -> None:
     async with SMTPTestServer() as srv, client(srv) as smtp:
         srv.faults.reply_at("mail", "451 4.3.0 try later")

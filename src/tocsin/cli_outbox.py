@@ -219,7 +219,9 @@ def worker(
     def paused(problem: ConfigurationProblem) -> None:
         err.print(f"[yellow]! delivery paused:[/] {problem}")
 
-    options = EngineOptions(max_connections=connections, retry=RetryPolicy(max_age=age))
+    options = EngineOptions(
+        max_connections=connections, retry=RetryPolicy(max_age=age), state_dir=services.data
+    )
     engine = DeliveryEngine(
         services.store, services.settings.load, options=options, on_pause=paused
     )
@@ -231,7 +233,7 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         await engine.run(stop)
 
-    out.print(f"Tocsin worker {options.owner} delivering (data: {services.data})")
+    out.print(f"Tocsin worker {engine.owner} delivering (data: {services.data})")
     try:
         asyncio.run(run())
     finally:

@@ -10,7 +10,7 @@ import uvicorn
 
 from tocsin.api import create_app
 from tocsin.errors import ConfigurationProblem
-from tocsin.outbox import DeliveryEngine, OutboxMetrics
+from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics
 from tocsin.services.context import Services
 from tocsin.services.summaries import default_checks, outbox_pause_notifier, run_summaries
 
@@ -33,6 +33,7 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
     engine = DeliveryEngine(
         services.store,
         services.settings.load,
+        options=EngineOptions(state_dir=services.data),  # restarts take back dead leases
         metrics=metrics,
         on_pause=paused,
     )

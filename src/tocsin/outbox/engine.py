@@ -14,7 +14,9 @@ Inside one engine, four kinds of asyncio tasks share the work::
   commit was on its way to disk goes into the next one.  A crash between a server's 250
   and that commit is the only way an email can go out twice.
 - The *renewer* extends the leases this engine holds, so only a dead worker's
-  deliveries become due again.
+  deliveries become due again.  With a ``state_dir`` an engine also holds a lock file
+  there (:mod:`.incarnation`), and on start takes back at once the leases of earlier
+  workers of that directory that died, instead of waiting for them to run out.
 
 Store calls are blocking; they run one at a time on the engine's own thread.
 """
@@ -32,24 +34,28 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox.backoff import RetryPolicy
 from tocsin.outbox.gate import Gate, PauseState
+from tocsin.outbox.incarnation import WorkerLock
 from tocsin.outbox.lanes import TransportFactory, TransportHolder, default_transport_factory
 from tocsin.outbox.metrics import OutboxMetrics
 from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release, Status
 from tocsin.outbox.store import OutboxStore
 from tocsin.outbox.verdict import Verdict, judge_error, judge_result
 from tocsin.settings import EmailSettings
+from tocsin.transports.base import DeliveryResult, send_each
 
 __all__ = ["DeliveryEngine", "EngineOptions", "SentHook"]
 
 log = logging.getLogger("tocsin.outbox")
 T = TypeVar("T")
 SentHook = Callable[[ClaimedEmail, Verdict, float], None]
-"""Called after each send with the email, the verdict and the send time in seconds."""
+"""Called after each send with the email, the verdict and the send time in seconds (its
+own share of the connection when emails go back to back)."""
 
 
 def _default_owner() -> str:
@@ -71,12 +77,20 @@ class EngineOptions:
     # Verdicts wait this long to share a commit.  A crash in this window (after the
     # server's 250, before the commit) is what can make an email go out twice.
     record_linger: float = 0.02
+    # Emails one connection sends back to back when they wait together; with PIPELINING
+    # each then costs one round trip.  Small, so a settings change is seen soon.
+    chain: int = 8
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    owner: str = field(default_factory=_default_owner)
+    # Where the engine keeps its lease lock (the data directory): then a restart takes
+    # back the leases of a worker that died at once.  None: they expire after ``lease``.
+    state_dir: Path | None = None
+    owner: str = ""  # the lease owner; "" lets the engine name itself (see .owner)
 
     def __post_init__(self) -> None:
-        if self.max_connections < 1 or self.batch_size < 1:
-            raise ValueError("max_connections and batch_size must be at least 1")
+        if self.max_connections < 1 or self.batch_size < 1 or self.chain < 1:
+            raise ValueError("max_connections, batch_size and chain must be at least 1")
+        if self.owner and self.state_dir is not None:
+            raise ValueError("give owner or state_dir, not both")
         if self.lease <= 0 or self.poll_interval <= 0:
             raise ValueError("lease and poll_interval must be positive")
 
@@ -123,6 +137,15 @@ class DeliveryEngine:
         self._space = asyncio.Event()
         self._last_settings = float("-inf")
         self._last_work = time.monotonic()
+        self._lock: WorkerLock | None = None
+        if opts.state_dir is not None:
+            try:
+                self._lock = WorkerLock(opts.state_dir / "outbox-workers")
+            except OSError:
+                where = opts.state_dir
+                log.exception("no lease lock in %s; dead workers' leases will expire", where)
+        self.owner = opts.owner or (self._lock.owner if self._lock else _default_owner())
+        """Who this engine's leases belong to."""
 
     # ------------------------------------------------------------------ public
     @property
@@ -158,6 +181,7 @@ class DeliveryEngine:
         recorder = asyncio.create_task(self._recorder(verdicts), name="outbox-recorder")
         renewer = asyncio.create_task(self._renewer(), name="outbox-renewer")
         try:
+            await self._take_back_orphans()
             await self._claim_loop(ready, stop)
         finally:
             await self._shutdown(ready, verdicts, senders, recorder, renewer)
@@ -196,6 +220,21 @@ class DeliveryEngine:
             self._transports.retire()  # built for the old settings
 
     # ------------------------------------------------------------------ claiming
+    async def _take_back_orphans(self) -> None:
+        """Hold our lease lock; end the leases of earlier workers here that died."""
+        lock = self._lock
+        if lock is None:
+            return
+        try:
+            lock.hold()
+            gone = lock.orphaned(await self._db(self._store.lease_owners))
+            if gone:
+                expire = partial(self._store.expire_leases, gone, now=self._clock())
+                count = await self._db(expire)
+                log.info("took back %d deliveries of %d stopped workers", count, len(gone))
+        except Exception:
+            log.exception("taking back dead workers' leases failed; they will expire")
+
     async def _claim_loop(
         self, ready: asyncio.Queue[ClaimedEmail | None], stop: asyncio.Event
     ) -> None:
@@ -214,7 +253,7 @@ class DeliveryEngine:
                 claimed = await self._db(
                     partial(
                         self._store.claim,
-                        owner=opts.owner,
+                        owner=self.owner,
                         now=self._clock(),
                         limit=opts.batch_size - self._pending,
                         lease=opts.lease,
@@ -263,43 +302,71 @@ class DeliveryEngine:
         verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
         stop: asyncio.Event,
     ) -> None:
-        while True:
+        last = False
+        while not last:
             email = await ready.get()
             if email is _STOP or email is None:
                 return
+            batch = [email]  # what waits goes too, back to back on one connection
+            while len(batch) < self.options.chain and not ready.empty():
+                more = ready.get_nowait()
+                if more is None:
+                    last = True  # this sender's stop signal: finish the batch, then stop
+                    break
+                batch.append(more)
             settings = self._gate.settings
             if stop.is_set() or self._gate.paused is not None or settings is None:
                 now = self._clock()
-                verdicts.put_nowait([Release(d.id, now) for d in email.deliveries])
+                for e in batch:
+                    verdicts.put_nowait([Release(d.id, now) for d in e.deliveries])
+                    self._done_with(e)
             else:
-                verdict = await self._send(email, settings)
-                verdicts.put_nowait(verdict.updates)
-            self._pending -= len(email.deliveries)
-            if self._pending <= self.options.batch_size // 2:
-                self._space.set()
+                await self._send(batch, settings, verdicts)
 
-    async def _send(self, email: ClaimedEmail, settings: EmailSettings) -> Verdict:
+    def _done_with(self, email: ClaimedEmail) -> None:
+        self._pending -= len(email.deliveries)
+        if self._pending <= self.options.batch_size // 2:
+            self._space.set()
+
+    async def _send(
+        self,
+        batch: list[ClaimedEmail],
+        settings: EmailSettings,
+        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+    ) -> None:
+        """Send ``batch`` in order; each verdict goes to the recorder as soon as it is known."""
         transport, token = self._transports.acquire(settings)
         opts = self.options
         started = time.perf_counter()
+        judged: set[int] = set()
+
+        def report(index: int, outcome: DeliveryResult | Exception) -> None:
+            nonlocal started
+            email, now = batch[index], self._clock()
+            if isinstance(outcome, Exception):
+                verdict = judge_error(email, outcome, now=now, policy=opts.retry, rng=self._rng)
+                if not isinstance(outcome, ConfigurationProblem):
+                    log.warning("email %s: %s", email.message_id, verdict.updates[0].error)
+            else:
+                verdict = judge_result(email, outcome, now=now, policy=opts.retry, rng=self._rng)
+            finished = time.perf_counter()
+            elapsed, started = finished - started, finished  # its own share of the connection
+            self._last_work = time.monotonic()
+            if verdict.pause is not None and self._gate.pause(verdict.pause):
+                self._transports.retire()
+            self._observe(email, verdict, elapsed)
+            verdicts.put_nowait(verdict.updates)
+            judged.add(index)
+            self._done_with(email)
+
         try:
-            result = await transport.send(email.mail())
-        except Exception as exc:
-            verdict = judge_error(email, exc, now=self._clock(), policy=opts.retry, rng=self._rng)
-            if not isinstance(exc, ConfigurationProblem):
-                log.warning("email %s: %s", email.message_id, verdict.updates[0].error)
-        else:
-            verdict = judge_result(
-                email, result, now=self._clock(), policy=opts.retry, rng=self._rng
-            )
+            await send_each(transport, [e.mail() for e in batch], report)
+        except Exception as exc:  # a bug below: judge what is left, as a single send would
+            for index in range(len(batch)):
+                if index not in judged:
+                    report(index, exc)
         finally:
             self._transports.release(token)
-        elapsed = time.perf_counter() - started
-        self._last_work = time.monotonic()
-        if verdict.pause is not None and self._gate.pause(verdict.pause):
-            self._transports.retire()
-        self._observe(email, verdict, elapsed)
-        return verdict
 
     def _observe(self, email: ClaimedEmail, verdict: Verdict, elapsed: float) -> None:
         if self._metrics is not None:
@@ -341,7 +408,7 @@ class DeliveryEngine:
                         self._store.record,
                         updates,
                         releases,
-                        owner=self.options.owner,
+                        owner=self.owner,
                         now=self._clock(),
                     )
                 )
@@ -358,7 +425,7 @@ class DeliveryEngine:
             try:
                 await self._db(
                     partial(
-                        self._store.renew, owner=opts.owner, now=self._clock(), lease=opts.lease
+                        self._store.renew, owner=self.owner, now=self._clock(), lease=opts.lease
                     )
                 )
             except Exception:
@@ -396,3 +463,5 @@ class DeliveryEngine:
         assert self._executor is not None
         self._executor.shutdown(wait=True)
         self._executor = None
+        if self._lock is not None:
+            self._lock.release()

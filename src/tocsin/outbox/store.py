@@ -70,6 +70,15 @@ class OutboxStore(Protocol):
         """Extend every lease ``owner`` holds to ``now + lease``; return how many."""
         ...
 
+    def lease_owners(self) -> list[str]:
+        """The distinct owners of the leases held right now."""
+        ...
+
+    def expire_leases(self, owners: Sequence[str], *, now: float) -> int:
+        """End the leases of ``owners`` (workers known to be dead) as of ``now``, so their
+        deliveries are due at once, no attempt spent; return how many."""
+        ...
+
     def record(
         self,
         updates: Sequence[DeliveryUpdate],

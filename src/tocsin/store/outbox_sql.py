@@ -110,10 +110,16 @@ _ACTIVE_SQL = "('queued', 'sending')"
 _VIEW_COLUMNS = """d.id, d.email_id, d.recipient, d.status, d.priority, d.attempts,
     d.next_attempt_at, d.lease_owner, d.last_step, d.last_reason, d.last_error, d.last_code,
     d.server_reply, e.message_id, e.subject, d.queued_at, d.created_at, d.updated_at"""
+# Every sent delivery of a commit in one statement (v.column1…4: id, step, code, reply;
+# both backends name VALUES columns so): one round trip and one plan, not one per row.
 _SENT_SQL = """UPDATE outbox_delivery SET status = 'sent', attempts = attempts + 1,
-    next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, last_step = ?,
-    last_reason = '', last_error = '', last_code = ?, server_reply = ?, updated_at = ?
-    WHERE id = ? AND status IN ('queued', 'sending')"""
+    next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+    last_step = v.column2, last_reason = '', last_error = '', last_code = v.column3,
+    server_reply = v.column4, updated_at = ?
+    FROM (VALUES {rows}) AS v
+    WHERE outbox_delivery.id = v.column1 AND outbox_delivery.status IN ('queued', 'sending')"""
+_SENT_ROW = "(CAST(? AS BIGINT), ?, CAST(? AS INTEGER), ?)"
+_SENT_CHUNK = 500  # rows per statement: 2,001 parameters, far below either backend's limit
 _OUTCOME_SQL = """UPDATE outbox_delivery SET status = ?, attempts = attempts + ?,
     next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_step = ?,
     last_reason = ?, last_error = ?, last_code = ?, server_reply = ?, updated_at = ?
@@ -200,6 +206,7 @@ class SQLOutbox:
     """The outbox methods of a backend; see :class:`tocsin.outbox.OutboxStore`."""
 
     claim_lock: ClassVar[str] = ""  # appended to the claim's SELECT
+    claim_index: ClassVar[str] = ""  # after the claim's FROM: an index hint, if needed
 
     def _writing(self) -> AbstractContextManager[Runner]:
         raise NotImplementedError
@@ -218,7 +225,7 @@ class SQLOutbox:
         until = now + lease
         with self._writing() as runner:
             rows = runner.rows(
-                "WITH due AS MATERIALIZED (SELECT id FROM outbox_delivery "
+                f"WITH due AS MATERIALIZED (SELECT id FROM outbox_delivery{self.claim_index} "
                 f"WHERE status IN {_ACTIVE_SQL} AND next_attempt_at <= ? "
                 f"ORDER BY priority, next_attempt_at, id LIMIT ?{self.claim_lock}) "
                 "UPDATE outbox_delivery SET status = 'sending', lease_owner = ?, "
@@ -264,6 +271,26 @@ class SQLOutbox:
                 (until, until, owner),
             )
 
+    def lease_owners(self) -> list[str]:
+        """The distinct owners of the leases held right now."""
+        with self._reading() as runner:
+            rows = runner.rows(
+                "SELECT DISTINCT lease_owner FROM outbox_delivery "
+                "WHERE status = 'sending' AND lease_owner IS NOT NULL"
+            )
+        return sorted(str(r[0]) for r in rows)
+
+    def expire_leases(self, owners: Sequence[str], *, now: float) -> int:
+        """End the leases of dead ``owners`` now: due at once, no attempt spent."""
+        if not owners:
+            return 0
+        with self._writing() as runner:
+            return runner.run(
+                "UPDATE outbox_delivery SET next_attempt_at = ?, lease_expires_at = ? "
+                f"WHERE status = 'sending' AND lease_owner IN ({_marks(len(owners))})",
+                (now, now, *owners),
+            )
+
     def record(
         self,
         updates: Sequence[DeliveryUpdate],
@@ -276,11 +303,12 @@ class SQLOutbox:
         sent = [u for u in updates if u.status is Status.SENT]
         other = [u for u in updates if u.status is not Status.SENT]
         with self._writing() as runner:
-            if sent:
-                runner.many(
-                    _SENT_SQL,
-                    [(u.step, u.code, u.server_reply, now, u.delivery_id) for u in sent],
-                )
+            for start in range(0, len(sent), _SENT_CHUNK):
+                chunk = sent[start : start + _SENT_CHUNK]
+                params: list[object] = [now]
+                for u in chunk:
+                    params += (u.delivery_id, u.step, u.code, u.server_reply)
+                runner.run(_SENT_SQL.format(rows=", ".join([_SENT_ROW] * len(chunk))), params)
             if other:
                 runner.many(_OUTCOME_SQL, [_outcome_params(u, owner, now) for u in other])
             if releases:

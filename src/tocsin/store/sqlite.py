@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
 from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
@@ -63,6 +64,10 @@ class _SQLiteRunner:
 
 class SQLiteStore(SQLOutbox, SQLAccounts, SQLSites):
     """Settings and outbox storage in the embedded SQLite database."""
+
+    # Without statistics SQLite picks the status index for the claim and sorts every
+    # due row to take the first few; the due index hands them out in order instead.
+    claim_index: ClassVar[str] = " INDEXED BY outbox_delivery_due"
 
     def __init__(self, path: Path) -> None:
         self.path = path

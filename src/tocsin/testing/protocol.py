@@ -8,8 +8,9 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, cast
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 from aiosmtpd.smtp import auth_mechanism as _auth_mechanism
@@ -36,15 +37,45 @@ if not any(isinstance(f, _HideLoginDataWarning) for f in _mail_log.filters):
 
 
 class _LineReader(asyncio.StreamReader):
-    """StreamReader that reports every line read; swapped in by `_TestSMTP`."""
+    """StreamReader that reports every line read, and which network read brought it;
+    swapped in by `_TestSMTP`."""
 
-    on_line: Callable[[bytes, bool], Awaitable[None]]
+    on_line: Callable[[bytes, bool, int], Awaitable[None]]
+    reads: int  # network reads so far
+    unread: deque[list[int]]  # [read number, bytes not yet handed out] per read
+
+    def start_tracking(self) -> None:
+        """Set up the read tracking (the class is swapped in after ``__init__``)."""
+        self.reads = 0
+        self.unread = deque()
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        before = len(self._buffer)  # type: ignore[attr-defined]
+        super().feed_data(data)
+        self.reads += 1
+        self.unread.append([self.reads, len(self._buffer) - before])  # type: ignore[attr-defined]
+
+    def _read_of_last_byte(self, size: int) -> int:
+        """Hand out ``size`` bytes; the number of the read that brought the last one."""
+        read = self.reads
+        while size > 0 and self.unread:
+            read, left = self.unread[0]
+            taken = min(size, left)
+            size -= taken
+            if taken == left:
+                self.unread.popleft()
+            else:
+                self.unread[0][1] -= taken
+        if not self._buffer:  # type: ignore[attr-defined]
+            self.unread.clear()  # in step again, whatever aiosmtpd skipped
+        return read
 
     async def readuntil(self, separator: _ReaduntilBuffer = b"\n") -> bytes:
         line = await super().readuntil(separator)
+        read = self._read_of_last_byte(len(line))
         # aiosmtpd reads commands (and AUTH responses) up to b"\n", DATA content up to
         # b"\r\n" (RFC 5321 §2.3.8): that is how content is told from commands.
-        await self.on_line(line, separator == b"\r\n")
+        await self.on_line(line, separator == b"\r\n", read)
         return line
 
 
@@ -96,7 +127,9 @@ class _TestSMTP(SMTP):
     ) -> None:
         # aiosmtpd reads its own StreamReader; turning that very object into a _LineReader
         # is the one way to see every line without copying aiosmtpd's command loop.
-        reader.__class__ = _LineReader
+        if not isinstance(reader, _LineReader):
+            reader.__class__ = _LineReader
+            cast(_LineReader, reader).start_tracking()
         cast(_LineReader, reader).on_line = self._on_line
         super()._cb_client_connected(reader, writer)
 
@@ -137,9 +170,10 @@ class _TestSMTP(SMTP):
             raise asyncio.CancelledError
 
     # -- recording and faults
-    async def _on_line(self, line: bytes, in_data: bool) -> None:
+    async def _on_line(self, line: bytes, in_data: bool, read: int) -> None:
         if not in_data:
             self._owner.handler.command_lines.append(line)
+            self._owner.handler.command_reads.append((self.connection, read))
             return
         self._data_lines += 1
         if self._data_lines == 1:
@@ -204,7 +238,9 @@ class _TestSMTP(SMTP):
         raise asyncio.CancelledError
 
     def filter_ehlo(self, responses: list[str]) -> list[str]:
-        """Drop the STARTTLS / AUTH lines the server is configured not to offer."""
+        """Add PIPELINING, drop STARTTLS / AUTH, as the server is configured to offer."""
+        if self._owner.pipelining:
+            responses = [*responses[:1], "250-PIPELINING", *responses[1:]]
         hidden: list[str] = []
         if not self._owner.offer_starttls:
             hidden.append("250-STARTTLS")

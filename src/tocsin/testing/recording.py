@@ -44,6 +44,9 @@ class RecordingHandler:
         """Every accepted message, in order."""
         self.command_lines: list[bytes] = []
         """Every line read outside DATA content (commands and AUTH responses), with CRLF."""
+        self.command_reads: list[tuple[int, int]] = []
+        """For each of `command_lines`: (connection, number of the network read on that
+        connection that brought the line's end).  Lines written together share one."""
         self.connections = 0
         """Number of TCP connections accepted so far."""
 

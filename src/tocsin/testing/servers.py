@@ -41,6 +41,10 @@ class BaseSMTPTestServer:
             ``starttls``, False otherwise (aiosmtpd counts only STARTTLS as TLS, so
             implicit TLS needs False).
         smtputf8: offer SMTPUTF8 (RFC 6531).
+        pipelining: offer PIPELINING (RFC 2920).  aiosmtpd reads commands one line at a
+            time and answers in order, so it copes with pipelined clients either way;
+            this only tells clients they may pipeline.  `command_batches` shows how the
+            commands arrived.
         hostname: the name in the greeting and EHLO reply.
         data_size_limit: SIZE limit; larger messages get 552.
         idle_timeout: seconds of client silence before the server hangs up.
@@ -64,6 +68,7 @@ class BaseSMTPTestServer:
         auth_required: bool = False,
         auth_require_tls: bool | None = None,
         smtputf8: bool = True,
+        pipelining: bool = False,
         hostname: str = "localhost",
         data_size_limit: int = 32 * 1024 * 1024,
         idle_timeout: float = 60.0,
@@ -85,6 +90,7 @@ class BaseSMTPTestServer:
         self.auth_required = auth_required
         self.auth_require_tls = tls == "starttls" if auth_require_tls is None else auth_require_tls
         self.smtputf8 = smtputf8
+        self.pipelining = pipelining
         self.hostname = hostname
         self.data_size_limit = data_size_limit
         self.idle_timeout = idle_timeout
@@ -134,6 +140,23 @@ class BaseSMTPTestServer:
             line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
             for line in self.handler.command_lines
         ]
+
+    @property
+    def command_batches(self) -> list[list[str]]:
+        """`commands` grouped by the network read that brought them in.
+
+        Lines a client wrote together (a pipelined group: ``MAIL``, ``RCPT``…, ``DATA``)
+        arrive in one read and share a group; a client that waits for each reply makes
+        groups of one.  Message content is not included.
+        """
+        batches: list[list[str]] = []
+        last: tuple[int, int] | None = None
+        for text, read in zip(self.commands, self.handler.command_reads, strict=True):
+            if read != last:
+                batches.append([])
+                last = read
+            batches[-1].append(text)
+        return batches
 
     @property
     def connections(self) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -15,7 +15,9 @@ __all__ = [
     "MockTransport",
     "Outcome",
     "RecipientResult",
+    "Report",
     "Transport",
+    "send_each",
 ]
 
 
@@ -80,6 +82,31 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Close every connection the transport holds."""
         ...
+
+
+Report = Callable[[int, DeliveryResult | Exception], None]
+"""Hears, for each of several mails in order, its index and outcome: the result, or the
+exception that says nothing of it was delivered."""
+
+
+async def send_each(transport: Transport, mails: Sequence[Mail], report: Report) -> None:
+    """Send ``mails`` in order and ``report`` each outcome as it comes; exceptions are
+    reported, not raised (except cancellation).
+
+    A transport that has ``send_many(mails, report)`` does it its own way: the SMTP
+    transport sends the mails back to back on one connection, pipelined.
+    """
+    send_many = getattr(transport, "send_many", None)
+    if send_many is not None:
+        await send_many(mails, report)
+        return
+    for index, mail in enumerate(mails):
+        try:
+            result = await transport.send(mail)
+        except Exception as exc:
+            report(index, exc)
+        else:
+            report(index, result)
 
 
 class MockTransport:

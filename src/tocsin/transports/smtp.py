@@ -4,6 +4,8 @@ Each step (resolve, connect, tls, ehlo, starttls, auth, mail_from, rcpt_to, data
 runs inside :meth:`SMTPSession._step`, the one place where library exceptions are
 translated into Tocsin's error tree (keeping the cause), and where an optional
 observer hears of every step: the test email's live transcript is built from it.
+A mail transaction goes out pipelined (RFC 2920) when the server offers PIPELINING:
+the envelope in one write, then the message (see :mod:`.smtp_wire`).
 
 Security rules kept here:
 - STARTTLS, when chosen, is mandatory: no STARTTLS offered means :class:`TLSRequired`
@@ -20,154 +22,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
-from functools import cache
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import aiosmtplib
 
 from tocsin.errors import (
     AuthFailed,
+    ConfigurationProblem,
     ConnectFailed,
     DeliveryError,
     DeliveryTimeout,
     Reason,
     Step,
-    TLSFailed,
     TLSRequired,
 )
 from tocsin.message import Mail
-from tocsin.settings import EmailSettings, Encryption, host_problem
+from tocsin.settings import EmailSettings, Encryption
 from tocsin.tlsinfo import TLSFacts, make_tls_context, tls_facts
-from tocsin.transports.base import DeliveryResult, Outcome, RecipientResult
-from tocsin.transports.smtp_replies import error_for_reply, recipient_verdict, session_must_close
+from tocsin.transports.base import DeliveryResult, Report
+from tocsin.transports.smtp_connect import (
+    StepEvent,
+    StepObserver,
+    StepStatus,
+    address_literal,
+    classify_os_error,
+    connect_tcp,
+    default_ehlo_name,
+)
+from tocsin.transports.smtp_mail import MailTransactions
+from tocsin.transports.smtp_replies import error_for_reply, session_must_close
 
-__all__ = ["SMTPSession", "SMTPTransport", "StepEvent", "StepStatus"]
-
-
-class StepStatus(StrEnum):
-    """Where a step stands."""
-
-    START = "start"
-    OK = "ok"
-    FAIL = "fail"
-
-
-@dataclass(frozen=True, slots=True)
-class StepEvent:
-    """One thing that happened in a session, for an observer (never holds a secret)."""
-
-    step: Step
-    status: StepStatus
-    detail: str = ""
-    data: Mapping[str, Any] = field(default_factory=dict)
-    error: DeliveryError | None = None
-
-
-StepObserver = Callable[[StepEvent], None]
+__all__ = [
+    "SMTPSession",
+    "SMTPTransport",
+    "StepEvent",
+    "StepObserver",
+    "StepStatus",
+    "connect_tcp",
+    "default_ehlo_name",
+]
 
 
-@cache
-def _host_fqdn() -> str:
-    return socket.getfqdn()
-
-
-async def default_ehlo_name() -> str | None:
-    """This machine's FQDN if it is a valid host name, else None (use an address literal)."""
-    name = await asyncio.to_thread(_host_fqdn)
-    return name if "." in name and host_problem(name) is None else None
-
-
-def _address_literal(sock: socket.socket) -> str:
-    # RFC 5321 §4.1.3: [192.0.2.1] or [IPv6:2001:db8::1]
-    ip = sock.getsockname()[0]
-    return f"[IPv6:{ip}]" if ":" in ip else f"[{ip}]"
-
-
-def _classify_os_error(exc: BaseException, step: Step) -> DeliveryError:
-    """Map an OS / TLS / aiosmtplib error (no reply code) onto the tree."""
-    cause = exc.__cause__ if isinstance(exc, aiosmtplib.SMTPConnectError) else None
-    inner = cause or exc
-    if isinstance(inner, ssl.SSLCertVerificationError):
-        return TLSFailed(
-            f"the server's certificate was not accepted: {inner.verify_message}",
-            step=Step.TLS if step is Step.CONNECT else step,
-            reason=Reason.CERT_INVALID,
-        )
-    if isinstance(inner, ssl.SSLError):
-        return TLSFailed(
-            f"the TLS handshake failed: {inner.reason or inner}",
-            step=Step.TLS if step is Step.CONNECT else step,
-            reason=Reason.TLS_FAILED,
-        )
-    if isinstance(inner, (TimeoutError, aiosmtplib.SMTPTimeoutError)):
-        what = "sent no greeting" if step is Step.CONNECT else f"did not answer {step.value}"
-        return DeliveryTimeout(f"the server {what} in time", step=step, reason=Reason.TIMEOUT)
-    if isinstance(inner, ConnectionRefusedError):
-        return ConnectFailed("connection refused", step=step, reason=Reason.CONNECT_REFUSED)
-    if isinstance(inner, (aiosmtplib.SMTPServerDisconnected, ConnectionError)):
-        return ConnectFailed(
-            f"the server closed the connection: {inner}", step=step, reason=Reason.DISCONNECTED
-        )
-    return ConnectFailed(
-        f"{type(inner).__name__}: {inner}", step=step, reason=Reason.CONNECT_FAILED
-    )
-
-
-async def connect_tcp(
-    host: str,
-    port: int,
-    timeout: float,
-    observer: Callable[[Step, StepStatus, str], None] | None = None,
-) -> socket.socket:
-    """Resolve ``host`` and connect to the first address that answers (IPv6 and IPv4)."""
-    loop = asyncio.get_running_loop()
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        async with asyncio.timeout(timeout):
-            infos = await loop.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ConnectFailed(
-            f"cannot resolve {bare}: {exc.strerror}", step=Step.RESOLVE, reason=Reason.DNS_FAILED
-        ) from exc
-    except TimeoutError as exc:
-        raise DeliveryTimeout(
-            f"resolving {bare} took longer than {timeout:g} s",
-            step=Step.RESOLVE,
-            reason=Reason.TIMEOUT,
-        ) from exc
-    if observer:
-        observer(Step.RESOLVE, StepStatus.OK, ", ".join(dict.fromkeys(str(i[4][0]) for i in infos)))
-    last: BaseException | None = None
-    for family, kind, proto, _, address in infos:
-        if observer:
-            observer(Step.CONNECT, StepStatus.START, f"{address[0]} port {port}")
-        sock = socket.socket(family, kind, proto)
-        sock.setblocking(False)
-        try:
-            async with asyncio.timeout(timeout):
-                await loop.sock_connect(sock, address)
-        except (OSError, TimeoutError) as exc:
-            sock.close()
-            last = exc
-            continue
-        if observer:
-            observer(Step.CONNECT, StepStatus.OK, f"TCP connection to {address[0]} port {port}")
-        return sock
-    assert last is not None  # getaddrinfo never returns an empty list
-    error = _classify_os_error(last, Step.CONNECT)
-    raise type(error)(
-        f"{bare} port {port}: {error.args[0]}", step=Step.CONNECT, reason=error.reason
-    ) from last
-
-
-class SMTPSession:
-    """One SMTP connection, opened and used step by step."""
+class SMTPSession(MailTransactions):
+    """One SMTP connection, opened and used step by step (sending: :class:`MailTransactions`)."""
 
     def __init__(
         self,
@@ -215,7 +115,7 @@ class SMTPSession:
                     self._usable = False
                 raise error_for_reply(step, exc.code, exc.message) from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                raise _classify_os_error(exc, step) from exc
+                raise classify_os_error(exc, step) from exc
         except DeliveryError as error:
             self._usable = False
             self._emit(error.step, StepStatus.FAIL, error.describe(), error)
@@ -262,7 +162,7 @@ class SMTPSession:
             use_tls=implicit,
             start_tls=False,
             tls_context=self._tls_context,
-            local_hostname=self._ehlo_name or _address_literal(sock),
+            local_hostname=self._ehlo_name or address_literal(sock),
             timeout=s.timeout,
         )
         if implicit:
@@ -353,89 +253,6 @@ class SMTPSession:
             mechanism=mechanism,
         )
 
-    # ------------------------------------------------------------ sending
-    async def deliver(self, mail: Mail) -> DeliveryResult:
-        """Send one message over the open session; per-recipient results as data."""
-        client = self.client
-        if mail.smtputf8 and not client.supports_extension("smtputf8"):
-            return _everyone(
-                mail,
-                Outcome.PERMANENT,
-                Reason.SMTPUTF8_UNSUPPORTED,
-                Step.MAIL_FROM,
-                "the server does not support internationalised addresses (SMTPUTF8)",
-            )
-        options = [f"SIZE={len(mail.content)}"] if client.supports_extension("size") else []
-        if mail.smtputf8:
-            options += ["SMTPUTF8", "BODY=8BITMIME"]  # RFC 6531 §3.4
-        encoding = "utf-8" if mail.smtputf8 else "ascii"
-        with self._step(Step.MAIL_FROM, mail.sender):
-            await client.mail(mail.sender, options=options, encoding=encoding)
-        self._emit(Step.MAIL_FROM, StepStatus.OK, mail.sender)
-        results: dict[str, RecipientResult] = {}
-        for recipient in mail.recipients:
-            refused = await self._rcpt(recipient, encoding)
-            if refused is not None:
-                results[recipient] = refused
-        accepted = [r for r in mail.recipients if r not in results]
-        if not accepted:
-            await self._reset()
-            return DeliveryResult(tuple(results[r] for r in mail.recipients))
-        reply = await self._data(mail, accepted, results)
-        return DeliveryResult(tuple(results[r] for r in mail.recipients), reply)
-
-    async def _rcpt(self, recipient: str, encoding: str) -> RecipientResult | None:
-        with self._step(Step.RCPT_TO, recipient):
-            try:
-                await self.client.rcpt(recipient, encoding=encoding)
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                if session_must_close(exc.code):
-                    raise
-                outcome, reason = recipient_verdict(exc.code)
-                self._emit(
-                    Step.RCPT_TO,
-                    StepStatus.FAIL,
-                    f"{exc.code} {exc.message}",
-                    recipient=recipient,
-                    code=exc.code,
-                )
-                return RecipientResult(
-                    recipient, outcome, reason, Step.RCPT_TO, exc.code, exc.message
-                )
-        self._emit(Step.RCPT_TO, StepStatus.OK, recipient)
-        return None
-
-    async def _data(
-        self, mail: Mail, accepted: list[str], results: dict[str, RecipientResult]
-    ) -> str:
-        with self._step(Step.DATA):
-            try:
-                response = await self.client.data(mail.content)
-            except aiosmtplib.SMTPDataError as exc:
-                if session_must_close(exc.code):
-                    raise
-                temporary = exc.code // 100 == 4
-                outcome = Outcome.TEMPORARY if temporary else Outcome.PERMANENT
-                reason = Reason.MESSAGE_DEFERRED if temporary else Reason.MESSAGE_REJECTED
-                for r in accepted:
-                    results[r] = RecipientResult(
-                        r, outcome, reason, Step.DATA, exc.code, exc.message
-                    )
-                self._emit(Step.DATA, StepStatus.FAIL, f"{exc.code} {exc.message}", code=exc.code)
-                return ""
-        reply = f"{response.code} {response.message}"
-        for r in accepted:
-            results[r] = RecipientResult(
-                r, Outcome.ACCEPTED, code=response.code, server_message=response.message
-            )
-        self._emit(Step.DATA, StepStatus.OK, reply)
-        self.last_used = time.monotonic()
-        return reply
-
-    async def _reset(self) -> None:
-        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-            await self.client.rset()
-
     # ------------------------------------------------------------ closing
     async def quit(self) -> None:
         """Say QUIT politely (bounded by the command timeout) and close."""
@@ -451,14 +268,6 @@ class SMTPSession:
         client, self._client, self._usable = self._client, None, False
         if client is not None:
             client.close()
-
-
-def _everyone(
-    mail: Mail, outcome: Outcome, reason: Reason, step: Step, message: str
-) -> DeliveryResult:
-    return DeliveryResult(
-        tuple(RecipientResult(r, outcome, reason, step, None, message) for r in mail.recipients)
-    )
 
 
 class SMTPTransport:
@@ -505,44 +314,103 @@ class SMTPTransport:
 
     async def send(self, mail: Mail) -> DeliveryResult:
         """Deliver ``mail``; raise a :class:`DeliveryError` if nothing was delivered."""
+        outcomes: list[DeliveryResult | Exception] = []
+        await self.send_many([mail], lambda _, outcome: outcomes.append(outcome))
+        (outcome,) = outcomes
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def send_many(self, mails: Sequence[Mail], report: Report) -> None:
+        """Deliver ``mails`` in order, back to back on kept sessions, and ``report(index,
+        outcome)`` as each ends: the result, or the exception (reported, not raised).
+
+        Each mail has the settings' ``deadline``, as if sent alone.  After a failure the
+        next mail goes on a fresh session; a configuration problem (login refused, TLS
+        missing, sender refused) is reported for every mail left, which are not tried:
+        they would all fail alike, and a mail server locks out repeated failed logins.
+        """
         if self._closed:
             raise RuntimeError("the transport is closed")
-        async with self._slots:
-            session, reused = await self._session()
-            try:
-                result = await self._attempt(session, mail, reused)
-            except BaseException:
-                session.abort()
-                raise
-            if session.usable:
-                self._idle.append(session)
-            else:
-                await session.quit()
-            return result
-
-    async def _attempt(self, session: SMTPSession, mail: Mail, reused: bool) -> DeliveryResult:
-        try:
-            async with asyncio.timeout(self._settings.deadline):
-                if not reused:
-                    await session.open()
+        start = 0
+        while start < len(mails):
+            async with self._slots:
+                session, reused = await self._session()
                 try:
-                    return await session.deliver(mail)
-                except (ConnectFailed, DeliveryTimeout) as error:
-                    # A kept connection the server closed while idle: one fresh try,
-                    # only if the server never accepted our MAIL FROM.
-                    if not reused or error.step is not Step.MAIL_FROM:
-                        raise
+                    start = await self._chain(session, mails, start, reused, report)
+                except BaseException:
                     session.abort()
-                    await session.open()
-                    return await session.deliver(mail)
-        except DeliveryError:
-            raise  # already classified (DeliveryTimeout is a TimeoutError too)
+                    raise
+                if session.usable:
+                    self._idle.append(session)
+                else:
+                    await session.quit()
+
+    async def _chain(
+        self,
+        session: SMTPSession,
+        mails: Sequence[Mail],
+        start: int,
+        reused: bool,
+        report: Report,
+    ) -> int:
+        """Send ``mails[start:]`` on ``session`` until one fails or the session falls out
+        of step; return the index of the first mail not reported yet."""
+        deadline = self._settings.deadline
+        first_until = asyncio.get_running_loop().time() + deadline
+        done, stale, failed = start, False, False
+
+        def note(index: int, outcome: DeliveryResult | Exception) -> None:
+            nonlocal done, stale, failed
+            if reused and index == 0 and _closed_while_idle(outcome):
+                stale = True  # not reported: the mail goes again on a fresh connection
+                return
+            failed = isinstance(outcome, DeliveryError)
+            done = start + index + 1
+            report(start + index, outcome)
+            if isinstance(outcome, ConfigurationProblem):
+                for rest in range(done, len(mails)):
+                    report(rest, outcome)
+                done = len(mails)
+
+        for fresh in (not reused, True):
+            if fresh and (problem := await self._open(session, first_until)) is not None:
+                note(0, problem)
+                return done
+            await session.deliver_each(
+                mails[start:], note, deadline=deadline, first_until=first_until
+            )
+            if not stale:
+                break
+            reused, stale = False, False
+        if failed:
+            session.abort()  # it may be out of step: no QUIT (which would wait for a reply)
+        if done == start:  # cannot happen (every round reports a mail): never loop for ever
+            lost = ConnectFailed("no outcome", step=session.step, reason=Reason.DISCONNECTED)
+            report(start, lost)
+            session.abort()
+            done = start + 1
+        return done
+
+    async def _open(self, session: SMTPSession, until: float) -> DeliveryError | None:
+        """Open ``session`` afresh by the loop time ``until``; the error if it failed."""
+        session.abort()
+        try:
+            async with asyncio.timeout_at(until):
+                await session.open()
+        except DeliveryError as error:
+            session.abort()
+            return error
         except TimeoutError as exc:
-            raise DeliveryTimeout(
+            session.abort()
+            late = DeliveryTimeout(
                 f"the attempt took longer than the {self._settings.deadline:g} s deadline",
                 step=session.step,
                 reason=Reason.TIMEOUT,
-            ) from exc
+            )
+            late.__cause__ = exc
+            return late
+        return None
 
     async def aclose(self) -> None:
         """QUIT and close every idle session."""
@@ -550,3 +418,9 @@ class SMTPTransport:
         idle, self._idle = self._idle, []
         for session in idle:
             await session.quit()
+
+
+def _closed_while_idle(outcome: DeliveryResult | Exception) -> bool:
+    """A kept connection the server closed while idle: the first command found it gone,
+    before the server accepted our MAIL FROM (so nothing was delivered)."""
+    return isinstance(outcome, (ConnectFailed, DeliveryTimeout)) and outcome.step is Step.MAIL_FROM

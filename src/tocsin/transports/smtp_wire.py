@@ -1,0 +1,260 @@
+"""The wire of one mail transaction: command lines out, replies in, pipelined or not.
+
+:class:`SMTPSession.deliver <tocsin.transports.smtp.SMTPSession.deliver>` borrows
+aiosmtplib's connection for one transaction (MAIL, RCPT…, DATA, content, maybe RSET)
+through a :class:`Conversation`.  With RFC 2920 PIPELINING the whole envelope goes out
+in one write and the replies are read back in order; without it, one command at a time.
+
+Why not aiosmtplib's own ``read_response()``: its protocol parses one reply per network
+read and drops bytes that arrive while no command is waiting ("if multiple commands are
+written to the transport without awaiting, response data will be lost").  Pipelined
+replies arrive several to a read, so for the length of a transaction a
+:class:`ReplyReader` stands in for aiosmtplib's protocol on the same transport
+(``transport.set_protocol``), under aiosmtplib's command lock, and hands the
+connection back afterwards.  Writes still go through aiosmtplib's ``protocol.write``;
+a lost connection is still reported to aiosmtplib, so its client knows it is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from types import TracebackType
+from typing import Final
+
+from aiosmtplib import SMTPReadTimeoutError, SMTPResponseException, SMTPServerDisconnected
+from aiosmtplib.protocol import (
+    MAX_LINE_LENGTH,
+    MAX_RESPONSE_LENGTH,
+    PERIOD_REGEX,
+    SMTPProtocol,
+    normalize_message_line_endings,
+)
+from aiosmtplib.response import SMTPResponse
+
+__all__ = ["Conversation", "ReplyReader", "command", "message_data", "path"]
+
+# What may never appear in a path on a command line: controls (CR and LF above all,
+# which would end the line and start a command of the sender's choosing), space (which
+# would start an ESMTP parameter), and the angle brackets that delimit the path.
+_UNSAFE_IN_PATH: Final = re.compile(rb"[\x00-\x20\x7f<>]")
+_UNSAFE_IN_COMMAND: Final = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def path(address: str, encoding: str) -> bytes:
+    """``<address>`` for MAIL FROM / RCPT TO (RFC 5321 §4.1.2).
+
+    Addresses arrive validated (:func:`tocsin.message.compose`); this only refuses to put
+    anything on the wire that could end the command or add a parameter.
+
+    Raises:
+        ValueError: the address holds a control character, space or angle bracket, or
+            cannot be encoded (``ascii`` without SMTPUTF8).
+    """
+    try:
+        raw = address.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"refusing to send the address {address!r} without SMTPUTF8") from exc
+    if not raw or _UNSAFE_IN_PATH.search(raw):
+        raise ValueError(f"refusing to send the address {address!r}: unsafe character")
+    return b"<" + raw + b">"
+
+
+def command(*parts: bytes) -> bytes:
+    """One command line with its CRLF.
+
+    Raises:
+        ValueError: a part holds a control character (CR, LF, NUL, …).
+    """
+    for part in parts:
+        if _UNSAFE_IN_COMMAND.search(part):
+            raise ValueError("refusing to send a command with a control character")
+    return b" ".join(parts) + b"\r\n"
+
+
+def message_data(content: bytes) -> bytes:
+    """The message as sent after a 354: CRLF line ends, dot-stuffed, with the final dot.
+
+    Exactly what aiosmtplib's own DATA path sends (RFC 5321 §4.5.2 transparency).
+    """
+    crlf = content.count(b"\r\n")
+    if (
+        content.endswith(b"\r\n")
+        and content.count(b"\n") == crlf
+        and content.count(b"\r") == crlf
+        and not content.startswith(b".")
+        and b"\n." not in content
+    ):
+        return content + b".\r\n"  # already canonical (compose() makes it so): no copies
+    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(content)) + b".\r\n"
+
+
+class ReplyReader(asyncio.Protocol):
+    """Reads every SMTP reply that arrives, however many come in one network read.
+
+    Installed on aiosmtplib's transport by :class:`Conversation` for one transaction;
+    passes flow control and the loss of the connection on to aiosmtplib's protocol.
+    """
+
+    def __init__(self, inner: SMTPProtocol) -> None:
+        self._inner = inner
+        self._buffer = bytearray()
+        self._lines: list[bytes] = []  # of a multi-line reply still coming
+        self._replies: deque[SMTPResponse] = deque()
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    # --------------------------------------------------------- asyncio.Protocol
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        try:
+            self._parse()
+        except SMTPResponseException as exc:
+            self._fail(exc)
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._fail(SMTPServerDisconnected("Unexpected EOF received"))
+        return False  # close the transport, as aiosmtplib does
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        error = SMTPServerDisconnected("Connection lost")
+        error.__cause__ = exc
+        self._fail(error)
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    # --------------------------------------------------------- replies
+    def _parse(self) -> None:
+        """Move every complete reply from the buffer to the queue (RFC 5321 §4.2)."""
+        buffer, start = self._buffer, 0
+        try:
+            while (end := buffer.find(b"\n", start)) >= 0:
+                line = bytes(buffer[start : end + 1])
+                start = end + 1
+                if len(line) > MAX_LINE_LENGTH:
+                    raise SMTPResponseException(-1, "Response too long")
+                if not line[:3].isdigit():
+                    text = line.decode("utf-8", "replace").rstrip()
+                    raise SMTPResponseException(-1, f"Malformed SMTP response line: {text}")
+                self._lines.append(line[4:].strip(b" \t\r\n"))
+                if line[3:4] != b"-":
+                    text = b"\n".join(self._lines).decode("utf-8", "surrogateescape")
+                    self._replies.append(SMTPResponse(int(line[:3]), text))
+                    self._lines = []
+        finally:
+            del buffer[:start]
+        if len(buffer) + sum(map(len, self._lines)) > MAX_RESPONSE_LENGTH:
+            raise SMTPResponseException(-1, "Response too long")
+
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def reply(self, timeout: float) -> SMTPResponse:
+        """The next reply, waiting up to ``timeout`` seconds for it to arrive.
+
+        Raises:
+            SMTPServerDisconnected: the connection closed first.
+            SMTPReadTimeoutError: nothing complete arrived in time.
+            SMTPResponseException: the server sent something that is not a reply.
+        """
+        while not self._replies:
+            if self._error is not None:
+                raise self._error
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return self._replies.popleft()
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing arrived beyond the replies taken (the session is in step)."""
+        return not (self._buffer or self._lines or self._replies or self._error)
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(SMTPReadTimeoutError("Timed out waiting for server response"))
+
+
+class Conversation:
+    """One mail transaction on aiosmtplib's connection: ``async with Conversation(...)``.
+
+    Entering takes aiosmtplib's command lock and puts a :class:`ReplyReader` on the
+    transport; leaving gives both back.  Entering never raises: on a connection that is
+    already gone, the first :meth:`send` raises instead, inside the caller's step.
+    """
+
+    def __init__(self, protocol: SMTPProtocol | None, *, timeout: float) -> None:
+        self._protocol = protocol
+        self._timeout = timeout
+        self._transport: asyncio.BaseTransport | None = None
+        self._lock: asyncio.Lock | None = None
+        self._reader: ReplyReader | None = None
+
+    async def __aenter__(self) -> Conversation:
+        protocol = self._protocol
+        if protocol is None or not protocol.is_connected or protocol._command_lock is None:
+            return self
+        lock = protocol._command_lock
+        await lock.acquire()
+        self._lock = lock
+        transport = protocol.transport
+        if transport is None or transport.is_closing():
+            return self  # lost while waiting for the lock
+        self._reader = ReplyReader(protocol)
+        self._transport = transport
+        transport.set_protocol(self._reader)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None and transport.get_protocol() is self._reader:
+            assert self._protocol is not None
+            transport.set_protocol(self._protocol)
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def send(self, *lines: bytes) -> None:
+        """Write ``lines`` in one write (one TCP segment for a small group).
+
+        Raises:
+            SMTPServerDisconnected: the connection is gone.
+        """
+        if self._reader is None or self._protocol is None:
+            raise SMTPServerDisconnected("Connection lost")
+        self._protocol.write(lines[0] if len(lines) == 1 else b"".join(lines))
+
+    async def reply(self) -> SMTPResponse:
+        """The next reply, in the order the commands were sent; see :meth:`ReplyReader.reply`."""
+        if self._reader is None:
+            raise SMTPServerDisconnected("Connection lost")
+        return await self._reader.reply(self._timeout)
+
+    @property
+    def in_step(self) -> bool:
+        """True when the server sent nothing unasked and the connection still stands."""
+        return self._reader is not None and self._reader.idle
