@@ -22,6 +22,7 @@ from rich.table import Table
 
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryView, EmailView, Status
+from tocsin.outbox.tracking import RemoteState, Tracking
 from tocsin.services.context import Services
 from tocsin.services.outbox import EmailNotFound
 
@@ -90,6 +91,10 @@ def list_command(
     older_than: Annotated[str | None, typer.Option(help="e.g. 1h: queued before that.")] = None,
     newer_than: Annotated[str | None, typer.Option(help="e.g. 1d: queued within that.")] = None,
     recipient: Annotated[str | None, typer.Option(help="Part of the address.")] = None,
+    remote: Annotated[
+        list[RemoteState] | None,
+        typer.Option("--remote", help="The online service's later word; repeatable."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
     data: DataOption = None,
     database: DatabaseOption = None,
@@ -101,7 +106,7 @@ def list_command(
     try:
         rows = services.outbox.list(
             statuses=status or (), older_than=older, newer_than=newer,
-            recipient=recipient, limit=limit,
+            recipient=recipient, remote_states=remote or (), limit=limit,
         )  # fmt: skip
     finally:
         services.close()
@@ -111,7 +116,8 @@ def list_command(
     table = Table("email", "recipient", "status", "tries", "next / done", "reason", "subject")
     for d in rows:
         when = _when(d.next_attempt_at if d.next_attempt_at is not None else d.updated_at)
-        table.add_row(str(d.email_id), d.recipient, d.status.value, str(d.attempts), when,
+        shown = f"{d.status.value} → {d.remote.state.value}" if d.remote else d.status.value
+        table.add_row(str(d.email_id), d.recipient, shown, str(d.attempts), when,
                       d.last_reason, d.subject)  # fmt: skip
     out.print(table)
 
@@ -131,6 +137,17 @@ def _print_email(view: EmailView) -> None:
             out.print(f"  server said   {d.server_reply}")
         if d.last_reason:
             out.print(f"  last error    {d.last_reason} at {d.last_step or '?'}: {d.last_error}")
+        if d.remote is not None:
+            _print_remote(d.remote)
+
+
+def _print_remote(remote: Tracking) -> None:
+    said = remote.said
+    out.print(f"  relay says    {remote.state.value}" + (f": {said}" if said else ""))
+    if remote.checked_at is not None:
+        out.print(f"  asked         {_when(remote.checked_at)} UTC ({remote.tracking_id})")
+    if remote.next_check_at is not None:
+        out.print(f"  next question {_when(remote.next_check_at)} UTC")
 
 
 @outbox_app.command("show")
@@ -167,7 +184,10 @@ def retry_command(
     data: DataOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Queue a dead or failed email again (its maximum age starts anew)."""
+    """Queue a dead or failed email again (its maximum age starts anew).
+
+    Recipients the online service bounced or gave up on are queued again too.
+    """
     services = _open(data, database)
     try:
         count = services.outbox.retry(email_id)
@@ -177,7 +197,10 @@ def retry_command(
     finally:
         services.close()
     if count == 0:
-        out.print("Nothing to retry: no recipient of this email is dead or failed.")
+        out.print(
+            "Nothing to retry: no recipient of this email is dead or failed, "
+            "nor bounced by the online service."
+        )
     else:
         out.print(f"[green]✓[/] {count} recipient(s) queued again.")
 
@@ -211,6 +234,7 @@ def worker(
 ) -> None:
     """Run the delivery engine alone (``serve`` runs it too), until SIGTERM or Ctrl-C."""
     from tocsin.outbox import DeliveryEngine, EngineOptions, RetryPolicy
+    from tocsin.outbox.tracker import Tracker
 
     age = _duration(max_age, "--max-age")
     assert age is not None
@@ -226,12 +250,15 @@ def worker(
         services.store, services.settings.load, options=options, on_pause=paused
     )
 
+    tracker = Tracker(services.store, services.settings.load)
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await engine.run(stop)
+        # The online service's later word on mail it took, beside the deliveries.
+        await asyncio.gather(engine.run(stop), tracker.run(stop))
 
     out.print(f"Tocsin worker {engine.owner} delivering (data: {services.data})")
     try:

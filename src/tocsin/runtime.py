@@ -11,6 +11,7 @@ import uvicorn
 from tocsin.api import create_app
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics
+from tocsin.outbox.tracker import Tracker
 from tocsin.services.context import Services
 from tocsin.services.summaries import default_checks, outbox_pause_notifier, run_summaries
 
@@ -42,6 +43,9 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
     stop = asyncio.Event()
     worker = asyncio.create_task(engine.run(stop), name="delivery-engine")
+    # The online service's later word (delivered, bounced) into the delivery log.
+    tracker = Tracker(services.store, services.settings.load)
+    tracking = asyncio.create_task(tracker.run(stop), name="tracking")
     minutely = asyncio.create_task(
         run_summaries(services, stop, checks=default_checks(services, engine=engine)),
         name="summaries",
@@ -55,3 +59,4 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
         stop.set()
         await worker  # sends in flight finish; unsent claims go back to the queue
         await minutely
+        await tracking

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from tocsin.api.auth import Principal, require_admin, services_of
 from tocsin.outbox import Status
+from tocsin.outbox.tracking import RemoteState
 from tocsin.services.outbox import EmailNotFound
 
 __all__ = ["router"]
@@ -31,19 +32,33 @@ def list_deliveries(
     recipient: Annotated[str | None, Query(max_length=254)] = None,
     older_than: Annotated[float | None, Query(ge=0, description="age in seconds")] = None,
     newer_than: Annotated[float | None, Query(ge=0, description="age in seconds")] = None,
+    remote: Annotated[
+        list[RemoteState] | None,
+        Query(description="the online service's later word: pending, delivered, bounced, ..."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """Deliveries (one per email and recipient), newest first, with counts per status."""
+    """Deliveries (one per email and recipient), newest first, with counts per status.
+
+    A delivery the online service took carries ``remote``: what the service later said
+    (``state``, ``detail``, ``code``, when it was asked and when it is asked next).
+    """
     outbox = services_of(request).outbox
     rows = outbox.list(
         statuses=status_ or (),
         recipient=recipient,
         older_than=older_than,
         newer_than=newer_than,
+        remote_states=remote or (),
         limit=limit,
     )
     counts = {s.value: n for s, n in outbox.counts().items()}
-    return {"counts": counts, "deliveries": [_plain(r) for r in rows]}
+    remote_counts = {s.value: n for s, n in outbox.tracking_counts().items()}
+    return {
+        "counts": counts,
+        "remote_counts": remote_counts,
+        "deliveries": [_plain(r) for r in rows],
+    }
 
 
 @router.get("/{email_id}")
@@ -58,7 +73,7 @@ def show_email(request: Request, _: Admin, email_id: int) -> dict[str, Any]:
 
 @router.post("/{email_id}/retry")
 def retry_email(request: Request, _: Admin, email_id: int) -> dict[str, Any]:
-    """Queue the email's dead and failed deliveries again."""
+    """Queue the email's dead and failed deliveries (and those the relay bounced) again."""
     try:
         count = services_of(request).outbox.retry(email_id)
     except EmailNotFound as exc:

@@ -38,6 +38,14 @@ class _QueueCollector(Collector):
         for status, count in self._store.counts().items():
             depth.add_metric([status.value], count)
         yield depth
+        remote = GaugeMetricFamily(
+            "tocsin_outbox_remote_deliveries",
+            "Mail the online service took, by its later word (pending, delivered, bounced, ...)",
+            labels=["state"],
+        )
+        for state, count in self._store.tracking_counts().items():
+            remote.add_metric([state.value], count)
+        yield remote
         oldest = self._store.oldest_queued_at()
         age = 0.0 if oldest is None else max(0.0, self._clock() - oldest)
         yield GaugeMetricFamily(

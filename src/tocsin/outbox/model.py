@@ -20,6 +20,7 @@ from email.policy import default as default_policy
 from enum import IntEnum, StrEnum
 
 from tocsin.message import Mail
+from tocsin.outbox.tracking import RemoteState, Tracking
 
 __all__ = [
     "ClaimedDelivery",
@@ -137,6 +138,7 @@ class DeliveryUpdate:
     error: str = ""
     code: int | None = None
     server_reply: str = ""
+    tracking_id: str = ""  # SENT through the online service: ask it later how it went
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,7 @@ class DeliveryView:
     queued_at: float
     created_at: float
     updated_at: float
+    remote: Tracking | None = None  # the online service's later word, if it took the mail
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,4 +198,5 @@ class ListFilter:
     newer_than: float | None = None  # created at or after this time
     recipient: str | None = None  # substring, case-insensitive
     email_id: int | None = None
+    remote_states: tuple[RemoteState, ...] = ()  # the online service's later word
     limit: int = 100

@@ -28,6 +28,7 @@ from tocsin.outbox.model import (
     Release,
     Status,
 )
+from tocsin.outbox.tracking import RemoteState, TrackingDue, TrackingUpdate
 
 __all__ = ["OutboxStore", "OutboxTransaction"]
 
@@ -121,6 +122,23 @@ class OutboxStore(Protocol):
     def purge(self, *, before: float, statuses: Sequence[Status]) -> int:
         """Delete deliveries in ``statuses`` last updated before ``before``, and emails
         left without deliveries; return the number of deliveries deleted."""
+        ...
+
+    def tracking_due(self, *, now: float, limit: int) -> list[TrackingDue]:
+        """Up to ``limit`` deliveries the online service took whose later status is due
+        to be asked for (see :mod:`tocsin.outbox.tracking`)."""
+        ...
+
+    def next_tracking_due(self) -> float | None:
+        """When the earliest pending tracking is due, or None if none is pending."""
+        ...
+
+    def record_tracking(self, updates: Sequence[TrackingUpdate], *, now: float) -> None:
+        """Write what the online service said (or when to ask again), in one transaction."""
+        ...
+
+    def tracking_counts(self) -> dict[RemoteState, int]:
+        """Tracked deliveries per state (every state present, zero included)."""
         ...
 
     def close(self) -> None:

@@ -99,7 +99,12 @@ def judge_result(
             reply = result.server_reply or f"{r.code or ''} {r.server_message}".strip()
             verdict.updates.append(
                 DeliveryUpdate(
-                    d.id, Status.SENT, step=Step.DATA.value, code=r.code, server_reply=reply
+                    d.id,
+                    Status.SENT,
+                    step=Step.DATA.value,
+                    code=r.code,
+                    server_reply=reply,
+                    tracking_id=result.tracking_id,
                 )
             )
         elif r.reason is Reason.AUTH_REQUIRED:

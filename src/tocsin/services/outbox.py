@@ -17,6 +17,7 @@ from tocsin.outbox import (
     Priority,
     Status,
 )
+from tocsin.outbox.tracking import RemoteState
 
 __all__ = ["EmailNotFound", "OutboxService"]
 
@@ -68,15 +69,20 @@ class OutboxService:
         older_than: float | None = None,
         newer_than: float | None = None,
         recipient: str | None = None,
+        remote_states: Sequence[RemoteState] = (),
         limit: int = 100,
     ) -> list[DeliveryView]:
-        """Deliveries, newest first; ``older_than`` / ``newer_than`` are ages in seconds."""
+        """Deliveries, newest first; ``older_than`` / ``newer_than`` are ages in seconds.
+
+        ``remote_states`` keeps the mail the online service took and reported on so.
+        """
         now = self._clock()
         query = ListFilter(
             statuses=tuple(statuses),
             older_than=None if older_than is None else now - older_than,
             newer_than=None if newer_than is None else now - newer_than,
             recipient=recipient or None,
+            remote_states=tuple(remote_states),
             limit=limit,
         )
         return self._store.list_deliveries(query)
@@ -92,6 +98,8 @@ class OutboxService:
         self, email_id: int, *, statuses: Sequence[Status] = (Status.DEAD, Status.FAILED)
     ) -> int:
         """Queue the email's dead (and failed) deliveries again, with a fresh maximum age.
+
+        Mail the online service bounced or gave up on counts as failed here.
 
         Returns how many were queued; raises :class:`EmailNotFound`.
         """
@@ -116,3 +124,7 @@ class OutboxService:
     def counts(self) -> dict[Status, int]:
         """Deliveries per status."""
         return self._store.counts()
+
+    def tracking_counts(self) -> dict[RemoteState, int]:
+        """Mail the online service took, per state of its later word."""
+        return self._store.tracking_counts()

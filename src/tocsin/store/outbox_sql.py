@@ -32,6 +32,14 @@ from tocsin.outbox.model import (
     Release,
     Status,
 )
+from tocsin.outbox.tracking import RETRYABLE_REMOTE, next_check_delay
+from tocsin.store.tracking_sql import (
+    TRACKING_COLUMNS,
+    TRACKING_JOIN,
+    start_tracking,
+    tracking_from_row,
+    tracking_schema,
+)
 
 __all__ = ["Runner", "SQLOutbox", "SQLTransaction", "outbox_schema"]
 
@@ -95,6 +103,7 @@ def outbox_schema(*, pk: str, fk: str, blob: str, real: str) -> list[str]:
             ON outbox_delivery (status, updated_at)""",
         """CREATE INDEX IF NOT EXISTS outbox_email_message_id
             ON outbox_email (message_id)""",
+        *tracking_schema(fk=fk, real=real),
     ]
 
 
@@ -107,9 +116,14 @@ def _iso(now: float) -> str:
 
 
 _ACTIVE_SQL = "('queued', 'sending')"
-_VIEW_COLUMNS = """d.id, d.email_id, d.recipient, d.status, d.priority, d.attempts,
+_VIEW_COLUMNS = (
+    """d.id, d.email_id, d.recipient, d.status, d.priority, d.attempts,
     d.next_attempt_at, d.lease_owner, d.last_step, d.last_reason, d.last_error, d.last_code,
-    d.server_reply, e.message_id, e.subject, d.queued_at, d.created_at, d.updated_at"""
+    d.server_reply, e.message_id, e.subject, d.queued_at, d.created_at, d.updated_at,
+    """
+    + TRACKING_COLUMNS
+)
+_VIEW_FROM = f"FROM outbox_delivery d JOIN outbox_email e ON e.id = d.email_id {TRACKING_JOIN}"
 # Every sent delivery of a commit in one statement (v.column1…4: id, step, code, reply;
 # both backends name VALUES columns so): one round trip and one plan, not one per row.
 _SENT_SQL = """UPDATE outbox_delivery SET status = 'sent', attempts = attempts + 1,
@@ -149,6 +163,7 @@ def _view(row: Row) -> DeliveryView:
         queued_at=float(row[15]),
         created_at=float(row[16]),
         updated_at=float(row[17]),
+        remote=tracking_from_row(row[18:]),
     )
 
 
@@ -309,6 +324,7 @@ class SQLOutbox:
                 for u in chunk:
                     params += (u.delivery_id, u.step, u.code, u.server_reply)
                 runner.run(_SENT_SQL.format(rows=", ".join([_SENT_ROW] * len(chunk))), params)
+            start_tracking(runner, sent, now=now, first_check=next_check_delay(0))
             if other:
                 runner.many(_OUTCOME_SQL, [_outcome_params(u, owner, now) for u in other])
             if releases:
@@ -345,8 +361,7 @@ class SQLOutbox:
         where, params = _filter_sql(query)
         with self._reading() as runner:
             rows = runner.rows(
-                f"SELECT {_VIEW_COLUMNS} FROM outbox_delivery d "
-                f"JOIN outbox_email e ON e.id = d.email_id {where} "
+                f"SELECT {_VIEW_COLUMNS} {_VIEW_FROM} {where} "
                 "ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
                 (*params, max(0, query.limit)),
             )
@@ -364,8 +379,7 @@ class SQLOutbox:
             if not rows:
                 return None
             deliveries = runner.rows(
-                f"SELECT {_VIEW_COLUMNS} FROM outbox_delivery d "
-                "JOIN outbox_email e ON e.id = d.email_id WHERE d.email_id = ? ORDER BY d.id",
+                f"SELECT {_VIEW_COLUMNS} {_VIEW_FROM} WHERE d.email_id = ? ORDER BY d.id",
                 (email_id,),
             )
         e = rows[0]
@@ -386,13 +400,28 @@ class SQLOutbox:
         chosen = [s.value for s in statuses if s not in ACTIVE]
         if not chosen:
             return 0
+        # A mail the online service took but could not deliver counts as failed too.
+        lost = ", ".join(f"'{s.value}'" for s in RETRYABLE_REMOTE)
         with self._writing() as runner:
+            ids = [
+                int(r[0])
+                for r in runner.rows(
+                    f"SELECT id FROM outbox_delivery WHERE email_id = ? AND (status IN "
+                    f"({_marks(len(chosen))}) OR (status = 'sent' AND id IN (SELECT "
+                    f"delivery_id FROM outbox_tracking WHERE state IN ({lost}))))",
+                    (email_id, *chosen),
+                )
+            ]
+            if not ids:
+                return 0
+            runner.run(
+                f"DELETE FROM outbox_tracking WHERE delivery_id IN ({_marks(len(ids))})", ids
+            )
             return runner.run(
                 "UPDATE outbox_delivery SET status = 'queued', attempts = 0, "
                 "next_attempt_at = ?, queued_at = ?, lease_owner = NULL, "
-                "lease_expires_at = NULL, updated_at = ? "
-                f"WHERE email_id = ? AND status IN ({_marks(len(chosen))})",
-                (now, now, now, email_id, *chosen),
+                f"lease_expires_at = NULL, updated_at = ? WHERE id IN ({_marks(len(ids))})",
+                (now, now, now, *ids),
             )
 
     def purge(self, *, before: float, statuses: Sequence[Status]) -> int:
@@ -448,6 +477,9 @@ def _filter_sql(query: ListFilter) -> tuple[str, list[object]]:
     if query.email_id is not None:
         clauses.append("d.email_id = ?")
         params.append(query.email_id)
+    if query.remote_states:
+        clauses.append(f"t.state IN ({_marks(len(query.remote_states))})")
+        params += [s.value for s in query.remote_states]
     if not clauses:
         return "", params
     return "WHERE " + " AND ".join(clauses), params

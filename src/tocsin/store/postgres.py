@@ -19,6 +19,7 @@ from psycopg import sql
 from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
 from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
 from tocsin.store.sites_sql import SQLSites, sites_schema
+from tocsin.store.tracking_sql import SQLTracking
 
 __all__ = ["PostgresStore"]
 
@@ -59,7 +60,7 @@ class _PostgresRunner:
             cursor.executemany(sql_text.replace("?", "%s"), seq)
 
 
-class PostgresStore(SQLOutbox, SQLAccounts, SQLSites):
+class PostgresStore(SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
     """Settings and outbox storage in PostgreSQL.
 
     Raises ``psycopg.OperationalError`` when the server cannot be reached.

@@ -18,6 +18,7 @@ from typing import ClassVar
 from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
 from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
 from tocsin.store.sites_sql import SQLSites, sites_schema
+from tocsin.store.tracking_sql import SQLTracking
 
 __all__ = ["SQLiteStore"]
 
@@ -62,7 +63,7 @@ class _SQLiteRunner:
         self._conn.executemany(sql, seq)
 
 
-class SQLiteStore(SQLOutbox, SQLAccounts, SQLSites):
+class SQLiteStore(SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
     """Settings and outbox storage in the embedded SQLite database."""
 
     # Without statistics SQLite picks the status index for the claim and sorts every

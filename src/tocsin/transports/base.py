@@ -47,6 +47,9 @@ class DeliveryResult:
 
     recipients: tuple[RecipientResult, ...]
     server_reply: str = ""
+    # Set by a server that delivers later and reports how it went (the online service):
+    # the id to ask it by.  An SMTP server's 250 is the end of our part, so SMTP leaves it.
+    tracking_id: str = ""
 
     @property
     def accepted(self) -> tuple[str, ...]:

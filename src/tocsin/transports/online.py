@@ -271,13 +271,15 @@ class OnlineTransport:
             raise error_for_status(
                 response.status_code, body, response.headers.get("Retry-After"), step=Step.DATA
             )
-        reply = f"queued as {body.get('id', '?')}"
+        public_id = str(body.get("id", ""))
+        reply = f"queued as {public_id or '?'}"
         return DeliveryResult(
             tuple(
                 RecipientResult(r, Outcome.ACCEPTED, code=202, server_message=reply)
                 for r in mail.recipients
             ),
             f"202 {reply}",
+            tracking_id=public_id,
         )
 
     async def device(self) -> DeviceInfo:

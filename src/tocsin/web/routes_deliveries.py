@@ -1,4 +1,5 @@
-"""The delivery log: the outbox, filtered by status or recipient; retry a dead email."""
+"""The delivery log: the outbox, filtered by status, the online service's later word
+or recipient; retry a dead, failed or bounced email."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 
 from tocsin.api.auth import services_of
 from tocsin.outbox import DeliveryView, Status
+from tocsin.outbox.tracking import RETRYABLE_REMOTE, RemoteState
 from tocsin.services.outbox import EmailNotFound
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import refused, to_login
@@ -22,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 PATH = "/deliveries"
 LIMIT: Final = 200
 RETRYABLE: Final = frozenset({Status.DEAD, Status.FAILED})
+_FILTERS: Final = ("status", "remote", "recipient")
 
 
 def when(timestamp: float | None, *, short: bool = False) -> str:
@@ -43,6 +46,8 @@ def zone() -> str:
 
 
 def _row(view: DeliveryView) -> dict[str, Any]:
+    remote = view.remote
+    lost = remote is not None and remote.state in RETRYABLE_REMOTE
     return {
         "email_id": view.email_id,
         "recipient": view.recipient,
@@ -55,15 +60,20 @@ def _row(view: DeliveryView) -> dict[str, Any]:
         "server_reply": view.server_reply or view.last_error,
         "created": when(view.created_at),
         "next": when(view.next_attempt_at, short=True) if view.status is Status.QUEUED else "",
-        "retryable": view.status in RETRYABLE,
+        "retryable": view.status in RETRYABLE or lost,
+        "remote": remote.state.value if remote else "",
+        "remote_said": remote.said if remote else "",
+        "remote_checked": when(remote.checked_at, short=True) if remote else "",
     }
 
 
-def _filters(request: Request) -> tuple[Status | None, str]:
+def _filters(request: Request) -> tuple[Status | None, RemoteState | None, str]:
     raw = request.query_params.get("status", "")
     status = Status(raw) if raw in {s.value for s in Status} else None
+    raw = request.query_params.get("remote", "")
+    remote = RemoteState(raw) if raw in {s.value for s in RemoteState} else None
     recipient = request.query_params.get("recipient", "").strip()[:254]
-    return status, recipient
+    return status, remote, recipient
 
 
 @router.get(PATH)
@@ -73,9 +83,15 @@ def deliveries(request: Request) -> Response:
     if session is None:
         return to_login(request)
     outbox = services_of(request).outbox
-    status, recipient = _filters(request)
-    views = outbox.list(statuses=(status,) if status else (), recipient=recipient, limit=LIMIT)
+    status, remote, recipient = _filters(request)
+    views = outbox.list(
+        statuses=(status,) if status else (),
+        remote_states=(remote,) if remote else (),
+        recipient=recipient,
+        limit=LIMIT,
+    )
     counts = outbox.counts()
+    remote_counts = outbox.tracking_counts()
     retried = request.query_params.get("retried", "")
     return render(
         request,
@@ -89,9 +105,22 @@ def deliveries(request: Request) -> Response:
         statuses=[s.value for s in Status],
         counts={s.value: counts.get(s, 0) for s in Status},
         status=status.value if status else "",
+        # The online service's chips only once it took any mail (or one is chosen).
+        remote_counts={s.value: n for s, n in remote_counts.items()}
+        if any(remote_counts.values()) or remote
+        else {},
+        remote=remote.value if remote else "",
         recipient=recipient,
         query=urlencode(
-            {k: v for k, v in (("status", status or ""), ("recipient", recipient)) if v}
+            {
+                k: v
+                for k, v in (
+                    ("status", status or ""),
+                    ("remote", remote or ""),
+                    ("recipient", recipient),
+                )
+                if v
+            }
         ),
         retried=int(retried) if retried.isdigit() else None,
         gone=request.query_params.get("gone") == "1",
@@ -111,7 +140,7 @@ async def retry(request: Request, email_id: int) -> Response:
     if not form_csrf_ok(form, session.csrf_token):
         return refused(request, session)
     # Back to the list as it was filtered: only the known filter names survive.
-    kept = [(k, v) for k, v in parse_qsl(form.get("back", "")) if k in ("status", "recipient")]
+    kept = [(k, v) for k, v in parse_qsl(form.get("back", "")) if k in _FILTERS]
     try:
         count = services_of(request).outbox.retry(email_id)
     except EmailNotFound:

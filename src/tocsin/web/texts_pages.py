@@ -36,9 +36,12 @@ PAGE_TEXTS: Final[dict[str, dict[str, str]]] = {
     "deliveries_title": {"en": "Delivery log", "de": "Zustellprotokoll"},
     "deliveries_intro": {
         "en": "Every email in the outbox: waiting, sent, or given up (dead) with the reason "
-        "and the mail server's answer. A dead email can be retried.",
+        "and the mail server's answer. With the online service, what became of the email "
+        "after it took it follows within moments. A dead or bounced email can be retried.",
         "de": "Jede E-Mail im Postausgang: wartend, gesendet oder aufgegeben (tot) mit Grund "
-        "und Antwort des Mailservers. Eine tote E-Mail lässt sich erneut versuchen.",
+        "und Antwort des Mailservers. Beim Online-Dienst folgt kurz darauf, was nach der "
+        "Übergabe aus der E-Mail wurde. Eine tote oder abgewiesene E-Mail lässt sich "
+        "erneut versuchen.",
     },
     "deliveries_status": {"en": "Status", "de": "Status"},
     "deliveries_all": {"en": "All", "de": "Alle"},
@@ -74,8 +77,9 @@ PAGE_TEXTS: Final[dict[str, dict[str, str]]] = {
         "de": "Erneut eingereiht: {count}. Die Zustellung nimmt sie in Kürze auf.",
     },
     "retried_none": {
-        "en": "Nothing to retry: the email has no dead or failed delivery any more.",
-        "de": "Nichts zu wiederholen: Die E-Mail hat keine tote oder gescheiterte Zustellung mehr.",
+        "en": "Nothing to retry: the email has no dead, failed or bounced delivery any more.",
+        "de": "Nichts zu wiederholen: Die E-Mail hat keine tote, gescheiterte oder "
+        "abgewiesene Zustellung mehr.",
     },
     "email_not_found": {
         "en": "That email is no longer in the outbox.",
@@ -86,6 +90,38 @@ PAGE_TEXTS: Final[dict[str, dict[str, str]]] = {
     "status_sent": {"en": "Sent", "de": "Gesendet"},
     "status_failed": {"en": "Failed", "de": "Gescheitert"},
     "status_dead": {"en": "Dead", "de": "Tot"},
+    # The online service's later word on mail it took (see tocsin.outbox.tracking).
+    "remote_title": {"en": "Online service", "de": "Online-Dienst"},
+    "remote_counts": {
+        "en": "Mail the online service took, by what became of it",
+        "de": "Vom Online-Dienst übernommene E-Mails, nach ihrem Verbleib",
+    },
+    "remote_pending": {
+        "en": "At the online service, not delivered yet",
+        "de": "Beim Online-Dienst, noch nicht zugestellt",
+    },
+    "remote_delivered": {
+        "en": "Delivered by the online service",
+        "de": "Vom Online-Dienst zugestellt",
+    },
+    "remote_bounced": {
+        "en": "Bounced: the recipient's mail server refused it",
+        "de": "Abgewiesen: Der Mailserver des Empfängers hat sie abgelehnt",
+    },
+    "remote_gave_up": {
+        "en": "Not delivered: the online service gave up",
+        "de": "Nicht zugestellt: Der Online-Dienst hat aufgegeben",
+    },
+    "remote_unknown": {
+        "en": "Unknown: the online service gave no final answer",
+        "de": "Unbekannt: Der Online-Dienst gab keine abschließende Antwort",
+    },
+    "remote_chip_pending": {"en": "At the service", "de": "Beim Dienst"},
+    "remote_chip_delivered": {"en": "Delivered", "de": "Zugestellt"},
+    "remote_chip_bounced": {"en": "Bounced", "de": "Abgewiesen"},
+    "remote_chip_gave_up": {"en": "Gave up", "de": "Aufgegeben"},
+    "remote_chip_unknown": {"en": "Unknown", "de": "Unbekannt"},
+    "remote_checked": {"en": "asked {time}", "de": "gefragt {time}"},
     "reason_dns_failed": {"en": "Server name not found", "de": "Servername nicht gefunden"},
     "reason_connect_refused": {"en": "Connection refused", "de": "Verbindung abgelehnt"},
     "reason_connect_failed": {"en": "Could not connect", "de": "Keine Verbindung"},

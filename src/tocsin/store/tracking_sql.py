@@ -1,0 +1,152 @@
+"""Tracking in SQL: the online service's later word on deliveries it took.
+
+One row per delivery the relay answered 202 for (see :mod:`tocsin.outbox.tracking`),
+created in the same transaction that records the delivery as sent, deleted with it.
+``next_check_at`` is NULL once the state is final, so the due index stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from tocsin.outbox.model import DeliveryUpdate
+from tocsin.outbox.tracking import RemoteState, Tracking, TrackingDue, TrackingUpdate
+
+if TYPE_CHECKING:
+    from tocsin.store.outbox_sql import Runner
+
+__all__ = [
+    "TRACKING_COLUMNS",
+    "TRACKING_JOIN",
+    "SQLTracking",
+    "start_tracking",
+    "tracking_from_row",
+    "tracking_schema",
+]
+
+TRACKING_COLUMNS = """t.tracking_id, t.state, t.detail, t.code, t.checks, t.checked_at,
+    t.next_check_at"""
+"""The columns :func:`tracking_from_row` reads, in order (``t`` is the tracking table)."""
+
+TRACKING_JOIN = "LEFT JOIN outbox_tracking t ON t.delivery_id = d.id"
+"""Joins the tracking row (if any) of delivery ``d``."""
+
+
+def tracking_schema(*, fk: str, real: str) -> list[str]:
+    """The tracking DDL with the backend's column types filled in."""
+    states = ", ".join(f"'{s.value}'" for s in RemoteState)
+    return [
+        f"""CREATE TABLE IF NOT EXISTS outbox_tracking (
+            delivery_id {fk} PRIMARY KEY
+                REFERENCES outbox_delivery (id) ON DELETE CASCADE,
+            tracking_id TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ({states})),
+            detail TEXT NOT NULL DEFAULT '',
+            code INTEGER,
+            checks INTEGER NOT NULL DEFAULT 0,
+            checked_at {real},
+            next_check_at {real},
+            created_at {real} NOT NULL,
+            updated_at {real} NOT NULL
+        )""",
+        """CREATE INDEX IF NOT EXISTS outbox_tracking_due
+            ON outbox_tracking (next_check_at) WHERE next_check_at IS NOT NULL""",
+    ]
+
+
+_START_SQL = """INSERT INTO outbox_tracking (delivery_id, tracking_id, state, checks,
+    next_check_at, created_at, updated_at) VALUES (?, ?, 'pending', 0, ?, ?, ?)
+    ON CONFLICT (delivery_id) DO UPDATE SET tracking_id = excluded.tracking_id,
+    state = 'pending', detail = '', code = NULL, checks = 0, checked_at = NULL,
+    next_check_at = excluded.next_check_at, created_at = excluded.created_at,
+    updated_at = excluded.updated_at"""
+_ANSWER_SQL = """UPDATE outbox_tracking SET state = ?, detail = ?, code = ?,
+    checks = checks + 1, checked_at = ?, next_check_at = ?, updated_at = ?
+    WHERE delivery_id = ?"""
+_POSTPONE_SQL = """UPDATE outbox_tracking SET next_check_at = ?, updated_at = ?
+    WHERE delivery_id = ? AND next_check_at IS NOT NULL"""
+
+
+def start_tracking(
+    runner: Runner, updates: Sequence[DeliveryUpdate], *, now: float, first_check: float
+) -> None:
+    """Begin tracking every sent update that carries a tracking id (a retry restarts it)."""
+    rows = [
+        (u.delivery_id, u.tracking_id, now + first_check, now, now)
+        for u in updates
+        if u.tracking_id
+    ]
+    if rows:
+        runner.many(_START_SQL, rows)
+
+
+def tracking_from_row(values: Sequence[Any]) -> Tracking | None:
+    """The :class:`Tracking` in ``values`` (the :data:`TRACKING_COLUMNS`), or None."""
+    if values[0] is None:
+        return None
+    return Tracking(
+        tracking_id=str(values[0]),
+        state=RemoteState(values[1]),
+        detail=str(values[2]),
+        code=None if values[3] is None else int(values[3]),
+        checks=int(values[4]),
+        checked_at=None if values[5] is None else float(values[5]),
+        next_check_at=None if values[6] is None else float(values[6]),
+    )
+
+
+class SQLTracking:
+    """The tracking methods of a backend, beside :class:`~tocsin.store.outbox_sql.SQLOutbox`."""
+
+    def _writing(self) -> AbstractContextManager[Runner]:
+        raise NotImplementedError
+
+    def _reading(self) -> AbstractContextManager[Runner]:
+        raise NotImplementedError
+
+    def tracking_due(self, *, now: float, limit: int) -> list[TrackingDue]:
+        """Up to ``limit`` deliveries whose status is due to be asked for, oldest due first."""
+        with self._reading() as runner:
+            rows = runner.rows(
+                "SELECT t.delivery_id, t.tracking_id, d.recipient, t.checks, t.created_at "
+                "FROM outbox_tracking t JOIN outbox_delivery d ON d.id = t.delivery_id "
+                "WHERE t.next_check_at IS NOT NULL AND t.next_check_at <= ? "
+                "ORDER BY t.next_check_at, t.delivery_id LIMIT ?",
+                (now, max(0, limit)),
+            )
+        return [TrackingDue(int(r[0]), str(r[1]), str(r[2]), int(r[3]), float(r[4])) for r in rows]
+
+    def next_tracking_due(self) -> float | None:
+        """When the earliest pending tracking is due to be asked for, or None."""
+        with self._reading() as runner:
+            rows = runner.rows(
+                "SELECT MIN(next_check_at) FROM outbox_tracking WHERE next_check_at IS NOT NULL"
+            )
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def record_tracking(self, updates: Sequence[TrackingUpdate], *, now: float) -> None:
+        """Write what the relay answered (or when to ask again), in one transaction."""
+        answered = [u for u in updates if u.answered]
+        postponed = [u for u in updates if not u.answered]
+        with self._writing() as runner:
+            if answered:
+                runner.many(
+                    _ANSWER_SQL,
+                    [
+                        (u.state.value, u.detail, u.code, now, u.next_check_at, now, u.delivery_id)
+                        for u in answered
+                    ],
+                )
+            if postponed:
+                runner.many(
+                    _POSTPONE_SQL, [(u.next_check_at, now, u.delivery_id) for u in postponed]
+                )
+
+    def tracking_counts(self) -> dict[RemoteState, int]:
+        """Tracked deliveries per state (every state present, zero included)."""
+        with self._reading() as runner:
+            rows = runner.rows("SELECT state, COUNT(*) FROM outbox_tracking GROUP BY state")
+        found = {RemoteState(r[0]): int(r[1]) for r in rows}
+        return {s: found.get(s, 0) for s in RemoteState}
