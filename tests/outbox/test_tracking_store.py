@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from outbox_support import PG_URL
 
 from tocsin.message import compose
 from tocsin.outbox import DeliveryUpdate, ListFilter, NewEmail, Status
@@ -18,6 +21,7 @@ from tocsin.outbox.tracking import (
     state_for,
 )
 from tocsin.store import Store
+from tocsin.store.postgres import PostgresStore
 
 T0 = 1_800_000_000.0
 
@@ -48,7 +52,10 @@ def test_a_relayed_delivery_is_tracked_from_its_hand_over(store: Store) -> None:
         (ids[1], "msg_1", 0, T0),
     ]
     assert {d.recipient for d in due} == {"a@example.net", "b@example.net"}
-    assert store.next_tracking_due() == first
+    # Taken for a minute: another process asks none of them twice; a dead one's come back.
+    assert store.tracking_due(now=first, limit=10) == []
+    assert store.next_tracking_due() == first + 60
+    assert len(store.tracking_due(now=first + 60, limit=10)) == 2
     assert store.tracking_counts()[RemoteState.PENDING] == 2
     (smtp,) = store.list_deliveries(ListFilter(recipient="smtp@"))
     assert smtp.remote is None
@@ -64,7 +71,6 @@ def test_answers_are_recorded_and_final_ones_leave_the_due_list(store: Store) ->
         ],
         now=at,
     )
-    assert [d.delivery_id for d in store.tracking_due(now=at + 1_000, limit=10)] == [b]
     view = store.get_email(store.list_deliveries(ListFilter())[0].email_id)
     assert view is not None
     remote = {d.id: d.remote for d in view.deliveries}
@@ -78,6 +84,7 @@ def test_answers_are_recorded_and_final_ones_leave_the_due_list(store: Store) ->
         at + 20,
         1,
     )
+    assert [d.delivery_id for d in store.tracking_due(now=at + 1_000, limit=10)] == [b]
 
     # Unanswered (the relay was down): only the next question moves; nothing else.
     store.record_tracking([TrackingUpdate(b, RemoteState.PENDING, at + 99, answered=False)], now=at)
@@ -85,6 +92,25 @@ def test_answers_are_recorded_and_final_ones_leave_the_due_list(store: Store) ->
     assert (again.delivery_id, again.checks) == (b, 1)
     counts = store.tracking_counts()
     assert (counts[RemoteState.DELIVERED], counts[RemoteState.PENDING]) == (1, 1)
+
+
+@pytest.mark.postgres
+def test_two_processes_on_one_database_never_ask_about_the_same_delivery(
+    pg_store: PostgresStore,
+) -> None:
+    ids = _sent(pg_store, [f"r{i}@example.net" for i in range(40)], tracking_id="msg_1")
+    other = PostgresStore(PG_URL, schema=pg_store.schema)
+    try:
+        at = T0 + next_check_delay(0)
+        with ThreadPoolExecutor(2) as pool:
+            one, two = pool.map(
+                lambda s: [d.delivery_id for d in s.tracking_due(now=at, limit=25)],
+                [pg_store, other],
+            )
+    finally:
+        other.close()
+    assert not set(one) & set(two)
+    assert sorted(one + two) == sorted(ids)
 
 
 def test_the_filter_finds_by_remote_state(store: Store) -> None:

@@ -124,9 +124,10 @@ class OutboxStore(Protocol):
         left without deliveries; return the number of deliveries deleted."""
         ...
 
-    def tracking_due(self, *, now: float, limit: int) -> list[TrackingDue]:
-        """Up to ``limit`` deliveries the online service took whose later status is due
-        to be asked for (see :mod:`tocsin.outbox.tracking`)."""
+    def tracking_due(self, *, now: float, limit: int, lease: float = 60.0) -> list[TrackingDue]:
+        """Take up to ``limit`` deliveries the online service took whose later status is
+        due to be asked for (see :mod:`tocsin.outbox.tracking`); they are not due again
+        for ``lease`` seconds, so processes sharing a database ask each only once."""
         ...
 
     def next_tracking_due(self) -> float | None:

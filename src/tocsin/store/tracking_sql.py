@@ -1,3 +1,6 @@
+# Only constants and "?, ?, ?" placeholder lists are put into SQL text here; every value
+# is a bound parameter.  Hence:
+# ruff: noqa: S608
 """Tracking in SQL: the online service's later word on deliveries it took.
 
 One row per delivery the relay answered 202 for (see :mod:`tocsin.outbox.tracking`),
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tocsin.outbox.model import DeliveryUpdate
 from tocsin.outbox.tracking import RemoteState, Tracking, TrackingDue, TrackingUpdate
@@ -100,23 +103,45 @@ def tracking_from_row(values: Sequence[Any]) -> Tracking | None:
 class SQLTracking:
     """The tracking methods of a backend, beside :class:`~tocsin.store.outbox_sql.SQLOutbox`."""
 
+    claim_lock: ClassVar[str] = ""  # PostgreSQL: FOR UPDATE SKIP LOCKED (as for the outbox)
+
     def _writing(self) -> AbstractContextManager[Runner]:
         raise NotImplementedError
 
     def _reading(self) -> AbstractContextManager[Runner]:
         raise NotImplementedError
 
-    def tracking_due(self, *, now: float, limit: int) -> list[TrackingDue]:
-        """Up to ``limit`` deliveries whose status is due to be asked for, oldest due first."""
-        with self._reading() as runner:
-            rows = runner.rows(
-                "SELECT t.delivery_id, t.tracking_id, d.recipient, t.checks, t.created_at "
-                "FROM outbox_tracking t JOIN outbox_delivery d ON d.id = t.delivery_id "
-                "WHERE t.next_check_at IS NOT NULL AND t.next_check_at <= ? "
-                "ORDER BY t.next_check_at, t.delivery_id LIMIT ?",
-                (now, max(0, limit)),
+    def tracking_due(self, *, now: float, limit: int, lease: float = 60.0) -> list[TrackingDue]:
+        """Take up to ``limit`` deliveries whose status is due to be asked for.
+
+        They are not due again for ``lease`` seconds (the answer, once recorded, sets
+        the real next time), so several processes on one database ask each only once,
+        and those of a process that died are asked again after the lease.
+        """
+        with self._writing() as runner:
+            taken = runner.rows(
+                "WITH due AS MATERIALIZED (SELECT delivery_id FROM outbox_tracking "
+                "WHERE next_check_at IS NOT NULL AND next_check_at <= ? "
+                f"ORDER BY next_check_at, delivery_id LIMIT ?{self.claim_lock}) "
+                "UPDATE outbox_tracking SET next_check_at = ? "
+                "WHERE delivery_id IN (SELECT delivery_id FROM due) "
+                "RETURNING delivery_id, tracking_id, checks, created_at",
+                (now, max(0, limit), now + lease),
             )
-        return [TrackingDue(int(r[0]), str(r[1]), str(r[2]), int(r[3]), float(r[4])) for r in rows]
+            if not taken:
+                return []
+            ids = [int(r[0]) for r in taken]
+            marks = ", ".join("?" * len(ids))
+            recipients: dict[Any, Any] = dict(
+                runner.rows(f"SELECT id, recipient FROM outbox_delivery WHERE id IN ({marks})", ids)
+            )
+        return sorted(
+            (
+                TrackingDue(int(r[0]), str(r[1]), str(recipients[r[0]]), int(r[2]), float(r[3]))
+                for r in taken
+            ),
+            key=lambda d: d.delivery_id,
+        )
 
     def next_tracking_due(self) -> float | None:
         """When the earliest pending tracking is due to be asked for, or None."""
