@@ -1,98 +1,35 @@
 """``tocsin group|user|event|site ...``: the site and its events from a shell (a face).
 
-Registered by :mod:`tocsin.cli`.  Exit status 0 on success, 2 for refused input (the
-message names the option or field and says what to change), 1 when the store cannot
-be opened.
+Registered by :mod:`tocsin.cli`; the event commands are in :mod:`tocsin.cli_events`.
+Exit status 0 on success, 2 for refused input (the message names the option or field
+and says what to change), 1 when the store cannot be opened.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from tocsin.model import Category, Severity, State
+from tocsin.cli_events import event_app
+from tocsin.cli_support import CATEGORIES, CategoryOption, DataOption, JsonOption, fail, out, run
+from tocsin.model import Category
 from tocsin.services.context import Services
-from tocsin.services.events import event_to_dict
-from tocsin.services.inputs import InputRefused
 from tocsin.services.site_input import user_to_dict
-from tocsin.services.sites import ImportReport, NotFound, dump_site, load_site
+from tocsin.services.sites import ImportReport, dump_site, load_site
 
 __all__ = ["event_app", "group_app", "site_app", "user_app"]
 
-T = TypeVar("T")
 group_app = typer.Typer(
     help="Alarm groups: a tree such as site → building → room.", no_args_is_help=True
 )
 user_app = typer.Typer(help="Users who receive alarm emails.", no_args_is_help=True)
-event_app = typer.Typer(
-    help="Raise or clear an event by hand; list recent events.", no_args_is_help=True
-)
 site_app = typer.Typer(
     help="The whole site (groups and users) as a YAML file.", no_args_is_help=True
 )
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-DataOption = Annotated[
-    Path | None,
-    typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory [default: ./tocsin-data]."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]
-_CATEGORIES = ", ".join(c.value for c in Category)
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(f"[red]✗[/] {message}", markup=True)
-    raise typer.Exit(2)
-
-
-_OPTION_FIELD = re.compile(r"[a-z_]+(\[\d+\])?")
-_OPTIONS = {"categories": "--category", "groups": "--group", "client_event_id": "--client-id"}
-
-
-def _field(name: str) -> str:
-    """The CLI option for a field (``time_zone`` → ``--time-zone``, ``categories[1]`` →
-    ``--category``); nested fields (from a site file) as they are."""
-    base = name.partition("[")[0]
-    if not _OPTION_FIELD.fullmatch(name) or name in ("body", "file"):
-        return name or "input"
-    return _OPTIONS.get(base, "--" + base.replace("_", "-"))
-
-
-@contextmanager
-def _services(data: Path | None) -> Iterator[Services]:
-    try:
-        services = Services.open(data)
-    except Exception as exc:  # a store that cannot be opened: say why, no traceback
-        err.print(f"[red]✗[/] cannot open the store: {exc}")
-        raise typer.Exit(1) from None
-    try:
-        yield services
-    finally:
-        services.close()
-
-
-def _run(data: Path | None, work: Callable[[Services], T]) -> T:
-    """Run ``work``; refused input and unknown ids end with a clear message and exit 2."""
-    with _services(data) as services:
-        try:
-            return work(services)
-        except InputRefused as exc:
-            for issue in exc.issues:
-                err.print(f"[red]✗[/] [bold]{_field(issue.field)}[/]: {issue.text('en')}")
-            _fail("Nothing was changed.")
-        except NotFound as exc:
-            _fail(f"{exc} (see 'tocsin {exc.what} list').")
 
 
 # ---------------------------------------------------------------------- groups
@@ -105,7 +42,7 @@ def group_add(
 ) -> None:
     """Create an alarm group (below --parent, or a top-level one)."""
     fields = {"id": group_id, "name": name, "parent": parent}
-    _run(data, lambda s: s.sites.add_group(fields))
+    run(data, lambda s: s.sites.add_group(fields))
     out.print(f"[green]✓ Group '{group_id}' created.[/]")
 
 
@@ -124,8 +61,8 @@ def group_set(
     if parent is not None or top:
         changes["parent"] = None if top else parent
     if not changes:
-        _fail("Give --name, --parent or --top.")
-    _run(data, lambda s: s.sites.update_group(group_id, changes))
+        fail("Give --name, --parent or --top.")
+    run(data, lambda s: s.sites.update_group(group_id, changes))
     out.print(f"[green]✓ Group '{group_id}' changed.[/]")
 
 
@@ -146,7 +83,7 @@ def group_set_policy(
 ) -> None:
     """Set a group's own policy for one category (or --inherit the parent's again)."""
     policy = None if inherit else {"email_warnings": warnings, "max_per_hour": max_per_hour}
-    _run(data, lambda s: s.sites.update_group(group_id, {"policies": {category.value: policy}}))
+    run(data, lambda s: s.sites.update_group(group_id, {"policies": {category.value: policy}}))
     if inherit:
         out.print(f"[green]✓ '{group_id}' inherits its {category.value} policy.[/]")
     else:
@@ -160,7 +97,7 @@ def group_remove(
     group_id: Annotated[str, typer.Argument(metavar="ID")], data: DataOption = None
 ) -> None:
     """Delete a group (it must have no subgroups and no users)."""
-    _run(data, lambda s: s.sites.remove_group(group_id))
+    run(data, lambda s: s.sites.remove_group(group_id))
     out.print(f"[green]✓ Group '{group_id}' removed.[/]")
 
 
@@ -172,7 +109,7 @@ def group_list(data: DataOption = None, as_json: JsonOption = False) -> None:
         view = s.sites.view()
         return [s.sites.group_dict(g, view=view) for g in s.sites.groups()]
 
-    groups = _run(data, work)
+    groups = run(data, work)
     if as_json:
         out.print_json(json.dumps(groups))
         return
@@ -200,7 +137,7 @@ def user_add(
     time_zone: Annotated[str, typer.Option(help="IANA zone, e.g. Europe/Berlin.")] = "UTC",
     group: Annotated[list[str] | None, typer.Option(help="An alarm group; repeatable.")] = None,
     category: Annotated[
-        list[str] | None, typer.Option(help=f"Email on for: {_CATEGORIES}; repeatable.")
+        list[str] | None, typer.Option(help=f"Email on for: {CATEGORIES}; repeatable.")
     ] = None,
     data: DataOption = None,
 ) -> None:
@@ -214,7 +151,7 @@ def user_add(
         "groups": group or [],
         "categories": category or [],
     }
-    user = _run(data, lambda s: s.sites.add_user(fields))
+    user = run(data, lambda s: s.sites.add_user(fields))
     out.print(f"[green]✓ User '{user.id}' created.[/]")
     if not user.email_categories:
         out.print("  No email yet: choose categories with 'tocsin user categories'.")
@@ -234,7 +171,7 @@ def user_assign(
         groups = current - set(group) if remove else current | set(group)
         return s.sites.update_user(user_id, {"groups": sorted(groups)}).group_ids
 
-    groups = _run(data, work)
+    groups = run(data, work)
     out.print(f"[green]✓ '{user_id}' is assigned to: {', '.join(sorted(groups)) or 'nothing'}.[/]")
 
 
@@ -242,18 +179,18 @@ def user_assign(
 def user_categories(
     user_id: Annotated[str, typer.Argument(metavar="ID")],
     categories: Annotated[
-        list[str] | None, typer.Argument(help=f"Email on for these: {_CATEGORIES} (none: all off).")
+        list[str] | None, typer.Argument(help=f"Email on for these: {CATEGORIES} (none: all off).")
     ] = None,
     data: DataOption = None,
 ) -> None:
     """Choose the categories a user gets email for (all others off)."""
-    user = _run(data, lambda s: s.sites.update_user(user_id, {"categories": categories or []}))
+    user = run(data, lambda s: s.sites.update_user(user_id, {"categories": categories or []}))
     chosen = ", ".join(c.value for c in Category if c in user.email_categories)
     out.print(f"[green]✓ '{user_id}' gets email for: {chosen or 'nothing'}.[/]")
 
 
 def _set_enabled(user_id: str, enabled: bool, data: Path | None) -> None:
-    _run(data, lambda s: s.sites.update_user(user_id, {"enabled": enabled}))
+    run(data, lambda s: s.sites.update_user(user_id, {"enabled": enabled}))
     out.print(f"[green]✓ '{user_id}' {'enabled' if enabled else 'disabled'}.[/]")
 
 
@@ -278,14 +215,14 @@ def user_remove(
     user_id: Annotated[str, typer.Argument(metavar="ID")], data: DataOption = None
 ) -> None:
     """Delete a user."""
-    _run(data, lambda s: s.sites.remove_user(user_id))
+    run(data, lambda s: s.sites.remove_user(user_id))
     out.print(f"[green]✓ User '{user_id}' removed.[/]")
 
 
 @user_app.command("list")
 def user_list(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Show every user with groups and categories."""
-    users = [user_to_dict(u) for u in _run(data, lambda s: s.sites.users())]
+    users = [user_to_dict(u) for u in run(data, lambda s: s.sites.users())]
     if as_json:
         out.print_json(json.dumps(users))
         return
@@ -300,121 +237,6 @@ def user_list(data: DataOption = None, as_json: JsonOption = False) -> None:
         )
 
 
-# ---------------------------------------------------------------------- events
-Group = Annotated[str, typer.Option(help="The alarm group's id.")]
-Device = Annotated[str, typer.Option(help="The device, e.g. 'Smoke detector 2'.")]
-Sensor = Annotated[str, typer.Option(help="The sensor, e.g. smoke.")]
-Text = Annotated[str | None, typer.Option(help="Free text for the email.")]
-
-
-def _submit(data: Path | None, event: dict[str, object]) -> None:
-    fields = {k: v for k, v in event.items() if v is not None}
-    (accepted,), sender = _run(
-        data, lambda s: (s.events.submit(fields), s.settings.load().sender_address)
-    )
-    if accepted.duplicate:
-        out.print(f"Already accepted as {accepted.id} (same --client-id): nothing new.")
-        return
-    out.print(
-        f"[green]✓ Event {accepted.id} accepted[/]: {accepted.notified} emails queued", end=""
-    )
-    out.print(f", {accepted.held} held back for a summary." if accepted.held else ".")
-    if event.get("state") == State.CLEARED.value and accepted.clears is None:
-        out.print("  No open raise of this sensor was found, so nobody was told of it.")
-    if accepted.held and not sender:
-        out.print(
-            "  No sender address is set up, so emails wait for it "
-            "(tocsin settings set sender_address=...); then a summary goes out."
-        )
-    if accepted.notified:
-        out.print("  The outbox sends them while 'tocsin serve' (or 'tocsin worker') runs.")
-
-
-@event_app.command("raise")
-def event_raise(
-    group: Group,
-    device: Device,
-    sensor: Sensor,
-    category: CategoryOption,
-    severity: Annotated[Severity, typer.Option(help="alarm or warning.")],
-    value: Annotated[float | None, typer.Option(help="The measured value.")] = None,
-    unit: Annotated[str | None, typer.Option(help="The unit, e.g. °C.")] = None,
-    threshold: Annotated[float | None, typer.Option(help="The limit it crossed.")] = None,
-    text: Text = None,
-    client_id: Annotated[str | None, typer.Option(help="Your id, for safe retries.")] = None,
-    data: DataOption = None,
-) -> None:
-    """Raise an event: stored, routed, and its emails queued, as if a device posted it."""
-    _submit(
-        data,
-        {
-            "group": group,
-            "device": device,
-            "sensor": sensor,
-            "category": category.value,
-            "severity": severity.value,
-            "value": value,
-            "unit": unit,
-            "threshold": threshold,
-            "text": text,
-            "client_event_id": client_id,
-        },
-    )
-
-
-@event_app.command("clear")
-def event_clear(
-    group: Group,
-    device: Device,
-    sensor: Sensor,
-    category: CategoryOption,
-    clears: Annotated[
-        str | None, typer.Option(help="The id of the raise (default: the open one).")
-    ] = None,
-    text: Text = None,
-    client_id: Annotated[str | None, typer.Option(help="Your id, for safe retries.")] = None,
-    data: DataOption = None,
-) -> None:
-    """Clear a raised event: the "cleared" email goes to those told of the raise."""
-    _submit(
-        data,
-        {
-            "group": group,
-            "device": device,
-            "sensor": sensor,
-            "category": category.value,
-            "state": State.CLEARED.value,
-            "clears": clears,
-            "text": text,
-            "client_event_id": client_id,
-        },
-    )
-
-
-@event_app.command("list")
-def event_list(
-    limit: Annotated[int, typer.Option(help="How many.", min=1, max=500)] = 20,
-    data: DataOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Show recent events, newest first, with who was emailed."""
-    records = [event_to_dict(r) for r in _run(data, lambda s: s.events.recent(limit=limit))]
-    if as_json:
-        out.print_json(json.dumps(records))
-        return
-    for e in records:
-        sent = [n["user"] for n in e["notifications"] if n["status"] == "sent"]
-        held = [n["user"] for n in e["notifications"] if n["status"] != "sent"]
-        out.print(
-            f"{e['received_at'][:19]}  {e['id']}  {e['state']:<7} {e['severity']:<7} "
-            f"{e['category']:<8} {e['group']} / {e['device']}: {e['sensor']}",
-            markup=False,
-        )
-        out.print(
-            f"    emailed: {', '.join(sent) or '-'}; other: {', '.join(held) or '-'}", markup=False
-        )
-
-
 # ---------------------------------------------------------------------- the site file
 @site_app.command("export")
 def site_export(
@@ -422,7 +244,7 @@ def site_export(
     data: DataOption = None,
 ) -> None:
     """Write the whole site (groups and users) as YAML."""
-    text = dump_site(_run(data, lambda s: s.sites.export_site()))
+    text = dump_site(run(data, lambda s: s.sites.export_site()))
     if file == "-":
         sys.stdout.write(text)
         return
@@ -448,8 +270,8 @@ def site_import(
     try:
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"FILE: cannot read {file}: {exc}")
-    report = _run(
+        fail(f"FILE: cannot read {file}: {exc}")
+    report = run(
         data, lambda s: s.sites.import_site(load_site(text), replace=not merge, dry_run=dry_run)
     )
     _print_import(report)

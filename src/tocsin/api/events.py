@@ -1,4 +1,4 @@
-"""REST: the event intake (``POST /api/v1/events``) and the event log.
+"""REST: the event intake (``POST /api/v1/events``), the event log, and purging old events.
 
 The intake answers ``202 Accepted`` with the event ids only after the events and
 their emails are committed.  Every refusal is JSON of one shape::
@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.auth import Principal, require_admin, require_scope, services_of
+from tocsin.services import retention
 from tocsin.services.event_input import MAX_BATCH
 from tocsin.services.events import event_to_dict
 from tocsin.services.inputs import InputRefused, refuse
@@ -132,6 +133,31 @@ def list_events(
     records = services_of(request).events.recent(limit=limit, before=before)
     last = records[-1].stored.received_at if len(records) == limit else None
     return {"events": [event_to_dict(r) for r in records], "next": last}
+
+
+@router.post(
+    "/purge",
+    responses={422: {"description": "older_than_days is not a whole number from 1 to 3650"}},
+)
+def purge_events(
+    request: Request,
+    principal: Admin,
+    older_than_days: Annotated[
+        str | None, Query(description="1 to 3650 (default: the retention period)")
+    ] = None,
+    dry_run: Annotated[bool, Query(description="only count what would go")] = False,
+) -> JSONResponse:
+    """Delete events received more than N days ago with their notifications, in batches.
+
+    Active alarms, and events a pending email or summary still needs, stay.  Answers
+    the counts: ``events``, ``notifications``, ``kept`` (old but still needed).
+    """
+    store = services_of(request).store
+    try:
+        report = retention.purge_events(store, older_than_days=older_than_days, dry_run=dry_run)
+    except InputRefused as exc:
+        return refused_response(exc, principal.language)
+    return JSONResponse(report.as_dict())
 
 
 @router.get("/{event_id}", responses={404: {"description": "no such event"}})

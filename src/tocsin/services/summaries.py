@@ -15,6 +15,11 @@ outbox).  One notice per problem: raising an open problem again sends nothing.
 a problem that goes away gets its "resolved" notice.  Built in: email waiting in the
 outbox for too long while email is enabled (``delivery_delayed``).
 
+**Housekeeping.**  Every tick forgets the cap's counters of hours over 48 hours
+ago; about once an hour it deletes the events past the retention period
+(:func:`tocsin.services.retention.run_retention`).  A failure there is logged and
+retried later; it never stops the summaries.
+
 Wiring (``tocsin serve`` / ``tocsin worker``)::
 
     engine = DeliveryEngine(..., on_pause=outbox_pause_notifier(services))
@@ -39,6 +44,7 @@ from tocsin.outbox import NewEmail, PauseState, Status
 from tocsin.routing import summarize
 from tocsin.services.context import Services
 from tocsin.services.intake import NO_SENDER, hour_of, priority_of
+from tocsin.services.retention import run_retention
 from tocsin.store.events_sql import EventSQL, NotificationStatus
 from tocsin.store.sites_sql import SiteSQL
 
@@ -88,6 +94,7 @@ class TickReport:
     raised: tuple[str, ...] = ()
     cleared: tuple[str, ...] = ()
     errors: tuple[str, ...] = field(default=())
+    events_purged: int = 0
 
 
 def _check_code(code: str) -> str:
@@ -286,7 +293,10 @@ def tick(
     checks: Sequence[ProblemCheck] | None = None,
 ) -> TickReport:
     """One round: system problems (``checks``, default :func:`default_checks`), then
-    summaries, then forgetting old hourly counters.  Blocking; run it every minute."""
+    summaries, then forgetting old hourly counters and (about hourly, see
+    :func:`~tocsin.services.retention.run_retention`) old events.  A failing check or
+    purge is logged and listed in ``errors``; the rest of the round still runs.
+    Blocking; run it every minute."""
     at = time.time() if now is None else now
     errors: list[str] = []
     raised: list[str] = []
@@ -301,7 +311,20 @@ def tick(
     summaries, events = send_summaries(services, at)
     with services.store.site_writing() as site:
         EventSQL(site.runner).prune_counts(before_hour=hour_of(at) - 48)
-    return TickReport(summaries, events, tuple(raised), tuple(cleared), tuple(errors))
+    purged = None
+    try:
+        purged = run_retention(services.store, at)  # about once an hour, not every tick
+    except Exception as exc:  # retried later by run_retention's own schedule
+        log.exception("deleting old events failed")
+        errors.append(f"retention: {exc}")
+    return TickReport(
+        summaries,
+        events,
+        tuple(raised),
+        tuple(cleared),
+        tuple(errors),
+        events_purged=purged.events if purged else 0,
+    )
 
 
 async def run_summaries(
@@ -323,6 +346,8 @@ async def run_summaries(
                     list(report.raised),
                     list(report.cleared),
                 )
+            if report.events_purged:
+                log.info("deleted %d events past the retention period", report.events_purged)
         except Exception:
             log.exception("the summaries round failed; trying again in %s s", interval)
         with contextlib.suppress(TimeoutError):

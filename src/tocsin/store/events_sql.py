@@ -23,7 +23,14 @@ from typing import Any, Final
 from tocsin.model import Category, Event, Severity, State
 from tocsin.store.outbox_sql import Row, Runner
 
-__all__ = ["EventSQL", "NotificationRow", "NotificationStatus", "StoredEvent"]
+__all__ = [
+    "CLEARS_INDEX",
+    "EventSQL",
+    "NotificationRow",
+    "NotificationStatus",
+    "PurgeBatch",
+    "StoredEvent",
+]
 
 
 class NotificationStatus:
@@ -61,6 +68,20 @@ class NotificationRow:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class PurgeBatch:
+    """One batch of :meth:`EventSQL.purge_batch`: what it looked at and what went.
+
+    ``last`` is the (received_at, id) of the last event looked at: where the next
+    batch starts (None when there was nothing left before the cut-off).
+    """
+
+    examined: int
+    last: tuple[float, str] | None
+    events: int
+    notifications: int
+
+
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
@@ -71,6 +92,23 @@ _EVENT_COLUMNS: Final = (
 )
 _NOTIFICATION_COLUMNS: Final = (
     "event_id, user_id, status, reason, hour, email_id, outbox_id, summary_id, created_at"
+)
+
+
+CLEARS_INDEX: Final = (
+    "CREATE INDEX IF NOT EXISTS event_clears ON event (clears) WHERE clears IS NOT NULL"
+)
+"""Finds the events that clear a raise (retention keeps a raise while its clear stays)."""
+
+
+_CHUNK: Final = 500  # ids per IN (...) list: far below either backend's parameter limit
+_HELD_SQL: Final = (
+    "SELECT DISTINCT event_id FROM notification WHERE status = 'held' AND event_id IN ({marks})"
+)
+_PENDING_SQL: Final = (
+    "SELECT DISTINCT n.event_id FROM notification n JOIN outbox_delivery d "
+    "ON d.email_id = n.outbox_id WHERE d.status IN ('queued', 'sending') "
+    "AND n.event_id IN ({marks})"
 )
 
 
@@ -315,3 +353,72 @@ class EventSQL:
     def prune_counts(self, *, before_hour: int) -> int:
         """Forget counters of hours before ``before_hour``."""
         return self.runner.run("DELETE FROM hourly_count WHERE hour < ?", (before_hour,))
+
+    # ------------------------------------------------------------ retention
+    def count_before(self, before: float) -> int:
+        """Events received before ``before`` (needed or not): what a purge looks at."""
+        rows = self.runner.rows("SELECT COUNT(*) FROM event WHERE received_at < ?", (before,))
+        return int(rows[0][0])
+
+    def purge_batch(
+        self,
+        *,
+        before: float,
+        after: tuple[float, str] | None,
+        limit: int,
+        dry_run: bool = False,
+    ) -> PurgeBatch:
+        """Delete the events received before ``before`` that nothing needs any more, with
+        their notifications, looking at the next ``limit`` events after ``after`` (oldest
+        first); with ``dry_run`` only count them.  Run it in a write transaction.
+
+        An event is needed while it is an active alarm (a raise not cleared), has a
+        notification held for a summary, or an email still waiting in the outbox; a
+        raise also while an event clearing it stays (received since ``before``, or
+        needed): an incident goes as a whole, once its end is old.  Every query here
+        goes by an index, on at most ``limit`` ids (a plan of one big query with
+        correlated subqueries scanned whole tables on PostgreSQL).
+        """
+        where, params = ("", []) if after is None else ("AND (received_at, id) > (?, ?)", after)
+        rows = self.runner.rows(
+            f"SELECT id, received_at, is_open FROM event WHERE received_at < ? {where} "
+            "ORDER BY received_at, id LIMIT ?",
+            (before, *params, max(1, limit)),
+        )
+        if not rows:
+            return PurgeBatch(0, None, 0, 0)
+        last = (float(rows[-1][1]), str(rows[-1][0]))
+        closed = [str(r[0]) for r in rows if not r[2]]
+        clearing = self._in(
+            "SELECT id, clears, received_at FROM event WHERE clears IN ({marks})", closed
+        )
+        old_clears = [str(c[0]) for c in clearing if float(c[2]) < before]
+        needed = self._needed([*closed, *old_clears])
+        kept = needed | {
+            str(c[1]) for c in clearing if float(c[2]) >= before or str(c[0]) in needed
+        }
+        ids = [i for i in closed if i not in kept]
+        if not ids:
+            return PurgeBatch(len(rows), last, 0, 0)
+        marks = _marks(len(ids))
+        if dry_run:
+            found = self.runner.rows(
+                f"SELECT COUNT(*) FROM notification WHERE event_id IN ({marks})", ids
+            )
+            return PurgeBatch(len(rows), last, len(ids), int(found[0][0]))
+        notes = self.runner.run(f"DELETE FROM notification WHERE event_id IN ({marks})", ids)
+        events = self.runner.run(f"DELETE FROM event WHERE id IN ({marks})", ids)
+        return PurgeBatch(len(rows), last, events, notes)
+
+    def _needed(self, event_ids: Sequence[str]) -> set[str]:
+        """Of these (closed) events, those held for a summary or with an email waiting."""
+        rows = self._in(_HELD_SQL, event_ids) + self._in(_PENDING_SQL, event_ids)
+        return {str(r[0]) for r in rows}
+
+    def _in(self, sql: str, ids: Sequence[str]) -> list[Row]:
+        """Rows of ``sql`` (with ``{marks}`` for the ids), in chunks of :data:`_CHUNK` ids."""
+        found: list[Row] = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            found += self.runner.rows(sql.format(marks=_marks(len(chunk))), chunk)
+        return found

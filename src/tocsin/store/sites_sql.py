@@ -32,6 +32,7 @@ from typing import Final
 
 from tocsin.i18n import Language
 from tocsin.model import AlarmGroup, Category, CategoryPolicy, GroupSettings, User
+from tocsin.store.events_sql import CLEARS_INDEX
 from tocsin.store.outbox_sql import Row, Runner
 
 __all__ = ["SQLSites", "SiteSQL", "sites_schema"]
@@ -97,6 +98,7 @@ def _event_tables(fk: str, real: str) -> list[str]:
         "CREATE INDEX IF NOT EXISTS event_received ON event (received_at, id)",
         """CREATE INDEX IF NOT EXISTS event_open ON event
             (group_id, device, sensor, category, received_at) WHERE is_open = 1""",
+        CLEARS_INDEX,  # retention keeps a raise while its clear stays
         f"""CREATE TABLE IF NOT EXISTS notification (
             event_id TEXT NOT NULL REFERENCES event (id) ON DELETE CASCADE,
             user_id TEXT NOT NULL,

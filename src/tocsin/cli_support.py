@@ -1,0 +1,91 @@
+"""What the site and event commands share: consoles, options, running a use case.
+
+:func:`run` opens the services of the data directory, runs one piece of work and
+turns refused input into field-named messages (``--time-zone: Unknown time zone``)
+with exit status 2; a store that cannot be opened ends with status 1.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from tocsin.model import Category
+from tocsin.services.context import Services
+from tocsin.services.inputs import InputRefused
+from tocsin.services.sites import NotFound
+
+__all__ = [
+    "CATEGORIES",
+    "CategoryOption",
+    "DataOption",
+    "JsonOption",
+    "err",
+    "fail",
+    "out",
+    "run",
+]
+
+T = TypeVar("T")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory [default: ./tocsin-data]."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]
+CATEGORIES = ", ".join(c.value for c in Category)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``message`` as an error and exit with status 2 (refused input)."""
+    err.print(f"[red]✗[/] {message}", markup=True)
+    raise typer.Exit(2)
+
+
+_OPTION_FIELD = re.compile(r"[a-z_]+(\[\d+\])?")
+_OPTIONS = {"categories": "--category", "groups": "--group", "client_event_id": "--client-id"}
+
+
+def _field(name: str) -> str:
+    """The CLI option for a field (``time_zone`` → ``--time-zone``, ``categories[1]`` →
+    ``--category``); nested fields (from a site file) as they are."""
+    base = name.partition("[")[0]
+    if not _OPTION_FIELD.fullmatch(name) or name in ("body", "file"):
+        return name or "input"
+    return _OPTIONS.get(base, "--" + base.replace("_", "-"))
+
+
+@contextmanager
+def _services(data: Path | None) -> Iterator[Services]:
+    try:
+        services = Services.open(data)
+    except Exception as exc:  # a store that cannot be opened: say why, no traceback
+        err.print(f"[red]✗[/] cannot open the store: {exc}")
+        raise typer.Exit(1) from None
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def run(data: Path | None, work: Callable[[Services], T]) -> T:
+    """Run ``work``; refused input and unknown ids end with a clear message and exit 2."""
+    with _services(data) as services:
+        try:
+            return work(services)
+        except InputRefused as exc:
+            for issue in exc.issues:
+                err.print(f"[red]✗[/] [bold]{_field(issue.field)}[/]: {issue.text('en')}")
+            fail("Nothing was changed.")
+        except NotFound as exc:
+            fail(f"{exc} (see 'tocsin {exc.what} list').")
