@@ -1,93 +1,127 @@
-"""The online service section of the email settings: enrolment facts and the live relay check."""
+"""The online service section of the email settings: enrolment facts and the live check,
+against the real relay (``tocsin.relay`` over HTTPS, see relay_for_web.py).
+
+The page asks GET /api/v1/settings/online-status, which asks the relay who this device
+is (GET /v1/device with the device's credential).
+"""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
+from relay_for_web import DEVICE, WebRelay, running_relay
 
 from helpers import LiveServer
 from tocsin.services.context import Services
-
-CREDENTIAL = "tcr_web-test-credential-never-shown"
-
-
-class _Relay(BaseHTTPRequestHandler):
-    """Just enough of the relay's API for ``check_relay``: GET /v1/device."""
-
-    def do_GET(self) -> None:
-        if self.path != "/v1/device":
-            self.send_error(404)
-            return
-        if self.headers.get("Authorization") != f"Bearer {CREDENTIAL}":
-            body, code = {"error": "unauthorized", "message": "unknown credential"}, 401
-        else:
-            body, code = {"name": "site-7", "senders": ["alarms@example.com"]}, 200
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
+from tocsin.testing import TestCA
 
 
 @pytest.fixture
-def relay_url() -> Iterator[str]:
-    """A stand-in relay on 127.0.0.1 (plain HTTP is allowed to a loopback address)."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Relay)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def relay(tmp_path: Path) -> Iterator[WebRelay]:
+    """The real relay on 127.0.0.1, with the device site-7 (not yet enrolled here)."""
+    with running_relay(tmp_path) as running:
+        yield running
 
 
-def _enrol(services: Services, url: str, credential: str = CREDENTIAL) -> None:
-    services.settings.update(
-        {
-            "transport": "online",
-            "relay_url": url,
-            "device_id": "site-7",
-            "device_credential": credential,
-        }
-    )
+@pytest.fixture
+def enrolled(signed_in: Page, services: Services, relay: WebRelay) -> Page:
+    """The settings page of an installation enrolled at the relay, checked once on load."""
+    relay.enrol(services)
+    signed_in.reload()
+    expect(signed_in.locator("#online-reach")).to_contain_text("reachable — the relay knows")
+    return signed_in
 
 
-def test_an_enrolled_installation_shows_its_facts_and_checks_the_relay(
-    signed_in: Page,
-    server: LiveServer,
-    services: Services,
-    relay_url: str,
-    shoot: Callable[[Page, str], None],
+def _refused(page: Page, reason: str) -> Locator:
+    """Check that the line says the relay check failed for ``reason``; what to change."""
+    expect(page.locator("#online-reach")).to_have_text(f"not reachable ({reason})")
+    hint = page.locator("#online-reach-hint")
+    expect(hint).to_contain_text("What to change:")
+    return hint
+
+
+def test_an_enrolled_installation_shows_its_facts_and_reaches_the_relay(
+    enrolled: Page, server: LiveServer, relay: WebRelay, shoot: Callable[[Page, str], None]
 ) -> None:
-    _enrol(services, relay_url)
-    page = signed_in
-    page.reload()
-    online = page.locator("#online-settings")
-    expect(online).to_be_visible()
+    page = enrolled
+    expect(page.locator("#online-settings")).to_be_visible()
     expect(page.locator("#online-enrolled")).to_have_text("Enrolled")
-    expect(page.locator("#online-relay-url")).to_have_text(relay_url)
-    expect(page.locator("#online-device-id")).to_have_text("site-7")
+    expect(page.locator("#online-relay-url")).to_have_text(relay.url)
+    expect(page.locator("#online-device-id")).to_have_text(DEVICE)
     expect(page.locator("#online-credential")).to_have_text("set (not shown)")
-    # Checked once on load, through GET /api/v1/settings/online-status.
-    expect(page.locator("#online-reach")).to_contain_text("reachable — the relay knows this")
-    expect(page.locator("#online-reach")).to_contain_text("site-7")
+    # Checked once on load; the device's name is the relay's answer.
+    reach = page.locator("#online-reach")
+    expect(reach).to_contain_text(f"reachable — the relay knows this device as {DEVICE} (")
+    expect(reach).to_have_class("reach-ok")
+    expect(page.locator("#online-reach-detail")).to_be_hidden()
+    expect(page.locator("#online-reach-hint")).to_be_hidden()
     expect(page.locator("#online-how")).to_have_count(0)
-    assert CREDENTIAL not in page.content()
+    assert relay.credential not in page.content()
     shoot(page, "settings-online-enrolled-en")
 
-    # The credential gets revoked: the button shows it at once.
-    services.settings.update({"device_credential": "tcr_revoked"})
+    answer = page.request.get(server.url + "/api/v1/settings/online-status")
+    assert answer.ok
+    found = answer.json()
+    assert (found["reachable"], found["device"], found["reason"]) == (True, DEVICE, "")
+    assert relay.credential not in answer.text()
+
+
+def test_a_revoked_credential_says_the_relay_refused_it_and_what_to_do(
+    enrolled: Page, relay: WebRelay, shoot: Callable[[Page, str], None]
+) -> None:
+    page = enrolled
+    relay.revoke()  # at the relay: the page's next check shows it
     page.get_by_role("button", name="Check connection").click()
-    expect(page.locator("#online-reach")).to_have_text("not reachable (auth_failed)")
-    expect(page.locator("#online-reach-detail")).to_be_visible()
+    advice = _refused(page, "auth_failed")
+    expect(page.locator("#online-reach")).to_have_class("reach-fail")
+    expect(page.locator("#online-reach-detail")).to_have_text(
+        "auth: the relay refused the device credential: 401 the device credential is unknown "
+        "or revoked"
+    )
+    expect(advice).to_be_visible()
+    expect(advice).to_contain_text("refused this device's credential (wrong or revoked)")
+    expect(advice).to_contain_text("tocsin online enroll URL TOKEN")
+    expect(advice).not_to_contain_text("cannot be reached")  # the advice for this failure only
+    shoot(page, "settings-online-revoked-en")
+
+
+def test_a_stopped_relay_is_unreachable_and_the_page_says_mail_waits(
+    enrolled: Page, relay: WebRelay
+) -> None:
+    page = enrolled
+    relay.stop()
+    page.get_by_role("button", name="Check connection").click()
+    advice = _refused(page, "connect_refused")
+    expect(page.locator("#online-reach-detail")).to_have_text(
+        "connect: localhost: connection refused"
+    )
+    expect(advice).to_contain_text("Alarm emails wait in the outbox meanwhile")
+    expect(advice).to_contain_text("internet connection, its DNS server")
+    expect(advice).to_contain_text("(port ")
+
+
+def test_a_relay_certificate_the_appliance_does_not_trust_is_named(
+    signed_in: Page, server: LiveServer, services: Services, relay: WebRelay
+) -> None:
+    with TestCA() as stranger:  # the appliance trusts another CA than the relay's
+        relay.enrol(services, ca_file=stranger.ca_path)
+        page = signed_in
+        page.reload()
+        advice = _refused(page, "cert_invalid")
+    expect(page.locator("#online-reach-detail")).to_contain_text(
+        "tls: the relay's certificate was not accepted: unable to get local issuer certificate"
+    )
+    expect(advice).to_contain_text("certificate was not accepted")
+    expect(advice).to_contain_text("private CA")
+
+    relay.enrol(services)  # trusting the relay's CA, the same relay answers
+    page.get_by_role("button", name="Check connection").click()
+    expect(page.locator("#online-reach")).to_contain_text(
+        f"the relay knows this device as {DEVICE}"
+    )
 
 
 def test_an_installation_not_enrolled_explains_how(
@@ -101,8 +135,10 @@ def test_an_installation_not_enrolled_explains_how(
     expect(page.locator("#online-credential")).to_have_text("not set")
     expect(page.locator("#online-reach")).to_have_text("not checked yet")  # no automatic check
     expect(page.locator("#online-how")).to_contain_text("tocsin online enroll URL TOKEN")
+    expect(page.locator("#online-reach-hint")).to_be_hidden()
     page.get_by_role("button", name="Check connection").click()
     expect(page.locator("#online-reach")).to_have_text("not reachable (not_configured)")
+    expect(page.locator("#online-reach-hint")).to_contain_text("Enrol this device first")
     shoot(page, "settings-online-not-enrolled-en")
 
 
@@ -110,7 +146,7 @@ def test_the_online_section_in_german(
     signed_in: Page,
     server: LiveServer,
     services: Services,
-    relay_url: str,
+    relay: WebRelay,
     shoot: Callable[[Page, str], None],
 ) -> None:
     page = signed_in
@@ -120,8 +156,14 @@ def test_the_online_section_in_german(
     expect(page.locator("#online-how")).to_contain_text("Registrierungs-Token")
     expect(page.locator("#online-how")).to_contain_text("tocsin online enroll URL TOKEN")
     shoot(page, "settings-online-not-enrolled-de")
-    _enrol(services, relay_url)
+    relay.enrol(services)
     page.reload()
     expect(page.locator("#online-enrolled")).to_have_text("Registriert")
-    expect(page.locator("#online-reach")).to_contain_text("erreichbar — das Relay kennt")
+    expect(page.locator("#online-reach")).to_contain_text(
+        f"erreichbar — das Relay kennt dieses Gerät als {DEVICE}"
+    )
     shoot(page, "settings-online-enrolled-de")
+    relay.revoke()
+    page.get_by_role("button", name="Verbindung prüfen").click()
+    expect(page.locator("#online-reach-hint")).to_contain_text("Was zu ändern ist:")
+    expect(page.locator("#online-reach-hint")).to_contain_text("Zugangsdaten dieses Geräts")

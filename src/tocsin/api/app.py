@@ -12,6 +12,7 @@ from tocsin.api import outbox as outbox_routes
 from tocsin.api import settings as settings_routes
 from tocsin.api import sites as sites_routes
 from tocsin.api.auth import require_admin
+from tocsin.i18n import Language
 from tocsin.outbox import CONTENT_TYPE, OutboxMetrics
 from tocsin.security import LoginThrottle
 from tocsin.services.context import Services
@@ -61,11 +62,12 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
         return Response(app.state.metrics.exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/api/v1/settings/online-status", dependencies=[require_admin])
-    async def online_status() -> dict[str, object]:
-        """Whether the online service answers right now (for the settings page)."""
+    async def online_status(lang: Language = Language.EN) -> dict[str, object]:
+        """Whether the online service answers right now, and what to change if not
+        (``hint``, in ``lang``: en or de)."""
         from tocsin.transports.online_diagnostics import check_relay
 
-        return await check_relay(services.settings.load())
+        return await check_relay(services.settings.load(), lang.value)
 
     app.include_router(settings_routes.router)
     app.include_router(outbox_routes.router)

@@ -16,19 +16,24 @@
     );
   const line = document.getElementById("online-reach");
   const detail = document.getElementById("online-reach-detail");
+  const hint = document.getElementById("online-reach-hint");
+  const hintText = document.getElementById("online-reach-hint-text");
+  const language = document.documentElement.lang === "de" ? "de" : "en";
 
-  function show(kind, message, more) {
+  function show(kind, message, more, change) {
     line.className = kind ? `reach-${kind}` : "";
     line.textContent = message;
     detail.textContent = more || "";
     detail.hidden = !more;
+    hintText.textContent = change || "";
+    hint.hidden = !change;
   }
 
   async function check() {
     button.disabled = true;
     show("", tx("online_checking"));
     try {
-      const answer = await fetch("/api/v1/settings/online-status", {
+      const answer = await fetch(`/api/v1/settings/online-status?lang=${language}`, {
         credentials: "same-origin",
         headers: { Accept: "application/json" },
       });
@@ -40,7 +45,7 @@
       if (found.reachable) {
         show("ok", tx("online_reachable", { device: found.device, ms: found.latency_ms }));
       } else {
-        show("fail", tx("online_unreachable", { reason: found.reason }), found.error);
+        show("fail", tx("online_unreachable", { reason: found.reason }), found.error, found.hint);
       }
     } catch (exc) {
       show("fail", tx("online_check_failed", { status: "-" }));

@@ -39,11 +39,12 @@ from tocsin.transports.smtp import StepStatus, connect_tcp
 __all__ = ["check_relay", "run_online_test_email"]
 
 
-async def check_relay(settings: EmailSettings) -> dict[str, Any]:
+async def check_relay(settings: EmailSettings, language: str = "en") -> dict[str, Any]:
     """Whether the relay answers right now, for the settings page (never raises).
 
-    ``{"reachable", "device", "latency_ms", "reason", "error"}``; ``reason`` is an error
-    reason (``auth_failed``, ``cert_invalid``, ``connect_refused``, ...) when not reachable.
+    ``{"reachable", "device", "latency_ms", "reason", "error", "hint"}``; ``reason`` is
+    an error reason (``auth_failed``, ``cert_invalid``, ``connect_refused``, ...) when
+    not reachable, and ``hint`` says in ``language`` what to change.
     """
     started = time.perf_counter()
     out: dict[str, Any] = {
@@ -52,15 +53,20 @@ async def check_relay(settings: EmailSettings) -> dict[str, Any]:
         "latency_ms": None,
         "reason": "",
         "error": "",
+        "hint": "",
     }
     try:
         transport = OnlineTransport(settings)
     except ConfigError as exc:
-        return {**out, "reason": Reason.NOT_CONFIGURED.value, "error": str(exc)}
+        hint = translate("hint_relay_enrol", language)
+        return {**out, "reason": Reason.NOT_CONFIGURED.value, "error": str(exc), "hint": hint}
     try:
         info = await transport.device()
     except DeliveryError as exc:
-        return {**out, "reason": exc.reason.value, "error": str(exc)}
+        parts = urllib.parse.urlsplit(settings.relay_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        hint = _hint(exc, settings, transport.host, port, language)
+        return {**out, "reason": exc.reason.value, "error": str(exc), "hint": hint}
     finally:
         await transport.aclose()
     latency = round((time.perf_counter() - started) * 1000, 1)
@@ -70,9 +76,18 @@ async def check_relay(settings: EmailSettings) -> dict[str, Any]:
 _HINTS: Final[dict[str, dict[str, str]]] = {
     "hint_relay_unreachable": {
         "en": "The online service at {host} cannot be reached. Check this device's internet "
-        "connection, its DNS server, and that outgoing HTTPS (port {port}) is allowed.",
+        "connection, its DNS server, and that outgoing HTTPS (port {port}) is allowed. "
+        "Alarm emails wait in the outbox meanwhile and go out once it answers again.",
         "de": "Der Online-Dienst unter {host} ist nicht erreichbar. Prüfen Sie die "
-        "Internetverbindung, den DNS-Server und ob ausgehendes HTTPS (Port {port}) erlaubt ist.",
+        "Internetverbindung, den DNS-Server und ob ausgehendes HTTPS (Port {port}) erlaubt ist. "
+        "Alarm-E-Mails warten solange im Postausgang und gehen hinaus, sobald er wieder "
+        "antwortet.",
+    },
+    "hint_relay_enrol": {
+        "en": "Enrol this device first: tocsin online enroll URL TOKEN, with the relay's URL "
+        "and the device token from its operator.",
+        "de": "Registrieren Sie dieses Gerät zuerst: tocsin online enroll URL TOKEN, mit der "
+        "URL des Relays und dem Geräte-Token seines Betreibers.",
     },
     "hint_relay_certificate": {
         "en": "The online service's certificate was not accepted ({detail}). Check the relay "

@@ -12,14 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from tocsin.api.auth import SESSION_COOKIE, services_of
 from tocsin.security import MIN_PASSWORD_LENGTH
 from tocsin.services.accounts import LoginRefused, LoginThrottled
-from tocsin.store.accounts_sql import Session
+from tocsin.web.forms import checked_form, refused
 from tocsin.web.render import NAV, redirect, render
 from tocsin.web.session import (
     PRE_SESSION_COOKIE,
     BadForm,
     clear_session_cookie,
     current_session,
-    form_csrf_ok,
     keep_pre_session_token,
     language_of,
     pre_session_csrf_ok,
@@ -57,19 +56,6 @@ def to_login(request: Request) -> Response:
     if request.cookies.get(SESSION_COOKIE):  # a cookie, but no live session behind it
         query["expired"] = "1"
     return redirect(f"/login?{urlencode(query)}" if query else "/login")
-
-
-def refused(request: Request, session: Session | None, *, bad_form: bool = False) -> Response:
-    """The page for a form without a valid CSRF token (or one that cannot be read)."""
-    language = language_of(request, session)
-    return render(
-        request,
-        "error.html",
-        language=language,
-        session=session,
-        message_key="bad_form" if bad_form else "csrf_refused",
-        http_status=status.HTTP_400_BAD_REQUEST if bad_form else status.HTTP_403_FORBIDDEN,
-    )
 
 
 @router.get("/")
@@ -250,12 +236,9 @@ async def logout(request: Request) -> Response:
     session = current_session(request)
     if session is None:
         return redirect("/login")
-    try:
-        form = await read_form(request)
-    except BadForm:
-        return refused(request, session, bad_form=True)
-    if not form_csrf_ok(form, session.csrf_token):
-        return refused(request, session)
+    form = await checked_form(request, session)
+    if isinstance(form, Response):
+        return form
     cookie = request.cookies.get(SESSION_COOKIE, "")
     services_of(request).accounts.logout(cookie)
     response = redirect("/login?out=1")
@@ -269,12 +252,9 @@ async def set_language(request: Request) -> Response:
     session = current_session(request)
     if session is None:
         return to_login(request)
-    try:
-        form = await read_form(request)
-    except BadForm:
-        return refused(request, session, bad_form=True)
-    if not form_csrf_ok(form, session.csrf_token):
-        return refused(request, session)
+    form = await checked_form(request, session)
+    if isinstance(form, Response):
+        return form
     language = form.get("lang", "")
     if language in LANGUAGES:
         # AccountsService has no language use case yet; the store method is the whole of it.

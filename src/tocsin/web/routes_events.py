@@ -14,10 +14,11 @@ from tocsin.services.context import Services
 from tocsin.services.events import EventRecord
 from tocsin.services.inputs import InputRefused
 from tocsin.store.accounts_sql import Session
+from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
-from tocsin.web.routes_auth import refused, to_login
+from tocsin.web.routes_auth import to_login
 from tocsin.web.routes_deliveries import when, zone
-from tocsin.web.session import BadForm, current_session, form_csrf_ok, language_of, read_form
+from tocsin.web.session import current_session, language_of
 from tocsin.web.texts import TEXTS, translator
 
 __all__ = ["router"]
@@ -128,15 +129,10 @@ def _payload(form: dict[str, str]) -> dict[str, object]:
 @router.post(PATH)
 async def simulate(request: Request) -> Response:
     """Put a simulated event through the intake (real routing, real emails)."""
-    session = current_session(request)
-    if session is None:
-        return to_login(request)
-    try:
-        form = await read_form(request)
-    except BadForm:
-        return refused(request, session, bad_form=True)
-    if not form_csrf_ok(form, session.csrf_token):
-        return refused(request, session)
+    checked = await admin_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     services = services_of(request)
     try:
         accepted = await run_in_threadpool(services.events.submit, _payload(form))

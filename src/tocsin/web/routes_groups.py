@@ -4,7 +4,6 @@ per-category settings) and remove, through the sites service."""
 from __future__ import annotations
 
 from typing import Any, Final
-from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response, status
 
@@ -12,14 +11,14 @@ from tocsin.api.auth import services_of
 from tocsin.model import AlarmGroup, Category, User
 from tocsin.routing import GroupTree
 from tocsin.services.inputs import InputRefused
-from tocsin.services.sites import NotFound, SitesService
+from tocsin.services.sites import SitesService
 from tocsin.store.accounts_sql import Session
-from tocsin.web.guard import DONE_KEYS, admin_form, not_found
-from tocsin.web.render import redirect, render
+from tocsin.web.form_pages import EditForm, Values, done_of
+from tocsin.web.forms import Form
+from tocsin.web.render import render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
 from tocsin.web.site_form import (
-    errors_by_field,
     group_payload,
     group_values,
     group_values_from_form,
@@ -71,7 +70,6 @@ def _list_page(
 ) -> Response:
     view = sites.view()
     ordered = sites.groups()
-    done = request.query_params.get("done", "")
     return render(
         request,
         "groups.html",
@@ -80,14 +78,10 @@ def _list_page(
         active="groups",
         nodes={g.id: _node(g, view.tree, view.users) for g in ordered},
         roots=[g.id for g in ordered if g.parent_id is None],
-        done=(done, request.query_params.get("name", "")[:200]) if done in DONE_KEYS else ("", ""),
+        done=done_of(request),
         refusal=refusal or [],
         http_status=status.HTTP_409_CONFLICT if refusal else status.HTTP_200_OK,
     )
-
-
-def _done_redirect(done: str, name: str) -> Response:
-    return redirect(f"{PATH}?{urlencode({'done': done, 'name': name})}")
 
 
 @router.get(PATH)
@@ -112,119 +106,52 @@ def _inherit_previews(tree: GroupTree, parent: str) -> dict[str, dict[str, Any]]
     return previews
 
 
-def _form_page(
-    request: Request,
-    session: Session,
-    sites: SitesService,
-    *,
-    values: dict[str, Any],
-    editing: str = "",
-    errors: dict[str, list[str]] | None = None,
-) -> Response:
+def _choices(sites: SitesService, values: Values, editing: str) -> dict[str, Any]:
+    """What the form offers: the parents (not the group itself nor its subgroups) and,
+    per category, what "inherit" gives under the parent chosen."""
     tree = sites.view().tree
     excluded = tree.subtree(editing) if editing in tree else frozenset()
     parents = [(g.id, " / ".join(tree.path(g.id))) for g in sites.groups() if g.id not in excluded]
-    language = language_of(request, session)
     parent = values["parent"] if values["parent"] in tree else ""
-    return render(
-        request,
-        "group_form.html",
-        language=language,
-        session=session,
-        active="groups",
-        values=values,
-        editing=editing,
-        saved_name=_saved_name(sites, editing),
-        action=f"{PATH}/{quote(editing, safe='')}/edit" if editing else f"{PATH}/new",
-        errors=errors or {},
-        parents=parents,
-        previews=_inherit_previews(tree, parent),
-        categories=[c.value for c in Category],
-        http_status=status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK,
-    )
+    return {
+        "parents": parents,
+        "previews": _inherit_previews(tree, parent),
+        "categories": [c.value for c in Category],
+    }
 
 
-@router.get(PATH + "/new")
-def new_group(request: Request) -> Response:
-    """The empty form (``?parent=`` preselects the parent); every category inherits."""
-    session = current_session(request)
-    if session is None:
-        return to_login(request)
-    parent = request.query_params.get("parent", "")
-    values = group_values(None, parent=parent)
-    return _form_page(request, session, services_of(request).sites, values=values)
+FORM: Final = EditForm(
+    path=PATH,
+    template="group_form.html",
+    fields=FIELDS,
+    # ?parent= preselects the parent; every category inherits.
+    blank=lambda request: group_values(None, parent=request.query_params.get("parent", "")),
+    stored=lambda sites, group_id: group_values(sites.group(group_id)),
+    read=group_values_from_form,
+    add=lambda sites, values: sites.add_group(group_payload(values, with_id=True)).name,
+    update=lambda sites, group_id, values: (
+        sites.update_group(group_id, group_payload(values, with_id=False)).name
+    ),
+    choices=_choices,
+)
+FORM.add_routes(router)  # /groups/new, /groups/{id}/edit: rename, move, per-category settings
 
 
-@router.post(PATH + "/new")
-async def add_group(request: Request) -> Response:
-    """Add the group; on a refusal nothing is saved and the form shows why, per field."""
-    checked = await admin_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
-    sites = services_of(request).sites
-    values = group_values_from_form(form)
-    try:
-        group = sites.add_group(group_payload(values, with_id=True))
-    except InputRefused as exc:
-        errors = errors_by_field(exc, language_of(request, session), FIELDS)
-        return _form_page(request, session, sites, values=values, errors=errors)
-    return _done_redirect("added", group.name)
-
-
-@router.get(PATH + "/{group_id}/edit")
-def edit_group(request: Request, group_id: str) -> Response:
-    """The form filled with the group's name, parent and own settings."""
-    session = current_session(request)
-    if session is None:
-        return to_login(request)
-    sites = services_of(request).sites
-    try:
-        group = sites.group(group_id)
-    except NotFound:
-        return not_found(request, session)
-    return _form_page(request, session, sites, values=group_values(group), editing=group.id)
-
-
-@router.post(PATH + "/{group_id}/edit")
-async def save_group(request: Request, group_id: str) -> Response:
-    """Rename, move and set the per-category settings, all at once or not at all."""
-    checked = await admin_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
-    sites = services_of(request).sites
-    values = {**group_values_from_form(form), "id": group_id}
-    try:
-        group = sites.update_group(group_id, group_payload(values, with_id=False))
-    except NotFound:
-        return not_found(request, session)
-    except InputRefused as exc:
-        errors = errors_by_field(exc, language_of(request, session), FIELDS)
-        return _form_page(request, session, sites, values=values, editing=group_id, errors=errors)
-    return _done_redirect("saved", group.name)
+def _refused(
+    request: Request, session: Session, sites: SitesService, exc: InputRefused
+) -> Response:
+    """The list again, saying why (a group with subgroups or users stays)."""
+    language = language_of(request, session)
+    return _list_page(request, session, sites, refusal=[i.text(language) for i in exc.issues])
 
 
 @router.post(PATH + "/{group_id}/remove")
 async def remove_group(request: Request, group_id: str) -> Response:
     """Remove a group; the service refuses while it has subgroups or users, and says so."""
-    checked = await admin_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, _ = checked
-    sites = services_of(request).sites
-    try:
+
+    def remove(sites: SitesService, _: Form) -> tuple[str, str]:
         name = sites.group(group_id).name
         sites.remove_group(group_id)
-    except NotFound:
-        return not_found(request, session)
-    except InputRefused as exc:
-        language = language_of(request, session)
-        return _list_page(request, session, sites, refusal=[i.text(language) for i in exc.issues])
-    return _done_redirect("removed", name)
+        return "removed", name
 
-
-def _saved_name(sites: SitesService, group_id: str) -> str:
-    """The stored name of the group being edited (the title keeps it while the form is wrong)."""
-    found = sites.view().tree.groups.get(group_id)
-    return found.name if found is not None else group_id
+    return await FORM.act(request, remove, refusal=_refused)

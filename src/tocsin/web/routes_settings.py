@@ -11,9 +11,10 @@ from tocsin.api.auth import services_of
 from tocsin.errors import Step
 from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, validate
 from tocsin.store.accounts_sql import Session
+from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
-from tocsin.web.routes_auth import refused, to_login
-from tocsin.web.session import BadForm, current_session, form_csrf_ok, language_of, read_form
+from tocsin.web.routes_auth import to_login
+from tocsin.web.session import current_session, language_of
 from tocsin.web.settings_form import (
     ENCRYPTIONS,
     FIELD_LABELS,
@@ -117,15 +118,10 @@ def settings_page(request: Request) -> Response:
 @router.post(PATH)
 async def settings_save(request: Request) -> Response:
     """Save through the service: all or nothing; errors next to their fields."""
-    session = current_session(request)
-    if session is None:
-        return to_login(request)
-    try:
-        form = await read_form(request)
-    except BadForm:
-        return refused(request, session, bad_form=True)
-    if not form_csrf_ok(form, session.csrf_token):
-        return refused(request, session)
+    checked = await admin_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     services = services_of(request)
     _, report, saved = services.settings.update(changes_from_form(form))
     if saved:

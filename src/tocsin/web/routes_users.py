@@ -5,29 +5,19 @@ from __future__ import annotations
 import functools
 import zoneinfo
 from typing import Any, Final
-from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Request, Response
 
 from tocsin.api.auth import services_of
 from tocsin.model import Category, User
 from tocsin.routing import GroupTree
-from tocsin.services.inputs import InputRefused
-from tocsin.services.sites import NotFound, SitesService
-from tocsin.store.accounts_sql import Session
-from tocsin.web.guard import DONE_KEYS, admin_form, not_found
-from tocsin.web.render import redirect, render
+from tocsin.services.sites import SitesService
+from tocsin.web.form_pages import EditForm, Values, done_of
+from tocsin.web.forms import Form
+from tocsin.web.render import render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
-from tocsin.web.site_form import (
-    CATEGORIES,
-    CATEGORY_FIELD,
-    GROUP_FIELD,
-    errors_by_field,
-    user_payload,
-    user_values,
-    user_values_from_form,
-)
+from tocsin.web.site_form import CATEGORIES, user_payload, user_values, user_values_from_form
 
 __all__ = ["router"]
 
@@ -55,15 +45,6 @@ def _user_row(user: User, tree: GroupTree) -> dict[str, Any]:
     }
 
 
-def _done(request: Request) -> tuple[str, str]:
-    done = request.query_params.get("done", "")
-    return (done, request.query_params.get("name", "")[:200]) if done in DONE_KEYS else ("", "")
-
-
-def _done_redirect(done: str, name: str) -> Response:
-    return redirect(f"{PATH}?{urlencode({'done': done, 'name': name})}")
-
-
 @router.get(PATH)
 def users(request: Request) -> Response:
     """Every user: address, groups, the categories they get email for, and actions."""
@@ -79,21 +60,13 @@ def users(request: Request) -> Response:
         session=session,
         active="users",
         users=[_user_row(u, tree) for u in sites.users()],
-        done=_done(request),
+        done=done_of(request),
     )
 
 
-def _form_page(
-    request: Request,
-    session: Session,
-    sites: SitesService,
-    *,
-    values: dict[str, Any],
-    editing: str = "",
-    errors: dict[str, list[str]] | None = None,
-) -> Response:
-    view = sites.view()
-    tree = view.tree
+def _choices(sites: SitesService, values: Values, editing: str) -> dict[str, Any]:
+    """What the form offers: the group tree (a box each), the categories, the time zones."""
+    tree = sites.view().tree
     groups = [
         {
             "id": g.id,
@@ -103,117 +76,48 @@ def _form_page(
         }
         for g in sites.groups()
     ]
-    return render(
-        request,
-        "user_form.html",
-        language=language_of(request, session),
-        session=session,
-        active="users",
-        values=values,
-        editing=editing,
-        saved_name=_saved_name(sites, editing),
-        action=f"{PATH}/{quote(editing, safe='')}/edit" if editing else f"{PATH}/new",
-        errors=errors or {},
-        groups=groups,
-        categories=CATEGORIES,
-        group_field=GROUP_FIELD,
-        category_field=CATEGORY_FIELD,
-        zones=time_zones(),
-        http_status=status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK,
-    )
+    return {"groups": groups, "categories": CATEGORIES, "zones": time_zones()}
 
 
-@router.get(PATH + "/new")
-def new_user(request: Request) -> Response:
-    """The empty form: every category off, as in KentixONE."""
-    session = current_session(request)
-    if session is None:
-        return to_login(request)
-    return _form_page(request, session, services_of(request).sites, values=user_values(None))
+def _name(user: User) -> str:
+    return user.name or user.id
 
 
-@router.post(PATH + "/new")
-async def add_user(request: Request) -> Response:
-    """Add the user; on a refusal nothing is saved and the form shows why, per field."""
-    checked = await admin_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
-    sites = services_of(request).sites
-    values = user_values_from_form(form)
-    try:
-        user = sites.add_user(user_payload(values, with_id=True))
-    except InputRefused as exc:
-        errors = errors_by_field(exc, language_of(request, session), FIELDS)
-        return _form_page(request, session, sites, values=values, errors=errors)
-    return _done_redirect("added", user.name or user.id)
-
-
-@router.get(PATH + "/{user_id}/edit")
-def edit_user(request: Request, user_id: str) -> Response:
-    """The form filled with the user's settings."""
-    session = current_session(request)
-    if session is None:
-        return to_login(request)
-    sites = services_of(request).sites
-    try:
-        user = sites.user(user_id)
-    except NotFound:
-        return not_found(request, session)
-    return _form_page(request, session, sites, values=user_values(user), editing=user.id)
-
-
-@router.post(PATH + "/{user_id}/edit")
-async def save_user(request: Request, user_id: str) -> Response:
-    """Save every field of the form (the id stays)."""
-    checked = await admin_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
-    sites = services_of(request).sites
-    values = {**user_values_from_form(form), "id": user_id}
-    try:
-        user = sites.update_user(user_id, user_payload(values, with_id=False))
-    except NotFound:
-        return not_found(request, session)
-    except InputRefused as exc:
-        errors = errors_by_field(exc, language_of(request, session), FIELDS)
-        return _form_page(request, session, sites, values=values, editing=user_id, errors=errors)
-    return _done_redirect("saved", user.name or user.id)
+FORM: Final = EditForm(
+    path=PATH,
+    template="user_form.html",
+    fields=FIELDS,
+    blank=lambda _: user_values(None),  # every category off, as in KentixONE
+    stored=lambda sites, user_id: user_values(sites.user(user_id)),
+    read=user_values_from_form,
+    add=lambda sites, values: _name(sites.add_user(user_payload(values, with_id=True))),
+    update=lambda sites, user_id, values: _name(
+        sites.update_user(user_id, user_payload(values, with_id=False))
+    ),
+    choices=_choices,
+)
+FORM.add_routes(router)  # /users/new, /users/{id}/edit
 
 
 @router.post(PATH + "/{user_id}/enabled")
 async def set_enabled(request: Request, user_id: str) -> Response:
     """Disable or enable a user (``enabled`` = ``on`` / ``off``)."""
-    checked = await admin_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
-    enabled = form.get("enabled") == "on"
-    try:
-        user = services_of(request).sites.update_user(user_id, {"enabled": enabled})
-    except NotFound:
-        return not_found(request, session)
-    return _done_redirect("enabled" if enabled else "disabled", user.name or user.id)
+
+    def switch(sites: SitesService, form: Form) -> tuple[str, str]:
+        enabled = form.get("enabled") == "on"
+        user = sites.update_user(user_id, {"enabled": enabled})
+        return "enabled" if enabled else "disabled", _name(user)
+
+    return await FORM.act(request, switch)
 
 
 @router.post(PATH + "/{user_id}/remove")
 async def remove_user(request: Request, user_id: str) -> Response:
     """Remove a user (confirmed in the page's "Remove…" block)."""
-    checked = await admin_form(request)
-    if isinstance(checked, Response):
-        return checked
-    session, _ = checked
-    sites = services_of(request).sites
-    try:
+
+    def remove(sites: SitesService, _: Form) -> tuple[str, str]:
         name = sites.user(user_id).name or user_id
         sites.remove_user(user_id)
-    except NotFound:
-        return not_found(request, session)
-    return _done_redirect("removed", name)
+        return "removed", name
 
-
-def _saved_name(sites: SitesService, user_id: str) -> str:
-    """The stored name of the user being edited (the title keeps it while the form is wrong)."""
-    found = sites.view().user(user_id) if user_id else None
-    return (found.name or found.id) if found is not None else user_id
+    return await FORM.act(request, remove)

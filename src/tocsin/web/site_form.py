@@ -16,11 +16,10 @@ from typing import Any, Final
 from tocsin.model import ROOT_POLICY, AlarmGroup, Category, CategoryPolicy, User
 from tocsin.routing import GroupTree, effective_policy
 from tocsin.services.inputs import InputRefused
+from tocsin.web.forms import Form
 
 __all__ = [
     "CATEGORIES",
-    "CATEGORY_FIELD",
-    "GROUP_FIELD",
     "PolicySource",
     "errors_by_field",
     "group_payload",
@@ -33,8 +32,6 @@ __all__ = [
 ]
 
 CATEGORIES: Final = tuple(c.value for c in Category)
-GROUP_FIELD: Final = "group."  # one checkbox per alarm group: group.<id>=on
-CATEGORY_FIELD: Final = "cat."  # one checkbox per category: cat.<category>=on
 OTHER: Final = "_form"  # an error no field of the form shows
 _SPLIT: Final = re.compile(r"[.\[]")
 
@@ -65,8 +62,11 @@ def user_values(user: User | None) -> dict[str, Any]:
     }
 
 
-def user_values_from_form(form: dict[str, str]) -> dict[str, Any]:
-    """What the user typed, in the shape of :func:`user_values` (shown again on error)."""
+def user_values_from_form(form: Form) -> dict[str, Any]:
+    """What the user typed, in the shape of :func:`user_values` (shown again on error).
+
+    A ticked box sends its group (``groups=<id>``) or category (``categories=<name>``).
+    """
     return {
         "id": form.get("id", "").strip(),
         "name": form.get("name", "").strip(),
@@ -74,12 +74,8 @@ def user_values_from_form(form: dict[str, str]) -> dict[str, Any]:
         "language": form.get("language", ""),
         "time_zone": form.get("time_zone", "").strip(),
         "enabled": form.get("enabled") == "on",
-        "groups": sorted(
-            name.removeprefix(GROUP_FIELD)
-            for name, value in form.items()
-            if name.startswith(GROUP_FIELD) and value == "on"
-        ),
-        "categories": [c for c in CATEGORIES if form.get(CATEGORY_FIELD + c) == "on"],
+        "groups": sorted(set(form.every("groups"))),
+        "categories": [c for c in CATEGORIES if c in form.every("categories")],
     }
 
 
