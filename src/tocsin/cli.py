@@ -20,6 +20,7 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli_outbox import outbox_app, worker
 from tocsin.cli_relay import online_app, relay_app
 from tocsin.cli_sites import event_app, group_app, site_app, user_app
+from tocsin.cli_support import DataOption, JsonOption
 from tocsin.errors import ConfigError
 from tocsin.i18n import translate
 from tocsin.services.context import Services
@@ -50,12 +51,7 @@ app.add_typer(online_app, name="online")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DataOption = Annotated[
-    Path | None,
-    typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory [default: ./tocsin-data]."),
-]
 LangOption = Annotated[str, typer.Option("--lang", help="Language of messages: en or de.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 _MARK = {
     Level.ERROR: "[red]✗ error[/]",

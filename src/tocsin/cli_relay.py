@@ -8,6 +8,7 @@ part alone.  Exit status 0 on success, 1 when an operation failed, 2 for refused
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tocsin.cli_support import DataOption
 from tocsin.errors import ConfigError, DeliveryError
 
 __all__ = ["online_app", "relay_app"]
@@ -205,7 +207,7 @@ def serve(
     ] = "localhost",
     hostname: Annotated[
         str,
-        typer.Option(envvar="TOCSIN_RELAY_HOSTNAME", help="EHLO name [default: this host's FQDN]."),
+        typer.Option(envvar="TOCSIN_RELAY_HOSTNAME", help="EHLO name (default: this host's FQDN)."),
     ] = "",
     api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the HTTP API.")] = True,
     api_host: Annotated[str, typer.Option(help="API address.")] = "127.0.0.1",
@@ -240,6 +242,21 @@ def serve(
     destination_connections: Annotated[
         int, typer.Option(min=1, max=64, help="Connections to one MX host (per worker).")
     ] = 2,
+    dns_server: Annotated[
+        list[str] | None,
+        typer.Option(help="HOST[:PORT] of a DNS server for MX lookups (default: the system's)."),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="TOCSIN_RELAY_STATE_DIR",
+            help="Per-host directory for the worker's lock, so a restart takes back a killed "
+            "worker's messages at once (default: the SQLite database's directory).",
+        ),
+    ] = None,
+    shutdown_grace: Annotated[
+        float, typer.Option(min=0, max=300, help="Seconds requests in flight get on stop.")
+    ] = 10.0,
 ) -> None:
     """Run the relay: HTTPS API, SMTP submission (STARTTLS + AUTH) and delivery worker.
 
@@ -286,7 +303,10 @@ def serve(
             username=smarthost_user,
             password=Secret(password) if password else None,
         )
+    nameservers, dns_port = _dns_servers(dns_server or [])
     delivery = DeliveryOptions(
+        nameservers=nameservers,
+        dns_port=dns_port,
         ca_file=mx_ca_file,
         routes=_routes(route or []),  # type: ignore[arg-type]
         smarthost=relay_host,
@@ -312,6 +332,8 @@ def serve(
         tls_keyfile=tls_key,
         worker=worker,
         engine=EngineOptions(max_connections=connections, retry=DEFAULT_RETRY),
+        shutdown_grace=shutdown_grace,
+        state_dir=state_dir,
     )
     service = RelayService(store, config)
     try:
@@ -324,12 +346,26 @@ def serve(
         store.close()
 
 
-# ---------------------------------------------------------------- the appliance side
+def _dns_servers(values: list[str]) -> tuple[tuple[str, ...], int]:
+    """The --dns-server addresses and their one port; exits 2 with the reason if bad."""
+    from tocsin.relay.mx import parse_destination
 
-DataOption = Annotated[
-    Path | None,
-    typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory [default: ./tocsin-data]."),
-]
+    found = []
+    for value in values:
+        try:
+            target = parse_destination(value, 53)
+            ipaddress.ip_address(target.host)
+        except ValueError:
+            err.print(f"[red]✗[/] --dns-server {value!r}: give an IP address, e.g. 192.0.2.53:53.")
+            raise typer.Exit(2) from None
+        found.append(target)
+    if len({t.port for t in found}) > 1:
+        err.print("[red]✗[/] --dns-server: all DNS servers must use the same port.")
+        raise typer.Exit(2)
+    return tuple(t.host for t in found), found[0].port if found else 53
+
+
+# ---------------------------------------------------------------- the appliance side
 
 
 @online_app.command("enroll")

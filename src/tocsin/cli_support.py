@@ -39,7 +39,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DataOption = Annotated[
     Path | None,
-    typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory [default: ./tocsin-data]."),
+    typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory (default: ./tocsin-data)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]

@@ -54,6 +54,13 @@ def dkim_verifies(content: bytes, key: DKIMKey) -> bool:
     return bool(dkim.verify(content, dnsfunc=lookup))
 
 
+async def _cancel_leftover_tasks() -> None:
+    leftover = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in leftover:
+        task.cancel()
+    await asyncio.gather(*leftover, return_exceptions=True)
+
+
 @dataclass
 class InProcessRelay:
     """``serve_relay`` on a loop thread of its own; stop() ends it cleanly."""
@@ -89,6 +96,10 @@ class InProcessRelay:
                 self._error = exc
                 ready.set()
             finally:
+                # Like asyncio.run, which runs the real relay: cancel what serve_relay left
+                # running (SMTP sessions: on Python 3.11 an asyncio.Server cannot close
+                # the connections it accepted), so each closes its own connection.
+                self._loop.run_until_complete(_cancel_leftover_tasks())
                 # Closed TLS connections finish their close_notify exchange on the loop;
                 # give them a moment before the loop (and its sockets) goes away.
                 self._loop.run_until_complete(asyncio.sleep(0.25))

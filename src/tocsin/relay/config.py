@@ -42,6 +42,9 @@ class DeliveryOptions:
     routes: Mapping[str, tuple[Destination, ...]] = field(default_factory=dict)
     smarthost: Smarthost | None = None
     mx_port: int = 25
+    # The DNS servers asked for MX records (addresses, on dns_port); empty: the system's.
+    nameservers: tuple[str, ...] = ()
+    dns_port: int = 53
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

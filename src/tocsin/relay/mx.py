@@ -67,11 +67,26 @@ def _temporary(domain: str, why: str) -> ConnectFailed:
 
 
 class DNSResolver:
-    """MX lookup with dnspython; no MX means the domain's own A/AAAA (implicit MX)."""
+    """MX lookup with dnspython; no MX means the domain's own A/AAAA (implicit MX).
 
-    def __init__(self, *, port: int = 25, lifetime: float = 10.0) -> None:
+    ``port`` is the SMTP port of the servers found.  The DNS servers are the system's
+    (``/etc/resolv.conf``) unless ``nameservers`` (addresses) are given, asked on
+    ``dns_port``; one lookup, retries included, takes at most ``lifetime`` seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 25,
+        lifetime: float = 10.0,
+        nameservers: Sequence[str] = (),
+        dns_port: int = 53,
+    ) -> None:
         self._port = port
-        self._resolver = dns.asyncresolver.Resolver()
+        self._resolver = dns.asyncresolver.Resolver(configure=not nameservers)
+        if nameservers:
+            self._resolver.nameservers = list(nameservers)
+        self._resolver.port = dns_port
         self._resolver.lifetime = lifetime
 
     async def destinations(self, domain: str) -> list[Destination]:
