@@ -10,11 +10,13 @@ from intake_support import Clock, event
 
 from tocsin.errors import AuthFailed, Reason, Step
 from tocsin.message import compose
-from tocsin.outbox import ListFilter, NewEmail, PauseState, Status
+from tocsin.outbox import DeliveryUpdate, ListFilter, NewEmail, PauseState, Status
+from tocsin.outbox.tracking import RemoteState, TrackingUpdate
 from tocsin.services.context import Services
 from tocsin.services.summaries import (
     DELIVERY_DELAYED,
     DELIVERY_PAUSED,
+    EMAIL_UNDELIVERED,
     ProblemCheck,
     delivery_delay_check,
     engine_check,
@@ -22,6 +24,7 @@ from tocsin.services.summaries import (
     raise_system_event,
     run_summaries,
     tick,
+    undelivered_check,
 )
 
 
@@ -61,6 +64,43 @@ def test_delivery_delay_is_a_problem_only_while_email_is_enabled(services: Servi
     (text,) = check.current().values()
     assert "failing for 60 minutes; 1 emails are waiting" in text
     assert set(check.current()) == {DELIVERY_DELAYED}
+
+
+def _ended(services: Services, to: str, status: Status, error: str, *, at: float) -> int:
+    """An email to ``to`` whose one delivery ended with ``status`` at ``at``."""
+    mail = compose(sender="alarm@example.com", to=[to], subject="Fire", text="!")
+    with services.store.transaction() as tx:
+        tx.enqueue(NewEmail.of(mail), now=at)
+    (claimed,) = services.store.claim(owner="t", now=at, limit=10, lease=60)
+    (d,) = claimed.deliveries
+    tracking = "msg_1" if status is Status.SENT else ""
+    update = DeliveryUpdate(d.id, status, error=error, code=550, tracking_id=tracking)
+    services.store.record([update], owner="t", now=at)
+    return d.id
+
+
+def test_undelivered_email_is_a_problem_for_a_day(services: Services) -> None:
+    check = undelivered_check(services)
+    now = time.time()
+    _ended(services, "old@example.net", Status.FAILED, "rcpt_to: 550 gone", at=now - 2 * 86400)
+    assert check.current() == {}  # over a day ago: no longer news
+    _ended(services, "gone@example.net", Status.FAILED, "rcpt_to: 550 5.1.1 no such user", at=now)
+    relayed = _ended(services, "far@example.net", Status.SENT, "", at=now)
+    services.store.record_tracking(
+        [TrackingUpdate(relayed, RemoteState.BOUNCED, None, "550 5.7.1 blocked", 550)], now=now
+    )
+    (text,) = check.current().values()
+    assert text.startswith("2 emails could not be delivered in the last 24 hours.")
+    assert "- gone@example.net: failed: rcpt_to: 550 5.1.1 no such user" in text
+    assert "- far@example.net: the online service reports bounced: 550 5.7.1 blocked" in text
+    assert "old@example.net" not in text
+
+    report = tick(services, checks=(check,))
+    assert report.raised == (EMAIL_UNDELIVERED,)
+    assert tick(services, checks=(check,)).raised == ()  # one notice while it lasts
+    services.outbox.retry(services.outbox.list(recipient="gone@")[0].email_id)
+    services.outbox.retry(services.outbox.list(recipient="far@")[0].email_id)
+    assert tick(services, checks=(check,)).cleared == (EMAIL_UNDELIVERED,)
 
 
 class _Engine:

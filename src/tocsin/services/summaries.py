@@ -13,7 +13,8 @@ path (stored, routed to every enabled user with ``system`` email on, queued in t
 outbox).  One notice per problem: raising an open problem again sends nothing.
 :func:`tick` also runs :class:`ProblemCheck` s and raises or clears their problems, so
 a problem that goes away gets its "resolved" notice.  Built in: email waiting in the
-outbox for too long while email is enabled (``delivery_delayed``).
+outbox for too long while email is enabled (``delivery_delayed``), and emails that
+could not be delivered in the last day (``email_undelivered``).
 
 **Housekeeping.**  Every tick forgets the cap's counters of hours over 48 hours
 ago; about once an hour it deletes the events past the retention period
@@ -40,7 +41,8 @@ from typing import Protocol
 
 from tocsin.errors import ConfigurationProblem
 from tocsin.model import Severity
-from tocsin.outbox import NewEmail, PauseState, Status
+from tocsin.outbox import DeliveryView, ListFilter, NewEmail, PauseState, Status
+from tocsin.outbox.tracking import MAX_TRACKING_AGE, RETRYABLE_REMOTE
 from tocsin.routing import summarize
 from tocsin.services.context import Services
 from tocsin.services.intake import NO_SENDER, hour_of, priority_of
@@ -51,6 +53,7 @@ from tocsin.store.sites_sql import SiteSQL
 __all__ = [
     "DELIVERY_DELAYED",
     "DELIVERY_PAUSED",
+    "EMAIL_UNDELIVERED",
     "ProblemCheck",
     "TickReport",
     "clear_system_event",
@@ -62,12 +65,15 @@ __all__ = [
     "run_summaries",
     "send_summaries",
     "tick",
+    "undelivered_check",
 ]
 
 log = logging.getLogger("tocsin.summaries")
 
 DELIVERY_DELAYED = "delivery_delayed"
 DELIVERY_PAUSED = "delivery_paused"
+EMAIL_UNDELIVERED = "email_undelivered"
+_UNDELIVERED_SHOWN = 10  # recipients named in the notice; the delivery log has them all
 SUMMARY_LIMIT = 5000
 """At most this many events per summary email; the rest go into the next one."""
 _CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
@@ -150,6 +156,55 @@ def delivery_delay_check(services: Services, *, threshold: float = 900.0) -> Pro
     return ProblemCheck(frozenset({DELIVERY_DELAYED}), current)
 
 
+def undelivered_check(services: Services, *, window: float = 86_400.0) -> ProblemCheck:
+    """``email_undelivered``: an email was refused for good (5xx), given up on (dead), or
+    bounced / given up by the online service within the last ``window`` seconds.
+
+    A recipient who does not get alarms must not go unnoticed: the notice names them
+    and the server's words, and clears once a day has passed without such a failure.
+    """
+
+    def current() -> dict[str, str]:
+        since = time.time() - window
+        lost = [
+            v
+            for v in services.store.list_deliveries(
+                ListFilter(statuses=(Status.FAILED, Status.DEAD), newer_than=since - window)
+            )
+            if v.updated_at >= since
+        ]
+        lost += [
+            v
+            for v in services.store.list_deliveries(
+                ListFilter(remote_states=RETRYABLE_REMOTE, newer_than=since - MAX_TRACKING_AGE)
+            )
+            if v.remote is not None and (v.remote.checked_at or 0) >= since
+        ]
+        if not lost:
+            return {}
+        lines = [f"- {v.recipient}: {_lost_reason(v)}" for v in lost[:_UNDELIVERED_SHOWN]]
+        if len(lost) > _UNDELIVERED_SHOWN:
+            lines.append(f"- … and {len(lost) - _UNDELIVERED_SHOWN} more")
+        return {
+            EMAIL_UNDELIVERED: (
+                f"{len(lost)} emails could not be delivered in the last 24 hours.\n"
+                + "\n".join(lines)
+                + "\nCheck these addresses in Tocsin's user list; the delivery log shows every "
+                "one and can send it again once the cause is fixed."
+            )
+        }
+
+    return ProblemCheck(frozenset({EMAIL_UNDELIVERED}), current)
+
+
+def _lost_reason(view: DeliveryView) -> str:
+    if view.remote is not None and view.status is Status.SENT:
+        said = view.remote.said or "no details"
+        return f"the online service reports {view.remote.state.value}: {said}"
+    said = view.last_error or view.server_reply or view.last_reason or "no details"
+    return f"{view.status.value}: {said}"
+
+
 class _PausedEngine(Protocol):
     @property
     def paused(self) -> PauseState | None: ...
@@ -171,7 +226,7 @@ def default_checks(
     services: Services, *, engine: _PausedEngine | None = None
 ) -> tuple[ProblemCheck, ...]:
     """The built-in checks (and the engine's, when there is one in this process)."""
-    checks = [delivery_delay_check(services)]
+    checks = [delivery_delay_check(services), undelivered_check(services)]
     if engine is not None:
         checks.append(engine_check(engine))
     return tuple(checks)
