@@ -19,11 +19,14 @@ from typing import Any
 import dkim
 
 from tocsin.outbox import EngineOptions, RetryPolicy
+from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.dkim_signer import DKIMKey
-from tocsin.relay.mx import Resolver
+from tocsin.relay.mx import Destination, Resolver, StaticResolver
 from tocsin.relay.server import Listen, ServeOptions, serve_relay
 from tocsin.relay.service import RelayService
 from tocsin.relay.store import RelayStore
+from tocsin.secret import Secret
+from tocsin.settings import EmailSettings, TransportKind
 
 PG_URL = os.environ.get("TOCSIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parents[2]
@@ -205,3 +208,39 @@ def wait_until(check: Callable[[], Any], *, timeout: float = 20.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def online_settings(
+    relay: InProcessRelay, credential: str, ca_file: str | Path, **changes: Any
+) -> EmailSettings:
+    """An appliance enrolled at ``relay`` as device site-1, trusting ``ca_file``."""
+    fields: dict[str, Any] = {
+        "enabled": True,
+        "transport": TransportKind.ONLINE,
+        "sender_address": SITE_SENDER,
+        "relay_url": relay.api_url,
+        "device_id": "site-1",
+        "device_credential": Secret(credential),
+        "ca_file": str(ca_file),
+        "timeout": 5,
+        "deadline": 10,
+    }
+    return EmailSettings(**(fields | changes))
+
+
+def relay_to_mx(
+    store: RelayStore, dkim_key: DKIMKey, relay_cert: Path, *, mx_port: int, mx_ca_file: str | Path
+) -> tuple[RelayService, str, InProcessRelay]:
+    """A started relay that signs for relay.example.com and delivers example.net to the
+    MX on ``mx_port`` (trusting ``mx_ca_file``); its service, site-1's credential, and it."""
+    config = RelayConfig(
+        hostname=RELAY_DOMAIN,
+        domain=RELAY_DOMAIN,
+        dkim=(dkim_key,),
+        delivery=DeliveryOptions(ca_file=str(mx_ca_file), timeout=10, deadline=20),
+    )
+    service = RelayService(store, config)
+    credential, _ = service.add_device("site-1", ["@site.example.org"])
+    resolver = StaticResolver({RECIPIENT_DOMAIN: [Destination("localhost", mx_port)]})
+    relay = InProcessRelay(service, serve_options(relay_cert, resolver=resolver)).start()
+    return service, credential, relay

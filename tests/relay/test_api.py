@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from relay_support import SITE_SENDER, InProcessRelay, serve_options
+from relay_support import SITE_SENDER, InProcessRelay, online_settings, serve_options
 
 from tocsin.errors import AuthFailed, ConfigError, MessageRejected, SenderRejected
 from tocsin.message import Mail, compose
@@ -16,7 +16,7 @@ from tocsin.relay.mx import Destination, StaticResolver
 from tocsin.relay.relay_sql import Device
 from tocsin.relay.service import RelayService
 from tocsin.secret import Secret
-from tocsin.settings import EmailSettings, TransportKind
+from tocsin.settings import EmailSettings
 from tocsin.testing import SMTPTestServer, TestCA
 from tocsin.transports.base import Outcome
 from tocsin.transports.online import OnlineTransport, RelayBusy
@@ -30,20 +30,6 @@ def relay(service: RelayService, relay_cert: Path) -> Iterator[InProcessRelay]:
     running.stop()
 
 
-def appliance(relay: InProcessRelay, credential: str, ca: TestCA) -> EmailSettings:
-    return EmailSettings(
-        enabled=True,
-        transport=TransportKind.ONLINE,
-        sender_address=SITE_SENDER,
-        relay_url=relay.api_url,
-        device_id="site-1",
-        device_credential=Secret(credential),
-        ca_file=str(ca.ca_path),
-        timeout=5,
-        deadline=10,
-    )
-
-
 def alarm(*to: str, sender: str = SITE_SENDER) -> Mail:
     return compose(sender=sender, to=list(to) or ["ops@example.net"], subject="Fire", text="!\n")
 
@@ -51,7 +37,7 @@ def alarm(*to: str, sender: str = SITE_SENDER) -> Mail:
 async def test_a_submission_is_accepted_and_its_status_readable(
     relay: InProcessRelay, device: tuple[str, Device], ca: TestCA
 ) -> None:
-    transport = OnlineTransport(appliance(relay, device[0], ca))
+    transport = OnlineTransport(online_settings(relay, device[0], ca.ca_path))
     try:
         mail = alarm("ops@example.net", "boss@example.net")
         result = await transport.send(mail)
@@ -73,8 +59,8 @@ async def test_a_submission_is_accepted_and_its_status_readable(
 async def test_wrong_and_revoked_credentials_get_401(
     relay: InProcessRelay, device: tuple[str, Device], ca: TestCA, service: RelayService
 ) -> None:
-    wrong = OnlineTransport(appliance(relay, "tcr_wrong", ca))
-    right = OnlineTransport(appliance(relay, device[0], ca))
+    wrong = OnlineTransport(online_settings(relay, "tcr_wrong", ca.ca_path))
+    right = OnlineTransport(online_settings(relay, device[0], ca.ca_path))
     try:
         with pytest.raises(AuthFailed) as caught:
             await wrong.send(alarm())
@@ -92,7 +78,7 @@ async def test_over_quota_gets_429_with_retry_after(
     relay: InProcessRelay, service: RelayService, ca: TestCA
 ) -> None:
     credential, _ = service.add_device("tiny", ["@site.example.org"], quota_per_hour=360, burst=2)
-    transport = OnlineTransport(appliance(relay, credential, ca))
+    transport = OnlineTransport(online_settings(relay, credential, ca.ca_path))
     try:
         await transport.send(alarm("a@example.net"))
         await transport.send(alarm("b@example.net"))
@@ -107,7 +93,7 @@ async def test_over_quota_gets_429_with_retry_after(
 async def test_a_sender_the_device_may_not_use_gets_403(
     relay: InProcessRelay, device: tuple[str, Device], ca: TestCA
 ) -> None:
-    transport = OnlineTransport(appliance(relay, device[0], ca))
+    transport = OnlineTransport(online_settings(relay, device[0], ca.ca_path))
     try:
         with pytest.raises(SenderRejected) as caught:
             await transport.send(alarm(sender="ceo@bank.example.com"))
@@ -120,7 +106,7 @@ async def test_too_large_and_malformed_are_refused(
     relay: InProcessRelay, service: RelayService, ca: TestCA
 ) -> None:
     credential, _ = service.add_device("small", ["@site.example.org"], max_size=2000)
-    transport = OnlineTransport(appliance(relay, credential, ca))
+    transport = OnlineTransport(online_settings(relay, credential, ca.ca_path))
     try:
         big = compose(sender=SITE_SENDER, to=["a@example.net"], subject="x", text="y" * 5000)
         with pytest.raises(MessageRejected) as caught:
@@ -167,7 +153,7 @@ async def test_an_untrusted_relay_certificate_is_a_tls_failure(
     from tocsin.errors import TLSFailed
 
     with TestCA() as stranger:  # the appliance trusts another CA only
-        transport = OnlineTransport(appliance(relay, device[0], stranger))
+        transport = OnlineTransport(online_settings(relay, device[0], stranger.ca_path))
     try:
         with pytest.raises(TLSFailed) as caught:
             await transport.send(alarm())
@@ -191,7 +177,7 @@ async def test_statuses_come_back_delivered_and_refused_without_starttls(
             }
         )
         relay = InProcessRelay(service, serve_options(relay_cert, resolver=resolver)).start()
-        transport = OnlineTransport(appliance(relay, device[0], ca))
+        transport = OnlineTransport(online_settings(relay, device[0], ca.ca_path))
         try:
             result = await transport.send(alarm("ops@example.net", "ops@plain.example.net"))
             public_id = result.server_reply.rpartition(" ")[2]

@@ -13,19 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relay_support import SITE_SENDER, InProcessRelay, serve_options
+from relay_support import SITE_SENDER, online_settings, relay_to_mx
 
 from helpers import RealSMTP, wait_for_delivery
 from tocsin.message import compose
 from tocsin.outbox import DeliveryEngine, EngineOptions, Status
-from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.dkim_signer import DKIMKey
-from tocsin.relay.mx import Destination, StaticResolver
-from tocsin.relay.service import RelayService
 from tocsin.relay.store import RelayStore
-from tocsin.secret import Secret
 from tocsin.services.context import Services
-from tocsin.settings import EmailSettings, TransportKind
 from tocsin.testing import TestCA
 
 pytestmark = pytest.mark.postfix
@@ -53,27 +48,10 @@ async def test_outbox_delivers_through_the_relay_and_waits_while_it_is_down(
     ca: TestCA,
     appliance: Services,
 ) -> None:
-    config = RelayConfig(
-        hostname="relay.example.com",
-        domain="relay.example.com",
-        dkim=(dkim_key,),
-        delivery=DeliveryOptions(ca_file=str(real_smtp.ca_path), timeout=10, deadline=20),
+    _, credential, relay = relay_to_mx(
+        relay_store, dkim_key, relay_cert, mx_port=real_smtp.mx_port, mx_ca_file=real_smtp.ca_path
     )
-    service = RelayService(relay_store, config)
-    credential, _ = service.add_device("site-1", ["@site.example.org"])
-    resolver = StaticResolver({"example.net": [Destination("localhost", real_smtp.mx_port)]})
-    relay = InProcessRelay(service, serve_options(relay_cert, resolver=resolver)).start()
-    settings = EmailSettings(
-        enabled=True,
-        transport=TransportKind.ONLINE,
-        sender_address=SITE_SENDER,
-        relay_url=relay.api_url,
-        device_id="site-1",
-        device_credential=Secret(credential),
-        ca_file=str(ca.ca_path),
-        timeout=5,
-        deadline=10,
-    )
+    settings = online_settings(relay, credential, ca.ca_path)
     engine = DeliveryEngine(
         appliance.store, lambda: settings, options=EngineOptions(poll_interval=0.1)
     )

@@ -10,18 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
-from relay_support import SITE_SENDER, InProcessRelay, dkim_verifies, serve_options
+from relay_support import (
+    SITE_SENDER,
+    dkim_verifies,
+    online_settings,
+    relay_to_mx,
+)
 
 from helpers import RealSMTP
 from tocsin.errors import Step
 from tocsin.message import compose
-from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.dkim_signer import DKIMKey
-from tocsin.relay.mx import Destination, StaticResolver
-from tocsin.relay.service import RelayService
 from tocsin.relay.store import RelayStore
-from tocsin.secret import Secret
-from tocsin.settings import EmailSettings, TransportKind
 from tocsin.testing import TestCA
 from tocsin.transports.online import OnlineTransport
 from tocsin.transports.online_diagnostics import run_online_test_email
@@ -65,26 +65,12 @@ async def test_appliance_relay_postfix_mx_maildir_with_dkim(
     relay_cert: Path,
     ca: TestCA,
 ) -> None:
-    config = RelayConfig(
-        hostname="relay.example.com",
-        domain="relay.example.com",
-        dkim=(dkim_key,),
-        delivery=DeliveryOptions(ca_file=str(real_smtp.ca_path), timeout=10, deadline=20),
-    )
-    service = RelayService(relay_store, config)
-    credential, _ = service.add_device("site-1", ["@site.example.org"])
     # The MX of example.net is the real Postfix's STARTTLS-only port (no DNS needed).
-    resolver = StaticResolver({"example.net": [Destination("localhost", real_smtp.mx_port)]})
-    relay = InProcessRelay(service, serve_options(relay_cert, resolver=resolver)).start()
-    appliance = EmailSettings(
-        enabled=True,
-        transport=TransportKind.ONLINE,
-        sender_address=SITE_SENDER,
-        sender_name="Server room A",
-        relay_url=relay.api_url,
-        device_id="site-1",
-        device_credential=Secret(credential),
-        ca_file=str(ca.ca_path),
+    _, credential, relay = relay_to_mx(
+        relay_store, dkim_key, relay_cert, mx_port=real_smtp.mx_port, mx_ca_file=real_smtp.ca_path
+    )
+    appliance = online_settings(
+        relay, credential, ca.ca_path, sender_name="Server room A", timeout=30, deadline=120
     )
     try:
         # 1. The test email, as the settings page runs it: every step reported.

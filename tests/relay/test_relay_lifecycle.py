@@ -19,7 +19,14 @@ from pathlib import Path
 import aiosmtplib
 import httpx
 import pytest
-from relay_support import SITE_SENDER, InProcessRelay, RelayProcess, serve_options, wait_until
+from relay_support import (
+    SITE_SENDER,
+    InProcessRelay,
+    RelayProcess,
+    online_settings,
+    serve_options,
+    wait_until,
+)
 
 from tocsin.message import compose
 from tocsin.outbox import Status
@@ -28,26 +35,10 @@ from tocsin.relay.relay_sql import Device
 from tocsin.relay.server import ServeOptions
 from tocsin.relay.service import Envelope, RelayService
 from tocsin.relay.store import open_relay_store
-from tocsin.secret import Secret
-from tocsin.settings import EmailSettings, TransportKind
 from tocsin.testing import TestCA, ThreadedSMTPTestServer
 from tocsin.transports.online import OnlineTransport
 
 QUICK = 2.0  # seconds a stop may take with idle clients connected
-
-
-def online_settings(relay: InProcessRelay, credential: str, ca: TestCA) -> EmailSettings:
-    return EmailSettings(
-        enabled=True,
-        transport=TransportKind.ONLINE,
-        sender_address=SITE_SENDER,
-        relay_url=relay.api_url,
-        device_id="site-1",
-        device_credential=Secret(credential),
-        ca_file=str(ca.ca_path),
-        timeout=5,
-        deadline=10,
-    )
 
 
 async def timed_stop(relay: InProcessRelay) -> float:
@@ -69,7 +60,7 @@ async def test_stops_quickly_while_an_appliance_keeps_an_idle_connection(
 ) -> None:
     options = serve_options(relay_cert, worker=False)
     relay = await asyncio.to_thread(InProcessRelay(service, options).start)
-    transport = OnlineTransport(online_settings(relay, device[0], ca))
+    transport = OnlineTransport(online_settings(relay, device[0], ca.ca_path))
     try:
         mail = compose(sender=SITE_SENDER, to=["ops@example.net"], subject="Leak", text="Wet.\n")
         result = await transport.send(mail)

@@ -22,21 +22,24 @@ from pathlib import Path
 
 import httpx
 import pytest
-from relay_support import SITE_SENDER, InProcessRelay, serve_options, wait_until
+from relay_support import (
+    SITE_SENDER,
+    InProcessRelay,
+    online_settings,
+    relay_to_mx,
+    wait_until,
+)
 
 from helpers import RealSMTP, wait_for_delivery
 from tocsin.message import Mail, compose
 from tocsin.outbox import DeliveryEngine, DeliveryUpdate, EngineOptions, Status
 from tocsin.outbox.tracker import Tracker
 from tocsin.outbox.tracking import RemoteState
-from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.dkim_signer import DKIMKey
-from tocsin.relay.mx import Destination, StaticResolver
 from tocsin.relay.service import RelayService
 from tocsin.relay.store import RelayStore
-from tocsin.secret import Secret
 from tocsin.services.context import Services
-from tocsin.settings import EmailSettings, TransportKind
+from tocsin.settings import EmailSettings
 from tocsin.testing import TestCA, ThreadedSMTPTestServer
 
 
@@ -71,15 +74,6 @@ def mx(ca: TestCA) -> Iterator[ThreadedSMTPTestServer]:
         yield server
 
 
-def _relay_config(dkim_key: DKIMKey, ca_file: str) -> RelayConfig:
-    return RelayConfig(
-        hostname="relay.example.com",
-        domain="relay.example.com",
-        dkim=(dkim_key,),
-        delivery=DeliveryOptions(ca_file=ca_file, timeout=5, deadline=10),
-    )
-
-
 @pytest.fixture
 async def site_factory(
     relay_store: RelayStore, dkim_key: DKIMKey, relay_cert: Path, ca: TestCA, appliance: Services
@@ -88,22 +82,11 @@ async def site_factory(
     started: list[InProcessRelay] = []
 
     def make(mx_port: int, ca_file: str) -> Site:
-        service = RelayService(relay_store, _relay_config(dkim_key, ca_file))
-        credential, _ = service.add_device("site-1", ["@site.example.org"])
-        resolver = StaticResolver({"example.net": [Destination("localhost", mx_port)]})
-        relay = InProcessRelay(service, serve_options(relay_cert, resolver=resolver)).start()
-        started.append(relay)
-        settings = EmailSettings(
-            enabled=True,
-            transport=TransportKind.ONLINE,
-            sender_address=SITE_SENDER,
-            relay_url=relay.api_url,
-            device_id="site-1",
-            device_credential=Secret(credential),
-            ca_file=str(ca.ca_path),
-            timeout=5,
-            deadline=10,
+        service, credential, relay = relay_to_mx(
+            relay_store, dkim_key, relay_cert, mx_port=mx_port, mx_ca_file=ca_file
         )
+        started.append(relay)
+        settings = online_settings(relay, credential, ca.ca_path)
         tracker = Tracker(appliance.store, lambda: settings)
         return Site(appliance, settings, relay, service, tracker)
 
@@ -301,10 +284,9 @@ def test_tocsin_serve_follows_the_relay_into_its_delivery_log(
     ca: TestCA,
     mx: ThreadedSMTPTestServer,
 ) -> None:
-    service = RelayService(relay_store, _relay_config(dkim_key, str(ca.ca_path)))
-    credential, _ = service.add_device("site-1", ["@site.example.org"])
-    resolver = StaticResolver({"example.net": [Destination("localhost", mx.port)]})
-    relay = InProcessRelay(service, serve_options(relay_cert, resolver=resolver)).start()
+    _, credential, relay = relay_to_mx(
+        relay_store, dkim_key, relay_cert, mx_port=mx.port, mx_ca_file=ca.ca_path
+    )
     env = {**os.environ, "TOCSIN_DATA": str(tmp_path / "appliance"), "NO_COLOR": "1"}
     try:
         _tocsin(env, "online", "enroll", relay.api_url, credential, "--ca-file", str(ca.ca_path))
