@@ -7,7 +7,9 @@ VENV=${TOCSIN_VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3}
 extras=${1:-}
 
-if [ ! -x "$VENV/bin/python" ]; then
+# A venv whose creation was interrupted has a python but no pip: make it anew.
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
 fi
 spec="$ROOT"
