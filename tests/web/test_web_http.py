@@ -147,6 +147,19 @@ def test_first_run_and_login_pages_are_strict_too(server: LiveServer, services: 
         assert "SameSite=strict" in cookie
 
 
+@pytest.mark.parametrize("path", ["/setup", "/login"])
+def test_forms_before_login_are_bounded(server: LiveServer, services: Services, path: str) -> None:
+    if path == "/login":
+        services.accounts.create_admin("admin", "a long admin passphrase", "en")
+    fields = {"username": "admin", "password": "a long admin passphrase"}
+    many = {**fields, **{f"x{i}": "" for i in range(30)}}
+    answer = httpx.post(server.url + path, data=many)
+    assert answer.status_code == 400  # refused whole, before anything is looked at
+    big = {**fields, "padding": "x" * 20_000}
+    assert httpx.post(server.url + path, data=big).status_code == 400
+    assert services.accounts.first_run() is (path == "/setup")  # no admin was made
+
+
 def test_posts_without_the_csrf_token_change_nothing(
     client: httpx.Client, services: Services
 ) -> None:

@@ -1,4 +1,4 @@
-"""What every page that changes something checks first: a session, a readable form, CSRF."""
+"""What the list and form pages share: the confirmations they show, the not-found page."""
 
 from __future__ import annotations
 
@@ -6,27 +6,12 @@ from fastapi import Request, Response, status
 
 from tocsin.store.accounts_sql import Session
 from tocsin.web.render import render
-from tocsin.web.routes_auth import refused, to_login
-from tocsin.web.session import BadForm, current_session, form_csrf_ok, language_of, read_form
+from tocsin.web.session import language_of
 
-__all__ = ["DONE_KEYS", "admin_form", "not_found"]
+__all__ = ["DONE_KEYS", "not_found"]
 
 DONE_KEYS = ("added", "saved", "removed", "enabled", "disabled")
 """The ``?done=`` values a list page confirms after a change (anything else is ignored)."""
-
-
-async def admin_form(request: Request) -> tuple[Session, dict[str, str]] | Response:
-    """The admin's session and the posted form, or the response that refuses the request."""
-    session = current_session(request)
-    if session is None:
-        return to_login(request)
-    try:
-        form = await read_form(request)
-    except BadForm:
-        return refused(request, session, bad_form=True)
-    if not form_csrf_ok(form, session.csrf_token):
-        return refused(request, session)
-    return session, form
 
 
 def not_found(request: Request, session: Session) -> Response:

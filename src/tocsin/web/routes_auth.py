@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Final
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response, status
@@ -12,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from tocsin.api.auth import SESSION_COOKIE, services_of
 from tocsin.security import MIN_PASSWORD_LENGTH
 from tocsin.services.accounts import LoginRefused, LoginThrottled
-from tocsin.web.forms import checked_form, refused
+from tocsin.web.forms import checked_form, posted_form, refused
 from tocsin.web.render import NAV, redirect, render
 from tocsin.web.session import (
     PRE_SESSION_COOKIE,
@@ -23,7 +24,6 @@ from tocsin.web.session import (
     language_of,
     pre_session_csrf_ok,
     pre_session_token,
-    read_form,
     remember_language,
     set_session_cookie,
 )
@@ -32,6 +32,9 @@ from tocsin.web.texts import LANGUAGES, translator
 __all__ = ["refused", "router", "to_login"]
 
 router = APIRouter(include_in_schema=False)
+# Forms posted before anyone is logged in (setup, login) are small: bound them tightly.
+LOGIN_FIELDS: Final = 20
+LOGIN_BYTES: Final = 16 * 1024
 
 HOME = "/settings/email"
 _PAGES = frozenset(path for _, path, _ in NAV)
@@ -118,7 +121,7 @@ async def setup_submit(request: Request) -> Response:
     """Create the first admin and log them in."""
     accounts = services_of(request).accounts
     try:
-        form = await read_form(request)
+        form = await posted_form(request, max_fields=LOGIN_FIELDS, max_bytes=LOGIN_BYTES)
     except BadForm:
         return refused(request, None, bad_form=True)
     if not accounts.first_run():
@@ -217,7 +220,7 @@ async def _log_in(request: Request, username: str, password: str, target: str) -
 async def login_submit(request: Request) -> Response:
     """Check the credentials; start a session."""
     try:
-        form = await read_form(request)
+        form = await posted_form(request, max_fields=LOGIN_FIELDS, max_bytes=LOGIN_BYTES)
     except BadForm:
         return refused(request, None, bad_form=True)
     if services_of(request).accounts.first_run():

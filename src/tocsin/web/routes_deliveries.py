@@ -13,9 +13,10 @@ from tocsin.api.auth import services_of
 from tocsin.outbox import DeliveryView, Status
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, RemoteState
 from tocsin.services.outbox import EmailNotFound
+from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
-from tocsin.web.routes_auth import refused, to_login
-from tocsin.web.session import BadForm, current_session, form_csrf_ok, language_of, read_form
+from tocsin.web.routes_auth import to_login
+from tocsin.web.session import current_session, language_of
 from tocsin.web.texts import TEXTS
 
 __all__ = ["router"]
@@ -130,15 +131,10 @@ def deliveries(request: Request) -> Response:
 @router.post(PATH + "/{email_id}/retry")
 async def retry(request: Request, email_id: int) -> Response:
     """Queue a dead or failed email again, then back to the log as it was filtered."""
-    session = current_session(request)
-    if session is None:
-        return to_login(request)
-    try:
-        form = await read_form(request)
-    except BadForm:
-        return refused(request, session, bad_form=True)
-    if not form_csrf_ok(form, session.csrf_token):
-        return refused(request, session)
+    checked = await admin_form(request)
+    if isinstance(checked, Response):
+        return checked
+    _, form = checked
     # Back to the list as it was filtered: only the known filter names survive.
     kept = [(k, v) for k, v in parse_qsl(form.get("back", "")) if k in _FILTERS]
     try:

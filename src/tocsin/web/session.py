@@ -10,7 +10,6 @@ cannot put the same value in the form.
 from __future__ import annotations
 
 import secrets
-from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
 
@@ -31,7 +30,6 @@ __all__ = [
     "language_of",
     "pre_session_csrf_ok",
     "pre_session_token",
-    "read_form",
     "remember_language",
     "set_session_cookie",
 ]
@@ -39,38 +37,10 @@ __all__ = [
 CSRF_FIELD = "csrf_token"
 PRE_SESSION_COOKIE = "tocsin_login_csrf"
 LANG_COOKIE = "tocsin_lang"
-MAX_FORM_BYTES = 64 * 1024
-_FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 class BadForm(ValueError):
     """The request body is not a form this site sends (type, size or encoding)."""
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """The url-encoded form body as a dict (first value of each name wins).
-
-    Parsed here rather than with ``request.form()`` to need no multipart parser and
-    to bound the size.  Raises :class:`BadForm`.
-    """
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != _FORM_TYPE:
-        raise BadForm("not a url-encoded form")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise BadForm("form too large")
-    try:
-        pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=200
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadForm("form not readable") from exc
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        form.setdefault(name, value)
-    return form
 
 
 def current_session(request: Request) -> Session | None:
