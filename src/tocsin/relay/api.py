@@ -34,6 +34,7 @@ __all__ = ["MAX_BODY", "create_relay_app"]
 
 MAX_BODY = 32 * 1024 * 1024  # hard cap before any device policy is looked at
 _RAW_TYPES = ("message/rfc822", "application/octet-stream")
+_STATUS_PATH = "/v1/messages/{public_id}"
 
 
 class StructuredMessage(BaseModel):
@@ -55,17 +56,31 @@ def _service(request: Request) -> RelayService:
     return service
 
 
-async def _device(request: Request) -> Device:
+def _credential(request: Request) -> tuple[str, str]:
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise NotAuthenticated("send 'Authorization: Bearer <device credential>'")
-    client = request.client.host if request.client else ""
-    return await run_in_threadpool(
-        _service(request).authenticate, credential.strip(), client=client
-    )
+    return credential.strip(), request.client.host if request.client else ""
+
+
+async def _device(request: Request) -> Device:
+    credential, client = _credential(request)
+    return await run_in_threadpool(_service(request).authenticate, credential, client=client)
+
+
+async def _submitter(request: Request) -> Device:
+    """The device, without a store read when it was authenticated a moment ago (its
+    submission's transaction checks the revocation anyway)."""
+    credential, client = _credential(request)
+    service = _service(request)
+    recent = service.recent_submitter(credential, client=client)
+    if recent is not None:
+        return recent
+    return await run_in_threadpool(service.authenticate, credential, client=client)
 
 
 CurrentDevice = Annotated[Device, Depends(_device)]
+Submitter = Annotated[Device, Depends(_submitter)]
 
 
 async def _body(request: Request) -> bytes:
@@ -96,7 +111,8 @@ def _refused(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _accepted(request: Request, accepted: Accepted) -> JSONResponse:
-    url = str(request.url_for("message_status", public_id=accepted.public_id).path)
+    # What url_for gives, without its walk over the routes (public ids are URL-safe).
+    url = request.scope.get("root_path", "") + _STATUS_PATH.format(public_id=accepted.public_id)
     return JSONResponse(
         {
             "id": accepted.public_id,
@@ -157,7 +173,7 @@ def create_relay_app(service: RelayService) -> FastAPI:
         }
 
     @app.post("/v1/messages", status_code=202)
-    async def submit(request: Request, device: CurrentDevice) -> JSONResponse:
+    async def submit(request: Request, device: Submitter) -> JSONResponse:
         """Store a message for delivery; 202 once it is on disk."""
         body = await _body(request)
         key = request.headers.get("Idempotency-Key") or None
@@ -179,7 +195,7 @@ def create_relay_app(service: RelayService) -> FastAPI:
             )
         return _accepted(request, accepted)
 
-    @app.get("/v1/messages/{public_id}", name="message_status")
+    @app.get(_STATUS_PATH, name="message_status")
     def message_status(public_id: str, device: CurrentDevice) -> dict[str, Any]:
         """Each recipient's status; 404 for an id this device did not submit."""
         found = service.status(device, public_id)

@@ -7,17 +7,32 @@
 - ``relay_submission``: one row per accepted message: the id the device sees, the
   outbox email that carries it, and the device's idempotency key.
 
-A submission is one transaction: lock the device's row (PostgreSQL: ``FOR UPDATE``;
-SQLite: the write transaction is ``BEGIN IMMEDIATE``), check it is not revoked, take
-from its quota bucket, store the email in the outbox, note the submission.  So a 202
-means the message is on disk, and two API processes never overspend a quota.
+Submissions are written in a :class:`RelayTransaction`, which concurrent submissions
+share (group commit, see :mod:`tocsin.services.group_commit`; each one in a savepoint):
+
+1. when it begins, it reads the quota bucket of every device with a submission in
+   flight (:class:`InFlight`), in one statement in id order, and on PostgreSQL locks
+   their rows (``FOR NO KEY UPDATE``; SQLite's write transaction is ``BEGIN
+   IMMEDIATE``, one writer at a time).  Always taking the locks up front and in the
+   same order is what keeps two API processes whose transactions each hold several
+   devices from deadlocking;
+2. each submission checks the device is not revoked, answers a repeated idempotency
+   key with the first submission, takes from the bucket *in memory*, stores the email
+   in the outbox and notes the submission;
+3. just before the commit, every bucket that was spent from is written back once.
+
+So a 202 means the message is on disk, two API processes never overspend a quota, and
+a round of N submissions of one device costs one locked read and one update of its
+row, not N of each (the row lock was what serialised concurrent submissions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from tocsin.outbox.model import NewEmail, Status
@@ -28,10 +43,13 @@ from tocsin.store.outbox_sql import Row, Runner, SQLTransaction
 __all__ = [
     "Accepted",
     "Device",
+    "InFlight",
     "RecipientStatus",
+    "RelayTransaction",
     "SQLRelay",
     "SubmissionStatus",
     "relay_schema",
+    "relay_transaction",
 ]
 
 
@@ -139,10 +157,178 @@ def _device(row: Row) -> Device:
     )
 
 
+class InFlight:
+    """How many submissions of each device are on their way into a transaction.
+
+    A :class:`RelayTransaction` reads (and locks) these devices' buckets when it begins;
+    a shared transaction thus holds every device its round will spend from before it
+    runs the first submission, whichever round a submission ends up in.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count: Counter[int] = Counter()
+
+    @contextmanager
+    def holding(self, device_id: int) -> Iterator[None]:
+        """Count a submission of ``device_id`` as in flight for the block."""
+        with self._lock:
+            self._count[device_id] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count[device_id] -= 1
+                if self._count[device_id] <= 0:
+                    del self._count[device_id]
+
+    def devices(self) -> list[int]:
+        """The devices with a submission in flight, by id."""
+        with self._lock:
+            return sorted(self._count)
+
+    def count(self) -> int:
+        """How many submissions are in flight, all devices together."""
+        with self._lock:
+            return sum(self._count.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    """A device's row as a transaction holds it: its bucket, limits and revocation."""
+
+    state: BucketState
+    quota_per_hour: int
+    burst: int
+    revoked: bool
+    used_at: float | None = None  # set once a submission of this transaction spent from it
+
+
+_BUCKET_SQL = (
+    "SELECT id, bucket_tokens, bucket_at, quota_per_hour, burst, revoked_at "
+    "FROM relay_device WHERE id IN ({marks}) ORDER BY id{lock}"
+)
+# Every spent bucket of a transaction in one statement (v.column1…4: id, tokens, at,
+# used; both backends name VALUES columns so).  psycopg's executemany would go through
+# its pipeline mode, dearer than the one round trip this is.  At most one row per
+# submission of the round, so far below either backend's parameter limit.
+_FLUSH_SQL = """UPDATE relay_device SET bucket_tokens = v.column2, bucket_at = v.column3,
+    last_used_at = v.column4 FROM (VALUES {rows}) AS v WHERE relay_device.id = v.column1"""
+_BUCKET_ROW = f"(CAST(? AS BIGINT), {', '.join(['CAST(? AS DOUBLE PRECISION)'] * 3)})"
+
+
+class RelayTransaction(SQLTransaction):
+    """An open write transaction of the relay: the outbox, plus the quota buckets of the
+    devices it submits for, spent in memory and written back by :meth:`flush`.
+
+    ``row_lock`` is the backend's lock clause for device rows (PostgreSQL: ``FOR NO KEY
+    UPDATE``, which still lets other transactions insert rows that reference the device).
+    """
+
+    def __init__(self, runner: Runner, *, row_lock: str = "") -> None:
+        super().__init__(runner)
+        self._row_lock = row_lock
+        # Buckets read outside any savepoint (or by a submission that went through):
+        # their row locks last until the commit, so the values stay true until then.
+        self._buckets: dict[int, _Bucket | None] = {}
+
+    def lock_devices(self, device_ids: Iterable[int]) -> None:
+        """Read the buckets of ``device_ids`` (locking their rows), in id order."""
+        wanted = sorted(set(device_ids) - self._buckets.keys())
+        if wanted:
+            self._buckets.update(self._read(wanted))
+
+    def _read(self, device_ids: list[int]) -> dict[int, _Bucket | None]:
+        marks = ", ".join("?" * len(device_ids))
+        rows = self.runner.rows(_BUCKET_SQL.format(marks=marks, lock=self._row_lock), device_ids)
+        found: dict[int, _Bucket | None] = dict.fromkeys(device_ids)
+        for row in rows:
+            found[int(row[0])] = _Bucket(
+                BucketState(float(row[1]), float(row[2])),
+                int(row[3]),
+                int(row[4]),
+                row[5] is not None,
+            )
+        return found
+
+    def accept(
+        self,
+        *,
+        device_id: int,
+        cost: int,
+        now: float,
+        idempotency_key: str | None,
+        public_id: str,
+        email: NewEmail,
+    ) -> Accepted:
+        """Take ``cost`` from the device's bucket, enqueue ``email`` and note the submission.
+
+        A repeated ``idempotency_key`` returns the first submission (``duplicate``) and
+        stores nothing.  Raises :class:`NotAuthenticated` when the device was revoked
+        meanwhile, :class:`QuotaExceeded` when its bucket is short; then nothing of this
+        submission is kept (the caller rolls back to its savepoint).
+        """
+        # A bucket read here, inside the caller's savepoint, is remembered only if this
+        # submission goes through: a rollback to the savepoint also drops its row lock.
+        bucket = self._buckets.get(device_id) or self._read([device_id])[device_id]
+        if bucket is None or bucket.revoked:
+            raise NotAuthenticated("the device credential was revoked")
+        if idempotency_key is not None:
+            seen = self.runner.rows(
+                "SELECT public_id, email_id, message_id FROM relay_submission "
+                "WHERE device_id = ? AND idempotency_key = ?",
+                (device_id, idempotency_key),
+            )
+            if seen:
+                self._buckets[device_id] = bucket
+                return Accepted(str(seen[0][0]), int(seen[0][1]), str(seen[0][2]), True)
+        state, wait = take_tokens(
+            bucket.state,
+            cost=cost,
+            now=max(now, bucket.state.at),  # never refill the same moment twice
+            quota_per_hour=bucket.quota_per_hour,
+            burst=bucket.burst,
+        )
+        if wait > 0:
+            raise QuotaExceeded(
+                f"the hourly quota of {bucket.quota_per_hour} emails is used up",
+                retry_after=wait,
+            )
+        email_id = self.enqueue(email, now=now)
+        self.runner.run(
+            "INSERT INTO relay_submission (public_id, device_id, email_id, message_id, "
+            "idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (public_id, device_id, email_id, email.mail.message_id, idempotency_key, now),
+        )
+        self._buckets[device_id] = replace(bucket, state=state, used_at=now)
+        return Accepted(public_id, email_id, email.mail.message_id)
+
+    def flush(self) -> None:
+        """Write back every bucket spent from, in one statement; the commit follows."""
+        params: list[object] = []
+        for device_id, b in sorted(self._buckets.items()):
+            if b is not None and b.used_at is not None:
+                params += (device_id, b.state.tokens, b.state.at, b.used_at)
+        if params:
+            rows = ", ".join([_BUCKET_ROW] * (len(params) // 4))
+            self.runner.run(_FLUSH_SQL.format(rows=rows), params)
+
+
+def relay_transaction(tx: SQLTransaction) -> RelayTransaction:
+    """``tx`` as the relay transaction it is (a relay store's transactions all are).
+
+    Raises ``TypeError`` for a transaction of another store.
+    """
+    if not isinstance(tx, RelayTransaction):
+        raise TypeError("submissions are stored in a relay store's transaction")
+    return tx
+
+
 class SQLRelay:
     """Relay storage over a backend's runner (a mixin, like the accounts)."""
 
-    row_lock: ClassVar[str] = ""  # PostgreSQL: " FOR UPDATE"
+    row_lock: ClassVar[str] = ""  # PostgreSQL: " FOR NO KEY UPDATE"
+    in_flight: InFlight  # set by the backend's constructor
 
     def _writing(self) -> AbstractContextManager[Runner]:
         raise NotImplementedError  # supplied by the backend class
@@ -200,6 +386,16 @@ class SQLRelay:
         return changed > 0
 
     # ------------------------------------------------------------ submissions
+    @contextmanager
+    def relay_transaction(self) -> Iterator[RelayTransaction]:
+        """A write transaction that has read (and locked) the bucket of every device with
+        a submission in flight, and writes back the buckets it spent from at the end."""
+        with self._writing() as runner:
+            tx = RelayTransaction(runner, row_lock=self.row_lock)
+            tx.lock_devices(self.in_flight.devices())
+            yield tx
+            tx.flush()
+
     def accept(
         self,
         *,
@@ -208,55 +404,19 @@ class SQLRelay:
         now: float,
         idempotency_key: str | None,
         public_id: str,
-        build: Callable[[], NewEmail],
+        email: NewEmail,
     ) -> Accepted:
-        """Take ``cost`` from the quota, enqueue ``build()`` and note it, in one transaction.
-
-        A repeated ``idempotency_key`` returns the first submission (``duplicate``) and
-        stores nothing.  Raises :class:`NotAuthenticated` when the device was revoked
-        meanwhile, :class:`QuotaExceeded` when its bucket is short.
-        """
-        with self._writing() as runner:
-            rows = runner.rows(
-                "SELECT bucket_tokens, bucket_at, quota_per_hour, burst, revoked_at "
-                f"FROM relay_device WHERE id = ?{self.row_lock}",
-                (device_id,),
-            )
-            if not rows or rows[0][4] is not None:
-                raise NotAuthenticated("the device credential was revoked")
-            if idempotency_key is not None:
-                seen = runner.rows(
-                    "SELECT public_id, email_id, message_id FROM relay_submission "
-                    "WHERE device_id = ? AND idempotency_key = ?",
-                    (device_id, idempotency_key),
-                )
-                if seen:
-                    return Accepted(str(seen[0][0]), int(seen[0][1]), str(seen[0][2]), True)
-            tokens, at, quota, burst, _ = rows[0]
-            state, wait = take_tokens(
-                BucketState(float(tokens), float(at)),
+        """One submission in a transaction of its own (see :meth:`RelayTransaction.accept`;
+        the service shares transactions between concurrent submissions instead)."""
+        with self.in_flight.holding(device_id), self.relay_transaction() as tx:
+            return tx.accept(
+                device_id=device_id,
                 cost=cost,
                 now=now,
-                quota_per_hour=int(quota),
-                burst=int(burst),
+                idempotency_key=idempotency_key,
+                public_id=public_id,
+                email=email,
             )
-            if wait > 0:
-                raise QuotaExceeded(
-                    f"the hourly quota of {quota} emails is used up", retry_after=wait
-                )
-            email = build()
-            email_id = SQLTransaction(runner).enqueue(email, now=now)
-            runner.run(
-                "UPDATE relay_device SET bucket_tokens = ?, bucket_at = ?, last_used_at = ? "
-                "WHERE id = ?",
-                (state.tokens, state.at, now, device_id),
-            )
-            runner.run(
-                "INSERT INTO relay_submission (public_id, device_id, email_id, message_id, "
-                "idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (public_id, device_id, email_id, email.mail.message_id, idempotency_key, now),
-            )
-        return Accepted(public_id, email_id, email.mail.message_id)
 
     def submission_status(self, device_id: int, public_id: str) -> SubmissionStatus | None:
         """A submission of this device with each recipient's delivery, or None."""

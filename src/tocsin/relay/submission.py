@@ -5,6 +5,7 @@ QUIT gets ``530 5.7.0``) and AUTH required (PLAIN or LOGIN, only over TLS; the l
 is the device name, the password the device credential).  The same service as the
 HTTP API decides: allowed senders (553 at MAIL FROM), recipients per message, size
 (552), quota (452 with the wait), and ``250 2.0.0 queued as <id>`` only once stored.
+Concurrent sessions' messages share commits (see :mod:`tocsin.relay.service`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import ssl
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from starlette.concurrency import run_in_threadpool
 
 from tocsin.relay.api import MAX_BODY
 from tocsin.relay.errors import RelayRefused
@@ -102,7 +104,9 @@ class SubmissionHandler:
         content = envelope.original_content or b""
         relay_envelope = RelayEnvelope(str(envelope.mail_from), tuple(envelope.rcpt_tos))
         try:
-            accepted = await asyncio.to_thread(
+            # anyio's worker threads (as many as the HTTP API has), not asyncio's default
+            # executor (CPUs + 4): every thread waiting for a commit adds to the group.
+            accepted = await run_in_threadpool(
                 self._service.submit, device, relay_envelope, content, via="ESMTPSA"
             )
         except RelayRefused as refused:
