@@ -271,3 +271,43 @@ async def test_a_restarted_worker_takes_back_a_killed_workers_leases_at_once(
         f"<held-{i}@site.example.org>" for i in range(count)
     )
     assert list(locks.glob("*.lock")) == []  # the second stopped cleanly; the dead one's taken
+
+
+async def test_an_smtp_transaction_begun_before_the_stop_is_finished(
+    service: RelayService, relay_cert: Path, ca: TestCA, device: tuple[str, Device]
+) -> None:
+    options = serve_options(relay_cert, api=False, smtp=True, worker=False)
+    relay = await asyncio.to_thread(InProcessRelay(service, options).start)
+    port = relay.ports["smtp_port"]
+    smtp = aiosmtplib.SMTP(
+        hostname="localhost",
+        port=port,
+        start_tls=False,
+        tls_context=ca.client_context(),
+        timeout=5,
+    )
+    await smtp.connect()
+    try:
+        await smtp.starttls()
+        await smtp.login("site-1", device[0])
+        await smtp.mail(SITE_SENDER)
+        await smtp.rcpt("ops@example.net")
+        stopping = asyncio.create_task(timed_stop(relay))
+        for _ in range(200):  # the stop has begun once the listener is gone
+            if await asyncio.to_thread(refuses_connections, port):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the relay never stopped listening")
+        content = (
+            f"From: {SITE_SENDER}\r\nTo: ops@example.net\r\nSubject: Late\r\n"
+            "Message-ID: <late-1@site.example.org>\r\n\r\nJust in time.\r\n"
+        ).encode()
+        reply = await smtp.data(content)
+        took = await stopping
+    finally:
+        smtp.close()
+    assert reply.code == 250
+    assert "queued as msg_" in reply.message
+    assert took < QUICK, f"the relay took {took:.1f} s to stop"
+    assert service.store.counts()["queued"] == 1

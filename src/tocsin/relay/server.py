@@ -31,7 +31,7 @@ from tocsin.relay.api import create_relay_app
 from tocsin.relay.mx import Resolver
 from tocsin.relay.service import RelayService
 from tocsin.relay.store import RelayStore
-from tocsin.relay.submission import start_submission_server
+from tocsin.relay.submission import SubmissionServer, start_submission_server
 from tocsin.relay.worker import default_state_dir, relay_engine
 
 if TYPE_CHECKING:
@@ -152,14 +152,14 @@ async def serve_relay(
         )
         service.on_enqueue = engine.wake
         tasks.append(asyncio.create_task(engine.run(stop), name="relay-worker"))
-    smtp_server: asyncio.Server | None = None
+    smtp_server: SubmissionServer | None = None
     if options.smtp is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(options.tls_certfile, options.tls_keyfile)
         smtp_server = await start_submission_server(
             service, context, host=options.smtp.host, port=options.smtp.port
         )
-        ports["smtp_port"] = int(smtp_server.sockets[0].getsockname()[1])
+        ports["smtp_port"] = smtp_server.port
     api: uvicorn.Server | None = None
     serving: asyncio.Task[None] | None = None
     if options.api is not None:
@@ -189,8 +189,7 @@ async def serve_relay(
     if api is not None and serving is not None:
         tasks.append(asyncio.create_task(_stop_api(api, serving, options.shutdown_grace)))
     if smtp_server is not None:
-        smtp_server.close()
-        await smtp_server.wait_closed()
+        tasks.append(asyncio.create_task(smtp_server.stop(grace=options.shutdown_grace)))
     await asyncio.gather(*tasks, return_exceptions=True)
     if engine_store is not service.store:
         engine_store.close()

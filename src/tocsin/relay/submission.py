@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import weakref
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -25,7 +26,7 @@ from tocsin.relay.relay_sql import Device
 from tocsin.relay.service import Envelope as RelayEnvelope
 from tocsin.relay.service import RelayService
 
-__all__ = ["SubmissionHandler", "start_submission_server"]
+__all__ = ["SubmissionHandler", "SubmissionServer", "start_submission_server"]
 
 log = logging.getLogger("tocsin.relay")
 
@@ -117,19 +118,72 @@ class SubmissionHandler:
         return f"250 2.0.0 Ok: queued as {accepted.public_id}"
 
 
+# A session told 421 and closed over TLS waits for the client's close_notify, which an
+# idle client may never send (asyncio would wait 30 s); after this it is cut.
+_CLOSE_LINGER = 0.2
+_TICK = 0.05
+
+
+class SubmissionServer:
+    """The listening submission front and the sessions it has open."""
+
+    def __init__(self, server: asyncio.Server, sessions: weakref.WeakSet[SMTP]) -> None:
+        self.server = server
+        self._sessions = sessions
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Stop listening and end every session, each at the end of its transaction.
+
+        A session between transactions is told ``421 4.3.2`` (RFC 5321 §3.8) and closed
+        at once; one inside a transaction (MAIL FROM to the answer after DATA) gets up to
+        ``grace`` seconds to finish it, so a message being stored still gets its 250.
+        """
+        self.server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        told: dict[SMTP, float] = {}
+        while loop.time() < deadline + 2 * _CLOSE_LINGER:
+            open_sessions = [
+                (s, s.transport)
+                for s in self._sessions
+                if isinstance(s.transport, asyncio.Transport)
+            ]
+            if not open_sessions:
+                break
+            now = loop.time()
+            for session, transport in open_sessions:
+                if session not in told:
+                    envelope = session.envelope
+                    if now < deadline and envelope is not None and envelope.mail_from:
+                        continue  # a transaction in progress (MAIL FROM to the DATA answer)
+                    transport.write(b"421 4.3.2 Service shutting down\r\n")
+                    transport.close()
+                    told[session] = now
+                elif now - told[session] >= _CLOSE_LINGER:
+                    transport.abort()
+            await asyncio.sleep(_TICK)
+        await asyncio.sleep(0)  # let the sessions' handler tasks see their cancellation
+
+
 async def start_submission_server(
     service: RelayService,
     tls_context: ssl.SSLContext,
     *,
     host: str = "127.0.0.1",
     port: int = 587,
-) -> asyncio.Server:
-    """Listen for SMTP submissions on the running loop; close the returned server to stop."""
+) -> SubmissionServer:
+    """Listen for SMTP submissions on the running loop; ``stop()`` the result to end it."""
     handler = SubmissionHandler(service)
     loop = asyncio.get_running_loop()
+    sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     def protocol() -> SMTP:
-        return SMTP(
+        session = SMTP(
             handler,
             hostname=service.config.hostname,
             tls_context=tls_context,
@@ -142,5 +196,8 @@ async def start_submission_server(
             enable_SMTPUTF8=True,
             loop=loop,
         )
+        sessions.add(session)
+        return session
 
-    return await loop.create_server(protocol, host=host, port=port)
+    server = await loop.create_server(protocol, host=host, port=port)
+    return SubmissionServer(server, sessions)
