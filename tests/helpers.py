@@ -6,12 +6,19 @@ import email
 import email.policy
 import mailbox
 import os
+import signal
+import socket
 import ssl
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+
+import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_SMTP_SCRIPTS = REPO / "scripts" / "real-smtp"
@@ -178,3 +185,55 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(10)
         self._sock.close()
+
+
+def tocsin_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """Run ``python -m tocsin ARGS`` as a user would; its stdout (asserting exit status 0)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tocsin", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@contextmanager
+def tocsin_serve(env: dict[str, str]) -> Iterator[str]:
+    """``tocsin serve`` on a free port until the block ends (then SIGTERM); its base URL.
+
+    Asserts that it answered /healthz within 20 s and stopped cleanly: exit status 0,
+    no traceback in its output.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tocsin", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, "tocsin serve exited before it answered"
+            assert time.monotonic() < deadline, "tocsin serve did not answer within 20 s"
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "Traceback" not in output

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +26,7 @@ from relay_support import (
     wait_until,
 )
 
-from helpers import RealSMTP, wait_for_delivery
+from helpers import RealSMTP, tocsin_cli, tocsin_serve, wait_for_delivery
 from tocsin.message import Mail, compose
 from tocsin.outbox import DeliveryEngine, DeliveryUpdate, EngineOptions, Status
 from tocsin.outbox.tracker import Tracker
@@ -257,25 +253,6 @@ async def test_an_id_the_relay_does_not_know_ends_as_unknown(
     assert "no longer knows" in row.remote.detail
 
 
-def _tocsin(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tocsin", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.strip()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_tocsin_serve_follows_the_relay_into_its_delivery_log(
     tmp_path: Path,
     relay_store: RelayStore,
@@ -289,32 +266,16 @@ def test_tocsin_serve_follows_the_relay_into_its_delivery_log(
     )
     env = {**os.environ, "TOCSIN_DATA": str(tmp_path / "appliance"), "NO_COLOR": "1"}
     try:
-        _tocsin(env, "online", "enroll", relay.api_url, credential, "--ca-file", str(ca.ca_path))
-        _tocsin(env, "settings", "set", "enabled=true", f"sender_address={SITE_SENDER}")
-        _tocsin(env, "group", "add", "site", "--name", "Site")
+        tocsin_cli(env, "online", "enroll", relay.api_url, credential, "--ca-file", str(ca.ca_path))
+        tocsin_cli(env, "settings", "set", "enabled=true", f"sender_address={SITE_SENDER}")
+        tocsin_cli(env, "group", "add", "site", "--name", "Site")
         for name in ("ops", "gone"):
-            _tocsin(env, "user", "add", name, "--name", name, "--email", f"{name}@example.net",
-                    "--group", "site", "--category", "fire")  # fmt: skip
-        token = _tocsin(env, "token", "create", "admin", "--scope", "admin", "--scope", "events")
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tocsin", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
+            tocsin_cli(env, "user", "add", name, "--name", name, "--email",
+                       f"{name}@example.net", "--group", "site", "--category", "fire")  # fmt: skip
+        scopes = ("--scope", "admin", "--scope", "events")
+        token = tocsin_cli(env, "token", "create", "admin", *scopes).strip()
+        with tocsin_serve(env) as base:
             auth = {"Authorization": f"Bearer {token}"}
-
-            def up() -> bool:
-                try:
-                    return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            wait_until(up, timeout=20, what="tocsin serve")
             event = {"group": "site", "device": "Detector 2", "sensor": "Smoke",
                      "category": "fire", "severity": "alarm", "state": "raised"}  # fmt: skip
             answer = httpx.post(f"{base}/api/v1/events", headers=auth, json=event, timeout=10)
@@ -329,11 +290,6 @@ def test_tocsin_serve_follows_the_relay_into_its_delivery_log(
                 return remote if done else None
 
             remote = wait_until(settled, timeout=45, what="the relay's final word")
-        finally:
-            server.send_signal(signal.SIGTERM)
-            output, _ = server.communicate(timeout=30)
-        assert server.returncode == 0, output
-        assert "Traceback" not in output
     finally:
         relay.stop()
     assert remote["ops@example.net"]["state"] == "delivered"
