@@ -20,7 +20,7 @@ from typing import Any
 
 import dkim
 
-from helpers import RealSMTP
+from helpers import RealSMTP, wait_for_delivery
 from tocsin.outbox import EngineOptions, RetryPolicy
 from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.dkim_signer import DKIMKey
@@ -283,3 +283,14 @@ def raw_from_maildir(real_smtp: RealSMTP, message_id: str, timeout: float = 15.0
                         return raw
         time.sleep(0.05)
     raise AssertionError(f"{message_id} not delivered to {real_smtp.maildir}")
+
+
+def signed_delivery(
+    real_smtp: RealSMTP, subject: str, dkim_key: DKIMKey, *, timeout: float = 30.0
+) -> email.message.EmailMessage:
+    """The message with ``subject`` once it is in the real Postfix's Maildir (bounded
+    wait), asserting its DKIM signature verifies on the bytes as delivered."""
+    found = wait_for_delivery(real_smtp, lambda m: m["Subject"] == subject, timeout)
+    raw = raw_from_maildir(real_smtp, str(found["Message-ID"]))
+    assert dkim_verifies(raw, dkim_key), raw[:2000]
+    return email.message_from_bytes(raw, policy=email.policy.default)

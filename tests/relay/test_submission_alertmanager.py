@@ -5,19 +5,15 @@ mechanism the server lists, and its LOGIN wants the ``Username:`` challenge."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relay_support import SITE_SENDER, InProcessRelay, dkim_verifies, raw_from_maildir, relay_to_mx
+from relay_support import SITE_SENDER, InProcessRelay, signed_delivery
 
-from helpers import RealSMTP, wait_for_delivery
+from helpers import RealSMTP
 from smtp_clients import EmailReceiver, alertmanager, recording, unique_alertname
 from tocsin.relay.dkim_signer import DKIMKey
-from tocsin.relay.store import RelayStore
 from tocsin.testing import TestCA
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
@@ -26,26 +22,6 @@ AUTH_OK = "235 2.7.0 Authentication successful"
 AUTH_REFUSED = "535 5.7.8 Authentication credentials invalid"
 WINDOW = 8.0  # seconds in which a refused Alertmanager's AUTH attempts are counted
 MAX_ATTEMPTS = 10  # its back-off (0.5 s, x1.5 per retry) makes about 6 in that window
-
-
-@pytest.fixture
-def front(
-    real_smtp: RealSMTP, relay_store: RelayStore, dkim_key: DKIMKey, relay_cert: Path
-) -> Iterator[tuple[str, InProcessRelay]]:
-    """A relay with its SMTP front, delivering example.net to the real Postfix's MX
-    port; device site-1's credential and the relay."""
-    _, credential, relay = relay_to_mx(
-        relay_store,
-        dkim_key,
-        relay_cert,
-        mx_port=real_smtp.mx_port,
-        mx_ca_file=real_smtp.ca_path,
-        smtp=True,
-    )
-    try:
-        yield credential, relay
-    finally:
-        relay.stop()
 
 
 def to_relay(relay: InProcessRelay, password: str, ca: TestCA) -> EmailReceiver:
@@ -71,12 +47,9 @@ def test_alertmanager_sends_through_the_front(
     with recording() as transcript, alertmanager(to_relay(relay, credential, ca), tmp_path) as am:
         am.post_alert(subject, severity="critical", site="berlin-1")
         try:
-            delivered = wait_for_delivery(real_smtp, lambda m: m["Subject"] == subject, 30.0)
+            parsed = signed_delivery(real_smtp, subject, dkim_key)
         except AssertionError as missing:
             raise AssertionError(f"{missing}\nalertmanager's log:\n{am.log_text()}") from None
-    raw = raw_from_maildir(real_smtp, str(delivered["Message-ID"]))
-    assert dkim_verifies(raw, dkim_key), raw[:2000]
-    parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Reply-To"] == SITE_SENDER
     assert parsed["Return-Path"] == "<bounces@relay.example.com>"
     assert "ESMTPSA" in " ".join(parsed.get_all("Received", []))  # the relay's trace header
