@@ -75,7 +75,6 @@ async def test_login_challenges_username_and_password() -> None:
     ]
 
 
-@pytest.mark.slow
 def test_alertmanager_logs_in_with_login(tmp_path: Path) -> None:
     # LOGIN alone, so Alertmanager's strict LOGIN (Go) must get along with the challenges.
     server = ThreadedSMTPTestServer(

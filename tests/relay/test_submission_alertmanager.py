@@ -16,7 +16,7 @@ from smtp_clients import EmailReceiver, alertmanager, recording, unique_alertnam
 from tocsin.relay.dkim_signer import DKIMKey
 from tocsin.testing import TestCA
 
-pytestmark = [pytest.mark.postfix, pytest.mark.slow]
+pytestmark = pytest.mark.postfix
 
 AUTH_OK = "235 2.7.0 Authentication successful"
 AUTH_REFUSED = "535 5.7.8 Authentication credentials invalid"
@@ -59,6 +59,7 @@ def test_alertmanager_sends_through_the_front(
     assert transcript.replies_to("AUTH") == [AUTH_OK]
 
 
+@pytest.mark.slow  # it watches the retries for WINDOW seconds
 def test_alertmanager_with_a_wrong_credential_is_refused_and_backs_off(
     front: tuple[str, InProcessRelay], ca: TestCA, tmp_path: Path
 ) -> None:
