@@ -73,6 +73,7 @@ def test_postfix_relays_through_the_front(
     assert "postfix-client.test" in " ".join(parsed.get_all("Received", []))
 
 
+@pytest.mark.slow  # it waits WINDOW seconds for a second try that must not come
 def test_postfix_with_a_wrong_credential_defers_and_does_not_retry(
     front: tuple[str, InProcessRelay], ca: TestCA
 ) -> None:
