@@ -16,6 +16,9 @@ import sys
 _EHLO_PLAIN = b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 52428800\r\n250-STARTTLS\r\n"
 _EHLO_TLS = b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 52428800\r\n"
 _EHLO_TLS += b"250-AUTH PLAIN LOGIN\r\n"
+# LOGIN's challenges as Postfix sends them (Go's net/smtp clients accept only these).
+_USERNAME = b"334 VXNlcm5hbWU6\r\n"  # "Username:"
+_PASSWORD = b"334 UGFzc3dvcmQ6\r\n"  # "Password:"
 
 
 class SinkProtocol(asyncio.Protocol):
@@ -70,7 +73,8 @@ class SinkProtocol(asyncio.Protocol):
         """Answer one line; True when reading must stop (TLS upgrade, quit)."""
         if self.auth_steps:
             self.auth_steps -= 1
-            self.write(b"334 \r\n" if self.auth_steps else b"235 2.7.0 Authenticated\r\n")
+            # Only LOGIN has a second step: its "Password:" challenge.
+            self.write(_PASSWORD if self.auth_steps else b"235 2.7.0 Authenticated\r\n")
             return False
         verb = line[:4].upper()
         if verb in (b"EHLO", b"HELO"):
@@ -85,9 +89,12 @@ class SinkProtocol(asyncio.Protocol):
             return True
         elif verb == b"AUTH":
             parts = line.split()
-            if parts[1].upper() == b"LOGIN":
+            if parts[1].upper() == b"LOGIN" and len(parts) == 2:
                 self.auth_steps = 2
-                self.write(b"334 VXNlcm5hbWU6\r\n")
+                self.write(_USERNAME)
+            elif parts[1].upper() == b"LOGIN":  # the user name came as initial response
+                self.auth_steps = 1
+                self.write(_PASSWORD)
             elif len(parts) == 2:
                 self.auth_steps = 1
                 self.write(b"334 \r\n")

@@ -6,8 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relay_support import PG_URL, RELAY_DOMAIN, SITE_SENDER, unique_schema
+from relay_support import (
+    PG_URL,
+    RELAY_DOMAIN,
+    SITE_SENDER,
+    InProcessRelay,
+    relay_to_mx,
+    unique_schema,
+)
 
+from helpers import RealSMTP
 from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.dkim_signer import DKIMKey, generate_private_key
 from tocsin.relay.relay_sql import Device
@@ -83,6 +91,26 @@ def service(relay_store: RelayStore, relay_config: RelayConfig) -> RelayService:
 def device(service: RelayService) -> tuple[str, Device]:
     """A device allowed to send from the site's domain: (credential, record)."""
     return service.add_device("site-1", ["@site.example.org"], quota_per_hour=3600, burst=50)
+
+
+@pytest.fixture
+def front(
+    real_smtp: RealSMTP, relay_store: RelayStore, dkim_key: DKIMKey, relay_cert: Path
+) -> Iterator[tuple[str, InProcessRelay]]:
+    """A relay with its SMTP front, delivering example.net to the real Postfix's MX
+    port; device site-1's credential and the relay."""
+    _, credential, relay = relay_to_mx(
+        relay_store,
+        dkim_key,
+        relay_cert,
+        mx_port=real_smtp.mx_port,
+        mx_ca_file=real_smtp.ca_path,
+        smtp=True,
+    )
+    try:
+        yield credential, relay
+    finally:
+        relay.stop()
 
 
 __all__ = ["SITE_SENDER"]

@@ -4,6 +4,8 @@ subprocess, DKIM verification with a DNS lookup that never leaves the test."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import json
 import os
 import subprocess
@@ -18,6 +20,7 @@ from typing import Any
 
 import dkim
 
+from helpers import RealSMTP, wait_for_delivery
 from tocsin.outbox import EngineOptions, RetryPolicy
 from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.dkim_signer import DKIMKey
@@ -229,10 +232,17 @@ def online_settings(
 
 
 def relay_to_mx(
-    store: RelayStore, dkim_key: DKIMKey, relay_cert: Path, *, mx_port: int, mx_ca_file: str | Path
+    store: RelayStore,
+    dkim_key: DKIMKey,
+    relay_cert: Path,
+    *,
+    mx_port: int,
+    mx_ca_file: str | Path,
+    smtp: bool = False,
 ) -> tuple[RelayService, str, InProcessRelay]:
     """A started relay that signs for relay.example.com and delivers example.net to the
-    MX on ``mx_port`` (trusting ``mx_ca_file``); its service, site-1's credential, and it."""
+    MX on ``mx_port`` (trusting ``mx_ca_file``); its service, site-1's credential, and it.
+    ``smtp``: the SMTP submission front too (``relay.ports["smtp_port"]``)."""
     config = RelayConfig(
         hostname=RELAY_DOMAIN,
         domain=RELAY_DOMAIN,
@@ -242,5 +252,45 @@ def relay_to_mx(
     service = RelayService(store, config)
     credential, _ = service.add_device("site-1", ["@site.example.org"])
     resolver = StaticResolver({RECIPIENT_DOMAIN: [Destination("localhost", mx_port)]})
-    relay = InProcessRelay(service, serve_options(relay_cert, resolver=resolver)).start()
+    options = serve_options(relay_cert, smtp=smtp, resolver=resolver)
+    relay = InProcessRelay(service, options).start()
     return service, credential, relay
+
+
+def raw_from_maildir(real_smtp: RealSMTP, message_id: str, timeout: float = 15.0) -> bytes:
+    """The delivered bytes of the message with ``message_id`` (polled with a deadline).
+
+    The Maildir may be shared and hold thousands of messages: each file is read once and
+    searched for the id before anything is parsed.
+    """
+    wanted = message_id.strip("<>").encode()
+    seen: set[Path] = set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for sub in ("new", "cur"):
+            for path in (real_smtp.maildir / sub).iterdir():
+                if path in seen:
+                    continue
+                seen.add(path)
+                try:
+                    raw = path.read_bytes()
+                except FileNotFoundError:  # moved meanwhile: look again next round
+                    seen.discard(path)
+                    continue
+                if wanted in raw:
+                    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+                    if str(parsed.get("Message-ID", "")).strip("<> ").encode() == wanted:
+                        return raw
+        time.sleep(0.05)
+    raise AssertionError(f"{message_id} not delivered to {real_smtp.maildir}")
+
+
+def signed_delivery(
+    real_smtp: RealSMTP, subject: str, dkim_key: DKIMKey, *, timeout: float = 30.0
+) -> email.message.EmailMessage:
+    """The message with ``subject`` once it is in the real Postfix's Maildir (bounded
+    wait), asserting its DKIM signature verifies on the bytes as delivered."""
+    found = wait_for_delivery(real_smtp, lambda m: m["Subject"] == subject, timeout)
+    raw = raw_from_maildir(real_smtp, str(found["Message-ID"]))
+    assert dkim_verifies(raw, dkim_key), raw[:2000]
+    return email.message_from_bytes(raw, policy=email.policy.default)

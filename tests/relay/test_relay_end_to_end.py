@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from relay_support import (
     SITE_SENDER,
     dkim_verifies,
     online_settings,
+    raw_from_maildir,
     relay_to_mx,
 )
 
@@ -28,34 +28,6 @@ from tocsin.transports.online_diagnostics import run_online_test_email
 from tocsin.transports.smtp import StepStatus
 
 pytestmark = pytest.mark.postfix
-
-
-def raw_from_maildir(real_smtp: RealSMTP, message_id: str, timeout: float = 15.0) -> bytes:
-    """The delivered bytes of the message with ``message_id`` (polled with a deadline).
-
-    The Maildir may be shared and hold thousands of messages: each file is read once and
-    searched for the id before anything is parsed.
-    """
-    wanted = message_id.strip("<>").encode()
-    seen: set[Path] = set()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for sub in ("new", "cur"):
-            for path in (real_smtp.maildir / sub).iterdir():
-                if path in seen:
-                    continue
-                seen.add(path)
-                try:
-                    raw = path.read_bytes()
-                except FileNotFoundError:  # moved meanwhile: look again next round
-                    seen.discard(path)
-                    continue
-                if wanted in raw:
-                    parsed = email.message_from_bytes(raw, policy=email.policy.default)
-                    if str(parsed.get("Message-ID", "")).strip("<> ").encode() == wanted:
-                        return raw
-        time.sleep(0.05)
-    raise AssertionError(f"{message_id} not delivered to {real_smtp.maildir}")
 
 
 async def test_appliance_relay_postfix_mx_maildir_with_dkim(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -75,6 +76,36 @@ async def test_plaintext_and_unauthenticated_submissions_are_refused(
     finally:
         smtp.close()
     assert mx.messages == []
+
+
+def b64(text: str) -> bytes:
+    return base64.b64encode(text.encode())
+
+
+async def test_auth_is_offered_and_challenged_the_way_clients_expect(
+    relay: InProcessRelay, ca: TestCA, device: tuple[str, Device]
+) -> None:
+    # Issue 15: PLAIN listed first (clients like Alertmanager take the first they know),
+    # and LOGIN challenges "Username:" / "Password:" (Go's net/smtp refuses others).
+    smtp = client(relay, ca)
+    await smtp.connect()
+    try:
+        await smtp.starttls()
+        ehlo = await smtp.ehlo()
+        assert "AUTH PLAIN LOGIN" in ehlo.message.splitlines()
+        asked = await smtp.execute_command(b"AUTH", b"LOGIN")
+        assert (asked.code, base64.b64decode(asked.message)) == (334, b"Username:")
+        asked = await smtp.execute_command(b64("site-1"))
+        assert (asked.code, base64.b64decode(asked.message)) == (334, b"Password:")
+        refused = await smtp.execute_command(b64("tcr_wrong"))
+        assert refused.code == 535
+        # The user name as the initial response: only the password is asked for.
+        asked = await smtp.execute_command(b"AUTH", b"LOGIN", b64("site-1"))
+        assert (asked.code, asked.message) == (334, "UGFzc3dvcmQ6")
+        accepted = await smtp.execute_command(b64(device[0]))
+        assert accepted.code == 235
+    finally:
+        smtp.close()
 
 
 async def test_policies_hold_on_the_smtp_front(

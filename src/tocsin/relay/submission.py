@@ -2,9 +2,11 @@
 
 aiosmtpd with STARTTLS required (RFC 3207: before it, everything but EHLO, NOOP and
 QUIT gets ``530 5.7.0``) and AUTH required (PLAIN or LOGIN, only over TLS; the login
-is the device name, the password the device credential).  The same service as the
-HTTP API decides: allowed senders (553 at MAIL FROM), recipients per message, size
-(552), quota (452 with the wait), and ``250 2.0.0 queued as <id>`` only once stored.
+is the device name, the password the device credential), offered and answered the
+way deployed clients expect (PLAIN first; LOGIN's ``Username:`` challenge).  The same
+service as the HTTP API decides: allowed senders (553 at MAIL FROM), recipients per
+message, size (552), quota (452 with the wait), and ``250 2.0.0 queued as <id>`` only
+once stored.
 Concurrent sessions' messages share commits (see :mod:`tocsin.relay.service`).
 """
 
@@ -26,7 +28,13 @@ from tocsin.relay.relay_sql import Device
 from tocsin.relay.service import Envelope as RelayEnvelope
 from tocsin.relay.service import RelayService
 
-__all__ = ["SubmissionHandler", "SubmissionServer", "start_submission_server"]
+__all__ = [
+    "AUTH_MECHANISMS",
+    "SubmissionHandler",
+    "SubmissionSMTP",
+    "SubmissionServer",
+    "start_submission_server",
+]
 
 log = logging.getLogger("tocsin.relay")
 
@@ -39,6 +47,43 @@ class _HideLoginDataWarning(logging.Filter):
 
 
 logging.getLogger("mail.log").addFilter(_HideLoginDataWarning())
+
+
+AUTH_MECHANISMS = ("PLAIN", "LOGIN")
+"""What the front offers, in the order the EHLO reply lists them."""
+
+
+class SubmissionSMTP(SMTP):
+    """aiosmtpd's SMTP session with the AUTH LOGIN challenges clients expect.
+
+    LOGIN has no RFC, only the expired draft-murchison-sasl-login.  What deployed servers
+    send (Postfix through Cyrus SASL, Exchange) is ``Username:`` and ``Password:``, and
+    clients built on Go's net/smtp, Prometheus Alertmanager among them, compare the
+    challenge with exactly those and give up on anything else, such as aiosmtpd's
+    default ``User Name\\0``.  aiosmtpd base64-encodes the challenge itself.
+    """
+
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
+
+
+def _auth_in_order(responses: list[str], order: tuple[str, ...]) -> list[str]:
+    """The EHLO reply lines with the AUTH line's mechanisms in ``order``.
+
+    aiosmtpd lists them alphabetically (LOGIN before PLAIN), and clients such as
+    Alertmanager take the first one they know.  PLAIN goes first: it is the standard
+    (RFC 4616) and draft-murchison-sasl-login-00 §1 asks clients to use it whenever it
+    is offered.  Mechanisms not in ``order`` keep their place after those that are.
+    """
+    rank = {name: index for index, name in enumerate(order)}
+    ordered: list[str] = []
+    for line in responses:
+        prefix, _, mechanisms = line.partition("AUTH ")
+        if prefix in ("250-", "250 ") and mechanisms:
+            offered = sorted(mechanisms.split(), key=lambda name: rank.get(name, len(order)))
+            line = f"{prefix}AUTH {' '.join(offered)}"
+        ordered.append(line)
+    return ordered
 
 
 def _device(session: Session) -> Device | None:
@@ -69,7 +114,19 @@ class SubmissionHandler:
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, handled=False, auth_data=device)
 
-    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_EHLO(  # noqa: N802 (aiosmtpd's hook name)
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """Offer PLAIN before LOGIN (see :func:`_auth_in_order`)."""
+        session.host_name = hostname  # the 5-argument hook must do this itself
+        return _auth_in_order(responses, AUTH_MECHANISMS)
+
+    async def handle_MAIL(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         """Refuse a sender the device may not use, before any data is sent."""
@@ -183,7 +240,7 @@ async def start_submission_server(
     sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     def protocol() -> SMTP:
-        session = SMTP(
+        session = SubmissionSMTP(
             handler,
             hostname=service.config.hostname,
             tls_context=tls_context,

@@ -80,7 +80,17 @@ class _LineReader(asyncio.StreamReader):
 
 
 class _TestSMTP(SMTP):
-    """aiosmtpd's SMTP protocol with recording, faults and the server's options."""
+    """aiosmtpd's SMTP protocol with recording, faults and the server's options.
+
+    AUTH as deployed servers do it, not as aiosmtpd does by default: the mechanisms in the
+    order the server was given (aiosmtpd sorts them, LOGIN before PLAIN, and clients such
+    as Alertmanager take the first they know), and LOGIN's challenges ``Username:`` and
+    ``Password:`` (Postfix's, through Cyrus SASL) instead of ``User Name\\0``, which Go's
+    net/smtp clients refuse.  aiosmtpd base64-encodes the challenges itself.
+    """
+
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
 
     def __init__(self, owner: BaseSMTPTestServer, loop: asyncio.AbstractEventLoop) -> None:
         self._owner = owner
@@ -238,7 +248,8 @@ class _TestSMTP(SMTP):
         raise asyncio.CancelledError
 
     def filter_ehlo(self, responses: list[str]) -> list[str]:
-        """Add PIPELINING, drop STARTTLS / AUTH, as the server is configured to offer."""
+        """Add PIPELINING, drop STARTTLS / AUTH, list the AUTH mechanisms in the order
+        given, as the server is configured to offer."""
         if self._owner.pipelining:
             responses = [*responses[:1], "250-PIPELINING", *responses[1:]]
         hidden: list[str] = []
@@ -246,7 +257,17 @@ class _TestSMTP(SMTP):
             hidden.append("250-STARTTLS")
         if self._owner.username is None:
             hidden.append("250-AUTH")
-        return [r for r in responses if not any(r.startswith(h) for h in hidden)]
+        return [
+            self._auth_in_order(r) if r.startswith("250-AUTH ") else r
+            for r in responses
+            if not any(r.startswith(h) for h in hidden)
+        ]
+
+    def _auth_in_order(self, line: str) -> str:
+        order = self._owner.auth_mechanisms
+        offered = line.removeprefix("250-AUTH ").split()
+        offered.sort(key=lambda m: order.index(m) if m in order else len(order))
+        return f"250-AUTH {' '.join(offered)}"
 
     async def check_auth_needed(self, caller_method: str) -> bool:
         """530 for MAIL, RCPT, DATA, ... before a successful AUTH, if AUTH is required."""

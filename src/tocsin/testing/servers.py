@@ -35,7 +35,9 @@ class BaseSMTPTestServer:
             that sends STARTTLS anyway still gets TLS.
         username, password: enable AUTH with this one account; None disables AUTH (not in
             EHLO, ``AUTH`` gets 503).
-        auth_mechanisms: offered mechanisms, from PLAIN, LOGIN and CRAM-MD5.
+        auth_mechanisms: offered mechanisms, from PLAIN, LOGIN and CRAM-MD5, listed in the
+            EHLO reply in this order (clients such as Alertmanager take the first they
+            know).  LOGIN challenges with ``Username:`` and ``Password:``, as Postfix does.
         auth_required: 530 for MAIL / RCPT / DATA before a successful AUTH.
         auth_require_tls: offer and accept AUTH only over TLS; default True for
             ``starttls``, False otherwise (aiosmtpd counts only STARTTLS as TLS, so
