@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from tocsin.address import InvalidAddress, parse_address
+from tocsin.cli_backup import backup, restore
 from tocsin.cli_db import db_app
 from tocsin.cli_outbox import outbox_app, worker
 from tocsin.cli_relay import online_app, relay_app
@@ -49,6 +50,8 @@ app.add_typer(site_app, name="site")
 app.add_typer(relay_app, name="relay")
 app.add_typer(online_app, name="online")
 app.add_typer(db_app, name="db")
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
