@@ -17,8 +17,7 @@ import typer
 from rich.console import Console
 
 from tocsin.address import InvalidAddress, parse_address
-from tocsin.cli_backup import backup, restore
-from tocsin.cli_db import db_app
+from tocsin.cli_db import backup, db_app, restore
 from tocsin.cli_outbox import outbox_app, worker
 from tocsin.cli_relay import online_app, relay_app
 from tocsin.cli_sites import event_app, group_app, site_app, user_app
