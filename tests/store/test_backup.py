@@ -15,12 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
+from store_support import make_v1_sqlite, with_extra_migration
 
 from helpers import tocsin_cli, tocsin_serve
+from tocsin.errors import SchemaTooNew
 from tocsin.outbox import ListFilter, Status
+from tocsin.services.backup import make_backup, restore_backup
 from tocsin.services.context import Services
 from tocsin.store import open_store
 from tocsin.store.backup import WrongPassphrase, open_key, seal_key
+from tocsin.store.migrations import APPLIANCE, upgrade
 from tocsin.testing import TestCA, ThreadedSMTPTestServer
 
 USER, PASSWORD = "alarms@example.com", "app-specific pw 7"
@@ -271,3 +276,45 @@ def test_the_sealed_key_opens_only_with_its_passphrase() -> None:
     with pytest.raises(WrongPassphrase):
         open_key(sealed, PASSPHRASE + "!")
     assert b"k" * 44 not in sealed
+
+
+def _v1_data_dir(data: Path) -> None:
+    """A data directory as a release before schema versions left it, with a key."""
+    data.mkdir()
+    make_v1_sqlite(data / "tocsin.db")
+    (data / "secret.key").write_bytes(Fernet.generate_key())
+    (data / "secret.key").chmod(0o600)
+
+
+def test_a_backup_from_before_schema_versions_restores_upgraded(tmp_path: Path) -> None:
+    _v1_data_dir(tmp_path / "old")
+    manifest = make_backup(tmp_path / "b", data=tmp_path / "old", passphrase=PASSPHRASE)
+    assert manifest["schema"] == {}  # nothing recorded in that database yet
+    report = restore_backup(tmp_path / "b", data=tmp_path / "new", passphrase=PASSPHRASE)
+    assert (report.key_restored, report.queued, report.secrets_readable) == (True, 7, True)
+    assert (tmp_path / "new" / "secret.key").read_bytes() == (
+        tmp_path / "old" / "secret.key"
+    ).read_bytes()
+    store = open_store(tmp_path / "new" / "tocsin.db", migrate=False)
+    try:
+        (state,) = store.schema_states()
+    finally:
+        store.close()
+    assert (state.current, state.pending) == (1, ())
+    assert "baseline" in state.history[0][3]
+
+
+def test_a_backup_of_a_newer_schema_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    _v1_data_dir(tmp_path / "old")
+    later = with_extra_migration(APPLIANCE, tmp_path / "m", "sqlite", "SELECT 1;\n")
+    store = open_store(tmp_path / "old" / "tocsin.db", migrate=False)
+    try:
+        upgrade(store, later)  # what a newer Tocsin would leave
+    finally:
+        store.close()
+    make_backup(tmp_path / "b", data=tmp_path / "old", passphrase=PASSPHRASE)
+    with pytest.raises(SchemaTooNew, match="in the backup is at schema version 2"):
+        restore_backup(tmp_path / "b", data=tmp_path / "new", passphrase=PASSPHRASE)
+    assert not (tmp_path / "new").exists()
