@@ -226,7 +226,8 @@ def _applied_by(baseline: bool) -> str:
 def _step(db: Migratable, component: Component) -> Applied | None:
     """Apply the next pending migration in a transaction of its own; None when none is."""
     with db.migration_transaction() as tx:
-        tx.run(VERSION_TABLE)
+        if not tx.table_exists("schema_migration"):  # no DDL on an up-to-date database
+            tx.run(VERSION_TABLE)
         state = _state(tx, component, db.dialect)
         if state.too_new:
             raise SchemaTooNew(component.title, found=state.current, known=state.known)
