@@ -60,7 +60,7 @@ def test_processes_starting_at_once_apply_each_migration_once(dialect: str, tmp_
     newest = len(later.migrations(dialect))
 
     def run(url: str, *schema: str) -> list[int]:
-        start = f"{time.time() + 2.0}"  # both are up and connected by then
+        start = f"{time.time() + 5.0}"  # both are up and connected by then, even on a busy machine
         args = [
             [sys.executable, str(CHILD), "--url", url, *schema, "--migrations",
              str(tmp_path / "m"), "--start-at", start]
