@@ -17,11 +17,12 @@ import typer
 from rich.console import Console
 
 from tocsin.address import InvalidAddress, parse_address
+from tocsin.cli_db import backup, db_app, restore
 from tocsin.cli_outbox import outbox_app, worker
 from tocsin.cli_relay import online_app, relay_app
 from tocsin.cli_sites import event_app, group_app, site_app, user_app
 from tocsin.cli_support import DataOption, JsonOption
-from tocsin.errors import ConfigError
+from tocsin.errors import ConfigError, SchemaError
 from tocsin.i18n import translate
 from tocsin.services.context import Services
 from tocsin.validation import Level, Report
@@ -47,6 +48,9 @@ app.add_typer(event_app, name="event")
 app.add_typer(site_app, name="site")
 app.add_typer(relay_app, name="relay")
 app.add_typer(online_app, name="online")
+app.add_typer(db_app, name="db")
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -66,6 +70,9 @@ def _open(data: Path | None) -> Services:
     except ConfigError as exc:
         err.print(f"[red]✗[/] {exc}")
         raise typer.Exit(2) from None
+    except SchemaError as exc:  # a newer Tocsin wrote the database: refuse to start
+        err.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(1) from None
 
 
 def _print_report(report: Report, language: str) -> None:

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tocsin.cli_support import DataOption, JsonOption
+from tocsin.cli_support import DatabaseOption, DataOption, JsonOption
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryView, EmailView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
@@ -33,10 +33,6 @@ outbox_app = typer.Typer(help="Look into the outbox, retry or purge emails.", no
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database", envvar="TOCSIN_DATABASE_URL", help="postgresql:// URL."),
-]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.IGNORECASE)
 

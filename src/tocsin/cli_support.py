@@ -25,6 +25,7 @@ __all__ = [
     "CATEGORIES",
     "CategoryOption",
     "DataOption",
+    "DatabaseOption",
     "JsonOption",
     "err",
     "fail",
@@ -40,6 +41,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 DataOption = Annotated[
     Path | None,
     typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory (default: ./tocsin-data)."),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database", envvar="TOCSIN_DATABASE_URL", help="postgresql:// URL."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]

@@ -4,6 +4,8 @@
 
     TocsinError
     ├── ConfigError                     settings that cannot be saved or used (carries .issues)
+    ├── SchemaError                     the database's schema does not fit this code
+    │   └── SchemaTooNew                written by a newer Tocsin: refuse to start, never downgrade
     └── DeliveryError                   nothing of this message was delivered (.step, .reason)
         ├── TemporaryFailure            try again later: the outbox retries with back-off
         │   ├── ConnectFailed           (also ConnectionError) refused, reset, unreachable
@@ -44,6 +46,8 @@ __all__ = [
     "MessageRejected",
     "PermanentFailure",
     "Reason",
+    "SchemaError",
+    "SchemaTooNew",
     "SenderRejected",
     "ServerBusy",
     "ServerRejected",
@@ -109,6 +113,25 @@ class ConfigError(TocsinError):
     def __init__(self, message: str, *, issues: tuple[Issue, ...] = ()) -> None:
         super().__init__(message)
         self.issues = issues
+
+
+class SchemaError(TocsinError):
+    """The database's schema does not fit this code, or its migrations are broken."""
+
+
+class SchemaTooNew(SchemaError):
+    """The database is at a schema version this code does not know (a newer Tocsin wrote it).
+
+    ``found`` is the database's version, ``known`` the newest this code knows.
+    """
+
+    def __init__(self, what: str, *, found: int, known: int) -> None:
+        super().__init__(
+            f"{what} is at schema version {found}, but this Tocsin knows versions up to "
+            f"{known} only: upgrade Tocsin (it never downgrades a database)."
+        )
+        self.found = found
+        self.known = known
 
 
 class DeliveryError(TocsinError):

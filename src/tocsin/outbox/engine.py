@@ -40,7 +40,7 @@ from typing import TypeVar
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox.backoff import RetryPolicy
 from tocsin.outbox.gate import Gate, PauseState
-from tocsin.outbox.incarnation import WorkerLock
+from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock
 from tocsin.outbox.lanes import TransportFactory, TransportHolder, default_transport_factory
 from tocsin.outbox.metrics import OutboxMetrics
 from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release, Status
@@ -140,7 +140,7 @@ class DeliveryEngine:
         self._lock: WorkerLock | None = None
         if opts.state_dir is not None:
             try:
-                self._lock = WorkerLock(opts.state_dir / "outbox-workers")
+                self._lock = WorkerLock(opts.state_dir / WORKERS_DIR)
             except OSError:
                 where = opts.state_dir
                 log.exception("no lease lock in %s; dead workers' leases will expire", where)

@@ -29,8 +29,10 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: leases simply expire
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["WorkerLock"]
+__all__ = ["WORKERS_DIR", "WorkerLock", "held_lock_files"]
 
+WORKERS_DIR: Final = "outbox-workers"
+"""Where in its state directory an engine keeps its lock file (and the instance id)."""
 _INSTANCE_FILE: Final = "instance"
 _ID: Final = re.compile(r"[0-9a-f]{16}")
 
@@ -55,6 +57,30 @@ def _instance_id(directory: Path) -> str:
     if not _ID.fullmatch(found):
         raise RuntimeError(f"{path} does not hold an instance id; remove it")
     return found
+
+
+def held_lock_files(directory: Path) -> list[Path]:
+    """The lock files in ``directory`` that a running engine holds now.
+
+    A process that wants the directory to itself (a restore) asks this: each file is
+    tried with a non-blocking lock, let go again at once, and never removed.  Empty on
+    a system without ``flock``.
+    """
+    if fcntl is None or not directory.is_dir():
+        return []
+    held: list[Path] = []
+    for path in sorted(directory.glob("*.lock")):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue  # its engine stopped meanwhile
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.append(path)
+        finally:
+            os.close(fd)  # closing lets go of a lock this process just took
+    return held
 
 
 class WorkerLock:

@@ -48,39 +48,8 @@ __all__ = [
     "RelayTransaction",
     "SQLRelay",
     "SubmissionStatus",
-    "relay_schema",
     "relay_transaction",
 ]
-
-
-def relay_schema(*, pk: str, fk: str, real: str) -> list[str]:
-    """The DDL with the backend's column types filled in."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS relay_device (
-            id {pk},
-            name TEXT NOT NULL UNIQUE,
-            token_hash TEXT NOT NULL UNIQUE,
-            senders TEXT NOT NULL,
-            max_size INTEGER NOT NULL,
-            quota_per_hour INTEGER NOT NULL,
-            burst INTEGER NOT NULL,
-            bucket_tokens {real} NOT NULL,
-            bucket_at {real} NOT NULL,
-            created_at {real} NOT NULL,
-            last_used_at {real},
-            revoked_at {real}
-        )""",
-        f"""CREATE TABLE IF NOT EXISTS relay_submission (
-            id {pk},
-            public_id TEXT NOT NULL UNIQUE,
-            device_id {fk} NOT NULL REFERENCES relay_device (id),
-            email_id {fk} NOT NULL,
-            message_id TEXT NOT NULL,
-            idempotency_key TEXT,
-            created_at {real} NOT NULL,
-            UNIQUE (device_id, idempotency_key)
-        )""",
-    ]
 
 
 @dataclass(frozen=True, slots=True)

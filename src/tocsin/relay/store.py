@@ -11,26 +11,41 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 from typing import ClassVar
 
-from tocsin.relay.relay_sql import InFlight, RelayTransaction, SQLRelay, relay_schema
-from tocsin.store import is_postgres_url
+from tocsin.relay.relay_sql import InFlight, RelayTransaction, SQLRelay
+from tocsin.store import is_postgres_url, sqlite_path
+from tocsin.store.migrations import APPLIANCE, Component
 from tocsin.store.postgres import PostgresStore
 from tocsin.store.sqlite import SQLiteStore
 
-__all__ = ["PostgresRelayStore", "RelayStore", "SQLiteRelayStore", "open_relay_store"]
+__all__ = [
+    "RELAY",
+    "PostgresRelayStore",
+    "RelayStore",
+    "SQLiteRelayStore",
+    "open_relay_store",
+]
+
+RELAY = Component(
+    name="relay",
+    title="The relay's database",
+    root=files("tocsin.relay") / "migrations",
+    marker="relay_device",
+)
+"""The relay's own tables (devices, submissions), versioned apart from the outbox's."""
 
 
 class SQLiteRelayStore(SQLiteStore, SQLRelay):
     """The relay's store in one SQLite file (one relay process)."""
 
-    def __init__(self, path: Path) -> None:
+    components: ClassVar[tuple[Component, ...]] = (APPLIANCE, RELAY)
+
+    def __init__(self, path: Path, *, migrate: bool = True) -> None:
         self.in_flight = InFlight()
-        super().__init__(path)
-        with self._writing() as runner:
-            for statement in relay_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", real="REAL"):
-                runner.run(statement)
+        super().__init__(path, migrate=migrate)
 
     @contextmanager
     def transaction(self) -> Iterator[RelayTransaction]:
@@ -46,18 +61,11 @@ class PostgresRelayStore(PostgresStore, SQLRelay):
     # NO KEY: a bucket update changes no key, and other processes' submissions may still
     # insert rows that reference the device (their foreign key check takes KEY SHARE).
     row_lock: ClassVar[str] = " FOR NO KEY UPDATE"
+    components: ClassVar[tuple[Component, ...]] = (APPLIANCE, RELAY)
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, migrate: bool = True) -> None:
         self.in_flight = InFlight()
-        super().__init__(url, schema=schema)
-        ddl = relay_schema(
-            pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-            fk="BIGINT",
-            real="DOUBLE PRECISION",
-        )
-        with self._writing() as runner:
-            for statement in ddl:
-                runner.run(statement)
+        super().__init__(url, schema=schema, migrate=migrate)
 
     @contextmanager
     def transaction(self) -> Iterator[RelayTransaction]:
@@ -70,14 +78,15 @@ class PostgresRelayStore(PostgresStore, SQLRelay):
 RelayStore = SQLiteRelayStore | PostgresRelayStore
 
 
-def open_relay_store(url: str | Path, *, schema: str | None = None) -> RelayStore:
+def open_relay_store(
+    url: str | Path, *, schema: str | None = None, migrate: bool = True
+) -> RelayStore:
     """Open the relay's store: a ``postgresql://`` URL, else an SQLite file path.
 
-    Raises ``psycopg.OperationalError`` or ``sqlite3.Error`` when it cannot be opened.
+    ``migrate`` brings both the outbox's and the relay's tables to the newest version.
+    Raises ``psycopg.OperationalError`` or ``sqlite3.Error`` when it cannot be opened,
+    :class:`~tocsin.errors.SchemaTooNew` when a newer Tocsin wrote it.
     """
     if is_postgres_url(url):
-        return PostgresRelayStore(str(url), schema=schema)
-    text = str(url)
-    if text.startswith("sqlite:///"):
-        text = text.removeprefix("sqlite://")
-    return SQLiteRelayStore(Path(text))
+        return PostgresRelayStore(str(url), schema=schema, migrate=migrate)
+    return SQLiteRelayStore(sqlite_path(url), migrate=migrate)

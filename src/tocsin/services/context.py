@@ -15,10 +15,20 @@ from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
 from tocsin.store import AnyStore, open_store
 
-__all__ = ["ENV_DATABASE_URL", "Services"]
+__all__ = ["DATABASE_FILE", "ENV_DATABASE_URL", "KEY_FILE", "Services", "database_location"]
 
 ENV_DATABASE_URL = "TOCSIN_DATABASE_URL"
 """A ``postgresql://`` URL here moves settings and outbox into PostgreSQL."""
+DATABASE_FILE = "tocsin.db"
+"""The SQLite database's name in the data directory."""
+KEY_FILE = "secret.key"
+"""The key that encrypts stored secrets, in the data directory (never in the database)."""
+
+
+def database_location(root: Path, database_url: str | None = None) -> str | Path:
+    """The database of data directory ``root``: ``database_url``, else
+    ``$TOCSIN_DATABASE_URL``, else the SQLite file in ``root``."""
+    return database_url or os.environ.get(ENV_DATABASE_URL) or root / DATABASE_FILE
 
 
 @dataclass
@@ -47,13 +57,18 @@ class Services:
 
         The database is ``database_url``, else ``$TOCSIN_DATABASE_URL``, else the SQLite
         file ``tocsin.db`` in the data directory (the secret key stays there in every
-        case).  Raises ``psycopg.OperationalError`` when PostgreSQL cannot be reached.
+        case).  The schema is brought up to date first.  Raises
+        ``psycopg.OperationalError`` when PostgreSQL cannot be reached,
+        :class:`~tocsin.errors.SchemaTooNew` when a newer Tocsin wrote the database.
         """
         root = data_dir(data)
         root.mkdir(parents=True, exist_ok=True)
-        url = database_url or os.environ.get(ENV_DATABASE_URL) or root / "tocsin.db"
-        store = open_store(url)
-        box = SecretBox(root / "secret.key")
+        store = open_store(database_location(root, database_url))
+        try:
+            box = SecretBox(root / KEY_FILE)
+        except BaseException:
+            store.close()
+            raise
         return cls(
             data=root,
             store=store,

@@ -16,6 +16,7 @@ __all__ = [
     "Store",
     "is_postgres_url",
     "open_store",
+    "sqlite_path",
 ]
 
 AnyStore = SQLiteStore | PostgresStore
@@ -29,16 +30,23 @@ def is_postgres_url(url: str | Path) -> bool:
     return isinstance(url, str) and url.startswith(_POSTGRES_SCHEMES)
 
 
-def open_store(url: str | Path, *, schema: str | None = None) -> AnyStore:
-    """Open the store at ``url``: a ``postgresql://`` URL, else an SQLite file path.
-
-    ``sqlite:///path`` is accepted as a path too.  ``schema`` (PostgreSQL only) keeps
-    every table in that schema.  Raises ``psycopg.OperationalError`` when PostgreSQL
-    cannot be reached, ``sqlite3.Error`` when the file cannot be opened.
-    """
-    if is_postgres_url(url):
-        return PostgresStore(str(url), schema=schema)
+def sqlite_path(url: str | Path) -> Path:
+    """The file of an SQLite store given as a path or ``sqlite:///path``."""
     text = str(url)
     if text.startswith("sqlite:///"):
         text = text.removeprefix("sqlite://")
-    return SQLiteStore(Path(text))
+    return Path(text)
+
+
+def open_store(url: str | Path, *, schema: str | None = None, migrate: bool = True) -> AnyStore:
+    """Open the store at ``url``: a ``postgresql://`` URL, else an SQLite file path.
+
+    ``sqlite:///path`` is accepted as a path too.  ``schema`` (PostgreSQL only) keeps
+    every table in that schema.  ``migrate`` brings the schema to the newest version
+    (see :mod:`tocsin.store.migrations`).  Raises ``psycopg.OperationalError`` when
+    PostgreSQL cannot be reached, ``sqlite3.Error`` when the file cannot be opened, and
+    :class:`~tocsin.errors.SchemaTooNew` when a newer Tocsin wrote the database.
+    """
+    if is_postgres_url(url):
+        return PostgresStore(str(url), schema=schema, migrate=migrate)
+    return SQLiteStore(sqlite_path(url), migrate=migrate)

@@ -14,37 +14,7 @@ from dataclasses import dataclass
 
 from tocsin.store.outbox_sql import Row, Runner
 
-__all__ = ["Admin", "ApiToken", "SQLAccounts", "Session", "accounts_schema"]
-
-
-def accounts_schema(*, pk: str, fk: str, real: str) -> list[str]:
-    """The DDL with the backend's column types filled in."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS admin (
-            id {pk},
-            username TEXT NOT NULL UNIQUE,
-            password_hash TEXT NOT NULL,
-            language TEXT NOT NULL DEFAULT 'en',
-            created_at {real} NOT NULL,
-            last_login_at {real}
-        )""",
-        f"""CREATE TABLE IF NOT EXISTS login_session (
-            id_hash TEXT PRIMARY KEY,
-            admin_id {fk} NOT NULL REFERENCES admin (id) ON DELETE CASCADE,
-            csrf_token TEXT NOT NULL,
-            created_at {real} NOT NULL,
-            expires_at {real} NOT NULL
-        )""",
-        f"""CREATE TABLE IF NOT EXISTS api_token (
-            id {pk},
-            name TEXT NOT NULL,
-            token_hash TEXT NOT NULL UNIQUE,
-            scopes TEXT NOT NULL,
-            created_at {real} NOT NULL,
-            last_used_at {real},
-            revoked_at {real}
-        )""",
-    ]
+__all__ = ["Admin", "ApiToken", "SQLAccounts", "Session"]
 
 
 @dataclass(frozen=True, slots=True)

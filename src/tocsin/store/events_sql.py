@@ -3,7 +3,7 @@
 # ruff: noqa: S608
 """Events, notifications and the hourly counters in SQL, shared by both backends.
 
-The tables are created with the site's (see :func:`tocsin.store.sites_sql.sites_schema`).
+The tables are made by the migrations (see :mod:`tocsin.store.migrations`).
 :class:`EventSQL` works on any runner, so the event intake writes events, notifications
 and counters in the same transaction that enqueues the emails::
 
@@ -24,7 +24,6 @@ from tocsin.model import Category, Event, Severity, State
 from tocsin.store.outbox_sql import Row, Runner
 
 __all__ = [
-    "CLEARS_INDEX",
     "EventSQL",
     "NotificationRow",
     "NotificationStatus",
@@ -93,12 +92,6 @@ _EVENT_COLUMNS: Final = (
 _NOTIFICATION_COLUMNS: Final = (
     "event_id, user_id, status, reason, hour, email_id, outbox_id, summary_id, created_at"
 )
-
-
-CLEARS_INDEX: Final = (
-    "CREATE INDEX IF NOT EXISTS event_clears ON event (clears) WHERE clears IS NOT NULL"
-)
-"""Finds the events that clear a raise (retention keeps a raise while its clear stays)."""
 
 
 _CHUNK: Final = 500  # ids per IN (...) list: far below either backend's parameter limit

@@ -38,10 +38,9 @@ from tocsin.store.tracking_sql import (
     TRACKING_JOIN,
     start_tracking,
     tracking_from_row,
-    tracking_schema,
 )
 
-__all__ = ["Runner", "SQLOutbox", "SQLTransaction", "outbox_schema"]
+__all__ = ["Runner", "SQLOutbox", "SQLTransaction"]
 
 Row = tuple[Any, ...]
 
@@ -60,51 +59,6 @@ class Runner(Protocol):
     def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
         """Execute once per parameter set."""
         ...
-
-
-def outbox_schema(*, pk: str, fk: str, blob: str, real: str) -> list[str]:
-    """The outbox DDL with the backend's column types filled in."""
-    statuses = ", ".join(f"'{s.value}'" for s in Status)
-    return [
-        f"""CREATE TABLE IF NOT EXISTS outbox_email (
-            id {pk},
-            message_id TEXT NOT NULL,
-            sender TEXT NOT NULL,
-            subject TEXT NOT NULL DEFAULT '',
-            content {blob} NOT NULL,
-            smtputf8 INTEGER NOT NULL DEFAULT 0,
-            priority INTEGER NOT NULL,
-            created_at {real} NOT NULL
-        )""",
-        f"""CREATE TABLE IF NOT EXISTS outbox_delivery (
-            id {pk},
-            email_id {fk} NOT NULL REFERENCES outbox_email (id) ON DELETE CASCADE,
-            recipient TEXT NOT NULL,
-            status TEXT NOT NULL CHECK (status IN ({statuses})),
-            priority INTEGER NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at {real},
-            lease_owner TEXT,
-            lease_expires_at {real},
-            last_step TEXT NOT NULL DEFAULT '',
-            last_reason TEXT NOT NULL DEFAULT '',
-            last_error TEXT NOT NULL DEFAULT '',
-            last_code INTEGER,
-            server_reply TEXT NOT NULL DEFAULT '',
-            queued_at {real} NOT NULL,
-            created_at {real} NOT NULL,
-            updated_at {real} NOT NULL,
-            UNIQUE (email_id, recipient)
-        )""",
-        """CREATE INDEX IF NOT EXISTS outbox_delivery_due
-            ON outbox_delivery (priority, next_attempt_at, id)
-            WHERE status IN ('queued', 'sending')""",
-        """CREATE INDEX IF NOT EXISTS outbox_delivery_status
-            ON outbox_delivery (status, updated_at)""",
-        """CREATE INDEX IF NOT EXISTS outbox_email_message_id
-            ON outbox_email (message_id)""",
-        *tracking_schema(fk=fk, real=real),
-    ]
 
 
 def _marks(n: int) -> str:

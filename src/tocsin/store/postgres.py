@@ -4,10 +4,17 @@ Selected by a ``postgresql://`` URL (see :func:`tocsin.store.open_store`).  Clai
 ``FOR UPDATE SKIP LOCKED``, so workers on any number of machines share one queue
 without ever holding the same delivery.  ``schema`` puts every table in a schema of its
 own (tests use one per run).
+
+Opening a store brings its schema to the newest version (see
+:mod:`tocsin.store.migrations`): each migration in a transaction that first takes a
+transaction-level advisory lock named after the schema, so processes starting at once
+(several workers, API nodes) migrate one after the other, and a process that dies
+mid-migration lets go of the lock with its session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,30 +23,22 @@ from typing import ClassVar
 import psycopg
 from psycopg import sql
 
-from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
-from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
-from tocsin.store.sites_sql import SQLSites, sites_schema
+from tocsin.store.accounts_sql import SQLAccounts
+from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
+from tocsin.store.outbox_sql import Row, SQLOutbox
+from tocsin.store.sites_sql import SQLSites
 from tocsin.store.tracking_sql import SQLTracking
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "migration_lock_key"]
 
-_KV = """CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-)"""
-_OUTBOX = outbox_schema(
-    pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-    fk="BIGINT",
-    blob="BYTEA",
-    real="DOUBLE PRECISION",
-)
-_ACCOUNTS = accounts_schema(
-    pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", fk="BIGINT", real="DOUBLE PRECISION"
-)
-_SITES = sites_schema(
-    pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", fk="BIGINT", real="DOUBLE PRECISION"
-)
+
+def migration_lock_key(schema: str) -> int:
+    """The advisory lock key of migrations in ``schema`` (a signed 64-bit number).
+
+    One per schema, so the test runs' schemas in one database do not wait on each other.
+    """
+    digest = hashlib.blake2b(f"tocsin schema migration {schema}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 class _PostgresRunner:
@@ -59,24 +58,45 @@ class _PostgresRunner:
         with self._conn.cursor() as cursor:
             cursor.executemany(sql_text.replace("?", "%s"), seq)
 
+    def script(self, sql_text: str) -> None:
+        # Without parameters psycopg sends the text as is: several statements, no "?" rewrite.
+        self._conn.execute(sql_text)
 
-class PostgresStore(SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
+    def table_exists(self, name: str) -> bool:
+        return bool(self.rows("SELECT to_regclass(?) IS NOT NULL", (name,))[0][0])
+
+
+class PostgresStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
     """Settings and outbox storage in PostgreSQL.
 
-    Raises ``psycopg.OperationalError`` when the server cannot be reached.
+    ``migrate`` (the default) brings the schema up to date on opening.  Raises
+    ``psycopg.OperationalError`` when the server cannot be reached, and
+    :class:`~tocsin.errors.SchemaTooNew` if a newer Tocsin wrote the database.
     """
 
+    dialect: ClassVar[str] = "postgres"
+    components: ClassVar[tuple[Component, ...]] = (APPLIANCE,)
     claim_lock: ClassVar[str] = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, url: str, *, schema: str | None = None, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        connect_timeout: int = 10,
+        migrate: bool = True,
+    ) -> None:
         self.url = url
         self.schema = schema
         self._connect_timeout = connect_timeout
         self._lock = threading.RLock()
         self._conn = self._connect()
-        with self._writing() as runner:
-            for statement in (_KV, *_OUTBOX, *_ACCOUNTS, *_SITES):
-                runner.run(statement)
+        if migrate:
+            try:
+                self.upgrade_schema()
+            except BaseException:
+                self._conn.close()
+                raise
 
     def _connect(self) -> psycopg.Connection[Row]:
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout)
@@ -98,6 +118,14 @@ class PostgresStore(SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
             runner = self._runner()
             with self._conn.transaction():
                 yield runner
+
+    @contextmanager
+    def migration_transaction(self) -> Iterator[_PostgresRunner]:
+        """A transaction holding this schema's migration lock (until it ends)."""
+        with self._writing() as runner:
+            schema = runner.rows("SELECT coalesce(current_schema(), '')")[0][0]
+            runner.rows("SELECT pg_advisory_xact_lock(?)", (migration_lock_key(str(schema)),))
+            yield runner
 
     @contextmanager
     def _reading(self) -> Iterator[_PostgresRunner]:

@@ -10,7 +10,7 @@ queries live in :class:`SiteSQL`, the event queries in
 intake reads the site and writes events, notifications and counters in the same
 transaction that enqueues the emails.
 
-Tables (all created by :func:`sites_schema`):
+Tables (made by the migrations in :mod:`tocsin.store.migrations`):
 
 - ``alarm_group``, ``site_user``: the site; ``site_version`` counts changes to them,
   so a process can keep the tree and the users in memory and reload them only when
@@ -32,95 +32,9 @@ from typing import Final
 
 from tocsin.i18n import Language
 from tocsin.model import AlarmGroup, Category, CategoryPolicy, GroupSettings, User
-from tocsin.store.events_sql import CLEARS_INDEX
 from tocsin.store.outbox_sql import Row, Runner
 
-__all__ = ["SQLSites", "SiteSQL", "sites_schema"]
-
-
-def sites_schema(*, pk: str, fk: str, real: str) -> list[str]:
-    """The DDL with the backend's column types filled in (``pk`` is unused: ids are text)."""
-    del pk
-    return _site_tables(real) + _event_tables(fk, real)
-
-
-def _site_tables(real: str) -> list[str]:
-    return [
-        f"""CREATE TABLE IF NOT EXISTS alarm_group (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            parent_id TEXT,
-            policies TEXT NOT NULL DEFAULT '{{}}',
-            position INTEGER NOT NULL,
-            updated_at {real} NOT NULL
-        )""",
-        f"""CREATE TABLE IF NOT EXISTS site_user (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            email TEXT NOT NULL,
-            language TEXT NOT NULL,
-            time_zone TEXT NOT NULL,
-            enabled INTEGER NOT NULL,
-            group_ids TEXT NOT NULL DEFAULT '',
-            categories TEXT NOT NULL DEFAULT '',
-            position INTEGER NOT NULL,
-            updated_at {real} NOT NULL
-        )""",
-        """CREATE TABLE IF NOT EXISTS site_version (
-            id INTEGER PRIMARY KEY,
-            version INTEGER NOT NULL
-        )""",
-        "INSERT INTO site_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
-    ]
-
-
-def _event_tables(fk: str, real: str) -> list[str]:
-    return [
-        f"""CREATE TABLE IF NOT EXISTS event (
-            id TEXT PRIMARY KEY,
-            client_event_id TEXT UNIQUE,
-            fingerprint TEXT NOT NULL DEFAULT '',
-            group_id TEXT NOT NULL,
-            device TEXT NOT NULL,
-            sensor TEXT NOT NULL,
-            category TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            state TEXT NOT NULL,
-            occurred_at {real} NOT NULL,
-            value {real},
-            unit TEXT NOT NULL DEFAULT '',
-            threshold {real},
-            text TEXT NOT NULL DEFAULT '',
-            clears TEXT,
-            is_open INTEGER NOT NULL DEFAULT 0,
-            received_at {real} NOT NULL
-        )""",
-        "CREATE INDEX IF NOT EXISTS event_received ON event (received_at, id)",
-        """CREATE INDEX IF NOT EXISTS event_open ON event
-            (group_id, device, sensor, category, received_at) WHERE is_open = 1""",
-        CLEARS_INDEX,  # retention keeps a raise while its clear stays
-        f"""CREATE TABLE IF NOT EXISTS notification (
-            event_id TEXT NOT NULL REFERENCES event (id) ON DELETE CASCADE,
-            user_id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            reason TEXT NOT NULL DEFAULT '',
-            hour INTEGER NOT NULL,
-            email_id TEXT NOT NULL DEFAULT '',
-            outbox_id {fk},
-            summary_id TEXT,
-            created_at {real} NOT NULL,
-            PRIMARY KEY (event_id, user_id)
-        )""",
-        """CREATE INDEX IF NOT EXISTS notification_held ON notification (user_id, hour)
-            WHERE status = 'held'""",
-        """CREATE TABLE IF NOT EXISTS hourly_count (
-            group_id TEXT NOT NULL,
-            category TEXT NOT NULL,
-            hour INTEGER NOT NULL,
-            sent INTEGER NOT NULL,
-            PRIMARY KEY (group_id, category, hour)
-        )""",
-    ]
+__all__ = ["SQLSites", "SiteSQL"]
 
 
 _GROUP_COLUMNS: Final = "id, name, parent_id, policies"

@@ -3,7 +3,9 @@
 It holds the settings (a key-value table) and the outbox (see
 :mod:`tocsin.store.outbox_sql`).  One connection per store object, shared by threads
 under a lock; write transactions are ``BEGIN IMMEDIATE``, so two processes on the
-same file take turns instead of failing on a lock upgrade.
+same file take turns instead of failing on a lock upgrade.  Opening a store brings its
+schema to the newest version (see :mod:`tocsin.store.migrations`); migrations run in
+such a transaction too, one writer at a time.
 """
 
 from __future__ import annotations
@@ -11,27 +13,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
-from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
-from tocsin.store.sites_sql import SQLSites, sites_schema
+from tocsin.errors import SchemaError
+from tocsin.store.accounts_sql import SQLAccounts
+from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
+from tocsin.store.outbox_sql import Row, SQLOutbox
+from tocsin.store.sites_sql import SQLSites
 from tocsin.store.tracking_sql import SQLTracking
 
-__all__ = ["SQLiteStore"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-"""
-_OUTBOX = outbox_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", blob="BLOB", real="REAL")
-_ACCOUNTS = accounts_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", real="REAL")
-_SITES = sites_schema(pk="INTEGER PRIMARY KEY", fk="INTEGER", real="REAL")
+__all__ = ["SQLiteStore", "connect", "statements"]
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -62,23 +55,65 @@ class _SQLiteRunner:
     def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
         self._conn.executemany(sql, seq)
 
+    def script(self, sql: str) -> None:
+        # Statement by statement: executescript() would COMMIT the migration's transaction.
+        for statement in statements(sql):
+            self._conn.execute(statement)
 
-class SQLiteStore(SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
-    """Settings and outbox storage in the embedded SQLite database."""
+    def table_exists(self, name: str) -> bool:
+        return bool(
+            self.rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        )
 
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, each with the comments before it.
+
+    Split where SQLite's own tokenizer sees a complete statement, so a ``;`` inside a
+    string or a trigger body does not split.  Raises SchemaError if the script ends in
+    an incomplete statement.
+    """
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer
+            buffer = ""
+    leftover = [ln for ln in buffer.splitlines() if ln.strip() and not ln.lstrip().startswith("--")]
+    if leftover:
+        raise SchemaError(f"an SQL script ends in an incomplete statement: {leftover[0]!r}")
+
+
+class SQLiteStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
+    """Settings and outbox storage in the embedded SQLite database.
+
+    ``migrate`` (the default) brings the schema up to date on opening; raises
+    :class:`~tocsin.errors.SchemaTooNew` if a newer Tocsin wrote the file, and
+    ``sqlite3.Error`` when it cannot be opened.
+    """
+
+    dialect: ClassVar[str] = "sqlite"
+    components: ClassVar[tuple[Component, ...]] = (APPLIANCE,)
     # Without statistics SQLite picks the status index for the claim and sorts every
     # due row to take the first few; the due index hands them out in order instead.
     claim_index: ClassVar[str] = " INDEXED BY outbox_delivery_due"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, migrate: bool = True) -> None:
         self.path = path
         self._conn = connect(path)
         # Re-entrant: code inside a transaction() block may still call get_value().
         self._lock = threading.RLock()
         self._runner = _SQLiteRunner(self._conn)
-        with self._writing() as runner:
-            for statement in (_SCHEMA, *_OUTBOX, *_ACCOUNTS, *_SITES):
-                runner.run(statement)
+        if migrate:
+            try:
+                self.upgrade_schema()
+            except BaseException:
+                self._conn.close()
+                raise
+
+    def migration_transaction(self) -> AbstractContextManager[_SQLiteRunner]:
+        """A ``BEGIN IMMEDIATE`` transaction: one migrating process at a time."""
+        return self._writing()
 
     @contextmanager
     def _writing(self) -> Iterator[_SQLiteRunner]:

@@ -26,7 +26,6 @@ __all__ = [
     "SQLTracking",
     "start_tracking",
     "tracking_from_row",
-    "tracking_schema",
 ]
 
 TRACKING_COLUMNS = """t.tracking_id, t.state, t.detail, t.code, t.checks, t.checked_at,
@@ -35,28 +34,6 @@ TRACKING_COLUMNS = """t.tracking_id, t.state, t.detail, t.code, t.checks, t.chec
 
 TRACKING_JOIN = "LEFT JOIN outbox_tracking t ON t.delivery_id = d.id"
 """Joins the tracking row (if any) of delivery ``d``."""
-
-
-def tracking_schema(*, fk: str, real: str) -> list[str]:
-    """The tracking DDL with the backend's column types filled in."""
-    states = ", ".join(f"'{s.value}'" for s in RemoteState)
-    return [
-        f"""CREATE TABLE IF NOT EXISTS outbox_tracking (
-            delivery_id {fk} PRIMARY KEY
-                REFERENCES outbox_delivery (id) ON DELETE CASCADE,
-            tracking_id TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN ({states})),
-            detail TEXT NOT NULL DEFAULT '',
-            code INTEGER,
-            checks INTEGER NOT NULL DEFAULT 0,
-            checked_at {real},
-            next_check_at {real},
-            created_at {real} NOT NULL,
-            updated_at {real} NOT NULL
-        )""",
-        """CREATE INDEX IF NOT EXISTS outbox_tracking_due
-            ON outbox_tracking (next_check_at) WHERE next_check_at IS NOT NULL""",
-    ]
 
 
 _START_SQL = """INSERT INTO outbox_tracking (delivery_id, tracking_id, state, checks,
