@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -20,6 +21,20 @@ from tocsin.testing import unused_port
 # flakes on a loaded machine (CI shares its two cores with other work).
 hypothesis_settings.register_profile("tocsin", deadline=None, print_blob=True)
 hypothesis_settings.load_profile("tocsin")
+
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks_past_the_test() -> Iterator[None]:
+    """Collect garbage after every test, so a leak fails the test that made it.
+
+    An unclosed socket or transport warns (an error here) only when it is collected;
+    without this that happens in whichever later test the collector runs in, far from
+    the cause.  ``python -X tracemalloc=25 -m pytest …`` shows where it was allocated.
+    """
+    yield
+    gc.collect()
+
 
 _START_ATTEMPTS = 3  # free ports are picked without a lock; retry if one got taken
 
