@@ -78,6 +78,23 @@ def test_refused_change_names_fields_and_saves_nothing(api):
     assert api.get("/api/v1/settings").json()["settings"]["port"] == 587
 
 
+def test_internal_sender_is_saved_with_a_german_warning(api):
+    answer = api.patch("/api/v1/settings?lang=de", json={"sender_address": "alarm@company.local"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["saved"] is True
+    (warning,) = [i for i in answer.json()["issues"] if i["code"] == "address_internal"]
+    assert warning["level"] == "warning"
+    assert warning["message"].startswith("alarm@company.local liegt in einer internen Domain")
+    assert api.get("/api/v1/settings").json()["settings"]["sender_address"] == "alarm@company.local"
+
+
+def test_bad_sender_is_one_german_sentence(api):
+    answer = api.patch("/api/v1/settings?lang=de", json={"sender_address": "@company.local"})
+    assert answer.status_code == 422
+    (error,) = [i for i in answer.json()["issues"] if i["level"] == "error"]
+    assert error["message"] == "Keine gültige E-Mail-Adresse: Vor dem @-Zeichen steht nichts."
+
+
 def test_password_omitted_is_kept_and_null_clears(api):
     api.patch("/api/v1/settings", json={"username": "u@example.com", "password": "first-pass"})
     api.patch("/api/v1/settings", json={"host": "smtp.example.com"})

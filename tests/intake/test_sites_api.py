@@ -127,6 +127,29 @@ def test_bad_users_are_refused_naming_every_field(admin: httpx.Client) -> None:
     assert _fields(unknown) == [("groups", "unknown_group")]
 
 
+@pytest.mark.parametrize("email", ["ops@company.local", "ops@localhost", "ops@intranet"])
+def test_user_at_an_internal_domain_is_saved_with_a_warning(admin: httpx.Client, email: str):
+    created = admin.post("/api/v1/users", json={"id": "int", "name": "Int", "email": email})
+    assert created.status_code == 201, created.text
+    (advice,) = created.json()["advice"]
+    assert (advice["field"], advice["code"], advice["level"]) == (
+        "email",
+        "address_internal",
+        "warning",
+    )
+    assert "mail from the internet cannot reach it" in advice["message"]
+    assert admin.get("/api/v1/users/int").json()["email"] == email
+    changed = admin.patch("/api/v1/users/int", json={"email": "ops@example.com"})
+    assert changed.json()["advice"] == []
+
+
+def test_user_address_refusal_is_our_own_sentence(admin: httpx.Client):
+    answer = admin.post("/api/v1/users", json={"id": "z", "name": "Z", "email": "z example.com"})
+    assert answer.status_code == 422
+    (issue,) = answer.json()["issues"]
+    assert issue["message"] == "Not a valid email address: it contains a space."
+
+
 def test_site_export_and_import(admin: httpx.Client, services: Services) -> None:
     site = admin.get("/api/v1/site").json()
     site["users"] = [u for u in site["users"] if u["id"] != "dave"]

@@ -75,7 +75,8 @@ async def test_email(
         parse_address(body.to)
     except InvalidAddress as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{"field": "to", "message": str(exc)}]
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"field": "to", "message": exc.text(language)}],
         ) from None
     limiter = request.app.state.test_email_limiter
     wait = limiter.retry_after("test-email")
