@@ -158,3 +158,27 @@ def test_test_email_is_rate_limited(api):
     ]
     assert codes[:5] == [200] * 5
     assert codes[5] == 429
+
+
+def test_a_key_twice_is_refused_naming_it(api):
+    answer = api.patch(
+        "/api/v1/settings",
+        content=b'{"host": "smtp.example.com", "host": "evil.example.net"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    (issue,) = answer.json()["issues"]
+    assert issue["code"] == "json_duplicate_key"
+    assert "'host' appears twice" in issue["message"]
+    assert api.get("/api/v1/settings").json()["settings"]["host"] != "evil.example.net"
+
+
+def test_a_5000_digit_number_is_too_long_not_python_advice(api):
+    answer = api.patch(
+        "/api/v1/settings",
+        content=b'{"port": ' + b"9" * 5000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "too long" in answer.text
+    assert "sys.set_int_max_str_digits" not in answer.text

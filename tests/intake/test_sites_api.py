@@ -150,6 +150,27 @@ def test_user_address_refusal_is_our_own_sentence(admin: httpx.Client):
     assert issue["message"] == "Not a valid email address: it contains a space."
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/users", b'{"id": "k", "name": "K", "email": "k@example.com", "id": "root"}'),
+        ("/api/v1/groups", b'{"id": "k", "name": "K", "parent": "site", "name": "X"}'),
+        (
+            "/api/v1/events",
+            b'{"group": "site", "device": "D", "sensor": "S", '
+            b'"category": "fire", "severity": "alarm", "severity": "warning"}',
+        ),
+    ],
+)
+def test_a_key_twice_is_refused_by_every_json_route(
+    admin: httpx.Client, path: str, body: bytes
+) -> None:
+    answer = admin.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "json_duplicate_key"
+    assert "appears twice" in answer.json()["issues"][0]["message"]
+
+
 def test_site_export_and_import(admin: httpx.Client, services: Services) -> None:
     site = admin.get("/api/v1/site").json()
     site["users"] = [u for u in site["users"] if u["id"] != "dave"]

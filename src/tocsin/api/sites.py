@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from tocsin.api.auth import Principal, require_admin, services_of
 from tocsin.api.events import refused_response
+from tocsin.api.json_route import StrictJSONRoute
 from tocsin.model import User
 from tocsin.services.inputs import InputRefused
 from tocsin.services.site_input import user_advice, user_to_dict
@@ -24,7 +25,7 @@ from tocsin.services.sites import NotFound
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["site"])
+router = APIRouter(prefix="/api/v1", tags=["site"], route_class=StrictJSONRoute)
 Admin = Annotated[Principal, require_admin]
 Fields = Annotated[dict[str, Any], Body(description="the fields, as in GET")]
 
