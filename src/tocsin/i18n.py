@@ -46,8 +46,8 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "de": "Dieses Feld ist erforderlich, wenn E-Mail aktiviert ist.",
     },
     "invalid_address": {
-        "en": "Not a valid email address: {detail}",
-        "de": "Keine gültige E-Mail-Adresse: {detail}",
+        "en": "Not a valid email address.",
+        "de": "Keine gültige E-Mail-Adresse.",
     },
     "invalid_host": {
         "en": "Not a valid server name or IP address: {detail}",

@@ -19,7 +19,7 @@ from typing import Any, Final
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.headers import UnsafeHeaderText, check_header_text, unsafe_character
 from tocsin.secret import Secret
-from tocsin.validation import Issue, Level, Report
+from tocsin.validation import Issue, Level, Report, address_issue, internal_address_issue
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -326,9 +326,11 @@ def _check_address(settings: EmailSettings) -> list[Issue]:
     if not settings.sender_address:
         return []
     try:
-        parse_address(settings.sender_address)
+        address = parse_address(settings.sender_address)
     except InvalidAddress as exc:
-        return [Issue("sender_address", "invalid_address", Level.ERROR, {"detail": str(exc)})]
+        return [address_issue("sender_address", exc)]
+    if address.internal:
+        return [internal_address_issue("sender_address", address)]
     return []
 
 

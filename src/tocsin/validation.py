@@ -8,9 +8,10 @@ from dataclasses import field as dataclass_field
 from enum import StrEnum
 from typing import Any
 
+from tocsin.address import Address, InvalidAddress
 from tocsin.i18n import translate
 
-__all__ = ["Issue", "Level", "Report"]
+__all__ = ["Issue", "Level", "Report", "address_issue", "internal_address_issue"]
 
 
 class Level(StrEnum):
@@ -23,16 +24,22 @@ class Level(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """One finding about one field, with a stable ``code`` and text parameters."""
+    """One finding about one field, with a stable ``code`` and text parameters.
+
+    ``text_code`` names a more specific text than the code's own (the code
+    ``invalid_address`` says *what* is wrong, ``address_no_at`` *why*), so clients
+    keep branching on the stable code while users read one sentence in their language.
+    """
 
     field: str
     code: str
     level: Level
     params: Mapping[str, str] = dataclass_field(default_factory=dict)
+    text_code: str = ""
 
     def text(self, language: str = "en") -> str:
         """The issue in words, in ``language``."""
-        return translate(self.code, language, **self.params)
+        return translate(self.text_code or self.code, language, **self.params)
 
     def as_dict(self, language: str = "en") -> dict[str, Any]:
         """A JSON-ready form, as the API and the CLI show it."""
@@ -72,3 +79,13 @@ class Report:
 
     def __add__(self, other: Report) -> Report:
         return Report(self.issues + other.issues)
+
+
+def address_issue(field: str, error: InvalidAddress) -> Issue:
+    """The error for an address refused by :func:`~tocsin.address.parse_address`."""
+    return Issue(field, "invalid_address", Level.ERROR, dict(error.params), text_code=error.code)
+
+
+def internal_address_issue(field: str, address: Address) -> Issue:
+    """The warning for an address at an internal domain (accepted, but worth knowing)."""
+    return Issue(field, "address_internal", Level.WARNING, {"address": address.text})

@@ -78,6 +78,23 @@ def test_refused_change_names_fields_and_saves_nothing(api):
     assert api.get("/api/v1/settings").json()["settings"]["port"] == 587
 
 
+def test_internal_sender_is_saved_with_a_german_warning(api):
+    answer = api.patch("/api/v1/settings?lang=de", json={"sender_address": "alarm@company.local"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["saved"] is True
+    (warning,) = [i for i in answer.json()["issues"] if i["code"] == "address_internal"]
+    assert warning["level"] == "warning"
+    assert warning["message"].startswith("alarm@company.local liegt in einer internen Domain")
+    assert api.get("/api/v1/settings").json()["settings"]["sender_address"] == "alarm@company.local"
+
+
+def test_bad_sender_is_one_german_sentence(api):
+    answer = api.patch("/api/v1/settings?lang=de", json={"sender_address": "@company.local"})
+    assert answer.status_code == 422
+    (error,) = [i for i in answer.json()["issues"] if i["level"] == "error"]
+    assert error["message"] == "Keine gültige E-Mail-Adresse: Vor dem @-Zeichen steht nichts."
+
+
 def test_password_omitted_is_kept_and_null_clears(api):
     api.patch("/api/v1/settings", json={"username": "u@example.com", "password": "first-pass"})
     api.patch("/api/v1/settings", json={"host": "smtp.example.com"})
@@ -141,3 +158,27 @@ def test_test_email_is_rate_limited(api):
     ]
     assert codes[:5] == [200] * 5
     assert codes[5] == 429
+
+
+def test_a_key_twice_is_refused_naming_it(api):
+    answer = api.patch(
+        "/api/v1/settings",
+        content=b'{"host": "smtp.example.com", "host": "evil.example.net"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    (issue,) = answer.json()["issues"]
+    assert issue["code"] == "json_duplicate_key"
+    assert "'host' appears twice" in issue["message"]
+    assert api.get("/api/v1/settings").json()["settings"]["host"] != "evil.example.net"
+
+
+def test_a_5000_digit_number_is_too_long_not_python_advice(api):
+    answer = api.patch(
+        "/api/v1/settings",
+        content=b'{"port": ' + b"9" * 5000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "too long" in answer.text
+    assert "sys.set_int_max_str_digits" not in answer.text

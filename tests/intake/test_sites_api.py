@@ -127,6 +127,50 @@ def test_bad_users_are_refused_naming_every_field(admin: httpx.Client) -> None:
     assert _fields(unknown) == [("groups", "unknown_group")]
 
 
+@pytest.mark.parametrize("email", ["ops@company.local", "ops@localhost", "ops@intranet"])
+def test_user_at_an_internal_domain_is_saved_with_a_warning(admin: httpx.Client, email: str):
+    created = admin.post("/api/v1/users", json={"id": "int", "name": "Int", "email": email})
+    assert created.status_code == 201, created.text
+    (advice,) = created.json()["advice"]
+    assert (advice["field"], advice["code"], advice["level"]) == (
+        "email",
+        "address_internal",
+        "warning",
+    )
+    assert "mail from the internet cannot reach it" in advice["message"]
+    assert admin.get("/api/v1/users/int").json()["email"] == email
+    changed = admin.patch("/api/v1/users/int", json={"email": "ops@example.com"})
+    assert changed.json()["advice"] == []
+
+
+def test_user_address_refusal_is_our_own_sentence(admin: httpx.Client):
+    answer = admin.post("/api/v1/users", json={"id": "z", "name": "Z", "email": "z example.com"})
+    assert answer.status_code == 422
+    (issue,) = answer.json()["issues"]
+    assert issue["message"] == "Not a valid email address: it contains a space."
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/users", b'{"id": "k", "name": "K", "email": "k@example.com", "id": "root"}'),
+        ("/api/v1/groups", b'{"id": "k", "name": "K", "parent": "site", "name": "X"}'),
+        (
+            "/api/v1/events",
+            b'{"group": "site", "device": "D", "sensor": "S", '
+            b'"category": "fire", "severity": "alarm", "severity": "warning"}',
+        ),
+    ],
+)
+def test_a_key_twice_is_refused_by_every_json_route(
+    admin: httpx.Client, path: str, body: bytes
+) -> None:
+    answer = admin.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "json_duplicate_key"
+    assert "appears twice" in answer.json()["issues"][0]["message"]
+
+
 def test_site_export_and_import(admin: httpx.Client, services: Services) -> None:
     site = admin.get("/api/v1/site").json()
     site["users"] = [u for u in site["users"] if u["id"] != "dave"]

@@ -134,6 +134,14 @@ async def test_too_large_and_malformed_are_refused(
         )
         assert ok.status_code == 202
         assert ok.headers["Location"] == ok.json()["status_url"]
+        twice = await client.post(
+            f"{relay.api_url}/v1/messages",
+            headers={**headers, "Content-Type": "application/json"},
+            content=b'{"from": "%s", "to": ["a@example.net"], "subject": "x", "text": "y", '
+            b'"to": ["b@example.net"]}' % SITE_SENDER.encode(),
+        )
+        assert twice.status_code == 422
+        assert "'to' appears twice" in twice.text
         other = await client.get(f"{relay.api_url}/v1/messages/msg_nope", headers=headers)
         assert other.status_code == 404
         anonymous = await client.get(f"{relay.api_url}/v1/device")

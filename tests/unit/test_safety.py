@@ -126,7 +126,14 @@ def test_non_ascii_local_part_needs_smtputf8():
     ("value", "problem"),
     [
         ("", "empty"),
-        ("a@example.com ", "spaces"),
+        ("a@example.com ", "spaces at the start or the end"),
+        ("a b@example.com", "contains a space"),
+        ("alarm.example.com", "needs an @ sign"),
+        ("@example.com", "nothing before the @ sign"),
+        ("a..b@example.com", "two dots"),
+        ("a@exa_mple.com", "not a valid domain name"),
+        ("a@10.0.0.1", "not a valid domain name"),
+        ("a@host.invalid", "can never receive mail"),
         ("<a@example.com>", "bare address"),
         ("a@example.com\n", "control character"),
         ("x" * 250 + "@example.com", "longer than"),
@@ -144,3 +151,44 @@ def test_secret_never_shows():
     with pytest.raises(TypeError):
         pickle.dumps(secret)
     assert repr(UNSET) == "UNSET"
+
+
+@pytest.mark.parametrize(
+    ("value", "normal"),
+    [
+        ("alarm@company.local", "alarm@company.local"),
+        ("alarm@localhost", "alarm@localhost"),
+        ("alarm@intranet", "alarm@intranet"),
+        ("Alarm@Mail.Corp.LOCAL", "Alarm@mail.corp.local"),
+        ("alarm@site.internal", "alarm@site.internal"),
+        ("alarm@router.home.arpa", "alarm@router.home.arpa"),
+        ("alarm@bücher.local", "alarm@bücher.local"),
+    ],
+)
+def test_internal_domains_are_accepted_and_marked(value, normal):
+    address = parse_address(value)
+    assert address.text == normal
+    assert address.internal
+    assert address.domain == normal.rpartition("@")[2]
+    assert not parse_address("alarm@example.com").internal
+
+
+def test_internal_domain_keeps_its_ascii_form():
+    assert parse_address("alarm@bücher.local").ascii == "alarm@xn--bcher-kva.local"
+
+
+@given(st.text(min_size=1, max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_every_refusal_is_one_sentence_of_our_own_in_both_languages(value):
+    try:
+        parse_address(value)
+    except InvalidAddress as exc:
+        refusal = exc
+    else:
+        return
+    texts = {language: refusal.text(language) for language in ("en", "de")}
+    assert texts["en"] != texts["de"]
+    for text in texts.values():
+        assert text.endswith("."), text
+        assert ". " not in text, text
+        assert "@-sign" not in text  # email-validator's words never reach a user

@@ -73,7 +73,7 @@ def test_enabled_requires_sender_and_host():
     "bad",
     [
         "not-an-address",
-        "a@b",
+        "a@b.invalid",
         "Alarm <a@example.com>",
         "a@example.com\r\nBcc: x@evil.test",
         "a@exa mple.com",
@@ -84,6 +84,27 @@ def test_bad_sender_is_an_error_naming_the_field(bad):
     _, report = apply_update(EmailSettings(), {"sender_address": bad})
     assert [i.field for i in report.errors] == ["sender_address"]
     assert report.errors[0].text("en")
+
+
+@pytest.mark.parametrize("sender", ["alarm@company.local", "alarm@localhost", "alarm@intranet"])
+def test_internal_sender_is_saved_with_a_warning(sender):
+    updated, report = apply_update(EmailSettings(), {"sender_address": sender})
+    assert report.ok
+    assert updated.sender_address == sender
+    (warning,) = [i for i in report.advice if i.code == "address_internal"]
+    assert warning.field == "sender_address"
+    assert "mail from the internet cannot reach it" in warning.text("en")
+    assert "aus dem Internet" in warning.text("de")
+
+
+def test_bad_sender_is_one_sentence_in_german():
+    _, report = apply_update(EmailSettings(), {"sender_address": "alarm.example.com"})
+    (error,) = report.errors
+    assert error.code == "invalid_address"
+    assert (
+        error.text("de")
+        == "Keine gültige E-Mail-Adresse: Das @-Zeichen fehlt (so: name@example.com)."
+    )
 
 
 def test_internationalised_sender_is_accepted_not_rewritten():

@@ -89,7 +89,9 @@ def test_an_invalid_field_is_refused_next_to_it_and_nothing_is_saved(
     summary = page.locator("#error-summary")
     expect(summary).to_be_focused()
     expect(summary).to_contain_text("Nothing was saved")
-    expect(page.locator("#f-sender_address-error")).to_contain_text("Not a valid email address")
+    expect(page.locator("#f-sender_address-error")).to_contain_text(
+        "Not a valid email address: it contains a space."
+    )
     expect(page.locator("#f-port-error")).to_contain_text("Enter a number from 1 to 65535")
     expect(page.get_by_label("Sender address")).to_have_attribute("aria-invalid", "true")
     # What was typed stays for correcting, except the password, which is never sent back.

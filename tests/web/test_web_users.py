@@ -150,11 +150,17 @@ def test_the_user_pages_in_german(
     page.get_by_label("Brand", exact=True).check()
     page.get_by_role("button", name="Benutzer anlegen").click()
     expect(page.locator("#error-summary")).to_contain_text("Nichts wurde gespeichert")
-    expect(page.locator("#f-email-error")).to_be_visible()
+    expect(page.locator("#f-email-error")).to_contain_text(
+        "Keine gültige E-Mail-Adresse: Das @-Zeichen fehlt (so: name@example.com)."
+    )
     shoot(page, "user-errors-de")
-    page.get_by_label("E-Mail-Adresse").fill("carla@example.com")
+    page.get_by_label("E-Mail-Adresse").fill("carla@firma.local")
     page.get_by_role("button", name="Benutzer anlegen").click()
     expect(page.locator("#done")).to_have_text("Benutzer Carla angelegt.")
+    expect(page.locator("tr[data-user=carla] .user-advice")).to_have_text(
+        "carla@firma.local liegt in einer internen Domain: richtig für einen Mailserver in "
+        "diesem Netzwerk, E-Mail aus dem Internet erreicht sie nicht."
+    )
     page.get_by_role("link", name="Anna Berg bearbeiten").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Benutzer Anna Berg bearbeiten")
     shoot(page, "user-edit-de")

@@ -14,7 +14,6 @@ scope, 409 a client event id reused for a different event, 413 a body over 1 MB,
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -25,7 +24,7 @@ from tocsin.api.auth import Principal, require_admin, require_scope, services_of
 from tocsin.services import retention
 from tocsin.services.event_input import MAX_BATCH
 from tocsin.services.events import event_to_dict
-from tocsin.services.inputs import InputRefused, refuse
+from tocsin.services.inputs import InputRefused, decode_json, refuse
 
 __all__ = ["MAX_BODY", "refused_response", "router"]
 
@@ -36,7 +35,12 @@ Admin = Annotated[Principal, require_admin]
 MAX_BODY = 1_000_000
 """Bytes: room for a full batch of ordinary events, not for a 1 MB free text."""
 
-_STATUS_BY_CODE = {"malformed_json": 400, "body_too_large": 413}
+_STATUS_BY_CODE = {
+    "malformed_json": 400,
+    "json_duplicate_key": 400,
+    "json_number_too_long": 400,
+    "body_too_large": 413,
+}
 
 
 def refused_response(
@@ -70,25 +74,6 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _no_constants(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _decode(body: bytes) -> object:
-    """Strict JSON: UTF-8, no NaN / Infinity; raises :class:`InputRefused` (400)."""
-    if not body.strip():
-        raise refuse("body", "malformed_json", detail="the body is empty")
-    try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
-    except json.JSONDecodeError as exc:
-        detail = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
-    except UnicodeDecodeError as exc:
-        detail = f"not UTF-8 (byte {exc.start + 1})"
-    except (ValueError, RecursionError) as exc:
-        detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-    raise refuse("body", "malformed_json", detail=detail)
-
-
 @router.post(
     "",
     status_code=202,
@@ -111,7 +96,7 @@ async def post_events(request: Request, principal: EventsCaller) -> JSONResponse
     open raise of the same group, device, sensor and category).
     """
     try:
-        payload = _decode(await _read_body(request))
+        payload = decode_json(await _read_body(request))
         accepted = await run_in_threadpool(services_of(request).events.submit, payload)
     except InputRefused as exc:
         return refused_response(exc, principal.language, error="invalid_events")

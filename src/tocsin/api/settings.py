@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.api.auth import Principal, require_admin, services_of
+from tocsin.api.json_route import StrictJSONRoute
 from tocsin.diagnostics import CheckStep
 from tocsin.services.test_email import TestEmailRefused, send_test_email
 from tocsin.settings import validate
@@ -20,7 +21,7 @@ from tocsin.validation import Report
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
+router = APIRouter(prefix="/api/v1/settings", tags=["settings"], route_class=StrictJSONRoute)
 Admin = Annotated[Principal, require_admin]
 
 
@@ -75,7 +76,8 @@ async def test_email(
         parse_address(body.to)
     except InvalidAddress as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[{"field": "to", "message": str(exc)}]
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"field": "to", "message": exc.text(language)}],
         ) from None
     limiter = request.app.state.test_email_limiter
     wait = limiter.retry_after("test-email")

@@ -17,13 +17,15 @@ from fastapi.responses import JSONResponse
 
 from tocsin.api.auth import Principal, require_admin, services_of
 from tocsin.api.events import refused_response
+from tocsin.api.json_route import StrictJSONRoute
+from tocsin.model import User
 from tocsin.services.inputs import InputRefused
-from tocsin.services.site_input import user_to_dict
+from tocsin.services.site_input import user_advice, user_to_dict
 from tocsin.services.sites import NotFound
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["site"])
+router = APIRouter(prefix="/api/v1", tags=["site"], route_class=StrictJSONRoute)
 Admin = Annotated[Principal, require_admin]
 Fields = Annotated[dict[str, Any], Body(description="the fields, as in GET")]
 
@@ -38,6 +40,12 @@ def _answer(principal: Principal, work: Callable[[], Any], status: int = 200) ->
     if status == 204:
         return Response(status_code=204)
     return JSONResponse(result, status_code=status)
+
+
+def _with_advice(user: User, principal: Principal) -> dict[str, Any]:
+    """The saved user, and the advice on it (a warning is saved, but shown)."""
+    advice = [i.as_dict(principal.language) for i in user_advice(user)]
+    return user_to_dict(user) | {"advice": advice}
 
 
 # ---------------------------------------------------------------------- groups
@@ -89,7 +97,7 @@ def create_user(request: Request, principal: Admin, body: Fields) -> Response:
     """Create a user: ``id``, ``name``, ``email``; optional ``language``, ``time_zone``,
     ``enabled``, ``groups``, ``categories`` (email is off for every category until chosen)."""
     sites = services_of(request).sites
-    return _answer(principal, lambda: user_to_dict(sites.add_user(body)), 201)
+    return _answer(principal, lambda: _with_advice(sites.add_user(body), principal), 201)
 
 
 @router.get("/users/{user_id}")
@@ -103,7 +111,7 @@ def read_user(request: Request, principal: Admin, user_id: str) -> Response:
 def change_user(request: Request, principal: Admin, user_id: str, body: Fields) -> Response:
     """Change some fields of a user (a list replaces the list)."""
     sites = services_of(request).sites
-    return _answer(principal, lambda: user_to_dict(sites.update_user(user_id, body)))
+    return _answer(principal, lambda: _with_advice(sites.update_user(user_id, body), principal))
 
 
 @router.delete("/users/{user_id}", status_code=204)

@@ -29,6 +29,7 @@ from tocsin import __version__
 from tocsin.relay.errors import InvalidSubmission, MessageTooLarge, NotAuthenticated, RelayRefused
 from tocsin.relay.relay_sql import Accepted, Device, SubmissionStatus
 from tocsin.relay.service import Envelope, RelayService
+from tocsin.services.inputs import InputRefused, decode_json
 
 __all__ = ["MAX_BODY", "create_relay_app"]
 
@@ -208,7 +209,10 @@ def create_relay_app(service: RelayService) -> FastAPI:
 
 def _structured(service: RelayService, device: Device, body: bytes, key: str | None) -> Accepted:
     try:
-        message = StructuredMessage.model_validate_json(body)
+        # The same strict reading as the local API: no key twice, no endless number.
+        message = StructuredMessage.model_validate(decode_json(body))
+    except InputRefused as exc:
+        raise InvalidSubmission(f"invalid JSON message: {exc.issues[0].text('en')}") from None
     except ValidationError as exc:
         raise InvalidSubmission(f"invalid JSON message: {exc.errors()[0]['msg']}") from None
     return service.submit_structured(

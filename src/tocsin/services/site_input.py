@@ -17,7 +17,7 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.i18n import Language
 from tocsin.model import AlarmGroup, Category, CategoryPolicy, GroupSettings, User
 from tocsin.services.inputs import Fields
-from tocsin.validation import Issue
+from tocsin.validation import Issue, address_issue, internal_address_issue
 
 __all__ = [
     "GROUP_FIELDS",
@@ -25,6 +25,7 @@ __all__ = [
     "group_to_dict",
     "parse_group",
     "parse_user",
+    "user_advice",
     "user_to_dict",
     "valid_time_zone",
 ]
@@ -136,7 +137,7 @@ def parse_user(data: object, *, issues: list[Issue], prefix: str = "") -> User |
         try:
             email = parse_address(email).text
         except InvalidAddress as exc:
-            fields.problem("email", "invalid_address", detail=str(exc))
+            fields.issues.append(address_issue(fields.path("email"), exc))
     language = fields.choice("language", Language, default=Language.EN)
     zone = fields.text("time_zone", limit=64, required=False, default="UTC")
     if zone and not valid_time_zone(zone):
@@ -160,6 +161,15 @@ def parse_user(data: object, *, issues: list[Issue], prefix: str = "") -> User |
     except ValueError as exc:
         fields.problem("id", "invalid_value", detail=str(exc))
         return None
+
+
+def user_advice(user: User) -> list[Issue]:
+    """Advice on a saved user: an address at an internal domain is fine, but worth knowing."""
+    try:
+        address = parse_address(user.email)
+    except InvalidAddress:
+        return []  # stored before the rules changed; the next edit will say why
+    return [internal_address_issue("email", address)] if address.internal else []
 
 
 def group_to_dict(group: AlarmGroup) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from tocsin.api.auth import services_of
 from tocsin.model import Category, User
 from tocsin.routing import GroupTree
+from tocsin.services.site_input import user_advice
 from tocsin.services.sites import SitesService
 from tocsin.web.form_pages import EditForm, Values, done_of
 from tocsin.web.forms import Form
@@ -32,11 +33,12 @@ def time_zones() -> tuple[str, ...]:
     return tuple(sorted(zoneinfo.available_timezones() | {"UTC"}))
 
 
-def _user_row(user: User, tree: GroupTree) -> dict[str, Any]:
+def _user_row(user: User, tree: GroupTree, language: str) -> dict[str, Any]:
     return {
         "id": user.id,
         "name": user.name,
         "email": user.email,
+        "advice": [i.text(language) for i in user_advice(user)],
         "language": str(user.language),
         "time_zone": user.time_zone,
         "enabled": user.enabled,
@@ -59,7 +61,7 @@ def users(request: Request) -> Response:
         language=language_of(request, session),
         session=session,
         active="users",
-        users=[_user_row(u, tree) for u in sites.users()],
+        users=[_user_row(u, tree, language_of(request, session)) for u in sites.users()],
         done=done_of(request),
     )
 
