@@ -23,7 +23,6 @@ hypothesis_settings.register_profile("tocsin", deadline=None, print_blob=True)
 hypothesis_settings.load_profile("tocsin")
 
 
-
 @pytest.fixture(autouse=True)
 def _no_leaks_past_the_test() -> Iterator[None]:
     """Collect garbage after every test, so a leak fails the test that made it.

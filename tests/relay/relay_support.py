@@ -30,6 +30,7 @@ from tocsin.relay.service import RelayService
 from tocsin.relay.store import RelayStore
 from tocsin.secret import Secret
 from tocsin.settings import EmailSettings, TransportKind
+from tocsin.testing import finish_loop
 
 PG_URL = os.environ.get("TOCSIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parents[2]
@@ -58,13 +59,6 @@ def dkim_verifies(content: bytes, key: DKIMKey) -> bool:
         return key.dns_record().encode("ascii") if name.rstrip(b".") == wanted else None
 
     return bool(dkim.verify(content, dnsfunc=lookup))
-
-
-async def _cancel_leftover_tasks() -> None:
-    leftover = asyncio.all_tasks() - {asyncio.current_task()}
-    for task in leftover:
-        task.cancel()
-    await asyncio.gather(*leftover, return_exceptions=True)
 
 
 @dataclass
@@ -102,15 +96,12 @@ class InProcessRelay:
                 self._error = exc
                 ready.set()
             finally:
-                # Like asyncio.run, which runs the real relay: cancel what serve_relay left
+                # Like asyncio.run, which runs the real relay, cancel what serve_relay left
                 # running (SMTP sessions: on Python 3.11 an asyncio.Server cannot close
-                # the connections it accepted), so each closes its own connection.
-                self._loop.run_until_complete(_cancel_leftover_tasks())
-                # Closed TLS connections finish their close_notify exchange on the loop;
-                # give them a moment before the loop (and its sockets) goes away.
-                self._loop.run_until_complete(asyncio.sleep(0.25))
-                self._loop.run_until_complete(self._loop.shutdown_default_executor())
-                self._loop.close()
+                # the connections it accepted); then wait, bounded, until every connection
+                # has closed (TLS goodbyes take a round trip), where a fixed pause lost
+                # the race on a loaded machine and leaked a socket into a later test.
+                finish_loop(self._loop)
 
         self._thread = threading.Thread(target=run, name="relay", daemon=True)
         self._thread.start()

@@ -27,12 +27,14 @@ What is in here:
 
 Where it lives: ``certs`` (`TestCA`), ``faults`` (`Faults`, `Stage`), ``recording``
 (`RecordingHandler`, `ReceivedMessage`), ``protocol`` (the aiosmtpd protocol of one
-connection), ``servers`` (the servers, `TLSMode`), ``ports`` (bare ports).  Import from
+connection), ``servers`` (the servers, `TLSMode`), ``ports`` (bare ports), ``loops``
+(`finish_loop`: ending a loop thread with no socket left open).  Import from
 ``tocsin.testing`` itself; the modules are its implementation.
 """
 
 from tocsin.testing.certs import TestCA
 from tocsin.testing.faults import Faults, Stage
+from tocsin.testing.loops import finish_loop
 from tocsin.testing.ports import BlackHole, closed_port, unused_port
 from tocsin.testing.recording import ReceivedMessage, RecordingHandler
 from tocsin.testing.servers import (
@@ -54,5 +56,6 @@ __all__ = [
     "TestCA",
     "ThreadedSMTPTestServer",
     "closed_port",
+    "finish_loop",
     "unused_port",
 ]

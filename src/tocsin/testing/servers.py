@@ -11,6 +11,7 @@ from typing import Any, Literal, Self, get_args
 
 from tocsin.testing.certs import TestCA
 from tocsin.testing.faults import Faults
+from tocsin.testing.loops import finish_loop
 from tocsin.testing.protocol import _MECHANISMS, _TestSMTP
 from tocsin.testing.recording import ReceivedMessage, RecordingHandler
 
@@ -266,15 +267,11 @@ class ThreadedSMTPTestServer(BaseSMTPTestServer):
         asyncio.set_event_loop(loop)
         try:
             loop.run_forever()
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
         finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+            try:
+                finish_loop(loop)
+            finally:
+                asyncio.set_event_loop(None)
 
     def __enter__(self) -> Self:
         return self.start()
