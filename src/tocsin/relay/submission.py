@@ -18,7 +18,15 @@ import ssl
 import weakref
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from tocsin.errors import MissingExtra
+
+# aiosmtpd comes with the relay extra only: the appliance never runs this server.
+try:
+    from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+except ModuleNotFoundError as exc:
+    if exc.name is None or not exc.name.startswith("aiosmtpd"):
+        raise
+    raise MissingExtra("The relay", "relay") from exc
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.relay.api import MAX_BODY
