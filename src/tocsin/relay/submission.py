@@ -29,9 +29,8 @@ except ModuleNotFoundError as exc:
     raise MissingExtra("The relay", "relay") from exc
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.relay.api import MAX_BODY
 from tocsin.relay.errors import RelayRefused
-from tocsin.relay.policy import sender_allowed
+from tocsin.relay.policy import MAX_MESSAGE_SIZE, sender_allowed
 from tocsin.relay.relay_sql import Device
 from tocsin.relay.service import Envelope as RelayEnvelope
 from tocsin.relay.service import RelayService
@@ -257,7 +256,7 @@ async def start_submission_server(
             auth_require_tls=True,
             auth_exclude_mechanism=["CRAM-MD5"],
             authenticator=handler.authenticate,
-            data_size_limit=MAX_BODY,
+            data_size_limit=MAX_MESSAGE_SIZE,
             enable_SMTPUTF8=True,
             loop=loop,
         )
