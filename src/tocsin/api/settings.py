@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.api.auth import Principal, require_admin
-from tocsin.diagnostics import CheckStep
 from tocsin.http import services_of
 from tocsin.services.test_email import TestEmailRefused, send_test_email
 from tocsin.settings import validate
+from tocsin.transports.diagnostics import CheckStep
 from tocsin.validation import Report
 
 __all__ = ["router"]
