@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, ClassVar
 from tocsin.errors import MissingExtra
 from tocsin.store.accounts_sql import SQLAccounts
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
-from tocsin.store.outbox_sql import Row, SQLOutbox
+from tocsin.store.outbox_sql import SQLOutbox
+from tocsin.store.runner import Row
 from tocsin.store.sites_sql import SQLSites
 from tocsin.store.tracking_sql import SQLTracking
 
