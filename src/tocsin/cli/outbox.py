@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tocsin.cli_support import DatabaseOption, DataOption, JsonOption
+from tocsin.cli.support import DatabaseOption, DataOption, JsonOption
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryView, EmailView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking

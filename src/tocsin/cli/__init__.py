@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from tocsin.address import InvalidAddress, parse_address
-from tocsin.cli_db import backup, db_app, restore
-from tocsin.cli_outbox import outbox_app, worker
-from tocsin.cli_relay import online_app, relay_app
-from tocsin.cli_sites import event_app, group_app, site_app, user_app
-from tocsin.cli_support import DataOption, JsonOption
+from tocsin.cli.db import backup, db_app, restore
+from tocsin.cli.outbox import outbox_app, worker
+from tocsin.cli.relay import online_app, relay_app
+from tocsin.cli.sites import event_app, group_app, site_app, user_app
+from tocsin.cli.support import DataOption, JsonOption
 from tocsin.errors import ConfigError, MissingExtra, SchemaError
 from tocsin.i18n import translate
 from tocsin.services.context import Services
@@ -310,7 +310,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
 ) -> None:
     """Run the service: web interface, REST API and the delivery engine, in one process."""
-    from tocsin.runtime import serve_forever
+    from tocsin.cli.runtime import serve_forever
 
     services = _open(data)
     out.print(f"Tocsin on http://{host}:{port}  (data: {services.data})")

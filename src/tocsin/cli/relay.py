@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tocsin.cli_support import DataOption
+from tocsin.cli.support import DataOption
 from tocsin.errors import ConfigError, DeliveryError
 
 __all__ = ["online_app", "relay_app"]
