@@ -84,7 +84,7 @@ def serve(data: str, port: int, database: str | None, workers: int) -> None:
 
 def make_app() -> Any:
     """The app of one server process (uvicorn calls this in each worker)."""
-    from tocsin.api import create_app
+    from tocsin.app import create_app
 
     database = os.environ["STORM_DATABASE"] or None
     return create_app(Services.open(os.environ["STORM_DATA"], database_url=database))

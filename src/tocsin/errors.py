@@ -4,6 +4,7 @@
 
     TocsinError
     ├── ConfigError                     settings that cannot be saved or used (carries .issues)
+    │   └── MissingExtra                an optional part is not installed (names the extra)
     ├── SchemaError                     the database's schema does not fit this code
     │   └── SchemaTooNew                written by a newer Tocsin: refuse to start, never downgrade
     └── DeliveryError                   nothing of this message was delivered (.step, .reason)
@@ -44,6 +45,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryTimeout",
     "MessageRejected",
+    "MissingExtra",
     "PermanentFailure",
     "Reason",
     "SchemaError",
@@ -113,6 +115,17 @@ class ConfigError(TocsinError):
     def __init__(self, message: str, *, issues: tuple[Issue, ...] = ()) -> None:
         super().__init__(message)
         self.issues = issues
+
+
+class MissingExtra(ConfigError):
+    """A feature whose optional dependencies are not installed; ``extra`` names them.
+
+    The message is the one line a user needs: which extra, and the pip command.
+    """
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(f"{feature} needs the {extra} extra: pip install 'tocsin[{extra}]'")
+        self.extra = extra
 
 
 class SchemaError(TocsinError):

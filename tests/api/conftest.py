@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from helpers import LiveServer
-from tocsin.api import create_app
+from tocsin.app import create_app
 from tocsin.services.context import Services
 
 ADMIN, ADMIN_PASSWORD = "admin", "a long admin passphrase"

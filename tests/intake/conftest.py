@@ -10,7 +10,7 @@ import pytest
 from intake_support import Clock, pg_services, set_up_site, use_clock
 
 from helpers import LiveServer
-from tocsin.api import create_app
+from tocsin.app import create_app
 from tocsin.services.context import Services
 from tocsin.store.postgres import PostgresStore
 

@@ -12,7 +12,7 @@ import pytest
 from relay_support import SITE_SENDER, InProcessRelay, serve_options
 from typer.testing import CliRunner
 
-from tocsin.cli_relay import online_app, relay_app
+from tocsin.cli.relay import online_app, relay_app
 from tocsin.errors import Step
 from tocsin.relay.relay_sql import Device
 from tocsin.relay.service import RelayService

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from smtp_support import PASSWORD, USER, settings_for
 
-from tocsin.diagnostics import run_test_email
 from tocsin.errors import Step
 from tocsin.secret import Secret
 from tocsin.settings import EmailSettings, Encryption
 from tocsin.testing import SMTPTestServer, closed_port
 from tocsin.transports import StepStatus
+from tocsin.transports.diagnostics import run_test_email
 
 TO = "ops@example.net"
 

@@ -28,8 +28,8 @@ from web_helpers import (
 )
 
 from helpers import LiveServer
-from tocsin.api import create_app
-from tocsin.api.auth import SESSION_COOKIE
+from tocsin.app import create_app
+from tocsin.http import SESSION_COOKIE
 from tocsin.security import hash_password, hash_token, new_token
 from tocsin.services.context import Services
 

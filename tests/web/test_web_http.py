@@ -18,8 +18,8 @@ import pytest
 from web_data import dead_email, site
 
 from helpers import LiveServer
-from tocsin.api import create_app
-from tocsin.api.auth import SESSION_COOKIE
+from tocsin.app import create_app
+from tocsin.http import SESSION_COOKIE
 from tocsin.security import hash_token, new_token
 from tocsin.services.context import Services
 from tocsin.web.settings_form import changes_from_form

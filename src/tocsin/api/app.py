@@ -31,7 +31,9 @@ SECURITY_HEADERS = {
 
 
 def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> FastAPI:
-    """The application over ``services`` (opened by the caller, closed by the caller).
+    """The REST API over ``services`` (opened by the caller, closed by the caller).
+
+    The pages join it in :func:`tocsin.app.create_app`.
 
     ``metrics`` is shared with the delivery engine when one runs in this process.
     """
@@ -73,8 +75,4 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.include_router(outbox_routes.router)
     app.include_router(events_routes.router)
     app.include_router(sites_routes.router)
-    from tocsin import web  # the pages: same app, same session cookie (imported here: no cycle)
-
-    app.include_router(web.router)
-    app.mount("/static", web.static_files(), name="static")
     return app

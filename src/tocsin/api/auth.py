@@ -7,14 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, params, status
 
-from tocsin.security import tokens_equal
-from tocsin.services.context import Services
+from tocsin.http import CSRF_HEADER, SESSION_COOKIE, csrf_matches, services_of
 from tocsin.store.accounts_sql import Admin, ApiToken, Session
 
-__all__ = ["SESSION_COOKIE", "Principal", "require_admin", "require_scope", "services_of"]
+__all__ = ["Principal", "authenticate", "require_admin", "require_scope"]
 
-SESSION_COOKIE = "tocsin_session"
-CSRF_HEADER = "X-CSRF-Token"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -44,12 +41,6 @@ class Principal:
         return self.session.admin.language if self.session else "en"
 
 
-def services_of(request: Request) -> Services:
-    """The services the app was created with."""
-    services: Services = request.app.state.services
-    return services
-
-
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
@@ -76,7 +67,7 @@ def authenticate(request: Request) -> Principal:
         raise _unauthorized("log in, or send an API token")
     if request.method in _UNSAFE:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or not tokens_equal(sent, session.csrf_token):
+        if not csrf_matches(sent, session.csrf_token):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, detail=f"missing or wrong {CSRF_HEADER} header"
             )

@@ -20,7 +20,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.api.auth import Principal, require_admin, require_scope, services_of
+from tocsin.api.auth import Principal, require_admin, require_scope
+from tocsin.http import services_of
 from tocsin.services import retention
 from tocsin.services.event_input import MAX_BATCH
 from tocsin.services.events import event_to_dict

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from tocsin.api.auth import Principal, require_admin, services_of
+from tocsin.api.auth import Principal, require_admin
+from tocsin.http import services_of
 from tocsin.outbox import Status
 from tocsin.outbox.tracking import RemoteState
 from tocsin.services.outbox import EmailNotFound

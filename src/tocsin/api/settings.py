@@ -12,11 +12,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from tocsin.address import InvalidAddress, parse_address
-from tocsin.api.auth import Principal, require_admin, services_of
+from tocsin.api.auth import Principal, require_admin
 from tocsin.api.json_route import StrictJSONRoute
-from tocsin.diagnostics import CheckStep
+from tocsin.http import services_of
 from tocsin.services.test_email import TestEmailRefused, send_test_email
 from tocsin.settings import validate
+from tocsin.transports.diagnostics import CheckStep
 from tocsin.validation import Report
 
 __all__ = ["router"]

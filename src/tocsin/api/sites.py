@@ -15,9 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from tocsin.api.auth import Principal, require_admin, services_of
+from tocsin.api.auth import Principal, require_admin
 from tocsin.api.events import refused_response
 from tocsin.api.json_route import StrictJSONRoute
+from tocsin.http import services_of
 from tocsin.model import User
 from tocsin.services.inputs import InputRefused
 from tocsin.services.site_input import user_advice, user_to_dict

@@ -1,5 +1,6 @@
 """``python -m tocsin.relay``: the relay's command line without the appliance's."""
 
-from tocsin.cli_relay import relay_app
+from tocsin.cli import run
+from tocsin.cli.relay import relay_app
 
-relay_app(prog_name="tocsin relay")
+run(relay_app, prog_name="tocsin relay")

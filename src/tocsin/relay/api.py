@@ -27,13 +27,13 @@ from starlette.concurrency import run_in_threadpool
 
 from tocsin import __version__
 from tocsin.relay.errors import InvalidSubmission, MessageTooLarge, NotAuthenticated, RelayRefused
+from tocsin.relay.policy import MAX_MESSAGE_SIZE
 from tocsin.relay.relay_sql import Accepted, Device, SubmissionStatus
 from tocsin.relay.service import Envelope, RelayService
 from tocsin.services.inputs import InputRefused, decode_json
 
-__all__ = ["MAX_BODY", "create_relay_app"]
+__all__ = ["create_relay_app"]
 
-MAX_BODY = 32 * 1024 * 1024  # hard cap before any device policy is looked at
 _RAW_TYPES = ("message/rfc822", "application/octet-stream")
 _STATUS_PATH = "/v1/messages/{public_id}"
 
@@ -86,14 +86,14 @@ Submitter = Annotated[Device, Depends(_submitter)]
 
 async def _body(request: Request) -> bytes:
     declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise MessageTooLarge(f"the relay takes at most {MAX_BODY} bytes")
+    if declared.isdigit() and int(declared) > MAX_MESSAGE_SIZE:
+        raise MessageTooLarge(f"the relay takes at most {MAX_MESSAGE_SIZE} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:
-            raise MessageTooLarge(f"the relay takes at most {MAX_BODY} bytes")
+        if size > MAX_MESSAGE_SIZE:
+            raise MessageTooLarge(f"the relay takes at most {MAX_MESSAGE_SIZE} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from tocsin.address import InvalidAddress, parse_address
 
 __all__ = [
+    "MAX_MESSAGE_SIZE",
     "BucketState",
     "DevicePolicy",
     "normalise_sender_rule",
     "sender_allowed",
     "take_tokens",
 ]
+
+MAX_MESSAGE_SIZE = 32 * 1024 * 1024
+"""The relay's hard cap on one message, over HTTP or SMTP, before any device policy."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,8 @@ from typing import ClassVar
 from tocsin.outbox.model import NewEmail, Status
 from tocsin.relay.errors import NotAuthenticated, QuotaExceeded
 from tocsin.relay.policy import BucketState, DevicePolicy, take_tokens
-from tocsin.store.outbox_sql import Row, Runner, SQLTransaction
+from tocsin.store.outbox_sql import SQLTransaction
+from tocsin.store.runner import Row, Runner
 
 __all__ = [
     "Accepted",

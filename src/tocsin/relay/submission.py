@@ -18,12 +18,19 @@ import ssl
 import weakref
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from tocsin.errors import MissingExtra
+
+# aiosmtpd comes with the relay extra only: the appliance never runs this server.
+try:
+    from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+except ModuleNotFoundError as exc:
+    if exc.name is None or not exc.name.startswith("aiosmtpd"):
+        raise
+    raise MissingExtra("The relay", "relay") from exc
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.relay.api import MAX_BODY
 from tocsin.relay.errors import RelayRefused
-from tocsin.relay.policy import sender_allowed
+from tocsin.relay.policy import MAX_MESSAGE_SIZE, sender_allowed
 from tocsin.relay.relay_sql import Device
 from tocsin.relay.service import Envelope as RelayEnvelope
 from tocsin.relay.service import RelayService
@@ -249,7 +256,7 @@ async def start_submission_server(
             auth_require_tls=True,
             auth_exclude_mechanism=["CRAM-MD5"],
             authenticator=handler.authenticate,
-            data_size_limit=MAX_BODY,
+            data_size_limit=MAX_MESSAGE_SIZE,
             enable_SMTPUTF8=True,
             loop=loop,
         )

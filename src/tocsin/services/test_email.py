@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ssl
 
-from tocsin.diagnostics import Progress, TestEmailReport, run_test_email
 from tocsin.errors import TocsinError
 from tocsin.services.context import Services
 from tocsin.settings import TransportKind, validate
+from tocsin.transports.diagnostics import Progress, TestEmailReport, run_test_email
 from tocsin.validation import Issue, Level, Report
 
 __all__ = ["TestEmailRefused", "send_test_email"]

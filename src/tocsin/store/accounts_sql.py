@@ -3,7 +3,7 @@
 """Admin accounts, login sessions and API tokens in SQL, shared by both backends.
 
 A backend mixes :class:`SQLAccounts` in and supplies ``_writing()`` / ``_reading()``
-(each yielding a :class:`~tocsin.store.outbox_sql.Runner`).  Secrets are never
+(each yielding a :class:`~tocsin.store.runner.Runner`).  Secrets are never
 stored: passwords as Argon2id hashes, session ids and API tokens as SHA-256.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from tocsin.store.outbox_sql import Row, Runner
+from tocsin.store.runner import Row, Runner
 
 __all__ = ["Admin", "ApiToken", "SQLAccounts", "Session"]
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from tocsin.model import Category, Event, Severity, State
-from tocsin.store.outbox_sql import Row, Runner
+from tocsin.store.runner import Row, Runner
 
 __all__ = [
     "EventSQL",

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar
 
 from tocsin.outbox.model import (
     ACTIVE,
@@ -33,6 +33,7 @@ from tocsin.outbox.model import (
     Status,
 )
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, next_check_delay
+from tocsin.store.runner import Row, Runner
 from tocsin.store.tracking_sql import (
     TRACKING_COLUMNS,
     TRACKING_JOIN,
@@ -40,25 +41,7 @@ from tocsin.store.tracking_sql import (
     tracking_from_row,
 )
 
-__all__ = ["Runner", "SQLOutbox", "SQLTransaction"]
-
-Row = tuple[Any, ...]
-
-
-class Runner(Protocol):
-    """Runs SQL written with ``?`` placeholders on one backend connection."""
-
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        """Execute and fetch every row."""
-        ...
-
-    def run(self, sql: str, params: Sequence[object] = ()) -> int:
-        """Execute; return the number of rows changed."""
-        ...
-
-    def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
-        """Execute once per parameter set."""
-        ...
+__all__ = ["SQLOutbox", "SQLTransaction"]
 
 
 def _marks(n: int) -> str:

@@ -18,16 +18,18 @@ import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import psycopg
-from psycopg import sql
-
+from tocsin.errors import MissingExtra
 from tocsin.store.accounts_sql import SQLAccounts
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
-from tocsin.store.outbox_sql import Row, SQLOutbox
+from tocsin.store.outbox_sql import SQLOutbox
+from tocsin.store.runner import Row
 from tocsin.store.sites_sql import SQLSites
 from tocsin.store.tracking_sql import SQLTracking
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["PostgresStore", "migration_lock_key"]
 
@@ -99,6 +101,14 @@ class PostgresStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSite
                 raise
 
     def _connect(self) -> psycopg.Connection[Row]:
+        # psycopg comes with the postgres extra only: an appliance on SQLite does without.
+        try:
+            import psycopg
+            from psycopg import sql
+        except ModuleNotFoundError as exc:
+            if exc.name != "psycopg":
+                raise
+            raise MissingExtra("PostgreSQL", "postgres") from exc
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout)
         if self.schema:
             name = sql.Identifier(self.schema)
@@ -147,6 +157,8 @@ class PostgresStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSite
         """Drop this store's schema and everything in it (tests clean up with it)."""
         if not self.schema:
             raise ValueError("this store has no schema of its own to drop")
+        from psycopg import sql
+
         with self._reading():
             self._conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))

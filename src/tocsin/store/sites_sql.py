@@ -4,7 +4,7 @@
 """The site in SQL, shared by both backends: alarm groups and users; the schema of events.
 
 A backend mixes :class:`SQLSites` in and supplies ``_writing()`` / ``_reading()``
-(each yielding a :class:`~tocsin.store.outbox_sql.Runner`).  The group and user
+(each yielding a :class:`~tocsin.store.runner.Runner`).  The group and user
 queries live in :class:`SiteSQL`, the event queries in
 :class:`tocsin.store.events_sql.EventSQL`; both work on any runner, so the event
 intake reads the site and writes events, notifications and counters in the same
@@ -32,7 +32,7 @@ from typing import Final
 
 from tocsin.i18n import Language
 from tocsin.model import AlarmGroup, Category, CategoryPolicy, GroupSettings, User
-from tocsin.store.outbox_sql import Row, Runner
+from tocsin.store.runner import Row, Runner
 
 __all__ = ["SQLSites", "SiteSQL"]
 

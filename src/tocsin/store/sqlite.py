@@ -20,7 +20,8 @@ from typing import ClassVar
 from tocsin.errors import SchemaError
 from tocsin.store.accounts_sql import SQLAccounts
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
-from tocsin.store.outbox_sql import Row, SQLOutbox
+from tocsin.store.outbox_sql import SQLOutbox
+from tocsin.store.runner import Row
 from tocsin.store.sites_sql import SQLSites
 from tocsin.store.tracking_sql import SQLTracking
 

@@ -18,7 +18,7 @@ from tocsin.outbox.model import DeliveryUpdate
 from tocsin.outbox.tracking import RemoteState, Tracking, TrackingDue, TrackingUpdate
 
 if TYPE_CHECKING:
-    from tocsin.store.outbox_sql import Runner
+    from tocsin.store.runner import Runner
 
 __all__ = [
     "TRACKING_COLUMNS",

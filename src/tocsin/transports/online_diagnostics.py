@@ -16,7 +16,6 @@ from typing import Any, Final
 
 import httpx
 
-from tocsin.diagnostics import CheckStep, Progress, TestEmailReport
 from tocsin.errors import (
     AuthFailed,
     ConfigError,
@@ -33,6 +32,7 @@ from tocsin.i18n import register, translate
 from tocsin.message import compose
 from tocsin.settings import EmailSettings
 from tocsin.tlsinfo import tls_facts
+from tocsin.transports.diagnostics import CheckStep, Progress, TestEmailReport
 from tocsin.transports.online import OnlineTransport, RelayBusy, map_http_error, relay_tls_context
 from tocsin.transports.smtp import StepStatus, connect_tcp
 

@@ -1,7 +1,7 @@
 """The web face: server-rendered pages (Jinja2) with a little JavaScript from /static.
 
 Pages parse the form, call a service, and present the answer; no business rule lives
-here.  Mounted into the API's application by :func:`tocsin.api.create_app`::
+here.  Mounted into the API's application by :func:`tocsin.app.create_app`::
 
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")

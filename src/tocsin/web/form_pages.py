@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response, status
 
-from tocsin.api.auth import services_of
+from tocsin.http import services_of
 from tocsin.services.inputs import InputRefused
 from tocsin.services.sites import NotFound, SitesService
 from tocsin.store.accounts_sql import Session

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.api.auth import SESSION_COOKIE, services_of
+from tocsin.http import SESSION_COOKIE, services_of
 from tocsin.security import MIN_PASSWORD_LENGTH
 from tocsin.services.accounts import LoginRefused, LoginThrottled
 from tocsin.web.forms import checked_form, posted_form, refused

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request, Response
 
-from tocsin.api.auth import services_of
+from tocsin.http import services_of
 from tocsin.outbox import DeliveryView, Status
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, RemoteState
 from tocsin.services.outbox import EmailNotFound

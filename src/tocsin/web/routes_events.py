@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.api.auth import services_of
+from tocsin.http import services_of
 from tocsin.model import Category, Severity, State
 from tocsin.services.context import Services
 from tocsin.services.events import EventRecord

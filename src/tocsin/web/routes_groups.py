@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response, status
 
-from tocsin.api.auth import services_of
+from tocsin.http import services_of
 from tocsin.model import AlarmGroup, Category, User
 from tocsin.routing import GroupTree
 from tocsin.services.inputs import InputRefused

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
-from tocsin.api.auth import services_of
 from tocsin.errors import Step
+from tocsin.http import services_of
 from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, validate
 from tocsin.store.accounts_sql import Session
 from tocsin.web.form_pages import admin_form

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 
-from tocsin.api.auth import services_of
+from tocsin.http import services_of
 from tocsin.model import Category, User
 from tocsin.routing import GroupTree
 from tocsin.services.site_input import user_advice

@@ -13,8 +13,7 @@ import secrets
 
 from fastapi import Request, Response
 
-from tocsin.api.auth import SESSION_COOKIE, services_of
-from tocsin.security import tokens_equal
+from tocsin.http import SESSION_COOKIE, csrf_matches, services_of
 from tocsin.store.accounts_sql import Session
 from tocsin.web.texts import LANGUAGES
 
@@ -53,8 +52,7 @@ def current_session(request: Request) -> Session | None:
 
 def form_csrf_ok(form: dict[str, str], expected: str | None) -> bool:
     """True when the form's CSRF field equals ``expected`` (compared in constant time)."""
-    sent = form.get(CSRF_FIELD, "")
-    return bool(sent) and bool(expected) and tokens_equal(sent, expected or "")
+    return csrf_matches(form.get(CSRF_FIELD, ""), expected)
 
 
 def _secure(request: Request) -> bool:

@@ -1,6 +1,6 @@
 """``tocsin group|user|event|site ...``: the site and its events from a shell (a face).
 
-Registered by :mod:`tocsin.cli`; the event commands are in :mod:`tocsin.cli_events`.
+Registered by :mod:`tocsin.cli`; the event commands are in :mod:`tocsin.cli.events`.
 Exit status 0 on success, 2 for refused input (the message names the option or field
 and says what to change), 1 when the store cannot be opened.
 """
@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from tocsin.cli_events import event_app
-from tocsin.cli_support import CATEGORIES, CategoryOption, DataOption, JsonOption, fail, out, run
+from tocsin.cli.events import event_app
+from tocsin.cli.support import CATEGORIES, CategoryOption, DataOption, JsonOption, fail, out, run
 from tocsin.model import Category
 from tocsin.services.context import Services
 from tocsin.services.site_input import user_to_dict

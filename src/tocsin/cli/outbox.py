@@ -18,9 +18,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from tocsin.cli_support import DatabaseOption, DataOption, JsonOption
+from tocsin.cli.support import DatabaseOption, DataOption, JsonOption
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryView, EmailView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
@@ -59,7 +60,7 @@ def _open(data: Path | None, database: str | None) -> Services:
     try:
         return Services.open(data, database_url=database)
     except Exception as exc:  # a store that cannot be opened: say why, no traceback
-        err.print(f"[red]✗[/] cannot open the store: {exc}")
+        err.print(f"[red]✗[/] cannot open the store: {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 

@@ -1,6 +1,6 @@
 """``tocsin event ...``: raise or clear an event by hand, list recent events, delete old ones.
 
-Registered by :mod:`tocsin.cli` (through :mod:`tocsin.cli_sites`).  Exit status 0 on
+Registered by :mod:`tocsin.cli` (through :mod:`tocsin.cli.sites`).  Exit status 0 on
 success, 2 for refused input, 1 when the store cannot be opened.
 """
 
@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from tocsin.cli_support import CategoryOption, DataOption, JsonOption, err, out, run
+from tocsin.cli.support import CategoryOption, DataOption, JsonOption, err, out, run
 from tocsin.model import Category, Severity, State
 from tocsin.services import retention
 from tocsin.services.context import Services

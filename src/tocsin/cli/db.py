@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from tocsin.cli_support import DatabaseOption, DataOption, JsonOption, err, out
+from tocsin.cli.support import DatabaseOption, DataOption, JsonOption, err, out
 from tocsin.errors import SchemaError
 from tocsin.services.backup import BackupRefused, make_backup, restore_backup
 from tocsin.services.database import DatabaseStatus, schema_status, upgrade_database

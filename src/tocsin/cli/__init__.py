@@ -15,14 +15,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tocsin.address import InvalidAddress, parse_address
-from tocsin.cli_db import backup, db_app, restore
-from tocsin.cli_outbox import outbox_app, worker
-from tocsin.cli_relay import online_app, relay_app
-from tocsin.cli_sites import event_app, group_app, site_app, user_app
-from tocsin.cli_support import DataOption, JsonOption
-from tocsin.errors import ConfigError, SchemaError
+from tocsin.cli.db import backup, db_app, restore
+from tocsin.cli.outbox import outbox_app, worker
+from tocsin.cli.relay import online_app, relay_app
+from tocsin.cli.sites import event_app, group_app, site_app, user_app
+from tocsin.cli.support import DataOption, JsonOption
+from tocsin.errors import ConfigError, MissingExtra, SchemaError
 from tocsin.i18n import translate
 from tocsin.services.context import Services
 from tocsin.validation import Level, Report
@@ -68,7 +69,7 @@ def _open(data: Path | None) -> Services:
     try:
         return Services.open(data)
     except ConfigError as exc:
-        err.print(f"[red]✗[/] {exc}")
+        err.print(f"[red]✗[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except SchemaError as exc:  # a newer Tocsin wrote the database: refuse to start
         err.print(f"[red]✗[/] {exc}")
@@ -309,7 +310,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
 ) -> None:
     """Run the service: web interface, REST API and the delivery engine, in one process."""
-    from tocsin.runtime import serve_forever
+    from tocsin.cli.runtime import serve_forever
 
     services = _open(data)
     out.print(f"Tocsin on http://{host}:{port}  (data: {services.data})")
@@ -323,4 +324,13 @@ def serve(
 
 def main() -> None:
     """Entry point of the ``tocsin`` script."""
-    app()
+    run(app)
+
+
+def run(command: typer.Typer, **options: Any) -> None:
+    """Run ``command``; an optional part that is not installed is one line, not a traceback."""
+    try:
+        command(**options)
+    except MissingExtra as exc:
+        err.print(f"[red]✗[/] {escape(str(exc))}")
+        raise SystemExit(2) from None

@@ -8,7 +8,7 @@ import signal
 
 import uvicorn
 
-from tocsin.api import create_app
+from tocsin.app import create_app
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics
 from tocsin.outbox.tracker import Tracker

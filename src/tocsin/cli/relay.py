@@ -18,8 +18,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from tocsin.cli_support import DataOption
+from tocsin.cli.support import DataOption
 from tocsin.errors import ConfigError, DeliveryError
 
 __all__ = ["online_app", "relay_app"]
@@ -63,7 +64,7 @@ def _service(database: str, schema: str | None, **config: object) -> object:
     try:
         store = open_relay_store(database, schema=schema)
     except Exception as exc:  # a store that cannot be opened: say why, no traceback
-        err.print(f"[red]✗[/] cannot open the relay database: {exc}")
+        err.print(f"[red]✗[/] cannot open the relay database: {escape(str(exc))}")
         raise typer.Exit(2) from None
     return RelayService(store, RelayConfig(**config))  # type: ignore[arg-type]
 
