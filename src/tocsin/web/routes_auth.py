@@ -136,7 +136,7 @@ async def setup_submit(request: Request) -> Response:
         # too-short password typed differently twice needs both fixes.
         errors = {"password2": "setup_mismatch"}
         if len(password) < MIN_PASSWORD_LENGTH:
-            errors["password"] = "setup_password_short"
+            errors |= {"password": "setup_password_short"}
         return _setup_page(request, username=username, language=language, errors=errors)
 
     def create() -> dict[str, str]:  # the errors: empty when the admin was created
