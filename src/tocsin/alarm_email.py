@@ -61,8 +61,8 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {
     "prefix_resolved": ("RESOLVED", "BEHOBEN"),
     "severity_alarm": ("Alarm", "Alarm"),
     "severity_warning": ("Warning", "Warnung"),
-    "state_raised": ("Active", "Aktiv"),
-    "state_cleared": ("Cleared", "Beendet"),
+    "state_raised": ("Raised", "Ausgelöst"),  # the web pages' words (web/texts_site.py)
+    "state_cleared": ("Cleared", "Aufgehoben"),
     "category_armed": ("Armed", "Scharf"),
     "category_always": ("Always active", "Immer aktiv"),
     "category_fire": ("Fire", "Brand"),

@@ -17,6 +17,7 @@ from routing_support import T0, clear_of, make_event, make_user, two_level_tree
 from tocsin.alarm_email import _WORDS, EmailRenderer, EmailTemplates, RenderedEmail
 from tocsin.model import AlarmGroup, Category, Language, Severity, State, email_id
 from tocsin.routing import build_tree, summarize
+from tocsin.web.texts_site import SITE_TEXTS
 
 TREE = two_level_tree()
 ANNA = make_user("anna", "building-a")
@@ -353,3 +354,26 @@ def test_every_label_exists_in_english_and_german_with_the_same_placeholders():
         assert english, code
         assert german, code
         assert ("{" in english) == ("{" in german), code
+
+
+@pytest.mark.parametrize(
+    ("user", "raised", "cleared"),
+    [
+        (ANNA, "State: Raised", "State: Cleared"),
+        (JONAS, "Zustand: Ausgelöst", "Zustand: Aufgehoben"),
+    ],
+)
+def test_the_state_is_named_with_the_web_pages_word_in_both_parts(user, raised, cleared):
+    event = make_event()
+    for rendered_event, line in ((event, raised), (clear_of(event), cleared)):
+        text, html = parts(RENDERER.alarm(rendered_event, user, tree=TREE))
+        assert line in text
+        label, word = line.split(": ")
+        assert f">{label}</td>" in html
+        assert f">{word}</td>" in html
+
+
+def test_the_state_words_are_the_web_pages_words():
+    for state in ("raised", "cleared"):
+        english, german = _WORDS[f"state_{state}"]
+        assert SITE_TEXTS[f"state_{state}"] == {"en": english, "de": german}

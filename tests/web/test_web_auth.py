@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from playwright.sync_api import Page, expect
 from web_helpers import ADMIN, ADMIN_PASSWORD, log_in
 
@@ -49,6 +50,37 @@ def test_first_run_creates_the_admin_and_then_disappears(
 
     page.goto(server.url + "/setup")  # only while no admin exists
     expect(page).to_have_url(re.compile(r"/settings/email$"))
+
+
+@pytest.mark.parametrize(
+    ("language", "password", "again", "create", "too_short", "differ"),
+    [
+        ("en", "Password", "Password again", "Create administrator",
+         "at least 10 characters", "The two passwords differ"),
+        ("de", "Passwort", "Passwort wiederholen", "Administrator anlegen",
+         "mindestens 10 Zeichen", "Die beiden Passwörter unterscheiden sich"),
+    ],
+)  # fmt: skip
+def test_first_run_names_a_short_password_and_a_mismatch_together(
+    page: Page,
+    server: LiveServer,
+    services: Services,
+    language: str,
+    password: str,
+    again: str,
+    create: str,
+    too_short: str,
+    differ: str,
+) -> None:
+    page.goto(server.url + "/setup")
+    if language == "de":
+        page.get_by_role("link", name="Deutsch").click()
+    page.get_by_label(password, exact=True).fill("short")
+    page.get_by_label(again).fill("shorter")
+    page.get_by_role("button", name=create).click()
+    expect(page.locator("#f-password-error")).to_contain_text(too_short)
+    expect(page.locator("#f-password2-error")).to_contain_text(differ)
+    assert services.accounts.first_run()
 
 
 def test_first_run_page_is_gone_once_an_admin_exists(

@@ -132,7 +132,11 @@ async def setup_submit(request: Request) -> Response:
     language = form.get("language", "en")
     language = language if language in LANGUAGES else "en"
     if password != form.get("password2", ""):
+        # Name every problem the form can see at once, not one per round trip: a
+        # too-short password typed differently twice needs both fixes.
         errors = {"password2": "setup_mismatch"}
+        if len(password) < MIN_PASSWORD_LENGTH:
+            errors |= {"password": "setup_password_short"}
         return _setup_page(request, username=username, language=language, errors=errors)
 
     def create() -> dict[str, str]:  # the errors: empty when the admin was created
