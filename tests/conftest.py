@@ -35,6 +35,16 @@ def _no_leaks_past_the_test() -> Iterator[None]:
     gc.collect()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what importing the tests made, so each collection above skips it.
+
+    Modules, classes and caches live for the whole run; left tracked, every test's
+    collection walks them again (about 0.2 s a test here, half that frozen).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 _START_ATTEMPTS = 3  # free ports are picked without a lock; retry if one got taken
 
 
