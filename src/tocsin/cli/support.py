@@ -27,6 +27,7 @@ __all__ = [
     "DataOption",
     "DatabaseOption",
     "JsonOption",
+    "LangOption",
     "err",
     "fail",
     "out",
@@ -46,6 +47,7 @@ DatabaseOption = Annotated[
     str | None,
     typer.Option("--database", envvar="TOCSIN_DATABASE_URL", help="postgresql:// URL."),
 ]
+LangOption = Annotated[str, typer.Option("--lang", help="Language of messages: en or de.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]
 CATEGORIES = ", ".join(c.value for c in Category)
