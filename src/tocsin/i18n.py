@@ -111,6 +111,12 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Cannot read {path}: {reason}",
         "de": "{path} kann nicht gelesen werden: {reason}",
     },
+    "secret_in_database_url": {
+        "en": "The --database URL carries a password, which the process list and the shell "
+        "history would show. Give the URL in {envvar}, or keep the password in ~/.pgpass.",
+        "de": "Die --database-URL enthält ein Passwort, das Prozessliste und Shell-Historie "
+        "zeigen würden. Geben Sie die URL in {envvar} an, oder das Passwort in ~/.pgpass.",
+    },
     "secret_empty": {
         "en": "Nothing was entered; nothing was changed.",
         "de": "Es wurde nichts eingegeben; nichts wurde geändert.",

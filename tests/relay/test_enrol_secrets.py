@@ -148,3 +148,22 @@ def test_settings_set_refuses_every_secret(
     assert result.exit_code == 2
     assert expected in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "envvar"),
+    [
+        (["outbox", "list"], "TOCSIN_DATABASE_URL"),
+        (["relay", "device", "list"], "TOCSIN_RELAY_DATABASE"),
+    ],
+)
+def test_a_database_password_is_refused_on_the_command_line(
+    command: list[str], envvar: str
+) -> None:
+    url = "postgresql://tocsin:s3cret-pw@127.0.0.1:1/tocsin"
+    refused = CliRunner().invoke(app, [*command, "--database", url])
+    assert refused.exit_code == 2
+    assert envvar in refused.output
+    assert "s3cret-pw" not in refused.output
+    keyword = "host=127.0.0.1 password=s3cret-pw"
+    assert CliRunner().invoke(app, [*command, "--database", keyword]).exit_code == 2

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tocsin.cli.secrets import read_secret
-from tocsin.cli.support import DataOption, LangOption, fail
+from tocsin.cli.support import DataOption, LangOption, fail, refuse_database_password
 from tocsin.errors import ConfigError, DeliveryError
 from tocsin.i18n import translate
 
@@ -46,7 +46,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 DatabaseOption = Annotated[
     str,
     typer.Option(
-        "--database", envvar="TOCSIN_RELAY_DATABASE", help="postgresql:// URL, or an SQLite file."
+        "--database",
+        envvar="TOCSIN_RELAY_DATABASE",
+        callback=refuse_database_password,
+        help="postgresql:// URL, or an SQLite file (a password: in the environment variable).",
     ),
 ]
 SchemaOption = Annotated[

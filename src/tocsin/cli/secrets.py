@@ -17,7 +17,7 @@ from tocsin.cli.support import fail
 from tocsin.i18n import translate
 from tocsin.settings import SECRET_FIELDS
 
-__all__ = ["SECRET_COMMANDS", "read_secret", "refuse_secret_pairs"]
+__all__ = ["SECRET_COMMANDS", "read_private_file", "read_secret", "refuse_secret_pairs"]
 
 SECRET_COMMANDS = {
     "password": "tocsin settings password",
@@ -34,7 +34,8 @@ def refuse_secret_pairs(keys: list[str], language: str) -> None:
             fail(translate("secret_on_command_line", language, field=key, command=command))
 
 
-def _read_private_file(path: Path, language: str) -> str:
+def read_private_file(path: Path, language: str = "en") -> str:
+    """The text of ``path``; exits with status 2 if others may read or write it."""
     try:
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -53,7 +54,7 @@ def read_secret(
     Exits with status 2 if the file is readable by others or the secret is empty.
     """
     if file is not None:
-        text = _read_private_file(file, language)
+        text = read_private_file(file, language)
     elif stdin or not sys.stdin.isatty():
         text = sys.stdin.readline()
     else:
