@@ -88,11 +88,38 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "Verwenden Sie einen SMTP-Server oder melden Sie das Gerät zuerst beim "
         "Online-Dienst an.",
     },
-    "password_on_command_line": {
-        "en": "Passwords are not taken as KEY=VALUE (they would stay in the shell history "
-        "and the process list). Use 'tocsin settings password'.",
-        "de": "Passwörter werden nicht als KEY=VALUE angenommen (sie blieben in der "
-        "Shell-Historie und der Prozessliste). Verwenden Sie 'tocsin settings password'.",
+    "secret_on_command_line": {
+        "en": "{field} is a secret and is not taken as KEY=VALUE (it would stay in the "
+        "shell history and the process list). Use '{command}'.",
+        "de": "{field} ist geheim und wird nicht als KEY=VALUE angenommen (es bliebe in der "
+        "Shell-Historie und der Prozessliste). Verwenden Sie '{command}'.",
+    },
+    "secret_as_argument": {
+        "en": "The credential is not taken as an argument (it would stay in the shell "
+        "history and the process list). Run '{command}' and type it when asked, or use "
+        "--stdin or --token-file PATH.",
+        "de": "Die Zugangsdaten werden nicht als Argument angenommen (sie blieben in der "
+        "Shell-Historie und der Prozessliste). Führen Sie '{command}' aus und geben Sie sie "
+        "auf Nachfrage ein, oder verwenden Sie --stdin oder --token-file PFAD.",
+    },
+    "secret_file_open": {
+        "en": "{path} can be read by other users; make it private first: chmod 600 {path}",
+        "de": "{path} ist für andere Benutzer lesbar; schützen Sie die Datei zuerst: "
+        "chmod 600 {path}",
+    },
+    "secret_file_unreadable": {
+        "en": "Cannot read {path}: {reason}",
+        "de": "{path} kann nicht gelesen werden: {reason}",
+    },
+    "secret_in_database_url": {
+        "en": "The --database URL carries a password, which the process list and the shell "
+        "history would show. Give the URL in {envvar}, or keep the password in ~/.pgpass.",
+        "de": "Die --database-URL enthält ein Passwort, das Prozessliste und Shell-Historie "
+        "zeigen würden. Geben Sie die URL in {envvar} an, oder das Passwort in ~/.pgpass.",
+    },
+    "secret_empty": {
+        "en": "Nothing was entered; nothing was changed.",
+        "de": "Es wurde nichts eingegeben; nichts wurde geändert.",
     },
     # ---------------------------------------------------------------- settings: advice
     "encryption_none": {

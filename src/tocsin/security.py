@@ -80,6 +80,10 @@ class LoginThrottle:
     def __post_init__(self) -> None:
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self.failed_total = 0
+        """Failed attempts recorded so far (for a metrics counter)."""
+        self.throttled_total = 0
+        """Checks answered with a wait so far (for a metrics counter)."""
 
     def _recent(self, key: str, now: float) -> deque[float]:
         failures = self._failures.setdefault(key, deque())
@@ -96,12 +100,15 @@ class LoginThrottle:
                 failures = self._recent(key, now)
                 if len(failures) >= self.limit:
                     wait = max(wait, failures[0] + self.window - now)
+            if wait > 0:
+                self.throttled_total += 1
         return wait
 
     def failed(self, *keys: str, now: float | None = None) -> None:
         """Record a failed attempt under each of ``keys``."""
         now = time.monotonic() if now is None else now
         with self._lock:
+            self.failed_total += 1
             for key in keys:
                 self._recent(key, now).append(now)
             if len(self._failures) > 10_000:  # bounded memory under a spray of keys

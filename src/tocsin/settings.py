@@ -23,6 +23,7 @@ from tocsin.validation import Issue, Level, Report, address_issue, internal_addr
 
 __all__ = [
     "DEFAULT_PORTS",
+    "SECRET_FIELDS",
     "EmailSettings",
     "Encryption",
     "TransportKind",
@@ -171,8 +172,9 @@ _PARSERS: Final[Mapping[str, Callable[[object], Any]]] = {
     "relay_url": _text(2048),
     "device_id": _text(100),
 }
-_SECRETS: Final = ("password", "device_credential")
-KNOWN_FIELDS: Final = (*_PARSERS, *_SECRETS)
+SECRET_FIELDS: Final = ("password", "device_credential")
+"""Fields that hold secrets: write-only, never shown, never taken on a command line."""
+KNOWN_FIELDS: Final = (*_PARSERS, *SECRET_FIELDS)
 
 
 def _parse_password(value: object) -> Secret | None:
@@ -205,7 +207,7 @@ def apply_update(
     values: dict[str, Any] = {}
     for key, raw in changes.items():
         try:
-            if key in _SECRETS:
+            if key in SECRET_FIELDS:
                 values[key] = _parse_password(raw)
             elif key in _PARSERS:
                 values[key] = _PARSERS[key](raw)

@@ -117,7 +117,8 @@ def test_device_cli_and_enrolment(relay: InProcessRelay, ca: TestCA, tmp_path: P
     data = str(tmp_path / "appliance")
     enrolled = runner.invoke(
         online_app,
-        ["enroll", relay.api_url, credential, "--ca-file", str(ca.ca_path), "--data", data],
+        ["enroll", relay.api_url, "--ca-file", str(ca.ca_path), "--data", data],
+        input=credential + "\n",
     )
     assert enrolled.exit_code == 0, enrolled.output
     services = Services.open(data)
@@ -135,7 +136,7 @@ def test_device_cli_and_enrolment(relay: InProcessRelay, ca: TestCA, tmp_path: P
     assert status.exit_code == 1
     assert "401" in status.output
     refused = runner.invoke(
-        online_app, ["enroll", "http://relay.example.com", credential, "--data", data]
+        online_app, ["enroll", "http://relay.example.com", "--data", data], input=credential
     )
     assert refused.exit_code == 2
     assert "loopback" in refused.output

@@ -167,7 +167,9 @@ def test_backup_during_a_burst_restores_to_an_instance_that_sends_the_queue(
     first, second = tmp_path / "first", tmp_path / "second"
     backup_file, phrase, wrong = tmp_path / "site.tocsin", tmp_path / "pp", tmp_path / "wrong"
     phrase.write_text(PASSPHRASE + "\n")
+    phrase.chmod(0o600)
     wrong.write_text("not the passphrase\n")
+    wrong.chmod(0o600)
     auth = {"tls": "starttls", "ca": ca, "username": USER, "password": PASSWORD,
             "auth_required": True}  # fmt: skip
     with ThreadedSMTPTestServer(**auth) as slow:  # type: ignore[arg-type]
@@ -248,6 +250,7 @@ def test_a_damaged_backup_is_refused_and_nothing_is_written(tmp_path: Path) -> N
     env = _env(tmp_path / "data")
     tocsin_cli(env, "settings", "set", "host=smtp.example.com")  # makes the key too
     (tmp_path / "pp").write_text(PASSPHRASE)
+    (tmp_path / "pp").chmod(0o600)
     tocsin_cli(env, "backup", str(tmp_path / "b"), "--passphrase-file", str(tmp_path / "pp"))
     raw = bytearray((tmp_path / "b").read_bytes())
     raw[len(raw) // 2] ^= 0xFF

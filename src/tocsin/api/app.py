@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import FastAPI, Request, Response
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from tocsin import __version__
 from tocsin.api import events as events_routes
@@ -30,6 +33,27 @@ SECURITY_HEADERS = {
 }
 
 
+class _TokenAuthCollector(Collector):
+    """Failed and throttled API-token authentications, read from the throttle."""
+
+    def __init__(self, throttle: LoginThrottle) -> None:
+        self._throttle = throttle
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        failed = CounterMetricFamily(
+            "tocsin_api_token_failures", "API-token authentications that failed"
+        )
+        failed.add_metric([], self._throttle.failed_total)
+        throttled = CounterMetricFamily(
+            "tocsin_api_throttled",
+            "API requests refused with 429 after too many failed token authentications "
+            "from their address",
+        )
+        throttled.add_metric([], self._throttle.throttled_total)
+        yield failed
+        yield throttled
+
+
 def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> FastAPI:
     """The REST API over ``services`` (opened by the caller, closed by the caller).
 
@@ -40,6 +64,9 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app = FastAPI(title="Tocsin", version=__version__, docs_url=None, redoc_url=None)
     app.state.services = services
     app.state.metrics = metrics or OutboxMetrics(services.store)
+    # An earlier app over the same metrics may have registered them already.
+    with contextlib.suppress(ValueError):
+        app.state.metrics.registry.register(_TokenAuthCollector(services.accounts.token_throttle))
     # At most 5 test emails per 10 minutes: the button must not become a spam cannon.
     app.state.test_email_limiter = LoginThrottle(limit=5, window=600.0)
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, params, status
 
 from tocsin.http import CSRF_HEADER, SESSION_COOKIE, csrf_matches, services_of
+from tocsin.services.accounts import LoginThrottled
 from tocsin.store.accounts_sql import Admin, ApiToken, Session
 
 __all__ = ["Principal", "authenticate", "require_admin", "require_scope"]
@@ -57,7 +58,16 @@ def authenticate(request: Request) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("use 'Authorization: Bearer <token>'")
-        record = services.accounts.authenticate_token(token.strip())
+        client = request.client.host if request.client else "unknown"
+        try:
+            record = services.accounts.authenticate_token(token.strip(), client=client)
+        except LoginThrottled as exc:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=f"too many failed token authentications; try again in "
+                f"{int(exc.retry_after) + 1} s",
+                headers={"Retry-After": str(int(exc.retry_after) + 1)},
+            ) from None
         if record is None:
             raise _unauthorized("the API token is unknown or revoked")
         return Principal(token=record)

@@ -21,10 +21,10 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli.db import backup, db_app, restore
 from tocsin.cli.outbox import outbox_app, worker
 from tocsin.cli.relay import online_app, relay_app
+from tocsin.cli.secrets import refuse_secret_pairs
 from tocsin.cli.sites import event_app, group_app, site_app, user_app
-from tocsin.cli.support import DataOption, JsonOption
+from tocsin.cli.support import DataOption, JsonOption, LangOption
 from tocsin.errors import ConfigError, MissingExtra, SchemaError
-from tocsin.i18n import translate
 from tocsin.services.context import Services
 from tocsin.validation import Level, Report
 
@@ -56,7 +56,6 @@ app.command("restore")(restore)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-LangOption = Annotated[str, typer.Option("--lang", help="Language of messages: en or de.")]
 
 _MARK = {
     Level.ERROR: "[red]✗ error[/]",
@@ -113,9 +112,7 @@ def _parse_pairs(pairs: list[str], language: str) -> dict[str, str]:
         if not sep or not key.strip():
             err.print(f"[red]✗[/] '{pair}' is not KEY=VALUE (example: host=smtp.example.com)")
             raise typer.Exit(2)
-        if key.strip() == "password":
-            err.print(f"[red]✗[/] {translate('password_on_command_line', language)}")
-            raise typer.Exit(2)
+        refuse_secret_pairs([key.strip()], language)
         changes[key.strip()] = value
     return changes
 

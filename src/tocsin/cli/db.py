@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from tocsin.cli.secrets import read_private_file
 from tocsin.cli.support import DatabaseOption, DataOption, JsonOption, err, out
 from tocsin.errors import SchemaError
 from tocsin.services.backup import BackupRefused, make_backup, restore_backup
@@ -144,10 +145,11 @@ MIN_PASSPHRASE = 8
 def _passphrase(file: Path | None, *, twice: bool) -> str:
     if file is not None:
         try:
-            return file.read_text("utf-8").splitlines()[0] if file.stat().st_size else ""
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_private_file(file)  # a passphrase others can read protects nothing
+        except UnicodeDecodeError as exc:
             err.print(f"[red]✗[/] --passphrase-file: {exc}")
             raise typer.Exit(2) from None
+        return text.splitlines()[0] if text else ""
     if not sys.stdin.isatty():
         err.print("[red]✗[/] No terminal to ask the passphrase: give --passphrase-file.")
         raise typer.Exit(2)

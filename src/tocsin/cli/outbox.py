@@ -240,7 +240,11 @@ def worker(
         max_connections=connections, retry=RetryPolicy(max_age=age), state_dir=services.data
     )
     engine = DeliveryEngine(
-        services.store, services.settings.load, options=options, on_pause=paused
+        services.store,
+        services.settings.load,
+        settings_version=services.settings.fingerprint,
+        options=options,
+        on_pause=paused,
     )
 
     tracker = Tracker(services.store, services.settings.load)

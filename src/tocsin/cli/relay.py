@@ -20,8 +20,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tocsin.cli.support import DataOption
+from tocsin.cli.secrets import read_secret
+from tocsin.cli.support import DataOption, LangOption, fail, refuse_database_password
 from tocsin.errors import ConfigError, DeliveryError
+from tocsin.i18n import translate
 
 __all__ = ["online_app", "relay_app"]
 
@@ -44,7 +46,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 DatabaseOption = Annotated[
     str,
     typer.Option(
-        "--database", envvar="TOCSIN_RELAY_DATABASE", help="postgresql:// URL, or an SQLite file."
+        "--database",
+        envvar="TOCSIN_RELAY_DATABASE",
+        callback=refuse_database_password,
+        help="postgresql:// URL, or an SQLite file (a password: in the environment variable).",
     ),
 ]
 SchemaOption = Annotated[
@@ -372,11 +377,30 @@ def _dns_servers(values: list[str]) -> tuple[tuple[str, ...], int]:
 @online_app.command("enroll")
 def enroll(
     url: Annotated[str, typer.Argument(help="The relay, e.g. https://relay.example.com")],
-    token: Annotated[str, typer.Argument(help="The device credential from the operator.")],
+    token: Annotated[
+        str | None,
+        typer.Argument(hidden=True, help="Refused: the credential is asked for instead."),
+    ] = None,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the device credential from stdin.")
+    ] = False,
+    token_file: Annotated[
+        Path | None,
+        typer.Option("--token-file", help="Read the device credential from this file (mode 600)."),
+    ] = None,
     ca_file: Annotated[str, typer.Option(help="Trust this CA for the relay (private CA).")] = "",
     data: DataOption = None,
+    language: LangOption = "en",
 ) -> None:
-    """Check URL and credential with the relay, then switch email to the online service."""
+    """Check URL and credential with the relay, then switch email to the online service.
+
+    The device credential from the operator is asked for without echo, or read from
+    stdin (--stdin, or a pipe) or a file only you can read (--token-file): never as an
+    argument, where it would show in the process list and the shell history.
+    """
+    if token is not None:
+        fail(translate("secret_as_argument", language, command="tocsin online enroll URL"))
+    token = read_secret("Device credential: ", stdin=stdin, file=token_file, language=language)
     from tocsin.services.context import Services
     from tocsin.transports.online import fetch_device
 
@@ -429,7 +453,7 @@ def status(data: DataOption = None) -> None:
     finally:
         services.close()
     if not settings.relay_url or not settings.device_credential:
-        err.print("[red]✗[/] Not enrolled: tocsin online enroll URL TOKEN")
+        err.print("[red]✗[/] Not enrolled: tocsin online enroll URL")
         raise typer.Exit(1)
     out.print(f"relay      {settings.relay_url}\ndevice     {settings.device_id}")
     out.print(

@@ -34,6 +34,7 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
     engine = DeliveryEngine(
         services.store,
         services.settings.load,
+        settings_version=services.settings.fingerprint,
         options=EngineOptions(state_dir=services.data),  # restarts take back dead leases
         metrics=metrics,
         on_pause=paused,

@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 
+from tocsin.i18n import translate
 from tocsin.model import Category
 from tocsin.services.context import Services
 from tocsin.services.inputs import InputRefused
@@ -27,9 +29,11 @@ __all__ = [
     "DataOption",
     "DatabaseOption",
     "JsonOption",
+    "LangOption",
     "err",
     "fail",
     "out",
+    "refuse_database_password",
     "run",
 ]
 
@@ -42,10 +46,42 @@ DataOption = Annotated[
     Path | None,
     typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory (default: ./tocsin-data)."),
 ]
+
+
+def _has_password(url: str) -> bool:
+    try:
+        if urlsplit(url).password is not None:
+            return True
+    except ValueError:
+        pass
+    return "password=" in url.lower()  # libpq's key=value form, or ?password=
+
+
+def refuse_database_password(
+    ctx: typer.Context, param: typer.CallbackParam, value: str | None
+) -> str | None:
+    """Refuse a database URL with a password typed on the command line, where ``ps``
+    and the shell history show it; from the environment it is taken."""
+    source = ctx.get_parameter_source(param.name or "")
+    # Compared by name: typer's vendored click has its own ParameterSource enum.
+    typed = source is not None and source.name == "COMMANDLINE"
+    if value and typed and _has_password(value):
+        names = [*(param.envvar if isinstance(param.envvar, list) else [param.envvar])]
+        envvar = " or ".join(str(n) for n in names if n) or "PGPASSWORD"
+        fail(translate("secret_in_database_url", "en", envvar=envvar))
+    return value
+
+
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database", envvar="TOCSIN_DATABASE_URL", help="postgresql:// URL."),
+    typer.Option(
+        "--database",
+        envvar="TOCSIN_DATABASE_URL",
+        callback=refuse_database_password,
+        help="postgresql:// URL (a password: in TOCSIN_DATABASE_URL or ~/.pgpass).",
+    ),
 ]
+LangOption = Annotated[str, typer.Option("--lang", help="Language of messages: en or de.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]
 CATEGORIES = ", ".join(c.value for c in Category)

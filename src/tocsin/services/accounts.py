@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -17,7 +18,19 @@ from tocsin.security import (
 )
 from tocsin.store.accounts_sql import Admin, ApiToken, Session, SQLAccounts
 
-__all__ = ["SCOPES", "AccountsService", "LoginRefused", "LoginThrottled"]
+__all__ = [
+    "ENV_TOKEN_FAILURE_LIMIT",
+    "SCOPES",
+    "AccountsService",
+    "LoginRefused",
+    "LoginThrottled",
+    "token_throttle_from_env",
+]
+
+ENV_TOKEN_FAILURE_LIMIT = "TOCSIN_TOKEN_FAILURE_LIMIT"  # noqa: S105 (a variable's name)
+"""Failed API-token authentications allowed per client address per minute (default 20)."""
+DEFAULT_TOKEN_FAILURE_LIMIT = 20
+TOKEN_FAILURE_WINDOW = 60.0
 
 SESSION_LIFETIME = 12 * 3600.0
 SCOPES = ("admin", "events")
@@ -40,12 +53,35 @@ class LoginThrottled(TocsinError):
         self.retry_after = retry_after
 
 
-class AccountsService:
-    """Admins, sessions and API tokens over the store."""
+def token_throttle_from_env() -> LoginThrottle:
+    """The API-token throttle: ``$TOCSIN_TOKEN_FAILURE_LIMIT`` failures (default 20) per
+    client address within a minute.  Raises ``ValueError`` for a limit that is not a
+    positive whole number."""
+    raw = os.environ.get(ENV_TOKEN_FAILURE_LIMIT, "").strip() or str(DEFAULT_TOKEN_FAILURE_LIMIT)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{ENV_TOKEN_FAILURE_LIMIT} is a whole number of at least 1: {raw!r}")
+    return LoginThrottle(limit=int(raw), window=TOKEN_FAILURE_WINDOW)
 
-    def __init__(self, store: SQLAccounts, throttle: LoginThrottle | None = None) -> None:
+
+class AccountsService:
+    """Admins, sessions and API tokens over the store.
+
+    ``throttle`` limits failed logins (per client and per username);
+    ``token_throttle`` limits failed API-token authentications per client address.
+    """
+
+    def __init__(
+        self,
+        store: SQLAccounts,
+        throttle: LoginThrottle | None = None,
+        *,
+        token_throttle: LoginThrottle | None = None,
+    ) -> None:
         self._store = store
         self._throttle = throttle or LoginThrottle()
+        self.token_throttle = token_throttle or LoginThrottle(
+            limit=DEFAULT_TOKEN_FAILURE_LIMIT, window=TOKEN_FAILURE_WINDOW
+        )
 
     def first_run(self) -> bool:
         """True while no admin exists (the first-run page creates one)."""
@@ -112,11 +148,25 @@ class AccountsService:
         token = new_token("tcn")
         return token, self._store.add_token(name, hash_token(token), tuple(scopes), time.time())
 
-    def authenticate_token(self, token: str) -> ApiToken | None:
-        """The active token record for a presented token, or None."""
-        if not token.startswith("tcn_") or len(token) > 100:
-            return None
-        return self._store.use_token(hash_token(token), time.time())
+    def authenticate_token(self, token: str, *, client: str | None = None) -> ApiToken | None:
+        """The active token record for a presented token, or None.
+
+        With ``client`` (the caller's address), failures count against that address;
+        after too many, every token from it is refused with :class:`LoginThrottled`
+        for a while, while other addresses go on as before.  A valid token does not
+        reset the count: holding one token must not help guess another.
+        """
+        key = f"client:{client}" if client is not None else None
+        if key is not None:
+            wait = self.token_throttle.retry_after(key)
+            if wait > 0:
+                raise LoginThrottled(wait)
+        record = None
+        if token.startswith("tcn_") and len(token) <= 100:
+            record = self._store.use_token(hash_token(token), time.time())
+        if record is None and key is not None:
+            self.token_throttle.failed(key)
+        return record
 
     def list_tokens(self) -> list[ApiToken]:
         """Every token's record (never the token values)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tocsin.keyfile import SecretBox
 from tocsin.paths import data_dir
-from tocsin.services.accounts import AccountsService
+from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.events import EventsService
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
@@ -59,8 +59,10 @@ class Services:
         file ``tocsin.db`` in the data directory (the secret key stays there in every
         case).  The schema is brought up to date first.  Raises
         ``psycopg.OperationalError`` when PostgreSQL cannot be reached,
-        :class:`~tocsin.errors.SchemaTooNew` when a newer Tocsin wrote the database.
+        :class:`~tocsin.errors.SchemaTooNew` when a newer Tocsin wrote the database,
+        ``ValueError`` for a bad ``$TOCSIN_TOKEN_FAILURE_LIMIT``.
         """
+        token_throttle = token_throttle_from_env()  # a bad limit fails before opening
         root = data_dir(data)
         root.mkdir(parents=True, exist_ok=True)
         store = open_store(database_location(root, database_url))
@@ -74,7 +76,7 @@ class Services:
             store=store,
             box=box,
             settings=SettingsService(store, box),
-            accounts=AccountsService(store),
+            accounts=AccountsService(store, token_throttle=token_throttle),
             outbox=OutboxService(store),
         )
 

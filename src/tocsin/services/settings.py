@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -41,6 +42,12 @@ class SettingsService:
         password = self._box.decrypt(token) if token else None
         device_credential = self._box.decrypt(credential) if credential else None
         return EmailSettings(**values, password=password, device_credential=device_credential)
+
+    def fingerprint(self) -> str:
+        """A digest of the stored settings that changes with every save: one row read,
+        nothing decrypted, so the delivery engine can compare it before every claim."""
+        raw = self._store.get_value(_KEY) or ""
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
     def save(self, settings: EmailSettings) -> None:
         """Store ``settings`` as they are (callers validate first: see :meth:`update`)."""

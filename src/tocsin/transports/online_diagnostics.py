@@ -84,10 +84,11 @@ _HINTS: Final[dict[str, dict[str, str]]] = {
         "antwortet.",
     },
     "hint_relay_enrol": {
-        "en": "Enrol this device first: tocsin online enroll URL TOKEN, with the relay's URL "
-        "and the device token from its operator.",
-        "de": "Registrieren Sie dieses Gerät zuerst: tocsin online enroll URL TOKEN, mit der "
-        "URL des Relays und dem Geräte-Token seines Betreibers.",
+        "en": "Enrol this device first: run tocsin online enroll URL with the relay's URL "
+        "and enter the device token from its operator when asked.",
+        "de": "Registrieren Sie dieses Gerät zuerst: führen Sie tocsin online enroll URL mit "
+        "der URL des Relays aus und geben Sie auf Nachfrage das Geräte-Token seines "
+        "Betreibers ein.",
     },
     "hint_relay_certificate": {
         "en": "The online service's certificate was not accepted ({detail}). Check the relay "
@@ -97,9 +98,9 @@ _HINTS: Final[dict[str, dict[str, str]]] = {
     },
     "hint_relay_auth": {
         "en": "The online service refused this device's credential (wrong or revoked). Ask "
-        "the relay operator for a new one, then run: tocsin online enroll URL TOKEN",
+        "the relay operator for a new one, then run: tocsin online enroll URL",
         "de": "Der Online-Dienst hat die Zugangsdaten dieses Geräts abgelehnt (falsch oder "
-        "widerrufen). Fordern Sie neue an und führen Sie aus: tocsin online enroll URL TOKEN",
+        "widerrufen). Fordern Sie neue an und führen Sie aus: tocsin online enroll URL",
     },
     "hint_relay_sender": {
         "en": "This device may not send as {sender}. Use a sender address the relay operator "

@@ -206,8 +206,8 @@ SITE_FORM_TEXTS: Final[dict[str, dict[str, str]]] = {
         "de": "Führen Sie auf diesem Gerät aus (als der Benutzer, unter dem Tocsin läuft):",
     },
     "online_how_command": {
-        "en": "tocsin online enroll URL TOKEN",
-        "de": "tocsin online enroll URL TOKEN",
+        "en": "tocsin online enroll URL",
+        "de": "tocsin online enroll URL",
     },
     "online_how_3": {
         "en": "Reload this page: the enrolment appears above. Then choose “Online service”, "
