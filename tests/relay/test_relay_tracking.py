@@ -266,7 +266,11 @@ def test_tocsin_serve_follows_the_relay_into_its_delivery_log(
     )
     env = {**os.environ, "TOCSIN_DATA": str(tmp_path / "appliance"), "NO_COLOR": "1"}
     try:
-        tocsin_cli(env, "online", "enroll", relay.api_url, credential, "--ca-file", str(ca.ca_path))
+        tocsin_cli(
+            env,
+            *("online", "enroll", relay.api_url, "--stdin", "--ca-file", str(ca.ca_path)),
+            stdin=credential + "\n",
+        )
         tocsin_cli(env, "settings", "set", "enabled=true", f"sender_address={SITE_SENDER}")
         tocsin_cli(env, "group", "add", "site", "--name", "Site")
         for name in ("ops", "gone"):
