@@ -4,6 +4,8 @@
 
     TocsinError
     ├── ConfigError                     settings that cannot be saved or used (carries .issues)
+    ├── StorageFull                     the disk under the database is full: nothing was
+    │                                   written; try again later (.where, .retry_after)
     └── DeliveryError                   nothing of this message was delivered (.step, .reason)
         ├── TemporaryFailure            try again later: the outbox retries with back-off
         │   ├── ConnectFailed           (also ConnectionError) refused, reset, unreachable
@@ -18,6 +20,10 @@
                 ├── TLSRequired         STARTTLS chosen but not offered (never downgraded)
                 ├── SenderRejected      5xx to MAIL FROM
                 └── ServerRejected      5xx greeting or EHLO: not an SMTP service for us
+
+A full disk is a condition, not a crash: the store translates its backend's "disk full"
+(SQLite ``SQLITE_FULL``, PostgreSQL SQLSTATE 53100) into :class:`StorageFull` in one place
+(:mod:`tocsin.store.errors`), and the faces answer it as "try again later".
 
 A refused *recipient* is not an exception: transports report it per recipient in a
 :class:`~tocsin.transports.DeliveryResult` (see CONVENTIONS: results are data).
@@ -48,6 +54,7 @@ __all__ = [
     "ServerBusy",
     "ServerRejected",
     "Step",
+    "StorageFull",
     "TLSFailed",
     "TLSRequired",
     "TemporaryFailure",
@@ -109,6 +116,20 @@ class ConfigError(TocsinError):
     def __init__(self, message: str, *, issues: tuple[Issue, ...] = ()) -> None:
         super().__init__(message)
         self.issues = issues
+
+
+class StorageFull(TocsinError):
+    """The disk under the database is full (or below the space Tocsin keeps free).
+
+    Nothing of the write was stored.  ``where`` names the place for people ("the data
+    directory", "the database server's disk"); the text says so without a path.
+    ``retry_after`` is the seconds a client should wait before trying again.
+    """
+
+    def __init__(self, message: str, *, where: str, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.where = where
+        self.retry_after = retry_after
 
 
 class DeliveryError(TocsinError):

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from tocsin.store.accounts_sql import SQLAccounts, accounts_schema
+from tocsin.store.errors import storage_errors
 from tocsin.store.outbox_sql import Row, SQLOutbox, outbox_schema
 from tocsin.store.sites_sql import SQLSites, sites_schema
 from tocsin.store.tracking_sql import SQLTracking
@@ -94,14 +95,14 @@ class PostgresStore(SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
 
     @contextmanager
     def _writing(self) -> Iterator[_PostgresRunner]:
-        with self._lock:
+        with self._lock, storage_errors():
             runner = self._runner()
             with self._conn.transaction():
                 yield runner
 
     @contextmanager
     def _reading(self) -> Iterator[_PostgresRunner]:
-        with self._lock:
+        with self._lock, storage_errors():
             yield self._runner()
 
     def get_value(self, key: str) -> str | None:
