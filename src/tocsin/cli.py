@@ -1,7 +1,8 @@
 """The ``tocsin`` command: everything an admin does from a shell.
 
 A face: it parses, calls a service, presents.  Exit status 0 on success, 1 when an
-operation failed (a test email that did not go through), 2 for refused input.
+operation failed (a test email that did not go through), 2 for refused input, 75
+(``EX_TEMPFAIL``) when the disk is full: nothing was stored, try again later.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ from tocsin.cli_outbox import outbox_app, worker
 from tocsin.cli_relay import online_app, relay_app
 from tocsin.cli_sites import event_app, group_app, site_app, user_app
 from tocsin.cli_support import DataOption, JsonOption
-from tocsin.errors import ConfigError
+from tocsin.errors import ConfigError, StorageFull
 from tocsin.i18n import translate
 from tocsin.services.context import Services
+from tocsin.services.disk import (
+    DEFAULT_MIN_FREE_MB,
+    DEFAULT_WARN_MB,
+    ENV_MIN_FREE_MB,
+    ENV_WARN_MB,
+    DiskLimits,
+)
 from tocsin.validation import Level, Report
 
 app = typer.Typer(
@@ -295,16 +303,41 @@ def token_revoke(
     out.print(f"[green]✓ Token {token_id} revoked.[/]")
 
 
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+
+
 @app.command("serve")
 def serve(
     data: DataOption = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8025,
+    disk_warn_mb: Annotated[
+        float,
+        typer.Option(
+            envvar=ENV_WARN_MB,
+            help="Send a system notice when the data directory has less free (MB).",
+        ),
+    ] = DEFAULT_WARN_MB,
+    disk_min_free_mb: Annotated[
+        float,
+        typer.Option(
+            envvar=ENV_MIN_FREE_MB,
+            help="Refuse new events (503) below this much free space (MB); the rest "
+            "serves delivering what was accepted. 0: only when the disk is full.",
+        ),
+    ] = DEFAULT_MIN_FREE_MB,
 ) -> None:
     """Run the service: web interface, REST API and the delivery engine, in one process."""
     from tocsin.runtime import serve_forever
 
+    try:
+        limits = DiskLimits.from_mb(warn_mb=disk_warn_mb, min_free_mb=disk_min_free_mb)
+    except ConfigError as exc:
+        err.print(f"[red]✗[/] --disk-warn-mb / --disk-min-free-mb: {exc}")
+        raise typer.Exit(2) from None
     services = _open(data)
+    services.disk.limits = limits
     out.print(f"Tocsin on http://{host}:{port}  (data: {services.data})")
     try:
         asyncio.run(serve_forever(services, host=host, port=port))
@@ -314,6 +347,14 @@ def serve(
         services.close()
 
 
+EX_TEMPFAIL = 75
+"""sysexits.h: a temporary failure; the user is invited to retry (a full disk)."""
+
+
 def main() -> None:
     """Entry point of the ``tocsin`` script."""
-    app()
+    try:
+        app()
+    except StorageFull as exc:  # a condition, not a crash: one line, no traceback
+        err.print(f"[red]✗[/] {exc}; nothing was stored, try again later.")
+        sys.exit(EX_TEMPFAIL)

@@ -34,6 +34,10 @@ Every delivery error names the :class:`Step` of the conversation that failed and
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -47,6 +51,7 @@ __all__ = [
     "ConnectFailed",
     "DeliveryError",
     "DeliveryTimeout",
+    "FailureLog",
     "MessageRejected",
     "PermanentFailure",
     "Reason",
@@ -130,6 +135,37 @@ class StorageFull(TocsinError):
         super().__init__(message)
         self.where = where
         self.retry_after = retry_after
+
+
+class FailureLog:
+    """Logs the failures of a loop that retries: a bug with its traceback every time, a
+    full disk (:class:`StorageFull`, a condition) as one line at most every ``every`` s.
+
+    Call :meth:`failed` inside the ``except`` block.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._every = every
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def failed(self, message: str, *args: object) -> None:
+        """Log ``message % args`` for the exception being handled."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, StorageFull):
+            self._logger.exception(message, *args)
+            return
+        now = self._clock()
+        if now - self._last.get(message, -self._every) >= self._every:
+            self._last[message] = now
+            self._logger.warning(message + ": %s", *args, exc)
 
 
 class DeliveryError(TocsinError):

@@ -13,6 +13,7 @@ from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics
 from tocsin.outbox.tracker import Tracker
 from tocsin.services.context import Services
+from tocsin.services.disk import DiskWatch
 from tocsin.services.summaries import default_checks, outbox_pause_notifier, run_summaries
 
 __all__ = ["serve_forever"]
@@ -50,6 +51,8 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
         run_summaries(services, stop, checks=default_checks(services, engine=engine)),
         name="summaries",
     )
+    # The data directory's space: the notice when it runs low, room given back.
+    disk = asyncio.create_task(DiskWatch(services, services.disk).run(stop), name="disk-watch")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
@@ -60,3 +63,4 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
         await worker  # sends in flight finish; unsent claims go back to the queue
         await minutely
         await tracking
+        await disk

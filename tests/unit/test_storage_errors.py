@@ -101,3 +101,31 @@ def test_a_full_store_rolls_back_and_stays_usable(tmp_path: Path) -> None:
         assert store.get_value("big") is None
     finally:
         store.close()
+
+
+def test_failure_log_says_a_full_disk_in_one_line_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from tocsin.errors import FailureLog
+
+    now = [0.0]
+    failures = FailureLog(logging.getLogger("tocsin.test"), every=60.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="tocsin.test"):
+        for now[0] in (0.0, 1.0, 59.0, 61.0):
+            try:
+                raise StorageFull("the data directory is full", where=DATA_DIRECTORY)
+            except StorageFull:
+                failures.failed("claiming deliveries failed")
+        try:
+            raise ValueError("a bug")
+        except ValueError:
+            failures.failed("claiming deliveries failed")
+    full = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage() for r in full] == [
+        "claiming deliveries failed: the data directory is full"
+    ] * 2
+    assert all(r.exc_info is None for r in full)
+    (bug,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert bug.exc_info is not None
