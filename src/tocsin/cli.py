@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +22,14 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli_outbox import outbox_app, worker
 from tocsin.cli_relay import online_app, relay_app
 from tocsin.cli_sites import event_app, group_app, site_app, user_app
-from tocsin.cli_support import DataOption, JsonOption
+from tocsin.cli_support import (
+    DataOption,
+    JsonOption,
+    LogFormatOption,
+    LogLevelOption,
+    start_logging,
+)
+from tocsin.deploy.logs import LogFormat
 from tocsin.errors import ConfigError, StorageFull
 from tocsin.i18n import translate
 from tocsin.services.context import Services
@@ -327,10 +335,16 @@ def serve(
             "serves delivering what was accepted. 0: only when the disk is full.",
         ),
     ] = DEFAULT_MIN_FREE_MB,
+    log_format: LogFormatOption = LogFormat.TEXT,
+    log_level: LogLevelOption = "info",
 ) -> None:
-    """Run the service: web interface, REST API and the delivery engine, in one process."""
+    """Run the service: web interface, REST API and the delivery engine, in one process.
+
+    Logs go to stderr, one line per event.
+    """
     from tocsin.runtime import serve_forever
 
+    start_logging(log_format, log_level)
     try:
         limits = DiskLimits.from_mb(warn_mb=disk_warn_mb, min_free_mb=disk_min_free_mb)
     except ConfigError as exc:
@@ -338,7 +352,7 @@ def serve(
         raise typer.Exit(2) from None
     services = _open(data)
     services.disk.limits = limits
-    out.print(f"Tocsin on http://{host}:{port}  (data: {services.data})")
+    logging.getLogger("tocsin").info("Tocsin on http://%s:%d (data: %s)", host, port, services.data)
     try:
         asyncio.run(serve_forever(services, host=host, port=port))
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
+from tocsin.deploy.logs import LogFormat, configure_logging
 from tocsin.model import Category
 from tocsin.services.context import Services
 from tocsin.services.inputs import InputRefused
@@ -26,10 +27,13 @@ __all__ = [
     "CategoryOption",
     "DataOption",
     "JsonOption",
+    "LogFormatOption",
+    "LogLevelOption",
     "err",
     "fail",
     "out",
     "run",
+    "start_logging",
 ]
 
 T = TypeVar("T")
@@ -42,6 +46,18 @@ DataOption = Annotated[
     typer.Option("--data", envvar="TOCSIN_DATA", help="Data directory (default: ./tocsin-data)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        envvar="TOCSIN_LOG_FORMAT",
+        help="Log lines as text or as JSON objects (one line per event either way).",
+    ),
+]
+LogLevelOption = Annotated[
+    str,
+    typer.Option("--log-level", envvar="TOCSIN_LOG_LEVEL", help="debug, info, warning or error."),
+]
 CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]
 CATEGORIES = ", ".join(c.value for c in Category)
 
@@ -89,3 +105,11 @@ def run(data: Path | None, work: Callable[[Services], T]) -> T:
             fail("Nothing was changed.")
         except NotFound as exc:
             fail(f"{exc} (see 'tocsin {exc.what} list').")
+
+
+def start_logging(fmt: LogFormat, level: str) -> None:
+    """Set up the logs of a long-running command; a bad level ends with exit status 2."""
+    try:
+        configure_logging(fmt, level=level)
+    except ValueError as exc:
+        fail(f"--log-level: {exc}")

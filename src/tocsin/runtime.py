@@ -41,7 +41,14 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
     )
     services.outbox.on_enqueue = engine.wake
     app = create_app(services, metrics=metrics)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # tocsin.deploy.logs set up the handlers: one line per event
+        log_level="info",
+    )
+    server = uvicorn.Server(config)
     stop = asyncio.Event()
     worker = asyncio.create_task(engine.run(stop), name="delivery-engine")
     # The online service's later word (delivered, bounced) into the delivery log.
