@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -340,7 +339,8 @@ def serve(
 ) -> None:
     """Run the service: web interface, REST API and the delivery engine, in one process.
 
-    Logs go to stderr, one line per event.
+    Logs go to stderr, one line per event.  Under systemd (Type=notify) it reports
+    when it is ready and when it stops; see 'tocsin systemd-unit'.
     """
     from tocsin.runtime import serve_forever
 
@@ -352,13 +352,28 @@ def serve(
         raise typer.Exit(2) from None
     services = _open(data)
     services.disk.limits = limits
-    logging.getLogger("tocsin").info("Tocsin on http://%s:%d (data: %s)", host, port, services.data)
     try:
         asyncio.run(serve_forever(services, host=host, port=port))
     except KeyboardInterrupt:
         pass
     finally:
         services.close()
+
+
+@app.command("systemd-unit")
+def systemd_unit(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
+    """Print the systemd unit for this installation (tocsin user, /var/lib/tocsin, hardened).
+
+    Install: tocsin systemd-unit > /etc/systemd/system/tocsin.service
+    """
+    from tocsin.deploy.systemd import unit_text
+
+    try:
+        text = unit_text(host=host, port=port)
+    except ValueError as exc:
+        err.print(f"[red]✗[/] --host: {exc}")
+        raise typer.Exit(2) from None
+    sys.stdout.write(text)
 
 
 EX_TEMPFAIL = 75
