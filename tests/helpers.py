@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_SMTP_SCRIPTS = REPO / "scripts" / "real-smtp"
@@ -202,38 +204,144 @@ def tocsin_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str
     return done.stdout
 
 
-@contextmanager
-def tocsin_serve(env: dict[str, str]) -> Iterator[str]:
-    """``tocsin serve`` on a free port until the block ends (then SIGTERM); its base URL.
+class Serving:
+    """A running ``tocsin serve``: its URL, process, and what it printed so far."""
 
-    Asserts that it answered /healthz within 20 s and stopped cleanly: exit status 0,
-    no traceback in its output.
-    """
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process = process
+        self.url = url
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._lock:
+                self._lines.append(line)
+
+    def output(self) -> str:
+        """Everything printed so far (stdout and stderr)."""
+        with self._lock:
+            return "".join(self._lines)
+
+    def wait_for_output(self, text: str, timeout: float = 20.0) -> None:
+        """Wait until ``text`` was printed; AssertionError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            assert self.process.poll() is None, f"tocsin serve exited:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout} s:\n{self.output()}"
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then wait (at most ``timeout`` s, else kill); the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise AssertionError(f"tocsin serve did not stop within {timeout} s") from None
+        finally:
+            self._reader.join(10)
+            assert self.process.stdout is not None
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "serve", "--port", str(port)],
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(env: dict[str, str], *args: str, ready: bool = True) -> Iterator[Serving]:
+    """``tocsin serve ARGS`` on a free port until the block ends (then SIGTERM).
+
+    With ``ready``, waits until it answered /healthz (at most 20 s).  Asserts that it
+    stopped cleanly: exit status 0, no traceback in its output.
+    """
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tocsin", "serve", "--port", str(port), *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    running = Serving(process, f"http://127.0.0.1:{port}")
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, "tocsin serve exited before it answered"
-            assert time.monotonic() < deadline, "tocsin serve did not answer within 20 s"
-            time.sleep(0.1)
-        yield base
+        if ready:
+            _wait_until_healthy(running)
+        yield running
     finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0, output
-    assert "Traceback" not in output
+        status = running.stop()
+    assert status == 0, running.output()
+    assert "Traceback" not in running.output(), running.output()
+
+
+def _wait_until_healthy(running: Serving) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{running.url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert running.process.poll() is None, f"tocsin serve exited:\n{running.output()}"
+        assert time.monotonic() < deadline, "tocsin serve did not answer within 20 s"
+        time.sleep(0.1)
+
+
+@contextmanager
+def tocsin_serve(env: dict[str, str], *args: str) -> Iterator[str]:
+    """``tocsin serve`` on a free port until the block ends (then SIGTERM); its base URL.
+
+    Asserts that it answered /healthz within 20 s and stopped cleanly: exit status 0,
+    no traceback in its output.
+    """
+    with serving(env, *args) as running:
+        yield running.url
+
+
+@contextmanager
+def small_disk(where: Path, size: str = "4m") -> Iterator[Path]:
+    """A real tmpfs of ``size`` mounted at ``where`` (created) until the block ends.
+
+    Needs root (CI runs as root); fails, never skips, without it.
+    """
+    if not running_as_root():
+        pytest.fail("a small real disk (mount -t tmpfs) needs root; run the tests as root")
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+        check=True,
+        timeout=30,
+    )
+    try:
+        yield where
+    finally:
+        done = subprocess.run(["umount", str(where)], capture_output=True, timeout=30, check=False)
+        if done.returncode != 0:  # still busy (a process that failed to stop): detach it
+            subprocess.run(["umount", "-l", str(where)], timeout=30, check=False)
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes of the file system holding ``path``."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def fill_disk(filler: Path, *, leave: int) -> int:
+    """Write ``filler`` so that about ``leave`` bytes stay free; its size."""
+    size = max(free_bytes(filler.parent) - leave, 0)
+    chunk = b"\0" * 65536
+    with filler.open("wb") as out:
+        written = 0
+        while written < size:
+            written += out.write(chunk[: min(len(chunk), size - written)])
+    return size

@@ -7,6 +7,8 @@
     │   └── MissingExtra                an optional part is not installed (names the extra)
     ├── SchemaError                     the database's schema does not fit this code
     │   └── SchemaTooNew                written by a newer Tocsin: refuse to start, never downgrade
+    ├── StorageFull                     the disk under the database is full: nothing was
+    │                                   written; try again later (.where, .retry_after)
     └── DeliveryError                   nothing of this message was delivered (.step, .reason)
         ├── TemporaryFailure            try again later: the outbox retries with back-off
         │   ├── ConnectFailed           (also ConnectionError) refused, reset, unreachable
@@ -22,6 +24,10 @@
                 ├── SenderRejected      5xx to MAIL FROM
                 └── ServerRejected      5xx greeting or EHLO: not an SMTP service for us
 
+A full disk is a condition, not a crash: the store translates its backend's "disk full"
+(SQLite ``SQLITE_FULL``, PostgreSQL SQLSTATE 53100) into :class:`StorageFull` in one place
+(:mod:`tocsin.store.errors`), and the faces answer it as "try again later".
+
 A refused *recipient* is not an exception: transports report it per recipient in a
 :class:`~tocsin.transports.DeliveryResult` (see CONVENTIONS: results are data).
 
@@ -31,6 +37,10 @@ Every delivery error names the :class:`Step` of the conversation that failed and
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -44,6 +54,7 @@ __all__ = [
     "ConnectFailed",
     "DeliveryError",
     "DeliveryTimeout",
+    "FailureLog",
     "MessageRejected",
     "MissingExtra",
     "PermanentFailure",
@@ -54,6 +65,7 @@ __all__ = [
     "ServerBusy",
     "ServerRejected",
     "Step",
+    "StorageFull",
     "TLSFailed",
     "TLSRequired",
     "TemporaryFailure",
@@ -145,6 +157,51 @@ class SchemaTooNew(SchemaError):
         )
         self.found = found
         self.known = known
+
+
+class StorageFull(TocsinError):
+    """The disk under the database is full (or below the space Tocsin keeps free).
+
+    Nothing of the write was stored.  ``where`` names the place for people ("the data
+    directory", "the database server's disk"); the text says so without a path.
+    ``retry_after`` is the seconds a client should wait before trying again.
+    """
+
+    def __init__(self, message: str, *, where: str, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.where = where
+        self.retry_after = retry_after
+
+
+class FailureLog:
+    """Logs the failures of a loop that retries: a bug with its traceback every time, a
+    full disk (:class:`StorageFull`, a condition) as one line at most every ``every`` s.
+
+    Call :meth:`failed` inside the ``except`` block.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._every = every
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def failed(self, message: str, *args: object) -> None:
+        """Log ``message % args`` for the exception being handled."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, StorageFull):
+            self._logger.exception(message, *args)
+            return
+        now = self._clock()
+        if now - self._last.get(message, -self._every) >= self._every:
+            self._last[message] = now
+            self._logger.warning(message + ": %s", *args, exc)
 
 
 class DeliveryError(TocsinError):

@@ -94,6 +94,7 @@ def use_clock(services: Services, clock: Clock) -> None:
         settings=services.settings,
         outbox=services.outbox,
         clock=clock,
+        admission=services.disk.intake,
     )
 
 

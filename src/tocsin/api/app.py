@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -15,12 +18,18 @@ from tocsin.api import outbox as outbox_routes
 from tocsin.api import settings as settings_routes
 from tocsin.api import sites as sites_routes
 from tocsin.api.auth import require_admin
+from tocsin.errors import StorageFull
 from tocsin.i18n import Language
 from tocsin.outbox import CONTENT_TYPE, OutboxMetrics
 from tocsin.security import LoginThrottle
 from tocsin.services.context import Services
+from tocsin.services.disk import DiskCollector
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("tocsin.api")
+
+_FULL_LOG_EVERY = 60.0  # seconds: one warning a minute while the disk stays full
 
 SECURITY_HEADERS = {
     # No inline script anywhere: pages load their JavaScript from /static.
@@ -67,6 +76,7 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     # An earlier app over the same metrics may have registered them already.
     with contextlib.suppress(ValueError):
         app.state.metrics.registry.register(_TokenAuthCollector(services.accounts.token_throttle))
+    app.state.metrics.registry.register(DiskCollector(services.disk))
     # At most 5 test emails per 10 minutes: the button must not become a spam cannon.
     app.state.test_email_limiter = LoginThrottle(limit=5, window=600.0)
 
@@ -79,11 +89,37 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
             response.headers.setdefault(name, value)
         return response
 
+    last_logged = [-_FULL_LOG_EVERY]
+
+    @app.exception_handler(StorageFull)
+    async def storage_full(request: Request, exc: Exception) -> Response:
+        """A full disk: 503 with Retry-After; nothing of the request was stored."""
+        assert isinstance(exc, StorageFull)
+        services.disk.note_full(exc)
+        now = time.monotonic()
+        if now - last_logged[0] >= _FULL_LOG_EVERY:  # the access log has every one
+            last_logged[0] = now
+            log.warning("refusing %s %s: %s (503)", request.method, request.url.path, exc)
+        return _full_response(request, exc)
+
     @app.get("/healthz")
     def health() -> dict[str, object]:
-        """Liveness: the service runs and its store answers (unauthenticated by design)."""
+        """Liveness: the service runs and its store answers (unauthenticated by design).
+
+        ``status`` is ``degraded`` while ``problems`` lists something for an admin to
+        fix (``disk_full``: new events are refused; ``disk_low``); ``disk`` has the
+        data directory's numbers.  Always 200: restarting would not help.
+        """
         settings = services.settings.load()
-        return {"status": "ok", "version": __version__, "email_enabled": settings.enabled}
+        disk = services.disk.state()
+        problems = disk.problems()
+        return {
+            "status": "degraded" if problems else "ok",
+            "version": __version__,
+            "email_enabled": settings.enabled,
+            "problems": problems,
+            "disk": disk.as_dict(),
+        }
 
     @app.get("/metrics", dependencies=[require_admin])
     def prometheus_metrics() -> Response:
@@ -103,3 +139,12 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.include_router(events_routes.router)
     app.include_router(sites_routes.router)
     return app
+
+
+def _full_response(request: Request, exc: StorageFull) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)}
+    message = f"{exc}; nothing was stored, try again later"
+    if request.url.path.startswith("/api/"):
+        body = {"error": "storage_full", "message": message, "retry_after": exc.retry_after}
+        return JSONResponse(body, status_code=503, headers=headers)
+    return PlainTextResponse(message[0].upper() + message[1:] + ".", 503, headers=headers)

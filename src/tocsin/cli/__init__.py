@@ -1,7 +1,8 @@
 """The ``tocsin`` command: everything an admin does from a shell.
 
 A face: it parses, calls a service, presents.  Exit status 0 on success, 1 when an
-operation failed (a test email that did not go through), 2 for refused input.
+operation failed (a test email that did not go through), 2 for refused input, 75
+(``EX_TEMPFAIL``) when the disk is full: nothing was stored, try again later.
 """
 
 from __future__ import annotations
@@ -23,9 +24,24 @@ from tocsin.cli.outbox import outbox_app, worker
 from tocsin.cli.relay import online_app, relay_app
 from tocsin.cli.secrets import refuse_secret_pairs
 from tocsin.cli.sites import event_app, group_app, site_app, user_app
-from tocsin.cli.support import DataOption, JsonOption, LangOption
-from tocsin.errors import ConfigError, MissingExtra, SchemaError
+from tocsin.cli.support import (
+    DataOption,
+    JsonOption,
+    LangOption,
+    LogFormatOption,
+    LogLevelOption,
+    start_logging,
+)
+from tocsin.deploy.logs import LogFormat
+from tocsin.errors import ConfigError, MissingExtra, SchemaError, StorageFull
 from tocsin.services.context import Services
+from tocsin.services.disk import (
+    DEFAULT_MIN_FREE_MB,
+    DEFAULT_WARN_MB,
+    ENV_MIN_FREE_MB,
+    ENV_WARN_MB,
+    DiskLimits,
+)
 from tocsin.validation import Level, Report
 
 app = typer.Typer(
@@ -300,17 +316,48 @@ def token_revoke(
     out.print(f"[green]✓ Token {token_id} revoked.[/]")
 
 
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+
+
 @app.command("serve")
 def serve(
     data: DataOption = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8025,
+    disk_warn_mb: Annotated[
+        float,
+        typer.Option(
+            envvar=ENV_WARN_MB,
+            help="Send a system notice when the data directory has less free (MB).",
+        ),
+    ] = DEFAULT_WARN_MB,
+    disk_min_free_mb: Annotated[
+        float,
+        typer.Option(
+            envvar=ENV_MIN_FREE_MB,
+            help="Refuse new events (503) below this much free space (MB); the rest "
+            "serves delivering what was accepted. 0: only when the disk is full.",
+        ),
+    ] = DEFAULT_MIN_FREE_MB,
+    log_format: LogFormatOption = LogFormat.TEXT,
+    log_level: LogLevelOption = "info",
 ) -> None:
-    """Run the service: web interface, REST API and the delivery engine, in one process."""
+    """Run the service: web interface, REST API and the delivery engine, in one process.
+
+    Logs go to stderr, one line per event.  Under systemd (Type=notify) it reports
+    when it is ready and when it stops; see 'tocsin systemd-unit'.
+    """
     from tocsin.cli.runtime import serve_forever
 
+    start_logging(log_format, log_level)
+    try:
+        limits = DiskLimits.from_mb(warn_mb=disk_warn_mb, min_free_mb=disk_min_free_mb)
+    except ConfigError as exc:
+        err.print(f"[red]✗[/] --disk-warn-mb / --disk-min-free-mb: {exc}")
+        raise typer.Exit(2) from None
     services = _open(data)
-    out.print(f"Tocsin on http://{host}:{port}  (data: {services.data})")
+    services.disk.limits = limits
     try:
         asyncio.run(serve_forever(services, host=host, port=port))
     except KeyboardInterrupt:
@@ -319,15 +366,38 @@ def serve(
         services.close()
 
 
+@app.command("systemd-unit")
+def systemd_unit(host: HostOption = "127.0.0.1", port: PortOption = 8025) -> None:
+    """Print the systemd unit for this installation (tocsin user, /var/lib/tocsin, hardened).
+
+    Install: tocsin systemd-unit > /etc/systemd/system/tocsin.service
+    """
+    from tocsin.deploy.systemd import unit_text
+
+    try:
+        text = unit_text(host=host, port=port)
+    except ValueError as exc:
+        err.print(f"[red]✗[/] --host: {exc}")
+        raise typer.Exit(2) from None
+    sys.stdout.write(text)
+
+
+EX_TEMPFAIL = 75
+"""sysexits.h: a temporary failure; the user is invited to retry (a full disk)."""
+
+
 def main() -> None:
     """Entry point of the ``tocsin`` script."""
     run(app)
 
 
 def run(command: typer.Typer, **options: Any) -> None:
-    """Run ``command``; an optional part that is not installed is one line, not a traceback."""
+    """Run ``command``; a missing extra or a full disk is one line, not a traceback."""
     try:
         command(**options)
     except MissingExtra as exc:
         err.print(f"[red]✗[/] {escape(str(exc))}")
         raise SystemExit(2) from None
+    except StorageFull as exc:  # a condition, not a crash: one line, no traceback
+        err.print(f"[red]✗[/] {escape(str(exc))}; nothing was stored, try again later.")
+        sys.exit(EX_TEMPFAIL)

@@ -21,7 +21,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tocsin.cli.support import DatabaseOption, DataOption, JsonOption
+from tocsin.cli.support import (
+    DatabaseOption,
+    DataOption,
+    JsonOption,
+    LogFormatOption,
+    LogLevelOption,
+    start_logging,
+)
+from tocsin.deploy.logs import LogFormat
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryView, EmailView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
@@ -224,11 +232,14 @@ def worker(
     database: DatabaseOption = None,
     connections: Annotated[int, typer.Option(min=1, max=64, help="SMTP sessions.")] = 2,
     max_age: Annotated[str, typer.Option(help="Give up after this long, e.g. 24h.")] = "24h",
+    log_format: LogFormatOption = LogFormat.TEXT,
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Run the delivery engine alone (``serve`` runs it too), until SIGTERM or Ctrl-C."""
     from tocsin.outbox import DeliveryEngine, EngineOptions, RetryPolicy
     from tocsin.outbox.tracker import Tracker
 
+    start_logging(log_format, log_level)
     age = _duration(max_age, "--max-age")
     assert age is not None
     services = _open(data, database)

@@ -1,37 +1,78 @@
-"""Running the service: the web/API server and the delivery engine in one process."""
+"""Running the service: the web/API server and the delivery engine in one process.
+
+Under systemd (``Type=notify``) it says ``READY=1`` once the port takes connections
+and ``STOPPING=1`` as soon as SIGTERM arrives (see :mod:`tocsin.deploy.systemd`).
+On SIGTERM / SIGINT: the port closes (requests in progress get
+:data:`HTTP_GRACE` seconds), sends in flight finish (the engine's ``shutdown_grace``),
+unsent mail goes back to the queue, and :func:`serve_forever` returns.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import socket
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
 from tocsin.app import create_app
+from tocsin.deploy.systemd import notify, watchdog_interval
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics
 from tocsin.outbox.tracker import Tracker
 from tocsin.services.context import Services
+from tocsin.services.disk import DiskWatch
 from tocsin.services.summaries import default_checks, outbox_pause_notifier, run_summaries
 
-__all__ = ["serve_forever"]
+__all__ = ["HTTP_GRACE", "serve_forever"]
 
 log = logging.getLogger("tocsin")
 
+HTTP_GRACE = 5.0
+"""Seconds requests in progress get to finish once the service is told to stop."""
 
-async def serve_forever(services: Services, *, host: str, port: int) -> None:
-    """Serve HTTP, deliver mail and run the minutely summaries until SIGTERM / SIGINT."""
-    metrics = OutboxMetrics(services.store)
 
-    notify = outbox_pause_notifier(services)
+class _Server(uvicorn.Server):
+    """uvicorn, telling systemd when it is ready and when it begins to stop."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:  # listening: connections are taken from now on
+            self._on_ready()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            notify("STOPPING=1")
+            log.info("stopping (%s)", signal.Signals(sig).name)
+        super().handle_exit(sig, frame)
+
+
+async def _watchdog(stop: asyncio.Event) -> None:
+    """``WATCHDOG=1`` while the event loop runs, if systemd asked for it."""
+    interval = watchdog_interval()
+    while interval is not None and not stop.is_set():
+        notify("WATCHDOG=1")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def _engine(services: Services, metrics: OutboxMetrics) -> DeliveryEngine:
+    notify_pause = outbox_pause_notifier(services)
 
     def paused(problem: ConfigurationProblem) -> None:
         # The text names the step and the server's reply; it never holds a credential.
         log.warning("email delivery paused until the settings change: %s", problem)
-        notify(problem)  # one 'system' event, through whatever still works
+        notify_pause(problem)  # one 'system' event, through whatever still works
 
-    engine = DeliveryEngine(
+    return DeliveryEngine(
         services.store,
         services.settings.load,
         settings_version=services.settings.fingerprint,
@@ -39,18 +80,43 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
         metrics=metrics,
         on_pause=paused,
     )
+
+
+async def serve_forever(services: Services, *, host: str, port: int) -> None:
+    """Serve HTTP, deliver mail, run the minutely summaries and watch the disk until
+    SIGTERM / SIGINT."""
+    metrics = OutboxMetrics(services.store)
+    engine = _engine(services, metrics)
     services.outbox.on_enqueue = engine.wake
     app = create_app(services, metrics=metrics)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
-    stop = asyncio.Event()
-    worker = asyncio.create_task(engine.run(stop), name="delivery-engine")
-    # The online service's later word (delivered, bounced) into the delivery log.
-    tracker = Tracker(services.store, services.settings.load)
-    tracking = asyncio.create_task(tracker.run(stop), name="tracking")
-    minutely = asyncio.create_task(
-        run_summaries(services, stop, checks=default_checks(services, engine=engine)),
-        name="summaries",
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # tocsin.deploy.logs set up the handlers: one line per event
+        log_level="info",
+        timeout_graceful_shutdown=int(HTTP_GRACE),
     )
+
+    def ready() -> None:
+        log.info("listening on http://%s:%d (data: %s)", host, port, services.data)
+        notify(f"READY=1\nSTATUS=Listening on http://{host}:{port}")
+
+    server = _Server(config, ready)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(engine.run(stop), name="delivery-engine"),
+        # The online service's later word (delivered, bounced) into the delivery log.
+        asyncio.create_task(
+            Tracker(services.store, services.settings.load).run(stop), name="tracking"
+        ),
+        asyncio.create_task(
+            run_summaries(services, stop, checks=default_checks(services, engine=engine)),
+            name="summaries",
+        ),
+        asyncio.create_task(DiskWatch(services, services.disk).run(stop), name="disk-watch"),
+        asyncio.create_task(_watchdog(stop), name="watchdog"),
+    ]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
@@ -58,6 +124,9 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
         await server.serve()
     finally:
         stop.set()
-        await worker  # sends in flight finish; unsent claims go back to the queue
-        await minutely
-        await tracking
+        # Sends in flight finish; unsent claims go back to the queue.
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("stopped")
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

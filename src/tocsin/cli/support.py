@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
+from tocsin.deploy.logs import LogFormat, configure_logging
 from tocsin.i18n import translate
 from tocsin.model import Category
 from tocsin.services.context import Services
@@ -30,11 +31,14 @@ __all__ = [
     "DatabaseOption",
     "JsonOption",
     "LangOption",
+    "LogFormatOption",
+    "LogLevelOption",
     "err",
     "fail",
     "out",
     "refuse_database_password",
     "run",
+    "start_logging",
 ]
 
 T = TypeVar("T")
@@ -83,6 +87,18 @@ DatabaseOption = Annotated[
 ]
 LangOption = Annotated[str, typer.Option("--lang", help="Language of messages: en or de.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        envvar="TOCSIN_LOG_FORMAT",
+        help="Log lines as text or as JSON objects (one line per event either way).",
+    ),
+]
+LogLevelOption = Annotated[
+    str,
+    typer.Option("--log-level", envvar="TOCSIN_LOG_LEVEL", help="debug, info, warning or error."),
+]
 CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]
 CATEGORIES = ", ".join(c.value for c in Category)
 
@@ -130,3 +146,11 @@ def run(data: Path | None, work: Callable[[Services], T]) -> T:
             fail("Nothing was changed.")
         except NotFound as exc:
             fail(f"{exc} (see 'tocsin {exc.what} list').")
+
+
+def start_logging(fmt: LogFormat, level: str) -> None:
+    """Set up the logs of a long-running command; a bad level ends with exit status 2."""
+    try:
+        configure_logging(fmt, level=level)
+    except ValueError as exc:
+        fail(f"--log-level: {exc}")

@@ -37,7 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from tocsin.errors import ConfigurationProblem
+from tocsin.errors import ConfigurationProblem, FailureLog, StorageFull
 from tocsin.outbox.backoff import RetryPolicy
 from tocsin.outbox.gate import Gate, PauseState
 from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock
@@ -135,6 +135,7 @@ class DeliveryEngine:
         self._metrics = metrics
         self._on_sent = on_sent
         self._clock = clock
+        self._failures = FailureLog(log)  # a full disk: one line a minute, no traceback
         self._rng = rng
         self._executor: ThreadPoolExecutor | None = None
         self._wakeup: asyncio.Event | None = None
@@ -228,7 +229,7 @@ class DeliveryEngine:
         try:
             settings = await self._db(self._settings_source)
         except Exception:
-            log.exception("reading the email settings failed; keeping the last ones")
+            self._failures.failed("reading the email settings failed; keeping the last ones")
             return
         # The version was read first: a change in between is seen on the next claim.
         self._seen_version = version
@@ -249,7 +250,7 @@ class DeliveryEngine:
                 count = await self._db(expire)
                 log.info("took back %d deliveries of %d stopped workers", count, len(gone))
         except Exception:
-            log.exception("taking back dead workers' leases failed; they will expire")
+            self._failures.failed("taking back dead workers' leases failed; they will expire")
 
     async def _claim_loop(
         self, ready: asyncio.Queue[ClaimedEmail | None], stop: asyncio.Event
@@ -275,9 +276,11 @@ class DeliveryEngine:
                         lease=opts.lease,
                     )
                 )
-            except Exception:
-                log.exception("claiming deliveries failed; trying again shortly")
-                await self._nap(stop, opts.poll_interval)
+            except Exception as exc:
+                self._failures.failed("claiming deliveries failed; trying again shortly")
+                # A full disk does not go away in half a second: do not hammer it.
+                full = isinstance(exc, StorageFull)
+                await self._nap(stop, max(opts.poll_interval, 5.0) if full else opts.poll_interval)
                 continue
             if claimed:
                 self._last_work = time.monotonic()
@@ -306,7 +309,7 @@ class DeliveryEngine:
         try:
             due = await self._db(self._store.next_due)
         except Exception:
-            log.exception("reading the queue failed")
+            self._failures.failed("reading the queue failed")
             due = None
         wait = opts.poll_interval if due is None else min(opts.poll_interval, due - self._clock())
         await self._nap(stop, max(wait, 0.005))
@@ -430,7 +433,7 @@ class DeliveryEngine:
                 )
                 return
             except Exception:
-                log.exception("recording %d outcomes failed; retrying", len(updates))
+                self._failures.failed("recording %d outcomes failed; retrying", len(updates))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -445,7 +448,7 @@ class DeliveryEngine:
                     )
                 )
             except Exception:
-                log.exception("renewing leases failed")
+                self._failures.failed("renewing leases failed")
 
     # ------------------------------------------------------------------ stopping
     async def _shutdown(

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
-from tocsin.errors import ConfigError, DeliveryError
+from tocsin.errors import ConfigError, DeliveryError, FailureLog
 from tocsin.outbox.store import OutboxStore
 from tocsin.outbox.tracking import (
     MAX_TRACKING_AGE,
@@ -133,6 +133,7 @@ class Tracker:
         self._batch = batch
         self._idle = idle
         self._on_final = on_final
+        self._failures = FailureLog(log)  # a full disk: one line a minute, no traceback
 
     def _usable(self) -> EmailSettings | None:
         settings = self._settings()
@@ -203,7 +204,7 @@ class Tracker:
             try:
                 answered = await self.check_due()
             except Exception:
-                log.exception("asking the online service about sent mail failed")
+                self._failures.failed("asking the online service about sent mail failed")
             if answered >= self._batch:
                 continue  # more may be due right now
             with contextlib.suppress(TimeoutError):
@@ -213,7 +214,7 @@ class Tracker:
         try:
             due = await asyncio.to_thread(self._store.next_tracking_due)
         except Exception:
-            log.exception("reading the next tracking time failed")
+            self._failures.failed("reading the next tracking time failed")
             return self._idle
         if due is None:
             return self._idle

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tocsin.keyfile import SecretBox
 from tocsin.paths import data_dir
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
+from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
 from tocsin.services.events import EventsService
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
-from tocsin.store import AnyStore, open_store
+from tocsin.store import AnyStore, SQLiteStore, open_store
+from tocsin.store.space import reclaim_wal
 
 __all__ = ["DATABASE_FILE", "ENV_DATABASE_URL", "KEY_FILE", "Services", "database_location"]
 
@@ -44,11 +47,27 @@ class Services:
     # Built from the ones above (so code that constructs Services by hand gets them too).
     sites: SitesService = field(init=False)
     events: EventsService = field(init=False)
+    disk: DiskGuard = field(init=False)
 
     def __post_init__(self) -> None:
         self.sites = SitesService(self.store)
+        # The room that decides is the database file's directory (with SQLite; with
+        # PostgreSQL the server's disk decides, and the data directory is watched only).
+        store = self.store
+        sqlite = store if isinstance(store, SQLiteStore) else None
+        self.disk = DiskGuard(
+            sqlite.path.parent if sqlite else self.data,
+            limits=DiskLimits.from_env(),
+            floor=sqlite is not None,
+            probe=probe_writer(self),
+            reclaim=partial(reclaim_wal, sqlite) if sqlite else None,
+        )
         self.events = EventsService(
-            self.store, sites=self.sites, settings=self.settings, outbox=self.outbox
+            self.store,
+            sites=self.sites,
+            settings=self.settings,
+            outbox=self.outbox,
+            admission=self.disk.intake,
         )
 
     @classmethod
@@ -60,7 +79,8 @@ class Services:
         case).  The schema is brought up to date first.  Raises
         ``psycopg.OperationalError`` when PostgreSQL cannot be reached,
         :class:`~tocsin.errors.SchemaTooNew` when a newer Tocsin wrote the database,
-        ``ValueError`` for a bad ``$TOCSIN_TOKEN_FAILURE_LIMIT``.
+        ``ValueError`` for a bad ``$TOCSIN_TOKEN_FAILURE_LIMIT``,
+        :class:`~tocsin.errors.ConfigError` for a malformed ``$TOCSIN_DISK_*_MB``.
         """
         token_throttle = token_throttle_from_env()  # a bad limit fails before opening
         root = data_dir(data)

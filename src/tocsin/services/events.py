@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,7 +97,9 @@ class EventsService:
     """The event intake and the event log.
 
     ``public_url`` (default ``$TOCSIN_PUBLIC_URL``) adds links to the web interface
-    in emails; ``templates`` is the template chain (default: the shipped templates).
+    in emails; ``templates`` is the template chain (default: the shipped templates);
+    ``admission`` is entered around accepting events and raises to refuse them (a full
+    disk: :meth:`tocsin.services.disk.DiskGuard.intake`).
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class EventsService:
         templates: EmailTemplates | None = None,
         public_url: str | None = None,
         clock: Callable[[], float] = time.time,
+        admission: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self._store = store
         self._sites = sites
@@ -117,6 +121,7 @@ class EventsService:
         self._templates = templates or EmailTemplates()
         self._public_url = public_url if public_url is not None else os.environ.get(ENV_PUBLIC_URL)
         self._clock = clock
+        self._admission = admission
         self._senders: dict[tuple[str, str], Sender] = {}
         self._commits = GroupCommit(store)
         self._lock = threading.Lock()
@@ -164,7 +169,8 @@ class EventsService:
 
         Returns one :class:`Accepted` per event, in order, after the commit.  Raises
         :class:`~tocsin.services.inputs.InputRefused` (nothing written) naming every
-        bad field; its ``conflict`` is True for a reused client event id.
+        bad field; its ``conflict`` is True for a reused client event id; and
+        :class:`~tocsin.errors.StorageFull` (nothing written) when the disk is full.
         """
         batch = isinstance(payload, dict) and "events" in payload
         tree = self._sites.view().tree
@@ -177,7 +183,12 @@ class EventsService:
         The emails routing will most likely ask for are rendered first, outside the
         store's write lock (see :mod:`tocsin.services.intake`); the transaction may be
         shared with concurrent requests (see :mod:`tocsin.services.group_commit`).
+        Raises :class:`~tocsin.errors.StorageFull` when the disk is full.
         """
+        with self._admission():
+            return self._accept(inputs, batch=batch)
+
+    def _accept(self, inputs: Sequence[EventInput], *, batch: bool) -> list[Accepted]:
         sender = self.sender()
         now = self._clock()
         ids = [new_id() for _ in inputs]

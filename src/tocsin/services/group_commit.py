@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from tocsin.store import AnyStore
+from tocsin.store.errors import as_storage_error
 from tocsin.store.outbox_sql import SQLTransaction
 
 __all__ = ["GroupCommit"]
@@ -96,8 +97,12 @@ class GroupCommit:
                     try:
                         job.value = job.work(tx)
                     except Exception as exc:
+                        # A full disk seen inside the savepoint is still a full disk to
+                        # this caller (the store translates only what leaves the
+                        # transaction); if SQLite already rolled everything back, this
+                        # ROLLBACK TO fails and the round fails as a whole, below.
                         tx.runner.run(f"ROLLBACK TO SAVEPOINT {name}")
-                        job.error = exc
+                        job.error = as_storage_error(exc)
                     tx.runner.run(f"RELEASE SAVEPOINT {name}")
         except BaseException as exc:  # the transaction failed: nothing of this round is stored
             for job in group:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from tocsin.errors import ConfigurationProblem
+from tocsin.errors import ConfigurationProblem, FailureLog
 from tocsin.model import Severity
 from tocsin.outbox import DeliveryView, ListFilter, NewEmail, PauseState, Status
 from tocsin.outbox.tracking import MAX_TRACKING_AGE, RETRYABLE_REMOTE
@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("tocsin.summaries")
+_failures = FailureLog(log)  # a full disk: one line a minute, no traceback
 
 DELIVERY_DELAYED = "delivery_delayed"
 DELIVERY_PAUSED = "delivery_paused"
@@ -252,7 +253,7 @@ def outbox_pause_notifier(services: Services) -> Callable[[ConfigurationProblem]
             try:
                 raise_system_event(services, DELIVERY_PAUSED, _pause_text(error))
             except Exception:
-                log.exception("reporting the delivery pause failed")
+                _failures.failed("reporting the delivery pause failed")
 
         try:
             loop = asyncio.get_running_loop()
@@ -361,7 +362,7 @@ def tick(
             services, default_checks(services) if checks is None else checks
         )
     except Exception as exc:  # a broken check must not stop the summaries
-        log.exception("checking Tocsin's own problems failed")
+        _failures.failed("checking Tocsin's own problems failed")
         errors.append(f"checks: {exc}")
     summaries, events = send_summaries(services, at)
     with services.store.site_writing() as site:
@@ -370,7 +371,7 @@ def tick(
     try:
         purged = run_retention(services.store, at)  # about once an hour, not every tick
     except Exception as exc:  # retried later by run_retention's own schedule
-        log.exception("deleting old events failed")
+        _failures.failed("deleting old events failed")
         errors.append(f"retention: {exc}")
     return TickReport(
         summaries,
@@ -404,6 +405,6 @@ async def run_summaries(
             if report.events_purged:
                 log.info("deleted %d events past the retention period", report.events_purged)
         except Exception:
-            log.exception("the summaries round failed; trying again in %s s", interval)
+            _failures.failed("the summaries round failed; trying again in %s s", interval)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop_event.wait(), timeout=interval)

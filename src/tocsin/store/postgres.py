@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from tocsin.errors import MissingExtra
 from tocsin.store.accounts_sql import SQLAccounts
+from tocsin.store.errors import storage_errors
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.outbox_sql import SQLOutbox
 from tocsin.store.runner import Row
@@ -124,7 +125,7 @@ class PostgresStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSite
 
     @contextmanager
     def _writing(self) -> Iterator[_PostgresRunner]:
-        with self._lock:
+        with self._lock, storage_errors():
             runner = self._runner()
             with self._conn.transaction():
                 yield runner
@@ -139,7 +140,7 @@ class PostgresStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSite
 
     @contextmanager
     def _reading(self) -> Iterator[_PostgresRunner]:
-        with self._lock:
+        with self._lock, storage_errors():
             yield self._runner()
 
     def get_value(self, key: str) -> str | None:

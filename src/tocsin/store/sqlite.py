@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from tocsin.errors import SchemaError
 from tocsin.store.accounts_sql import SQLAccounts
+from tocsin.store.errors import storage_errors
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.outbox_sql import SQLOutbox
 from tocsin.store.runner import Row
@@ -118,21 +119,25 @@ class SQLiteStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSites)
 
     @contextmanager
     def _writing(self) -> Iterator[_SQLiteRunner]:
-        with self._lock:
+        with self._lock, storage_errors():
             if self._conn.in_transaction:  # nested: join the caller's transaction
                 yield self._runner
                 return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._runner
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # A failed COMMIT (SQLITE_FULL, SQLITE_BUSY) leaves the transaction open,
+                # and would let the next writer "join" it; SQLITE_FULL may also have
+                # rolled it back already, when a second ROLLBACK would fail.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     @contextmanager
     def _reading(self) -> Iterator[_SQLiteRunner]:
-        with self._lock:
+        with self._lock, storage_errors():
             yield self._runner
 
     def get_value(self, key: str) -> str | None:
@@ -143,8 +148,8 @@ class SQLiteStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSites)
 
     def put_value(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``, committed before returning."""
-        with self._lock:
-            self._conn.execute(
+        with self._writing() as runner:
+            runner.run(
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
                 "SET value = excluded.value, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 (key, value),

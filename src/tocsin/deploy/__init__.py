@@ -1,0 +1,1 @@
+"""Running Tocsin as a service: the systemd unit, its notifications, and the logs."""

@@ -1,0 +1,143 @@
+"""Logs of a running service: one line per event, as text or JSON, without secrets.
+
+``tocsin serve`` and ``tocsin worker`` call :func:`configure_logging` once; every
+logger (Tocsin's, uvicorn's access and error logs) then writes through one handler on
+stderr:
+
+- ``text``: ``2026-05-03T03:00:01.234Z INFO tocsin.outbox: message``.  Under systemd
+  (stderr connected to the journal, ``$JOURNAL_STREAM``) the time is left to the
+  journal and the line starts with the syslog priority (``<4>`` for a warning), which
+  journald reads as the entry's priority.
+- ``json``: one object per line: ``time``, ``level``, ``logger``, ``message`` and, for
+  an exception, ``exception`` (the traceback as one string).
+
+A line break inside a message or a traceback is written as ``\\n``, so one event is
+always one line.  API tokens, session ids, relay credentials (``tcn_…``, ``tss_…``,
+``tcr_…``) and passwords in URLs are replaced by ``<secret>`` in every line, whatever
+code logged them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TextIO
+
+__all__ = ["LogFormat", "configure_logging", "scrub"]
+
+_SECRETS = (
+    (re.compile(r"\b(tcn|tss|tcr)_[A-Za-z0-9_-]{8,}"), r"\1_<secret>"),
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1<secret>"),
+    (re.compile(r"(://[^/\s:@]*:)[^@\s/]+@"), r"\1<secret>@"),
+    (re.compile(r"(?i)\b(password|passwd|secret)=[^\s&]+"), r"\1=<secret>"),
+)
+# syslog priorities (RFC 5424 §6.2.1), read by journald from the start of a line.
+_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+
+
+class LogFormat(StrEnum):
+    """How log lines look."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+def scrub(text: str) -> str:
+    """``text`` with tokens, credentials and passwords replaced by ``<secret>``."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "").replace("\n", "\\n")
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class _TextFormatter(logging.Formatter):
+    def __init__(self, *, journal: bool) -> None:
+        super().__init__()
+        self._journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        elif record.stack_info:
+            text += "\n" + self.formatStack(record.stack_info)
+        if self._journal:
+            head = f"<{_PRIORITY.get(record.levelno, 6)}>"
+        else:
+            head = f"{_timestamp(record)} {record.levelname} "
+        return head + _one_line(scrub(text))
+
+
+class _JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, str] = {
+            "time": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exception"] = scrub(self.formatException(record.exc_info))
+        # json.dumps escapes line breaks: the entry is one line whatever it holds.
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _to_journal(stream: TextIO) -> bool:
+    """True when ``stream`` is the journal's stream systemd gave us ($JOURNAL_STREAM)."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not device or not inode:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return f"{st.st_dev}:{st.st_ino}" == f"{device}:{inode}"
+
+
+def configure_logging(
+    fmt: LogFormat | str = LogFormat.TEXT, *, level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Send every log record of this process to ``stream`` (stderr), one line each.
+
+    Raises ``ValueError`` for an unknown format or level.
+    """
+    fmt = LogFormat(fmt)
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r} (debug, info, warning, error)")
+    out = stream or sys.stderr
+    handler = logging.StreamHandler(out)
+    if fmt is LogFormat.JSON:
+        handler.setFormatter(_JSONFormatter())
+    else:
+        handler.setFormatter(_TextFormatter(journal=_to_journal(out)))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    # uvicorn's loggers write through the root handler, at the same level.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(numeric)
