@@ -34,7 +34,14 @@ from tocsin.errors import StorageFull
 from tocsin.keyfile import SecretBox
 from tocsin.services.accounts import AccountsService
 from tocsin.services.context import Services
-from tocsin.services.disk import MB, DiskLimits
+from tocsin.services.disk import (
+    DISK_SPACE,
+    MB,
+    DiskGuard,
+    DiskLimits,
+    DiskWatch,
+    probe_writer,
+)
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.summaries import raise_system_event
@@ -296,5 +303,61 @@ def test_postgres_disk_full_is_storage_full(pg_on_disk: Services) -> None:
     assert isinstance(refusal.__cause__, psycopg.errors.DiskFull)
     assert stored_counts(pg_on_disk) == (len(accepted), 2 * len(accepted), 2 * len(accepted))
     # Remembered: the data directory's own free space says nothing about the server's.
-    assert pg_on_disk.disk.state().problems()[0]["code"] == "disk_full"
+    state = pg_on_disk.disk.state()
+    assert state.problems()[0]["code"] == "disk_full"
+    assert state.notice().startswith("The database server's disk is full: Tocsin refuses")
+    assert "Free space on the database server" in state.notice()
     assert pg_on_disk.disk.check().full
+
+
+# ---------------------------------------------------------------------- the notice
+def _notices(services: Services) -> list[str]:
+    return [
+        r.stored.event.state.value
+        for r in reversed(services.events.recent(limit=50))
+        if r.stored.event.sensor == DISK_SPACE
+    ]
+
+
+def test_one_notice_while_low_cleared_with_room(on_disk: Services) -> None:
+    free = [10 * MB]
+    guard = DiskGuard(
+        on_disk.disk.path,
+        limits=DiskLimits.from_mb(warn_mb=2, min_free_mb=1),
+        usage=lambda _: (free[0], 16 * MB),
+    )
+    watch = DiskWatch(on_disk, guard)
+    assert watch.round() == ""
+    free[0] = int(1.5 * MB)  # low
+    assert watch.round() == "raised"
+    free[0] = int(0.5 * MB)  # full: still the one notice
+    assert watch.round() == ""
+    assert guard.state().full
+    free[0] = int(2.1 * MB)  # above the warning level, but not clearly: no flapping
+    assert watch.round() == ""
+    free[0] = 3 * MB
+    assert watch.round() == "cleared"
+    assert _notices(on_disk) == ["raised", "cleared"]
+
+
+def test_a_notice_that_found_no_room_goes_out_once_there_is(on_disk: Services, disk: Path) -> None:
+    fill_disk(disk / "filler", leave=1 * MB)
+    _, refusal = _fill_with_events(on_disk)  # the store itself is full (no floor)
+    fill_disk(disk / "the rest", leave=0)
+    # No reclaim (it would find room in the write-ahead log); the probe after a minute.
+    now = [0.0]
+    guard = DiskGuard(
+        on_disk.disk.path, limits=NO_FLOOR, probe=probe_writer(on_disk), clock=lambda: now[0]
+    )
+    guard.note_full(refusal)
+    watch = DiskWatch(on_disk, guard)
+    assert watch.round() == ""  # the notice cannot be written yet
+    assert guard.state().full
+    assert _notices(on_disk) == []
+    (disk / "filler").unlink()
+    (disk / "the rest").unlink()
+    now[0] = 61.0
+    assert watch.round() == "raised"  # the probe found room; the notice goes out now
+    assert not guard.state().full
+    assert watch.round() == "cleared"
+    assert _notices(on_disk) == ["raised", "cleared"]

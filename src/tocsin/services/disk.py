@@ -40,7 +40,7 @@ from prometheus_client.registry import Collector
 
 from tocsin.errors import ConfigError, FailureLog, StorageFull
 from tocsin.model import Severity
-from tocsin.store.errors import DATA_DIRECTORY
+from tocsin.store.errors import DATA_DIRECTORY, DATABASE_SERVER
 
 if TYPE_CHECKING:
     from tocsin.services.context import Services
@@ -120,6 +120,8 @@ class DiskState:
     total_bytes: int | None
     limits: DiskLimits
     full: str = ""
+    where: str = DATA_DIRECTORY
+    """Whose disk is full: the data directory's, or (PostgreSQL) the database server's."""
 
     @property
     def low(self) -> bool:
@@ -161,6 +163,8 @@ class DiskState:
     def notice(self) -> str:
         """The system notice's text: the first line is the subject."""
         where = f"Free space in {self.path} (or give it a bigger disk)"
+        if self.where == DATABASE_SERVER:
+            where = "Free space on the database server (or give it a bigger disk)"
         if self.full:
             return (
                 f"{self.full[0].upper()}{self.full[1:]}: Tocsin refuses new events.\n"
@@ -270,8 +274,10 @@ class DiskGuard:
         space = self.usage()
         free, total = space if space else (None, None)
         noted = self._noted
-        full = self._below_floor(free) or (str(noted) if noted is not None else "")
-        return DiskState(self.path, free, total, self.limits, full)
+        floor = self._below_floor(free)
+        if floor or noted is None:
+            return DiskState(self.path, free, total, self.limits, floor)
+        return DiskState(self.path, free, total, self.limits, str(noted), noted.where)
 
     def check(self) -> DiskState:
         """:meth:`state`, after giving space back while it is low, and trying the probe
