@@ -18,6 +18,7 @@ from store_support import PG_URL, make_v1_sqlite, pg_schema, pg_url, with_extra_
 from helpers import tocsin_cli
 from tocsin.store import open_store
 from tocsin.store.migrations import APPLIANCE, upgrade
+from tocsin.testing import unused_port
 
 CHILD = Path(__file__).resolve().parent / "migrate_child.py"
 
@@ -133,7 +134,8 @@ def test_a_newer_database_is_refused_by_every_start(tmp_path: Path) -> None:
         "upgrade Tocsin (it never downgrades a database)."
     )
     env = _env(tmp_path)
-    for command in (["serve", "--port", "0"], ["worker"], ["db", "status"], ["db", "upgrade"]):
+    port = str(unused_port())  # serve refuses before it binds; port 0 is refused as such
+    for command in (["serve", "--port", port], ["worker"], ["db", "status"], ["db", "upgrade"]):
         done = subprocess.run(
             [sys.executable, "-m", "tocsin", *command],
             env=env, capture_output=True, text=True, timeout=60, check=False,
