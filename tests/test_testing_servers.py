@@ -616,6 +616,7 @@ def test_public_names() -> None:
         "TestCA",
         "ThreadedSMTPTestServer",
         "closed_port",
+        "finish_loop",
         "unused_port",
     ]
     assert all(hasattr(tocsin.testing, name) for name in tocsin.testing.__all__)
