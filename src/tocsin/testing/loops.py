@@ -18,6 +18,13 @@ __all__ = ["finish_loop"]
 _TICK = 0.02
 
 
+def _holds_a_socket(transport: asyncio.BaseTransport) -> bool:
+    # Not is_closing(): a transport closed with data its peer has not read says it is
+    # closing, yet keeps its socket until that data is sent, which may be never.
+    sock = transport.get_extra_info("socket")
+    return sock is not None and sock.fileno() != -1
+
+
 def _open_transports(loop: asyncio.AbstractEventLoop) -> list[asyncio.BaseTransport]:
     # Selector loops keep every transport they made in ``_transports`` (fd → transport,
     # weakly), to refuse a second transport on one file descriptor; asyncio offers no
@@ -25,7 +32,7 @@ def _open_transports(loop: asyncio.AbstractEventLoop) -> list[asyncio.BaseTransp
     registry = getattr(loop, "_transports", None)
     if registry is None:
         return []
-    return [t for t in list(registry.values()) if t is not None and not t.is_closing()]
+    return [t for t in list(registry.values()) if t is not None and _holds_a_socket(t)]
 
 
 async def _cancel_tasks() -> None:
