@@ -27,30 +27,10 @@ from tocsin.testing import unused_port
 
 _STARTS = 3  # free ports are picked without a lock; retry if one got taken
 
-_MASTER_CF = """\
+# Its one listener; Postfix's internal services come from the file start.sh uses too.
+_LISTENER = """\
 # service      type  private unpriv chroot wakeup maxproc command + args
 127.0.0.1:{port} inet n     -      n      -      -       smtpd
-pickup         unix  n       -      n      60     1       pickup
-cleanup        unix  n       -      n      -      0       cleanup
-qmgr           unix  n       -      n      1      1       qmgr
-tlsmgr         unix  -       -      n      1000?  1       tlsmgr
-rewrite        unix  -       -      n      -      -       trivial-rewrite
-bounce         unix  -       -      n      -      0       bounce
-defer          unix  -       -      n      -      0       bounce
-trace          unix  -       -      n      -      0       bounce
-verify         unix  -       -      n      -      1       verify
-flush          unix  n       -      n      1000?  0       flush
-proxymap       unix  -       -      n      -      -       proxymap
-proxywrite     unix  -       -      n      -      1       proxymap
-smtp           unix  -       -      n      -      -       smtp
-relay          unix  -       -      n      -      -       smtp
-showq          unix  n       -      n      -      -       showq
-error          unix  -       -      n      -      -       error
-retry          unix  -       -      n      -      -       error
-discard        unix  -       -      n      -      -       discard
-anvil          unix  -       -      n      -      1       anvil
-scache         unix  -       -      n      -      1       scache
-postlog        unix-dgram n  -      n      -      1       postlogd
 """
 
 
@@ -160,7 +140,10 @@ class PostfixClient:
         shutil.chown(self.state / "data", "postfix", "postfix")
         self.log.unlink(missing_ok=True)
         (conf / "main.cf").write_text(_main_cf(self.state, self.relayhost, self._mechanism))
-        (conf / "master.cf").write_text(_MASTER_CF.format(port=self.port))
+        (conf / "master.cf").write_text(
+            _LISTENER.format(port=self.port)
+            + (REAL_SMTP_SCRIPTS / "internal-services.cf").read_text()
+        )
         shutil.copyfile(self._ca_file, conf / "ca.pem")
         (conf / "ca.pem").chmod(0o644)
         passwords = conf / "sasl_passwd"

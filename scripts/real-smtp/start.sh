@@ -226,30 +226,8 @@ $MX_PORT       inet  n       -      n      -      -       smtpd
   -o smtpd_tls_security_level=encrypt
   -o smtpd_tls_auth_only=yes
   -o smtpd_sasl_auth_enable=yes
-pickup         unix  n       -      n      60     1       pickup
-cleanup        unix  n       -      n      -      0       cleanup
-qmgr           unix  n       -      n      1      1       qmgr
-tlsmgr         unix  -       -      n      1000?  1       tlsmgr
-rewrite        unix  -       -      n      -      -       trivial-rewrite
-bounce         unix  -       -      n      -      0       bounce
-defer          unix  -       -      n      -      0       bounce
-trace          unix  -       -      n      -      0       bounce
-verify         unix  -       -      n      -      1       verify
-flush          unix  n       -      n      1000?  0       flush
-proxymap       unix  -       -      n      -      -       proxymap
-proxywrite     unix  -       -      n      -      1       proxymap
-smtp           unix  -       -      n      -      -       smtp
-relay          unix  -       -      n      -      -       smtp
-showq          unix  n       -      n      -      -       showq
-error          unix  -       -      n      -      -       error
-retry          unix  -       -      n      -      -       error
-discard        unix  -       -      n      -      -       discard
-local          unix  -       n      n      -      -       local
-virtual        unix  -       n      n      -      -       virtual
-anvil          unix  -       -      n      -      1       anvil
-scache         unix  -       -      n      -      1       scache
-postlog        unix-dgram n  -      n      -      1       postlogd
 EOF
+cat "$HERE/internal-services.cf" >> "$CONF/master.cf"
 
 # ---------------------------------------------------------------- start
 # ("postfix start" itself creates the queue directories; a separate
