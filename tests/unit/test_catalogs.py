@@ -133,9 +133,8 @@ def test_a_third_language_is_one_po_file(tmp_path: Path) -> None:
     french = french.replace('"Language: en\\n"', '"Language: fr\\n"')
     french = french.replace('msgstr "Log out"', 'msgstr "Se déconnecter"')
     french = french.replace('msgstr "Enter true or false."', 'msgstr "Entrez true ou false."')
-    french = french.replace(
-        'msgid "language_name"\nmsgstr "English"', 'msgid "language_name"\nmsgstr "Français"'
-    )
+    own_name = 'msgid "name_of_this_language"\nmsgstr '
+    french = french.replace(own_name + '"English"', own_name + '"Français"')
     target = tmp_path / "tocsin" / "locale" / "fr" / "LC_MESSAGES" / "tocsin.po"
     target.parent.mkdir(parents=True)
     target.write_text(french, encoding="utf-8")
@@ -143,7 +142,7 @@ def test_a_third_language_is_one_po_file(tmp_path: Path) -> None:
         "from tocsin.i18n import Language, translate\n"
         "from tocsin.web.texts import LANGUAGES, translator\n"
         "print(tuple(Language), LANGUAGES)\n"
-        "print(translator('fr')('logout'), translator('fr')('language_name'))\n"
+        "print(translator('fr')('logout'), translator('fr')('name_of_this_language'))\n"
         "print(translate('invalid_bool', 'fr'), translate('invalid_bool', 'de'))\n"
     )
     out = subprocess.run(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import tocsin
-from tocsin.i18n import translate
+from tocsin.i18n import entries, translate
 from tocsin.web.texts import LANGUAGES, has_text, translator
 
 TEMPLATES = Path(tocsin.__file__).parent / "templates" / "web"
@@ -65,3 +65,13 @@ def test_every_key_a_template_names_exists() -> None:
     for path in TEMPLATES.glob("*.html"):
         named |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']\s*[,)]""", path.read_text()))
     assert {key for key in named if not has_text(key)} == set()
+
+
+def test_every_key_family_a_template_builds_exists() -> None:
+    # t("status_" ~ row.status): at least one key must start with "status_".
+    web = {key for context, key in entries("en") if context == "web"}
+    prefixes: set[str] = set()
+    for path in TEMPLATES.glob("*.html"):
+        prefixes |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']\s*~""", path.read_text()))
+    assert len(prefixes) > 5
+    assert {p for p in prefixes if not any(key.startswith(p) for key in web)} == set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -13,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from tocsin import __version__
 from tocsin.store.accounts_sql import Session
-from tocsin.web.texts import Translator, translator
+from tocsin.web.texts import LANGUAGES, Translator, translator
 
 __all__ = ["NAV", "STATIC_DIR", "redirect", "render"]
 
@@ -56,6 +57,7 @@ def render(
     query = {k: v for k, v in request.query_params.items() if k in ("next", "expired")}
     html = _ENV.get_template(template).render(
         t=t,
+        language_names=_language_names(),
         gettext=t,
         ngettext=_ngettext(t),
         switch_href=f"{request.url.path}?{urlencode({**query, 'lang': other})}",
@@ -69,6 +71,12 @@ def render(
         **values,
     )
     return HTMLResponse(html, status_code=http_status)
+
+
+@functools.cache
+def _language_names() -> dict[str, str]:
+    """Each language's own name, in the catalogs' order (English first)."""
+    return {code: translator(code)("name_of_this_language") for code in LANGUAGES}
 
 
 def _ngettext(t: Translator) -> Callable[..., str]:
