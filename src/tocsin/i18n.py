@@ -13,11 +13,14 @@ a catalog just edited), the loader compiles the ``.po`` itself: texts are never 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import hashlib
 import io
 import os
+import struct
+import tempfile
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -77,17 +80,34 @@ def compile_po(po: Path) -> bytes:
 
 
 def write_mo_file(po: Path) -> bytes:
-    """Compile ``po`` into the ``.mo`` beside it (atomically); return its bytes."""
+    """Compile ``po`` into the ``.mo`` beside it; return its bytes.
+
+    Written to a fresh temporary file and renamed over the ``.mo``, so a reader (or a
+    second writer) never sees half a file.
+    """
     compiled = compile_po(po)
-    mo = po.with_suffix(".mo")
-    temporary = mo.with_name(f".{mo.name}.{os.getpid()}")
-    temporary.write_bytes(compiled)
-    temporary.replace(mo)
+    _store(po.with_suffix(".mo"), compiled)
     return compiled
+
+
+def _store(mo: Path, compiled: bytes) -> None:
+    handle, name = tempfile.mkstemp(prefix=f".{mo.name}.", dir=mo.parent)
+    try:
+        os.fchmod(handle, 0o644)  # readable like the .po (mkstemp makes it private)
+        with os.fdopen(handle, "wb") as out:
+            out.write(compiled)
+        os.replace(name, mo)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 _SOURCE_CONTEXT: Final = "tocsin-build"
 _SOURCE_ID: Final = "po-sha256"
+
+
+def _digest(po: Path) -> str:
+    return hashlib.sha256(po.read_bytes()).hexdigest()
 
 
 def _load(po: Path) -> gettext.GNUTranslations:
@@ -101,18 +121,16 @@ def _load(po: Path) -> gettext.GNUTranslations:
     if not po.exists():
         with mo.open("rb") as handle:
             return gettext.GNUTranslations(handle)
-    if mo.exists():
+    try:
         with mo.open("rb") as handle:
             texts = gettext.GNUTranslations(handle)
-        if (
-            texts.pgettext(_SOURCE_CONTEXT, _SOURCE_ID)
-            == hashlib.sha256(po.read_bytes()).hexdigest()
-        ):
+        if texts.pgettext(_SOURCE_CONTEXT, _SOURCE_ID) == _digest(po):
             return texts
-    try:
-        compiled = write_mo_file(po)
-    except OSError:  # a read-only install: compile in memory, every time
-        compiled = compile_po(po)
+    except (OSError, ValueError, IndexError, struct.error):
+        pass  # none yet, or unreadable (cut short, another tool's): compile anew
+    compiled = compile_po(po)
+    with contextlib.suppress(OSError):  # a read-only install: in memory, at every start
+        _store(mo, compiled)
     return gettext.GNUTranslations(io.BytesIO(compiled))
 
 

@@ -126,6 +126,41 @@ def test_every_literal_page_key_exists(pattern: str, least: int) -> None:
     assert sorted(key for key in keys if ("web", key) not in ENGLISH) == []
 
 
+def _run(package_root: Path, code: str) -> list[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=package_root,
+        env={"PYTHONPATH": str(package_root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
+
+
+def test_an_edited_po_shows_at_the_next_start_and_a_fresh_mo_needs_no_babel(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(PACKAGE, tmp_path / "tocsin", ignore=shutil.ignore_patterns("*.mo"))
+    german = tmp_path / "tocsin" / "locale" / "de" / "LC_MESSAGES" / "tocsin.po"
+    probe = (
+        "import sys\n"
+        "from tocsin.i18n import translate\n"
+        "print(translate('invalid_bool', 'de'))\n"
+        "print(any(m.startswith('babel') for m in sys.modules))\n"
+    )
+    assert _run(tmp_path, probe) == ["Geben Sie true oder false ein.", "True"]  # compiled
+    assert _run(tmp_path, probe) == ["Geben Sie true oder false ein.", "False"]  # cached .mo
+    german.write_text(
+        german.read_text(encoding="utf-8").replace("Geben Sie true oder false ein.", "Ja/nein?"),
+        encoding="utf-8",
+    )
+    assert _run(tmp_path, probe) == ["Ja/nein?", "True"]  # the .mo was stale: compiled again
+    german.with_suffix(".mo").write_bytes(b"\x95\x04\x12\xde cut short")
+    assert _run(tmp_path, probe) == ["Ja/nein?", "True"]  # a broken .mo is made anew
+    assert _run(tmp_path, probe) == ["Ja/nein?", "False"]
+
+
 def test_a_third_language_is_one_po_file(tmp_path: Path) -> None:
     """Copy the package, add fr.po (English with two texts reworded), and nothing else."""
     shutil.copytree(PACKAGE, tmp_path / "tocsin", ignore=shutil.ignore_patterns("*.mo"))
@@ -145,16 +180,7 @@ def test_a_third_language_is_one_po_file(tmp_path: Path) -> None:
         "print(translator('fr')('logout'), translator('fr')('name_of_this_language'))\n"
         "print(translate('invalid_bool', 'fr'), translate('invalid_bool', 'de'))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout.splitlines()
-    assert out == [
+    assert _run(tmp_path, probe) == [
         "(<Language.EN: 'en'>, <Language.DE: 'de'>, <Language.FR: 'fr'>) ('en', 'de', 'fr')",
         "Se déconnecter Français",
         "Entrez true ou false. Geben Sie true oder false ein.",
