@@ -43,6 +43,9 @@ echo "== smoke install: build the wheel"
 "$WORK/build/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps \
   -w "$WORK/dist" "$ROOT" >/dev/null
 wheel=$(ls "$WORK"/dist/tocsin-*.whl)
+"$PYTHON" -c 'import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist()
+sys.exit(not {"tocsin/locale/en/LC_MESSAGES/tocsin.mo", "tocsin/locale/de/LC_MESSAGES/tocsin.mo"} <= set(names))' \
+  "$wheel" || fail "the wheel ships no compiled catalogs (.mo): setup.py's build step did not run"
 
 echo "== smoke install: plain (pip install tocsin)"
 "$PYTHON" -m venv "$WORK/venv"

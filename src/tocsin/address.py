@@ -18,83 +18,12 @@ import email_validator
 from email_validator import EmailNotValidError, validate_email
 
 from tocsin.headers import unsafe_character
-from tocsin.i18n import register, translate
+from tocsin.i18n import translate
 
 __all__ = ["Address", "InvalidAddress", "is_internal_domain", "parse_address"]
 
 # RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so an address at most 254.
 MAX_ADDRESS_LENGTH = 254
-
-_NOT_VALID_EN = "Not a valid email address: "
-_NOT_VALID_DE = "Keine gültige E-Mail-Adresse: "
-_REASONS: Final = {
-    "empty": ("The email address is empty.", "Die E-Mail-Adresse ist leer."),
-    "control": (
-        _NOT_VALID_EN + "it contains a line break or another control character.",
-        _NOT_VALID_DE + "Sie enthält einen Zeilenumbruch oder ein anderes Steuerzeichen.",
-    ),
-    "edge_spaces": (
-        _NOT_VALID_EN + "it has spaces at the start or the end.",
-        _NOT_VALID_DE + "Sie hat Leerzeichen am Anfang oder am Ende.",
-    ),
-    "space": (
-        _NOT_VALID_EN + "it contains a space.",
-        _NOT_VALID_DE + "Sie enthält ein Leerzeichen.",
-    ),
-    "angle": (
-        "Enter the bare address (name@example.com), without a name or angle brackets.",
-        "Geben Sie nur die Adresse ein (name@example.com), ohne Namen und spitze Klammern.",
-    ),
-    "too_long": (
-        _NOT_VALID_EN + "it is longer than {limit} characters.",
-        _NOT_VALID_DE + "Sie ist länger als {limit} Zeichen.",
-    ),
-    "no_at": (
-        _NOT_VALID_EN + "it needs an @ sign, like name@example.com.",
-        _NOT_VALID_DE + "Das @-Zeichen fehlt (so: name@example.com).",
-    ),
-    "empty_local": (
-        _NOT_VALID_EN + "there is nothing before the @ sign.",
-        _NOT_VALID_DE + "Vor dem @-Zeichen steht nichts.",
-    ),
-    "bad_local": (
-        _NOT_VALID_EN + "the part before the @ sign contains characters that are not allowed.",
-        _NOT_VALID_DE + "Der Teil vor dem @-Zeichen enthält unzulässige Zeichen.",
-    ),
-    "bad_domain": (
-        _NOT_VALID_EN + "the part after the @ sign is not a valid domain name.",
-        _NOT_VALID_DE + "Der Teil nach dem @-Zeichen ist kein gültiger Domainname.",
-    ),
-    "dots": (
-        _NOT_VALID_EN + "a dot stands at the start or the end of a part, or two dots "
-        "stand in a row.",
-        _NOT_VALID_DE + "Ein Punkt steht am Anfang oder Ende eines Teils, oder zwei Punkte "
-        "stehen hintereinander.",
-    ),
-    "bad_chars": (
-        _NOT_VALID_EN + "it contains characters that are not allowed.",
-        _NOT_VALID_DE + "Sie enthält unzulässige Zeichen.",
-    ),
-    "never": (
-        _NOT_VALID_EN + "a domain ending in .{domain} can never receive mail.",
-        _NOT_VALID_DE + "Eine Domain mit der Endung .{domain} kann nie E-Mail empfangen.",
-    ),
-    "invalid": (
-        _NOT_VALID_EN + "write it like name@example.com.",
-        _NOT_VALID_DE + "Schreiben Sie sie so: name@example.com.",
-    ),
-}
-for _reason, (_en, _de) in _REASONS.items():
-    register(f"address_{_reason}", {"en": _en, "de": _de})
-register(
-    "address_internal",
-    {
-        "en": "{address} is at an internal domain: fine for a mail server inside this "
-        "network, mail from the internet cannot reach it.",
-        "de": "{address} liegt in einer internen Domain: richtig für einen Mailserver in "
-        "diesem Netzwerk, E-Mail aus dem Internet erreicht sie nicht.",
-    },
-)
 
 # email-validator's sentences (2.x), most specific first, to our reasons.
 _LIBRARY_REASONS: Final = (

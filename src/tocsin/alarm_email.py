@@ -42,72 +42,57 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tocsin.address import Address, parse_address
 from tocsin.headers import check_header_text, clean_header_text, unsafe_character
-from tocsin.i18n import Language
+from tocsin.i18n import Language, lookup
 from tocsin.message import Mail, compose
 from tocsin.model import Category, Event, Severity, User, email_id
 from tocsin.routing import GroupTree, HeldSummary, UnknownGroup
 
 __all__ = ["EmailRenderer", "EmailTemplates", "RenderedEmail", "message_id_for"]
 
-# Labels by code: (English, German).  Kept here rather than in tocsin.i18n because
-# several are the same word in both languages ("Alarm", "Sabotage"), and because
-# the templates receive them as one mapping an overriding admin can use freely.
-_WORDS: Final[dict[str, tuple[str, str]]] = {
-    "prefix_alarm": ("ALARM", "ALARM"),
-    "prefix_warning": ("WARNING", "WARNUNG"),
-    "prefix_cleared": ("CLEARED", "ENTWARNUNG"),
-    "prefix_summary": ("SUMMARY", "ZUSAMMENFASSUNG"),
-    "prefix_system": ("SYSTEM", "SYSTEM"),
-    "prefix_resolved": ("RESOLVED", "BEHOBEN"),
-    "severity_alarm": ("Alarm", "Alarm"),
-    "severity_warning": ("Warning", "Warnung"),
-    "state_raised": ("Raised", "Ausgelöst"),  # the web pages' words (web/texts_site.py)
-    "state_cleared": ("Cleared", "Aufgehoben"),
-    "category_armed": ("Armed", "Scharf"),
-    "category_always": ("Always active", "Immer aktiv"),
-    "category_fire": ("Fire", "Brand"),
-    "category_sabotage": ("Sabotage", "Sabotage"),
-    "category_system": ("System", "System"),
-    "headline_cleared": ("Cleared", "Entwarnung"),
-    "headline_system": ("Tocsin needs attention", "Tocsin braucht Aufmerksamkeit"),
-    "headline_resolved": ("Tocsin: problem solved", "Tocsin: Problem behoben"),
-    "headline_summary": (
-        "Notifications held back: {count}",
-        "Zurückgehaltene Benachrichtigungen: {count}",
-    ),
-    "severity": ("Severity", "Schweregrad"),
-    "category": ("Category", "Kategorie"),
-    "state": ("State", "Zustand"),
-    "group_path": ("Alarm group", "Alarmgruppe"),
-    "device": ("Device", "Gerät"),
-    "sensor": ("Sensor", "Sensor"),
-    "value": ("Value", "Messwert"),
-    "threshold": ("Threshold", "Grenzwert"),
-    "time": ("Time", "Zeit"),
-    "id": ("Event ID", "Ereignis-ID"),
-    "count": ("Count", "Anzahl"),
-    "worst": ("Worst severity", "Höchster Schweregrad"),
-    "categories": ("Categories", "Kategorien"),
-    "first": ("First", "Erstes"),
-    "last": ("Last", "Letztes"),
-    "open_link": ("Open in Tocsin", "In Tocsin öffnen"),
-    "summary_intro": (
-        "The hourly limit of notifications held these back. Every event was recorded; "
-        "open Tocsin to see each one.",
-        "Das stündliche Benachrichtigungslimit hat diese zurückgehalten. Jedes Ereignis "
-        "wurde gespeichert; in Tocsin sehen Sie alle einzeln.",
-    ),
-    "footer_alarm": (
-        "Sent automatically by Tocsin because you receive {category} emails for this "
-        "alarm group. Please do not reply.",
-        "Automatisch von Tocsin gesendet, weil Sie E-Mails der Kategorie {category} für "
-        "diese Alarmgruppe erhalten. Bitte nicht antworten.",
-    ),
-    "footer_other": (
-        "Sent automatically by Tocsin. Please do not reply.",
-        "Automatisch von Tocsin gesendet. Bitte nicht antworten.",
-    ),
-}
+# The labels' codes; their texts are the catalogs' entries with msgctxt "email"
+# (tocsin/locale).  The templates receive them as one mapping (``t``) that an
+# overriding admin can use freely, so the codes are part of the template API.
+_EMAIL: Final = "email"
+_WORD_CODES: Final = (
+    "prefix_alarm",
+    "prefix_warning",
+    "prefix_cleared",
+    "prefix_summary",
+    "prefix_system",
+    "prefix_resolved",
+    "severity_alarm",
+    "severity_warning",
+    "state_raised",  # the web pages' words (a test keeps them equal)
+    "state_cleared",
+    "category_armed",
+    "category_always",
+    "category_fire",
+    "category_sabotage",
+    "category_system",
+    "headline_cleared",
+    "headline_system",
+    "headline_resolved",
+    "headline_summary",
+    "severity",
+    "category",
+    "state",
+    "group_path",
+    "device",
+    "sensor",
+    "value",
+    "threshold",
+    "time",
+    "id",
+    "count",
+    "worst",
+    "categories",
+    "first",
+    "last",
+    "open_link",
+    "summary_intro",
+    "footer_alarm",
+    "footer_other",
+)
 
 _COLORS: Final = {"alarm": "#b91c1c", "warning": "#b45309", "cleared": "#15803d", "info": "#334155"}
 # Bidirectional overrides could make a device name display as something else.
@@ -119,8 +104,7 @@ _TEMPLATE_PACKAGE: Final = ("tocsin", "templates/email")
 
 
 def _words(language: str) -> dict[str, str]:
-    index = 1 if language == Language.DE else 0
-    return {code: pair[index] for code, pair in _WORDS.items()}
+    return {code: lookup(code, language, _EMAIL, {}) for code in _WORD_CODES}
 
 
 def _line(value: str, limit: int = 80) -> str:
@@ -156,7 +140,7 @@ def _local_time(moment: datetime, zone_name: str, language: str) -> str:
     """``moment`` in the user's zone, e.g. ``2026-05-01 14:03:07 CEST (Europe/Berlin)``."""
     zone, name = _zone(zone_name)
     local = moment.astimezone(zone)
-    pattern = "%d.%m.%Y %H:%M:%S" if language == Language.DE else "%Y-%m-%d %H:%M:%S"
+    pattern = lookup("date_format", language, _EMAIL, {})
     abbreviation = local.tzname() or name
     suffix = "" if abbreviation == name else f" ({name})"
     return f"{local.strftime(pattern)} {abbreviation}{suffix}"
@@ -337,7 +321,8 @@ class EmailRenderer:
             " – ".join(self._event_line(e, user, tree, w)) for e in (summary.first, summary.last)
         )
         categories = ", ".join(f"{w[f'category_{c.value}']}: {n}" for c, n in summary.by_category)
-        headline = w["headline_summary"].format(count=summary.count)
+        count = {"count": summary.count}
+        headline = lookup("headline_summary", user.language, _EMAIL, count).format(**count)
         named = {"count": summary.count, "worst": worst, "categories": categories}
         named |= {"first": first, "last": last}
         content = _Content(

@@ -1,194 +1,221 @@
-"""User-facing texts in English and German, looked up by a stable code.
+"""User-facing texts, looked up by a stable code in gettext catalogs.
 
-Codes are part of the API (clients may branch on them); texts may be reworded.
+Codes are part of the API (clients may branch on them); texts may be reworded.  Each
+language is one catalog, ``locale/<language>/LC_MESSAGES/tocsin.po``: the code is the
+msgid, the text the msgstr with ``str.format`` placeholders (``{name}``); the pages'
+texts carry ``msgctxt "web"`` (their keys are not API codes and may repeat one).  A text
+with a ``{count}`` is a plural entry.  A language is there when its ``.po`` file is.
+
+The compiled ``.mo`` beside each ``.po`` is made when the wheel is built (``setup.py``);
+where it is missing or was not made from the ``.po`` as it is now (an editable install,
+a catalog just edited), the loader compiles the ``.po`` itself: texts are never stale.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gettext
+import hashlib
+import io
+import os
+import struct
+import tempfile
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 __all__ = ["Language", "translate"]
 
-
-class Language(StrEnum):
-    """The languages Tocsin speaks."""
-
-    EN = "en"
-    DE = "de"
+LOCALE_DIR: Final = Path(__file__).resolve().parent / "locale"
+DOMAIN: Final = "tocsin"
+FALLBACK: Final = "en"
 
 
-_TEXTS: Final[dict[str, dict[str, str]]] = {
-    # ---------------------------------------------------------------- settings: errors
-    "unknown_field": {
-        "en": "Unknown setting '{field}'. Known settings: {known}.",
-        "de": "Unbekannte Einstellung '{field}'. Bekannte Einstellungen: {known}.",
-    },
-    "invalid_value": {
-        "en": "{detail}",
-        "de": "{detail}",
-    },
-    "invalid_bool": {
-        "en": "Enter true or false.",
-        "de": "Geben Sie true oder false ein.",
-    },
-    "invalid_choice": {
-        "en": "Choose one of: {choices}.",
-        "de": "Wählen Sie eines von: {choices}.",
-    },
-    "invalid_number": {
-        "en": "Enter a number from {low} to {high}.",
-        "de": "Geben Sie eine Zahl von {low} bis {high} ein.",
-    },
-    "required": {
-        "en": "This is required when email is enabled.",
-        "de": "Dieses Feld ist erforderlich, wenn E-Mail aktiviert ist.",
-    },
-    "invalid_address": {
-        "en": "Not a valid email address.",
-        "de": "Keine gültige E-Mail-Adresse.",
-    },
-    "invalid_host": {
-        "en": "Not a valid server name or IP address: {detail}",
-        "de": "Kein gültiger Servername und keine gültige IP-Adresse: {detail}",
-    },
-    "unsafe_text": {
-        "en": "{detail}",
-        "de": "Ungültige Zeichen: {detail}",
-    },
-    "too_long": {
-        "en": "At most {limit} characters.",
-        "de": "Höchstens {limit} Zeichen.",
-    },
-    "plaintext_auth": {
-        "en": "The password would be sent unencrypted. Choose SSL or STARTTLS, or allow "
-        "unencrypted authentication explicitly (allow_plaintext_auth).",
-        "de": "Das Passwort würde unverschlüsselt übertragen. Wählen Sie SSL oder STARTTLS "
-        "oder erlauben Sie unverschlüsselte Anmeldung ausdrücklich (allow_plaintext_auth).",
-    },
-    "password_without_username": {
-        "en": "A password is set but no username. Enter the username of the mail account.",
-        "de": "Ein Passwort ist gesetzt, aber kein Benutzername. Geben Sie den Benutzernamen "
-        "des E-Mail-Kontos ein.",
-    },
-    "deadline_below_timeout": {
-        "en": "The delivery deadline must be at least the command timeout ({timeout} s).",
-        "de": "Die Zustellfrist muss mindestens so lang sein wie das Befehls-Timeout "
-        "({timeout} s).",
-    },
-    "ca_file_missing": {
-        "en": "The CA file {path} cannot be read: {detail}",
-        "de": "Die CA-Datei {path} kann nicht gelesen werden: {detail}",
-    },
-    "online_not_enrolled": {
-        "en": "The online service is not set up on this installation yet. Use the SMTP "
-        "server transport, or enrol with the online service first.",
-        "de": "Der Online-Dienst ist auf dieser Installation noch nicht eingerichtet. "
-        "Verwenden Sie einen SMTP-Server oder melden Sie das Gerät zuerst beim "
-        "Online-Dienst an.",
-    },
-    "secret_on_command_line": {
-        "en": "{field} is a secret and is not taken as KEY=VALUE (it would stay in the "
-        "shell history and the process list). Use '{command}'.",
-        "de": "{field} ist geheim und wird nicht als KEY=VALUE angenommen (es bliebe in der "
-        "Shell-Historie und der Prozessliste). Verwenden Sie '{command}'.",
-    },
-    "secret_as_argument": {
-        "en": "The credential is not taken as an argument (it would stay in the shell "
-        "history and the process list). Run '{command}' and type it when asked, or use "
-        "--stdin or --token-file PATH.",
-        "de": "Die Zugangsdaten werden nicht als Argument angenommen (sie blieben in der "
-        "Shell-Historie und der Prozessliste). Führen Sie '{command}' aus und geben Sie sie "
-        "auf Nachfrage ein, oder verwenden Sie --stdin oder --token-file PFAD.",
-    },
-    "secret_file_open": {
-        "en": "{path} can be read by other users; make it private first: chmod 600 {path}",
-        "de": "{path} ist für andere Benutzer lesbar; schützen Sie die Datei zuerst: "
-        "chmod 600 {path}",
-    },
-    "secret_file_unreadable": {
-        "en": "Cannot read {path}: {reason}",
-        "de": "{path} kann nicht gelesen werden: {reason}",
-    },
-    "secret_in_database_url": {
-        "en": "The --database URL carries a password, which the process list and the shell "
-        "history would show. Give the URL in {envvar}, or keep the password in ~/.pgpass.",
-        "de": "Die --database-URL enthält ein Passwort, das Prozessliste und Shell-Historie "
-        "zeigen würden. Geben Sie die URL in {envvar} an, oder das Passwort in ~/.pgpass.",
-    },
-    "secret_empty": {
-        "en": "Nothing was entered; nothing was changed.",
-        "de": "Es wurde nichts eingegeben; nichts wurde geändert.",
-    },
-    # ---------------------------------------------------------------- settings: advice
-    "encryption_none": {
-        "en": "Encryption is off: messages travel in plain text and can be read or changed "
-        "on the way. Using SSL or STARTTLS is strongly recommended.",
-        "de": "Die Verschlüsselung ist aus: Nachrichten werden im Klartext übertragen und "
-        "können unterwegs gelesen oder verändert werden. SSL oder STARTTLS wird dringend "
-        "empfohlen.",
-    },
-    "sender_mismatch": {
-        "en": "The sender address {sender} does not match the mail account {account}. "
-        "Spam filters may reject or hide the alarm emails; use the account's own address.",
-        "de": "Die Absenderadresse {sender} passt nicht zum E-Mail-Konto {account}. "
-        "Spamfilter können die Alarm-E-Mails abweisen oder aussortieren; verwenden Sie "
-        "die Adresse des Kontos.",
-    },
-    "app_password": {
-        "en": "Tip: where the mail provider offers it, use an app-specific password instead "
-        "of the account's normal password.",
-        "de": "Tipp: Verwenden Sie, wo der Anbieter es anbietet, ein anwendungsspezifisches "
-        "Passwort statt des normalen Kontopassworts.",
-    },
-    "insecure_tls": {
-        "en": "Insecure: the server's certificate is not verified, so anyone on the network "
-        "path could pose as the mail server and read the password. Name a CA file instead.",
-        "de": "Unsicher: Das Zertifikat des Servers wird nicht geprüft; jeder auf dem "
-        "Netzwerkweg könnte sich als Mailserver ausgeben und das Passwort lesen. Geben Sie "
-        "stattdessen eine CA-Datei an.",
-    },
-    "password_missing": {
-        "en": "A username is set but no password. Set one with 'tocsin settings password'.",
-        "de": "Ein Benutzername ist gesetzt, aber kein Passwort. Setzen Sie es mit "
-        "'tocsin settings password'.",
-    },
-    "plaintext_auth_allowed": {
-        "en": "Unencrypted authentication is allowed: the password crosses the network "
-        "in plain text.",
-        "de": "Unverschlüsselte Anmeldung ist erlaubt: Das Passwort wird im Klartext übertragen.",
-    },
-    "disabled": {
-        "en": "Email notifications are disabled; no alarm emails are sent until enabled.",
-        "de": "E-Mail-Benachrichtigungen sind deaktiviert; bis zur Aktivierung werden "
-        "keine Alarm-E-Mails versendet.",
-    },
-    "port_unusual": {
-        "en": "Port {port} is unusual for {encryption}; the usual port is {default}.",
-        "de": "Port {port} ist für {encryption} ungewöhnlich; üblich ist Port {default}.",
-    },
-}
+def po_file(language: str) -> Path:
+    """Where the catalog of ``language`` lives (the ``.mo`` is beside it)."""
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.cache
+def available_languages() -> tuple[str, ...]:
+    """The languages that have a catalog, English first."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.[pm]o")}
+    return tuple(sorted(found, key=lambda lang: (lang != FALLBACK, lang)))
+
+
+if TYPE_CHECKING:
+
+    class Language(StrEnum):
+        """The languages users and admins can choose: one per catalog (en, de shipped)."""
+
+        EN = "en"
+        DE = "de"
+
+else:
+    # One member per catalog, so a new .po file is a new language everywhere (the API's
+    # schema, the users' email language) without a code change.
+    Language = StrEnum(
+        "Language", {lang.upper(): lang for lang in available_languages()}, module=__name__
+    )
+    Language.__doc__ = "The languages users and admins can choose: one per catalog."
+
+
+def compile_po(po: Path) -> bytes:
+    """The ``.mo`` bytes of the catalog ``po`` (fuzzy entries left out).
+
+    The ``.mo`` carries the SHA-256 of the ``.po`` it was made from, so a stale one is
+    told by content, not by file times (an installer may write them in any order).
+    """
+    from babel.messages.mofile import write_mo  # only where no fresh .mo exists
+    from babel.messages.pofile import read_po
+
+    source = po.read_bytes()
+    catalog = read_po(io.BytesIO(source), abort_invalid=True)
+    catalog.add(_SOURCE_ID, hashlib.sha256(source).hexdigest(), context=_SOURCE_CONTEXT)
+    out = io.BytesIO()
+    write_mo(out, catalog)
+    return out.getvalue()
+
+
+def write_mo_file(po: Path) -> bytes:
+    """Compile ``po`` into the ``.mo`` beside it; return its bytes.
+
+    Written to a fresh temporary file and renamed over the ``.mo``, so a reader (or a
+    second writer) never sees half a file.
+    """
+    compiled = compile_po(po)
+    _store(po.with_suffix(".mo"), compiled)
+    return compiled
+
+
+def _store(mo: Path, compiled: bytes) -> None:
+    handle, name = tempfile.mkstemp(prefix=f".{mo.name}.", dir=mo.parent)
+    try:
+        os.fchmod(handle, 0o644)  # readable like the .po (mkstemp makes it private)
+        with os.fdopen(handle, "wb") as out:
+            out.write(compiled)
+        os.replace(name, mo)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+_SOURCE_CONTEXT: Final = "tocsin-build"
+_SOURCE_ID: Final = "po-sha256"
+
+
+def _digest(po: Path) -> str:
+    return hashlib.sha256(po.read_bytes()).hexdigest()
+
+
+def _load(po: Path) -> gettext.GNUTranslations:
+    """The catalog of ``po``: its ``.mo`` if made from this very ``.po``, else compiled.
+
+    A wheel ships fresh ``.mo`` files (the build compiles them).  In a checkout or an
+    editable install, or after a ``.po`` was edited, the ``.po`` is compiled and the
+    ``.mo`` cached beside it where the directory is writable, in memory where not.
+    """
+    mo = po.with_suffix(".mo")
+    if not po.exists():
+        with mo.open("rb") as handle:
+            return gettext.GNUTranslations(handle)
+    try:
+        with mo.open("rb") as handle:
+            texts = gettext.GNUTranslations(handle)
+        if texts.pgettext(_SOURCE_CONTEXT, _SOURCE_ID) == _digest(po):
+            return texts
+    except (OSError, ValueError, IndexError, struct.error):
+        pass  # none yet, or unreadable (cut short, another tool's): compile anew
+    compiled = compile_po(po)
+    with contextlib.suppress(OSError):  # a read-only install: in memory, at every start
+        _store(mo, compiled)
+    return gettext.GNUTranslations(io.BytesIO(compiled))
+
+
+class _NoText(gettext.NullTranslations):
+    """The last fallback: tells a code no catalog has from a text equal to its code."""
+
+    def gettext(self, message: str) -> str:
+        return _MISSING
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        return _MISSING
+
+    def pgettext(self, context: str, message: str) -> str:
+        return _MISSING
+
+    def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
+        return _MISSING
+
+
+_MISSING: Final = "\x00"
+
+
+@functools.cache
+def catalog(language: str) -> gettext.GNUTranslations:
+    """The texts of ``language``; what it lacks (or an unknown language) falls to English."""
+    if language not in available_languages():
+        language = FALLBACK
+    texts = _load(po_file(language))
+    texts.add_fallback(catalog(FALLBACK) if language != FALLBACK else _NoText())
+    return texts
+
+
+def _find(code: str, language: str, context: str | None, params: Mapping[str, object]) -> str:
+    texts = catalog(language)
+    count = params.get("count")
+    if isinstance(count, int) and not isinstance(count, bool):
+        if context is None:
+            text = texts.ngettext(code, code, count)
+        else:
+            text = texts.npgettext(context, code, code, count)
+        if text != _MISSING:
+            return text
+    # Without a count, stdlib gettext gives a plural entry's singular.
+    return texts.gettext(code) if context is None else texts.pgettext(context, code)
+
+
+def lookup(code: str, language: str, context: str | None, params: Mapping[str, object]) -> str:
+    """The unformatted text of ``code``; the code itself if no catalog has it.
+
+    A plural entry picks its form by an integer ``count`` parameter.
+    """
+    text = _find(code, language, context, params)
+    return code if text == _MISSING else text
+
+
+def has_text(code: str, context: str | None = None) -> bool:
+    """True when the catalogs have ``code`` (in ``context``)."""
+    return _find(code, FALLBACK, context, {}) != _MISSING
 
 
 def translate(code: str, language: str = "en", /, **params: object) -> str:
     """Return the text for ``code`` in ``language`` (English if unknown), formatted."""
-    entry = _TEXTS.get(code)
-    if entry is None:
-        return code
-    template = entry.get(language) or entry["en"]
-    return template.format(**params)
+    text = _find(code, language, None, params)
+    return code if text == _MISSING else text.format(**params)
 
 
 def known_codes() -> frozenset[str]:
-    """Every code that has a text (for tests)."""
-    return frozenset(_TEXTS)
+    """Every code that has a text (for tests and tools; reads the English ``.po``)."""
+    return frozenset(key for context, key in entries(FALLBACK) if context is None)
 
 
-def register(code: str, texts: Mapping[str, str]) -> None:
-    """Add texts for a code (modules with their own texts call this at import)."""
-    if code in _TEXTS:
-        raise ValueError(f"text code {code!r} registered twice")
-    if "en" not in texts or "de" not in texts:
-        raise ValueError(f"text code {code!r} needs English and German")
-    _TEXTS[code] = dict(texts)
+def entries(language: str) -> dict[tuple[str | None, str], tuple[str, ...]]:
+    """Every entry of a catalog: (context, code) → its forms (one, or one per plural form).
+
+    For tests and tools: it reads the ``.po`` with Babel.
+    """
+    from babel.messages.pofile import read_po
+
+    with po_file(language).open("rb") as handle:
+        read = read_po(handle, abort_invalid=True)
+    found: dict[tuple[str | None, str], tuple[str, ...]] = {}
+    for message in read:
+        if not message.id:
+            continue
+        key = message.id if isinstance(message.id, str) else message.id[0]
+        forms = message.string
+        found[(message.context, key)] = (forms,) if isinstance(forms, str) else tuple(forms or ())
+    return found

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Final
 
 from tocsin.errors import ConfigError
-from tocsin.i18n import register, translate
+from tocsin.i18n import translate
 from tocsin.model import (
     ROOT_POLICY,
     AlarmGroup,
@@ -51,28 +51,6 @@ __all__ = [
     "route",
     "summarize",
 ]
-
-
-_TREE_TEXTS: Final = {
-    "group_duplicate_id": {
-        "en": "Two alarm groups have the id '{group}'; ids must be unique.",
-        "de": "Zwei Alarmgruppen haben die ID '{group}'; IDs müssen eindeutig sein.",
-    },
-    "group_unknown_parent": {
-        "en": "Alarm group '{group}' names the parent '{parent}', which does not exist. "
-        "Create that group first or choose another parent.",
-        "de": "Die Alarmgruppe '{group}' nennt die übergeordnete Gruppe '{parent}', die es "
-        "nicht gibt. Legen Sie diese zuerst an oder wählen Sie eine andere.",
-    },
-    "group_cycle": {
-        "en": "Alarm groups form a cycle: {loop}. Give one of them another parent (or none, "
-        "to make it a top-level group).",
-        "de": "Alarmgruppen bilden einen Kreis: {loop}. Geben Sie einer davon eine andere "
-        "übergeordnete Gruppe (oder keine, dann steht sie ganz oben).",
-    },
-}
-for _code, _texts in _TREE_TEXTS.items():
-    register(_code, _texts)
 
 
 class GroupTreeError(ConfigError, ValueError):

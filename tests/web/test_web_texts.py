@@ -1,35 +1,47 @@
-"""Every page text exists in English and German, and templates hold no text of their own."""
+"""Page texts come from the catalogs, and templates hold no text of their own.
+
+That every text exists in every language with the same placeholders is
+``tests/unit/test_catalogs.py``'s to check.
+"""
 
 from __future__ import annotations
 
 import re
-import string
 from pathlib import Path
 
 import pytest
 
 import tocsin
-from tocsin.web.texts import LANGUAGES, TEXTS, translator
+from tocsin.i18n import entries, translate
+from tocsin.web.texts import LANGUAGES, has_text, translator
 
 TEMPLATES = Path(tocsin.__file__).parent / "templates" / "web"
-_FIELDS = string.Formatter()
 
 
-def _placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in _FIELDS.parse(text) if name}
-
-
-@pytest.mark.parametrize("key", sorted(TEXTS))
-def test_every_text_has_both_languages_with_the_same_placeholders(key: str) -> None:
-    entry = TEXTS[key]
-    assert set(entry) == set(LANGUAGES), key
-    assert all(entry[lang].strip() for lang in LANGUAGES), key
-    assert _placeholders(entry["en"]) == _placeholders(entry["de"]), key
+def test_the_pages_speak_english_and_german() -> None:
+    assert LANGUAGES == ("en", "de")
+    assert translator("en")("logout") == "Log out"
+    assert translator("de")("logout") == "Abmelden"
+    assert translator("de")("signed_in_as", name="anna") == "Angemeldet als anna"
 
 
 def test_unknown_keys_show_as_themselves_and_languages_fall_back() -> None:
     assert translator("de")("no_such_key") == "no_such_key"
     assert translator("fr")("logout") == "Log out"
+    assert not has_text("no_such_key")
+
+
+def test_page_keys_are_apart_from_the_api_codes() -> None:
+    # Both catalogs' "encryption_none": the page's label, the API's advice.
+    assert translator("en")("encryption_none") == "None"
+    assert translate("encryption_none", "en").startswith("Encryption is off")
+
+
+def test_a_count_picks_the_plural_form_and_fills_it_in() -> None:
+    assert translator("en")("deliveries_shown", count=1) == "Showing the newest 1."
+    assert translator("de")("retried", count=3) == (
+        "Erneut eingereiht: 3. Die Zustellung nimmt sie in Kürze auf."
+    )
 
 
 def _literal_text(template: str) -> str:
@@ -52,4 +64,14 @@ def test_every_key_a_template_names_exists() -> None:
     named: set[str] = set()
     for path in TEMPLATES.glob("*.html"):
         named |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']\s*[,)]""", path.read_text()))
-    assert named - set(TEXTS) == set()
+    assert {key for key in named if not has_text(key)} == set()
+
+
+def test_every_key_family_a_template_builds_exists() -> None:
+    # t("status_" ~ row.status): at least one key must start with "status_".
+    web = {key for context, key in entries("en") if context == "web"}
+    prefixes: set[str] = set()
+    for path in TEMPLATES.glob("*.html"):
+        prefixes |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']\s*~""", path.read_text()))
+    assert len(prefixes) > 5
+    assert {p for p in prefixes if not any(key.startswith(p) for key in web)} == set()

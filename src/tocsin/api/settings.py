@@ -15,6 +15,7 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.api.auth import Principal, require_admin
 from tocsin.api.json_route import StrictJSONRoute
 from tocsin.http import services_of
+from tocsin.i18n import available_languages
 from tocsin.services.test_email import TestEmailRefused, send_test_email
 from tocsin.settings import validate
 from tocsin.transports.diagnostics import CheckStep
@@ -28,7 +29,7 @@ Admin = Annotated[Principal, require_admin]
 
 def _language(request: Request, principal: Principal) -> str:
     wanted = request.query_params.get("lang") or ""
-    return wanted if wanted in ("en", "de") else principal.language
+    return wanted if wanted in available_languages() else principal.language
 
 
 def _issues(report: Report, language: str) -> list[dict[str, Any]]:

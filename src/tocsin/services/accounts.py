@@ -8,6 +8,7 @@ import secrets
 import time
 
 from tocsin.errors import TocsinError
+from tocsin.i18n import available_languages
 from tocsin.security import (
     MIN_PASSWORD_LENGTH,
     LoginThrottle,
@@ -93,8 +94,8 @@ class AccountsService:
             raise ValueError("the username takes 1-64 letters, digits and . _ @ -")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
-        if language not in ("en", "de"):
-            raise ValueError("the language is en or de")
+        if language not in available_languages():
+            raise ValueError(f"the language is one of {', '.join(available_languages())}")
         return self._store.add_admin(username, hash_password(password), language, time.time())
 
     def change_password(self, admin: Admin, password: str) -> None:

@@ -18,107 +18,11 @@ from typing import Final, TypeVar
 
 from tocsin.errors import ConfigError
 from tocsin.headers import UnsafeHeaderText, check_header_text, unsafe_character
-from tocsin.i18n import register
 from tocsin.validation import Issue, Level
 
 __all__ = ["Fields", "InputRefused", "decode_json", "issue", "refuse"]
 
 E = TypeVar("E", bound=StrEnum)
-
-_TEXTS: Final = {
-    "field_missing": ("This field is required.", "Dieses Feld ist erforderlich."),
-    "field_unknown": (
-        "Unknown field; the known fields are: {known}.",
-        "Unbekanntes Feld; bekannt sind: {known}.",
-    ),
-    "field_type": ("Expected {expected}.", "Erwartet wird {expected}."),
-    "field_choice": (
-        "'{value}' is not one of: {choices}.",
-        "'{value}' ist keiner der Werte: {choices}.",
-    ),
-    "field_too_long": (
-        "At most {limit} characters are allowed; this has {length}.",
-        "Höchstens {limit} Zeichen sind erlaubt; hier sind es {length}.",
-    ),
-    "field_empty": ("This must not be empty.", "Dies darf nicht leer sein."),
-    "field_unsafe": ("{detail}", "Unzulässige Zeichen: {detail}"),
-    "field_number": ("Enter a finite number.", "Geben Sie eine endliche Zahl ein."),
-    "field_range": (
-        "Enter a whole number from {low} to {high}.",
-        "Geben Sie eine ganze Zahl von {low} bis {high} ein.",
-    ),
-    "field_time": (
-        "Enter a time in ISO 8601 with a time zone, e.g. 2026-05-01T12:00:00Z.",
-        "Geben Sie eine Zeit in ISO 8601 mit Zeitzone an, z. B. 2026-05-01T12:00:00Z.",
-    ),
-    "field_id": (
-        "Use 1 to {limit} letters, digits and {extra}, starting with a letter or digit.",
-        "Verwenden Sie 1 bis {limit} Buchstaben, Ziffern und {extra}, beginnend mit einem "
-        "Buchstaben oder einer Ziffer.",
-    ),
-    "unknown_group": ("There is no alarm group '{group}'.", "Es gibt keine Alarmgruppe '{group}'."),
-    "unknown_user": ("There is no user '{user}'.", "Es gibt keinen Benutzer '{user}'."),
-    "unknown_event": ("There is no event '{event}'.", "Es gibt kein Ereignis '{event}'."),
-    "not_a_raise": (
-        "Event '{event}' is not a raised event, so nothing can clear it.",
-        "Ereignis '{event}' ist kein ausgelöstes Ereignis und kann nicht beendet werden.",
-    ),
-    "client_id_repeated": (
-        "This client_event_id appears more than once in this request.",
-        "Diese client_event_id kommt in dieser Anfrage mehrfach vor.",
-    ),
-    "client_id_conflict": (
-        "This client_event_id was already used for a different event ({event}); "
-        "give a new event a new id.",
-        "Diese client_event_id gehört schon zu einem anderen Ereignis ({event}); "
-        "ein neues Ereignis braucht eine neue ID.",
-    ),
-    "batch_size": (
-        "Send from 1 to {limit} events per request.",
-        "Senden Sie 1 bis {limit} Ereignisse pro Anfrage.",
-    ),
-    "invalid_zone": (
-        "Unknown time zone '{zone}'; use an IANA name such as Europe/Berlin.",
-        "Unbekannte Zeitzone '{zone}'; verwenden Sie einen IANA-Namen wie Europe/Berlin.",
-    ),
-    "duplicate_id": (
-        "There is already a {what} with the id '{id}'.",
-        "Es gibt schon ein Objekt ({what}) mit der ID '{id}'.",
-    ),
-    "group_has_children": (
-        "Group '{group}' still has subgroups: {children}. Move or remove them first.",
-        "Gruppe '{group}' hat noch Untergruppen: {children}. Verschieben oder löschen Sie "
-        "diese zuerst.",
-    ),
-    "group_has_users": (
-        "Group '{group}' is still assigned to: {users}. Assign them elsewhere first.",
-        "Gruppe '{group}' ist noch zugewiesen an: {users}. Weisen Sie diese zuerst anders zu.",
-    ),
-    "id_change": (
-        "The id cannot be changed; create a new one and remove the old one instead.",
-        "Die ID kann nicht geändert werden; legen Sie ein neues Objekt an und löschen "
-        "Sie das alte.",
-    ),
-    "malformed_json": (
-        "The body is not valid JSON: {detail}",
-        "Der Inhalt ist kein gültiges JSON: {detail}",
-    ),
-    "json_duplicate_key": (
-        "The key '{key}' appears twice in one object; send each key once.",
-        "Der Schlüssel '{key}' kommt in einem Objekt zweimal vor; senden Sie jeden "
-        "Schlüssel nur einmal.",
-    ),
-    "json_number_too_long": (
-        "A number in the body is too long: at most {limit} characters.",
-        "Eine Zahl im Inhalt ist zu lang: höchstens {limit} Zeichen.",
-    ),
-    "body_too_large": (
-        "The body is larger than {limit} bytes; send fewer events per request.",
-        "Der Inhalt ist größer als {limit} Bytes; senden Sie weniger Ereignisse pro Anfrage.",
-    ),
-}
-for _code, (_en, _de) in _TEXTS.items():
-    register(_code, {"en": _en, "de": _de})
 
 
 def issue(field: str, code: str, **params: object) -> Issue:

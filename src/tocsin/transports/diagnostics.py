@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import tocsin.hints  # noqa: F401  (registers the hint texts)
 from tocsin.errors import DeliveryError, Reason, Step
 from tocsin.i18n import translate
 from tocsin.message import compose

@@ -12,7 +12,7 @@ import contextlib
 import ssl
 import time
 import urllib.parse
-from typing import Any, Final
+from typing import Any
 
 import httpx
 
@@ -28,7 +28,7 @@ from tocsin.errors import (
     Step,
     TLSFailed,
 )
-from tocsin.i18n import register, translate
+from tocsin.i18n import translate
 from tocsin.message import compose
 from tocsin.settings import EmailSettings
 from tocsin.tlsinfo import tls_facts
@@ -72,65 +72,6 @@ async def check_relay(settings: EmailSettings, language: str = "en") -> dict[str
     latency = round((time.perf_counter() - started) * 1000, 1)
     return {**out, "reachable": True, "device": info.name, "latency_ms": latency}
 
-
-_HINTS: Final[dict[str, dict[str, str]]] = {
-    "hint_relay_unreachable": {
-        "en": "The online service at {host} cannot be reached. Check this device's internet "
-        "connection, its DNS server, and that outgoing HTTPS (port {port}) is allowed. "
-        "Alarm emails wait in the outbox meanwhile and go out once it answers again.",
-        "de": "Der Online-Dienst unter {host} ist nicht erreichbar. Prüfen Sie die "
-        "Internetverbindung, den DNS-Server und ob ausgehendes HTTPS (Port {port}) erlaubt ist. "
-        "Alarm-E-Mails warten solange im Postausgang und gehen hinaus, sobald er wieder "
-        "antwortet.",
-    },
-    "hint_relay_enrol": {
-        "en": "Enrol this device first: run tocsin online enroll URL with the relay's URL "
-        "and enter the device token from its operator when asked.",
-        "de": "Registrieren Sie dieses Gerät zuerst: führen Sie tocsin online enroll URL mit "
-        "der URL des Relays aus und geben Sie auf Nachfrage das Geräte-Token seines "
-        "Betreibers ein.",
-    },
-    "hint_relay_certificate": {
-        "en": "The online service's certificate was not accepted ({detail}). Check the relay "
-        "URL; if the relay uses a private CA, set ca_file to that CA.",
-        "de": "Das Zertifikat des Online-Dienstes wurde nicht akzeptiert ({detail}). Prüfen "
-        "Sie die Relay-URL; nutzt das Relay eine private CA, setzen Sie ca_file darauf.",
-    },
-    "hint_relay_auth": {
-        "en": "The online service refused this device's credential (wrong or revoked). Ask "
-        "the relay operator for a new one, then run: tocsin online enroll URL",
-        "de": "Der Online-Dienst hat die Zugangsdaten dieses Geräts abgelehnt (falsch oder "
-        "widerrufen). Fordern Sie neue an und führen Sie aus: tocsin online enroll URL",
-    },
-    "hint_relay_sender": {
-        "en": "This device may not send as {sender}. Use a sender address the relay operator "
-        "allowed for this device ('tocsin online status' lists them).",
-        "de": "Dieses Gerät darf nicht als {sender} senden. Verwenden Sie eine vom "
-        "Relay-Betreiber freigegebene Absenderadresse ('tocsin online status' zeigt sie).",
-    },
-    "hint_relay_busy": {
-        "en": "The online service is busy or this device's hourly quota is used up. Alarm "
-        "emails wait in the outbox and are sent when the relay takes them again.",
-        "de": "Der Online-Dienst ist ausgelastet oder das Stundenkontingent dieses Geräts ist "
-        "aufgebraucht. Alarm-E-Mails warten im Postausgang und werden später gesendet.",
-    },
-    "hint_relay_rejected": {
-        "en": "The online service refused the message: {detail}",
-        "de": "Der Online-Dienst hat die Nachricht abgelehnt: {detail}",
-    },
-    "hint_relay_not_relay": {
-        "en": "{host} does not answer like a Tocsin relay. Check the relay URL.",
-        "de": "{host} antwortet nicht wie ein Tocsin-Relay. Prüfen Sie die Relay-URL.",
-    },
-    "hint_relay_delivery_failed": {
-        "en": "The relay could not deliver to {recipient}: {detail}. The recipient's mail "
-        "server must offer STARTTLS with a valid certificate, and the address must exist.",
-        "de": "Das Relay konnte nicht an {recipient} zustellen: {detail}. Der Mailserver des "
-        "Empfängers muss STARTTLS mit gültigem Zertifikat anbieten, die Adresse muss existieren.",
-    },
-}
-for _code, _texts in _HINTS.items():
-    register(_code, _texts)
 
 _FINAL = ("sent", "failed", "dead")
 

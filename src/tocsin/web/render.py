@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -12,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from tocsin import __version__
 from tocsin.store.accounts_sql import Session
-from tocsin.web.texts import translator
+from tocsin.web.texts import LANGUAGES, Translator, translator
 
 __all__ = ["NAV", "STATIC_DIR", "redirect", "render"]
 
@@ -33,6 +35,9 @@ _ENV: Final = Environment(
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    # Jinja's gettext functions, bound per page to its language (see render): ``_()``
+    # and ``gettext()`` are ``t()``, ``ngettext(key, key, n)`` the plural of ``key``.
+    extensions=["jinja2.ext.i18n"],
 )
 
 
@@ -47,10 +52,14 @@ def render(
     **values: Any,
 ) -> HTMLResponse:
     """Render ``template`` with the layout's values (texts, menu, CSRF token) and ``values``."""
-    other = "de" if language == "en" else "en"
+    t = translator(language)
+    other = t("other_language")
     query = {k: v for k, v in request.query_params.items() if k in ("next", "expired")}
     html = _ENV.get_template(template).render(
-        t=translator(language),
+        t=t,
+        language_names=_language_names(),
+        gettext=t,
+        ngettext=_ngettext(t),
         switch_href=f"{request.url.path}?{urlencode({**query, 'lang': other})}",
         lang=language,
         session=session,
@@ -62,6 +71,20 @@ def render(
         **values,
     )
     return HTMLResponse(html, status_code=http_status)
+
+
+@functools.cache
+def _language_names() -> dict[str, str]:
+    """Each language's own name, in the catalogs' order (English first)."""
+    return {code: translator(code)("name_of_this_language") for code in LANGUAGES}
+
+
+def _ngettext(t: Translator) -> Callable[..., str]:
+    def ngettext(singular: str, plural: str, n: int, /, **params: object) -> str:
+        # The catalogs' msgids are codes, so both are the same key; t picks the form.
+        return t(singular if n == 1 else plural, count=n, **params)
+
+    return ngettext
 
 
 def redirect(path: str) -> RedirectResponse:

@@ -89,7 +89,6 @@ def _setup_page(
         pre_session_token=token,
         username=username,
         chosen_language=lang,
-        languages=LANGUAGES,
         min_password=MIN_PASSWORD_LENGTH,
         errors=errors or {},
         http_status=status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK,

@@ -17,7 +17,7 @@ from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
-from tocsin.web.texts import TEXTS
+from tocsin.web.texts import has_text
 
 __all__ = ["router"]
 
@@ -56,7 +56,9 @@ def _row(view: DeliveryView) -> dict[str, Any]:
         "status": view.status.value,
         "attempts": view.attempts,
         "reason": view.last_reason,
-        "reason_key": f"reason_{view.last_reason}" if f"reason_{view.last_reason}" in TEXTS else "",
+        "reason_key": f"reason_{view.last_reason}"
+        if has_text(f"reason_{view.last_reason}")
+        else "",
         "step": view.last_step,
         "server_reply": view.server_reply or view.last_error,
         "created": when(view.created_at),

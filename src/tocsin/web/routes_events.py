@@ -19,7 +19,7 @@ from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.routes_deliveries import when, zone
 from tocsin.web.session import current_session, language_of
-from tocsin.web.texts import TEXTS, translator
+from tocsin.web.texts import has_text, translator
 
 __all__ = ["router"]
 
@@ -46,7 +46,7 @@ def _row(record: EventRecord, paths: dict[str, str]) -> dict[str, Any]:
         "text": event.text,
         "value": value,
         "notifications": [
-            (n.user_id, n.status, f"why_{n.reason}" if f"why_{n.reason}" in TEXTS else n.reason)
+            (n.user_id, n.status, f"why_{n.reason}" if has_text(f"why_{n.reason}") else n.reason)
             for n in record.notifications
         ],
     }
