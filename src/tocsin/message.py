@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -35,6 +36,21 @@ class Mail:
 def make_message_id(domain: str) -> str:
     """A new globally unique Message-ID in ``domain`` (RFC 5322 §3.6.4)."""
     return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def _set_text_header(msg: EmailMessage, name: str, value: str) -> None:
+    """Set an unstructured header so that it reads back exactly as ``value``.
+
+    The standard library's folder drops a space that falls between two encoded words
+    (``a ¡ ¡`` comes back as ``a ¡¡``): whitespace between encoded words is not part
+    of the text (RFC 2047 §6.2).  Non-ASCII text for a 7-bit message is therefore
+    encoded and folded by ``email.header.Header``, which keeps such spaces inside the
+    encoded words, and stored as it is: its lines fit the policy, so none is refolded.
+    """
+    if value.isascii() or msg.policy.utf8:  # type: ignore[attr-defined]
+        msg[name] = value
+    else:
+        msg.set_raw(name, Header(value, "utf-8", header_name=name).encode(linesep="\r\n"))
 
 
 def _wire_form(address: Address, smtputf8: bool) -> str:
@@ -82,13 +98,13 @@ def compose(
     msg = EmailMessage(policy=policy.SMTPUTF8 if smtputf8 else policy.SMTP)
     msg["From"] = _header_address(from_addr, sender_name, smtputf8)
     msg["To"] = [_header_address(a, "", smtputf8) for a in to_addrs]
-    msg["Subject"] = subject
+    _set_text_header(msg, "Subject", subject)
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     domain = (from_addr.ascii or from_addr.text).rpartition("@")[2]
     msg["Message-ID"] = message_id or make_message_id(domain)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834 §5: no auto-replies to alarms
     for name, value in extra.items():
-        msg[name] = value
+        _set_text_header(msg, name, value)
     msg.set_content(text, cte="quoted-printable")
     if html is not None:
         msg.add_alternative(html, subtype="html", cte="quoted-printable")

@@ -7,7 +7,7 @@ import pickle
 from email import policy
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tocsin.address import InvalidAddress, parse_address
@@ -47,6 +47,7 @@ def test_clean_header_text_never_leaves_a_break(text):
 
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Zl", "Zp", "Cs")), max_size=60))
 @settings(max_examples=200)
+@example("0 ¡¡¡¡¡¡ࠀ𐀀𐀀𐀀𐀀𐀀𐀀 ¡ ¡")  # a space between two encoded words was dropped
 def test_any_safe_subject_renders_to_exactly_our_headers(subject):
     subject = clean_header_text(subject)
     mail = compose(
