@@ -270,6 +270,7 @@ def test_two_workers_on_postgres_follow_a_settings_change_at_once(
     finally:
         for w in workers:
             w.end()
+            print(f"--- worker {w.stdout.stem}:\n{w.output()}")  # shown if the test fails
         new_server.stop()
         site.services.close()
     logs = [w.output() for w in workers] + site.outputs
