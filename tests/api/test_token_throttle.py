@@ -5,13 +5,14 @@ honest client from 127.0.0.1, to the same uvicorn server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from helpers import LiveServer
+from helpers import LiveServer, tocsin_cli, tocsin_serve
 from tocsin.app import create_app
 from tocsin.services.accounts import ENV_TOKEN_FAILURE_LIMIT
 from tocsin.services.context import Services
@@ -67,3 +68,37 @@ def test_the_limit_must_be_a_positive_number(
     monkeypatch.setenv(ENV_TOKEN_FAILURE_LIMIT, "0")
     with pytest.raises(ValueError, match=ENV_TOKEN_FAILURE_LIMIT):
         Services.open(tmp_path / "data")
+
+
+def test_tocsin_serve_counts_the_connecting_address_not_a_forwarded_one(tmp_path: Path) -> None:
+    """The real ``tocsin serve``: an attacker on loopback (which uvicorn would trust as a
+    proxy) names a new address in X-Forwarded-For with every guess and is throttled all
+    the same after the configured burst; a valid token from 127.0.0.2 still works."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env |= {"TOCSIN_DATA": str(tmp_path / "data"), "NO_COLOR": "1"}
+    env[ENV_TOKEN_FAILURE_LIMIT] = str(LIMIT)
+    good = tocsin_cli(env, "token", "create", "gateway", "--scope", "admin").strip()
+    with tocsin_serve(env) as url:
+        with httpx.Client(base_url=url, timeout=30) as attacker:
+            statuses = [
+                attacker.get(
+                    "/api/v1/settings",
+                    headers={
+                        **_bearer(f"tcn_guess{i}"),
+                        "X-Forwarded-For": f"198.51.100.{i}",
+                        "Forwarded": f"for=198.51.100.{i}",
+                    },
+                ).status_code
+                for i in range(200)
+            ]
+            refused = attacker.get("/api/v1/settings", headers=_bearer("tcn_guess"))
+        assert statuses[:LIMIT] == [401] * LIMIT
+        assert set(statuses[LIMIT:]) == {429}
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 61
+        honest_side = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(base_url=url, transport=honest_side, headers=_bearer(good)) as honest:
+            assert honest.get("/api/v1/settings").status_code == 200
+            metrics = honest.get("/metrics").text
+    assert f"tocsin_api_token_failures_total {LIMIT}.0" in metrics
+    assert f"tocsin_api_throttled_total {200 - LIMIT + 1}.0" in metrics

@@ -5,6 +5,7 @@ closed before the next send, not up to ``settings_interval`` later."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from outbox_support import (
@@ -64,3 +65,52 @@ async def test_the_next_send_uses_the_new_settings(tmp_path: Path, versioned: bo
         sent_old = [list(m.rcpt_tos) for m in old.messages]
         assert sent_old == [["ops1@example.net"], ["ops2@example.net"]]
         assert new.messages == []
+
+
+async def test_an_email_queued_before_a_sender_change_goes_out_as_the_new_sender(
+    tmp_path: Path,
+) -> None:
+    """The new server's account owns only the new address (553 for any other, as Postfix
+    with reject_sender_login_mismatch): an email queued before the change must not pause
+    delivery for good; it goes out as the new sender, otherwise the same message."""
+    services = Services.open(tmp_path / "data")
+    try:
+        async with SMTPTestServer() as server:
+
+            async def handle_MAIL(  # noqa: N802 (aiosmtpd hook name)
+                _server: object, _session: object, envelope: Any, address: str, options: list[str]
+            ) -> str:
+                if address != "alarms@new.example.org":
+                    return "553 5.7.1 Sender address rejected: not owned by user"
+                envelope.mail_from = address
+                envelope.mail_options.extend(options)
+                return "250 OK"
+
+            server.handler.handle_MAIL = handle_MAIL  # type: ignore[attr-defined]
+            queued = enqueue(services.store, "ops1@example.net")  # rendered with the old sender
+            view = services.store.get_email(queued)
+            assert view is not None
+            services.settings.save(
+                smtp_settings(
+                    server.port, sender_address="alarms@new.example.org", sender_name="Plant room"
+                )
+            )
+            engine = DeliveryEngine(
+                services.store,
+                services.settings.load,
+                settings_version=services.settings.fingerprint,
+                options=fast_options(),
+            )
+            async with running(engine):
+                await eventually(
+                    lambda: statuses(services.store, queued) == {"ops1@example.net": Status.SENT},
+                    what="the email's delivery",
+                )
+                assert engine.paused is None
+    finally:
+        services.close()
+    (got,) = server.messages
+    assert got.mail_from == "alarms@new.example.org"
+    message = got.message()
+    assert str(message["From"]) == "Plant room <alarms@new.example.org>"
+    assert str(message["Message-ID"]) == view.message_id  # otherwise the same message

@@ -96,6 +96,10 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
         log_config=None,  # tocsin.deploy.logs set up the handlers: one line per event
         log_level="info",
         timeout_graceful_shutdown=int(HTTP_GRACE),
+        # No X-Forwarded-For/-Proto: uvicorn would take them from any loopback client,
+        # so a local process could name a new address with every guessed API token and
+        # never be throttled.  Without a trusted-proxy setting, the peer is the client.
+        proxy_headers=False,
     )
 
     def ready() -> None:

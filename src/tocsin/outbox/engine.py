@@ -38,12 +38,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from tocsin.errors import ConfigurationProblem, FailureLog, StorageFull
+from tocsin.message import Mail
 from tocsin.outbox.backoff import RetryPolicy
 from tocsin.outbox.gate import Gate, PauseState
 from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock
 from tocsin.outbox.lanes import TransportFactory, TransportHolder, default_transport_factory
 from tocsin.outbox.metrics import OutboxMetrics
 from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release, Status
+from tocsin.outbox.readdress import readdress
 from tocsin.outbox.store import OutboxStore
 from tocsin.outbox.verdict import Verdict, judge_error, judge_result
 from tocsin.settings import EmailSettings
@@ -379,7 +381,7 @@ class DeliveryEngine:
             self._done_with(email)
 
         try:
-            await send_each(transport, [e.mail() for e in batch], report)
+            await send_each(transport, [_as_sender_now(e, settings) for e in batch], report)
         except Exception as exc:  # a bug below: judge what is left, as a single send would
             for index in range(len(batch)):
                 if index not in judged:
@@ -484,3 +486,16 @@ class DeliveryEngine:
         self._executor = None
         if self._lock is not None:
             self._lock.release()
+
+
+def _as_sender_now(email: ClaimedEmail, settings: EmailSettings) -> Mail:
+    """The email as the current sender sends it (see :mod:`tocsin.outbox.readdress`):
+    queued before the sender address changed, it gets the new one."""
+    mail = email.mail()
+    if not settings.sender_address:
+        return mail
+    try:
+        return readdress(mail, settings.sender_address, settings.sender_name)
+    except ValueError as exc:  # the settings were validated; this is only a safety net
+        log.warning("email %s keeps the sender it was queued with: %s", email.message_id, exc)
+        return mail

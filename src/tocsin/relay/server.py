@@ -171,6 +171,9 @@ async def serve_relay(
             ssl_certfile=options.tls_certfile or None,
             ssl_keyfile=options.tls_keyfile or None,
             lifespan="off",
+            # The peer is the client (no X-Forwarded-For from loopback clients, as
+            # uvicorn would): the throttles count the address that connected.
+            proxy_headers=False,
             # Longer than clients keep idle connections (the online transport: 2 s), so a
             # client never reuses a connection the server is closing at that moment.
             timeout_keep_alive=30,
