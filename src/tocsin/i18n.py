@@ -168,6 +168,32 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Port {port} is unusual for {encryption}; the usual port is {default}.",
         "de": "Port {port} ist für {encryption} ungewöhnlich; üblich ist Port {default}.",
     },
+    # --- added for issue 18
+    "database_readable_by_others": {
+        "en": "The database {path} can be read by other users of this machine; run: {command}",
+        "de": "Die Datenbank {path} ist für andere Benutzer dieses Rechners lesbar; "
+        "führen Sie aus: {command}",
+    },
+    "next_step_setup": {
+        "en": "Next step: open {url} to create the first administrator "
+        "(or run 'tocsin admin create' in a second terminal).",
+        "de": "Nächster Schritt: Öffnen Sie {url}, um den ersten Administrator anzulegen "
+        "(oder führen Sie 'tocsin admin create' in einem zweiten Terminal aus).",
+    },
+    "next_step_email": {
+        "en": "Email is off: nothing is sent until you enable it at {url} "
+        "(or: tocsin settings set … enabled=true).",
+        "de": "E-Mail ist aus: Nichts wird versendet, bis Sie sie unter {url} aktivieren "
+        "(oder: tocsin settings set … enabled=true).",
+    },
+    "email_disabled_test": {
+        "en": "Email is disabled (enabled=false), so no test email can be sent; "
+        "enable it with 'tocsin settings set enabled=true' (with host and sender_address) "
+        "or on the Email settings page.",
+        "de": "E-Mail ist deaktiviert (enabled=false), daher kann keine Test-E-Mail "
+        "versendet werden; aktivieren Sie sie mit 'tocsin settings set enabled=true' "
+        "(mit host und sender_address) oder auf der Seite E-Mail-Einstellungen.",
+    },
 }
 
 
