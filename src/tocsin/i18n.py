@@ -186,13 +186,86 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "de": "E-Mail ist aus: Nichts wird versendet, bis Sie sie unter {url} aktivieren "
         "(oder: tocsin settings set … enabled=true).",
     },
-    "email_disabled_test": {
-        "en": "Email is disabled (enabled=false), so no test email can be sent; "
-        "enable it with 'tocsin settings set enabled=true' (with host and sender_address) "
-        "or on the Email settings page.",
-        "de": "E-Mail ist deaktiviert (enabled=false), daher kann keine Test-E-Mail "
-        "versendet werden; aktivieren Sie sie mit 'tocsin settings set enabled=true' "
-        "(mit host und sender_address) oder auf der Seite E-Mail-Einstellungen.",
+    "required_for_test": {
+        "en": "A test email needs this.",
+        "de": "Eine Test-E-Mail braucht diese Angabe.",
+    },
+    "test_email_disabled_incomplete": {
+        "en": "Email is disabled (enabled=false) and not set up yet, so nothing was sent: "
+        "set {fields} first, then enable it with 'tocsin settings set enabled=true' "
+        "(or on the Email settings page).",
+        "de": "E-Mail ist deaktiviert (enabled=false) und noch nicht eingerichtet, daher "
+        "wurde nichts gesendet: Setzen Sie zuerst {fields} und aktivieren Sie sie dann mit "
+        "'tocsin settings set enabled=true' (oder auf der Seite E-Mail-Einstellungen).",
+    },
+    "test_email_disabled_note": {
+        "en": "Email is disabled (enabled=false): alarm emails go out only once you enable "
+        "it with 'tocsin settings set enabled=true' (or on the Email settings page).",
+        "de": "E-Mail ist deaktiviert (enabled=false): Alarm-E-Mails werden erst versendet, "
+        "wenn Sie sie mit 'tocsin settings set enabled=true' aktivieren (oder auf der Seite "
+        "E-Mail-Einstellungen).",
+    },
+    "test_email_incomplete": {
+        "en": "The settings are not complete; nothing was sent.",
+        "de": "Die Einstellungen sind unvollständig; nichts wurde gesendet.",
+    },
+    "test_email_not_enrolled": {
+        "en": "This installation is not enrolled with the online service; nothing was sent.",
+        "de": "Diese Installation ist nicht beim Online-Dienst angemeldet; nichts wurde gesendet.",
+    },
+    "test_email_accepted": {
+        "en": "Test email accepted by the server ({reply}).",
+        "de": "Test-E-Mail vom Server angenommen ({reply}).",
+    },
+    "test_email_not_delivered": {
+        "en": "The test email was not delivered. See the hint above.",
+        "de": "Die Test-E-Mail wurde nicht zugestellt. Siehe den Hinweis oben.",
+    },
+    "cli_error": {"en": "error", "de": "Fehler"},
+    "cli_warning": {"en": "warning", "de": "Warnung"},
+    "cli_tip": {"en": "tip", "de": "Tipp"},
+    "cli_not_key_value": {
+        "en": "'{pair}' is not KEY=VALUE (example: host=smtp.example.com).",
+        "de": "'{pair}' hat nicht die Form SCHLÜSSEL=WERT (Beispiel: host=smtp.example.com).",
+    },
+    "cli_nothing_saved_fix": {
+        "en": "Nothing was saved. Correct the fields above and try again.",
+        "de": "Nichts wurde gespeichert. Korrigieren Sie die Felder oben und versuchen Sie "
+        "es erneut.",
+    },
+    "cli_nothing_saved": {"en": "Nothing was saved.", "de": "Nichts wurde gespeichert."},
+    "cli_saved": {"en": "Saved.", "de": "Gespeichert."},
+    "cli_password_prompt": {"en": "SMTP password: ", "de": "SMTP-Passwort: "},
+    "cli_admin_password_prompt": {
+        "en": "Password for the new admin: ",
+        "de": "Passwort für den neuen Administrator: ",
+    },
+    "cli_again": {"en": "Again: ", "de": "Noch einmal: "},
+    "cli_entries_differ": {
+        "en": "The two entries differ; nothing was saved.",
+        "de": "Die beiden Eingaben unterscheiden sich; nichts wurde gespeichert.",
+    },
+    "cli_password_empty": {
+        "en": "Empty password; to remove the password use --clear.",
+        "de": "Leeres Passwort; um das Passwort zu entfernen, verwenden Sie --clear.",
+    },
+    "cli_password_saved": {"en": "Password saved.", "de": "Passwort gespeichert."},
+    "cli_password_cleared": {"en": "Password cleared.", "de": "Passwort entfernt."},
+    "cli_admin_created": {
+        "en": "Admin '{username}' created.",
+        "de": "Administrator '{username}' angelegt.",
+    },
+    "cli_admin_username_invalid": {
+        "en": "The username takes 1-64 letters, digits and . _ @ -.",
+        "de": "Der Benutzername besteht aus 1-64 Buchstaben, Ziffern und . _ @ -.",
+    },
+    "cli_admin_password_short": {
+        "en": "The password needs at least {count} characters.",
+        "de": "Das Passwort braucht mindestens {count} Zeichen.",
+    },
+    "cli_language_unknown": {
+        "en": "--lang takes en or de.",
+        "de": "--lang nimmt en oder de.",
     },
 }
 

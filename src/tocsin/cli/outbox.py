@@ -235,7 +235,7 @@ def worker(
     log_format: LogFormatOption = LogFormat.TEXT,
     log_level: LogLevelOption = "info",
 ) -> None:
-    """Run the delivery engine alone (``serve`` runs it too), until SIGTERM or Ctrl-C."""
+    """Run the delivery engine alone ('serve' runs it too), until SIGTERM or Ctrl-C."""
     from tocsin.outbox import DeliveryEngine, EngineOptions, RetryPolicy
     from tocsin.outbox.tracker import Tracker
 
