@@ -9,8 +9,10 @@ enable email) and stops saying it once that is done.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 from helpers import serving, tocsin_cli
@@ -96,3 +98,32 @@ def test_scripts_serve_says_it_stays_in_the_foreground(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Usage" in done.stdout
+
+
+def test_the_worker_warns_too(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = _env(data)
+    tocsin_cli(env, "settings", "show")
+    (data / "tocsin.db").chmod(0o640)  # group-readable is readable by others too
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tocsin", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        lines = []
+        for line in worker.stdout:
+            lines.append(line)
+            if "delivering" in line:
+                break
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        assert worker.stdout is not None
+        worker.stdout.close()
+    warned = [ln for ln in lines if "other users" in ln]
+    assert len(warned) == 1, lines
+    assert f"chmod 600 {data / 'tocsin.db'}" in warned[0]
