@@ -166,7 +166,7 @@ def test_german_and_english_texts_differ() -> None:
         "next_step_email",
         "database_readable_by_others",
     ]
-    params = {"count": 10, "url": "u", "path": "p", "command": "c"}
+    params = {"count": 10, "url": "u", "path": "p", "command": "c"}  # every placeholder
     same = [c for c in codes if translate(c, "en", **params) == translate(c, "de", **params)]
     assert same == []
 

@@ -176,15 +176,15 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
     },
     "next_step_setup": {
         "en": "Next step: open {url} to create the first administrator "
-        "(or run 'tocsin admin create' in a second terminal).",
+        "(or run '{command} admin create' in a second terminal).",
         "de": "Nächster Schritt: Öffnen Sie {url}, um den ersten Administrator anzulegen "
-        "(oder führen Sie 'tocsin admin create' in einem zweiten Terminal aus).",
+        "(oder führen Sie '{command} admin create' in einem zweiten Terminal aus).",
     },
     "next_step_email": {
         "en": "Email is off: nothing is sent until you enable it at {url} "
-        "(or: tocsin settings set … enabled=true).",
+        "(or: {command} settings set … enabled=true).",
         "de": "E-Mail ist aus: Nichts wird versendet, bis Sie sie unter {url} aktivieren "
-        "(oder: tocsin settings set … enabled=true).",
+        "(oder: {command} settings set … enabled=true).",
     },
     "required_for_test": {
         "en": "A test email needs this.",

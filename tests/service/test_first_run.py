@@ -19,7 +19,8 @@ from helpers import serving, tocsin_cli
 
 
 def _env(data: Path) -> dict[str, str]:
-    return {**os.environ, "TOCSIN_DATA": str(data), "NO_COLOR": "1", "COLUMNS": "200"}
+    env = {k: v for k, v in os.environ.items() if k != "TOCSIN_COMMAND"}
+    return {**env, "TOCSIN_DATA": str(data), "NO_COLOR": "1", "COLUMNS": "200"}
 
 
 def _mode(path: Path) -> int:
@@ -65,7 +66,15 @@ def test_serve_names_the_next_step_until_it_is_done(tmp_path: Path) -> None:
         url = running.url
     output = running.output()
     assert f"Next step: open {url}/setup to create the first administrator" in output
+    assert "(or run 'tocsin admin create' in a second terminal)" in output
     assert f"enable it at {url}/settings/email" in output
+    assert "(or: tocsin settings set … enabled=true)" in output
+
+    # ./scripts/serve names the checkout's wrapper, which is what the README calls.
+    with serving({**env, "TOCSIN_COMMAND": "./tocsin"}) as running:
+        running.wait_for_output("Email is off")
+    assert "(or run './tocsin admin create' in a second terminal)" in running.output()
+    assert "(or: ./tocsin settings set … enabled=true)" in running.output()
 
     tocsin_cli(env, "admin", "create", "--stdin", stdin="a long admin password\n")
     with serving(env) as running:
@@ -92,6 +101,7 @@ def test_scripts_serve_says_it_stays_in_the_foreground(tmp_path: Path) -> None:
     text = (root / "scripts" / "serve").read_text(encoding="utf-8")
     said = [ln for ln in text.splitlines() if ln.startswith("echo ")]
     assert any("foreground" in ln and "second terminal" in ln for ln in said), said
+    assert "export TOCSIN_COMMAND=./tocsin" in text
     # The ./tocsin wrapper runs the checkout's command.
     done = subprocess.run(
         [str(root / "tocsin"), "--help"], capture_output=True, text=True, timeout=60, check=False

@@ -7,6 +7,7 @@ needs next (create the first administrator, enable email).  Both only read.
 
 from __future__ import annotations
 
+import os
 import shlex
 import stat
 from pathlib import Path
@@ -15,10 +16,17 @@ from tocsin.i18n import translate
 from tocsin.services.context import Services
 from tocsin.store import SQLiteStore
 
-__all__ = ["base_url", "exposed_database", "next_steps", "permission_warning"]
+__all__ = [
+    "base_url",
+    "command_name",
+    "exposed_database",
+    "next_steps",
+    "permission_warning",
+]
 
 SETUP_PATH = "/setup"
 EMAIL_SETTINGS_PATH = "/settings/email"
+ENV_COMMAND = "TOCSIN_COMMAND"
 
 
 def exposed_database(services: Services) -> list[Path]:
@@ -57,12 +65,21 @@ def base_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def command_name() -> str:
+    """How the operator calls the command: ``$TOCSIN_COMMAND`` (``./scripts/serve``
+    sets ``./tocsin``, the checkout's wrapper), else ``tocsin``."""
+    return os.environ.get(ENV_COMMAND, "").strip() or "tocsin"
+
+
 def next_steps(services: Services, url: str, language: str = "en") -> list[str]:
     """The next step for the state found: no administrator yet → the setup page;
     email disabled → where to enable it.  Empty when nothing is left to do."""
     steps: list[str] = []
+    command = command_name()
     if services.accounts.first_run():
-        steps.append(translate("next_step_setup", language, url=url + SETUP_PATH))
+        setup = url + SETUP_PATH
+        steps.append(translate("next_step_setup", language, url=setup, command=command))
     if not services.settings.load().enabled:
-        steps.append(translate("next_step_email", language, url=url + EMAIL_SETTINGS_PATH))
+        email = url + EMAIL_SETTINGS_PATH
+        steps.append(translate("next_step_email", language, url=email, command=command))
     return steps
