@@ -104,3 +104,53 @@ def test_missing_binaries_without_install_say_what_to_install(tmp_path: Path) ->
     assert done.returncode == 1
     assert "no PostgreSQL server binaries (initdb) found" in done.stderr
     assert "apt-get install postgresql" in done.stderr
+
+
+def test_missing_postgresql_is_installed_from_debian() -> None:
+    """No server binaries: apt-get installs `postgresql`, then the cluster starts.
+
+    apt-get is a stand-in on the PATH that records its arguments and "installs" by
+    linking the machine's binaries where Debian's package puts them; the rest (initdb,
+    the server, the database) is real.
+    """
+    if os.geteuid() != 0:
+        pytest.fail("installing packages needs root; run the tests as root")
+    real = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1].parent
+    base = Path("/tmp") / f"tocsin-pg-test-{uuid.uuid4().hex[:12]}"
+    search, fakebin, state = base / "lib", base / "fakebin", base / "state"
+    fakebin.mkdir(parents=True)
+    search.mkdir()
+    apt = fakebin / "apt-get"
+    apt.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {base}/apt.log\n'
+        'case "$*" in *" install "*postgresql*)\n'
+        f"  mkdir -p {search}/15 && ln -s {real} {search}/15/bin ;;\n"
+        "esac\n"
+    )
+    apt.chmod(0o755)
+    env = _env(
+        state,
+        TOCSIN_PG_SEARCH=str(search),
+        TOCSIN_PG_CLUSTER_CONF=str(base / "etc" / "createcluster.conf"),
+        PATH=f"{fakebin}:{os.environ['PATH']}",
+        TOCSIN_PG_MACHINE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/test",
+    )
+    try:
+        done = _run("ensure.sh", env)
+        assert done.returncode == 0, done.stderr
+        assert "installing Debian's postgresql" in done.stderr
+        # The package is told not to make and start a cluster of its own on 5432.
+        conf = (base / "etc" / "createcluster.conf").read_text()
+        assert conf == "create_main_cluster = false\n"
+        calls = (base / "apt.log").read_text().splitlines()
+        assert any(c.endswith("update -qq") for c in calls), calls
+        assert any(c.endswith("install -y -qq --no-install-recommends postgresql") for c in calls)
+        found = _values(done.stdout)
+        assert found["TOCSIN_PG_STARTED"] == "1"
+        with psycopg.connect(found["TOCSIN_TEST_PG_URL"]) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("test",)
+    finally:
+        stopped = _run("stop.sh", env)
+        subprocess.run(["rm", "-rf", str(base)], check=False, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr

@@ -6,8 +6,11 @@
 #
 #   TOCSIN_PG_DIR      state dir (data, socket, log, env)      [${TMPDIR:-/tmp}/tocsin-pg]
 #   TOCSIN_PG_PORT     port on 127.0.0.1; "auto": 5432 if free, else a free one  [auto]
-#   TOCSIN_PG_BINDIR   where initdb and pg_ctl are   [newest /usr/lib/postgresql/*/bin]
+#   TOCSIN_PG_BINDIR   where initdb and pg_ctl are   [newest $TOCSIN_PG_SEARCH/*/bin]
+#   TOCSIN_PG_SEARCH   where Debian's packages put each version  [/usr/lib/postgresql]
 #   TOCSIN_PG_INSTALL  auto: apt-get install postgresql when missing; no: never  [auto]
+#   TOCSIN_PG_CLUSTER_CONF  postgresql-common's createcluster.conf, written (when absent)
+#                      before installing  [/etc/postgresql-common/createcluster.conf]
 #
 # On success it writes $TOCSIN_PG_DIR/env ("KEY=value" lines: TOCSIN_TEST_PG_URL,
 # TOCSIN_PG_PORT, TOCSIN_PG_PID) and prints the same lines on stdout.
@@ -16,6 +19,8 @@ set -euo pipefail
 STATE=${TOCSIN_PG_DIR:-${TMPDIR:-/tmp}/tocsin-pg}
 PORT=${TOCSIN_PG_PORT:-auto}
 INSTALL=${TOCSIN_PG_INSTALL:-auto}
+SEARCH=${TOCSIN_PG_SEARCH:-/usr/lib/postgresql}
+CLUSTER_CONF=${TOCSIN_PG_CLUSTER_CONF:-/etc/postgresql-common/createcluster.conf}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { printf '[pg] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -27,7 +32,7 @@ bindir() {
     return 0
   fi
   local found
-  found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  found=$(ls -d "$SEARCH"/*/bin 2>/dev/null | sort -V | tail -1)
   [ -n "$found" ] && [ -x "$found/initdb" ] && echo "$found"
   return 0
 }
@@ -41,9 +46,9 @@ if [ -z "$BIN" ]; then
   log "installing Debian's postgresql (no cluster of its own is created or started)"
   # The package would create and start a "main" cluster on port 5432; the tests run
   # their own.  Only when the file is not there yet (an admin's choice stays).
-  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-    mkdir -p /etc/postgresql-common
-    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+  if [ ! -e "$CLUSTER_CONF" ]; then
+    mkdir -p "$(dirname "$CLUSTER_CONF")"
+    echo "create_main_cluster = false" > "$CLUSTER_CONF"
   fi
   export DEBIAN_FRONTEND=noninteractive
   APT_OPTS="-o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confold"
@@ -56,7 +61,7 @@ if [ -z "$BIN" ]; then
   timeout 900 apt-get $APT_OPTS install -y -qq --no-install-recommends postgresql >/dev/null \
     || die "apt-get install postgresql failed"
   BIN=$(bindir)
-  [ -n "$BIN" ] || die "postgresql is installed but no initdb was found under /usr/lib/postgresql"
+  [ -n "$BIN" ] || die "postgresql is installed but no initdb was found under $SEARCH"
 fi
 
 # ---------------------------------------------------------------- previous run
