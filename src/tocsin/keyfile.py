@@ -31,7 +31,7 @@ class SecretBox:
             return self._read()
         except FileNotFoundError:
             pass
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = Fernet.generate_key()
         try:
             # O_EXCL: two processes starting at once must not each write a key.

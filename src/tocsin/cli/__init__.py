@@ -8,6 +8,7 @@ operation failed (a test email that did not go through), 2 for refused input, 75
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import sys
@@ -20,6 +21,7 @@ from rich.markup import escape
 
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli.db import backup, db_app, restore
+from tocsin.cli.helptext import json_errors, plain_help, wants_json
 from tocsin.cli.outbox import outbox_app, worker
 from tocsin.cli.relay import online_app, relay_app
 from tocsin.cli.secrets import refuse_secret_pairs
@@ -34,6 +36,8 @@ from tocsin.cli.support import (
 )
 from tocsin.deploy.logs import LogFormat
 from tocsin.errors import ConfigError, MissingExtra, SchemaError, StorageFull
+from tocsin.i18n import translate
+from tocsin.security import MIN_PASSWORD_LENGTH
 from tocsin.services.context import Services
 from tocsin.services.disk import (
     DEFAULT_MIN_FREE_MB,
@@ -74,9 +78,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 _MARK = {
-    Level.ERROR: "[red]✗ error[/]",
-    Level.WARNING: "[yellow]! warning[/]",
-    Level.TIP: "[cyan]i tip[/]",
+    Level.ERROR: ("[red]✗ {}[/]", "cli_error"),
+    Level.WARNING: ("[yellow]! {}[/]", "cli_warning"),
+    Level.TIP: ("[cyan]i {}[/]", "cli_tip"),
 }
 
 
@@ -94,7 +98,9 @@ def _open(data: Path | None) -> Services:
 def _print_report(report: Report, language: str) -> None:
     for issue in report.issues:
         console = err if issue.level is Level.ERROR else out
-        console.print(f"{_MARK[issue.level]} [bold]{issue.field}[/]: {issue.text(language)}")
+        style, word = _MARK[issue.level]
+        mark = style.format(translate(word, language))
+        console.print(f"{mark} [bold]{issue.field}[/]: {escape(issue.text(language))}")
 
 
 def _show(values: dict[str, Any]) -> None:
@@ -126,7 +132,7 @@ def _parse_pairs(pairs: list[str], language: str) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            err.print(f"[red]✗[/] '{pair}' is not KEY=VALUE (example: host=smtp.example.com)")
+            err.print(f"[red]✗[/] {escape(translate('cli_not_key_value', language, pair=pair))}")
             raise typer.Exit(2)
         refuse_secret_pairs([key.strip()], language)
         changes[key.strip()] = value
@@ -152,9 +158,9 @@ def settings_set(
         services.close()
     _print_report(report, language)
     if not saved:
-        err.print("[red]Nothing was saved.[/] Correct the fields above and try again.")
+        err.print(f"[red]✗[/] {translate('cli_nothing_saved_fix', language)}")
         raise typer.Exit(2)
-    out.print("[green]✓ Saved.[/]")
+    out.print(f"[green]✓ {translate('cli_saved', language)}[/]")
 
 
 @settings_app.command("password")
@@ -170,12 +176,12 @@ def settings_password(
     elif stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass("SMTP password: ")
-        if getpass.getpass("Again: ") != password:
-            err.print("[red]✗[/] The two entries differ; nothing was saved.")
+        password = getpass.getpass(translate("cli_password_prompt", language))
+        if getpass.getpass(translate("cli_again", language)) != password:
+            err.print(f"[red]✗[/] {translate('cli_entries_differ', language)}")
             raise typer.Exit(2)
     if not password and not clear:
-        err.print("[red]✗[/] Empty password; to remove the password use --clear.")
+        err.print(f"[red]✗[/] {translate('cli_password_empty', language)}")
         raise typer.Exit(2)
     services = _open(data)
     try:
@@ -184,9 +190,15 @@ def settings_password(
         services.close()
     _print_report(report, language)
     if not saved:
-        err.print("[red]Nothing was saved.[/]")
+        err.print(f"[red]✗[/] {translate('cli_nothing_saved', language)}")
         raise typer.Exit(2)
-    out.print("[green]✓ Password cleared.[/]" if clear else "[green]✓ Password saved.[/]")
+    # One literal per call: Babel's extractor would glue a conditional's two codes.
+    done = (
+        translate("cli_password_cleared", language)
+        if clear
+        else translate("cli_password_saved", language)
+    )
+    out.print(f"[green]✓ {done}[/]")
 
 
 @app.command("test-email")
@@ -196,15 +208,20 @@ def send_test(
     language: LangOption = "en",
     as_json: JsonOption = False,
 ) -> None:
-    """Send a test email and report every step of the conversation, with hints."""
+    """Send a test email and report every step of the conversation, with hints.
+
+    Works while email is still disabled (to try the settings before enabling them);
+    it says so, and how to enable email.
+    """
     from tocsin.services.test_email import TestEmailRefused, send_test_email
 
     try:
         parse_address(to)
     except InvalidAddress as exc:
-        err.print(f"[red]✗[/] --to: {exc}")
+        err.print(f"[red]✗[/] --to: {escape(exc.text(language))}")
         raise typer.Exit(2) from None
     services = _open(data)
+    enabled = services.settings.load().enabled
 
     def progress(step: Any) -> None:
         if as_json or step.status.value == "start":
@@ -217,29 +234,65 @@ def send_test(
     try:
         report = asyncio.run(send_test_email(services, to, language=language, progress=progress))
     except TestEmailRefused as exc:
-        _print_report(exc.report, language)
-        err.print(f"[red]✗[/] {exc}")
+        _refused_test(exc.report, language, enabled=enabled, as_json=as_json)
         raise typer.Exit(2) from None
     finally:
         services.close()
+    note = None if enabled else translate("test_email_disabled_note", language)
     if as_json:
-        out.print_json(json.dumps(report.as_dict()))
+        document = report.as_dict()
+        if note:
+            document["notes"] = [note]
+        out.print_json(json.dumps(document))
     elif report.ok:
-        out.print(f"[green]Test email accepted by the server[/] ({report.server_reply}).")
+        reply = escape(report.server_reply)
+        out.print(f"[green]✓ {translate('test_email_accepted', language, reply=reply)}[/]")
     else:
-        err.print("[red]The test email was not delivered.[/] See the hint above.")
+        err.print(f"[red]✗ {translate('test_email_not_delivered', language)}[/]")
+    if note and not as_json:
+        out.print(f"[yellow]![/] {note}")
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _read_new_password(prompt: str, stdin: bool) -> str:
+def _refused_test(report: Report, language: str, *, enabled: bool, as_json: bool) -> None:
+    """Say why the test email was not even tried: in JSON on stdout, or as text."""
+    missing = [i.field for i in report.issues if i.code == "required"]
+    if not enabled and missing:
+        fields = ", ".join(missing)
+        summary = translate("test_email_disabled_incomplete", language, fields=fields)
+    elif any(i.code == "online_not_enrolled" for i in report.issues):
+        summary = translate("test_email_not_enrolled", language)
+    else:
+        summary = translate("test_email_incomplete", language)
+    if as_json:
+        issues = [issue.as_dict(language) for issue in report.issues]
+        document = {"ok": False, "error": summary, "enabled": enabled, "issues": issues}
+        out.print_json(json.dumps(document))
+        return
+    _print_report(report, language)
+    err.print(f"[red]✗[/] {escape(summary)}")
+
+
+def _read_new_password(prompt: str, stdin: bool, language: str = "en") -> str:
     if stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
     password = getpass.getpass(prompt)
-    if getpass.getpass("Again: ") != password:
-        err.print("[red]✗[/] The two entries differ; nothing was saved.")
+    if getpass.getpass(translate("cli_again", language)) != password:
+        err.print(f"[red]✗[/] {translate('cli_entries_differ', language)}")
         raise typer.Exit(2)
     return password
+
+
+def _admin_refusal(message: str, language: str) -> str:
+    """The service's English refusal of an admin, in ``language``."""
+    if message.startswith("the username"):
+        return translate("cli_admin_username_invalid", language)
+    if message.startswith("the password"):
+        return translate("cli_admin_password_short", language, count=MIN_PASSWORD_LENGTH)
+    if message.startswith("the language"):
+        return translate("cli_language_unknown", language)
+    return message
 
 
 @admin_app.command("create")
@@ -250,16 +303,17 @@ def admin_create(
     stdin: Annotated[bool, typer.Option("--stdin", help="Read the password from stdin.")] = False,
 ) -> None:
     """Create an administrator (the password is asked without echo)."""
-    password = _read_new_password("Password for the new admin: ", stdin)
+    password = _read_new_password(translate("cli_admin_password_prompt", language), stdin, language)
     services = _open(data)
     try:
         services.accounts.create_admin(username, password, language)
     except ValueError as exc:
-        err.print(f"[red]✗[/] {exc}")
+        err.print(f"[red]✗[/] {escape(_admin_refusal(str(exc), language))}")
         raise typer.Exit(2) from None
     finally:
         services.close()
-    out.print(f"[green]✓ Admin '{username}' created.[/]")
+    done = translate("cli_admin_created", language, username=username)
+    out.print(f"[green]✓ {escape(done)}[/]")
 
 
 @token_app.command("create")
@@ -392,12 +446,19 @@ def main() -> None:
 
 
 def run(command: typer.Typer, **options: Any) -> None:
-    """Run ``command``; a missing extra or a full disk is one line, not a traceback."""
-    try:
-        command(**options)
-    except MissingExtra as exc:
-        err.print(f"[red]✗[/] {escape(str(exc))}")
-        raise SystemExit(2) from None
-    except StorageFull as exc:  # a condition, not a crash: one line, no traceback
-        err.print(f"[red]✗[/] {escape(str(exc))}; nothing was stored, try again later.")
-        sys.exit(EX_TEMPFAIL)
+    """Run ``command``; a missing extra or a full disk is one line, not a traceback.
+
+    Help shows plain placeholders (see :mod:`tocsin.cli.helptext`); with ``--json`` an
+    error ends as JSON on stdout too.
+    """
+    args = options.get("args")
+    as_json = wants_json(list(args) if args is not None else sys.argv[1:])
+    with json_errors() if as_json else contextlib.nullcontext():
+        try:
+            plain_help(typer.main.get_command(command))(**options)
+        except MissingExtra as exc:
+            err.print(f"[red]✗[/] {escape(str(exc))}")
+            raise SystemExit(2) from None
+        except StorageFull as exc:  # a condition, not a crash: one line, no traceback
+            err.print(f"[red]✗[/] {escape(str(exc))}; nothing was stored, try again later.")
+            sys.exit(EX_TEMPFAIL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import re
 import signal
 import sys
@@ -35,6 +36,7 @@ from tocsin.outbox import DeliveryView, EmailView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
 from tocsin.services.context import Services
 from tocsin.services.outbox import EmailNotFound
+from tocsin.services.startup import exposed_database, permission_warning
 
 __all__ = ["outbox_app", "parse_duration", "worker"]
 
@@ -235,7 +237,7 @@ def worker(
     log_format: LogFormatOption = LogFormat.TEXT,
     log_level: LogLevelOption = "info",
 ) -> None:
-    """Run the delivery engine alone (``serve`` runs it too), until SIGTERM or Ctrl-C."""
+    """Run the delivery engine alone ('serve' runs it too), until SIGTERM or Ctrl-C."""
     from tocsin.outbox import DeliveryEngine, EngineOptions, RetryPolicy
     from tocsin.outbox.tracker import Tracker
 
@@ -243,6 +245,9 @@ def worker(
     age = _duration(max_age, "--max-age")
     assert age is not None
     services = _open(data, database)
+    warning = permission_warning(exposed_database(services))
+    if warning:
+        logging.getLogger("tocsin").warning("%s", warning)
 
     def paused(problem: ConfigurationProblem) -> None:
         err.print(f"[yellow]! delivery paused:[/] {problem}")

@@ -26,6 +26,7 @@ from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics
 from tocsin.outbox.tracker import Tracker
 from tocsin.services.context import Services
 from tocsin.services.disk import DiskWatch
+from tocsin.services.startup import base_url, exposed_database, next_steps, permission_warning
 from tocsin.services.summaries import default_checks, outbox_pause_notifier, run_summaries
 
 __all__ = ["HTTP_GRACE", "serve_forever"]
@@ -85,6 +86,9 @@ def _engine(services: Services, metrics: OutboxMetrics) -> DeliveryEngine:
 async def serve_forever(services: Services, *, host: str, port: int) -> None:
     """Serve HTTP, deliver mail, run the minutely summaries and watch the disk until
     SIGTERM / SIGINT."""
+    warning = permission_warning(exposed_database(services))
+    if warning:
+        log.warning("%s", warning)
     metrics = OutboxMetrics(services.store)
     engine = _engine(services, metrics)
     services.outbox.on_enqueue = engine.wake
@@ -105,6 +109,8 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
     def ready() -> None:
         log.info("listening on http://%s:%d (data: %s)", host, port, services.data)
         notify(f"READY=1\nSTATUS=Listening on http://{host}:{port}")
+        for step in next_steps(services, base_url(host, port)):
+            log.info("%s", step)
 
     server = _Server(config, ready)
     stop = asyncio.Event()

@@ -209,7 +209,7 @@ def restore_backup(
                 raise BackupError(f"{source} holds no key: restore it with --without-key")
             key = open_key(backup.sealed_key, passphrase)
         queued = _prepare(backup.database)
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         _refuse_if_running(root)  # again: did one start while we read?
         for stale in ("-wal", "-shm", "-journal"):  # the old database's: never replay them
             Path(f"{database}{stale}").unlink(missing_ok=True)

@@ -84,7 +84,7 @@ class Services:
         """
         token_throttle = token_throttle_from_env()  # a bad limit fails before opening
         root = data_dir(data)
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         store = open_store(database_location(root, database_url))
         try:
             box = SecretBox(root / KEY_FILE)

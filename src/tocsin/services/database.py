@@ -76,7 +76,7 @@ def upgrade_database(
     before it stay applied).
     """
     root = data_dir(data)
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     location = database_location(root, database_url)
     store = open_store(location, migrate=False)
     try:

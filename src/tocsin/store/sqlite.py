@@ -10,10 +10,11 @@ such a transaction too, one writer at a time.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,8 +31,15 @@ __all__ = ["SQLiteStore", "connect", "statements"]
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open ``path`` with the durability settings every Tocsin connection uses."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open ``path`` with the durability settings every Tocsin connection uses.
+
+    A new database is created mode 0600 in a directory created mode 0700: it holds
+    users, addresses, token hashes and the outbox.  SQLite gives its ``-wal`` and
+    ``-shm`` files the database file's mode.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: a commit is on disk before it returns, so an accepted alarm survives a
