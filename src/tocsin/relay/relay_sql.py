@@ -38,71 +38,11 @@ from typing import ClassVar
 from tocsin.outbox.model import NewEmail, Status
 from tocsin.relay.errors import NotAuthenticated, QuotaExceeded
 from tocsin.relay.policy import BucketState, DevicePolicy, take_tokens
+from tocsin.relay.records import Accepted, Device, RecipientStatus, SubmissionStatus
 from tocsin.store.outbox_sql import SQLTransaction
 from tocsin.store.runner import Row, Runner
 
-__all__ = [
-    "Accepted",
-    "Device",
-    "InFlight",
-    "RecipientStatus",
-    "RelayTransaction",
-    "SQLRelay",
-    "SubmissionStatus",
-    "relay_transaction",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """A device as the operator and the relay see it (never its credential)."""
-
-    id: int
-    name: str
-    policy: DevicePolicy
-    created_at: float
-    last_used_at: float | None
-    revoked_at: float | None
-
-    @property
-    def active(self) -> bool:
-        """True while not revoked."""
-        return self.revoked_at is None
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A stored submission: the id to ask about it, and whether it was a repeat."""
-
-    public_id: str
-    email_id: int
-    message_id: str
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientStatus:
-    """Where one recipient of a submission stands (the outbox delivery, for the device)."""
-
-    recipient: str
-    status: Status
-    attempts: int
-    step: str
-    reason: str
-    error: str
-    code: int | None
-    server_reply: str
-    updated_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SubmissionStatus:
-    """A submission and each of its recipients."""
-
-    public_id: str
-    message_id: str
-    created_at: float
-    recipients: tuple[RecipientStatus, ...]
+__all__ = ["InFlight", "RelayTransaction", "SQLRelay", "relay_transaction"]
 
 
 _DEVICE_COLUMNS = (

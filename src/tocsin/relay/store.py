@@ -15,7 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import ClassVar
 
-from tocsin.relay.relay_sql import InFlight, RelayTransaction, SQLRelay
+from tocsin.relay.relay_sql import InFlight, RelayTransaction, SQLRelay, relay_transaction
 from tocsin.store import is_postgres_url, sqlite_path
 from tocsin.store.migrations import APPLIANCE, Component
 from tocsin.store.postgres import PostgresStore
@@ -25,8 +25,10 @@ __all__ = [
     "RELAY",
     "PostgresRelayStore",
     "RelayStore",
+    "RelayTransaction",
     "SQLiteRelayStore",
     "open_relay_store",
+    "relay_transaction",
 ]
 
 RELAY = Component(

@@ -10,48 +10,11 @@ stored: passwords as Argon2id hashes, session ids and API tokens as SHA-256.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 
+from tocsin.model import Admin, ApiToken, Session
 from tocsin.store.runner import Row, Runner
 
-__all__ = ["Admin", "ApiToken", "SQLAccounts", "Session"]
-
-
-@dataclass(frozen=True, slots=True)
-class Admin:
-    """An administrator (no password: only its hash, which never leaves the store layer)."""
-
-    id: int
-    username: str
-    language: str
-    created_at: float
-    last_login_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A login session; the cookie holds the id, the store only its hash."""
-
-    admin: Admin
-    csrf_token: str
-    expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class ApiToken:
-    """An API token's record (never the token itself)."""
-
-    id: int
-    name: str
-    scopes: tuple[str, ...]
-    created_at: float
-    last_used_at: float | None
-    revoked_at: float | None
-
-    @property
-    def active(self) -> bool:
-        """True while not revoked."""
-        return self.revoked_at is None
+__all__ = ["SQLAccounts"]
 
 
 _ADMIN_COLUMNS = "a.id, a.username, a.language, a.created_at, a.last_login_at"
