@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from tocsin.keyfile import SecretBox
-from tocsin.paths import data_dir
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
 from tocsin.services.events import EventsService
@@ -16,6 +14,8 @@ from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
 from tocsin.store import AnyStore, SQLiteStore, open_store
+from tocsin.store.keyfile import SecretBox
+from tocsin.store.paths import data_dir
 from tocsin.store.space import reclaim_wal
 
 __all__ = ["DATABASE_FILE", "ENV_DATABASE_URL", "KEY_FILE", "Services", "database_location"]
