@@ -107,7 +107,7 @@ def pg_services(data: Path) -> Services:
         store=store,
         box=box,
         settings=SettingsService(store, box),
-        accounts=AccountsService(store),
+        accounts=AccountsService(store.accounts),
         outbox=OutboxService(store),
     )
 

@@ -285,7 +285,7 @@ def pg_on_disk(clock: Clock, tmp_path: Path) -> Iterator[Services]:
             store=store,
             box=box,
             settings=SettingsService(store, box),
-            accounts=AccountsService(store),
+            accounts=AccountsService(store.accounts),
             outbox=OutboxService(store),
         )
         try:

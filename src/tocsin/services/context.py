@@ -50,7 +50,7 @@ class Services:
     disk: DiskGuard = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sites = SitesService(self.store)
+        self.sites = SitesService(self.store.sites)
         # The room that decides is the database file's directory (with SQLite; with
         # PostgreSQL the server's disk decides, and the data directory is watched only).
         store = self.store
@@ -96,7 +96,7 @@ class Services:
             store=store,
             box=box,
             settings=SettingsService(store, box),
-            accounts=AccountsService(store, token_throttle=token_throttle),
+            accounts=AccountsService(store.accounts, token_throttle=token_throttle),
             outbox=OutboxService(store),
         )
 
