@@ -7,6 +7,7 @@ cannot say.  The graph is grimp's, the library import-linter is built on.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def _core_floor() -> set[str]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     contracts = config["tool"]["importlinter"]["contracts"]
     layers = next(c for c in contracts if c["type"] == "layers")["layers"]
-    return {name.strip() for name in layers[-1].split(":")}  # the lowest floor comes last
+    # The lowest floor comes last; its modules are split by ":" (or "|" if independent).
+    return {name.strip() for name in re.split(r"[:|]", layers[-1])}
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
