@@ -25,14 +25,20 @@ from tocsin.i18n import Language
 
 __all__ = [
     "ROOT_POLICY",
+    "Admin",
     "AlarmGroup",
+    "ApiToken",
     "Category",
     "CategoryPolicy",
     "Event",
     "GroupSettings",
     "Language",
+    "NotificationRow",
+    "NotificationStatus",
+    "Session",
     "Severity",
     "State",
+    "StoredEvent",
     "User",
     "email_id",
     "new_id",
@@ -232,6 +238,80 @@ class Event:
     def cleared(self) -> bool:
         """True for an event that ends a condition."""
         return self.state is State.CLEARED
+
+
+# ---------------------------------------------------------------- events as stored
+class NotificationStatus:
+    """The values of ``notification.status`` (plain strings: they are stored)."""
+
+    SENT = "sent"
+    HELD = "held"
+    SUMMARIZED = "summarized"
+    FAILED = "failed"
+    DROPPED = "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: the model, plus intake facts the model does not carry."""
+
+    event: Event
+    received_at: float
+    is_open: bool
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRow:
+    """What became of one event's email to one user."""
+
+    event_id: str
+    user_id: str
+    status: str
+    reason: str
+    hour: int
+    email_id: str
+    outbox_id: int | None
+    summary_id: str | None
+    created_at: float
+
+
+# ---------------------------------------------------------------- administrators
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """An administrator (no password: only its hash, which never leaves the store layer)."""
+
+    id: int
+    username: str
+    language: str
+    created_at: float
+    last_login_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A login session; the cookie holds the id, the store only its hash."""
+
+    admin: Admin
+    csrf_token: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token's record (never the token itself)."""
+
+    id: int
+    name: str
+    scopes: tuple[str, ...]
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+    @property
+    def active(self) -> bool:
+        """True while not revoked."""
+        return self.revoked_at is None
 
 
 def new_id(at: datetime | None = None) -> str:

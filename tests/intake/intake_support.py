@@ -10,13 +10,13 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from tocsin.keyfile import SecretBox
 from tocsin.outbox import ListFilter
 from tocsin.services.accounts import AccountsService
 from tocsin.services.context import Services
 from tocsin.services.events import EventsService
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
+from tocsin.store.keyfile import SecretBox
 from tocsin.store.postgres import PostgresStore
 
 PG_URL = os.environ.get("TOCSIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -107,7 +107,7 @@ def pg_services(data: Path) -> Services:
         store=store,
         box=box,
         settings=SettingsService(store, box),
-        accounts=AccountsService(store),
+        accounts=AccountsService(store.accounts),
         outbox=OutboxService(store),
     )
 

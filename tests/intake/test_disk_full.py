@@ -31,7 +31,6 @@ from intake_support import (
 from helpers import LiveServer, fill_disk, free_bytes, small_disk
 from tocsin.api import create_app
 from tocsin.errors import StorageFull
-from tocsin.keyfile import SecretBox
 from tocsin.services.accounts import AccountsService
 from tocsin.services.context import Services
 from tocsin.services.disk import (
@@ -46,6 +45,7 @@ from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.summaries import raise_system_event
 from tocsin.store.errors import DATA_DIRECTORY, DATABASE_SERVER
+from tocsin.store.keyfile import SecretBox
 from tocsin.store.postgres import PostgresStore
 from tocsin.store.space import reclaim_wal
 from tocsin.store.sqlite import SQLiteStore
@@ -285,7 +285,7 @@ def pg_on_disk(clock: Clock, tmp_path: Path) -> Iterator[Services]:
             store=store,
             box=box,
             settings=SettingsService(store, box),
-            accounts=AccountsService(store),
+            accounts=AccountsService(store.accounts),
             outbox=OutboxService(store),
         )
         try:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from intake_support import SITE, Clock, event, stored_counts
 
-from tocsin.model import AlarmGroup, Category, Event, Severity, State, User
+from tocsin.model import AlarmGroup, Category, Event, NotificationStatus, Severity, State, User
 from tocsin.outbox import ListFilter
 from tocsin.services.context import Services
 from tocsin.services.inputs import InputRefused
 from tocsin.services.summaries import clear_system_event, raise_system_event, tick
-from tocsin.store.events_sql import EventSQL, NotificationStatus
+from tocsin.store.events_sql import EventSQL
 
 
 def _statuses(services: Services, event_id: str) -> dict[str, str]:

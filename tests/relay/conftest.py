@@ -18,7 +18,7 @@ from relay_support import (
 from helpers import RealSMTP
 from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.dkim_signer import DKIMKey, generate_private_key
-from tocsin.relay.relay_sql import Device
+from tocsin.relay.records import Device
 from tocsin.relay.service import RelayService
 from tocsin.relay.store import PostgresRelayStore, RelayStore, open_relay_store
 from tocsin.testing import TestCA

@@ -13,7 +13,7 @@ from relay_support import SITE_SENDER, InProcessRelay, online_settings, serve_op
 from tocsin.errors import AuthFailed, ConfigError, MessageRejected, SenderRejected
 from tocsin.message import Mail, compose
 from tocsin.relay.mx import Destination, StaticResolver
-from tocsin.relay.relay_sql import Device
+from tocsin.relay.records import Device
 from tocsin.relay.service import RelayService
 from tocsin.secret import Secret
 from tocsin.settings import EmailSettings

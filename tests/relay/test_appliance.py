@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tocsin.cli.relay import online_app, relay_app
 from tocsin.errors import Step
-from tocsin.relay.relay_sql import Device
+from tocsin.relay.records import Device
 from tocsin.relay.service import RelayService
 from tocsin.secret import Secret
 from tocsin.services.context import Services

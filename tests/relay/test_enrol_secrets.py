@@ -16,7 +16,7 @@ from relay_support import InProcessRelay, serve_options
 from typer.testing import CliRunner
 
 from tocsin.cli import app
-from tocsin.relay.relay_sql import Device
+from tocsin.relay.records import Device
 from tocsin.relay.service import RelayService
 from tocsin.services.context import Services
 from tocsin.settings import TransportKind

@@ -32,7 +32,7 @@ from relay_support import (
 from tocsin.message import compose
 from tocsin.outbox import Status
 from tocsin.relay.config import RelayConfig
-from tocsin.relay.relay_sql import Device
+from tocsin.relay.records import Device
 from tocsin.relay.server import ServeOptions
 from tocsin.relay.service import Envelope, RelayService
 from tocsin.relay.store import open_relay_store

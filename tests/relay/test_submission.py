@@ -15,7 +15,7 @@ from relay_support import SITE_SENDER, InProcessRelay, dkim_verifies, serve_opti
 
 from tocsin.relay.dkim_signer import DKIMKey
 from tocsin.relay.mx import Destination, StaticResolver
-from tocsin.relay.relay_sql import Device
+from tocsin.relay.records import Device
 from tocsin.relay.service import RelayService
 from tocsin.testing import SMTPTestServer, TestCA
 

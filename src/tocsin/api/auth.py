@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, params, status
 
 from tocsin.http import CSRF_HEADER, SESSION_COOKIE, csrf_matches, services_of
+from tocsin.model import Admin, ApiToken, Session
 from tocsin.services.accounts import LoginThrottled
-from tocsin.store.accounts_sql import Admin, ApiToken, Session
 
 __all__ = ["Principal", "authenticate", "require_admin", "require_scope"]
 

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from tocsin import __version__
 from tocsin.relay.errors import InvalidSubmission, MessageTooLarge, NotAuthenticated, RelayRefused
 from tocsin.relay.policy import MAX_MESSAGE_SIZE
-from tocsin.relay.relay_sql import Accepted, Device, SubmissionStatus
+from tocsin.relay.records import Accepted, Device, SubmissionStatus
 from tocsin.relay.service import Envelope, RelayService
 from tocsin.services.inputs import InputRefused, decode_json
 

@@ -31,78 +31,17 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import ClassVar
 
 from tocsin.outbox.model import NewEmail, Status
 from tocsin.relay.errors import NotAuthenticated, QuotaExceeded
 from tocsin.relay.policy import BucketState, DevicePolicy, take_tokens
+from tocsin.relay.records import Accepted, Device, RecipientStatus, SubmissionStatus
 from tocsin.store.outbox_sql import SQLTransaction
-from tocsin.store.runner import Row, Runner
+from tocsin.store.runner import Database, Row, Runner
 
-__all__ = [
-    "Accepted",
-    "Device",
-    "InFlight",
-    "RecipientStatus",
-    "RelayTransaction",
-    "SQLRelay",
-    "SubmissionStatus",
-    "relay_transaction",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """A device as the operator and the relay see it (never its credential)."""
-
-    id: int
-    name: str
-    policy: DevicePolicy
-    created_at: float
-    last_used_at: float | None
-    revoked_at: float | None
-
-    @property
-    def active(self) -> bool:
-        """True while not revoked."""
-        return self.revoked_at is None
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A stored submission: the id to ask about it, and whether it was a repeat."""
-
-    public_id: str
-    email_id: int
-    message_id: str
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientStatus:
-    """Where one recipient of a submission stands (the outbox delivery, for the device)."""
-
-    recipient: str
-    status: Status
-    attempts: int
-    step: str
-    reason: str
-    error: str
-    code: int | None
-    server_reply: str
-    updated_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SubmissionStatus:
-    """A submission and each of its recipients."""
-
-    public_id: str
-    message_id: str
-    created_at: float
-    recipients: tuple[RecipientStatus, ...]
+__all__ = ["InFlight", "RelayTransaction", "SQLRelay", "relay_transaction"]
 
 
 _DEVICE_COLUMNS = (
@@ -295,21 +234,17 @@ def relay_transaction(tx: SQLTransaction) -> RelayTransaction:
 
 
 class SQLRelay:
-    """Relay storage over a backend's runner (a mixin, like the accounts)."""
+    """The relay's repository (devices, submissions) over a backend's database."""
 
-    row_lock: ClassVar[str] = ""  # PostgreSQL: " FOR NO KEY UPDATE"
-    in_flight: InFlight  # set by the backend's constructor
-
-    def _writing(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError  # supplied by the backend class
-
-    def _reading(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError  # supplied by the backend class
+    def __init__(self, db: Database, in_flight: InFlight, *, row_lock: str = "") -> None:
+        self._db = db
+        self.in_flight = in_flight
+        self.row_lock = row_lock  # PostgreSQL: " FOR NO KEY UPDATE"
 
     # ------------------------------------------------------------ devices
     def add_device(self, name: str, token_hash: str, policy: DevicePolicy, now: float) -> Device:
         """Create a device; ``ValueError`` if the name is taken."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             if runner.rows("SELECT 1 FROM relay_device WHERE name = ?", (name,)):
                 raise ValueError(f"a device named {name!r} exists already")
             runner.run(
@@ -332,7 +267,7 @@ class SQLRelay:
 
     def device_by_token(self, token_hash: str) -> Device | None:
         """The active device with that credential hash, or None."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 f"SELECT {_DEVICE_COLUMNS} FROM relay_device "
                 "WHERE token_hash = ? AND revoked_at IS NULL",
@@ -342,13 +277,13 @@ class SQLRelay:
 
     def list_devices(self) -> list[Device]:
         """Every device, revoked ones included, by name."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(f"SELECT {_DEVICE_COLUMNS} FROM relay_device ORDER BY name")
         return [_device(r) for r in rows]
 
     def revoke_device(self, name: str, now: float) -> bool:
         """Revoke at once (the next request is refused); False if no such active device."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             changed = runner.run(
                 "UPDATE relay_device SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (now, name),
@@ -360,7 +295,7 @@ class SQLRelay:
     def relay_transaction(self) -> Iterator[RelayTransaction]:
         """A write transaction that has read (and locked) the bucket of every device with
         a submission in flight, and writes back the buckets it spent from at the end."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             tx = RelayTransaction(runner, row_lock=self.row_lock)
             tx.lock_devices(self.in_flight.devices())
             yield tx
@@ -390,7 +325,7 @@ class SQLRelay:
 
     def submission_status(self, device_id: int, public_id: str) -> SubmissionStatus | None:
         """A submission of this device with each recipient's delivery, or None."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             head = runner.rows(
                 "SELECT email_id, message_id, created_at FROM relay_submission "
                 "WHERE public_id = ? AND device_id = ?",

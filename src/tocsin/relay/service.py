@@ -31,12 +31,12 @@ from tocsin.relay.errors import (
     SenderNotAllowed,
 )
 from tocsin.relay.policy import DevicePolicy, normalise_sender_rule, sender_allowed
-from tocsin.relay.relay_sql import Accepted, Device, SubmissionStatus, relay_transaction
+from tocsin.relay.records import Accepted, Device, SubmissionStatus
 from tocsin.relay.rewrite import from_address, prepare, split_header_block
-from tocsin.relay.store import RelayStore
+from tocsin.relay.store import RelayStore, relay_transaction
 from tocsin.security import LoginThrottle, hash_token, new_token
 from tocsin.services.group_commit import GroupCommit
-from tocsin.store.outbox_sql import SQLTransaction
+from tocsin.store import SQLTransaction
 
 __all__ = ["CREDENTIAL_PREFIX", "Envelope", "RelayService"]
 

@@ -15,18 +15,22 @@ from importlib.resources import files
 from pathlib import Path
 from typing import ClassVar
 
-from tocsin.relay.relay_sql import InFlight, RelayTransaction, SQLRelay
+from tocsin.relay.relay_sql import InFlight, RelayTransaction, SQLRelay, relay_transaction
 from tocsin.store import is_postgres_url, sqlite_path
+from tocsin.store.facade import via
 from tocsin.store.migrations import APPLIANCE, Component
 from tocsin.store.postgres import PostgresStore
+from tocsin.store.runner import Database
 from tocsin.store.sqlite import SQLiteStore
 
 __all__ = [
     "RELAY",
     "PostgresRelayStore",
     "RelayStore",
+    "RelayTransaction",
     "SQLiteRelayStore",
     "open_relay_store",
+    "relay_transaction",
 ]
 
 RELAY = Component(
@@ -38,41 +42,67 @@ RELAY = Component(
 """The relay's own tables (devices, submissions), versioned apart from the outbox's."""
 
 
-class SQLiteRelayStore(SQLiteStore, SQLRelay):
-    """The relay's store in one SQLite file (one relay process)."""
+def _relay(store: SQLiteRelayStore | PostgresRelayStore) -> SQLRelay:
+    return store.relay
+
+
+class SQLiteRelayStore(SQLiteStore):
+    """The relay's store in one SQLite file (one relay process): the appliance's parts
+    and ``relay`` (:class:`~tocsin.relay.relay_sql.SQLRelay`: devices, submissions)."""
 
     components: ClassVar[tuple[Component, ...]] = (APPLIANCE, RELAY)
 
     def __init__(self, path: Path, *, migrate: bool = True) -> None:
         self.in_flight = InFlight()
+        self.relay = SQLRelay(Database(self._writing, self._reading), self.in_flight)
         super().__init__(path, migrate=migrate)
 
     @contextmanager
     def transaction(self) -> Iterator[RelayTransaction]:
         """A write transaction, committed at the end of the block (see
         :meth:`~tocsin.relay.relay_sql.SQLRelay.relay_transaction`)."""
-        with self.relay_transaction() as tx:
+        with self.relay.relay_transaction() as tx:
             yield tx
 
+    add_device = via(_relay, SQLRelay.add_device)
+    device_by_token = via(_relay, SQLRelay.device_by_token)
+    list_devices = via(_relay, SQLRelay.list_devices)
+    revoke_device = via(_relay, SQLRelay.revoke_device)
+    relay_transaction = via(_relay, SQLRelay.relay_transaction)
+    accept = via(_relay, SQLRelay.accept)
+    submission_status = via(_relay, SQLRelay.submission_status)
 
-class PostgresRelayStore(PostgresStore, SQLRelay):
-    """The relay's store in PostgreSQL (many API processes and workers)."""
 
-    # NO KEY: a bucket update changes no key, and other processes' submissions may still
-    # insert rows that reference the device (their foreign key check takes KEY SHARE).
-    row_lock: ClassVar[str] = " FOR NO KEY UPDATE"
+class PostgresRelayStore(PostgresStore):
+    """The relay's store in PostgreSQL (many API processes and workers): the appliance's
+    parts and ``relay`` (:class:`~tocsin.relay.relay_sql.SQLRelay`)."""
+
     components: ClassVar[tuple[Component, ...]] = (APPLIANCE, RELAY)
 
     def __init__(self, url: str, *, schema: str | None = None, migrate: bool = True) -> None:
         self.in_flight = InFlight()
+        # NO KEY: a bucket update changes no key, and other processes' submissions may
+        # still insert rows that reference the device (their foreign key check takes
+        # KEY SHARE).
+        self.relay = SQLRelay(
+            Database(self._writing, self._reading), self.in_flight, row_lock=" FOR NO KEY UPDATE"
+        )
         super().__init__(url, schema=schema, migrate=migrate)
 
     @contextmanager
     def transaction(self) -> Iterator[RelayTransaction]:
         """A write transaction, committed at the end of the block (see
         :meth:`~tocsin.relay.relay_sql.SQLRelay.relay_transaction`)."""
-        with self.relay_transaction() as tx:
+        with self.relay.relay_transaction() as tx:
             yield tx
+
+    add_device = via(_relay, SQLRelay.add_device)
+    device_by_token = via(_relay, SQLRelay.device_by_token)
+    list_devices = via(_relay, SQLRelay.list_devices)
+    revoke_device = via(_relay, SQLRelay.revoke_device)
+    relay_transaction = via(_relay, SQLRelay.relay_transaction)
+    accept = via(_relay, SQLRelay.accept)
+    submission_status = via(_relay, SQLRelay.submission_status)
 
 
 RelayStore = SQLiteRelayStore | PostgresRelayStore

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tocsin.relay.errors import RelayRefused
 from tocsin.relay.policy import MAX_MESSAGE_SIZE, sender_allowed
-from tocsin.relay.relay_sql import Device
+from tocsin.relay.records import Device
 from tocsin.relay.service import Envelope as RelayEnvelope
 from tocsin.relay.service import RelayService
 

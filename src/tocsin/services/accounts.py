@@ -9,6 +9,7 @@ import time
 
 from tocsin.errors import TocsinError
 from tocsin.i18n import available_languages
+from tocsin.model import Admin, ApiToken, Session
 from tocsin.security import (
     MIN_PASSWORD_LENGTH,
     LoginThrottle,
@@ -17,7 +18,7 @@ from tocsin.security import (
     new_token,
     verify_password,
 )
-from tocsin.store.accounts_sql import Admin, ApiToken, Session, SQLAccounts
+from tocsin.store import SQLAccounts
 
 __all__ = [
     "ENV_TOKEN_FAILURE_LIMIT",

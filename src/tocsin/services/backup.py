@@ -24,7 +24,6 @@ from typing import Any
 from tocsin.errors import ConfigError, SchemaTooNew, TocsinError
 from tocsin.outbox.incarnation import WORKERS_DIR, held_lock_files
 from tocsin.outbox.model import Status
-from tocsin.paths import data_dir
 from tocsin.services.context import KEY_FILE, Services, database_location
 from tocsin.services.database import describe_location
 from tocsin.store import is_postgres_url, sqlite_path
@@ -37,6 +36,7 @@ from tocsin.store.backup import (
     write_backup,
 )
 from tocsin.store.migrations import APPLIANCE
+from tocsin.store.paths import data_dir
 from tocsin.store.sqlite import SQLiteStore
 
 __all__ = [

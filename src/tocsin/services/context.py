@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from tocsin.keyfile import SecretBox
-from tocsin.paths import data_dir
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
 from tocsin.services.events import EventsService
@@ -16,6 +14,8 @@ from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
 from tocsin.store import AnyStore, SQLiteStore, open_store
+from tocsin.store.keyfile import SecretBox
+from tocsin.store.paths import data_dir
 from tocsin.store.space import reclaim_wal
 
 __all__ = ["DATABASE_FILE", "ENV_DATABASE_URL", "KEY_FILE", "Services", "database_location"]
@@ -50,7 +50,7 @@ class Services:
     disk: DiskGuard = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sites = SitesService(self.store)
+        self.sites = SitesService(self.store.sites)
         # The room that decides is the database file's directory (with SQLite; with
         # PostgreSQL the server's disk decides, and the data directory is watched only).
         store = self.store
@@ -96,7 +96,7 @@ class Services:
             store=store,
             box=box,
             settings=SettingsService(store, box),
-            accounts=AccountsService(store, token_throttle=token_throttle),
+            accounts=AccountsService(store.accounts, token_throttle=token_throttle),
             outbox=OutboxService(store),
         )
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tocsin.paths import data_dir
 from tocsin.services.context import database_location
 from tocsin.store import AnyStore, is_postgres_url, open_store, sqlite_path
 from tocsin.store.migrations import Applied, SchemaState
+from tocsin.store.paths import data_dir
 
 __all__ = ["DatabaseStatus", "describe_location", "schema_status", "upgrade_database"]
 

@@ -24,7 +24,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tocsin.alarm_email import EmailRenderer, EmailTemplates
-from tocsin.model import ROOT_POLICY, Category, Event, Severity, State, new_id
+from tocsin.model import (
+    ROOT_POLICY,
+    Category,
+    Event,
+    NotificationRow,
+    Severity,
+    State,
+    StoredEvent,
+    new_id,
+)
 from tocsin.routing import Decision
 from tocsin.services.event_input import EventInput, parse_events
 from tocsin.services.group_commit import GroupCommit
@@ -34,10 +43,7 @@ from tocsin.services.rendering import EventMails, Sender
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService, SiteView
 from tocsin.settings import EmailSettings
-from tocsin.store import AnyStore
-from tocsin.store.events_sql import EventSQL, NotificationRow, StoredEvent
-from tocsin.store.outbox_sql import SQLTransaction
-from tocsin.store.sites_sql import SiteSQL
+from tocsin.store import AnyStore, EventSQL, SiteSQL, SQLTransaction
 
 __all__ = ["ENV_PUBLIC_URL", "EventRecord", "EventsService", "event_to_dict"]
 

@@ -22,9 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from tocsin.store import AnyStore
+from tocsin.store import AnyStore, SQLTransaction
 from tocsin.store.errors import as_storage_error
-from tocsin.store.outbox_sql import SQLTransaction
 
 __all__ = ["GroupCommit"]
 

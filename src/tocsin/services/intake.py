@@ -31,14 +31,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tocsin.alarm_email import RenderedEmail
-from tocsin.model import Category, Event, Severity, State, User, email_id, new_id
+from tocsin.model import (
+    Category,
+    Event,
+    NotificationRow,
+    NotificationStatus,
+    Severity,
+    State,
+    StoredEvent,
+    User,
+    email_id,
+    new_id,
+)
 from tocsin.outbox import NewEmail, OutboxTransaction, Priority, priority_for
 from tocsin.routing import Decision, RoutingReason, Snapshot, effective_policy, route
 from tocsin.services.event_input import EventInput
 from tocsin.services.inputs import InputRefused, issue
 from tocsin.services.rendering import EventMails
 from tocsin.services.sites import SiteView
-from tocsin.store.events_sql import EventSQL, NotificationRow, NotificationStatus, StoredEvent
+from tocsin.store import EventSQL
 from tocsin.validation import Issue
 
 __all__ = [

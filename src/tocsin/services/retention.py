@@ -39,8 +39,7 @@ from typing import Any, Final
 
 from tocsin.outbox import Status
 from tocsin.services.inputs import refuse
-from tocsin.store import AnyStore
-from tocsin.store.events_sql import EventSQL
+from tocsin.store import AnyStore, EventSQL
 
 __all__ = [
     "BATCH_SIZE",

@@ -9,9 +9,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from tocsin.keyfile import SecretBox
 from tocsin.settings import EmailSettings, Encryption, TransportKind, apply_update
 from tocsin.store.base import KeyValueStore
+from tocsin.store.keyfile import SecretBox
 from tocsin.validation import Issue, Level, Report
 
 __all__ = ["SettingsService"]

@@ -31,7 +31,7 @@ from tocsin.services.site_input import (
     parse_user,
     user_to_dict,
 )
-from tocsin.store.sites_sql import SiteSQL, SQLSites
+from tocsin.store import SiteSQL, SQLSites
 from tocsin.validation import Issue
 
 __all__ = ["ImportReport", "NotFound", "SiteView", "SitesService", "dump_site", "load_site"]

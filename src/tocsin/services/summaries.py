@@ -40,15 +40,14 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from tocsin.errors import ConfigurationProblem, FailureLog
-from tocsin.model import Severity
+from tocsin.model import NotificationStatus, Severity
 from tocsin.outbox import DeliveryView, ListFilter, NewEmail, PauseState, Status
 from tocsin.outbox.tracking import MAX_TRACKING_AGE, RETRYABLE_REMOTE
 from tocsin.routing import summarize
 from tocsin.services.context import Services
 from tocsin.services.intake import NO_SENDER, hour_of, priority_of
 from tocsin.services.retention import run_retention
-from tocsin.store.events_sql import EventSQL, NotificationStatus
-from tocsin.store.sites_sql import SiteSQL
+from tocsin.store import EventSQL, SiteSQL
 
 __all__ = [
     "DELIVERY_DELAYED",

@@ -1,18 +1,31 @@
-"""Storage backends: SQLite (embedded default) and PostgreSQL, chosen by :func:`open_store`."""
+"""Storage backends: SQLite (embedded default) and PostgreSQL, chosen by :func:`open_store`.
+
+The names below are the store's public face: services import them from here, never
+from the ``*_sql`` modules that hold them (an import contract in ``pyproject.toml``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tocsin.store.accounts_sql import SQLAccounts
 from tocsin.store.base import KeyValueStore, Store
+from tocsin.store.events_sql import EventSQL
+from tocsin.store.outbox_sql import SQLTransaction
 from tocsin.store.postgres import PostgresStore
+from tocsin.store.sites_sql import SiteSQL, SQLSites
 from tocsin.store.sqlite import SQLiteStore
 
 __all__ = [
     "AnyStore",
+    "EventSQL",
     "KeyValueStore",
     "PostgresStore",
+    "SQLAccounts",
+    "SQLSites",
+    "SQLTransaction",
     "SQLiteStore",
+    "SiteSQL",
     "Store",
     "is_postgres_url",
     "open_store",

@@ -2,56 +2,17 @@
 # ruff: noqa: S608
 """Admin accounts, login sessions and API tokens in SQL, shared by both backends.
 
-A backend mixes :class:`SQLAccounts` in and supplies ``_writing()`` / ``_reading()``
-(each yielding a :class:`~tocsin.store.runner.Runner`).  Secrets are never
+A store holds a :class:`SQLAccounts` over its :class:`~tocsin.store.runner.Database`
+(write and read transactions, each yielding a runner).  Secrets are never
 stored: passwords as Argon2id hashes, session ids and API tokens as SHA-256.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from tocsin.model import Admin, ApiToken, Session
+from tocsin.store.runner import Database, Row
 
-from tocsin.store.runner import Row, Runner
-
-__all__ = ["Admin", "ApiToken", "SQLAccounts", "Session"]
-
-
-@dataclass(frozen=True, slots=True)
-class Admin:
-    """An administrator (no password: only its hash, which never leaves the store layer)."""
-
-    id: int
-    username: str
-    language: str
-    created_at: float
-    last_login_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A login session; the cookie holds the id, the store only its hash."""
-
-    admin: Admin
-    csrf_token: str
-    expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class ApiToken:
-    """An API token's record (never the token itself)."""
-
-    id: int
-    name: str
-    scopes: tuple[str, ...]
-    created_at: float
-    last_used_at: float | None
-    revoked_at: float | None
-
-    @property
-    def active(self) -> bool:
-        """True while not revoked."""
-        return self.revoked_at is None
+__all__ = ["SQLAccounts"]
 
 
 _ADMIN_COLUMNS = "a.id, a.username, a.language, a.created_at, a.last_login_at"
@@ -80,23 +41,20 @@ def _token(row: Row) -> ApiToken:
 
 
 class SQLAccounts:
-    """Accounts storage over a backend's runner (a mixin)."""
+    """The accounts repository: admins, sessions and API tokens, over a backend's database."""
 
-    def _writing(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError  # supplied by the backend class
-
-    def _reading(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError  # supplied by the backend class
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # ------------------------------------------------------------ admins
     def admin_count(self) -> int:
         """How many admin accounts exist (0 means first run)."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             return int(runner.rows("SELECT COUNT(*) FROM admin")[0][0])
 
     def add_admin(self, username: str, password_hash: str, language: str, now: float) -> Admin:
         """Create an admin; ``ValueError`` if the name is taken."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             if runner.rows("SELECT 1 FROM admin WHERE username = ?", (username,)):
                 raise ValueError(f"an admin named {username!r} exists already")
             runner.run(
@@ -111,7 +69,7 @@ class SQLAccounts:
 
     def admin_credentials(self, username: str) -> tuple[Admin, str] | None:
         """The admin and its password hash, for verifying a login."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 f"SELECT {_ADMIN_COLUMNS}, a.password_hash FROM admin a WHERE a.username = ?",
                 (username,),
@@ -120,13 +78,13 @@ class SQLAccounts:
 
     def set_admin_password(self, admin_id: int, password_hash: str) -> None:
         """Replace the hash and end every session of that admin."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             runner.run("UPDATE admin SET password_hash = ? WHERE id = ?", (password_hash, admin_id))
             runner.run("DELETE FROM login_session WHERE admin_id = ?", (admin_id,))
 
     def set_admin_language(self, admin_id: int, language: str) -> None:
         """Remember the admin's language for the pages."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             runner.run("UPDATE admin SET language = ? WHERE id = ?", (language, admin_id))
 
     # ------------------------------------------------------------ sessions
@@ -134,7 +92,7 @@ class SQLAccounts:
         self, id_hash: str, admin_id: int, csrf_token: str, now: float, expires_at: float
     ) -> None:
         """Store a new session (and note the login time)."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             runner.run("DELETE FROM login_session WHERE expires_at < ?", (now,))
             runner.run(
                 "INSERT INTO login_session (id_hash, admin_id, csrf_token, created_at, "
@@ -145,7 +103,7 @@ class SQLAccounts:
 
     def get_session(self, id_hash: str, now: float) -> Session | None:
         """The live session with that id hash, or None (expired or unknown)."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 f"SELECT {_ADMIN_COLUMNS}, s.csrf_token, s.expires_at FROM login_session s "
                 "JOIN admin a ON a.id = s.admin_id WHERE s.id_hash = ? AND s.expires_at > ?",
@@ -157,7 +115,7 @@ class SQLAccounts:
 
     def delete_session(self, id_hash: str) -> None:
         """End a session (logout)."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             runner.run("DELETE FROM login_session WHERE id_hash = ?", (id_hash,))
 
     # ------------------------------------------------------------ API tokens
@@ -165,7 +123,7 @@ class SQLAccounts:
         self, name: str, token_hash: str, scopes: tuple[str, ...], now: float
     ) -> ApiToken:
         """Store a new token's hash."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             runner.run(
                 "INSERT INTO api_token (name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?)",
                 (name, token_hash, " ".join(scopes), now),
@@ -181,7 +139,7 @@ class SQLAccounts:
         Reads first: an authenticated request takes the write lock only when the
         token's last use is over a minute old, so it never queues behind the intake.
         """
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 f"SELECT {_GRANT_COLUMNS} FROM api_token "
                 "WHERE token_hash = ? AND revoked_at IS NULL",
@@ -191,19 +149,19 @@ class SQLAccounts:
             return None
         token = _token(rows[0])
         if token.last_used_at is None or now - token.last_used_at > 60:
-            with self._writing() as runner:
+            with self._db.writing() as runner:
                 runner.run("UPDATE api_token SET last_used_at = ? WHERE id = ?", (now, token.id))
         return token
 
     def list_tokens(self) -> list[ApiToken]:
         """Every token, newest first, revoked ones included."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(f"SELECT {_GRANT_COLUMNS} FROM api_token ORDER BY id DESC")
         return [_token(r) for r in rows]
 
     def revoke_token(self, token_id: int, now: float) -> bool:
         """Revoke a token at once; False if there is no such active token."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             return (
                 runner.run(
                     "UPDATE api_token SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",

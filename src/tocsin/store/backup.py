@@ -11,7 +11,7 @@ The copy is taken in one step of ``sqlite3.Connection.backup`` (all pages at onc
 one read transaction), so it is the database as of one commit while the service keeps
 writing (WAL lets readers and the writer pass each other).
 
-The key is not in the database (see :mod:`tocsin.keyfile`); without it the stored SMTP
+The key is not in the database (see :mod:`tocsin.store.keyfile`); without it the stored SMTP
 password cannot be decrypted.  It is sealed with AES-256-GCM under a key derived from the
 passphrase with scrypt (n=2**15, r=8, p=1: about 32 MiB and a tenth of a second, per guess
 too); the GCM tag makes a wrong passphrase fail cleanly instead of yielding a wrong key.

@@ -20,51 +20,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from tocsin.model import Category, Event, Severity, State
+from tocsin.model import (
+    Category,
+    Event,
+    NotificationRow,
+    Severity,
+    State,
+    StoredEvent,
+)
 from tocsin.store.runner import Row, Runner
 
-__all__ = [
-    "EventSQL",
-    "NotificationRow",
-    "NotificationStatus",
-    "PurgeBatch",
-    "StoredEvent",
-]
-
-
-class NotificationStatus:
-    """The values of ``notification.status`` (plain strings: they are stored)."""
-
-    SENT = "sent"
-    HELD = "held"
-    SUMMARIZED = "summarized"
-    FAILED = "failed"
-    DROPPED = "dropped"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event as stored: the model, plus intake facts the model does not carry."""
-
-    event: Event
-    received_at: float
-    is_open: bool
-    fingerprint: str
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationRow:
-    """What became of one event's email to one user."""
-
-    event_id: str
-    user_id: str
-    status: str
-    reason: str
-    hour: int
-    email_id: str
-    outbox_id: int | None
-    summary_id: str | None
-    created_at: float
+__all__ = ["EventSQL", "PurgeBatch"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import ClassVar
 
 from tocsin.outbox.model import (
     ACTIVE,
@@ -33,7 +32,7 @@ from tocsin.outbox.model import (
     Status,
 )
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, next_check_delay
-from tocsin.store.runner import Row, Runner
+from tocsin.store.runner import Database, Row, Runner
 from tocsin.store.tracking_sql import (
     TRACKING_COLUMNS,
     TRACKING_JOIN,
@@ -157,25 +156,21 @@ class SQLTransaction:
 class SQLOutbox:
     """The outbox methods of a backend; see :class:`tocsin.outbox.OutboxStore`."""
 
-    claim_lock: ClassVar[str] = ""  # appended to the claim's SELECT
-    claim_index: ClassVar[str] = ""  # after the claim's FROM: an index hint, if needed
-
-    def _writing(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError
-
-    def _reading(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError
+    def __init__(self, db: Database, *, claim_lock: str = "", claim_index: str = "") -> None:
+        self._db = db
+        self.claim_lock = claim_lock  # appended to the claim's SELECT
+        self.claim_index = claim_index  # after the claim's FROM: an index hint, if needed
 
     @contextmanager
     def transaction(self) -> Iterator[SQLTransaction]:
         """A write transaction, committed at the end of the block."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             yield SQLTransaction(runner)
 
     def claim(self, *, owner: str, now: float, limit: int, lease: float) -> list[ClaimedEmail]:
         """Lease up to ``limit`` due deliveries, most urgent first, grouped by email."""
         until = now + lease
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             rows = runner.rows(
                 f"WITH due AS MATERIALIZED (SELECT id FROM outbox_delivery{self.claim_index} "
                 f"WHERE status IN {_ACTIVE_SQL} AND next_attempt_at <= ? "
@@ -216,7 +211,7 @@ class SQLOutbox:
     def renew(self, *, owner: str, now: float, lease: float) -> int:
         """Extend every lease ``owner`` holds to ``now + lease``."""
         until = now + lease
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             return runner.run(
                 "UPDATE outbox_delivery SET next_attempt_at = ?, lease_expires_at = ? "
                 "WHERE status = 'sending' AND lease_owner = ?",
@@ -225,7 +220,7 @@ class SQLOutbox:
 
     def lease_owners(self) -> list[str]:
         """The distinct owners of the leases held right now."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 "SELECT DISTINCT lease_owner FROM outbox_delivery "
                 "WHERE status = 'sending' AND lease_owner IS NOT NULL"
@@ -236,7 +231,7 @@ class SQLOutbox:
         """End the leases of dead ``owners`` now: due at once, no attempt spent."""
         if not owners:
             return 0
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             return runner.run(
                 "UPDATE outbox_delivery SET next_attempt_at = ?, lease_expires_at = ? "
                 f"WHERE status = 'sending' AND lease_owner IN ({_marks(len(owners))})",
@@ -254,7 +249,7 @@ class SQLOutbox:
         """Write outcomes and give back claims, in one transaction."""
         sent = [u for u in updates if u.status is Status.SENT]
         other = [u for u in updates if u.status is not Status.SENT]
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             for start in range(0, len(sent), _SENT_CHUNK):
                 chunk = sent[start : start + _SENT_CHUNK]
                 params: list[object] = [now]
@@ -272,7 +267,7 @@ class SQLOutbox:
 
     def next_due(self) -> float | None:
         """The earliest ``next_attempt_at`` of a queued or leased delivery."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 f"SELECT MIN(next_attempt_at) FROM outbox_delivery WHERE status IN {_ACTIVE_SQL}"
             )
@@ -280,14 +275,14 @@ class SQLOutbox:
 
     def counts(self) -> dict[Status, int]:
         """Deliveries per status."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows("SELECT status, COUNT(*) FROM outbox_delivery GROUP BY status")
         found = {Status(r[0]): int(r[1]) for r in rows}
         return {s: found.get(s, 0) for s in Status}
 
     def oldest_queued_at(self) -> float | None:
         """The queue time of the oldest delivery still waiting."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 f"SELECT MIN(queued_at) FROM outbox_delivery WHERE status IN {_ACTIVE_SQL}"
             )
@@ -296,7 +291,7 @@ class SQLOutbox:
     def list_deliveries(self, query: ListFilter) -> list[DeliveryView]:
         """Deliveries matching ``query``, newest first."""
         where, params = _filter_sql(query)
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 f"SELECT {_VIEW_COLUMNS} {_VIEW_FROM} {where} "
                 "ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
@@ -307,7 +302,7 @@ class SQLOutbox:
     def get_email(self, email_id: int, *, content: bool = False) -> EmailView | None:
         """One email with all its deliveries."""
         body = "e.content" if content else "NULL"
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 "SELECT e.id, e.message_id, e.sender, e.subject, e.priority, "
                 f"LENGTH(e.content), e.created_at, {body} FROM outbox_email e WHERE e.id = ?",
@@ -339,7 +334,7 @@ class SQLOutbox:
             return 0
         # A mail the online service took but could not deliver counts as failed too.
         lost = ", ".join(f"'{s.value}'" for s in RETRYABLE_REMOTE)
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             ids = [
                 int(r[0])
                 for r in runner.rows(
@@ -366,7 +361,7 @@ class SQLOutbox:
         chosen = [s.value for s in statuses if s not in ACTIVE]
         if not chosen:
             return 0
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             deleted = runner.run(
                 f"DELETE FROM outbox_delivery WHERE status IN ({_marks(len(chosen))}) "
                 "AND updated_at < ?",

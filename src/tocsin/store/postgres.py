@@ -21,13 +21,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, ClassVar
 
 from tocsin.errors import MissingExtra
-from tocsin.store.accounts_sql import SQLAccounts
 from tocsin.store.errors import storage_errors
+from tocsin.store.facade import SQLStore
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
-from tocsin.store.outbox_sql import SQLOutbox
-from tocsin.store.runner import Row
-from tocsin.store.sites_sql import SQLSites
-from tocsin.store.tracking_sql import SQLTracking
+from tocsin.store.runner import Database, Row
 
 if TYPE_CHECKING:
     import psycopg
@@ -69,7 +66,7 @@ class _PostgresRunner:
         return bool(self.rows("SELECT to_regclass(?) IS NOT NULL", (name,))[0][0])
 
 
-class PostgresStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
+class PostgresStore(SQLStore):
     """Settings and outbox storage in PostgreSQL.
 
     ``migrate`` (the default) brings the schema up to date on opening.  Raises
@@ -79,7 +76,6 @@ class PostgresStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSite
 
     dialect: ClassVar[str] = "postgres"
     components: ClassVar[tuple[Component, ...]] = (APPLIANCE,)
-    claim_lock: ClassVar[str] = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
         self,
@@ -94,6 +90,11 @@ class PostgresStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSite
         self._connect_timeout = connect_timeout
         self._lock = threading.RLock()
         self._conn = self._connect()
+        super().__init__(
+            Database(self._writing, self._reading),
+            SchemaVersions(self, self.components),
+            claim_lock=" FOR UPDATE SKIP LOCKED",
+        )
         if migrate:
             try:
                 self.upgrade_schema()

@@ -2,15 +2,18 @@
 
 A backend (SQLite, PostgreSQL) supplies a runner inside a transaction; the SQL modules
 (outbox, tracking, accounts, sites, events, the relay's) take one and never see the
-connection, so none of them needs another to name it.
+connection, so none of them needs another to name it.  A repository that opens its own
+transactions (the outbox, the accounts...) is given the backend's :class:`Database`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Row", "Runner"]
+__all__ = ["Database", "Row", "Runner"]
 
 Row = tuple[Any, ...]
 
@@ -29,3 +32,15 @@ class Runner(Protocol):
     def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
         """Execute once per parameter set."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """How a repository reaches its backend: a write transaction or a read, each a runner.
+
+    ``writing()`` commits at the end of its block (and joins a transaction already open
+    on this thread); ``reading()`` runs outside a write transaction.
+    """
+
+    writing: Callable[[], AbstractContextManager[Runner]]
+    reading: Callable[[], AbstractContextManager[Runner]]

@@ -3,8 +3,8 @@
 # ruff: noqa: S608
 """The site in SQL, shared by both backends: alarm groups and users; the schema of events.
 
-A backend mixes :class:`SQLSites` in and supplies ``_writing()`` / ``_reading()``
-(each yielding a :class:`~tocsin.store.runner.Runner`).  The group and user
+A store holds a :class:`SQLSites` over its :class:`~tocsin.store.runner.Database`
+(write and read transactions, each yielding a runner).  The group and user
 queries live in :class:`SiteSQL`, the event queries in
 :class:`tocsin.store.events_sql.EventSQL`; both work on any runner, so the event
 intake reads the site and writes events, notifications and counters in the same
@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Final
 
 from tocsin.i18n import Language
 from tocsin.model import AlarmGroup, Category, CategoryPolicy, GroupSettings, User
-from tocsin.store.runner import Row, Runner
+from tocsin.store.runner import Database, Row, Runner
 
 __all__ = ["SQLSites", "SiteSQL"]
 
@@ -173,22 +173,19 @@ class SiteSQL:
 
 
 class SQLSites:
-    """Site storage over a backend's runner (a mixin); queries are in :class:`SiteSQL`."""
+    """The site repository over a backend's database; the queries are in :class:`SiteSQL`."""
 
-    def _writing(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError  # supplied by the backend class
-
-    def _reading(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError  # supplied by the backend class
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     @contextmanager
     def site_reading(self) -> Iterator[SiteSQL]:
         """Site queries outside a write transaction."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             yield SiteSQL(runner)
 
     @contextmanager
     def site_writing(self) -> Iterator[SiteSQL]:
         """Site queries in a write transaction, committed at the end of the block."""
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             yield SiteSQL(runner)

@@ -1,11 +1,12 @@
 """The embedded store: one SQLite file, WAL, full synchronous commits.
 
-It holds the settings (a key-value table) and the outbox (see
-:mod:`tocsin.store.outbox_sql`).  One connection per store object, shared by threads
-under a lock; write transactions are ``BEGIN IMMEDIATE``, so two processes on the
-same file take turns instead of failing on a lock upgrade.  Opening a store brings its
-schema to the newest version (see :mod:`tocsin.store.migrations`); migrations run in
-such a transaction too, one writer at a time.
+It holds the settings (a key-value table), and the outbox, accounts and site through
+the repositories of :class:`~tocsin.store.facade.SQLStore`.  One connection per store
+object, shared by threads under a lock; write transactions are ``BEGIN IMMEDIATE``, so
+two processes on the same file take turns instead of failing on a lock upgrade.
+Opening a store brings its schema to the newest version (see
+:mod:`tocsin.store.migrations`); migrations run in such a transaction too, one writer
+at a time.
 """
 
 from __future__ import annotations
@@ -19,13 +20,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from tocsin.errors import SchemaError
-from tocsin.store.accounts_sql import SQLAccounts
 from tocsin.store.errors import storage_errors
+from tocsin.store.facade import SQLStore
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
-from tocsin.store.outbox_sql import SQLOutbox
-from tocsin.store.runner import Row
-from tocsin.store.sites_sql import SQLSites
-from tocsin.store.tracking_sql import SQLTracking
+from tocsin.store.runner import Database, Row
 
 __all__ = ["SQLiteStore", "connect", "statements"]
 
@@ -94,7 +92,7 @@ def statements(script: str) -> Iterator[str]:
         raise SchemaError(f"an SQL script ends in an incomplete statement: {leftover[0]!r}")
 
 
-class SQLiteStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSites):
+class SQLiteStore(SQLStore):
     """Settings and outbox storage in the embedded SQLite database.
 
     ``migrate`` (the default) brings the schema up to date on opening; raises
@@ -104,9 +102,6 @@ class SQLiteStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSites)
 
     dialect: ClassVar[str] = "sqlite"
     components: ClassVar[tuple[Component, ...]] = (APPLIANCE,)
-    # Without statistics SQLite picks the status index for the claim and sorts every
-    # due row to take the first few; the due index hands them out in order instead.
-    claim_index: ClassVar[str] = " INDEXED BY outbox_delivery_due"
 
     def __init__(self, path: Path, *, migrate: bool = True) -> None:
         self.path = path
@@ -114,6 +109,13 @@ class SQLiteStore(SchemaVersions, SQLOutbox, SQLTracking, SQLAccounts, SQLSites)
         # Re-entrant: code inside a transaction() block may still call get_value().
         self._lock = threading.RLock()
         self._runner = _SQLiteRunner(self._conn)
+        super().__init__(
+            Database(self._writing, self._reading),
+            SchemaVersions(self, self.components),
+            # Without statistics SQLite picks the status index for the claim and sorts
+            # every due row to take the first few; the due index hands them out in order.
+            claim_index=" INDEXED BY outbox_delivery_due",
+        )
         if migrate:
             try:
                 self.upgrade_schema()

@@ -11,14 +11,13 @@ created in the same transaction that records the delivery as sent, deleted with 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from tocsin.outbox.model import DeliveryUpdate
 from tocsin.outbox.tracking import RemoteState, Tracking, TrackingDue, TrackingUpdate
 
 if TYPE_CHECKING:
-    from tocsin.store.runner import Runner
+    from tocsin.store.runner import Database, Runner
 
 __all__ = [
     "TRACKING_COLUMNS",
@@ -80,13 +79,9 @@ def tracking_from_row(values: Sequence[Any]) -> Tracking | None:
 class SQLTracking:
     """The tracking methods of a backend, beside :class:`~tocsin.store.outbox_sql.SQLOutbox`."""
 
-    claim_lock: ClassVar[str] = ""  # PostgreSQL: FOR UPDATE SKIP LOCKED (as for the outbox)
-
-    def _writing(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError
-
-    def _reading(self) -> AbstractContextManager[Runner]:
-        raise NotImplementedError
+    def __init__(self, db: Database, *, claim_lock: str = "") -> None:
+        self._db = db
+        self.claim_lock = claim_lock  # PostgreSQL: FOR UPDATE SKIP LOCKED (as for the outbox)
 
     def tracking_due(self, *, now: float, limit: int, lease: float = 60.0) -> list[TrackingDue]:
         """Take up to ``limit`` deliveries whose status is due to be asked for.
@@ -95,7 +90,7 @@ class SQLTracking:
         the real next time), so several processes on one database ask each only once,
         and those of a process that died are asked again after the lease.
         """
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             taken = runner.rows(
                 "WITH due AS MATERIALIZED (SELECT delivery_id FROM outbox_tracking "
                 "WHERE next_check_at IS NOT NULL AND next_check_at <= ? "
@@ -122,7 +117,7 @@ class SQLTracking:
 
     def next_tracking_due(self) -> float | None:
         """When the earliest pending tracking is due to be asked for, or None."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows(
                 "SELECT MIN(next_check_at) FROM outbox_tracking WHERE next_check_at IS NOT NULL"
             )
@@ -132,7 +127,7 @@ class SQLTracking:
         """Write what the relay answered (or when to ask again), in one transaction."""
         answered = [u for u in updates if u.answered]
         postponed = [u for u in updates if not u.answered]
-        with self._writing() as runner:
+        with self._db.writing() as runner:
             if answered:
                 runner.many(
                     _ANSWER_SQL,
@@ -148,7 +143,7 @@ class SQLTracking:
 
     def tracking_counts(self) -> dict[RemoteState, int]:
         """Tracked deliveries per state (every state present, zero included)."""
-        with self._reading() as runner:
+        with self._db.reading() as runner:
             rows = runner.rows("SELECT state, COUNT(*) FROM outbox_tracking GROUP BY state")
         found = {RemoteState(r[0]): int(r[1]) for r in rows}
         return {s: found.get(s, 0) for s in RemoteState}

@@ -1,9 +1,10 @@
 """The SMTP transport: aiosmtplib, walked step by step, with a small connection pool.
 
 Each step (resolve, connect, tls, ehlo, starttls, auth, mail_from, rcpt_to, data)
-runs inside :meth:`SMTPSession._step`, the one place where library exceptions are
-translated into Tocsin's error tree (keeping the cause), and where an optional
-observer hears of every step: the test email's live transcript is built from it.
+runs inside :meth:`SessionState.run <tocsin.transports.smtp_steps.SessionState.run>`,
+the one place where library exceptions are translated into Tocsin's error tree
+(keeping the cause), and where an optional observer hears of every step: the test
+email's live transcript is built from it.
 A mail transaction goes out pipelined (RFC 2920) when the server offers PIPELINING:
 the envelope in one write, then the message (see :mod:`.smtp_wire`).
 
@@ -24,8 +25,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import aiosmtplib
 
@@ -48,12 +48,11 @@ from tocsin.transports.smtp_connect import (
     StepObserver,
     StepStatus,
     address_literal,
-    classify_os_error,
     connect_tcp,
     default_ehlo_name,
 )
 from tocsin.transports.smtp_mail import MailTransactions
-from tocsin.transports.smtp_replies import error_for_reply, session_must_close
+from tocsin.transports.smtp_steps import SessionState
 
 __all__ = [
     "SMTPSession",
@@ -66,8 +65,13 @@ __all__ = [
 ]
 
 
-class SMTPSession(MailTransactions):
-    """One SMTP connection, opened and used step by step (sending: :class:`MailTransactions`)."""
+class SMTPSession:
+    """One SMTP connection, opened and used step by step.
+
+    Made of parts: it opens the connection itself and sends over it through a
+    :class:`~tocsin.transports.smtp_mail.MailTransactions`; both share one
+    :class:`~tocsin.transports.smtp_steps.SessionState`.
+    """
 
     def __init__(
         self,
@@ -82,44 +86,19 @@ class SMTPSession(MailTransactions):
             verify=settings.tls_verify, ca_file=settings.ca_file
         )
         self._ehlo_name = settings.ehlo_name or ehlo_name
-        self._observer = observer
+        self._state = SessionState(observer)
         self._client: aiosmtplib.SMTP | None = None
-        self._usable = False
-        self.step = Step.RESOLVE
         self.tls: TLSFacts | None = None
-        self.last_used = time.monotonic()
 
-    # ------------------------------------------------------------ plumbing
-    def _emit(
-        self,
-        step: Step,
-        status: StepStatus,
-        detail: str = "",
-        error: DeliveryError | None = None,
-        **data: Any,
-    ) -> None:
-        if self._observer is not None:
-            self._observer(StepEvent(step, status, detail, data, error))
+    @property
+    def step(self) -> Step:
+        """The step the session is at (or failed at)."""
+        return self._state.step
 
-    @contextlib.contextmanager
-    def _step(self, step: Step, detail: str = "", *, announce: bool = True) -> Iterator[None]:
-        """Run one step: announce it, translate library errors at this boundary."""
-        self.step = step
-        if announce:
-            self._emit(step, StepStatus.START, detail)
-        try:
-            try:
-                yield
-            except aiosmtplib.SMTPResponseException as exc:
-                if session_must_close(exc.code):
-                    self._usable = False
-                raise error_for_reply(step, exc.code, exc.message) from exc
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                raise classify_os_error(exc, step) from exc
-        except DeliveryError as error:
-            self._usable = False
-            self._emit(error.step, StepStatus.FAIL, error.describe(), error)
-            raise
+    @property
+    def last_used(self) -> float:
+        """When (monotonic clock) the session last delivered a message, or was made."""
+        return self._state.last_used
 
     @property
     def client(self) -> aiosmtplib.SMTP:
@@ -133,7 +112,7 @@ class SMTPSession(MailTransactions):
     @property
     def usable(self) -> bool:
         """True while the session is open and in step with the server."""
-        return self._usable and self._client is not None and self._client.is_connected
+        return self._state.usable and self._client is not None and self._client.is_connected
 
     @property
     def encrypted(self) -> bool:
@@ -146,14 +125,14 @@ class SMTPSession(MailTransactions):
         s = self._settings
 
         def seen(step: Step, status: StepStatus, detail: str) -> None:
-            self._emit(step, status, detail)
+            self._state.emit(step, status, detail)
 
-        self.step = Step.RESOLVE
-        self._emit(Step.RESOLVE, StepStatus.START, s.host)
+        self._state.step = Step.RESOLVE
+        self._state.emit(Step.RESOLVE, StepStatus.START, s.host)
         try:
             sock = await connect_tcp(s.host, s.port, s.timeout, seen)
         except DeliveryError as error:
-            self._emit(error.step, StepStatus.FAIL, error.describe(), error)
+            self._state.emit(error.step, StepStatus.FAIL, error.describe(), error)
             raise
         implicit = s.encryption is Encryption.SSL
         self._client = aiosmtplib.SMTP(
@@ -166,12 +145,12 @@ class SMTPSession(MailTransactions):
             timeout=s.timeout,
         )
         if implicit:
-            self._emit(Step.TLS, StepStatus.START, "implicit TLS (SSL)")
-        with self._step(Step.CONNECT, announce=False):
+            self._state.emit(Step.TLS, StepStatus.START, "implicit TLS (SSL)")
+        with self._state.run(Step.CONNECT, announce=False):
             greeting = await self._client.connect()
         if implicit:
             self._note_tls()
-        self._emit(
+        self._state.emit(
             Step.CONNECT,
             StepStatus.OK,
             f"greeting: {greeting.code} {greeting.message}",
@@ -182,18 +161,20 @@ class SMTPSession(MailTransactions):
             await self._starttls()
         if s.username:
             await self._login()
-        self._usable = True
+        self._state.usable = True
 
     def _note_tls(self) -> None:
         transport = self.client.transport
         self.tls = tls_facts(transport.get_extra_info("ssl_object") if transport else None)
-        self._emit(Step.TLS, StepStatus.OK, self.tls.describe() if self.tls else "", tls=self.tls)
+        self._state.emit(
+            Step.TLS, StepStatus.OK, self.tls.describe() if self.tls else "", tls=self.tls
+        )
 
     async def _ehlo(self) -> None:
-        with self._step(Step.EHLO):
+        with self._state.run(Step.EHLO):
             await self.client.ehlo()
         extensions = sorted(self.client.esmtp_extensions)
-        self._emit(
+        self._state.emit(
             Step.EHLO,
             StepStatus.OK,
             " ".join(e.upper() for e in extensions),
@@ -202,7 +183,7 @@ class SMTPSession(MailTransactions):
         )
 
     async def _starttls(self) -> None:
-        with self._step(Step.STARTTLS):
+        with self._state.run(Step.STARTTLS):
             if not self.client.supports_extension("starttls"):
                 raise TLSRequired(
                     "the server does not offer STARTTLS; nothing was sent unencrypted",
@@ -242,21 +223,42 @@ class SMTPSession(MailTransactions):
     async def _login(self) -> None:
         s = self._settings
         password = s.password.reveal() if s.password else ""
-        with self._step(Step.AUTH):
+        with self._state.run(Step.AUTH):
             mechanism = self._auth_mechanism()
             method = getattr(self.client, "auth_" + mechanism.replace("-", ""))
             await method(s.username, password)
-        self._emit(
+        self._state.emit(
             Step.AUTH,
             StepStatus.OK,
             f"logged in as {s.username} ({mechanism.upper()})",
             mechanism=mechanism,
         )
 
+    # ------------------------------------------------------------ sending
+    def _sending(self) -> MailTransactions:
+        return MailTransactions(self.client, self._state, self._settings)
+
+    async def deliver(self, mail: Mail) -> DeliveryResult:
+        """Send one message over the open session; see :meth:`MailTransactions.deliver`."""
+        return await self._sending().deliver(mail)
+
+    async def deliver_each(
+        self,
+        mails: Sequence[Mail],
+        report: Report,
+        *,
+        deadline: float | None = None,
+        first_until: float | None = None,
+    ) -> None:
+        """Send ``mails`` in order; see :meth:`MailTransactions.deliver_each`."""
+        await self._sending().deliver_each(
+            mails, report, deadline=deadline, first_until=first_until
+        )
+
     # ------------------------------------------------------------ closing
     async def quit(self) -> None:
         """Say QUIT politely (bounded by the command timeout) and close."""
-        client, self._client, self._usable = self._client, None, False
+        client, self._client, self._state.usable = self._client, None, False
         if client is None:
             return
         with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
@@ -265,7 +267,7 @@ class SMTPSession(MailTransactions):
 
     def abort(self) -> None:
         """Drop the connection at once, without QUIT (it may be out of step)."""
-        client, self._client, self._usable = self._client, None, False
+        client, self._client, self._state.usable = self._client, None, False
         if client is not None:
             client.close()
 

@@ -8,7 +8,8 @@ one write with the next mail's envelope - one write and one round trip per mail.
 Without PIPELINING, one command at a time.  Each reply is judged at its own step
 either way, with the same per-recipient results.
 
-:class:`MailTransactions` is a part of :class:`~tocsin.transports.smtp.SMTPSession`.
+:class:`MailTransactions` is a part of :class:`~tocsin.transports.smtp.SMTPSession`, which
+makes one over its open connection for each run of mails.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any
 
 import aiosmtplib
 
@@ -27,6 +26,7 @@ from tocsin.settings import EmailSettings
 from tocsin.transports.base import DeliveryResult, Outcome, RecipientResult, Report
 from tocsin.transports.smtp_connect import StepStatus
 from tocsin.transports.smtp_replies import error_for_reply, recipient_verdict, session_must_close
+from tocsin.transports.smtp_steps import SessionState
 from tocsin.transports.smtp_wire import Conversation, command, message_data, path
 
 __all__ = ["MailTransactions"]
@@ -53,32 +53,19 @@ class _Next:
 
 
 class MailTransactions:
-    """Sending mail over an open session (a part of ``SMTPSession``, which provides the
-    connection, the step boundary ``_step`` and the observer ``_emit``)."""
+    """Sending mail over one open connection: the part of an ``SMTPSession`` that sends.
 
-    _settings: EmailSettings
-    _usable: bool
-    step: Step
-    last_used: float
+    Made by the session for each run over its current ``client``; it shares the
+    session's :class:`~tocsin.transports.smtp_steps.SessionState` (the step boundary,
+    the observer, whether the session is still in step).
+    """
 
-    @property
-    def client(self) -> aiosmtplib.SMTP:  # pragma: no cover - SMTPSession's
-        raise NotImplementedError
-
-    def _step(
-        self, step: Step, detail: str = "", *, announce: bool = True
-    ) -> AbstractContextManager[None]:  # pragma: no cover - SMTPSession's
-        raise NotImplementedError
-
-    def _emit(
-        self,
-        step: Step,
-        status: StepStatus,
-        detail: str = "",
-        error: DeliveryError | None = None,
-        **data: Any,
-    ) -> None:  # pragma: no cover - SMTPSession's
-        raise NotImplementedError
+    def __init__(
+        self, client: aiosmtplib.SMTP, state: SessionState, settings: EmailSettings
+    ) -> None:
+        self._client = client
+        self._state = state
+        self._settings = settings
 
     # ------------------------------------------------------------ one mail
     async def deliver(self, mail: Mail) -> DeliveryResult:
@@ -115,7 +102,7 @@ class MailTransactions:
         others go on.  Each mail may take ``deadline`` seconds (the first one until the
         loop time ``first_until``, when given).
         """
-        client = self.client
+        client = self._client
         pipelining = client.supports_extension("pipelining")
         loop = asyncio.get_running_loop()
         async with Conversation(client.protocol, timeout=self._settings.timeout) as wire:
@@ -142,25 +129,25 @@ class MailTransactions:
                     report(i, error)
                     return
                 except TimeoutError as exc:
-                    self._usable = False
+                    self._state.usable = False
                     late = DeliveryTimeout(
                         f"the attempt took longer than the {deadline or 0:g} s deadline",
-                        step=self.step,
+                        step=self._state.step,
                         reason=Reason.TIMEOUT,
                     )
                     late.__cause__ = exc
                     report(i, late)
                     return
                 report(i, result)
-                if not self._usable:
+                if not self._state.usable:
                     return
                 envelope, sent = ahead, then.sent
             if not wire.in_step:
-                self._usable = False  # the server said more than it was asked
+                self._state.usable = False  # the server said more than it was asked
 
     def _envelope(self, mail: Mail) -> _Envelope:
         """MAIL FROM and RCPT TO lines; a result or error instead when it cannot be sent."""
-        client = self.client
+        client = self._client
         if mail.smtputf8 and not client.supports_extension("smtputf8"):
             return _everyone(
                 mail,
@@ -190,7 +177,7 @@ class MailTransactions:
         sent: bool,
         then: _Next,
     ) -> DeliveryResult:
-        with self._step(Step.MAIL_FROM, mail.sender):
+        with self._state.run(Step.MAIL_FROM, mail.sender):
             if sent:
                 pass  # left with the previous mail's message
             elif pipelining:
@@ -200,7 +187,7 @@ class MailTransactions:
             reply = await wire.reply()
             if reply.code != 250:
                 raise error_for_reply(Step.MAIL_FROM, reply.code, reply.message)
-        self._emit(Step.MAIL_FROM, StepStatus.OK, mail.sender)
+        self._state.emit(Step.MAIL_FROM, StepStatus.OK, mail.sender)
         results: dict[str, RecipientResult] = {}
         for recipient, line in zip(mail.recipients, envelope[1:], strict=True):
             refused = await self._rcpt(wire, recipient, None if pipelining else line)
@@ -218,17 +205,17 @@ class MailTransactions:
         self, wire: Conversation, recipient: str, line: bytes | None
     ) -> RecipientResult | None:
         """Judge the reply to one RCPT TO (sending it first when not pipelining)."""
-        with self._step(Step.RCPT_TO, recipient):
+        with self._state.run(Step.RCPT_TO, recipient):
             if line is not None:
                 wire.send(line)
             reply = await wire.reply()
             if session_must_close(reply.code):
                 raise error_for_reply(Step.RCPT_TO, reply.code, reply.message)
         if reply.code in (250, 251):
-            self._emit(Step.RCPT_TO, StepStatus.OK, recipient)
+            self._state.emit(Step.RCPT_TO, StepStatus.OK, recipient)
             return None
         outcome, reason = recipient_verdict(reply.code)
-        self._emit(
+        self._state.emit(
             Step.RCPT_TO,
             StepStatus.FAIL,
             f"{reply.code} {reply.message}",
@@ -247,7 +234,7 @@ class MailTransactions:
         then: _Next,
     ) -> str:
         """DATA and the message for the accepted recipients; the server's final reply."""
-        with self._step(Step.DATA):
+        with self._state.run(Step.DATA):
             if not pipelining:
                 wire.send(_DATA)
             reply = await wire.reply()
@@ -265,7 +252,9 @@ class MailTransactions:
                 results[r] = RecipientResult(
                     r, outcome, reason, Step.DATA, reply.code, reply.message
                 )
-            self._emit(Step.DATA, StepStatus.FAIL, f"{reply.code} {reply.message}", code=reply.code)
+            self._state.emit(
+                Step.DATA, StepStatus.FAIL, f"{reply.code} {reply.message}", code=reply.code
+            )
             if not started:
                 await self._reset(wire, then)  # DATA refused: the envelope still stands
             return ""
@@ -274,8 +263,8 @@ class MailTransactions:
             results[r] = RecipientResult(
                 r, Outcome.ACCEPTED, code=reply.code, server_message=reply.message
             )
-        self._emit(Step.DATA, StepStatus.OK, text)
-        self.last_used = time.monotonic()
+        self._state.emit(Step.DATA, StepStatus.OK, text)
+        self._state.last_used = time.monotonic()
         return text
 
     async def _end_empty(self, wire: Conversation, pipelining: bool, then: _Next) -> None:
@@ -292,14 +281,14 @@ class MailTransactions:
                     then.send_last(wire, b".\r\n")
                     reply = await wire.reply()
                     if session_must_close(reply.code):
-                        self._usable = False
+                        self._state.usable = False
                     return
                 if session_must_close(reply.code):
-                    self._usable = False
+                    self._state.usable = False
                     return
             await self._reset(wire, then)
         except (aiosmtplib.SMTPException, OSError):
-            self._usable = False
+            self._state.usable = False
 
     async def _reset(self, wire: Conversation, then: _Next) -> None:
         """RSET (RFC 5321 §4.1.1.5); a session that cannot reset is not reused."""
@@ -307,10 +296,10 @@ class MailTransactions:
             then.send_last(wire, b"RSET\r\n")
             reply = await wire.reply()
         except (aiosmtplib.SMTPException, OSError):
-            self._usable = False
+            self._state.usable = False
             return
         if reply.code != 250:
-            self._usable = False
+            self._state.usable = False
 
 
 def _everyone(

@@ -13,6 +13,10 @@ replies arrive several to a read, so for the length of a transaction a
 (``transport.set_protocol``), under aiosmtplib's command lock, and hands the
 connection back afterwards.  Writes still go through aiosmtplib's ``protocol.write``;
 a lost connection is still reported to aiosmtplib, so its client knows it is closed.
+
+This is the one module that reaches below aiosmtplib's public API (its protocol
+module's limits and helpers, the protocol's ``_command_lock``);
+``tests/smtp/test_aiosmtplib_seam.py`` fails, naming what changed, if an upgrade breaks it.
 """
 
 from __future__ import annotations

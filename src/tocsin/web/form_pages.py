@@ -18,9 +18,9 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request, Response, status
 
 from tocsin.http import services_of
+from tocsin.model import Session
 from tocsin.services.inputs import InputRefused
 from tocsin.services.sites import NotFound, SitesService
-from tocsin.store.accounts_sql import Session
 from tocsin.web.forms import Form, checked_form
 from tocsin.web.guard import DONE_KEYS, not_found
 from tocsin.web.render import redirect, render

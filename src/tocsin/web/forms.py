@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request, Response, status
 
-from tocsin.store.accounts_sql import Session
+from tocsin.model import Session
 from tocsin.web.render import render
 from tocsin.web.session import BadForm, form_csrf_ok, language_of
 

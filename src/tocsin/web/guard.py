@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response, status
 
-from tocsin.store.accounts_sql import Session
+from tocsin.model import Session
 from tocsin.web.render import render
 from tocsin.web.session import language_of
 

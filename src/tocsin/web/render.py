@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from tocsin import __version__
-from tocsin.store.accounts_sql import Session
+from tocsin.model import Session
 from tocsin.web.texts import LANGUAGES, Translator, translator
 
 __all__ = ["NAV", "STATIC_DIR", "redirect", "render"]

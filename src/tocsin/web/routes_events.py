@@ -9,11 +9,10 @@ from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.http import services_of
-from tocsin.model import Category, Severity, State
+from tocsin.model import Category, Session, Severity, State
 from tocsin.services.context import Services
 from tocsin.services.events import EventRecord
 from tocsin.services.inputs import InputRefused
-from tocsin.store.accounts_sql import Session
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login

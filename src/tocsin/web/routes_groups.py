@@ -8,11 +8,10 @@ from typing import Any, Final
 from fastapi import APIRouter, Request, Response, status
 
 from tocsin.http import services_of
-from tocsin.model import AlarmGroup, Category, User
+from tocsin.model import AlarmGroup, Category, Session, User
 from tocsin.routing import GroupTree
 from tocsin.services.inputs import InputRefused
 from tocsin.services.sites import SitesService
-from tocsin.store.accounts_sql import Session
 from tocsin.web.form_pages import EditForm, Values, done_of
 from tocsin.web.forms import Form
 from tocsin.web.render import render

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response, status
 
 from tocsin.errors import Step
 from tocsin.http import services_of
+from tocsin.model import Session
 from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, validate
-from tocsin.store.accounts_sql import Session
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login

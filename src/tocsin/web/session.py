@@ -14,7 +14,7 @@ import secrets
 from fastapi import Request, Response
 
 from tocsin.http import SESSION_COOKIE, csrf_matches, services_of
-from tocsin.store.accounts_sql import Session
+from tocsin.model import Session
 from tocsin.web.texts import LANGUAGES
 
 __all__ = [

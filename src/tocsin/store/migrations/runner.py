@@ -54,7 +54,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from tocsin.errors import SchemaError, SchemaTooNew
 
@@ -269,21 +269,16 @@ def upgrade(
 
 
 class SchemaVersions:
-    """Mixed into a store: its components' versions, read and upgraded.
+    """A store's part that reads and upgrades its components' versions on ``db``."""
 
-    The store supplies ``dialect``, ``components`` and ``migration_transaction()``.
-    """
-
-    dialect: ClassVar[str]
-    components: ClassVar[tuple[Component, ...]]
-
-    def migration_transaction(self) -> AbstractContextManager[MigrationTransaction]:
-        raise NotImplementedError  # pragma: no cover - every store defines it
+    def __init__(self, db: Migratable, components: tuple[Component, ...]) -> None:
+        self._db = db
+        self.components = components
 
     def upgrade_schema(self, on_applied: Callable[[Applied], None] | None = None) -> list[Applied]:
         """Bring every component of this database to the newest version this code knows."""
-        return [a for c in self.components for a in upgrade(self, c, on_applied=on_applied)]
+        return [a for c in self.components for a in upgrade(self._db, c, on_applied=on_applied)]
 
     def schema_states(self) -> list[SchemaState]:
         """Where this database stands, per component; changes nothing."""
-        return [read_state(self, c) for c in self.components]
+        return [read_state(self._db, c) for c in self.components]

@@ -1,6 +1,6 @@
 """The web application as served: the REST API and the web pages in one ASGI app.
 
-A composition, above the faces: the only module that imports both :mod:`tocsin.api`
+A composition, above the faces: the only package that imports both :mod:`tocsin.api`
 and :mod:`tocsin.web`, so that neither face needs the other.  They share one login
 session through :mod:`tocsin.http`.
 """
