@@ -52,8 +52,11 @@ def test_a_burst_of_bad_tokens_is_throttled_for_that_address_only(
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["Retry-After"]) <= 61
         assert "too many failed token authentications" in refused.json()["detail"]
-        # While throttled, that address gets nothing, not even with a valid token.
-        assert attacker.get("/api/v1/settings", headers=_bearer(good)).status_code == 429
+        # A valid token still works from there: refusing it would protect nothing (no
+        # number of guesses finds a random token) and would block a site's alarms
+        # behind the same NAT.  Nor does it lift the throttle for the guesses.
+        assert attacker.get("/api/v1/settings", headers=_bearer(good)).status_code == 200
+        assert attacker.get("/api/v1/settings", headers=_bearer("tcn_x")).status_code == 429
     with httpx.Client(base_url=url, headers=_bearer(good), timeout=30) as honest:
         assert honest.get("/api/v1/settings").status_code == 200
         metrics = honest.get("/metrics")

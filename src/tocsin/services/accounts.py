@@ -154,20 +154,24 @@ class AccountsService:
         """The active token record for a presented token, or None.
 
         With ``client`` (the caller's address), failures count against that address;
-        after too many, every token from it is refused with :class:`LoginThrottled`
-        for a while, while other addresses go on as before.  A valid token does not
-        reset the count: holding one token must not help guess another.
+        after too many, every further wrong token from it is refused with
+        :class:`LoginThrottled` for a while, while other addresses go on as before.
+        A valid token is still accepted from a throttled address: tokens are random
+        256-bit values that no number of guesses finds, so refusing it would protect
+        nothing and would let one misbehaving device behind a shared NAT or proxy
+        block the alarms of every other.  A valid token does not reset the count:
+        holding one token must not help guess another.
         """
-        key = f"client:{client}" if client is not None else None
-        if key is not None:
-            wait = self.token_throttle.retry_after(key)
-            if wait > 0:
-                raise LoginThrottled(wait)
         record = None
         if token.startswith("tcn_") and len(token) <= 100:
             record = self._store.use_token(hash_token(token), time.time())
-        if record is None and key is not None:
-            self.token_throttle.failed(key)
+        if record is not None or client is None:
+            return record
+        key = f"client:{client}"
+        wait = self.token_throttle.retry_after(key)
+        if wait > 0:
+            raise LoginThrottled(wait)
+        self.token_throttle.failed(key)
         return record
 
     def list_tokens(self) -> list[ApiToken]:
