@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
@@ -21,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 __all__ = [
     "LoginThrottle",
+    "client_key",
     "hash_password",
     "hash_token",
     "new_token",
@@ -66,6 +68,26 @@ def tokens_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
+def client_key(address: str) -> str:
+    """The throttle key for a client address: ``client:<address>``, an IPv6 one by its /64.
+
+    One IPv6 host usually holds a whole /64 and could give each guess an address of
+    its own; an IPv4-mapped IPv6 address counts as the IPv4 address it maps.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"client:{address}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"client:{ip.ipv4_mapped}"
+        return f"client:{ipaddress.IPv6Network((ip, 64), strict=False)}"
+    return f"client:{ip}"
+
+
+_MAX_KEYS = 10_000
+
+
 @dataclass
 class LoginThrottle:
     """Allows at most ``limit`` failed attempts per key within ``window`` seconds.
@@ -84,6 +106,11 @@ class LoginThrottle:
         """Failed attempts recorded so far (for a metrics counter)."""
         self.throttled_total = 0
         """Checks answered with a wait so far (for a metrics counter)."""
+
+    @property
+    def tracked(self) -> int:
+        """How many keys it holds failures for (bounded, whatever the spray)."""
+        return len(self._failures)
 
     def _recent(self, key: str, now: float) -> deque[float]:
         failures = self._failures.setdefault(key, deque())
@@ -111,9 +138,13 @@ class LoginThrottle:
             self.failed_total += 1
             for key in keys:
                 self._recent(key, now).append(now)
-            if len(self._failures) > 10_000:  # bounded memory under a spray of keys
+            if len(self._failures) > _MAX_KEYS:  # bounded memory under a spray of keys
                 for stale in [k for k, v in self._failures.items() if not v]:
                     del self._failures[stale]
+                # Still too many: forget the keys that failed first (the dict keeps
+                # insertion order), which loosens the limit for them, like a restart.
+                for oldest in list(self._failures)[: len(self._failures) - _MAX_KEYS]:
+                    del self._failures[oldest]
 
     def succeeded(self, *keys: str) -> None:
         """Forget the failures of ``keys`` after a successful login."""

@@ -13,6 +13,7 @@ from tocsin.model import Admin, ApiToken, Session
 from tocsin.security import (
     MIN_PASSWORD_LENGTH,
     LoginThrottle,
+    client_key,
     hash_password,
     hash_token,
     new_token,
@@ -111,7 +112,7 @@ class AccountsService:
         Raises :class:`LoginThrottled` after too many failures from this client or
         for this username, :class:`LoginRefused` for wrong credentials.
         """
-        keys = (f"client:{client}", f"user:{username.lower()}")
+        keys = (client_key(client), f"user:{username.lower()}")
         wait = self._throttle.retry_after(*keys)
         if wait > 0:
             raise LoginThrottled(wait)
@@ -167,7 +168,7 @@ class AccountsService:
             record = self._store.use_token(hash_token(token), time.time())
         if record is not None or client is None:
             return record
-        key = f"client:{client}"
+        key = client_key(client)
         wait = self.token_throttle.retry_after(key)
         if wait > 0:
             raise LoginThrottled(wait)
