@@ -122,3 +122,30 @@ def test_an_empty_or_bad_address_is_said_next_to_the_button(signed_in: Page) -> 
     expect(page.locator("#discover-status")).to_have_text(
         "Not a valid email address: it contains a space."
     )
+
+
+def test_the_part_speaks_german_for_a_german_admin(
+    signed_in: Page, services: Services, admin: str
+) -> None:
+    found = services.store.admin_credentials(admin)
+    assert found is not None
+    services.store.set_admin_language(found[0].id, "de")
+    page = signed_in
+    page.reload()
+    expect(page.locator("#discovery-heading")).to_have_text("Einstellungen finden")
+    page.get_by_label("Anbieter", exact=True).select_option(label="Telekom T-Online")
+    expect(page.locator("#f-host")).to_have_value("securesmtp.t-online.de")
+    expect(page.locator("#f-port")).to_have_value("465")
+    expect(page.locator("#preset-result")).to_contain_text(
+        "Eingetragen: securesmtp.t-online.de, Port 465."
+    )
+    expect(page.locator("#preset-result")).to_contain_text("Telekom Kundencenter")
+    page.locator("#f-sender_address").fill("alarme@gws.example.test")
+    page.get_by_role("button", name="Einstellungen finden").click()
+    expect(page.locator(".discover-message")).to_contain_text(
+        "Einstellungen für gws.example.test gefunden."
+    )
+    expect(page.locator(".discover-proposal").first).to_contain_text(
+        "Quelle: MX-Einträge (bekannte Anbieter): gws.example.test MX 1 aspmx.l.google.com."
+    )
+    expect(page.get_by_role("button", name="Diese Einstellungen übernehmen")).to_be_visible()

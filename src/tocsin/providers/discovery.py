@@ -192,6 +192,10 @@ class Discovery:
 
     # ------------------------------------------------------------ DNS
 
+    def _inner_timeout(self) -> float:
+        """A lookup's own limit: a little under the source's, so its timeout names it."""
+        return self.options.source_timeout * 0.9
+
     def _resolver(self) -> dns.asyncresolver.Resolver:
         options = self.options
         if options.nameservers:
@@ -203,8 +207,8 @@ class Discovery:
                 resolver = dns.asyncresolver.Resolver()
             except dns.exception.DNSException as exc:
                 raise _failed(f"no DNS configuration ({_first_line(exc)})") from None
-        resolver.lifetime = options.source_timeout
-        resolver.timeout = options.source_timeout
+        resolver.lifetime = self._inner_timeout()
+        resolver.timeout = self._inner_timeout()
         return resolver
 
     async def _resolve(self, name: str, kind: str) -> dns.resolver.Answer:
@@ -301,7 +305,11 @@ class Discovery:
         raise _combined(problems)
 
     async def _document(self, url: str, address: str) -> list[Proposal]:
-        body, where = await self._fetch(url)
+        limit = self._inner_timeout()
+        try:
+            body, where = await asyncio.wait_for(self._fetch(url), timeout=limit)
+        except TimeoutError:
+            raise _Outcome(SourceStatus.TIMEOUT, f"{url}: no answer within {limit:.1f} s") from None
         try:
             servers = parse_autoconfig(body, address)
         except AutoconfigError as exc:
@@ -348,7 +356,8 @@ class Discovery:
                 if parts.query:
                     target += "?" + parts.query
                 try:
-                    body, status, location = await self._get(client, target, host, url)
+                    name = host if parts.port is None else f"{host}:{parts.port}"
+                    body, status, location = await self._get(client, target, name, url)
                 except httpx.HTTPError as exc:
                     raise _failed(f"{url}: {_tls_problem(exc)}") from None
                 if status in _REDIRECTS and location:
@@ -365,8 +374,9 @@ class Discovery:
         self, client: httpx.AsyncClient, target: str, host: str, url: str
     ) -> tuple[bytes, int, str]:
         headers = {"Host": host, "Accept": "application/xml, text/xml"}
+        sni = host.rpartition(":")[0] if ":" in host else host
         async with client.stream(
-            "GET", target, headers=headers, extensions={"sni_hostname": host}
+            "GET", target, headers=headers, extensions={"sni_hostname": sni}
         ) as response:
             if response.status_code != 200:
                 return b"", response.status_code, response.headers.get("location", "")
