@@ -11,6 +11,7 @@ from tocsin.providers.presets import (
     by_address_domain,
     by_host,
     by_mx_host,
+    is_host_name,
     load_table,
     preset,
     presets,
@@ -161,3 +162,20 @@ def test_the_parser_reads_smtp_servers_only_encrypted_first() -> None:
 def test_the_parser_refuses_what_is_not_a_small_plain_document(document: bytes, why: str) -> None:
     with pytest.raises(AutoconfigError, match=why):
         parse_autoconfig(document, "a@x.example")
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("smtp.example.com", True),
+        ("mail.xn--80akhbyknj4f.xn--p1ai", True),  # an IDN under an IDN top-level domain
+        ("smtp.example.com.", False),
+        ("localhost", False),
+        ("smtp..example.com", False),
+        ("-smtp.example.com", False),
+        ("smtp.example.123", False),
+        ("SMTP.example.com", False),  # callers lower-case first
+    ],
+)
+def test_host_names(name: str, ok: bool) -> None:
+    assert is_host_name(name) is ok

@@ -33,11 +33,15 @@ __all__ = [
     "by_address_domain",
     "by_host",
     "by_mx_host",
+    "is_host_name",
+    "load_table",
     "preset",
     "presets",
 ]
 
-_HOST: Final = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_HOST: Final = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$"
+)
 
 
 class AuthMethod(StrEnum):
