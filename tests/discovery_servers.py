@@ -11,7 +11,9 @@ free loopback port; the autoconfig hosts resolve to 127.0.0.1, where one HTTPS s
 - ``autoconfig.badcert.example.test``: a certificate from a CA nobody trusts;
 - ``autoconfig.garbage.example.test``: not XML;
 - ``autoconfig.huge.example.test``: 1 MiB without a length;
-- ``autoconfig.dtd.example.test``: an entity bomb.
+- ``autoconfig.dtd.example.test``: an entity bomb;
+- ``autoconfig.insecure.example.test``: a redirect to plain HTTP;
+- ``autoconfig.loop.example.test``: a redirect to itself.
 """
 
 from __future__ import annotations
@@ -64,7 +66,19 @@ WELL_KNOWN_PATH = "/.well-known/autoconfig/mail/config-v1.1.xml"
 
 HTTPS_HOSTS = [
     f"autoconfig.{name}.example.test"
-    for name in ("found", "moved", "slow", "badcert", "garbage", "huge", "dtd", "srv", "m365")
+    for name in (
+        "found",
+        "moved",
+        "slow",
+        "badcert",
+        "garbage",
+        "huge",
+        "dtd",
+        "srv",
+        "m365",
+        "insecure",
+        "loop",
+    )
 ] + ["wellknown.example.test"]
 RECORDS = [
     *(f"--host-record={host},127.0.0.1" for host in HTTPS_HOSTS),
@@ -229,6 +243,14 @@ class AutoconfigServer:
             location = f"https://autoconfig.found.example.test{target}"
             writer.write(
                 f"HTTP/1.1 302 Found\r\nLocation: {location}\r\n"
+                "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
+            return
+        if name in ("insecure", "loop") and path == AUTOCONFIG_PATH:
+            scheme = "http" if name == "insecure" else "https"
+            location = f"{scheme}://autoconfig.{name}.example.test{target}"
+            writer.write(
+                f"HTTP/1.1 301 Moved\r\nLocation: {location}\r\n"
                 "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
             )
             return

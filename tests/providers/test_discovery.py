@@ -164,6 +164,12 @@ async def test_a_server_that_never_answers_does_not_hold_up_the_rest(
         ("garbage", "not XML"),
         ("huge", "larger than 64 KiB"),
         ("dtd", "the document has a DTD, which is refused"),
+        (
+            "insecure",
+            "redirected to http://autoconfig.insecure.example.test/mail/config-v1.1.xml"
+            "?emailaddress=alarms%40insecure.example.test, but only HTTPS is followed",
+        ),
+        ("loop", "more than 2 redirects"),
     ],
 )
 async def test_a_broken_autoconfig_source_is_reported_quickly(

@@ -339,6 +339,7 @@ class Discovery:
     async def _fetch(self, url: str) -> tuple[bytes, str]:
         """The body of ``url`` (at most MAX_DOCUMENT bytes) and the URL it came from."""
         context = self._context()
+        asked = url
         async with httpx.AsyncClient(
             verify=context,
             timeout=self.options.source_timeout,
@@ -349,7 +350,7 @@ class Discovery:
                 parts = urlsplit(url)
                 host = (parts.hostname or "").lower()
                 if parts.scheme != "https" or not host:
-                    raise _failed(f"{url}: only HTTPS is followed")
+                    raise _failed(f"{asked}: redirected to {url}, but only HTTPS is followed")
                 ip = await self._address_of(host)
                 port = parts.port or self.options.https_port
                 target = f"https://{f'[{ip}]' if ':' in ip else ip}:{port}{parts.path or '/'}"
@@ -368,7 +369,7 @@ class Discovery:
                 if status != 200:
                     raise _failed(f"{url}: HTTP {status}")
                 return body, url
-        raise _failed(f"{url}: more than {_MAX_HOPS} redirects")
+        raise _failed(f"{asked}: more than {_MAX_HOPS} redirects")
 
     async def _get(
         self, client: httpx.AsyncClient, target: str, host: str, url: str
