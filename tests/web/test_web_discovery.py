@@ -75,6 +75,7 @@ def test_find_settings_proposes_with_sources_and_fills_only_on_use(
     proposal.get_by_role("button", name="Use these settings").click()
     expect(page.locator("#f-host")).to_have_value("smtp.office365.com")
     expect(page.locator("#f-port")).to_have_value("587")
+    expect(page.get_by_label("Provider")).to_have_value("microsoft365")
     assert _stored(services) is None  # still nothing saved
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#saved")).to_be_visible()

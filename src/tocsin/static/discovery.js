@@ -108,7 +108,9 @@
     item.appendChild(needs);
     const use = el("button", "button small discover-use", tx("discover_use"));
     use.type = "button";
+    use.setAttribute("aria-label", `${tx("discover_use")}: ${head}`);
     use.addEventListener("click", () => {
+      chooser.value = proposal.preset || ""; // the chooser shows the provider, if known
       apply(proposal, presetResult);
       byId("f-host").focus();
     });
