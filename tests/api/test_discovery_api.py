@@ -122,3 +122,13 @@ def test_only_admins_may_look(server: LiveServer, services: Services) -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert events_only.status_code == 403
+
+
+def test_lookups_are_limited_to_20_a_minute(api: httpx.Client) -> None:
+    for _ in range(20):
+        answer = api.post("/api/v1/settings/discover", json={"address": "a@gmail.com"})
+        assert answer.status_code == 200
+    refused = api.post("/api/v1/settings/discover", json={"address": "a@gmail.com"})
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert refused.json()["detail"].startswith("too many lookups; try again in ")

@@ -83,6 +83,7 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.state.test_email_limiter = LoginThrottle(limit=5, window=600.0)
     # "Find settings": the system's DNS and trust store (tests put their own here).
     app.state.discovery = Discovery()
+    app.state.discover_limiter = LoginThrottle(limit=20, window=60.0)
 
     @app.middleware("http")
     async def security_headers(

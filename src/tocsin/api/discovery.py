@@ -48,8 +48,18 @@ async def discover_settings(
 
     Answers within a few seconds with proposals (best first, each with its source) and
     what every source gave; ``found`` is false when there is nothing.  Saves nothing.
+    At most 20 lookups a minute (429 with Retry-After beyond).
     """
     language = _language(request, principal)
+    limiter = request.app.state.discover_limiter
+    wait = limiter.retry_after("discover")
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many lookups; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    limiter.failed("discover")  # every lookup counts: each asks other people's servers
     discovery: Discovery = request.app.state.discovery
     try:
         found = await discovery.discover(body.address)
