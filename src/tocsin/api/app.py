@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from tocsin import __version__
+from tocsin.api import discovery as discovery_routes
 from tocsin.api import events as events_routes
 from tocsin.api import outbox as outbox_routes
 from tocsin.api import settings as settings_routes
@@ -21,6 +22,7 @@ from tocsin.api.auth import require_admin
 from tocsin.errors import StorageFull
 from tocsin.i18n import Language
 from tocsin.outbox import CONTENT_TYPE, OutboxMetrics
+from tocsin.providers.discovery import Discovery
 from tocsin.security import LoginThrottle
 from tocsin.services.context import Services
 from tocsin.services.disk import DiskCollector
@@ -79,6 +81,9 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.state.metrics.registry.register(DiskCollector(services.disk))
     # At most 5 test emails per 10 minutes: the button must not become a spam cannon.
     app.state.test_email_limiter = LoginThrottle(limit=5, window=600.0)
+    # "Find settings": the system's DNS and trust store (tests put their own here).
+    app.state.discovery = Discovery()
+    app.state.discover_limiter = LoginThrottle(limit=20, window=60.0)
 
     @app.middleware("http")
     async def security_headers(
@@ -135,6 +140,7 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
         return await check_relay(services.settings.load(), lang.value)
 
     app.include_router(settings_routes.router)
+    app.include_router(discovery_routes.router)
     app.include_router(outbox_routes.router)
     app.include_router(events_routes.router)
     app.include_router(sites_routes.router)

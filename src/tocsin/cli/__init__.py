@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli.db import backup, db_app, restore
+from tocsin.cli.discovery import settings_discover
 from tocsin.cli.helptext import json_errors, plain_help, wants_json
 from tocsin.cli.outbox import outbox_app, worker
 from tocsin.cli.relay import online_app, relay_app
@@ -55,6 +56,7 @@ app = typer.Typer(
 )
 settings_app = typer.Typer(help="Show and change the email settings.", no_args_is_help=True)
 app.add_typer(settings_app, name="settings")
+settings_app.command("discover")(settings_discover)
 app.add_typer(outbox_app, name="outbox")
 app.command("worker")(worker)
 admin_app = typer.Typer(help="Administrator accounts for the web interface.", no_args_is_help=True)

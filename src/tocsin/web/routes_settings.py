@@ -11,6 +11,7 @@ from tocsin.errors import Step
 from tocsin.http import services_of
 from tocsin.model import Session
 from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, validate
+from tocsin.web.discovery_view import discovery_view
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
@@ -97,6 +98,7 @@ def _page(
         script_texts=_script_texts(language),
         online=_enrolment(settings),
         online_texts=_online_texts(language),
+        discovery=discovery_view(language),
         http_status=code,
     )
 
