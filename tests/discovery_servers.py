@@ -19,24 +19,15 @@ free loopback port; the autoconfig hosts resolve to 127.0.0.1, where one HTTPS s
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
 import ssl
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from pathlib import Path
+from contextlib import suppress
 
-import dns.exception
-import dns.resolver
 import pytest
 import trustme
 
-from helpers import REPO
+from dnsmasq import DNSAddress, running_dnsmasq
 from tocsin.providers.discovery import DiscoveryOptions
 from tocsin.testing import TestCA, finish_loop
 
@@ -97,86 +88,7 @@ RECORDS = [
 
 
 # ---------------------------------------------------------------- dnsmasq
-
-
-@dataclass(frozen=True)
-class DNSServer:
-    host: str
-    port: int
-
-
-def _dnsmasq() -> str:
-    found = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
-    if found is None and os.geteuid() == 0:
-        subprocess.run(["bash", str(REPO / "scripts/dns/install.sh")], check=False, timeout=900)
-        found = shutil.which("dnsmasq", path="/usr/sbin:/sbin:/usr/bin")
-    if found is None:
-        pytest.fail("dnsmasq is missing: run scripts/dns/install.sh as root")
-    return found
-
-
-def _free_port() -> int:
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no free port for dnsmasq")
-
-
-def _answers(port: int) -> bool:
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = ["127.0.0.1"]
-    resolver.port = port
-    resolver.lifetime = 0.5
-    try:
-        resolver.resolve("gws.example.test", "MX")
-    except dns.exception.DNSException:
-        return False
-    return True
-
-
-@contextmanager
-def running_dnsmasq(log_dir: os.PathLike[str]) -> Iterator[DNSServer]:
-    """dnsmasq in the foreground on a free loopback port, answering only from RECORDS."""
-    binary = _dnsmasq()
-    log = os.path.join(log_dir, "dnsmasq.log")
-    for _ in range(3):
-        port = _free_port()
-        args = [
-            binary,
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--pid-file=",
-            "--log-facility=-",
-            f"--port={port}",
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            *RECORDS,
-        ]
-        with open(log, "ab") as sink:
-            proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and not _answers(port) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is None and _answers(port):
-            try:
-                yield DNSServer("127.0.0.1", port)
-            finally:
-                proc.terminate()
-                proc.wait(10)
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(10)
-    pytest.fail(f"dnsmasq did not start:\n{Path(log).read_text()}")
+DNSServer = DNSAddress
 
 
 # ---------------------------------------------------------------- HTTPS
@@ -311,7 +223,9 @@ def discovery_ca() -> Iterator[TestCA]:
 @pytest.fixture(scope="module")
 def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DNSServer]:
     """dnsmasq with RECORDS, for the module."""
-    with running_dnsmasq(tmp_path_factory.mktemp("dnsmasq")) as server:
+    with running_dnsmasq(
+        RECORDS, probe="gws.example.test", log_dir=tmp_path_factory.mktemp("dnsmasq")
+    ) as server:
         yield server
 
 

@@ -8,20 +8,16 @@ server as a temporary one; and the relay's worker finding an MX through it.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import dns.exception
-import dns.resolver
 import pytest
-from relay_support import REPO, SITE_SENDER, InProcessRelay, serve_options
+from relay_support import SITE_SENDER, InProcessRelay, serve_options
 
+from dnsmasq import running_dnsmasq
 from tocsin.errors import PermanentFailure, Reason, Step, TemporaryFailure
 from tocsin.relay.config import DeliveryOptions, RelayConfig
 from tocsin.relay.mx import Destination, DNSResolver
@@ -44,7 +40,6 @@ RECORDS = [
     # elsewhere are refused (no upstream server).
     "--local=/example.test/",
 ]
-_STARTS = 3  # the port is picked without a lock; another process may take it first
 
 
 @dataclass(frozen=True)
@@ -57,90 +52,12 @@ class DNSServer:
         return DNSResolver(port=2525, nameservers=[self.host], dns_port=self.port, **options)
 
 
-def _dnsmasq() -> str:
-    found = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
-    if found is None and os.geteuid() == 0:
-        script = REPO / "scripts" / "dns" / "install.sh"
-        subprocess.run(["bash", str(script)], check=False, timeout=900)
-        found = shutil.which("dnsmasq", path="/usr/sbin:/sbin:/usr/bin")
-    if found is None:
-        pytest.fail(
-            "dnsmasq is missing: run scripts/dns/install.sh as root "
-            "(it installs Debian's dnsmasq-base; scripts/test does this)"
-        )
-    return found
-
-
-def _free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 a moment ago."""
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no free port for dnsmasq")
-
-
-def _answers(port: int) -> bool:
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = ["127.0.0.1"]
-    resolver.port = port
-    resolver.lifetime = 0.5
-    try:
-        resolver.resolve("single.example.test", "MX")
-    except dns.exception.DNSException:
-        return False
-    return True
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 @pytest.fixture(scope="module")
 def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DNSServer]:
     """dnsmasq in the foreground on a free loopback port, answering only from RECORDS."""
-    binary = _dnsmasq()
-    log = tmp_path_factory.mktemp("dnsmasq") / "dnsmasq.log"
-    for _ in range(_STARTS):
-        port = _free_port()
-        args = [
-            binary,
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",  # no /etc/dnsmasq.conf
-            "--no-resolv",  # no upstream servers
-            "--no-hosts",  # nor /etc/hosts
-            "--pid-file=",
-            "--log-facility=-",
-            f"--port={port}",
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",  # bind 127.0.0.1 only, not the wildcard address
-            *RECORDS,
-        ]
-        with log.open("ab") as sink:
-            proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and not _answers(port) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is None and _answers(port):
-            try:
-                yield DNSServer("127.0.0.1", port)
-            finally:
-                _stop(proc)
-            return
-        if proc.poll() is None:
-            _stop(proc)
-    pytest.fail(f"dnsmasq did not start {_STARTS} times:\n{log.read_text()}")
+    log_dir = tmp_path_factory.mktemp("dnsmasq")
+    with running_dnsmasq(RECORDS, probe="single.example.test", log_dir=log_dir) as found:
+        yield DNSServer(found.host, found.port)
 
 
 @pytest.fixture
