@@ -6,6 +6,7 @@ import email
 import email.policy
 import mailbox
 import os
+import select
 import signal
 import socket
 import ssl
@@ -345,3 +346,20 @@ def fill_disk(filler: Path, *, leave: int) -> int:
         while written < size:
             written += out.write(chunk[: min(len(chunk), size - written)])
     return size
+
+
+def read_terminal_until(fd: int, wanted: bytes, deadline: float) -> bytes:
+    """What the terminal shows until ``wanted`` appears (or the process closes it)."""
+    seen = b""
+    while wanted not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the pty is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen

@@ -8,7 +8,6 @@ command but not the secret.  ``tocsin online enroll`` has its own such test
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import sys
 import time
@@ -17,26 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import read_terminal_until
 from tocsin.services.context import Services
 
 SECRET = "Distinctive-Secret-4711"
-
-
-def _read_until(fd: int, wanted: bytes, deadline: float) -> bytes:
-    """What the terminal shows until ``wanted`` appears (or the process closes it)."""
-    seen = b""
-    while wanted not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the other side of the pty is closed
-            break
-        if not chunk:
-            break
-        seen += chunk
-    return seen
 
 
 def _password_saved(data: Path, _: Path) -> None:
@@ -90,17 +73,17 @@ def test_ps_shows_no_secret_while_the_command_asks_for_it(name: str, tmp_path: P
     os.close(child_side)
     try:
         deadline = time.monotonic() + 60
-        shown = _read_until(terminal, prompt, deadline)
+        shown = read_terminal_until(terminal, prompt, deadline)
         assert prompt in shown, shown
         os.write(terminal, SECRET.encode() + b"\n")
-        shown += _read_until(terminal, b"Again:", deadline)
+        shown += read_terminal_until(terminal, b"Again:", deadline)
         assert b"Again:" in shown, shown
         # The secret is in the process now; ps shows the command, never the secret.
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
         assert b"\x00".join(a.encode() for a in args) in cmdline  # the right process, waiting
         assert SECRET.encode() not in cmdline
         os.write(terminal, SECRET.encode() + b"\n")
-        shown += _read_until(terminal, b"\x00never", deadline)
+        shown += read_terminal_until(terminal, b"\x00never", deadline)
         assert process.wait(timeout=60) == 0, shown
     finally:
         if process.poll() is None:

@@ -4,7 +4,6 @@ credential, and ``settings set`` refuses every secret as KEY=VALUE."""
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 from relay_support import InProcessRelay, serve_options
 from typer.testing import CliRunner
 
+from helpers import read_terminal_until
 from tocsin.cli import app
 from tocsin.relay.records import Device
 from tocsin.relay.service import RelayService
@@ -30,23 +30,6 @@ def relay(service: RelayService, relay_cert: Path) -> Iterator[InProcessRelay]:
     running = InProcessRelay(service, serve_options(relay_cert, worker=False)).start()
     yield running
     running.stop()
-
-
-def _read_until(fd: int, wanted: bytes, deadline: float) -> bytes:
-    """What the terminal shows until ``wanted`` appears (or the process closes it)."""
-    seen = b""
-    while wanted not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the other side of the pty is closed
-            break
-        if not chunk:
-            break
-        seen += chunk
-    return seen
 
 
 def _enrolled_device(data: Path) -> str | None:
@@ -74,14 +57,14 @@ def test_enrol_asks_without_echo_and_ps_never_shows_the_credential(
     os.close(child_side)
     try:
         deadline = time.monotonic() + 60
-        shown = _read_until(terminal, b"Device credential:", deadline)
+        shown = read_terminal_until(terminal, b"Device credential:", deadline)
         assert b"Device credential:" in shown, shown
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
         assert relay.api_url.encode() in cmdline  # the right process, still waiting
         assert credential.encode() not in cmdline
         assert b"tcr_" not in cmdline
         os.write(terminal, credential.encode() + b"\n")
-        shown += _read_until(terminal, b"\x00never", deadline)
+        shown += read_terminal_until(terminal, b"\x00never", deadline)
         assert process.wait(timeout=60) == 0, shown
     finally:
         if process.poll() is None:
