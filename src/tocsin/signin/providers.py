@@ -1,0 +1,156 @@
+"""The OAuth2 providers Tocsin signs in to, as data: endpoints, scopes, flows.
+
+A provider is one row of :data:`PROVIDERS`; an :class:`OAuthConfig` is one site's choice
+(provider, flow, tenant, client, secrets) with the endpoints worked out.  Nothing here
+talks to the network.
+
+- ``microsoft`` (Entra ID / Microsoft 365): app-only sign-in with the client credentials
+  grant (scope ``https://outlook.office365.com/.default``, the app needs the
+  ``SMTP.SendAsApp`` permission and an Exchange service principal), or delegated sign-in
+  for one mailbox with the device code flow (RFC 8628; scope ``SMTP.Send`` and
+  ``offline_access`` for a refresh token).  ``authority`` is the cloud's login host
+  (``https://login.microsoftonline.com``; national clouds differ).
+- ``google`` (Gmail / Workspace): a service account with domain-wide delegation (a signed
+  JWT, RFC 7523, acting for the mailbox), or delegated sign-in, whose refresh token is
+  stored like Microsoft's.  Google's device flow does not allow the ``https://mail.google.com/``
+  scope, so its delegated sign-in is the authorization code flow with a loopback redirect.
+- ``generic``: any OAuth2 token endpoint (and device endpoint), with the scope given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Final
+
+from tocsin.secret import Secret
+
+__all__ = [
+    "PROVIDERS",
+    "Flow",
+    "OAuthConfig",
+    "Provider",
+    "ProviderKind",
+]
+
+
+class ProviderKind(StrEnum):
+    """Who issues the tokens."""
+
+    MICROSOFT = "microsoft"
+    GOOGLE = "google"
+    GENERIC = "generic"
+
+
+class Flow(StrEnum):
+    """How Tocsin gets its tokens."""
+
+    APP_ONLY = "app_only"  # client credentials: the app acts for itself (any allowed mailbox)
+    DEVICE_CODE = "device_code"  # a person signs in once; a refresh token is kept
+    SERVICE_ACCOUNT = "service_account"  # Google: a signed JWT acting for the mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One provider's endpoints and scopes; ``{authority}`` and ``{tenant}`` are filled in."""
+
+    token_url: str
+    device_url: str
+    app_scope: str
+    delegated_scope: str
+    flows: tuple[Flow, ...]
+    default_authority: str = ""
+    needs_tenant: bool = False
+
+
+PROVIDERS: Final[Mapping[ProviderKind, Provider]] = {
+    ProviderKind.MICROSOFT: Provider(
+        token_url="{authority}/{tenant}/oauth2/v2.0/token",  # noqa: S106 (a URL)
+        device_url="{authority}/{tenant}/oauth2/v2.0/devicecode",
+        app_scope="https://outlook.office365.com/.default",
+        delegated_scope="https://outlook.office.com/SMTP.Send offline_access",
+        flows=(Flow.APP_ONLY, Flow.DEVICE_CODE),
+        default_authority="https://login.microsoftonline.com",
+        needs_tenant=True,
+    ),
+    ProviderKind.GOOGLE: Provider(
+        token_url="{authority}/token",  # noqa: S106 (a URL)
+        device_url="{authority}/device/code",
+        app_scope="https://mail.google.com/",
+        delegated_scope="https://mail.google.com/",
+        flows=(Flow.SERVICE_ACCOUNT, Flow.DEVICE_CODE),
+        default_authority="https://oauth2.googleapis.com",
+    ),
+    ProviderKind.GENERIC: Provider(
+        token_url="",
+        device_url="",
+        app_scope="",
+        delegated_scope="",
+        flows=(Flow.APP_ONLY, Flow.DEVICE_CODE),
+    ),
+}
+"""The one table of providers."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OAuthConfig:
+    """One site's sign-in: provider, flow and credentials.  Secrets print as ``<secret>``.
+
+    ``token_url``, ``device_url`` and ``scope`` override the provider's (``generic`` needs
+    the token URL); ``authority`` overrides the provider's login host (national clouds).
+    ``ca_file`` adds a CA to the system store for the token endpoint's certificate.
+    """
+
+    provider: ProviderKind
+    flow: Flow
+    client_id: str
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
+    tenant: str = ""
+    authority: str = ""
+    token_url: str = ""
+    device_url: str = ""
+    scope: str = ""
+    mailbox: str = ""
+    ca_file: str = ""
+    timeout: float = 30.0
+
+    @property
+    def spec(self) -> Provider:
+        """The provider's row of :data:`PROVIDERS`."""
+        return PROVIDERS[self.provider]
+
+    def _fill(self, template: str) -> str:
+        authority = (self.authority or self.spec.default_authority).rstrip("/")
+        return template.format(authority=authority, tenant=self.tenant)
+
+    @property
+    def token_endpoint(self) -> str:
+        """Where tokens come from."""
+        return self.token_url or self._fill(self.spec.token_url)
+
+    @property
+    def device_endpoint(self) -> str:
+        """Where a device code sign-in starts (RFC 8628 §3.1)."""
+        return self.device_url or self._fill(self.spec.device_url)
+
+    @property
+    def scopes(self) -> str:
+        """The scope asked for: given, or the provider's for this flow."""
+        if self.scope:
+            return self.scope
+        if self.flow is Flow.DEVICE_CODE:
+            return self.spec.delegated_scope
+        return self.spec.app_scope
+
+    def fingerprint(self) -> str:
+        """A digest of everything that makes a token (secrets included, never shown), so
+        one process shares one token per sign-in and a changed setting gets a new one."""
+        digest = hashlib.sha256()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            text = value.reveal() if isinstance(value, Secret) else str(value)
+            digest.update(f"{f.name}={text}\x00".encode())
+        return digest.hexdigest()
