@@ -42,7 +42,11 @@ def test_oauthbearer_is_rfc_7628_section_3_1() -> None:
 @pytest.mark.parametrize("mechanism", list(Mechanism))
 @given(
     user=st.text(
-        st.characters(min_codepoint=0x20, blacklist_characters="\x7f"), min_size=1, max_size=40
+        st.characters(
+            min_codepoint=0x20, blacklist_characters="\x7f", blacklist_categories=("Cs",)
+        ),
+        min_size=1,
+        max_size=40,
     ),
     token=st.from_regex(r"[A-Za-z0-9\-._~+/]{1,60}={0,2}", fullmatch=True),
 )
@@ -56,7 +60,13 @@ def test_what_is_built_parses_back(mechanism: Mechanism, user: str, token: str) 
 
 @pytest.mark.parametrize(
     ("user", "token"),
-    [("a\r\nRCPT TO:<x>", "abc"), ("", "abc"), ("a@x", "abc\x01def"), ("a@x", "a b")],
+    [
+        ("a\r\nRCPT TO:<x>", "abc"),
+        ("", "abc"),
+        ("\ud800@x", "abc"),
+        ("a@x", "abc\x01def"),
+        ("a@x", "a b"),
+    ],
 )
 def test_control_characters_and_bad_tokens_are_refused(user: str, token: str) -> None:
     for mechanism in Mechanism:

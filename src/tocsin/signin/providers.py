@@ -22,10 +22,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from enum import StrEnum
 from typing import Final
 
 from tocsin.secret import Secret
+from tocsin.settings import EmailSettings, OAuthFlow, OAuthProvider
 
 __all__ = [
     "PROVIDERS",
@@ -33,23 +33,13 @@ __all__ = [
     "OAuthConfig",
     "Provider",
     "ProviderKind",
+    "oauth_config",
 ]
 
 
-class ProviderKind(StrEnum):
-    """Who issues the tokens."""
-
-    MICROSOFT = "microsoft"
-    GOOGLE = "google"
-    GENERIC = "generic"
-
-
-class Flow(StrEnum):
-    """How Tocsin gets its tokens."""
-
-    APP_ONLY = "app_only"  # client credentials: the app acts for itself (any allowed mailbox)
-    DEVICE_CODE = "device_code"  # a person signs in once; a refresh token is kept
-    SERVICE_ACCOUNT = "service_account"  # Google: a signed JWT acting for the mailbox
+# The settings' own enums (core), under the names this package uses.
+ProviderKind = OAuthProvider
+Flow = OAuthFlow
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +137,33 @@ class OAuthConfig:
 
     def fingerprint(self) -> str:
         """A digest of everything that makes a token (secrets included, never shown), so
-        one process shares one token per sign-in and a changed setting gets a new one."""
+        one process shares one token per sign-in and a changed setting gets a new one.
+
+        The refresh token is left out: the provider rotates it (see ``shared_tokens``)."""
         digest = hashlib.sha256()
         for f in fields(self):
+            if f.name == "refresh_token":
+                continue
             value = getattr(self, f.name)
             text = value.reveal() if isinstance(value, Secret) else str(value)
             digest.update(f"{f.name}={text}\x00".encode())
         return digest.hexdigest()
+
+
+def oauth_config(settings: EmailSettings) -> OAuthConfig:
+    """The sign-in that ``settings`` describe (``username`` is the mailbox)."""
+    return OAuthConfig(
+        provider=settings.oauth_provider,
+        flow=settings.oauth_flow,
+        client_id=settings.oauth_client_id,
+        client_secret=settings.oauth_client_secret,
+        refresh_token=settings.oauth_refresh_token,
+        tenant=settings.oauth_tenant,
+        authority=settings.oauth_authority,
+        token_url=settings.oauth_token_url,
+        device_url=settings.oauth_device_url,
+        scope=settings.oauth_scope,
+        mailbox=settings.username,
+        ca_file=settings.ca_file,
+        timeout=settings.timeout,
+    )

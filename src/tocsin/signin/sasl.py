@@ -81,6 +81,10 @@ def choose_mechanism(offered: Iterable[str]) -> Mechanism | None:
 def _check_user(user: str) -> None:
     if not user or any(ord(c) < 0x20 or ord(c) == 0x7F for c in user):
         raise SASLSyntaxError("the user name is empty or contains a control character")
+    try:
+        user.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SASLSyntaxError("the user name is not valid Unicode") from None
 
 
 def _check_token(token: str) -> None:

@@ -109,6 +109,11 @@ class TokenManager:
                 return current
             return await self._fetch()
 
+    @property
+    def refresh_tokens(self) -> tuple[Secret | None, ...]:
+        """The refresh token it started with and the one it uses now (after rotation)."""
+        return (self.config.refresh_token, self._refresh)
+
     def forget(self) -> None:
         """Drop the current token (the next :meth:`token` fetches one)."""
         self._current = None
@@ -163,12 +168,16 @@ def shared_tokens(
 ) -> TokenManager:
     """The process's one :class:`TokenManager` for ``config`` (made on first use).
 
-    Settings that differ in anything (a new secret, a new sign-in) get a new manager.
+    Settings that differ in anything (a new secret, a new sign-in) get a new manager; a
+    refresh token the manager itself rotated (and the settings then stored) does not.
     """
     key = config.fingerprint()
     with _shared_guard:
         manager = _shared.get(key)
+        if manager is not None and config.refresh_token not in manager.refresh_tokens:
+            manager = None  # a new sign-in: its grant, not the old one's tokens
         if manager is None:
+            _shared.pop(key, None)
             manager = _shared[key] = TokenManager(config, on_refresh_token=on_refresh_token)
             while len(_shared) > _SHARED_MAX:
                 del _shared[next(iter(_shared))]

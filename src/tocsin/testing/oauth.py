@@ -202,6 +202,13 @@ class OAuthTestServer:
             return user is None or owner is None or owner.lower() == user.lower()
 
     @property
+    def issued_secrets(self) -> list[str]:
+        """Every access and refresh token issued so far, so a test can prove that none
+        of them shows in an output, a log or a database file."""
+        with self._lock:
+            return [*self._refresh, *self._access]
+
+    @property
     def last_user_code(self) -> str:
         """The user code of the newest device authorization."""
         with self._lock:
