@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from collections.abc import Iterator
 
 import aiosmtplib
@@ -19,6 +20,7 @@ from tocsin.errors import (
     SignInRefused,
 )
 from tocsin.secret import Secret
+from tocsin.settings import AuthMethod, EmailSettings
 from tocsin.signin import (
     BearerLogin,
     Flow,
@@ -26,8 +28,10 @@ from tocsin.signin import (
     ProviderKind,
     TokenManager,
     finish_device_sign_in,
+    login_for,
     start_device_sign_in,
 )
+from tocsin.signin.sasl import Mechanism
 from tocsin.testing import OAuthTestServer, SMTPTestServer, closed_port
 
 CLIENT, SECRET = "app-1", "app-secret-1"
@@ -285,3 +289,59 @@ async def test_no_oauth_mechanism_offered_is_named(oauth: OAuthTestServer) -> No
         login.mechanism(["PLAIN", "LOGIN"])
     assert "PLAIN LOGIN" in str(caught.value)
     assert base64.b64decode(login.abort_response(login.mechanism(["OAUTHBEARER"]))) == b"\x01"
+
+
+# ---------------------------------------------------------------- one token per process
+
+
+def settings_for(oauth: OAuthTestServer, **changes: object) -> EmailSettings:
+    values: dict[str, object] = {
+        "username": MAILBOX,
+        "auth_method": AuthMethod.OAUTH2,
+        "oauth_client_id": CLIENT,
+        "oauth_client_secret": Secret(SECRET),
+        "oauth_tenant": oauth.tenant,
+        "oauth_authority": oauth.base_url,
+        "ca_file": str(oauth.ca.ca_path),
+    }
+    values.update(changes)
+    return EmailSettings(**values)  # type: ignore[arg-type]
+
+
+async def test_sessions_share_one_token_per_sign_in(
+    oauth: OAuthTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert login_for(EmailSettings()) is None  # password settings: no OAuth login
+    first, second = login_for(settings_for(oauth)), login_for(settings_for(oauth))
+    assert first is not None
+    assert second is not None
+    async with SMTPTestServer(tls="implicit", oauth=oauth, auth_mechanisms=("XOAUTH2",)) as srv:
+        assert (await smtp_login(srv, first)).code == 235
+        assert (await smtp_login(srv, second)).code == 235
+    assert [r.outcome for r in oauth.token_requests] == ["ok"]  # one token for both
+    # A changed secret is another sign-in: a token of its own.
+    oauth.set_secret(CLIENT, "rotated-secret")
+    third = login_for(settings_for(oauth, oauth_client_secret=Secret("rotated-secret")))
+    assert third is not None
+    await third.initial_response(Mechanism.XOAUTH2, host="localhost", port=25)
+    assert len(oauth.token_requests) == 2
+    logged = caplog.text
+    assert "OAuth2 token obtained" in logged
+    assert not [s for s in oauth.issued_secrets if s in logged]
+    assert SECRET not in logged
+
+
+async def test_a_generic_token_endpoint(oauth: OAuthTestServer) -> None:
+    config = OAuthConfig(
+        provider=ProviderKind.GENERIC,
+        flow=Flow.APP_ONLY,
+        client_id=CLIENT,
+        client_secret=Secret(SECRET),
+        token_url=oauth.token_url,
+        scope="smtp",
+        ca_file=str(oauth.ca.ca_path),
+    )
+    token = await TokenManager(config).token()
+    assert token.scope == "smtp"
+    assert oauth.check(token.value.reveal())

@@ -12,7 +12,7 @@
 from tocsin.signin.device import DeviceCode, SignedIn, finish_device_sign_in, start_device_sign_in
 from tocsin.signin.providers import PROVIDERS, Flow, OAuthConfig, Provider, ProviderKind
 from tocsin.signin.sasl import Mechanism
-from tocsin.signin.smtp_auth import BearerLogin
+from tocsin.signin.smtp_auth import BearerLogin, login_for
 from tocsin.signin.tokens import AccessToken, TokenManager, shared_tokens
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "SignedIn",
     "TokenManager",
     "finish_device_sign_in",
+    "login_for",
     "shared_tokens",
     "start_device_sign_in",
 ]

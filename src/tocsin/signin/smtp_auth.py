@@ -19,13 +19,16 @@ expired early); a second refusal is :class:`~tocsin.errors.AuthFailed`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tocsin.errors import AuthFailed, Reason, Step
+from tocsin.secret import Secret
+from tocsin.settings import AuthMethod, EmailSettings
+from tocsin.signin.providers import oauth_config
 from tocsin.signin.sasl import Mechanism, abort_response, choose_mechanism, initial_response
-from tocsin.signin.tokens import AccessToken, TokenManager
+from tocsin.signin.tokens import AccessToken, TokenManager, shared_tokens
 
-__all__ = ["BearerLogin"]
+__all__ = ["BearerLogin", "login_for"]
 
 
 class BearerLogin:
@@ -98,3 +101,18 @@ class BearerLogin:
             code=code,
             server_message=message,
         )
+
+
+def login_for(
+    settings: EmailSettings, *, on_refresh_token: Callable[[Secret], None] | None = None
+) -> BearerLogin | None:
+    """The OAuth2 login for one SMTP session under ``settings``, or None when the settings
+    do not use OAuth2.  Every session of the process shares one token per sign-in.
+
+    ``on_refresh_token`` stores a refresh token the provider rotated (the services pass
+    the settings store's writer; the transport must not write settings itself).
+    """
+    if settings.auth_method is not AuthMethod.OAUTH2:
+        return None
+    tokens = shared_tokens(oauth_config(settings), on_refresh_token=on_refresh_token)
+    return BearerLogin(tokens, user=settings.username)
