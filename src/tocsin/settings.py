@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -114,6 +115,7 @@ class EmailSettings:
     oauth_client_id: str = ""
     oauth_client_secret: Secret | None = None
     oauth_refresh_token: Secret | None = None
+    oauth_service_account_key: Secret | None = None
     oauth_authority: str = ""
     oauth_token_url: str = ""
     oauth_device_url: str = ""
@@ -224,13 +226,18 @@ SECRET_FIELDS: Final = (
     "device_credential",
     "oauth_client_secret",
     "oauth_refresh_token",
+    "oauth_service_account_key",
 )
 """Fields that hold secrets: write-only, never shown, never taken on a command line."""
 KNOWN_FIELDS: Final = (*_PARSERS, *SECRET_FIELDS)
 
 
 # Entra ID's refresh tokens run to a few thousand characters; a password stays short.
-_SECRET_LIMITS: Final = {"oauth_refresh_token": 16384, "oauth_client_secret": 4096}
+_SECRET_LIMITS: Final = {
+    "oauth_refresh_token": 16384,
+    "oauth_client_secret": 4096,
+    "oauth_service_account_key": 16384,
+}
 
 
 def _parse_password(value: object, limit: int = 1024) -> Secret | None:
@@ -468,11 +475,9 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
         if problem:
             issues.append(Issue(field, "invalid_value", Level.ERROR, {"detail": problem}))
     provider, flow = settings.oauth_provider, settings.oauth_flow
-    if flow is OAuthFlow.SERVICE_ACCOUNT or (
-        provider is OAuthProvider.GOOGLE and flow is OAuthFlow.DEVICE_CODE
-    ):
-        # Google's device flow refuses the mail scope; its loopback sign-in and the
-        # service account come in a later version.
+    if (flow is OAuthFlow.SERVICE_ACCOUNT) != (provider is OAuthProvider.GOOGLE):
+        # Service accounts are Google's; Google's device flow refuses the mail scope and
+        # its loopback sign-in comes in a later version.
         issues.append(
             Issue(
                 "oauth_flow",
@@ -488,9 +493,17 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
             issues.append(Issue("encryption", "oauth_plaintext", Level.ERROR))
     if flow is OAuthFlow.DEVICE_CODE and not settings.oauth_refresh_token:
         issues.append(Issue("oauth_refresh_token", "oauth_sign_in_needed", Level.WARNING))
+    key = settings.oauth_service_account_key
+    problem = _key_problem(key.reveal()) if key else None
+    if problem:
+        issues.append(
+            Issue("oauth_service_account_key", "invalid_value", Level.ERROR, {"detail": problem})
+        )
     if not settings.enabled or settings.transport is not TransportKind.SMTP:
         return issues
-    needed = ["username", "oauth_client_id"]
+    needed = ["username"]
+    if flow is not OAuthFlow.SERVICE_ACCOUNT:
+        needed.append("oauth_client_id")
     if provider is OAuthProvider.MICROSOFT:
         needed.append("oauth_tenant")
     if provider is OAuthProvider.GENERIC:
@@ -499,7 +512,22 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
     if flow is OAuthFlow.APP_ONLY and not settings.oauth_client_secret:
         # Advice, like a missing password: the secret is set by its own command.
         issues.append(Issue("oauth_client_secret", "oauth_secret_missing", Level.WARNING))
+    if flow is OAuthFlow.SERVICE_ACCOUNT and not key:
+        issues.append(Issue("oauth_service_account_key", "oauth_key_missing", Level.WARNING))
     return issues
+
+
+def _key_problem(text: str) -> str | None:
+    """Why ``text`` is not a service account's JSON key (its shape only; the signing
+    code reads the private key itself)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return "the key file is not JSON"
+    if not isinstance(doc, dict) or doc.get("type") != "service_account":
+        return 'not a service account key ("type": "service_account")'
+    missing = [f for f in ("client_email", "private_key", "token_uri") if not doc.get(f)]
+    return f"the key lacks {', '.join(missing)}" if missing else None
 
 
 def _https_problem(url: str) -> str | None:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from tocsin.cli.secrets import read_secret
+from tocsin.cli.secrets import read_private_file, read_secret
 from tocsin.cli.support import DataOption, LangOption, err, fail, out, run
 from tocsin.errors import ConfigError, DeliveryError, SignInFailed
 from tocsin.i18n import translate
@@ -98,3 +98,27 @@ def secret(
         fail(translate("oauth_secret_not_saved", language))
     code = "oauth_secret_cleared" if clear else "oauth_secret_saved"
     out.print(f"[green]✓[/] {translate(code, language)}")
+
+
+@oauth_app.command("key")
+def key(
+    file: Annotated[
+        Path, typer.Option("--file", help="The service account's JSON key (mode 0600).")
+    ],
+    data: DataOption = None,
+    language: LangOption = "en",
+) -> None:
+    """Google: store the service account's JSON key (encrypted); the file may be deleted
+    afterwards."""
+    text = read_private_file(file, language)
+
+    def work(services: Services) -> bool:
+        _, report, saved = services.settings.update({"oauth_service_account_key": text})
+        for issue in report.issues:
+            if not saved and issue.level.value == "error":
+                err.print(f"[red]✗[/] [bold]{issue.field}[/]: {issue.text(language)}")
+        return saved
+
+    if not run(data, work):
+        fail(translate("oauth_key_not_saved", language))
+    out.print(f"[green]✓[/] {translate('oauth_key_saved', language)}")

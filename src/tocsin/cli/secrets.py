@@ -24,6 +24,7 @@ SECRET_COMMANDS = {
     "device_credential": "tocsin online enroll URL",
     "oauth_client_secret": "tocsin settings oauth secret",
     "oauth_refresh_token": "tocsin settings oauth sign-in",
+    "oauth_service_account_key": "tocsin settings oauth key --file KEY.json",
 }
 """Per secret setting, the command that sets it without the command line."""
 

@@ -58,6 +58,7 @@ HINTS: Final = (
     "client_disabled",
     "consent_missing",
     "scope_invalid",
+    "key_invalid",
     "refused",
 )
 """Every hint code; each has a text ``oauth_hint_<code>`` in the catalogs."""
@@ -70,6 +71,8 @@ def hint_for(error: str, description: str = "") -> str:
     found = _AADSTS.search(description or "")
     if found and found.group(1) in _BY_AADSTS:
         return _BY_AADSTS[found.group(1)]
+    if error == "unauthorized_client" and "scopes requested" in (description or ""):
+        return "consent_missing"  # Google: no domain-wide delegation for the mail scope
     return _BY_ERROR.get(error, "refused")
 
 
@@ -102,5 +105,6 @@ _TEXTS: Final[Mapping[str, str]] = {
     "client_disabled": "the application is disabled",
     "consent_missing": "an administrator must grant the app the mail permission",
     "scope_invalid": "the scope is not valid for this provider",
+    "key_invalid": "the service account key is not usable; upload the JSON key again",
     "refused": "check the sign-in settings",
 }

@@ -40,7 +40,7 @@ async def oauth_client(config: OAuthConfig) -> AsyncIterator[Any]:
     """An authlib ``AsyncOAuth2Client`` for ``config``, closed on leaving."""
     secret = config.client_secret.reveal() if config.client_secret else None
     client = AsyncOAuth2Client(
-        client_id=config.client_id,
+        client_id=config.client_id or None,
         client_secret=secret,
         # A public client (device code sign-in without a secret) sends its id in the form.
         token_endpoint_auth_method="client_secret_basic" if secret else "none",

@@ -70,7 +70,7 @@ PROVIDERS: Final[Mapping[ProviderKind, Provider]] = {
         device_url="{authority}/device/code",
         app_scope="https://mail.google.com/",
         delegated_scope="https://mail.google.com/",
-        flows=(Flow.SERVICE_ACCOUNT, Flow.DEVICE_CODE),
+        flows=(Flow.SERVICE_ACCOUNT,),
         default_authority="https://oauth2.googleapis.com",
     ),
     ProviderKind.GENERIC: Provider(
@@ -98,6 +98,7 @@ class OAuthConfig:
     client_id: str
     client_secret: Secret | None = None
     refresh_token: Secret | None = None
+    service_account_key: Secret | None = None  # Google: the JSON key file's text
     tenant: str = ""
     authority: str = ""
     token_url: str = ""
@@ -158,6 +159,7 @@ def oauth_config(settings: EmailSettings) -> OAuthConfig:
         client_id=settings.oauth_client_id,
         client_secret=settings.oauth_client_secret,
         refresh_token=settings.oauth_refresh_token,
+        service_account_key=settings.oauth_service_account_key,
         tenant=settings.oauth_tenant,
         authority=settings.oauth_authority,
         token_url=settings.oauth_token_url,

@@ -22,6 +22,7 @@ from tocsin.errors import SignInRefused
 from tocsin.secret import Secret
 from tocsin.signin.client import oauth_client, token_call
 from tocsin.signin.providers import Flow, OAuthConfig
+from tocsin.signin.service_account import JWT_BEARER, KeyProblem, assertion, parse_key
 
 __all__ = ["AccessToken", "TokenManager", "shared_tokens"]
 
@@ -114,6 +115,22 @@ class TokenManager:
         """The refresh token it started with and the one it uses now (after rotation)."""
         return (self.config.refresh_token, self._refresh)
 
+    async def _service_account(self, client: Any) -> Any:
+        config = self.config
+        try:
+            key = parse_key(
+                config.service_account_key.reveal() if config.service_account_key else ""
+            )
+        except KeyProblem as exc:
+            raise SignInRefused(
+                f"the service account key is not usable: {exc}", hint="key_invalid"
+            ) from None
+        url = config.token_url or key.token_uri
+        signed = assertion(key, mailbox=config.mailbox, scope=config.scopes, audience=url)
+        return await token_call(
+            lambda: client.fetch_token(url, grant_type=JWT_BEARER, assertion=signed)
+        )
+
     def forget(self) -> None:
         """Drop the current token (the next :meth:`token` fetches one)."""
         self._current = None
@@ -137,10 +154,7 @@ class TokenManager:
                     lambda: client.refresh_token(url, refresh_token=refresh.reveal())
                 )
             else:
-                raise SignInRefused(
-                    f"the sign-in flow {config.flow.value} is not available yet",
-                    hint="refused",
-                )
+                answer = await self._service_account(client)
         self.fetches += 1
         new_refresh = answer.get("refresh_token")
         if new_refresh and (self._refresh is None or new_refresh != self._refresh.reveal()):

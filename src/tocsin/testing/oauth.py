@@ -8,6 +8,9 @@ Entra ID and Google speak to a mail client, with Microsoft's paths and error tex
   device code grant (RFC 8628 §3.4), client authentication by HTTP Basic or in the form;
   errors as RFC 6749 §5.2 JSON (``invalid_client``, ``invalid_grant``, ...) with AADSTS
   codes in ``error_description`` as Entra ID writes them.
+- ``POST /token`` (Google's form): the JWT bearer grant (RFC 7523) of a service account
+  with domain-wide delegation (`add_service_account`), the signature checked against
+  its public key; without delegation Google's ``unauthorized_client``.
 - ``POST /{tenant}/oauth2/v2.0/devicecode`` (RFC 8628 §3.1/3.2), and the polling answers
   ``authorization_pending``, ``slow_down`` (a poll sooner than the interval; the interval
   then grows by `slow_down_step`), ``expired_token`` and ``access_denied`` (§3.5).
@@ -36,11 +39,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import socket
 from typing import Any, Self
 
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+
 from tocsin.testing.certs import TestCA
 
 __all__ = ["OAuthTestServer", "TokenRequest"]
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _WAIT = 10.0
 
 
@@ -140,6 +148,7 @@ class OAuthTestServer:
         self._refresh: dict[str, _Grant] = {}
         self._access: dict[str, _Access] = {}
         self._devices: dict[str, _Device] = {}  # by device_code
+        self._accounts: dict[str, tuple[Any, bool]] = {}  # email: (public key, delegated)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -148,6 +157,18 @@ class OAuthTestServer:
         """Register an application; ``secret`` None makes it a public client."""
         with self._lock:
             self._clients[client_id] = _Client(client_id, secret)
+
+    def add_service_account(self, email: str, public_pem: bytes, *, delegated: bool = True) -> None:
+        """Register a Google service account by its public key; ``delegated`` False: no
+        domain-wide delegation for the mail scope (Google refuses its tokens)."""
+        with self._lock:
+            self._accounts[email] = (RSAKey.import_key(public_pem), delegated)
+            self._clients[email] = _Client(email, None)
+
+    @property
+    def google_token_url(self) -> str:
+        """Google's form of the token endpoint (no tenant), for service accounts."""
+        return f"{self.base_url}/token"
 
     def disable_client(self, client_id: str) -> None:
         """The application is disabled in the tenant: every token request is refused."""
@@ -314,6 +335,8 @@ class OAuthTestServer:
                 return self._introspect(form)
             if path == "/revoke":
                 return self._revoke(form)
+            if path == "/token":
+                return self._recorded(JWT_GRANT, lambda: self._jwt_bearer(form))
             tenant, _, rest = path.lstrip("/").partition("/")
             if rest not in ("oauth2/v2.0/token", "oauth2/v2.0/devicecode"):
                 raise _Error(404, "not_found")
@@ -327,13 +350,49 @@ class OAuthTestServer:
             if rest.endswith("devicecode"):
                 return self._device_authorization(form)
             grant_type = form.get("grant_type", "")
-            try:
-                answer = self._token(grant_type, form, basic)
-            except _Error as exc:
-                self.token_requests.append(TokenRequest(grant_type, exc.error))
-                raise
-            self.token_requests.append(TokenRequest(grant_type, "ok"))
-            return answer
+            return self._recorded(grant_type, lambda: self._token(grant_type, form, basic))
+
+    def _recorded(self, grant_type: str, answer: Callable[[], Any]) -> Any:
+        try:
+            result = answer()
+        except _Error as exc:
+            self.token_requests.append(TokenRequest(grant_type, exc.error))
+            raise
+        self.token_requests.append(TokenRequest(grant_type, "ok"))
+        return result
+
+    def _jwt_bearer(self, form: dict[str, str]) -> dict[str, Any]:
+        if form.get("grant_type") != JWT_GRANT:
+            raise _Error(400, "unsupported_grant_type", "Invalid grant_type.")
+        token = form.get("assertion", "")
+        issuer = _unverified_issuer(token)
+        account = self._accounts.get(issuer)
+        if account is None:
+            raise _Error(400, "invalid_grant", "Invalid JWT Signature.")
+        key, delegated = account
+        try:
+            claims = jwt.decode(token, key).claims
+        except (JoseError, ValueError):
+            raise _Error(400, "invalid_grant", "Invalid JWT Signature.") from None
+        now = self.clock()
+        if claims.get("aud") != self.google_token_url or not (
+            int(claims.get("iat", 0)) - 300 <= now < int(claims.get("exp", 0))
+        ):
+            raise _Error(
+                400,
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a "
+                "reasonable timeframe. Check your iat and exp values in the JWT claim.",
+            )
+        if not delegated or not claims.get("sub"):
+            raise _Error(
+                401,
+                "unauthorized_client",
+                "Client is unauthorized to retrieve access tokens using this method, or "
+                "client not authorized for any of the scopes requested.",
+            )
+        grant = _Grant(issuer, str(claims["sub"]), str(claims.get("scope", "")))
+        return self._issue(grant, False)
 
     def _client(self, form: dict[str, str], basic: tuple[str, str] | None) -> _Client:
         client_id, secret = basic if basic else (form.get("client_id", ""), None)
@@ -541,6 +600,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _unverified_issuer(token: str) -> str:
+    """The ``iss`` of a JWT before its signature is checked: it names the key to check with."""
+    try:
+        payload = token.split(".")[1]
+        doc = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return ""
+    return str(doc.get("iss", "")) if isinstance(doc, dict) else ""
 
 
 def _basic(header: str) -> tuple[str, str] | None:
