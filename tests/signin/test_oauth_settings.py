@@ -289,3 +289,48 @@ def test_client_secret_from_stdin_gets_an_app_only_token(
     for path in tmp_path.rglob("*"):
         if path.is_file() and path.name != "secret.key":
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_rotated_refresh_token_is_stored_and_the_token_still_shared(
+    tmp_path: Path, oauth: OAuthTestServer
+) -> None:
+    from tocsin.signin import finish_device_sign_in, shared_tokens, start_device_sign_in
+
+    services = Services.open(tmp_path)
+    try:
+        _, report, saved = services.settings.update(
+            enabled(
+                oauth_flow="device_code",
+                oauth_client_id=PUBLIC,
+                oauth_tenant=oauth.tenant,
+                oauth_authority=oauth.base_url,
+                ca_file=str(oauth.ca.ca_path),
+                encryption="ssl",
+            )
+        )
+        assert saved, report
+
+        async def sign_in() -> Secret:
+            config = oauth_config(services.settings.load())
+            code = await start_device_sign_in(config)
+            oauth.approve(code.user_code, MAILBOX)
+            return (await finish_device_sign_in(config, code)).refresh_token
+
+        first = asyncio.run(sign_in())
+        services.settings.update({"oauth_refresh_token": first})
+        settings = services.settings.load()
+
+        def keep(rotated: Secret) -> None:
+            services.settings.keep_refresh_token(rotated, replaces=first)
+
+        manager = shared_tokens(oauth_config(settings), on_refresh_token=keep)
+        asyncio.run(manager.token())
+        stored = services.settings.load().oauth_refresh_token
+        assert stored is not None
+        assert stored != first  # the provider rotated it; the new one is kept
+        # The settings now hold the rotated token: still the same manager and token.
+        assert shared_tokens(oauth_config(services.settings.load())) is manager
+        # A stale rotation does not overwrite a newer sign-in.
+        assert not services.settings.keep_refresh_token(Secret("stale"), replaces=first)
+    finally:
+        services.close()

@@ -75,6 +75,16 @@ class SettingsService:
             data[f"{name}_encrypted"] = self._box.encrypt(secret) if secret else None
         self._store.put_value(_KEY, json.dumps(data, sort_keys=True))
 
+    def keep_refresh_token(self, rotated: Secret, *, replaces: Secret | None) -> bool:
+        """Store a refresh token the provider rotated, if the stored one is still the one
+        it ``replaces`` (a new sign-in meanwhile wins).  The ``on_refresh_token`` of a
+        token manager; True if stored."""
+        settings = self.load()
+        if settings.oauth_refresh_token != replaces:
+            return False
+        self.save(dataclasses.replace(settings, oauth_refresh_token=rotated))
+        return True
+
     def update(self, changes: Mapping[str, object]) -> tuple[EmailSettings, Report, bool]:
         """Validate and apply ``changes``; save only when there is no error.
 

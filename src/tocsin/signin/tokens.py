@@ -160,7 +160,11 @@ class TokenManager:
         if new_refresh and (self._refresh is None or new_refresh != self._refresh.reveal()):
             self._refresh = Secret(str(new_refresh))
             if self._on_refresh_token is not None:
-                self._on_refresh_token(self._refresh)
+                try:
+                    self._on_refresh_token(self._refresh)
+                except Exception:
+                    # The old refresh token stays valid for its lifetime (Entra: 90 days).
+                    _log.exception("storing the rotated refresh token failed")
         lifetime = float(answer.get("expires_in") or 3600)
         token = AccessToken(
             value=Secret(str(answer["access_token"])),
