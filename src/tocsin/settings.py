@@ -82,6 +82,7 @@ class OAuthFlow(StrEnum):
     APP_ONLY = "app_only"  # client credentials: the app itself, for mailboxes it may use
     DEVICE_CODE = "device_code"  # a person signs in once (RFC 8628); a refresh token is kept
     SERVICE_ACCOUNT = "service_account"  # Google: a service account acting for the mailbox
+    LOOPBACK = "loopback"  # a person signs in once in a browser on this machine (RFC 8252)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,6 +120,7 @@ class EmailSettings:
     oauth_authority: str = ""
     oauth_token_url: str = ""
     oauth_device_url: str = ""
+    oauth_authorize_url: str = ""
     oauth_scope: str = ""
 
     def public(self) -> dict[str, Any]:
@@ -219,6 +221,7 @@ _PARSERS: Final[Mapping[str, Callable[[object], Any]]] = {
     "oauth_authority": _text(2048),
     "oauth_token_url": _text(2048),
     "oauth_device_url": _text(2048),
+    "oauth_authorize_url": _text(2048),
     "oauth_scope": _text(1000),
 }
 SECRET_FIELDS: Final = (
@@ -469,15 +472,18 @@ def _check_password(settings: EmailSettings) -> list[Issue]:
 def _check_oauth(settings: EmailSettings) -> list[Issue]:
     """OAuth2: what each provider and flow needs; a token never crosses in clear."""
     issues: list[Issue] = []
-    for field in ("oauth_authority", "oauth_token_url", "oauth_device_url"):
+    for field in ("oauth_authority", "oauth_token_url", "oauth_device_url", "oauth_authorize_url"):
         url = getattr(settings, field)
         problem = _https_problem(url) if url else None
         if problem:
             issues.append(Issue(field, "invalid_value", Level.ERROR, {"detail": problem}))
     provider, flow = settings.oauth_provider, settings.oauth_flow
-    if (flow is OAuthFlow.SERVICE_ACCOUNT) != (provider is OAuthProvider.GOOGLE):
-        # Service accounts are Google's; Google's device flow refuses the mail scope and
-        # its loopback sign-in comes in a later version.
+    google = provider is OAuthProvider.GOOGLE
+    if (flow is OAuthFlow.SERVICE_ACCOUNT and not google) or (
+        google and flow in (OAuthFlow.APP_ONLY, OAuthFlow.DEVICE_CODE)
+    ):
+        # Service accounts are Google's; Google's device flow refuses the mail scope (its
+        # people sign in with the loopback flow).
         issues.append(
             Issue(
                 "oauth_flow",
@@ -491,7 +497,7 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
             issues.append(Issue("allow_plaintext_auth", "plaintext_auth_allowed", Level.WARNING))
         else:
             issues.append(Issue("encryption", "oauth_plaintext", Level.ERROR))
-    if flow is OAuthFlow.DEVICE_CODE and not settings.oauth_refresh_token:
+    if flow in (OAuthFlow.DEVICE_CODE, OAuthFlow.LOOPBACK) and not settings.oauth_refresh_token:
         issues.append(Issue("oauth_refresh_token", "oauth_sign_in_needed", Level.WARNING))
     key = settings.oauth_service_account_key
     problem = _key_problem(key.reveal()) if key else None

@@ -18,7 +18,8 @@ from tocsin.cli.support import DataOption, LangOption, err, fail, out, run
 from tocsin.errors import ConfigError, DeliveryError, SignInFailed
 from tocsin.i18n import translate
 from tocsin.services.context import Services
-from tocsin.services.oauth_signin import device_sign_in
+from tocsin.services.oauth_signin import browser_sign_in, device_sign_in
+from tocsin.settings import OAuthFlow
 from tocsin.signin import DeviceCode
 
 __all__ = ["oauth_app"]
@@ -36,8 +37,9 @@ def _issues(exc: ConfigError, language: str) -> None:
 
 @oauth_app.command("sign-in")
 def sign_in(data: DataOption = None, language: LangOption = "en") -> None:
-    """Sign in the mailbox with the device code flow: shows a code and an address to
-    open on any device, waits, and stores the refresh token (encrypted)."""
+    """Sign in the mailbox: the device code flow shows a code and an address to open on
+    any device; the loopback flow an address to open in a browser on this machine.
+    Waits, then stores the refresh token (encrypted)."""
 
     def show(code: DeviceCode) -> None:
         minutes = max(1, round(code.expires_in / 60))
@@ -52,7 +54,13 @@ def sign_in(data: DataOption = None, language: LangOption = "en") -> None:
         )
         out.file.flush()
 
+    def show_url(url: str) -> None:
+        out.print(translate("oauth_browser_prompt", language, url=url))
+        out.file.flush()
+
     def work(services: Services) -> str:
+        if services.settings.load().oauth_flow is OAuthFlow.LOOPBACK:
+            return asyncio.run(browser_sign_in(services, show=show_url))
         return asyncio.run(device_sign_in(services, show=show))
 
     try:

@@ -51,6 +51,7 @@ class Provider:
     app_scope: str
     delegated_scope: str
     flows: tuple[Flow, ...]
+    authorize_url: str = ""
     default_authority: str = ""
     needs_tenant: bool = False
 
@@ -61,7 +62,8 @@ PROVIDERS: Final[Mapping[ProviderKind, Provider]] = {
         device_url="{authority}/{tenant}/oauth2/v2.0/devicecode",
         app_scope="https://outlook.office365.com/.default",
         delegated_scope="https://outlook.office.com/SMTP.Send offline_access",
-        flows=(Flow.APP_ONLY, Flow.DEVICE_CODE),
+        flows=(Flow.APP_ONLY, Flow.DEVICE_CODE, Flow.LOOPBACK),
+        authorize_url="{authority}/{tenant}/oauth2/v2.0/authorize",
         default_authority="https://login.microsoftonline.com",
         needs_tenant=True,
     ),
@@ -70,7 +72,9 @@ PROVIDERS: Final[Mapping[ProviderKind, Provider]] = {
         device_url="{authority}/device/code",
         app_scope="https://mail.google.com/",
         delegated_scope="https://mail.google.com/",
-        flows=(Flow.SERVICE_ACCOUNT,),
+        flows=(Flow.SERVICE_ACCOUNT, Flow.LOOPBACK),
+        # Google's browser sign-in lives on another host than its token endpoint.
+        authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
         default_authority="https://oauth2.googleapis.com",
     ),
     ProviderKind.GENERIC: Provider(
@@ -78,7 +82,7 @@ PROVIDERS: Final[Mapping[ProviderKind, Provider]] = {
         device_url="",
         app_scope="",
         delegated_scope="",
-        flows=(Flow.APP_ONLY, Flow.DEVICE_CODE),
+        flows=(Flow.APP_ONLY, Flow.DEVICE_CODE, Flow.LOOPBACK),
     ),
 }
 """The one table of providers."""
@@ -103,6 +107,7 @@ class OAuthConfig:
     authority: str = ""
     token_url: str = ""
     device_url: str = ""
+    authorize_url: str = ""
     scope: str = ""
     mailbox: str = ""
     ca_file: str = ""
@@ -128,11 +133,16 @@ class OAuthConfig:
         return self.device_url or self._fill(self.spec.device_url)
 
     @property
+    def authorize_endpoint(self) -> str:
+        """Where a browser sign-in starts (RFC 6749 §4.1)."""
+        return self.authorize_url or self._fill(self.spec.authorize_url)
+
+    @property
     def scopes(self) -> str:
         """The scope asked for: given, or the provider's for this flow."""
         if self.scope:
             return self.scope
-        if self.flow is Flow.DEVICE_CODE:
+        if self.flow in (Flow.DEVICE_CODE, Flow.LOOPBACK):
             return self.spec.delegated_scope
         return self.spec.app_scope
 
@@ -164,6 +174,7 @@ def oauth_config(settings: EmailSettings) -> OAuthConfig:
         authority=settings.oauth_authority,
         token_url=settings.oauth_token_url,
         device_url=settings.oauth_device_url,
+        authorize_url=settings.oauth_authorize_url,
         scope=settings.oauth_scope,
         mailbox=settings.username,
         ca_file=settings.ca_file,

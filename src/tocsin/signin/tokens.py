@@ -143,7 +143,7 @@ class TokenManager:
                 answer: Any = await token_call(
                     lambda: client.fetch_token(url, grant_type="client_credentials")
                 )
-            elif config.flow is Flow.DEVICE_CODE:
+            elif config.flow in (Flow.DEVICE_CODE, Flow.LOOPBACK):
                 refresh = self._refresh
                 if not refresh:
                     raise SignInRefused(

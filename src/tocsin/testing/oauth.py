@@ -11,6 +11,9 @@ Entra ID and Google speak to a mail client, with Microsoft's paths and error tex
 - ``POST /token`` (Google's form): the JWT bearer grant (RFC 7523) of a service account
   with domain-wide delegation (`add_service_account`), the signature checked against
   its public key; without delegation Google's ``unauthorized_client``.
+- ``GET /authorize`` and the ``authorization_code`` grant with PKCE (RFC 7636) to a
+  loopback redirect (RFC 8252 §7.3), as Google's desktop sign-in; the test's "browser"
+  adds ``user=`` and ``decision=approve|deny`` and follows the redirect.
 - ``POST /{tenant}/oauth2/v2.0/devicecode`` (RFC 8628 §3.1/3.2), and the polling answers
   ``authorization_pending``, ``slow_down`` (a poll sooner than the interval; the interval
   then grows by `slow_down_step`), ``expired_token`` and ``access_denied`` (§3.5).
@@ -27,6 +30,8 @@ Access tokens expire after `token_lifetime` seconds.  Every token request is rec
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 import ssl
@@ -149,6 +154,8 @@ class OAuthTestServer:
         self._access: dict[str, _Access] = {}
         self._devices: dict[str, _Device] = {}  # by device_code
         self._accounts: dict[str, tuple[Any, bool]] = {}  # email: (public key, delegated)
+        self._codes: dict[str, tuple[str, str, str, str, str]] = {}
+        # code: (client_id, redirect_uri, challenge, user, scope)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -164,6 +171,11 @@ class OAuthTestServer:
         with self._lock:
             self._accounts[email] = (RSAKey.import_key(public_pem), delegated)
             self._clients[email] = _Client(email, None)
+
+    @property
+    def authorization_url(self) -> str:
+        """The authorization endpoint (browser sign-in, RFC 6749 §4.1)."""
+        return f"{self.base_url}/authorize"
 
     @property
     def google_token_url(self) -> str:
@@ -336,7 +348,10 @@ class OAuthTestServer:
             if path == "/revoke":
                 return self._revoke(form)
             if path == "/token":
-                return self._recorded(JWT_GRANT, lambda: self._jwt_bearer(form))
+                grant = form.get("grant_type", "")
+                if grant == JWT_GRANT:
+                    return self._recorded(grant, lambda: self._jwt_bearer(form))
+                return self._recorded(grant, lambda: self._token(grant, form, basic))
             tenant, _, rest = path.lstrip("/").partition("/")
             if rest not in ("oauth2/v2.0/token", "oauth2/v2.0/devicecode"):
                 raise _Error(404, "not_found")
@@ -443,6 +458,8 @@ class OAuthTestServer:
             return self._issue(grant, True)
         if grant_type == DEVICE_GRANT:
             return self._poll(client, form.get("device_code", ""))
+        if grant_type == "authorization_code":
+            return self._redeem(client, form)
         raise _Error(400, "unsupported_grant_type", "AADSTS70003: unsupported grant type.")
 
     def _issue(self, grant: _Grant, refresh: bool) -> dict[str, Any]:
@@ -461,6 +478,41 @@ class OAuthTestServer:
             self._refresh[token] = grant
             answer["refresh_token"] = token
         return answer
+
+    def authorize(self, query: dict[str, str]) -> str:
+        """``GET /authorize``: where the browser goes next (the loopback redirect)."""
+        with self._lock:
+            client = self._clients.get(query.get("client_id", ""))
+            redirect = query.get("redirect_uri", "")
+            loopback = redirect.startswith(("http://127.0.0.1:", "http://[::1]:"))
+            if client is None or not loopback or query.get("response_type") != "code":
+                raise _Error(400, "invalid_request", "Error 400: invalid_request")
+            if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+                raise _Error(400, "invalid_request", "PKCE (S256) is required")
+            state = urllib.parse.quote(query.get("state", ""), safe="")
+            if query.get("decision") == "deny":
+                return f"{redirect}?error=access_denied&state={state}"
+            code = secrets.token_urlsafe(24)
+            self._codes[code] = (
+                client.client_id,
+                redirect,
+                query["code_challenge"],
+                query.get("user", ""),
+                query.get("scope", ""),
+            )
+            return f"{redirect}?code={code}&state={state}"
+
+    def _redeem(self, client: _Client, form: dict[str, str]) -> dict[str, Any]:
+        entry = self._codes.pop(form.get("code", ""), None)
+        if entry is None or entry[0] != client.client_id:
+            raise _Error(400, "invalid_grant", "Malformed auth code.")
+        _, redirect, challenge, user, scope = entry
+        verifier = form.get("code_verifier", "")
+        digest = hashlib.sha256(verifier.encode()).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        if form.get("redirect_uri") != redirect or not hmac.compare_digest(expected, challenge):
+            raise _Error(400, "invalid_grant", "Bad Request: code verifier or redirect")
+        return self._issue(_Grant(client.client_id, user or None, scope), True)
 
     def _device_authorization(self, form: dict[str, str]) -> dict[str, Any]:
         client = self._client(form, None)
@@ -582,6 +634,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a test server prints nothing (and never a token)."""
+
+    def do_GET(self) -> None:
+        parts = urllib.parse.urlsplit(self.path)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
+        if parts.path != "/authorize":
+            self.send_error(404)
+            return
+        try:
+            location = self.server.owner.authorize(query)
+        except _Error as exc:
+            data = exc.description.encode()
+            self.send_response(exc.status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
