@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tocsin.errors import ConfigurationProblem, Reason, ServerBusy, SignInRefused, Step
-from tocsin.i18n import translate
+from tocsin.i18n import has_text, translate
 from tocsin.signin.classify import HINTS, classify, hint_for
 
 
@@ -69,3 +69,8 @@ def test_every_hint_has_a_text(language: str) -> None:
         text = translate(f"oauth_hint_{hint}", language)
         assert text
         assert text != f"oauth_hint_{hint}"
+
+
+def test_every_step_and_reason_has_a_page_text() -> None:
+    assert [r.value for r in Reason if not has_text(f"reason_{r.value}", "web")] == []
+    assert [s.value for s in Step if not has_text(f"step_{s.value}", "web")] == []
