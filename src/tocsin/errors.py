@@ -9,6 +9,8 @@
     │   └── SchemaTooNew                written by a newer Tocsin: refuse to start, never downgrade
     ├── StorageFull                     the disk under the database is full: nothing was
     │                                   written; try again later (.where, .retry_after)
+    ├── SignInFailed                    an interactive OAuth2 sign-in ended without a token
+    │                                   (denied, expired, refused; .code)
     └── DeliveryError                   nothing of this message was delivered (.step, .reason)
         ├── TemporaryFailure            try again later: the outbox retries with back-off
         │   ├── ConnectFailed           (also ConnectionError) refused, reset, unreachable
@@ -21,6 +23,8 @@
                 ├── AuthFailed          535, or AUTH not offered while credentials are set
                 ├── TLSFailed           handshake or certificate verification failed
                 ├── TLSRequired         STARTTLS chosen but not offered (never downgraded)
+                ├── SignInRefused       the OAuth2 provider refuses the app or the grant for
+                │                       good: revoked consent, wrong tenant, bad secret (.hint)
                 ├── SenderRejected      5xx to MAIL FROM
                 └── ServerRejected      5xx greeting or EHLO: not an SMTP service for us
 
@@ -64,6 +68,8 @@ __all__ = [
     "SenderRejected",
     "ServerBusy",
     "ServerRejected",
+    "SignInFailed",
+    "SignInRefused",
     "Step",
     "StorageFull",
     "TLSFailed",
@@ -87,6 +93,7 @@ class Step(StrEnum):
     DATA = "data"
     QUIT = "quit"
     RELAY = "relay"
+    OAUTH = "oauth"  # the OAuth2 token endpoint, before the SMTP AUTH that uses its token
 
 
 class Reason(StrEnum):
@@ -115,6 +122,7 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     DISABLED = "disabled"
     NOT_CONFIGURED = "not_configured"
+    OAUTH_REFUSED = "oauth_refused"
 
 
 class TocsinError(Exception):
@@ -157,6 +165,19 @@ class SchemaTooNew(SchemaError):
         )
         self.found = found
         self.known = known
+
+
+class SignInFailed(TocsinError):
+    """An interactive OAuth2 sign-in (the device code flow) ended without a token.
+
+    ``code`` is stable: ``denied`` (the user refused), ``expired`` (nobody signed in in
+    time), or ``refused`` (the provider refused the app; see ``hint``).
+    """
+
+    def __init__(self, message: str, *, code: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.hint = hint
 
 
 class StorageFull(TocsinError):
@@ -289,3 +310,19 @@ class SenderRejected(ConfigurationProblem):
 
 class ServerRejected(ConfigurationProblem):
     """The server refused the session at its greeting or at EHLO."""
+
+
+class SignInRefused(ConfigurationProblem):
+    """The OAuth2 provider refuses to give a token, and will until the settings change.
+
+    ``hint`` is a stable code naming the fix (``grant_revoked``, ``wrong_tenant``,
+    ``wrong_client``, ``secret_invalid``, ``secret_expired``, ``client_disabled``,
+    ``consent_missing``, ``scope_invalid``, ``refused``); the text never holds a token or
+    a secret, only the provider's error code.
+    """
+
+    def __init__(self, message: str, *, hint: str, server_message: str = "") -> None:
+        super().__init__(
+            message, step=Step.OAUTH, reason=Reason.OAUTH_REFUSED, server_message=server_message
+        )
+        self.hint = hint

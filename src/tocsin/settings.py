@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -24,8 +25,11 @@ from tocsin.validation import Issue, Level, Report, address_issue, internal_addr
 __all__ = [
     "DEFAULT_PORTS",
     "SECRET_FIELDS",
+    "AuthMethod",
     "EmailSettings",
     "Encryption",
+    "OAuthFlow",
+    "OAuthProvider",
     "TransportKind",
     "apply_update",
     "relay_url_problem",
@@ -56,6 +60,31 @@ class TransportKind(StrEnum):
     ONLINE = "online"
 
 
+class AuthMethod(StrEnum):
+    """How Tocsin logs in to the SMTP server."""
+
+    NONE = "none"  # no AUTH (a relay that trusts the network)
+    PASSWORD = "password"  # noqa: S105 (a method, not a password): PLAIN, LOGIN, CRAM-MD5
+    OAUTH2 = "oauth2"  # an OAuth2 token (XOAUTH2 / OAUTHBEARER): Microsoft 365, Google
+
+
+class OAuthProvider(StrEnum):
+    """Who issues the OAuth2 tokens (see tocsin.signin.providers for their endpoints)."""
+
+    MICROSOFT = "microsoft"
+    GOOGLE = "google"
+    GENERIC = "generic"
+
+
+class OAuthFlow(StrEnum):
+    """How Tocsin gets its OAuth2 tokens."""
+
+    APP_ONLY = "app_only"  # client credentials: the app itself, for mailboxes it may use
+    DEVICE_CODE = "device_code"  # a person signs in once (RFC 8628); a refresh token is kept
+    SERVICE_ACCOUNT = "service_account"  # Google: a service account acting for the mailbox
+    LOOPBACK = "loopback"  # a person signs in once in a browser on this machine (RFC 8252)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EmailSettings:
     """Everything needed to send email. Defaults are safe: off, STARTTLS, verified TLS."""
@@ -69,6 +98,7 @@ class EmailSettings:
     encryption: Encryption = Encryption.STARTTLS
     username: str = ""
     password: Secret | None = None
+    auth_method: AuthMethod = AuthMethod.PASSWORD
     allow_plaintext_auth: bool = False
     tls_verify: bool = True
     ca_file: str = ""
@@ -79,14 +109,26 @@ class EmailSettings:
     relay_url: str = ""
     device_id: str = ""
     device_credential: Secret | None = None
+    # OAuth2 (auth_method "oauth2"); the username is the mailbox the token acts for.
+    oauth_provider: OAuthProvider = OAuthProvider.MICROSOFT
+    oauth_flow: OAuthFlow = OAuthFlow.APP_ONLY
+    oauth_tenant: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: Secret | None = None
+    oauth_refresh_token: Secret | None = None
+    oauth_service_account_key: Secret | None = None
+    oauth_authority: str = ""
+    oauth_token_url: str = ""
+    oauth_device_url: str = ""
+    oauth_authorize_url: str = ""
+    oauth_scope: str = ""
 
     def public(self) -> dict[str, Any]:
-        """A JSON-ready view; the password and the device credential show only as set."""
+        """A JSON-ready view; every secret shows only as ``<name>_set``."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["password"] = None
-        out["password_set"] = bool(self.password)
-        out["device_credential"] = None
-        out["device_credential_set"] = bool(self.device_credential)
+        for name in SECRET_FIELDS:
+            out[name] = None
+            out[f"{name}_set"] = bool(getattr(self, name))
         return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in out.items()}
 
 
@@ -171,22 +213,46 @@ _PARSERS: Final[Mapping[str, Callable[[object], Any]]] = {
     "deadline": _number(float, 1, 3600),
     "relay_url": _text(2048),
     "device_id": _text(100),
+    "auth_method": _choice(AuthMethod),
+    "oauth_provider": _choice(OAuthProvider),
+    "oauth_flow": _choice(OAuthFlow),
+    "oauth_tenant": _text(100),
+    "oauth_client_id": _text(200),
+    "oauth_authority": _text(2048),
+    "oauth_token_url": _text(2048),
+    "oauth_device_url": _text(2048),
+    "oauth_authorize_url": _text(2048),
+    "oauth_scope": _text(1000),
 }
-SECRET_FIELDS: Final = ("password", "device_credential")
+SECRET_FIELDS: Final = (
+    "password",
+    "device_credential",
+    "oauth_client_secret",
+    "oauth_refresh_token",
+    "oauth_service_account_key",
+)
 """Fields that hold secrets: write-only, never shown, never taken on a command line."""
 KNOWN_FIELDS: Final = (*_PARSERS, *SECRET_FIELDS)
 
 
-def _parse_password(value: object) -> Secret | None:
+# Entra ID's refresh tokens run to a few thousand characters; a password stays short.
+_SECRET_LIMITS: Final = {
+    "oauth_refresh_token": 16384,
+    "oauth_client_secret": 4096,
+    "oauth_service_account_key": 16384,
+}
+
+
+def _parse_password(value: object, limit: int = 1024) -> Secret | None:
     if value is None or value == "":
         return None  # an explicit clear
     text = value.reveal() if isinstance(value, Secret) else value
     if not isinstance(text, str):
-        raise _Invalid("invalid_value", detail="Enter the password as text.")
+        raise _Invalid("invalid_value", detail="Enter the secret as text.")
     if unsafe_character(text) is not None:
-        raise _Invalid("unsafe_text", detail="The password contains a control character.")
-    if len(text) > 1024:
-        raise _Invalid("too_long", limit=1024)
+        raise _Invalid("unsafe_text", detail="The secret contains a control character.")
+    if len(text) > limit:
+        raise _Invalid("too_long", limit=limit)
     return Secret(text)
 
 
@@ -208,7 +274,7 @@ def apply_update(
     for key, raw in changes.items():
         try:
             if key in SECRET_FIELDS:
-                values[key] = _parse_password(raw)
+                values[key] = _parse_password(raw, _SECRET_LIMITS.get(key, 1024))
             elif key in _PARSERS:
                 values[key] = _PARSERS[key](raw)
             else:
@@ -370,17 +436,10 @@ def _check_host(field: str, host: str) -> list[Issue]:
 
 def _check_auth(settings: EmailSettings) -> list[Issue]:
     issues: list[Issue] = []
-    if settings.password and not settings.username:
-        issues.append(Issue("username", "password_without_username", Level.ERROR))
-    if settings.username and not settings.password:
-        issues.append(Issue("password", "password_missing", Level.WARNING))
-    if settings.username:
-        issues.append(Issue("password", "app_password", Level.TIP))
-    if settings.password and settings.encryption is Encryption.NONE:
-        if settings.allow_plaintext_auth:
-            issues.append(Issue("allow_plaintext_auth", "plaintext_auth_allowed", Level.WARNING))
-        else:
-            issues.append(Issue("encryption", "plaintext_auth", Level.ERROR))
+    if settings.auth_method is AuthMethod.OAUTH2:
+        issues += _check_oauth(settings)
+    elif settings.auth_method is AuthMethod.PASSWORD:
+        issues += _check_password(settings)
     mismatch = _sender_mismatch(settings)
     if mismatch is not None:
         issues.append(
@@ -392,6 +451,104 @@ def _check_auth(settings: EmailSettings) -> list[Issue]:
             )
         )
     return issues
+
+
+def _check_password(settings: EmailSettings) -> list[Issue]:
+    issues: list[Issue] = []
+    if settings.password and not settings.username:
+        issues.append(Issue("username", "password_without_username", Level.ERROR))
+    if settings.username and not settings.password:
+        issues.append(Issue("password", "password_missing", Level.WARNING))
+    if settings.username:
+        issues.append(Issue("password", "app_password", Level.TIP))
+    if settings.password and settings.encryption is Encryption.NONE:
+        if settings.allow_plaintext_auth:
+            issues.append(Issue("allow_plaintext_auth", "plaintext_auth_allowed", Level.WARNING))
+        else:
+            issues.append(Issue("encryption", "plaintext_auth", Level.ERROR))
+    return issues
+
+
+def _check_oauth(settings: EmailSettings) -> list[Issue]:
+    """OAuth2: what each provider and flow needs; a token never crosses in clear."""
+    issues: list[Issue] = []
+    for field in ("oauth_authority", "oauth_token_url", "oauth_device_url", "oauth_authorize_url"):
+        url = getattr(settings, field)
+        problem = _https_problem(url) if url else None
+        if problem:
+            issues.append(Issue(field, "invalid_value", Level.ERROR, {"detail": problem}))
+    provider, flow = settings.oauth_provider, settings.oauth_flow
+    google = provider is OAuthProvider.GOOGLE
+    if (flow is OAuthFlow.SERVICE_ACCOUNT and not google) or (
+        google and flow in (OAuthFlow.APP_ONLY, OAuthFlow.DEVICE_CODE)
+    ):
+        # Service accounts are Google's; Google's device flow refuses the mail scope (its
+        # people sign in with the loopback flow).
+        issues.append(
+            Issue(
+                "oauth_flow",
+                "oauth_flow_unavailable",
+                Level.ERROR,
+                {"provider": provider.value, "flow": flow.value},
+            )
+        )
+    if settings.encryption is Encryption.NONE:
+        if settings.allow_plaintext_auth:
+            issues.append(Issue("allow_plaintext_auth", "plaintext_auth_allowed", Level.WARNING))
+        else:
+            issues.append(Issue("encryption", "oauth_plaintext", Level.ERROR))
+    if flow in (OAuthFlow.DEVICE_CODE, OAuthFlow.LOOPBACK) and not settings.oauth_refresh_token:
+        issues.append(Issue("oauth_refresh_token", "oauth_sign_in_needed", Level.WARNING))
+    key = settings.oauth_service_account_key
+    problem = _key_problem(key.reveal()) if key else None
+    if problem:
+        issues.append(
+            Issue("oauth_service_account_key", "invalid_value", Level.ERROR, {"detail": problem})
+        )
+    if not settings.enabled or settings.transport is not TransportKind.SMTP:
+        return issues
+    needed = ["username"]
+    if flow is not OAuthFlow.SERVICE_ACCOUNT:
+        needed.append("oauth_client_id")
+    if provider is OAuthProvider.MICROSOFT:
+        needed.append("oauth_tenant")
+    if provider is OAuthProvider.GENERIC:
+        needed.append("oauth_token_url")
+    issues += [Issue(f, "required", Level.ERROR) for f in needed if not getattr(settings, f)]
+    if flow is OAuthFlow.APP_ONLY and not settings.oauth_client_secret:
+        # Advice, like a missing password: the secret is set by its own command.
+        issues.append(Issue("oauth_client_secret", "oauth_secret_missing", Level.WARNING))
+    if flow is OAuthFlow.SERVICE_ACCOUNT and not key:
+        issues.append(Issue("oauth_service_account_key", "oauth_key_missing", Level.WARNING))
+    return issues
+
+
+def _key_problem(text: str) -> str | None:
+    """Why ``text`` is not a service account's JSON key (its shape only; the signing
+    code reads the private key itself)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return "the key file is not JSON"
+    if not isinstance(doc, dict) or doc.get("type") != "service_account":
+        return 'not a service account key ("type": "service_account")'
+    missing = [f for f in ("client_email", "private_key", "token_uri") if not doc.get(f)]
+    return f"the key lacks {', '.join(missing)}" if missing else None
+
+
+def _https_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a token endpoint: tokens and secrets go over HTTPS only."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as exc:
+        return f"not a URL: {exc}"
+    if parts.scheme != "https" or not parts.hostname:
+        return "enter an https:// address"
+    if parts.username or parts.password or parts.fragment:
+        return "the URL must not contain a login or a fragment"
+    problem = host_problem(parts.hostname)
+    return f"the host name is not valid: {problem}" if problem else None
 
 
 def _sender_mismatch(settings: EmailSettings) -> str | None:

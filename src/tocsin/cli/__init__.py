@@ -23,6 +23,7 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli.db import backup, db_app, restore
 from tocsin.cli.discovery import settings_discover
 from tocsin.cli.helptext import json_errors, plain_help, wants_json
+from tocsin.cli.oauth import oauth_app
 from tocsin.cli.outbox import outbox_app, worker
 from tocsin.cli.relay import online_app, relay_app
 from tocsin.cli.secrets import refuse_secret_pairs
@@ -47,6 +48,7 @@ from tocsin.services.disk import (
     ENV_WARN_MB,
     DiskLimits,
 )
+from tocsin.settings import SECRET_FIELDS
 from tocsin.validation import Level, Report
 
 app = typer.Typer(
@@ -57,6 +59,7 @@ app = typer.Typer(
 settings_app = typer.Typer(help="Show and change the email settings.", no_args_is_help=True)
 app.add_typer(settings_app, name="settings")
 settings_app.command("discover")(settings_discover)
+settings_app.add_typer(oauth_app, name="oauth")
 app.add_typer(outbox_app, name="outbox")
 app.command("worker")(worker)
 admin_app = typer.Typer(help="Administrator accounts for the web interface.", no_args_is_help=True)
@@ -108,10 +111,10 @@ def _print_report(report: Report, language: str) -> None:
 def _show(values: dict[str, Any]) -> None:
     width = max(len(k) for k in values)
     for key, value in values.items():
-        if key == "password":
+        if key in SECRET_FIELDS:
             continue
-        if key == "password_set":
-            key, value = "password", "set" if value else "not set"
+        if key.endswith("_set") and key.removesuffix("_set") in SECRET_FIELDS:
+            key, value = key.removesuffix("_set"), "set" if value else "not set"
         out.print(f"{key:<{width}}  {'' if value is None else value}")
 
 

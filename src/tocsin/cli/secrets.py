@@ -22,6 +22,9 @@ __all__ = ["SECRET_COMMANDS", "read_private_file", "read_secret", "refuse_secret
 SECRET_COMMANDS = {
     "password": "tocsin settings password",
     "device_credential": "tocsin online enroll URL",
+    "oauth_client_secret": "tocsin settings oauth secret",
+    "oauth_refresh_token": "tocsin settings oauth sign-in",
+    "oauth_service_account_key": "tocsin settings oauth key --file KEY.json",
 }
 """Per secret setting, the command that sets it without the command line."""
 

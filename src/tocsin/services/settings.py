@@ -9,7 +9,17 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from tocsin.settings import EmailSettings, Encryption, TransportKind, apply_update
+from tocsin.secret import Secret
+from tocsin.settings import (
+    SECRET_FIELDS,
+    AuthMethod,
+    EmailSettings,
+    Encryption,
+    OAuthFlow,
+    OAuthProvider,
+    TransportKind,
+    apply_update,
+)
 from tocsin.store.base import KeyValueStore
 from tocsin.store.keyfile import SecretBox
 from tocsin.validation import Issue, Level, Report
@@ -32,16 +42,22 @@ class SettingsService:
         if raw is None:
             return EmailSettings()
         data: dict[str, Any] = json.loads(raw)
-        token = data.pop("password_encrypted", None)
-        credential = data.pop("device_credential_encrypted", None)
+        # Each secret is stored as "<name>_encrypted" (Fernet, key in secret.key).
+        tokens = {name: data.pop(f"{name}_encrypted", None) for name in SECRET_FIELDS}
         known = {f.name for f in dataclasses.fields(EmailSettings)}
-        secrets = ("password", "device_credential")
-        values = {k: v for k, v in data.items() if k in known and k not in secrets}
+        values: dict[str, Any] = {
+            k: v for k, v in data.items() if k in known and k not in SECRET_FIELDS
+        }
         values["encryption"] = Encryption(values.get("encryption", Encryption.STARTTLS))
         values["transport"] = TransportKind(values.get("transport", TransportKind.SMTP))
-        password = self._box.decrypt(token) if token else None
-        device_credential = self._box.decrypt(credential) if credential else None
-        return EmailSettings(**values, password=password, device_credential=device_credential)
+        values["auth_method"] = AuthMethod(values.get("auth_method", AuthMethod.PASSWORD))
+        values["oauth_provider"] = OAuthProvider(
+            values.get("oauth_provider", OAuthProvider.MICROSOFT)
+        )
+        values["oauth_flow"] = OAuthFlow(values.get("oauth_flow", OAuthFlow.APP_ONLY))
+        for name, token in tokens.items():
+            values[name] = self._box.decrypt(token) if token else None
+        return EmailSettings(**values)
 
     def fingerprint(self) -> str:
         """A digest of the stored settings that changes with every save: one row read,
@@ -52,15 +68,22 @@ class SettingsService:
     def save(self, settings: EmailSettings) -> None:
         """Store ``settings`` as they are (callers validate first: see :meth:`update`)."""
         data = settings.public()
-        for name in ("password", "password_set", "device_credential", "device_credential_set"):
+        for name in SECRET_FIELDS:
             data.pop(name)
-        data["password_encrypted"] = (
-            self._box.encrypt(settings.password) if settings.password else None
-        )
-        data["device_credential_encrypted"] = (
-            self._box.encrypt(settings.device_credential) if settings.device_credential else None
-        )
+            data.pop(f"{name}_set")
+            secret: Secret | None = getattr(settings, name)
+            data[f"{name}_encrypted"] = self._box.encrypt(secret) if secret else None
         self._store.put_value(_KEY, json.dumps(data, sort_keys=True))
+
+    def keep_refresh_token(self, rotated: Secret, *, replaces: Secret | None) -> bool:
+        """Store a refresh token the provider rotated, if the stored one is still the one
+        it ``replaces`` (a new sign-in meanwhile wins).  The ``on_refresh_token`` of a
+        token manager; True if stored."""
+        settings = self.load()
+        if settings.oauth_refresh_token != replaces:
+            return False
+        self.save(dataclasses.replace(settings, oauth_refresh_token=rotated))
+        return True
 
     def update(self, changes: Mapping[str, object]) -> tuple[EmailSettings, Report, bool]:
         """Validate and apply ``changes``; save only when there is no error.

@@ -22,6 +22,10 @@ What is in here:
 - `Faults`: per-server fault injection by *stage* - a reply instead of the normal one, a
   dropped connection, a reply that never comes, a delay - each for ever or for the next
   ``times`` hits.
+- `OAuthTestServer`: a local OAuth2 server over HTTPS (token endpoint with client
+  credentials, refresh and device code grants, device authorization, revocation,
+  introspection, token expiry) that the SMTP test servers check XOAUTH2 / OAUTHBEARER
+  tokens against (``SMTPTestServer(oauth=..., auth_mechanisms=("XOAUTH2",))``).
 - `BlackHole` (accepts TCP, never speaks), `closed_port()` and `unused_port()` (nothing
   listens: connection refused).
 
@@ -35,6 +39,7 @@ connection), ``servers`` (the servers, `TLSMode`), ``ports`` (bare ports), ``loo
 from tocsin.testing.certs import TestCA
 from tocsin.testing.faults import Faults, Stage
 from tocsin.testing.loops import finish_loop
+from tocsin.testing.oauth import OAuthTestServer, TokenRequest
 from tocsin.testing.ports import BlackHole, closed_port, unused_port
 from tocsin.testing.recording import ReceivedMessage, RecordingHandler
 from tocsin.testing.servers import (
@@ -48,6 +53,7 @@ __all__ = [
     "BaseSMTPTestServer",
     "BlackHole",
     "Faults",
+    "OAuthTestServer",
     "ReceivedMessage",
     "RecordingHandler",
     "SMTPTestServer",
@@ -55,6 +61,7 @@ __all__ = [
     "TLSMode",
     "TestCA",
     "ThreadedSMTPTestServer",
+    "TokenRequest",
     "closed_port",
     "finish_loop",
     "unused_port",

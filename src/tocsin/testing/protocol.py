@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import logging
 import re
@@ -15,12 +17,19 @@ from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, cast
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 from aiosmtpd.smtp import auth_mechanism as _auth_mechanism
 
+from tocsin.signin.sasl import (
+    Mechanism,
+    SASLSyntaxError,
+    error_challenge,
+    parse_initial_response,
+)
+
 if TYPE_CHECKING:
     from asyncio.streams import _ReaduntilBuffer  # typeshed-only name
 
     from tocsin.testing.servers import BaseSMTPTestServer
 
-_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
 _RCPT_ADDRESS = re.compile(r"TO:\s*<?([^<>\s]*)>?", re.IGNORECASE)
 
 
@@ -197,7 +206,7 @@ class _TestSMTP(SMTP):
         self, stage: str, method: Callable[[str | None], Awaitable[None]]
     ) -> Callable[[str | None], Awaitable[None]]:
         async def run(arg: str | None) -> None:
-            if stage == "auth" and self._owner.username is None:
+            if stage == "auth" and not self._owner.auth_enabled:
                 await self.push("503 5.5.1 Error: authentication not enabled")
                 return
             recipient = None
@@ -255,7 +264,7 @@ class _TestSMTP(SMTP):
         hidden: list[str] = []
         if not self._owner.offer_starttls:
             hidden.append("250-STARTTLS")
-        if self._owner.username is None:
+        if not self._owner.auth_enabled:
             hidden.append("250-AUTH")
         return [
             self._auth_in_order(r) if r.startswith("250-AUTH ") else r
@@ -309,3 +318,50 @@ class _TestSMTP(SMTP):
         expected = hmac.new(key, challenge, "md5").hexdigest().encode()
         ok = self._login_ok(login) and hmac.compare_digest(digest, expected)
         return AuthResult(success=ok, handled=False, auth_data=login.decode() if ok else None)
+
+    # -- AUTH with an OAuth2 bearer token (RFC 7628, and XOAUTH2)
+    @_auth_mechanism("XOAUTH2")
+    async def auth_xoauth2(self, _server: SMTP, args: list[str]) -> AuthResult:
+        """XOAUTH2, offered when listed; the token is checked against the server's `oauth`."""
+        return await self._bearer(Mechanism.XOAUTH2, args)
+
+    @_auth_mechanism("OAUTHBEARER")
+    async def auth_oauthbearer(self, _server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 7628 OAUTHBEARER, offered when listed; checked like XOAUTH2."""
+        return await self._bearer(Mechanism.OAUTHBEARER, args)
+
+    async def _bearer(self, mechanism: Mechanism, args: list[str]) -> AuthResult:
+        if len(args) > 1:
+            try:
+                raw = b"" if args[1] == "=" else base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                await self.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            response = await self.challenge_auth(b"")
+            if response is MISSING:
+                return AuthResult(success=False, handled=True)
+            assert isinstance(response, bytes)
+            raw = response
+        try:
+            creds = parse_initial_response(mechanism, raw)
+        except SASLSyntaxError as exc:
+            self._owner.bearer_attempts.append((mechanism.value, "", False))
+            await self.push(f"501 5.5.2 {mechanism.value}: {exc}")
+            return AuthResult(success=False, handled=True)
+        oauth = self._owner.oauth
+        ok = oauth is not None and oauth.check(creds.token.reveal(), creds.user)
+        self._owner.bearer_attempts.append((mechanism.value, creds.user, ok))
+        if ok:
+            return AuthResult(success=True, handled=False, auth_data=creds.user)
+        # RFC 7628 §3.2.2: the error goes in a challenge; the client answers with a dummy
+        # response (^A, or an empty line for XOAUTH2) and only then gets the failure.
+        scope = oauth.scope_hint if oauth is not None else ""
+        answer = await self.challenge_auth(error_challenge(mechanism, scope=scope))
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(
+            success=False,
+            handled=False,
+            message="535 5.7.3 Authentication unsuccessful",
+        )

@@ -12,6 +12,7 @@ from typing import Any, Literal, Self, get_args
 from tocsin.testing.certs import TestCA
 from tocsin.testing.faults import Faults
 from tocsin.testing.loops import finish_loop
+from tocsin.testing.oauth import OAuthTestServer
 from tocsin.testing.protocol import _MECHANISMS, _TestSMTP
 from tocsin.testing.recording import ReceivedMessage, RecordingHandler
 
@@ -36,9 +37,13 @@ class BaseSMTPTestServer:
             that sends STARTTLS anyway still gets TLS.
         username, password: enable AUTH with this one account; None disables AUTH (not in
             EHLO, ``AUTH`` gets 503).
-        auth_mechanisms: offered mechanisms, from PLAIN, LOGIN and CRAM-MD5, listed in the
-            EHLO reply in this order (clients such as Alertmanager take the first they
-            know).  LOGIN challenges with ``Username:`` and ``Password:``, as Postfix does.
+        auth_mechanisms: offered mechanisms, from PLAIN, LOGIN, CRAM-MD5, XOAUTH2 and
+            OAUTHBEARER, listed in the EHLO reply in this order (clients such as
+            Alertmanager take the first they know).  LOGIN challenges with ``Username:``
+            and ``Password:``, as Postfix does.
+        oauth: the `OAuthTestServer` that XOAUTH2 and OAUTHBEARER check bearer tokens
+            against (a token must be active and may act for the user it names); a refused
+            token gets the RFC 7628 error challenge, then 535.  Enables AUTH by itself.
         auth_required: 530 for MAIL / RCPT / DATA before a successful AUTH.
         auth_require_tls: offer and accept AUTH only over TLS; default True for
             ``starttls``, False otherwise (aiosmtpd counts only STARTTLS as TLS, so
@@ -68,6 +73,7 @@ class BaseSMTPTestServer:
         username: str | None = None,
         password: str = "",
         auth_mechanisms: Sequence[str] = ("PLAIN", "LOGIN"),
+        oauth: OAuthTestServer | None = None,
         auth_required: bool = False,
         auth_require_tls: bool | None = None,
         smtputf8: bool = True,
@@ -90,6 +96,9 @@ class BaseSMTPTestServer:
         self.username = username
         self.password = password
         self.auth_mechanisms = tuple(auth_mechanisms)
+        self.oauth = oauth
+        self.bearer_attempts: list[tuple[str, str, bool]] = []
+        """Every XOAUTH2 / OAUTHBEARER attempt: (mechanism, user, accepted)."""
         self.auth_required = auth_required
         self.auth_require_tls = tls == "starttls" if auth_require_tls is None else auth_require_tls
         self.smtputf8 = smtputf8
@@ -104,6 +113,11 @@ class BaseSMTPTestServer:
         self._server: asyncio.Server | None = None
         self._port: int | None = None
         self._protocols: set[_TestSMTP] = set()
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True when AUTH is offered: an account, or an OAuth server to check tokens."""
+        return self.username is not None or self.oauth is not None
 
     @property
     def ca(self) -> TestCA:
