@@ -40,7 +40,9 @@ from tocsin.errors import (
     TLSRequired,
 )
 from tocsin.message import Mail
-from tocsin.settings import EmailSettings, Encryption
+from tocsin.settings import AuthMethod, EmailSettings, Encryption
+from tocsin.signin.sasl import Mechanism
+from tocsin.signin.smtp_auth import BearerLogin, login_for
 from tocsin.tlsinfo import TLSFacts, make_tls_context, tls_facts
 from tocsin.transports.base import DeliveryResult, Report
 from tocsin.transports.smtp_connect import (
@@ -159,7 +161,9 @@ class SMTPSession:
         await self._ehlo()
         if s.encryption is Encryption.STARTTLS:
             await self._starttls()
-        if s.username:
+        if s.auth_method is AuthMethod.OAUTH2:
+            await self._bearer_login()
+        elif s.auth_method is AuthMethod.PASSWORD and s.username:
             await self._login()
         self._state.usable = True
 
@@ -233,6 +237,51 @@ class SMTPSession:
             f"logged in as {s.username} ({mechanism.upper()})",
             mechanism=mechanism,
         )
+
+    async def _bearer_login(self) -> None:
+        """Log in with an OAuth2 access token (XOAUTH2 or OAUTHBEARER, RFC 7628).
+
+        A 535 refreshes the token once and tries once more; a refusal of the token
+        endpoint itself is a configuration problem (delivery pauses).
+        """
+        s = self._settings
+        login = login_for(s)
+        assert login is not None  # only called for auth_method oauth2
+        with self._state.run(Step.AUTH):
+            if not self.encrypted and not s.allow_plaintext_auth:
+                raise TLSRequired(
+                    "the access token would be sent unencrypted; refused",
+                    step=Step.AUTH,
+                    reason=Reason.TLS_REQUIRED,
+                )
+            offered = (
+                self.client.server_auth_methods if self.client.supports_extension("auth") else []
+            )
+            mechanism = login.mechanism(m.upper() for m in offered)
+            await self._present_token(login, mechanism)
+        self._state.emit(
+            Step.AUTH,
+            StepStatus.OK,
+            f"logged in as {s.username} ({mechanism.value}, OAuth2 token"
+            f" for {login.scope or 'the default scope'})",
+            mechanism=mechanism.value.lower(),
+        )
+
+    async def _present_token(self, login: BearerLogin, mechanism: Mechanism) -> None:
+        host, port = self._settings.host.strip("[]"), self._settings.port
+        while True:
+            response = await login.initial_response(mechanism, host=host, port=port)
+            reply = await self.client.execute_command(
+                b"AUTH", mechanism.value.encode("ascii"), response.encode("ascii")
+            )
+            if reply.code == 334:  # RFC 7628 §3.2.2: an error challenge; end the exchange
+                reply = await self.client.execute_command(
+                    login.abort_response(mechanism).encode("ascii")
+                )
+            if reply.code == 235:
+                return
+            if not await login.rejected(reply.code, reply.message):
+                raise login.failure(reply.code, reply.message)
 
     # ------------------------------------------------------------ sending
     def _sending(self) -> MailTransactions:
