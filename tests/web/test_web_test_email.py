@@ -115,9 +115,9 @@ def test_an_invalid_recipient_is_marked_on_the_field(signed_in: Page) -> None:
     expect(page.get_by_label("Recipient")).to_have_attribute("aria-invalid", "true")
 
 
-def test_unsaved_changes_warn_that_the_test_uses_the_saved_settings(signed_in: Page) -> None:
+def test_unsaved_changes_say_the_test_uses_the_form_as_typed(signed_in: Page) -> None:
     page = signed_in
     expect(page.locator("#test-unsaved")).to_be_hidden()
     page.get_by_label("Server address").fill("smtp.example.com")
     expect(page.locator("#test-unsaved")).to_be_visible()
-    expect(page.locator("#test-unsaved")).to_contain_text("save your changes first")
+    expect(page.locator("#test-unsaved")).to_contain_text("values in the form as typed")

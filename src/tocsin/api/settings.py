@@ -63,16 +63,28 @@ def change_settings(
 
 
 class TestEmailRequest(BaseModel):
-    """Where to send the test email."""
+    """Where to send the test email, and optionally the settings to try."""
 
     to: str = Field(max_length=254)
+    settings: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "settings to try instead of the saved ones, as for PATCH (fields left out keep "
+            "their saved value; a password left out is the saved one); validated like a "
+            "save, never stored, the password never echoed"
+        ),
+    )
 
 
 @router.post("/test-email")
 async def test_email(
     request: Request, principal: Admin, body: TestEmailRequest
 ) -> StreamingResponse:
-    """Send a test email; the answer streams one JSON line per step, then the report."""
+    """Send a test email; the answer streams one JSON line per step, then the report.
+
+    Without ``settings`` the saved settings are tested; with them, the saved settings
+    as those changes would make them, and nothing is saved.
+    """
     language = _language(request, principal)
     try:
         parse_address(body.to)
@@ -90,17 +102,21 @@ async def test_email(
             headers={"Retry-After": str(int(wait) + 1)},
         )
     limiter.failed("test-email")  # every test counts against the limit
-    return StreamingResponse(_run(request, body.to, language), media_type="application/x-ndjson")
+    return StreamingResponse(
+        _run(request, body.to, language, body.settings), media_type="application/x-ndjson"
+    )
 
 
-async def _run(request: Request, to: str, language: str) -> AsyncIterator[bytes]:
+async def _run(
+    request: Request, to: str, language: str, changes: dict[str, Any] | None
+) -> AsyncIterator[bytes]:
     queue: asyncio.Queue[CheckStep | None] = asyncio.Queue()
     services = services_of(request)
 
     async def work() -> dict[str, Any]:
         try:
             report = await send_test_email(
-                services, to, language=language, progress=queue.put_nowait
+                services, to, language=language, progress=queue.put_nowait, changes=changes
             )
             return {"type": "report", **report.as_dict()}
         except TestEmailRefused as exc:

@@ -2,6 +2,9 @@
 // one JSON object per line: {"type": "step", ...} while it runs, then "report" or
 // "refused").  Texts come from the page (data-texts) in the admin's language; the
 // CSRF token from the csrf-token meta tag.  Everything is inserted as text, never HTML.
+// The test runs with the values in the settings form as typed (unsaved changes
+// included, nothing saved); after a success the page offers to save exactly what
+// was tested, and withdraws the offer as soon as the form changes.
 "use strict";
 
 (function () {
@@ -19,6 +22,67 @@
   const result = document.getElementById("test-result");
   const fieldError = document.getElementById("f-test-to-error");
   const MARKS = { ok: "✓", fail: "✗", start: "…" };
+  const settingsForm = document.getElementById("settings-form");
+  const fields = JSON.parse(panel.dataset.fields || '{"text": [], "checks": []}');
+  let tested = null; // the settings object of the last successful test
+
+  // The form as a settings object, the way the server reads a submitted form: text
+  // fields as typed, checkboxes as true/false, the port only when changed from the
+  // one shown, the password only when typed (or null when "remove" is ticked).
+  function typedSettings() {
+    if (!settingsForm) {
+      return null;
+    }
+    const data = new FormData(settingsForm);
+    const out = {};
+    fields.text.forEach((name) => {
+      out[name] = String(data.get(name) || "");
+    });
+    fields.checks.forEach((name) => {
+      out[name] = data.has(name);
+    });
+    if (String(data.get("port") || "").trim() === String(data.get("port_was") || "").trim()) {
+      delete out.port;
+    }
+    if (data.has("password_clear")) {
+      out.password = null;
+    } else if (data.get("password")) {
+      out.password = String(data.get("password"));
+    }
+    return out;
+  }
+
+  function offerSave(settings) {
+    tested = JSON.stringify(settings);
+    const box = el("div", "callout callout-tip save-tested");
+    box.id = "save-tested";
+    box.appendChild(el("p", "", tx("test_save_offer")));
+    const save = el("button", "button primary", tx("test_save_tested"));
+    save.type = "button";
+    save.id = "save-tested-button";
+    save.addEventListener("click", () => {
+      if (JSON.stringify(typedSettings()) !== tested) {
+        withdrawOffer();
+        return;
+      }
+      settingsForm.requestSubmit();
+    });
+    box.appendChild(save);
+    result.appendChild(box);
+  }
+
+  function withdrawOffer() {
+    const box = document.getElementById("save-tested");
+    if (box && tested !== null) {
+      tested = null;
+      box.replaceChildren(el("p", "", tx("test_changed_since")));
+    }
+  }
+
+  if (settingsForm) {
+    settingsForm.addEventListener("input", withdrawOffer);
+    settingsForm.addEventListener("change", withdrawOffer);
+  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -100,10 +164,15 @@
     }
   }
 
+  let running = null; // the settings object the running test uses
+
   function showReport(report) {
     if (report.ok) {
       const extra = report.server_reply ? [`${tx("server_reply")}: ${report.server_reply}`] : [];
       callout("ok", tx("test_ok"), extra);
+      if (running !== null) {
+        offerSave(running);
+      }
     } else {
       callout("error", tx("test_failed"));
     }
@@ -180,6 +249,9 @@
     button.disabled = true;
     list.replaceChildren();
     result.replaceChildren(el("p", "help", tx("test_running")));
+    tested = null;
+    running = typedSettings();
+    const body = running === null ? { to } : { to, settings: running };
     try {
       const response = await fetch("/api/v1/settings/test-email", {
         method: "POST",
@@ -189,7 +261,7 @@
           Accept: "application/x-ndjson",
           "X-CSRF-Token": csrf,
         },
-        body: JSON.stringify({ to }),
+        body: JSON.stringify(body),
       });
       if (!response.ok) {
         result.replaceChildren();
