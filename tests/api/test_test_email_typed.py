@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tocsin.services.context import Services
+from tocsin.services.test_email_limit import TestEmailLimit
 from tocsin.testing import SMTPTestServer
 
 USER, PASSWORD = "alarm@example.com", "correct horse battery staple"
@@ -90,3 +91,21 @@ async def test_typed_settings_are_validated_like_a_save(
     # Every error a save names, the test names too (plus what a test needs: the server).
     assert {i.field for i in report.errors} <= fields
     assert "host" in fields
+
+
+async def test_delivered_tests_count_per_recipient_failures_do_not(
+    api: httpx.Client, server: Any
+) -> None:
+    limit = TestEmailLimit(per_recipient=2)
+    server._server.config.app.state.test_email_limiter = limit
+    async with SMTPTestServer(tls="starttls", username=USER, password=PASSWORD) as srv:
+        _save_old(api, srv.port, str(srv.ca.ca_path))  # the old password: tests fail
+        for _ in range(3):
+            lines = await _stream(api, {"to": "ops@example.net", "settings": {"host": "x.invalid"}})
+            assert lines[-1]["ok"] is False
+        good = {"host": "localhost", "password": PASSWORD}
+        for _ in range(2):
+            lines = await _stream(api, {"to": "ops@example.net", "settings": good})
+            assert lines[-1]["ok"] is True
+    assert limit.begin("ops@example.net") > 3500  # two delivered: this recipient waits
+    assert limit.begin("else@example.net") == 0

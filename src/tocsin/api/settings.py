@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -15,8 +16,9 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.api.auth import Principal, require_admin
 from tocsin.api.json_route import StrictJSONRoute
 from tocsin.http import services_of
-from tocsin.i18n import available_languages
+from tocsin.i18n import available_languages, translate
 from tocsin.services.test_email import TestEmailRefused, send_test_email
+from tocsin.services.test_email_limit import TestEmailLimit, wait_in_words
 from tocsin.settings import validate
 from tocsin.transports.diagnostics import CheckStep
 from tocsin.validation import Report
@@ -93,15 +95,15 @@ async def test_email(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"field": "to", "message": exc.text(language)}],
         ) from None
-    limiter = request.app.state.test_email_limiter
-    wait = limiter.retry_after("test-email")
+    limit: TestEmailLimit = request.app.state.test_email_limiter
+    wait = limit.begin(body.to)
     if wait > 0:
+        words = wait_in_words(wait, language)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many test emails; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
+            detail=translate("test_limited", language, wait=words),
+            headers={"Retry-After": str(math.ceil(wait))},
         )
-    limiter.failed("test-email")  # every test counts against the limit
     return StreamingResponse(
         _run(request, body.to, language, body.settings), media_type="application/x-ndjson"
     )
@@ -113,15 +115,20 @@ async def _run(
     queue: asyncio.Queue[CheckStep | None] = asyncio.Queue()
     services = services_of(request)
 
+    limit: TestEmailLimit = request.app.state.test_email_limiter
+
     async def work() -> dict[str, Any]:
+        sent = False
         try:
             report = await send_test_email(
                 services, to, language=language, progress=queue.put_nowait, changes=changes
             )
+            sent = report.ok
             return {"type": "report", **report.as_dict()}
         except TestEmailRefused as exc:
             return {"type": "refused", "message": str(exc), "issues": _issues(exc.report, language)}
         finally:
+            limit.end(to, sent=sent)  # only a delivered test counts against the recipient
             queue.put_nowait(None)
 
     task = asyncio.create_task(work())

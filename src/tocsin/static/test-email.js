@@ -223,10 +223,17 @@
     }
   }
 
-  function showHttpError(response) {
+  async function showHttpError(response) {
     if (response.status === 429) {
+      // The server says how long to wait in words, in the admin's language.
+      let said = "";
+      try {
+        said = (await response.json()).detail || "";
+      } catch (error) {
+        said = "";
+      }
       const seconds = response.headers.get("Retry-After") || "60";
-      callout("error", tx("test_rate_limited").replace("{seconds}", seconds));
+      callout("error", said || tx("test_rate_limited").replace("{seconds}", seconds));
     } else if (response.status === 422) {
       setFieldError(tx("test_bad_recipient"));
       input.focus();
@@ -265,7 +272,7 @@
       });
       if (!response.ok) {
         result.replaceChildren();
-        showHttpError(response);
+        await showHttpError(response);
         return;
       }
       finished = false;
