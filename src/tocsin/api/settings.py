@@ -132,6 +132,22 @@ async def _run(
             queue.put_nowait(None)
 
     task = asyncio.create_task(work())
-    while (step := await queue.get()) is not None:
-        yield (json.dumps({"type": "step", **step.as_dict()}) + "\n").encode()
-    yield (json.dumps(await task) + "\n").encode()
+    # A client that goes away (the page's cancel button) ends the conversation at once,
+    # not at the next step: the SMTP session is aborted with the task.
+    watcher = asyncio.create_task(_cancel_on_disconnect(request, task))
+    try:
+        while (step := await queue.get()) is not None:
+            yield (json.dumps({"type": "step", **step.as_dict()}) + "\n").encode()
+        yield (json.dumps(await task) + "\n").encode()
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+
+
+async def _cancel_on_disconnect(request: Request, task: asyncio.Task[Any]) -> None:
+    while not task.done():
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            task.cancel()
+            return

@@ -117,13 +117,16 @@
   // One row per step.  A "start" opens a row; the next result (ok / fail) closes the
   // open row even when it names a sub-step (STARTTLS is finished by "tls"); a second
   // result of the same step (the TCP connection, then the greeting) adds a line to it.
-  function newRow(step) {
+  function newRow(step, phase) {
     const row = el("li");
     row.dataset.step = step;
+    if (phase) {
+      row.dataset.phase = phase;
+    }
     const mark = el("span", "step-mark");
     mark.setAttribute("aria-hidden", "true");
     const body = el("div", "step-body");
-    body.appendChild(el("span", "step-name", tx(`step_${step}`)));
+    body.appendChild(el("span", "step-name", tx(`step_${phase || step}`)));
     body.appendChild(el("span", "visually-hidden step-state"));
     body.appendChild(el("div", "step-lines"));
     row.replaceChildren(mark, body);
@@ -134,7 +137,7 @@
   function rowFor(step) {
     const last = list.lastElementChild;
     if (step.status === "start" || !last) {
-      return { row: newRow(step.step), fresh: true };
+      return { row: newRow(step.step, step.phase), fresh: true };
     }
     if (last.dataset.status === "start") {
       return { row: last, fresh: true };
@@ -142,7 +145,7 @@
     if (last.dataset.step === step.step) {
       return { row: last, fresh: false };
     }
-    return { row: newRow(step.step), fresh: true };
+    return { row: newRow(step.step, step.phase), fresh: true };
   }
 
   function showStep(step) {
@@ -152,6 +155,17 @@
     row.querySelector(".step-mark").textContent = MARKS[step.status] || "•";
     row.querySelector(".step-state").textContent = ` (${tx(`step_${step.status}`)})`;
     const lines = row.querySelector(".step-lines");
+    const waiting = lines.querySelector(".step-waiting");
+    if (waiting) {
+      waiting.remove(); // the step has its answer (or its failure)
+    }
+    if (step.status === "start" && step.waiting) {
+      // Say what the running step waits for ("Waiting for the server's greeting…").
+      const line = el("span", "step-waiting", tx("step_waiting").replace("{what}", step.waiting));
+      lines.replaceChildren(...(step.summary ? [el("span", "step-summary", step.summary)] : []));
+      lines.appendChild(line);
+      return;
+    }
     if (fresh && step.summary) {
       lines.replaceChildren(el("span", "step-summary", step.summary));
     } else if (step.summary) {
@@ -187,6 +201,15 @@
   }
 
   let finished = false;
+  let controller = null; // aborts the running test (the cancel button)
+  const cancel = document.getElementById("test-cancel");
+  if (cancel) {
+    cancel.addEventListener("click", () => {
+      if (controller) {
+        controller.abort(); // the server drops the SMTP conversation with the request
+      }
+    });
+  }
 
   function handle(message) {
     finished = finished || message.type === "report" || message.type === "refused";
@@ -259,6 +282,10 @@
     tested = null;
     running = typedSettings();
     const body = running === null ? { to } : { to, settings: running };
+    controller = new AbortController();
+    if (cancel) {
+      cancel.hidden = false;
+    }
     try {
       const response = await fetch("/api/v1/settings/test-email", {
         method: "POST",
@@ -269,6 +296,7 @@
           "X-CSRF-Token": csrf,
         },
         body: JSON.stringify(body),
+        signal: controller.signal,
       });
       if (!response.ok) {
         result.replaceChildren();
@@ -281,8 +309,17 @@
         callout("error", tx("test_network"));
       }
     } catch (error) {
-      callout("error", tx("test_network"));
+      if (controller && controller.signal.aborted) {
+        list.querySelectorAll(".step-waiting").forEach((line) => line.remove());
+        callout("note", tx("test_cancelled"));
+      } else {
+        callout("error", tx("test_network"));
+      }
     } finally {
+      controller = null;
+      if (cancel) {
+        cancel.hidden = true;
+      }
       button.disabled = false;
     }
   });

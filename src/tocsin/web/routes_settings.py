@@ -43,11 +43,12 @@ def _script_texts(language: str) -> str:
     keys += ["step_ok", "step_fail", "step_start", "test_running", "test_ok", "test_failed"]
     keys += ["test_refused", "test_bad_recipient", "test_session", "test_network"]
     keys += ["server_reply", "step_hint", "test_save_offer", "test_save_tested"]
-    keys += ["test_changed_since"]
+    keys += ["test_changed_since", "step_greeting", "test_cancelled"]
     texts = {key: t(key) for key in keys}
     # Templates with a placeholder, filled in by the script.
     texts["test_rate_limited"] = t("test_rate_limited", seconds="{seconds}")
     texts["test_error"] = t("test_error", status="{status}")
+    texts["step_waiting"] = t("step_waiting", what="{what}")
     texts.update({f"field_{name}": t(label) for name, label in FIELD_LABELS.items()})
     return json.dumps(texts, ensure_ascii=False)
 
