@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Page, expect
+from test_web_test_typed import PHONE_375, _open_as
 from web_helpers import DESKTOP
 
 from helpers import LiveServer
 from tocsin.services.context import Services
-from test_web_test_typed import PHONE_375, _open_as
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE_375], ids=["1280", "375"])
