@@ -93,7 +93,8 @@ def test_test_email_succeeds_with_auth(tocsin, real_smtp, encryption):
     assert "Authenticated sender" in str(got["Received"])
     assert got["From"] == "Server room <alarm@example.com>"
     assert got["Auto-Submitted"] == "auto-generated"
-    assert "If you can read it, email notifications work" in got.get_content()
+    assert "If you can read it, email notifications work" in got.get_body(("plain",)).get_content()
+    assert "If you can read it" in got.get_body(("html",)).get_content()
 
 
 def test_ssl_against_the_starttls_port_hints_starttls(tocsin, real_smtp):

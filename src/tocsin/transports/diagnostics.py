@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html as html_text
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from tocsin.tlsinfo import CertificateFacts, certificate_facts
 from tocsin.transports.base import Outcome, RecipientResult
 from tocsin.transports.smtp import SMTPSession, StepEvent, StepStatus, default_ehlo_name
 
-__all__ = ["CheckStep", "TestEmailReport", "run_test_email"]
+__all__ = ["CheckStep", "TestEmailReport", "run_test_email", "test_email_html"]
 
 PROBE_TIMEOUT = 5.0
 GREETING_PROBE_AFTER = 1.0
@@ -210,12 +211,14 @@ async def run_test_email(
         encryption=settings.encryption.value,
         time=f"{now:%Y-%m-%d %H:%M:%S} UTC",
     )
+    subject = f"{translate('test_subject', language)} {now:%Y-%m-%d %H:%M:%S}"
     mail = compose(
         sender=settings.sender_address,
         sender_name=settings.sender_name,
         to=[to],
-        subject=f"{translate('test_subject', language)} {now:%Y-%m-%d %H:%M:%S}",
+        subject=subject,
         text=body,
+        html=test_email_html(body, subject, language),
         date=now,
     )
     report.message_id = mail.message_id
@@ -301,6 +304,45 @@ async def _converse(session: SMTPSession, mail: Mail, transcript: _Transcript) -
                 transcript.hint("hint_timeout", step=step.value),
             )
         )
+
+
+_FONT = "font-family:Arial,Helvetica,sans-serif;"
+
+
+def test_email_html(text: str, subject: str, language: str) -> str:
+    """The HTML part of the test email: its text, one paragraph per block, in the
+    single-column frame of the alarm emails (tables and inline styles only)."""
+    paragraphs = "\n".join(
+        f'<p style="margin:0 0 12px 0;{_FONT}font-size:15px;line-height:22px;color:#111827;">'
+        f"{html_text.escape(block).replace(chr(10), '<br>')}</p>"
+        for block in (b.strip() for b in text.split("\n\n"))
+        if block
+    )
+    title = html_text.escape(subject)
+    return f"""<!DOCTYPE html>
+<html lang="{html_text.escape(language)}">
+<head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+</head>
+<body style="margin:0;padding:0;background-color:#f3f4f6;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" \
+style="background-color:#f3f4f6;">
+<tr><td align="center" style="padding:16px 8px;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" \
+style="width:100%;max-width:600px;background-color:#ffffff;border:1px solid #d1d5db;">
+<tr><td bgcolor="#1d4ed8" style="background-color:#1d4ed8;padding:16px 24px;{_FONT}\
+color:#ffffff;font-size:20px;line-height:26px;font-weight:bold;">{title}</td></tr>
+<tr><td style="padding:16px 24px 8px 24px;overflow-wrap:anywhere;">
+{paragraphs}
+</td></tr>
+</table>
+</td></tr>
+</table>
+</body>
+</html>
+"""
 
 
 async def _hint_for(error: DeliveryError, t: _Transcript) -> str:
