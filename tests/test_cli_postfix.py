@@ -221,4 +221,5 @@ def test_a_password_as_key_value_is_refused(tocsin, real_smtp):
     configure(tocsin, real_smtp, "starttls", real_smtp.submission_port)
     done = tocsin("test-email", "--to", TO, "--set", "password=hunter2-visible", ok=False)
     assert done.returncode == 2
-    assert "tocsin settings password" in done.stderr
+    assert "tocsin test-email --to ADDRESS --password" in done.stderr
+    assert "hunter2-visible" not in done.stdout + done.stderr

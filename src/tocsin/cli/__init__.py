@@ -32,6 +32,7 @@ from tocsin.cli.support import (
     LangOption,
     LogFormatOption,
     LogLevelOption,
+    fail,
     start_logging,
 )
 from tocsin.deploy.logs import LogFormat
@@ -236,6 +237,10 @@ def send_test(
     except InvalidAddress as exc:
         err.print(f"[red]✗[/] --to: {escape(exc.text(language))}")
         raise typer.Exit(2) from None
+    if any(pair.partition("=")[0].strip() == "password" for pair in pairs or ()):
+        # For a test the way out is --password (asked without echo), not a save.
+        command = "tocsin test-email --to ADDRESS --password"
+        fail(translate("secret_on_command_line", language, field="password", command=command))
     changes: dict[str, object] | None = dict(_parse_pairs(pairs, language)) if pairs else None
     if password or stdin:
         if stdin or not sys.stdin.isatty():
