@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -73,6 +73,7 @@ def test_a_typed_host_and_password_are_tested_unsaved_then_saved_as_tested(
     smtp: ThreadedSMTPTestServer,
     language: str,
     viewport: dict[str, int],
+    shoot: Callable[[Page, str], None],
 ) -> None:
     _save_old(services, smtp)
     stored = services.settings.fingerprint()
@@ -99,6 +100,8 @@ def test_a_typed_host_and_password_are_tested_unsaved_then_saved_as_tested(
     assert PASSWORD not in page.content()
 
     expect(page.locator("#save-tested")).to_contain_text(TEXTS[language]["offer"])
+    if viewport == DESKTOP:
+        shoot(page, f"settings-test-typed-ok-{language}")
     page.locator("#save-tested-button").click()
     expect(page).to_have_url(re.compile(r"saved=1$"))
     saved = services.settings.load()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 from test_web_test_typed import PHONE_375, _open_as
-from web_helpers import DESKTOP
+from web_helpers import DESKTOP, SCREENSHOTS
 
 from helpers import LiveServer
 from tocsin.services.context import Services
@@ -72,7 +72,12 @@ def _save(services: Services, port: int) -> None:
 
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_the_greeting_step_says_what_it_waits_for_and_fails_after_6_to_7_s(
-    page: Page, server: LiveServer, services: Services, silent: NeverGreets, language: str
+    page: Page,
+    server: LiveServer,
+    services: Services,
+    silent: NeverGreets,
+    language: str,
+    shoot: Callable[[Page, str], None],
 ) -> None:
     _save(services, silent.port)
     _open_as(page, server, services, language)
@@ -80,6 +85,7 @@ def test_the_greeting_step_says_what_it_waits_for_and_fails_after_6_to_7_s(
     started = time.monotonic()
     page.locator("#test-send").click()
     expect(greeting.locator(".step-waiting")).to_contain_text(GREETING[language])
+    page.locator("#test-email").screenshot(path=str(SCREENSHOTS / f"test-waiting-{language}.png"))
     page.wait_for_function(  # checked every frame: the time is read to a few ms
         "() => document.querySelector('#test-steps li[data-phase=greeting][data-status=fail]')",
         polling="raf",
@@ -90,6 +96,7 @@ def test_the_greeting_step_says_what_it_waits_for_and_fails_after_6_to_7_s(
     expect(greeting).to_contain_text(GREETING[language])  # what it waited for, in the failure
     expect(greeting).to_contain_text("6 s")
     expect(greeting.locator(".step-waiting")).to_have_count(0)
+    shoot(page, f"settings-test-no-greeting-{language}")
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE_375], ids=["1280", "375"])
