@@ -93,7 +93,8 @@ def test_test_email_succeeds_with_auth(tocsin, real_smtp, encryption):
     assert "Authenticated sender" in str(got["Received"])
     assert got["From"] == "Server room <alarm@example.com>"
     assert got["Auto-Submitted"] == "auto-generated"
-    assert "If you can read it, email notifications work" in got.get_content()
+    assert "If you can read it, email notifications work" in got.get_body(("plain",)).get_content()
+    assert "If you can read it" in got.get_body(("html",)).get_content()
 
 
 def test_ssl_against_the_starttls_port_hints_starttls(tocsin, real_smtp):
@@ -190,3 +191,35 @@ def test_delivered_message_has_exactly_our_headers(tocsin, real_smtp):
     }
     added_by_postfix = {"return-path", "delivered-to", "x-original-to", "received"}
     assert {k.lower() for k in got} == ours | added_by_postfix
+
+
+def test_typed_settings_are_tried_against_postfix_and_never_saved(tocsin, real_smtp):
+    """Saved: the wrong port and password; tried: the right ones, given on the command line."""
+    configure(tocsin, real_smtp, "starttls", real_smtp.plain_port, WRONG)
+    saved = tocsin("settings", "show", "--json").stdout
+    port = f"port={real_smtp.submission_port}"
+    done = tocsin(
+        "test-email",
+        "--to",
+        TO,
+        "--json",
+        "--set",
+        port,
+        "--stdin",
+        stdin=real_smtp.password + "\n",
+    )
+    report = json.loads(done.stdout)
+    assert report["ok"] is True
+    wait_for_delivery(real_smtp, report["message_id"])
+    assert real_smtp.password not in done.stdout + done.stderr
+    assert tocsin("settings", "show", "--json").stdout == saved  # nothing was saved
+    again = tocsin("test-email", "--to", TO, ok=False)  # the saved settings still fail
+    assert "✗ starttls" in again.stdout
+
+
+def test_a_password_as_key_value_is_refused(tocsin, real_smtp):
+    configure(tocsin, real_smtp, "starttls", real_smtp.submission_port)
+    done = tocsin("test-email", "--to", TO, "--set", "password=hunter2-visible", ok=False)
+    assert done.returncode == 2
+    assert "tocsin test-email --to ADDRESS --password" in done.stderr
+    assert "hunter2-visible" not in done.stdout + done.stderr

@@ -167,5 +167,12 @@ async def test_test_email_text_in_the_language(ca, language):
     async with SMTPTestServer(ca=ca) as srv:
         report = await run_test_email(settings_for(srv), TO, language=language)
     assert report.ok
-    body = srv.messages[0].message().get_content()
-    assert ("This is a test email" if language == "en" else "Dies ist eine Test-E-Mail") in body
+    message = srv.messages[0].message()
+    # Text and HTML, like the alarm emails; both in the language.
+    assert message.get_content_type() == "multipart/alternative"
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    expected = "This is a test email" if language == "en" else "Dies ist eine Test-E-Mail"
+    assert expected in plain
+    assert expected in html
+    assert f'<html lang="{language}">' in html

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from helpers import RealSMTP, wait_for_delivery
+from tocsin.services.context import Services
 
 pytestmark = pytest.mark.postfix
 
@@ -41,3 +42,45 @@ def test_a_test_email_from_the_page_reaches_the_real_postfix(
     got = wait_for_delivery(real_smtp, addressed_to_us)
     assert str(got["Subject"]).startswith("Tocsin test email")
     assert real_smtp.password not in page.content()
+
+
+def test_typed_host_and_password_reach_the_real_postfix_unsaved_then_saved(
+    signed_in: Page, real_smtp: RealSMTP, services: Services
+) -> None:
+    """Saved: a wrong host and password. Typed on the page, unsaved: the right ones."""
+    _, report, saved = services.settings.update(
+        {
+            "enabled": True,
+            "sender_address": "alarm@example.com",
+            "host": "127.0.0.1",
+            "port": real_smtp.submission_port,
+            "username": real_smtp.user,
+            "password": "Wr0ng-But-Distinctive-Passw0rd",
+            "ca_file": str(real_smtp.ca_path),
+        }
+    )
+    assert saved, report
+    stored = services.settings.fingerprint()
+    page = signed_in
+    page.reload()
+    page.locator("#f-host").fill(real_smtp.tls_name)
+    page.locator("#f-password").fill(real_smtp.password)
+    to = f"ops-{secrets.token_hex(4)}@example.net"
+    page.get_by_label("Recipient").fill(to)
+    page.get_by_role("button", name="Send test email").click()
+    expect(page.locator("#test-result")).to_contain_text("accepted the test email", timeout=20_000)
+
+    def addressed_to_us(message: EmailMessage) -> bool:
+        return to in str(message.get("To", ""))
+
+    got = wait_for_delivery(real_smtp, addressed_to_us)  # in the Postfix Maildir
+    assert str(got["Subject"]).startswith("Tocsin test email")
+    assert services.settings.fingerprint() == stored  # nothing saved by the test
+    assert real_smtp.password not in page.content()
+
+    page.locator("#save-tested-button").click()
+    expect(page).to_have_url(re.compile(r"saved=1$"))
+    now = services.settings.load()
+    assert now.host == real_smtp.tls_name
+    assert now.password is not None
+    assert now.password.reveal() == real_smtp.password

@@ -23,9 +23,8 @@ def test_a_new_user_starts_with_every_category_off_and_is_added(
     expect(page).to_have_url(re.compile(r"/users/new$"))
     for category in Category:
         expect(page.locator(f"#f-cat-{category.value}")).not_to_be_checked()
-    expect(page.locator("#f-categories-help")).to_contain_text(
-        "off for a new user, as in KentixONE"
-    )
+    expect(page.locator("#f-categories-help")).to_contain_text("off for a new user: tick")
+    expect(page.locator("#f-categories-help")).not_to_contain_text("Kentix")
     expect(page.locator("#f-groups-help")).to_contain_text("covers its subgroups")
     expect(page.locator("#f-cat-always-help")).to_contain_text("temperature")
     expect(page.locator("#f-enabled")).to_be_checked()
@@ -143,7 +142,7 @@ def test_the_user_pages_in_german(
     page.get_by_role("button", name="Deutsch").click()
     page.goto(server.url + "/users")
     page.get_by_role("link", name="Benutzer anlegen").click()
-    expect(page.locator("#f-categories-help")).to_contain_text("wie in KentixONE")
+    expect(page.locator("#f-categories-help")).to_contain_text("jede Kategorie aus: Kreuzen")
     page.get_by_label("ID", exact=True).fill("carla")
     page.get_by_label("Name", exact=True).fill("Carla")
     page.get_by_label("E-Mail-Adresse").fill("kaputt")

@@ -26,6 +26,7 @@ from tocsin.providers.discovery import Discovery
 from tocsin.security import LoginThrottle
 from tocsin.services.context import Services
 from tocsin.services.disk import DiskCollector
+from tocsin.services.test_email_limit import TestEmailLimit
 
 __all__ = ["create_app"]
 
@@ -79,8 +80,9 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     with contextlib.suppress(ValueError):
         app.state.metrics.registry.register(_TokenAuthCollector(services.accounts.token_throttle))
     app.state.metrics.registry.register(DiskCollector(services.disk))
-    # At most 5 test emails per 10 minutes: the button must not become a spam cannon.
-    app.state.test_email_limiter = LoginThrottle(limit=5, window=600.0)
+    # Delivered tests are counted per recipient, failures only in a short burst: the
+    # button must not become a spam cannon, nor block someone debugging a server.
+    app.state.test_email_limiter = TestEmailLimit()
     # "Find settings": the system's DNS and trust store (tests put their own here).
     app.state.discovery = Discovery()
     app.state.discover_limiter = LoginThrottle(limit=20, window=60.0)

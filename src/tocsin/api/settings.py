@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -15,8 +16,9 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.api.auth import Principal, require_admin
 from tocsin.api.json_route import StrictJSONRoute
 from tocsin.http import services_of
-from tocsin.i18n import available_languages
+from tocsin.i18n import available_languages, translate
 from tocsin.services.test_email import TestEmailRefused, send_test_email
+from tocsin.services.test_email_limit import TestEmailLimit, wait_in_words
 from tocsin.settings import validate
 from tocsin.transports.diagnostics import CheckStep
 from tocsin.validation import Report
@@ -63,16 +65,28 @@ def change_settings(
 
 
 class TestEmailRequest(BaseModel):
-    """Where to send the test email."""
+    """Where to send the test email, and optionally the settings to try."""
 
     to: str = Field(max_length=254)
+    settings: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "settings to try instead of the saved ones, as for PATCH (fields left out keep "
+            "their saved value; a password left out is the saved one); validated like a "
+            "save, never stored, the password never echoed"
+        ),
+    )
 
 
 @router.post("/test-email")
 async def test_email(
     request: Request, principal: Admin, body: TestEmailRequest
 ) -> StreamingResponse:
-    """Send a test email; the answer streams one JSON line per step, then the report."""
+    """Send a test email; the answer streams one JSON line per step, then the report.
+
+    Without ``settings`` the saved settings are tested; with them, the saved settings
+    as those changes would make them, and nothing is saved.
+    """
     language = _language(request, principal)
     try:
         parse_address(body.to)
@@ -81,34 +95,59 @@ async def test_email(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"field": "to", "message": exc.text(language)}],
         ) from None
-    limiter = request.app.state.test_email_limiter
-    wait = limiter.retry_after("test-email")
+    limit: TestEmailLimit = request.app.state.test_email_limiter
+    wait = limit.begin(body.to)
     if wait > 0:
+        words = wait_in_words(wait, language)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many test emails; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
+            detail=translate("test_limited", language, wait=words),
+            headers={"Retry-After": str(math.ceil(wait))},
         )
-    limiter.failed("test-email")  # every test counts against the limit
-    return StreamingResponse(_run(request, body.to, language), media_type="application/x-ndjson")
+    return StreamingResponse(
+        _run(request, body.to, language, body.settings), media_type="application/x-ndjson"
+    )
 
 
-async def _run(request: Request, to: str, language: str) -> AsyncIterator[bytes]:
+async def _run(
+    request: Request, to: str, language: str, changes: dict[str, Any] | None
+) -> AsyncIterator[bytes]:
     queue: asyncio.Queue[CheckStep | None] = asyncio.Queue()
     services = services_of(request)
 
+    limit: TestEmailLimit = request.app.state.test_email_limiter
+
     async def work() -> dict[str, Any]:
+        sent = False
         try:
             report = await send_test_email(
-                services, to, language=language, progress=queue.put_nowait
+                services, to, language=language, progress=queue.put_nowait, changes=changes
             )
+            sent = report.ok
             return {"type": "report", **report.as_dict()}
         except TestEmailRefused as exc:
             return {"type": "refused", "message": str(exc), "issues": _issues(exc.report, language)}
         finally:
+            limit.end(to, sent=sent)  # only a delivered test counts against the recipient
             queue.put_nowait(None)
 
     task = asyncio.create_task(work())
-    while (step := await queue.get()) is not None:
-        yield (json.dumps({"type": "step", **step.as_dict()}) + "\n").encode()
-    yield (json.dumps(await task) + "\n").encode()
+    # A client that goes away (the page's cancel button) ends the conversation at once,
+    # not at the next step: the SMTP session is aborted with the task.
+    watcher = asyncio.create_task(_cancel_on_disconnect(request, task))
+    try:
+        while (step := await queue.get()) is not None:
+            yield (json.dumps({"type": "step", **step.as_dict()}) + "\n").encode()
+        yield (json.dumps(await task) + "\n").encode()
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+
+
+async def _cancel_on_disconnect(request: Request, task: asyncio.Task[Any]) -> None:
+    while not task.done():
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            task.cancel()
+            return

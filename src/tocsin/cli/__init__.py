@@ -34,6 +34,7 @@ from tocsin.cli.support import (
     LangOption,
     LogFormatOption,
     LogLevelOption,
+    fail,
     start_logging,
 )
 from tocsin.deploy.logs import LogFormat
@@ -209,14 +210,30 @@ def settings_password(
 @app.command("test-email")
 def send_test(
     to: Annotated[str, typer.Option("--to", help="Where to send the test email.")],
+    pairs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Try KEY=VALUE instead of the saved value (repeatable); nothing is saved.",
+        ),
+    ] = None,
+    password: Annotated[
+        bool,
+        typer.Option("--password", help="Try another password: asked without echo, never saved."),
+    ] = False,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the password to try from stdin.")
+    ] = False,
     data: DataOption = None,
     language: LangOption = "en",
     as_json: JsonOption = False,
 ) -> None:
     """Send a test email and report every step of the conversation, with hints.
 
-    Works while email is still disabled (to try the settings before enabling them);
-    it says so, and how to enable email.
+    Tests the saved settings, or with --set (and --password / --stdin) the saved
+    settings as those changes would make them, validated like a save and never
+    saved: live delivery keeps the saved settings.  Works while email is still
+    disabled (to try the settings before enabling them); it says so.
     """
     from tocsin.services.test_email import TestEmailRefused, send_test_email
 
@@ -225,6 +242,20 @@ def send_test(
     except InvalidAddress as exc:
         err.print(f"[red]✗[/] --to: {escape(exc.text(language))}")
         raise typer.Exit(2) from None
+    if any(pair.partition("=")[0].strip() == "password" for pair in pairs or ()):
+        # For a test the way out is --password (asked without echo), not a save.
+        command = "tocsin test-email --to ADDRESS --password"
+        fail(translate("secret_on_command_line", language, field="password", command=command))
+    changes: dict[str, object] | None = dict(_parse_pairs(pairs, language)) if pairs else None
+    if password or stdin:
+        if stdin or not sys.stdin.isatty():
+            typed = sys.stdin.readline().rstrip("\r\n")
+        else:
+            typed = getpass.getpass(translate("cli_password_prompt", language))
+        if not typed:
+            err.print(f"[red]✗[/] {translate('cli_password_empty', language)}")
+            raise typer.Exit(2)
+        changes = {**(changes or {}), "password": typed}
     services = _open(data)
     enabled = services.settings.load().enabled
 
@@ -237,7 +268,9 @@ def send_test(
             out.print(f"  [bold]→ {step.hint}[/]")
 
     try:
-        report = asyncio.run(send_test_email(services, to, language=language, progress=progress))
+        report = asyncio.run(
+            send_test_email(services, to, language=language, progress=progress, changes=changes)
+        )
     except TestEmailRefused as exc:
         _refused_test(exc.report, language, enabled=enabled, as_json=as_json)
         raise typer.Exit(2) from None

@@ -24,7 +24,7 @@ from tocsin.store.base import KeyValueStore
 from tocsin.store.keyfile import SecretBox
 from tocsin.validation import Issue, Level, Report
 
-__all__ = ["SettingsService"]
+__all__ = ["SettingsService", "check_files"]
 
 _KEY = "email_settings"
 
@@ -91,14 +91,14 @@ class SettingsService:
         Returns the settings as they would be, the report, and whether they were saved.
         """
         updated, report = apply_update(self.load(), changes)
-        report = report + _check_files(updated)
+        report = report + check_files(updated)
         if not report.ok:
             return updated, report, False
         self.save(updated)
         return updated, report, True
 
 
-def _check_files(settings: EmailSettings) -> Report:
+def check_files(settings: EmailSettings) -> Report:
     """Checks that need the file system (kept out of the pure validator)."""
     if not settings.ca_file:
         return Report()

@@ -1,16 +1,24 @@
-"""Use case: send a test email with the saved settings, step by step."""
+"""Use case: send a test email, step by step, with the saved settings or the form as typed.
+
+``changes`` are applied to the saved settings exactly as a save would apply them
+(same parsers, same validation, same file checks) but never stored: a typed
+password is used for this one conversation and then dropped, so live delivery
+keeps running on the saved settings while an admin tries a new server.
+"""
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 
 from tocsin.errors import TocsinError
 from tocsin.services.context import Services
-from tocsin.settings import TransportKind, validate
+from tocsin.services.settings import check_files
+from tocsin.settings import EmailSettings, TransportKind, apply_update, validate
 from tocsin.transports.diagnostics import Progress, TestEmailReport, run_test_email
 from tocsin.validation import Issue, Level, Report
 
-__all__ = ["TestEmailRefused", "send_test_email"]
+__all__ = ["TestEmailRefused", "send_test_email", "settings_to_test"]
 
 
 class TestEmailRefused(TocsinError):
@@ -28,14 +36,16 @@ async def send_test_email(
     language: str = "en",
     progress: Progress | None = None,
     tls_context: ssl.SSLContext | None = None,
+    changes: Mapping[str, object] | None = None,
 ) -> TestEmailReport:
     """Send a test email to ``to``; the report says what worked and what to change.
 
-    A test is allowed while email is still disabled (that is when one configures
+    With ``changes`` the test runs with the saved settings as those changes would
+    make them (a password left out is the saved one), and nothing is saved.  A
+    test is allowed while email is still disabled (that is when one configures
     it), but not with settings that have errors.
     """
-    settings = services.settings.load()
-    report = validate(settings)
+    settings, report = settings_to_test(services, changes)
     online = settings.transport is TransportKind.ONLINE
     needed = ("sender_address",) if online else ("sender_address", "host")
     # While email is off, "required when email is enabled" would puzzle: say what a test needs.
@@ -62,3 +72,14 @@ async def send_test_email(
     return await run_test_email(
         settings, to, language=language, progress=progress, tls_context=tls_context
     )
+
+
+def settings_to_test(
+    services: Services, changes: Mapping[str, object] | None
+) -> tuple[EmailSettings, Report]:
+    """The settings a test runs with, and their report; validated as a save would be."""
+    saved = services.settings.load()
+    if changes is None:
+        return saved, validate(saved)
+    updated, report = apply_update(saved, changes)
+    return updated, report + check_files(updated)

@@ -2,6 +2,9 @@
 // one JSON object per line: {"type": "step", ...} while it runs, then "report" or
 // "refused").  Texts come from the page (data-texts) in the admin's language; the
 // CSRF token from the csrf-token meta tag.  Everything is inserted as text, never HTML.
+// The test runs with the values in the settings form as typed (unsaved changes
+// included, nothing saved); after a success the page offers to save exactly what
+// was tested, and withdraws the offer as soon as the form changes.
 "use strict";
 
 (function () {
@@ -19,6 +22,67 @@
   const result = document.getElementById("test-result");
   const fieldError = document.getElementById("f-test-to-error");
   const MARKS = { ok: "✓", fail: "✗", start: "…" };
+  const settingsForm = document.getElementById("settings-form");
+  const fields = JSON.parse(panel.dataset.fields || '{"text": [], "checks": []}');
+  let tested = null; // the settings object of the last successful test
+
+  // The form as a settings object, the way the server reads a submitted form: text
+  // fields as typed, checkboxes as true/false, the port only when changed from the
+  // one shown, the password only when typed (or null when "remove" is ticked).
+  function typedSettings() {
+    if (!settingsForm) {
+      return null;
+    }
+    const data = new FormData(settingsForm);
+    const out = {};
+    fields.text.forEach((name) => {
+      out[name] = String(data.get(name) || "");
+    });
+    fields.checks.forEach((name) => {
+      out[name] = data.has(name);
+    });
+    if (String(data.get("port") || "").trim() === String(data.get("port_was") || "").trim()) {
+      delete out.port;
+    }
+    if (data.has("password_clear")) {
+      out.password = null;
+    } else if (data.get("password")) {
+      out.password = String(data.get("password"));
+    }
+    return out;
+  }
+
+  function offerSave(settings) {
+    tested = JSON.stringify(settings);
+    const box = el("div", "callout callout-tip save-tested");
+    box.id = "save-tested";
+    box.appendChild(el("p", "", tx("test_save_offer")));
+    const save = el("button", "button primary", tx("test_save_tested"));
+    save.type = "button";
+    save.id = "save-tested-button";
+    save.addEventListener("click", () => {
+      if (JSON.stringify(typedSettings()) !== tested) {
+        withdrawOffer();
+        return;
+      }
+      settingsForm.requestSubmit();
+    });
+    box.appendChild(save);
+    result.appendChild(box);
+  }
+
+  function withdrawOffer() {
+    const box = document.getElementById("save-tested");
+    if (box && tested !== null) {
+      tested = null;
+      box.replaceChildren(el("p", "", tx("test_changed_since")));
+    }
+  }
+
+  if (settingsForm) {
+    settingsForm.addEventListener("input", withdrawOffer);
+    settingsForm.addEventListener("change", withdrawOffer);
+  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -53,13 +117,16 @@
   // One row per step.  A "start" opens a row; the next result (ok / fail) closes the
   // open row even when it names a sub-step (STARTTLS is finished by "tls"); a second
   // result of the same step (the TCP connection, then the greeting) adds a line to it.
-  function newRow(step) {
+  function newRow(step, phase) {
     const row = el("li");
     row.dataset.step = step;
+    if (phase) {
+      row.dataset.phase = phase;
+    }
     const mark = el("span", "step-mark");
     mark.setAttribute("aria-hidden", "true");
     const body = el("div", "step-body");
-    body.appendChild(el("span", "step-name", tx(`step_${step}`)));
+    body.appendChild(el("span", "step-name", tx(`step_${phase || step}`)));
     body.appendChild(el("span", "visually-hidden step-state"));
     body.appendChild(el("div", "step-lines"));
     row.replaceChildren(mark, body);
@@ -70,7 +137,7 @@
   function rowFor(step) {
     const last = list.lastElementChild;
     if (step.status === "start" || !last) {
-      return { row: newRow(step.step), fresh: true };
+      return { row: newRow(step.step, step.phase), fresh: true };
     }
     if (last.dataset.status === "start") {
       return { row: last, fresh: true };
@@ -78,7 +145,7 @@
     if (last.dataset.step === step.step) {
       return { row: last, fresh: false };
     }
-    return { row: newRow(step.step), fresh: true };
+    return { row: newRow(step.step, step.phase), fresh: true };
   }
 
   function showStep(step) {
@@ -88,6 +155,17 @@
     row.querySelector(".step-mark").textContent = MARKS[step.status] || "•";
     row.querySelector(".step-state").textContent = ` (${tx(`step_${step.status}`)})`;
     const lines = row.querySelector(".step-lines");
+    const waiting = lines.querySelector(".step-waiting");
+    if (waiting) {
+      waiting.remove(); // the step has its answer (or its failure)
+    }
+    if (step.status === "start" && step.waiting) {
+      // Say what the running step waits for ("Waiting for the server's greeting…").
+      const line = el("span", "step-waiting", tx("step_waiting").replace("{what}", step.waiting));
+      lines.replaceChildren(...(step.summary ? [el("span", "step-summary", step.summary)] : []));
+      lines.appendChild(line);
+      return;
+    }
     if (fresh && step.summary) {
       lines.replaceChildren(el("span", "step-summary", step.summary));
     } else if (step.summary) {
@@ -100,10 +178,15 @@
     }
   }
 
+  let running = null; // the settings object the running test uses
+
   function showReport(report) {
     if (report.ok) {
       const extra = report.server_reply ? [`${tx("server_reply")}: ${report.server_reply}`] : [];
       callout("ok", tx("test_ok"), extra);
+      if (running !== null) {
+        offerSave(running);
+      }
     } else {
       callout("error", tx("test_failed"));
     }
@@ -118,6 +201,15 @@
   }
 
   let finished = false;
+  let controller = null; // aborts the running test (the cancel button)
+  const cancel = document.getElementById("test-cancel");
+  if (cancel) {
+    cancel.addEventListener("click", () => {
+      if (controller) {
+        controller.abort(); // the server drops the SMTP conversation with the request
+      }
+    });
+  }
 
   function handle(message) {
     finished = finished || message.type === "report" || message.type === "refused";
@@ -154,10 +246,17 @@
     }
   }
 
-  function showHttpError(response) {
+  async function showHttpError(response) {
     if (response.status === 429) {
+      // The server says how long to wait in words, in the admin's language.
+      let said = "";
+      try {
+        said = (await response.json()).detail || "";
+      } catch (error) {
+        said = "";
+      }
       const seconds = response.headers.get("Retry-After") || "60";
-      callout("error", tx("test_rate_limited").replace("{seconds}", seconds));
+      callout("error", said || tx("test_rate_limited").replace("{seconds}", seconds));
     } else if (response.status === 422) {
       setFieldError(tx("test_bad_recipient"));
       input.focus();
@@ -180,6 +279,13 @@
     button.disabled = true;
     list.replaceChildren();
     result.replaceChildren(el("p", "help", tx("test_running")));
+    tested = null;
+    running = typedSettings();
+    const body = running === null ? { to } : { to, settings: running };
+    controller = new AbortController();
+    if (cancel) {
+      cancel.hidden = false;
+    }
     try {
       const response = await fetch("/api/v1/settings/test-email", {
         method: "POST",
@@ -189,11 +295,12 @@
           Accept: "application/x-ndjson",
           "X-CSRF-Token": csrf,
         },
-        body: JSON.stringify({ to }),
+        body: JSON.stringify(body),
+        signal: controller.signal,
       });
       if (!response.ok) {
         result.replaceChildren();
-        showHttpError(response);
+        await showHttpError(response);
         return;
       }
       finished = false;
@@ -202,8 +309,17 @@
         callout("error", tx("test_network"));
       }
     } catch (error) {
-      callout("error", tx("test_network"));
+      if (controller && controller.signal.aborted) {
+        list.querySelectorAll(".step-waiting").forEach((line) => line.remove());
+        callout("note", tx("test_cancelled"));
+      } else {
+        callout("error", tx("test_network"));
+      }
     } finally {
+      controller = null;
+      if (cancel) {
+        cancel.hidden = true;
+      }
       button.disabled = false;
     }
   });

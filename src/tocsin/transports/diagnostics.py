@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html as html_text
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,15 +19,37 @@ from typing import Any
 
 from tocsin.errors import DeliveryError, Reason, Step
 from tocsin.i18n import translate
-from tocsin.message import compose
+from tocsin.message import Mail, compose
 from tocsin.settings import EmailSettings, Encryption
 from tocsin.tlsinfo import CertificateFacts, certificate_facts
 from tocsin.transports.base import Outcome, RecipientResult
 from tocsin.transports.smtp import SMTPSession, StepEvent, StepStatus, default_ehlo_name
 
-__all__ = ["CheckStep", "TestEmailReport", "run_test_email"]
+__all__ = ["CheckStep", "TestEmailReport", "run_test_email", "test_email_html"]
 
 PROBE_TIMEOUT = 5.0
+GREETING_PROBE_AFTER = 1.0
+"""A greeting this late starts the SSL-port probe beside the wait, so its answer is
+ready when the wait times out: the step fails on time, not a probe's 5 s later."""
+GREETING_PROBE_TIMEOUT = 0.5
+"""How long a failed greeting waits for that probe's answer beyond the timeout."""
+
+WAITING_FOR: dict[str, str] = {
+    step.value: f"waiting_{step.value}"
+    for step in (
+        Step.RESOLVE,
+        Step.CONNECT,
+        Step.TLS,
+        Step.EHLO,
+        Step.STARTTLS,
+        Step.AUTH,
+        Step.MAIL_FROM,
+        Step.RCPT_TO,
+        Step.DATA,
+    )
+}
+"""Per step (and the greeting), the code of what a running step waits for."""
+WAITING_FOR["greeting"] = "waiting_greeting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +60,10 @@ class CheckStep:
     status: StepStatus
     summary: str
     hint: str = ""
+    waiting: str = ""
+    """While a step runs: what it waits for, in words ("the server's greeting")."""
+    phase: str = ""
+    """A named part of a step: ``greeting`` is the part of ``connect`` after TCP."""
 
     def as_dict(self) -> dict[str, str]:
         """JSON-ready form."""
@@ -45,6 +72,8 @@ class CheckStep:
             "status": self.status.value,
             "summary": self.summary,
             "hint": self.hint,
+            "waiting": self.waiting,
+            "phase": self.phase,
         }
 
 
@@ -83,6 +112,29 @@ class _Transcript:
         self.report = TestEmailReport()
         self.pending: StepEvent | None = None
         self.tcp_connected = False
+        self.waiting = ""  # what the running step waits for, in words
+        self.tls_probe: asyncio.Task[bool] | None = None
+
+    def stop_probe(self) -> None:
+        if self.tls_probe is not None and not self.tls_probe.done():
+            self.tls_probe.cancel()
+
+    def start_probe(self) -> None:
+        """While the greeting is awaited: will the port speak TLS straight away?"""
+        s = self.settings
+        if s.encryption is Encryption.SSL:
+            return
+
+        async def probe() -> bool:
+            await asyncio.sleep(GREETING_PROBE_AFTER)
+            return await _speaks_tls(s.host, s.port)
+
+        self.tls_probe = asyncio.create_task(probe())
+
+    def wait_for(self, key: str) -> str:
+        code = WAITING_FOR.get(key)
+        self.waiting = translate(code, self.language) if code else ""
+        return self.waiting
 
     def add(self, step: CheckStep) -> None:
         self.report.steps.append(step)
@@ -93,8 +145,25 @@ class _Transcript:
         return translate(code, self.language, **params)
 
     def on_event(self, event: StepEvent) -> None:
+        if event.status is StepStatus.START:
+            waiting = self.wait_for(event.step.value)
+            self.add(CheckStep(event.step, event.status, event.detail, waiting=waiting))
+            return
         if event.step is Step.CONNECT and event.status is StepStatus.OK:
+            first = not self.tcp_connected
             self.tcp_connected = True
+            if first:
+                self.add(CheckStep(event.step, event.status, event.detail))
+                # The TCP connection is open; now the server has to greet.
+                waiting = self.wait_for("greeting")
+                self.add(
+                    CheckStep(Step.CONNECT, StepStatus.START, "", waiting=waiting, phase="greeting")
+                )
+                self.start_probe()
+                return
+            self.stop_probe()
+            self.add(CheckStep(event.step, event.status, event.detail, phase="greeting"))
+            return
         if event.status is StepStatus.FAIL and event.error is not None:
             self.pending = event  # the hint may need a probe: added after the exception
             return
@@ -142,12 +211,14 @@ async def run_test_email(
         encryption=settings.encryption.value,
         time=f"{now:%Y-%m-%d %H:%M:%S} UTC",
     )
+    subject = f"{translate('test_subject', language)} {now:%Y-%m-%d %H:%M:%S}"
     mail = compose(
         sender=settings.sender_address,
         sender_name=settings.sender_name,
         to=[to],
-        subject=f"{translate('test_subject', language)} {now:%Y-%m-%d %H:%M:%S}",
+        subject=subject,
         text=body,
+        html=test_email_html(body, subject, language),
         date=now,
     )
     report.message_id = mail.message_id
@@ -157,6 +228,41 @@ async def run_test_email(
         observer=transcript.on_event,
         ehlo_name=None if settings.ehlo_name else await default_ehlo_name(),
     )
+    inner = asyncio.create_task(_converse(session, mail, transcript))
+    inner.add_done_callback(_forget)
+    try:
+        # Shielded: a cancel reaches this await at once even where the library would
+        # swallow it (asyncio.wait_for on Python 3.11), and the session is then dropped.
+        await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        session.abort()  # cancelled by the admin: end the conversation at once
+        inner.cancel()
+        raise
+    finally:
+        transcript.stop_probe()
+    return report
+
+
+async def _probed_tls(t: _Transcript) -> bool:
+    """The probe's answer if it came by now (or within a moment), else a short probe."""
+    s, probe = t.settings, t.tls_probe
+    if probe is None:
+        return await _speaks_tls(s.host, s.port, GREETING_PROBE_TIMEOUT)
+    try:
+        async with asyncio.timeout(GREETING_PROBE_TIMEOUT):
+            return await asyncio.shield(probe)
+    except TimeoutError:
+        return False
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a cancelled test's late error is not news
+
+
+async def _converse(session: SMTPSession, mail: Mail, transcript: _Transcript) -> None:
+    """The conversation of :func:`run_test_email`; every outcome lands in the transcript."""
+    settings, language, report = transcript.settings, transcript.language, transcript.report
     try:
         async with asyncio.timeout(settings.deadline):
             await session.open()
@@ -179,8 +285,14 @@ async def run_test_email(
         session.abort()
         event = transcript.pending
         summary = event.detail if event is not None else error.describe()
+        if error.reason is Reason.TIMEOUT and transcript.waiting:
+            summary = transcript.hint(
+                "waited_in_vain", seconds=f"{settings.timeout:g}", what=transcript.waiting
+            )
         hint = await _hint_for(error, transcript)
-        transcript.add(CheckStep(error.step, StepStatus.FAIL, summary, hint))
+        greeting = error.step is Step.CONNECT and transcript.tcp_connected
+        phase = "greeting" if greeting else ""
+        transcript.add(CheckStep(error.step, StepStatus.FAIL, summary, hint, phase=phase))
     except TimeoutError:
         session.abort()
         step = session.step
@@ -192,7 +304,45 @@ async def run_test_email(
                 transcript.hint("hint_timeout", step=step.value),
             )
         )
-    return report
+
+
+_FONT = "font-family:Arial,Helvetica,sans-serif;"
+
+
+def test_email_html(text: str, subject: str, language: str) -> str:
+    """The HTML part of the test email: its text, one paragraph per block, in the
+    single-column frame of the alarm emails (tables and inline styles only)."""
+    paragraphs = "\n".join(
+        f'<p style="margin:0 0 12px 0;{_FONT}font-size:15px;line-height:22px;color:#111827;">'
+        f"{html_text.escape(block).replace(chr(10), '<br>')}</p>"
+        for block in (b.strip() for b in text.split("\n\n"))
+        if block
+    )
+    title = html_text.escape(subject)
+    return f"""<!DOCTYPE html>
+<html lang="{html_text.escape(language)}">
+<head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+</head>
+<body style="margin:0;padding:0;background-color:#f3f4f6;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" \
+style="background-color:#f3f4f6;">
+<tr><td align="center" style="padding:16px 8px;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" \
+style="width:100%;max-width:600px;background-color:#ffffff;border:1px solid #d1d5db;">
+<tr><td bgcolor="#1d4ed8" style="background-color:#1d4ed8;padding:16px 24px;{_FONT}\
+color:#ffffff;font-size:20px;line-height:26px;font-weight:bold;">{title}</td></tr>
+<tr><td style="padding:16px 24px 8px 24px;overflow-wrap:anywhere;">
+{paragraphs}
+</td></tr>
+</table>
+</td></tr>
+</table>
+</body>
+</html>
+"""
 
 
 async def _hint_for(error: DeliveryError, t: _Transcript) -> str:
@@ -207,7 +357,7 @@ async def _hint_for(error: DeliveryError, t: _Transcript) -> str:
     if reason is Reason.TIMEOUT and step is Step.CONNECT and not t.tcp_connected:
         return t.hint("hint_connect_timeout", **where)
     if reason is Reason.TIMEOUT and step is Step.CONNECT and s.encryption is not Encryption.SSL:
-        if await _speaks_tls(s.host, s.port):
+        if await _probed_tls(t):
             return t.hint("hint_plain_on_tls_port", **where)
         return t.hint("hint_no_greeting", **where)
     ssl_mismatch = reason is Reason.TLS_FAILED and s.encryption is Encryption.SSL
@@ -260,9 +410,9 @@ def _verify_error(error: BaseException) -> ssl.SSLCertVerificationError | None:
 
 
 async def _open(
-    host: str, port: int, context: ssl.SSLContext | None
+    host: str, port: int, context: ssl.SSLContext | None, timeout: float = PROBE_TIMEOUT
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    async with asyncio.timeout(PROBE_TIMEOUT):
+    async with asyncio.timeout(timeout):
         return await asyncio.open_connection(
             host.strip("[]"),
             port,
@@ -278,10 +428,10 @@ def _unverified() -> ssl.SSLContext:
     return context
 
 
-async def _speaks_tls(host: str, port: int) -> bool:
+async def _speaks_tls(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
     """True when the port completes a TLS handshake straight away (an SSL port)."""
     try:
-        _, writer = await _open(host, port, _unverified())
+        _, writer = await _open(host, port, _unverified(), timeout)
     except (OSError, TimeoutError, ssl.SSLError):
         return False
     writer.close()

@@ -32,7 +32,12 @@ from tocsin.i18n import translate
 from tocsin.message import compose
 from tocsin.settings import EmailSettings
 from tocsin.tlsinfo import tls_facts
-from tocsin.transports.diagnostics import CheckStep, Progress, TestEmailReport
+from tocsin.transports.diagnostics import (
+    CheckStep,
+    Progress,
+    TestEmailReport,
+    test_email_html,
+)
 from tocsin.transports.online import OnlineTransport, RelayBusy, map_http_error, relay_tls_context
 from tocsin.transports.smtp import StepStatus, connect_tcp
 
@@ -192,12 +197,14 @@ async def run_online_test_email(
         encryption="https",
         time=f"{stamp} UTC",
     )
+    subject = f"{translate('test_subject', language)} {stamp}"
     mail = compose(
         sender=settings.sender_address,
         sender_name=settings.sender_name,
         to=[to],
-        subject=f"{translate('test_subject', language)} {stamp}",
+        subject=subject,
         text=body,
+        html=test_email_html(body, subject, language),
     )
     test.report.message_id = mail.message_id
     context = tls_context or relay_tls_context(settings)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import time
 from collections.abc import Sequence
@@ -90,6 +91,7 @@ class SMTPSession:
         self._ehlo_name = settings.ehlo_name or ehlo_name
         self._state = SessionState(observer)
         self._client: aiosmtplib.SMTP | None = None
+        self._sock: socket.socket | None = None
         self.tls: TLSFacts | None = None
 
     @property
@@ -136,6 +138,7 @@ class SMTPSession:
         except DeliveryError as error:
             self._state.emit(error.step, StepStatus.FAIL, error.describe(), error)
             raise
+        self._sock = sock
         implicit = s.encryption is Encryption.SSL
         self._client = aiosmtplib.SMTP(
             hostname=s.host.strip("[]"),
@@ -317,6 +320,12 @@ class SMTPSession:
     def abort(self) -> None:
         """Drop the connection at once, without QUIT (it may be out of step)."""
         client, self._client, self._state.usable = self._client, None, False
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            # Ends the connection even while the library is still setting it up (and
+            # so has no transport to close yet): the server sees it end at once.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         if client is not None:
             client.close()
 

@@ -137,6 +137,9 @@ async def connect_tcp(
             sock.close()
             last = exc
             continue
+        except asyncio.CancelledError:
+            sock.close()  # a cancelled test leaves no half-open socket behind
+            raise
         if observer:
             observer(Step.CONNECT, StepStatus.OK, f"TCP connection to {address[0]} port {port}")
         return sock

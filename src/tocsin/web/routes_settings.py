@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
+from tocsin.address import InvalidAddress, parse_address
 from tocsin.errors import Step
 from tocsin.http import services_of
 from tocsin.model import Session
@@ -17,8 +18,10 @@ from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
 from tocsin.web.settings_form import (
+    CHECKBOXES,
     ENCRYPTIONS,
     FIELD_LABELS,
+    TEXT_FIELDS,
     SettingsView,
     changes_from_form,
     default_ports_json,
@@ -40,13 +43,23 @@ def _script_texts(language: str) -> str:
     keys = [f"step_{step.value}" for step in Step]
     keys += ["step_ok", "step_fail", "step_start", "test_running", "test_ok", "test_failed"]
     keys += ["test_refused", "test_bad_recipient", "test_session", "test_network"]
-    keys += ["server_reply", "step_hint"]
+    keys += ["server_reply", "step_hint", "test_save_offer", "test_save_tested"]
+    keys += ["test_changed_since", "step_greeting", "test_cancelled"]
     texts = {key: t(key) for key in keys}
     # Templates with a placeholder, filled in by the script.
     texts["test_rate_limited"] = t("test_rate_limited", seconds="{seconds}")
     texts["test_error"] = t("test_error", status="{status}")
+    texts["step_waiting"] = t("step_waiting", what="{what}")
     texts.update({f"field_{name}": t(label) for name, label in FIELD_LABELS.items()})
     return json.dumps(texts, ensure_ascii=False)
+
+
+def _admin_address(session: Session) -> str:
+    """The signed-in admin's own address, if their username is one (the test's recipient)."""
+    try:
+        return str(parse_address(session.admin.username))
+    except InvalidAddress:
+        return ""
 
 
 def _online_texts(language: str) -> str:
@@ -96,6 +109,8 @@ def _page(
         no_encryption=Encryption.NONE.value,
         default_ports=default_ports_json(),
         script_texts=_script_texts(language),
+        form_fields=json.dumps({"text": list(TEXT_FIELDS), "checks": list(CHECKBOXES)}),
+        test_to=_admin_address(session),
         online=_enrolment(settings),
         online_texts=_online_texts(language),
         discovery=discovery_view(language),
