@@ -57,15 +57,23 @@ GOALS = {"ack_p99": 2.0, "mail_p99": 3.0, "burst_x_am": 3.0, "cpu_ms": 0.8, "out
 
 
 # ---------------------------------------------------------------------- the server
-def serve(data: str, port: int, database: str) -> None:
+def serve(data: str, port: int, database: str, profile: str) -> None:
     """``--serve``: what ``tocsin serve`` runs, over ``data`` (a child process)."""
+    import cProfile
+
     from tocsin.cli.runtime import serve_forever
     from tocsin.services.context import Services
 
     services = Services.open(data, database_url=database or None)
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()  # the event loop's thread only (the intake runs in a pool)
     try:
         asyncio.run(serve_forever(services, host="127.0.0.1", port=port))
     finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         services.close()
 
 
@@ -195,6 +203,7 @@ def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
         token = prepare(work / "data", database, sink_port)
         command = [sys.executable, __file__, "--serve", str(work / "data"), str(port)]
         command += ["--database", database] if database else []
+        command += ["--profile", str(args.profile)] if args.profile else []
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
         wait_up(port)
@@ -380,10 +389,11 @@ def main() -> None:
     parser.add_argument("--am-runs", type=int, default=1, help="Alertmanager passes")
     parser.add_argument("--no-anchors", action="store_true", help="Tocsin alone")
     parser.add_argument("--outbox-count", type=int, default=5000)
+    parser.add_argument("--profile", type=Path, help="cProfile of the server's loop to this file")
     parser.add_argument("--serve", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), args.database)
+        serve(args.serve[0], int(args.serve[1]), args.database, str(args.profile or ""))
         return
     sys.path.insert(0, str(args.anchors / "alertmanager"))
     import amlib
