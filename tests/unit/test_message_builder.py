@@ -271,3 +271,18 @@ def test_the_parse_back_still_stops_a_header_the_builder_did_not_mean(monkeypatc
         monkeypatch.setattr(tocsin.message, "_text_line", lambda *a, _i=injected: _i)
         with pytest.raises(UnsafeHeaderText):
             compose(sender="a@example.com", to=["b@example.net"], subject="s", text="x")
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet=SAFE_TEXT, min_size=1, max_size=300).filter(lambda t: not t.isascii()))
+@example("0 ¡¡¡¡¡¡ࠀ𐀀𐀀𐀀𐀀𐀀𐀀 ¡ ¡")
+@example("[ALARM] Feuer – Gebäude A / Serverraum – Rauchmelder 2 " * 4)
+@example("ä" + "a" * 200)
+@example("𐀀" * 100)
+def test_a_non_ascii_subject_is_encoded_as_email_header_does(subject):
+    from email.header import Header
+
+    from tocsin.message import _text_line
+
+    raw = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    assert _text_line("Subject", subject, False) == policy.SMTP.fold_binary("Subject", raw)
