@@ -229,7 +229,7 @@ def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
             if i >= 0:
                 acks.append((t_ack - t0) / 1e6)
                 mails.append((watch.stamps()[-1] - t0) / 1e6)
-            time.sleep(0.05)
+            time.sleep(args.gap)
         spent = amlib.proc_cpu_s(server.pid) - cpu0 - idle * (time.monotonic() - began)
         out["cpu_latency_ms"] = spent / (args.samples + 1) * 1e3
         out["ack"], out["mail"] = acks, mails
@@ -381,6 +381,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--samples", type=int, default=200, help="latency samples")
+    parser.add_argument("--gap", type=float, default=0.05, help="seconds between samples")
     parser.add_argument("--events", type=int, default=2000, help="events in the burst")
     parser.add_argument("--batch", type=int, default=100, help="events per POST in the burst")
     parser.add_argument("--burst-deadline", type=float, default=120.0, help="seconds")
