@@ -278,7 +278,7 @@ def compose(
     names = ["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", *extra, *mime_names]
     # The parser reads no further than the first blank line: prove the header block
     # alone (a folded header never holds an empty line; a smuggled one ends the block
-    # early, and the names then differ).  About 30 µs; the whole message took 80.
+    # early, and the names then differ).  Under half the cost of parsing it all.
     verify_rendered_headers(head, names)
     content = head + body
     return Mail(
