@@ -21,11 +21,13 @@ module does no I/O; sending is the outbox's job.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from types import MappingProxyType
 from typing import Final
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,7 +44,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tocsin.address import Address, parse_address
 from tocsin.headers import check_header_text, clean_header_text, unsafe_character
-from tocsin.i18n import Language, lookup
+from tocsin.i18n import Language, catalog, lookup
 from tocsin.message import Mail, compose
 from tocsin.model import Category, Event, Severity, User, email_id
 from tocsin.routing import GroupTree, HeldSummary, UnknownGroup
@@ -103,8 +105,15 @@ _TEXT_LIMIT: Final = 2000
 _TEMPLATE_PACKAGE: Final = ("tocsin", "templates/email")
 
 
-def _words(language: str) -> dict[str, str]:
-    return {code: lookup(code, language, _EMAIL, {}) for code in _WORD_CODES}
+def _words(language: str) -> Mapping[str, str]:
+    """The email's words in ``language``, looked up once per loaded catalog."""
+    return _words_of(language, catalog(language))
+
+
+@functools.lru_cache(maxsize=32)
+def _words_of(language: str, translations: object) -> Mapping[str, str]:
+    # Keyed by the catalog object too: a reloaded catalog is looked up afresh.
+    return MappingProxyType({code: lookup(code, language, _EMAIL, {}) for code in _WORD_CODES})
 
 
 def _line(value: str, limit: int = 80) -> str:

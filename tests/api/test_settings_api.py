@@ -191,3 +191,27 @@ def test_a_5000_digit_number_is_too_long_not_python_advice(api):
     assert answer.status_code == 400, answer.text
     assert "too long" in answer.text
     assert "sys.set_int_max_str_digits" not in answer.text
+
+
+def test_loaded_settings_follow_a_change_made_by_another_process(services, tmp_path):
+    """The settings are kept between loads only while their stored row is unchanged: a
+    change through another connection (the CLI's, here a second Services) shows at once."""
+    from tocsin.services.context import Services
+
+    change = {"host": "smtp.example.com", "username": "tocsin"}
+    _, report, saved = services.settings.update(
+        {**change, "sender_address": "a@example.com", "password": "first secret"}
+    )
+    assert saved, report
+    first = services.settings.load()
+    assert services.settings.load() is first  # not rebuilt (nor decrypted) again
+    other = Services.open(tmp_path / "data")
+    try:
+        changed = {**change, "sender_address": "b@example.com", "password": "second secret"}
+        assert other.settings.update(changed)[2]
+    finally:
+        other.close()
+    changed = services.settings.load()
+    assert changed.sender_address == "b@example.com"
+    assert changed.password is not None
+    assert changed.password.reveal() == "second secret"

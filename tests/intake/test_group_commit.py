@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -86,3 +88,38 @@ def test_a_failing_statement_rolls_back_to_its_savepoint(backend: Services) -> N
         commits.run(broken)
     assert backend.store.get_value("half") is None
     assert commits.run(lambda tx: 42) == 42
+
+
+def test_a_lone_request_takes_no_savepoint(
+    backend: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing else queued, a round is one plain transaction (two statements fewer);
+    its work failing still leaves nothing behind."""
+    seen: list[str] = []
+    original = backend.store.transaction
+
+    @contextmanager
+    def recording() -> Iterator[SQLTransaction]:
+        with original() as tx:
+            run = tx.runner.run
+
+            def record(sql: str, *args: Any, **kwargs: Any) -> Any:
+                seen.append(sql)
+                return run(sql, *args, **kwargs)
+
+            monkeypatch.setattr(tx.runner, "run", record)
+            yield tx
+
+    monkeypatch.setattr(backend.store, "transaction", recording)
+    commits = GroupCommit(backend.store)
+    assert commits.run(lambda tx: 7) == 7
+
+    def broken(tx: SQLTransaction) -> None:
+        tx.put_value("half", "written")
+        raise InputRefused([])
+
+    with pytest.raises(InputRefused):
+        commits.run(broken)
+    assert backend.store.get_value("half") is None
+    assert seen  # recorded: the savepoints of a shared round go through tx.runner.run too
+    assert [sql for sql in seen if "SAVEPOINT" in sql] == []

@@ -87,7 +87,8 @@ def authenticate(request: Request) -> Principal:
 def require_scope(scope: str) -> params.Depends:
     """A dependency that admits callers allowed ``scope``."""
 
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    # async: a pure check runs on the event loop; a sync one would cost a thread hop.
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.allows(scope):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, detail=f"this token lacks the '{scope}' scope"

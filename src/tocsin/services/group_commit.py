@@ -12,7 +12,8 @@ while one transaction is running go together in the next one:
 - requests arriving meanwhile wait; when the leader is done, the first of them leads
   the next round.
 
-Nothing waits on purpose: with no other request around, a transaction holds just one.
+Nothing waits on purpose: with no other request around, a transaction holds just one
+(and then needs no savepoint).
 A request still returns only after the commit that made its work durable.
 """
 
@@ -88,6 +89,9 @@ class GroupCommit:
                     self._leading = False
 
     def _commit(self, group: list[_Job[object]]) -> None:
+        if len(group) == 1:
+            self._commit_alone(group[0])
+            return
         try:
             with self._store.transaction() as tx:
                 for index, job in enumerate(group):
@@ -113,3 +117,17 @@ class GroupCommit:
             for job in group:
                 job.finished = True
                 job.wake.set()
+
+    def _commit_alone(self, job: _Job[object]) -> None:
+        """A round of one: its own transaction, no savepoint (two statements fewer).
+
+        Work that raises rolls the whole transaction back, which holds nothing else.
+        """
+        try:
+            with self._store.transaction() as tx:
+                job.value = job.work(tx)
+        except Exception as exc:
+            job.error, job.value = as_storage_error(exc), None
+        finally:
+            job.finished = True
+            job.wake.set()

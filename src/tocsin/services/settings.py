@@ -35,12 +35,25 @@ class SettingsService:
     def __init__(self, store: KeyValueStore, box: SecretBox) -> None:
         self._store = store
         self._box = box
+        self._last: tuple[str, EmailSettings] | None = None
 
     def load(self) -> EmailSettings:
-        """The saved settings, or the defaults when nothing was saved yet."""
+        """The saved settings, or the defaults when nothing was saved yet.
+
+        The stored row is read every time (another process, the CLI, may change it); the
+        settings are rebuilt (JSON, the password decrypted) only when it changed.
+        """
         raw = self._store.get_value(_KEY)
         if raw is None:
             return EmailSettings()
+        last = self._last
+        if last is not None and last[0] == raw:
+            return last[1]
+        settings = self._parse(raw)
+        self._last = (raw, settings)
+        return settings
+
+    def _parse(self, raw: str) -> EmailSettings:
         data: dict[str, Any] = json.loads(raw)
         # Each secret is stored as "<name>_encrypted" (Fernet, key in secret.key).
         tokens = {name: data.pop(f"{name}_encrypted", None) for name in SECRET_FIELDS}

@@ -1,0 +1,416 @@
+"""The alarm path, end to end, beside Alertmanager and smtp-source in one sitting (issue 11).
+
+One command, one table::
+
+    .venv/bin/python bench/alarm_path_bench.py            # about 2-3 minutes on 2 cores
+    .venv/bin/python bench/alarm_path_bench.py --no-anchors   # Tocsin alone (quick)
+
+Tocsin runs as ``tocsin serve`` does (``serve_forever``: the ASGI app, the delivery
+engine and the rest in one process of its own, SQLite in a temp dir, or ``--database``)
+and sends to Postfix's ``smtp-sink`` on loopback, which dumps each message to a file on
+tmpfs; an inotify watch stamps the moment each file is complete (the same sink, watch and
+timing as the Alertmanager anchor's, from ``../shared/anchors/alertmanager/amlib.py``).
+One site, one group, one user: every event gives one single-recipient email.
+
+Shapes (all bounded in count and time):
+
+- latency: ``--samples`` events one at a time (POST, then wait for its mail; 50 ms
+  apart): POST → 202 and POST → message complete at the sink, p50 / p99;
+- burst: ``--events`` single-recipient events in POSTs of ``--batch`` → emails/s from
+  the first POST to the last message at the sink;
+- server CPU per event (user + system of the server process, in each shape);
+- outbox alone with 4 connections (``bench/outbox_bench.py``'s ``tocsin`` contender)
+  beside ``smtp-source -s4 -d`` to the same kind of sink.
+
+In the same run, the Alertmanager anchor (``AMB_ONLY=L1,T1 AMB_RUNS=1`` of
+``../shared/anchors/alertmanager/run.sh``; ``--am-runs`` for more), then the issue's
+table with ratios.  ``load`` is the 1-minute load average as each part started: other
+work on the machine skews every figure, so read ratios rather than absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(HERE))
+
+SENDER = "alarm@example.com"
+RECIPIENT = "oncall@example.net"
+ANCHORS = REPO.parent / "shared" / "anchors"
+GOALS = {"ack_p99": 2.0, "mail_p99": 3.0, "burst_x_am": 3.0, "cpu_ms": 0.8, "outbox_share": 0.5}
+
+
+# ---------------------------------------------------------------------- the server
+def serve(data: str, port: int, database: str, profile: str) -> None:
+    """``--serve``: what ``tocsin serve`` runs, over ``data`` (a child process)."""
+    import cProfile
+
+    from tocsin.cli.runtime import serve_forever
+    from tocsin.services.context import Services
+
+    services = Services.open(data, database_url=database or None)
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()  # the event loop's thread only (the intake runs in a pool)
+    try:
+        asyncio.run(serve_forever(services, host="127.0.0.1", port=port))
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        services.close()
+
+
+def prepare(data: Path, database: str, sink_port: int) -> str:
+    """Set up the site and the email settings; the API token."""
+    from tocsin.services.context import Services
+
+    services = Services.open(data, database_url=database or None)
+    try:
+        _, report, saved = services.settings.update(
+            {
+                "enabled": True,
+                "sender_address": SENDER,
+                "sender_name": "Tocsin Bench",
+                "host": "127.0.0.1",
+                "port": sink_port,
+                "encryption": "none",
+            }
+        )
+        if not saved:
+            raise SystemExit(f"settings refused: {report}")
+        services.sites.import_site(
+            {
+                "groups": [{"id": "hall", "name": "Hall"}],
+                "users": [
+                    {
+                        "id": "u1",
+                        "name": "On Call",
+                        "email": RECIPIENT,
+                        "language": "en",
+                        "time_zone": "Europe/Berlin",
+                        "groups": ["hall"],
+                        "categories": ["fire", "sabotage", "armed", "always", "system"],
+                    }
+                ],
+            }
+        )
+        token, _ = services.accounts.create_token("bench", ("events",))
+        return token
+    finally:
+        services.close()
+
+
+def event(tag: str, i: int) -> dict[str, Any]:
+    """A fire alarm from its own detector: one email to the one user."""
+    return {
+        "group": "hall",
+        "device": f"Detector {i}",
+        "sensor": "smoke",
+        "category": "fire",
+        "severity": "alarm",
+        "text": "Smoke in the hall",
+        "client_event_id": f"{tag}-{i}",
+    }
+
+
+class Client:
+    """POST /api/v1/events over one keep-alive connection (http.client: cheap, blocking)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def post(self, payload: object) -> None:
+        self.conn.request("POST", "/api/v1/events", json.dumps(payload), self.headers)
+        answer = self.conn.getresponse()
+        body = answer.read()
+        if answer.status != 202:
+            raise RuntimeError(f"POST answered {answer.status}: {body[:300]!r}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def wait_up(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not start within 30 s")
+        time.sleep(0.1)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
+    """Latency and burst shapes against one server process; the figures."""
+    sink_bin = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    work = Path(tempfile.mkdtemp(prefix="tocsin-alarm-bench-"))
+    dump_root = Path(tempfile.mkdtemp(prefix="tocsin-alarm-dump-", dir=amlib.ram_dir_base()))
+    os.chmod(dump_root, 0o755)  # noqa: S103  (smtp-sink runs as nobody and writes below it)
+    dump = dump_root / "d"
+    dump.mkdir()
+    root = os.geteuid() == 0
+    if root:  # smtp-sink insists on -u when root, and writes its dumps as that user
+        shutil.chown(dump, "nobody")
+    sink_port, port = amlib.free_port(), amlib.free_port()
+    user = ["-u", "nobody"] if root else []
+    sink = subprocess.Popen(
+        [sink_bin, *user, "-m", "4096", "-d", f"{dump}/%Y%m%d%H%M%S.",
+         f"127.0.0.1:{sink_port}", "4096"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = None
+    watch = None
+    schema = f"tocsin_alarm_{uuid.uuid4().hex[:8]}" if args.database else ""
+    database = f"{args.database}?options=-csearch_path%3D{schema}" if schema else ""
+    out: dict[str, Any] = {}
+    try:
+        amlib.wait_port(sink_port)
+        watch = amlib.DirWatch(dump, amlib.IN_CLOSE_WRITE)
+        if schema:
+            from tocsin.store.postgres import PostgresStore
+
+            PostgresStore(args.database, schema=schema).close()
+        token = prepare(work / "data", database, sink_port)
+        command = [sys.executable, __file__, "--serve", str(work / "data"), str(port)]
+        command += ["--database", database] if database else []
+        command += ["--profile", str(args.profile)] if args.profile else []
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        wait_up(port)
+        client = Client(port, token)
+        tag = uuid.uuid4().hex[:8]
+        # Latency: one event at a time, the first (warm-up) not counted.
+        out["load_latency"] = os.getloadavg()[0]
+        acks, mails = [], []
+        client.post(event(f"w{tag}", 0))  # warm-up: imports, templates, first connection
+        time.sleep(1.0)
+        idle0, began = amlib.proc_cpu_s(server.pid), time.monotonic()
+        time.sleep(2.0)  # what the server spends doing nothing (engine, summaries, timers)
+        idle = (amlib.proc_cpu_s(server.pid) - idle0) / (time.monotonic() - began)
+        out["idle_cores"] = idle
+        cpu0, began = amlib.proc_cpu_s(server.pid), time.monotonic()
+        for i in range(-1, args.samples):
+            seen = watch.count()
+            t0 = time.monotonic_ns()
+            client.post(event(f"l{tag}", i))
+            t_ack = time.monotonic_ns()
+            if watch.wait(seen + 1, time.monotonic() + 10.0) < seen + 1:
+                raise RuntimeError(f"latency sample {i}: no mail at the sink within 10 s")
+            if i >= 0:
+                acks.append((t_ack - t0) / 1e6)
+                mails.append((watch.stamps()[-1] - t0) / 1e6)
+            time.sleep(args.gap)
+        spent = amlib.proc_cpu_s(server.pid) - cpu0 - idle * (time.monotonic() - began)
+        out["cpu_latency_ms"] = spent / (args.samples + 1) * 1e3
+        out["ack"], out["mail"] = acks, mails
+        # Burst: --events in POSTs of --batch, then wait for every mail.
+        time.sleep(0.5)
+        amlib.empty_dir(dump)
+        watch.reset()
+        out["load_burst"] = os.getloadavg()[0]
+        n = args.events
+        batches = [
+            {"events": [event(f"b{tag}", i) for i in range(b, min(b + args.batch, n))]}
+            for b in range(0, n, args.batch)
+        ]
+        cpu0 = amlib.proc_cpu_s(server.pid)
+        t0 = time.monotonic_ns()
+        for body in batches:
+            client.post(body)
+        t_posted = time.monotonic_ns()
+        seen = watch.wait(n, time.monotonic() + args.burst_deadline)
+        done = max(watch.stamps(), default=t0)
+        out["cpu_burst_ms"] = (amlib.proc_cpu_s(server.pid) - cpu0) / n * 1e3
+        out["burst_seen"] = seen
+        out["burst_rate"] = seen / ((done - t0) / 1e9)
+        out["burst_post_s"] = (t_posted - t0) / 1e9
+        out["rss_mb"] = (amlib.proc_status_kb(server.pid, "VmHWM") or 0) / 1024
+        client.close()
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                _, errors = server.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                _, errors = server.communicate()
+            if server.returncode not in (0, -signal.SIGTERM) and errors:
+                print(errors[-2000:], file=sys.stderr)
+        if watch is not None:
+            watch.close()
+        amlib.stop_pid(sink)
+        if schema:
+            from tocsin.store.postgres import PostgresStore
+
+            store = PostgresStore(args.database, schema=schema)
+            store.drop_schema()
+            store.close()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(dump_root, ignore_errors=True)
+    return out
+
+
+# ---------------------------------------------------------------------- the anchors
+def run_outbox_vs_source(count: int) -> dict[str, Any]:
+    """The outbox alone with 4 connections next to ``smtp-source -s4 -d`` (one sink)."""
+    import outbox_bench
+    from contenders import Target, alarm
+
+    with outbox_bench.smtp_sink() as port:
+        size = len(alarm(0).content)
+        load = os.getloadavg()[0]
+        source = outbox_bench.smtp_source(port, count, 4, size)
+        tocsin = outbox_bench.contender("tocsin", Target("127.0.0.1", port, connections=4), count)
+    return {
+        "source_rate": count / source["elapsed"],
+        "outbox_rate": count / tocsin["elapsed"],
+        "load": load,
+    }
+
+
+def run_alertmanager(anchors: Path, runs: int) -> dict[str, Any]:
+    """``AMB_ONLY=L1,T1`` of the anchor; its L1 latency and T1 rate (medians of runs)."""
+    with tempfile.TemporaryDirectory(prefix="tocsin-am-out-") as tmp:
+        env = {**os.environ, "AMB_ONLY": "L1,T1", "AMB_RUNS": str(runs), "AMB_OUT": tmp,
+               "AMB_NO_INSTALL": "1"}  # fmt: skip
+        load = os.getloadavg()[0]
+        done = subprocess.run(
+            ["bash", str(anchors / "alertmanager" / "run.sh")],
+            env=env, capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"the Alertmanager anchor failed:\n{done.stderr[-2000:]}")
+        rows = {r["id"]: r for r in json.loads((Path(tmp) / "results.json").read_text())["rows"]}
+    l1, t1 = rows["L1"], rows["T1"]
+    return {
+        "mail_p50": l1["pooled_lat"]["p50_ms"],
+        "mail_p99": l1["pooled_lat"]["p99_ms"],
+        "rate": t1.get(t1["rate_key"]),
+        "cpu_us": t1.get("am_cpu_us_per_mail"),
+        "load": load,
+    }
+
+
+# ---------------------------------------------------------------------- the table
+def table(
+    t: dict[str, Any], am: dict[str, Any] | None, ob: dict[str, Any] | None, args: Any
+) -> str:
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    ack50, ack99 = pct(t["ack"], 50), pct(t["ack"], 99)
+    mail50, mail99 = pct(t["mail"], 50), pct(t["mail"], 99)
+    backend = "PostgreSQL" if args.database else "SQLite"
+    lines = [
+        f"Alarm path, {backend}, {os.cpu_count()} CPUs; {args.samples} samples one at a "
+        f"time, {args.events} events in POSTs of {args.batch}",
+        "",
+        "| measure | Tocsin | Alertmanager | ratio | goal | load |",
+        "|---|--:|--:|--:|--:|--:|",
+        f"| one at a time: POST → 202 | p50 {ack50:.2f} ms, p99 {ack99:.2f} ms | (not durable) "
+        f"| – | p99 ≤ 2 ms: {verdict(ack99 <= GOALS['ack_p99'])} | {t['load_latency']:.2f} |",
+    ]
+    if am:
+        ratio = f"p50 {mail50 / am['mail_p50']:.1f}×, p99 {mail99 / am['mail_p99']:.1f}× AM time"
+        am_mail = f"p50 {am['mail_p50']:.2f} ms, p99 {am['mail_p99']:.2f} ms"
+        am_rate = f"{am['rate']:.0f} emails/s"
+        rate_ratio = f"{t['burst_rate'] / am['rate']:.2f}× AM"
+        rate_goal = f"≥ 3× AM: {verdict(t['burst_rate'] >= GOALS['burst_x_am'] * am['rate'])}"
+    else:
+        ratio = am_mail = am_rate = rate_ratio = "–"
+        rate_goal = "≥ 3× AM"
+    lines += [
+        f"| one at a time: POST → message complete at smtp-sink | p50 {mail50:.2f} ms, "
+        f"p99 {mail99:.2f} ms | {am_mail} | {ratio} "
+        f"| p99 ≤ 3 ms: {verdict(mail99 <= GOALS['mail_p99'])} | {t['load_latency']:.2f} |",
+        f"| burst of {args.events} single-recipient events (POSTs of {args.batch}) → smtp-sink "
+        f"| {t['burst_rate']:.0f} emails/s ({t['burst_seen']} seen; POSTs took "
+        f"{t['burst_post_s']:.2f} s) | {am_rate} | {rate_ratio} | {rate_goal} "
+        f"| {t['load_burst']:.2f} |",
+        f"| server CPU per single-recipient event | one at a time {t['cpu_latency_ms']:.2f} ms "
+        f"(less idle {t['idle_cores'] * 1000:.0f} ms/s), "
+        f"burst {t['cpu_burst_ms']:.2f} ms | "
+        + (f"burst {am['cpu_us'] / 1000:.2f} ms" if am and am.get("cpu_us") else "–")
+        + f" | – | ≤ 0.8 ms: {verdict(t['cpu_burst_ms'] <= GOALS['cpu_ms'])} | – |",
+    ]
+    if ob:
+        share = ob["outbox_rate"] / ob["source_rate"]
+        lines.append(
+            f"| outbox alone, 4 connections, vs `smtp-source -s4 -d` | {ob['outbox_rate']:.0f} "
+            f"emails/s vs {ob['source_rate']:.0f} | – | {share:.0%} "
+            f"| ≥ 50 %: {verdict(share >= GOALS['outbox_share'])} | {ob['load']:.2f} |"
+        )
+    if am:
+        lines.append(f"\nAlertmanager anchor started at load {am['load']:.2f}.")
+    lines.append(f"Server peak RSS {t['rss_mb']:.0f} MB.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=200, help="latency samples")
+    parser.add_argument("--gap", type=float, default=0.05, help="seconds between samples")
+    parser.add_argument("--events", type=int, default=2000, help="events in the burst")
+    parser.add_argument("--batch", type=int, default=100, help="events per POST in the burst")
+    parser.add_argument("--burst-deadline", type=float, default=120.0, help="seconds")
+    parser.add_argument("--database", default="", help="postgresql:// URL (default SQLite)")
+    parser.add_argument("--anchors", type=Path, default=ANCHORS)
+    parser.add_argument("--am-runs", type=int, default=1, help="Alertmanager passes")
+    parser.add_argument("--no-anchors", action="store_true", help="Tocsin alone")
+    parser.add_argument("--outbox-count", type=int, default=5000)
+    parser.add_argument("--profile", type=Path, help="cProfile of the server's loop to this file")
+    parser.add_argument("--serve", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]), args.database, str(args.profile or ""))
+        return
+    sys.path.insert(0, str(args.anchors / "alertmanager"))
+    import amlib
+
+    tocsin = run_tocsin(args, amlib)
+    am = ob = None
+    if not args.no_anchors:
+        am = run_alertmanager(args.anchors, args.am_runs)
+        ob = run_outbox_vs_source(args.outbox_count)
+    print(table(tocsin, am, ob, args))
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    record = {"tocsin": tocsin, "alertmanager": am, "outbox": ob, "args": vars(args)}
+    (out / f"alarm-path-{stamp}.json").write_text(json.dumps(record, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
