@@ -1,10 +1,13 @@
 """A process that accepts and delivers emails, for the crash tests (run, then SIGKILLed).
 
     python crash_child.py --url URL [--schema S] --port P --run RUN --total N [--drain]
+                          [--go FILE]
 
 It enqueues emails (one transaction each, subject ``crash RUN <n>``) until the outbox
 holds ``total`` of them, delivering all the while; with ``--drain`` it only delivers,
-exits 0 once nothing is queued or leased, and prints how many it sent.
+exits 0 once nothing is queued or leased, and prints how many it sent.  With ``--go``
+it prints ``ready`` once its stores are open and starts delivering only when FILE
+exists, so that several workers can start at the same moment.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 from tocsin.message import compose
 from tocsin.outbox import DeliveryEngine, EngineOptions, NewEmail, Priority, RetryPolicy, Status
@@ -29,7 +33,14 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--total", type=int, default=0)
     parser.add_argument("--drain", action="store_true")
     parser.add_argument("--lease", type=float, default=1.0)
+    parser.add_argument("--go")
     return parser.parse_args()
+
+
+def _wait_for(go: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -50,6 +61,9 @@ async def main(args: argparse.Namespace) -> int:
         sent += sum(u.status is Status.SENT for u in verdict.updates)  # type: ignore[attr-defined]
 
     engine = DeliveryEngine(store, lambda: settings, options=options, on_sent=count)
+    if args.go:
+        print("ready", flush=True)
+        await asyncio.to_thread(_wait_for, Path(args.go))
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
     have = sum(feeder.counts().values())

@@ -110,7 +110,7 @@ def test_postgres_survives_sigkill(real_smtp: RealSMTP) -> None:
 
 
 @pytest.mark.postgres
-def test_two_workers_share_one_queue_and_send_each_row_once() -> None:
+def test_two_workers_share_one_queue_and_send_each_row_once(tmp_path: Path) -> None:
     schema = unique_schema()
     store = PostgresStore(PG_URL, schema=schema)
     env = {**os.environ, "PYTHONPATH": str(CHILD.parent)}
@@ -124,9 +124,14 @@ def test_two_workers_share_one_queue_and_send_each_row_once() -> None:
                 for i in range(300):
                     tx.enqueue(NewEmail.of(mail("ops@example.net", subject=f"pair {i}"),
                                            Priority.ALARM))  # fmt: skip
-            args = child(PG_URL, schema, srv.port, "pair", "--drain")
+            go = tmp_path / "go"  # both start together: a slow start-up is no proof
+            args = child(PG_URL, schema, srv.port, "pair", "--drain", "--go", str(go))
             workers = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
                        for _ in range(2)]  # fmt: skip
+            for worker in workers:
+                assert worker.stdout is not None
+                assert worker.stdout.readline().strip() == "ready"
+            go.touch()
             outputs = [w.communicate(timeout=90)[0] for w in workers]
             assert [w.returncode for w in workers] == [0, 0]
             sent_by = [int(o.strip().splitlines()[-1]) for o in outputs]
