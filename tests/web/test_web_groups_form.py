@@ -18,6 +18,7 @@ from tocsin.services.context import Services
 def _german(page: Page) -> None:
     page.get_by_role("button", name="Deutsch").click()
     expect(page.locator("html")).to_have_attribute("lang", "de")
+    page.wait_for_load_state()  # the page's scripts too
 
 
 def test_greyed_inherited_fields_show_the_inherited_values(

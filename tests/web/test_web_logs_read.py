@@ -31,6 +31,7 @@ def _email_set_up(services: Services) -> None:
 def _german(page: Page) -> None:
     page.get_by_role("button", name="Deutsch").click()
     expect(page.locator("html")).to_have_attribute("lang", "de")
+    page.wait_for_load_state()  # the page's scripts too
 
 
 @pytest.mark.parametrize("width", [1280, 375])

@@ -24,6 +24,7 @@ def relay(tmp_path: Path) -> Iterator[WebRelay]:
 def _german(page: Page) -> None:
     page.get_by_role("button", name="Deutsch").click()
     expect(page.locator("html")).to_have_attribute("lang", "de")
+    page.wait_for_load_state()  # the page's scripts too
 
 
 def _enrol(page: Page, url: str, token: str, ca: str) -> None:

@@ -57,6 +57,7 @@ def test_the_save_bar_is_slim_on_a_phone(signed_in: Page, language: str) -> None
     if language == "de":
         page.get_by_role("button", name="Deutsch").click()
         expect(page.locator("html")).to_have_attribute("lang", "de")
+        page.wait_for_load_state()  # the page's scripts too
     page.set_viewport_size({"width": 375, "height": 667})
     page.locator("#f-sender_name").fill("Server room")
     expect(page.locator("#unsaved-note")).to_be_visible()
@@ -107,7 +108,8 @@ def test_a_line_break_is_refused_in_plain_words_and_kept_as_typed(
     if language == "de":
         page.get_by_role("button", name="Deutsch").click()
         expect(page.locator("html")).to_have_attribute("lang", "de")
-    save = page.locator("#settings-form button[type=submit]")
+        page.wait_for_load_state()  # the page's scripts too
+    save = page.locator("#settings-form .sticky-actions button[type=submit]")
     _type_a_line_break(page, "sender_name", "Server\r\nroom")
     save.click()
     error = page.locator("#f-sender_name-error")
@@ -130,11 +132,12 @@ def test_every_message_is_wholly_german(signed_in: Page) -> None:
     page = signed_in
     page.get_by_role("button", name="Deutsch").click()
     expect(page.locator("html")).to_have_attribute("lang", "de")
+    page.wait_for_load_state()  # the page's scripts too
     page.locator("#f-sender_address").fill("alarm at example")
     page.locator("#f-sender_name").fill("Server\tRaum")
     page.locator("#f-host").fill("mail_server!")
     page.locator("#f-ehlo_name").fill("xn--.invalid")
-    page.locator("#settings-form button[type=submit]").click()
+    page.locator("#settings-form .sticky-actions button[type=submit]").click()
     expected = {
         "sender_address": "Keine gültige E-Mail-Adresse: Sie enthält ein Leerzeichen.",
         "sender_name": "Dieses Feld enthält ein unsichtbares Steuerzeichen",
