@@ -143,6 +143,8 @@ def test_the_online_section_in_german(
 ) -> None:
     page = signed_in
     page.get_by_role("button", name="Deutsch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    page.wait_for_load_state()  # the switch's page is done before the reload
     services.settings.update({"transport": "online"})
     page.reload()
     expect(page.locator("#online-how")).to_contain_text("Registrierungs-Token")
