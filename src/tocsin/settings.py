@@ -139,10 +139,23 @@ _FALSE = {"false", "no", "off", "0"}
 
 
 class _Invalid(ValueError):
-    def __init__(self, code: str, **params: object) -> None:
+    def __init__(self, code: str, text_code: str = "", **params: object) -> None:
         super().__init__(code)
         self.code = code
+        self.text_code = text_code
         self.params = {k: str(v) for k, v in params.items()}
+
+
+_LINE_BREAKS: Final = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _unsafe_text_code(text: str) -> str:
+    """The plain-words text for a value :func:`check_header_text` refused."""
+    if any(char in _LINE_BREAKS for char in text):
+        return "text_line_break"
+    if unsafe_character(text) is not None:
+        return "text_control"
+    return "text_encoded_word"
 
 
 def _bool(value: object) -> bool:
@@ -190,7 +203,9 @@ def _text(limit: int) -> Callable[[object], str]:
         try:
             check_header_text(text, what="The text")
         except UnsafeHeaderText as exc:
-            raise _Invalid("unsafe_text", detail=str(exc)) from None
+            raise _Invalid(
+                "unsafe_text", detail=str(exc), text_code=_unsafe_text_code(text)
+            ) from None
         return text
 
     return parse
@@ -250,7 +265,11 @@ def _parse_password(value: object, limit: int = 1024) -> Secret | None:
     if not isinstance(text, str):
         raise _Invalid("invalid_value", detail="Enter the secret as text.")
     if unsafe_character(text) is not None:
-        raise _Invalid("unsafe_text", detail="The secret contains a control character.")
+        raise _Invalid(
+            "unsafe_text",
+            detail="The secret contains a control character.",
+            text_code="text_line_break" if set(text) & _LINE_BREAKS else "text_control",
+        )
     if len(text) > limit:
         raise _Invalid("too_long", limit=limit)
     return Secret(text)
@@ -287,7 +306,7 @@ def apply_update(
                     )
                 )
         except _Invalid as exc:
-            issues.append(Issue(key, exc.code, Level.ERROR, exc.params))
+            issues.append(Issue(key, exc.code, Level.ERROR, exc.params, exc.text_code))
     follows = current.port == DEFAULT_PORTS[current.encryption]
     if "encryption" in values and "port" not in changes and follows:
         values["port"] = DEFAULT_PORTS[values["encryption"]]
@@ -415,13 +434,25 @@ def host_problem(host: str) -> str | None:
         pass
     else:
         return None
+    fault = _host_fault(host)
+    return _HOST_FAULTS[fault] if fault else None
+
+
+_HOST_FAULTS: Final = {
+    "host_idna": "the name cannot be encoded (IDNA)",
+    "host_chars": "use letters, digits, hyphens and dots only, like smtp.example.com",
+}
+
+
+def _host_fault(host: str) -> str | None:
+    """The text code of what is wrong with a name that is not an IP address, or None."""
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
-        return "the name cannot be encoded (IDNA)"
+        return "host_idna"
     labels = ascii_host.rstrip(".").split(".")
     if len(ascii_host) > 253 or not all(_LABEL.match(label) for label in labels):
-        return "use letters, digits, hyphens and dots only, like smtp.example.com"
+        return "host_chars"
     return None
 
 
@@ -431,7 +462,8 @@ def _check_host(field: str, host: str) -> list[Issue]:
     problem = host_problem(host)
     if problem is None:
         return []
-    return [Issue(field, "invalid_host", Level.ERROR, {"detail": problem})]
+    fault = _host_fault(host) or "host_chars"
+    return [Issue(field, "invalid_host", Level.ERROR, {"detail": problem}, fault)]
 
 
 def _check_auth(settings: EmailSettings) -> list[Issue]:

@@ -64,6 +64,8 @@ _ATTRIBUTES = {
     "list",
     "min",
     "step",
+    "form",  # a field of a form elsewhere on the page (forms do not nest)
+    "rows",
 }
 
 

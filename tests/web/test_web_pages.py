@@ -81,8 +81,8 @@ def test_simulated_event_is_routed_and_listed(
     row = page.locator("#events-table tbody tr").first
     expect(row).to_contain_text("Fire · Raised (open)")
     expect(row).to_contain_text("Headquarters / Building 1 / Server room")
-    expect(row).to_contain_text("anna: emailed")
-    expect(row).to_contain_text("ops: emailed")
+    expect(row).to_contain_text("Anna Berg: emailed")
+    expect(row).to_contain_text("Ops desk: emailed")
     assert services.outbox.counts().get(Status.QUEUED) == 2
 
 
@@ -96,7 +96,7 @@ def test_events_held_for_want_of_a_sender_say_so(
     )  # fmt: skip
     signed_in.goto(server.url + "/events")
     row = signed_in.locator("#events-table tbody tr").first
-    expect(row).to_contain_text("anna: held for a summary (no sender address set up yet)")
+    expect(row).to_contain_text("Anna Berg: held for a summary (no sender address set up yet)")
 
 
 def test_simulate_form_names_the_refused_field(
@@ -124,8 +124,7 @@ def test_delivery_log_filters_shows_the_reason_and_retries_a_dead_email(
     expect(row).to_contain_text("Login refused")
     expect(row).to_contain_text(DEAD_REPLY)
 
-    page.get_by_label("Status", exact=True).select_option("sent")
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("link", name=re.compile(r"^Sent")).click()  # the status chips filter
     expect(page).to_have_url(re.compile(r"status=sent"))
     expect(page.locator("table.log")).to_have_count(0)
     page.get_by_role("link", name=re.compile(r"^Dead")).click()

@@ -122,6 +122,15 @@ def delete_user(request: Request, principal: Admin, user_id: str) -> Response:
     return _answer(principal, lambda: sites.remove_user(user_id), 204)
 
 
+@router.post("/users/{user_id}/test-alarm", status_code=202)
+def send_test_alarm(request: Request, principal: Admin, user_id: str) -> Response:
+    """Queue a test alarm to one user: the real alarm email in their language, routed
+    and delivered like any alarm (listed in the delivery log). 422 says why routing
+    would not reach them."""
+    events = services_of(request).events
+    return _answer(principal, lambda: events.send_test_alarm(user_id).as_dict(), 202)
+
+
 # ---------------------------------------------------------------------- the whole site
 @router.get("/site")
 def export_site(request: Request, principal: Admin) -> dict[str, Any]:

@@ -189,6 +189,24 @@ def user_categories(
     out.print(f"[green]✓ '{user_id}' gets email for: {chosen or 'nothing'}.[/]")
 
 
+@user_app.command("test-alarm")
+def user_test_alarm(
+    user_id: Annotated[str, typer.Argument(metavar="ID")],
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a user a test alarm: the real alarm email in their language, routed and
+    queued like any alarm (the running service delivers it; see 'tocsin outbox list')."""
+    sent = run(data, lambda s: s.events.send_test_alarm(user_id))
+    if as_json:
+        out.print_json(json.dumps(sent.as_dict()))
+        return
+    out.print(
+        f"[green]✓ Test alarm for '{user_id}' queued[/] to {sent.email} "
+        f"(group {sent.group_id}, category {sent.category.value}, event {sent.event_id})."
+    )
+
+
 def _set_enabled(user_id: str, enabled: bool, data: Path | None) -> None:
     run(data, lambda s: s.sites.update_user(user_id, {"enabled": enabled}))
     out.print(f"[green]✓ '{user_id}' {'enabled' if enabled else 'disabled'}.[/]")

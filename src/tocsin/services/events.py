@@ -34,7 +34,7 @@ from tocsin.model import (
     StoredEvent,
     new_id,
 )
-from tocsin.routing import Decision
+from tocsin.routing import Decision, RoutingReason
 from tocsin.services.event_input import EventInput, parse_events
 from tocsin.services.group_commit import GroupCommit
 from tocsin.services.intake import SYSTEM_DEVICE, SYSTEM_GROUP, Accepted, Intake, prepare
@@ -42,6 +42,13 @@ from tocsin.services.outbox import OutboxService
 from tocsin.services.rendering import EventMails, Sender
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService, SiteView
+from tocsin.services.test_alarm import (
+    QueuedTestAlarm,
+    probe_event,
+    reason_refusal,
+    refusal,
+    target_of,
+)
 from tocsin.settings import EmailSettings
 from tocsin.store import AnyStore, EventSQL, SiteSQL, SQLTransaction
 
@@ -265,6 +272,44 @@ class EventsService:
         if accepted.notified:
             self._outbox.notify()
         return accepted.id
+
+    # ------------------------------------------------------------------ a test alarm
+    def send_test_alarm(self, user_id: str) -> QueuedTestAlarm:
+        """Queue a real alarm email to one user, routed like any alarm (see
+        :mod:`tocsin.services.test_alarm`).
+
+        Raises :class:`~tocsin.services.sites.NotFound` for an unknown user and
+        :class:`~tocsin.services.inputs.InputRefused` (nothing written) when email is
+        not set up or on, or when routing would not email the user a real alarm.
+        """
+        settings = self._settings.load()
+        user = self._sites.user(user_id)
+        sender = self.sender(settings)
+        if sender is None:
+            raise refusal("test_alarm_no_sender", user)
+        if not settings.enabled:
+            raise refusal("test_alarm_email_off", user)
+        now = self._clock()
+        with self._admission(), self._store.transaction() as tx:
+            sql = EventSQL(tx.runner)
+            view = self._sites.view_in(SiteSQL(tx.runner))
+            user = view.user(user_id) or user
+            group_id, category = target_of(user, view.tree)
+            event = probe_event(user, group_id, category, now)
+            intake = Intake(tx, sql, view, self._mails(sender, view, now), now=now)
+            decision = intake.decide(event, frozenset())
+            if all(u.id != user.id for u in decision.send):
+                reason = decision.reason_for(user.id) or RoutingReason.NOT_ASSIGNED
+                raise reason_refusal(reason, user, view.tree.group(group_id).name)
+            # Only this user, and no use of the hourly cap (cap_key None).
+            intake.commit(event, Decision(event, decision.policy, (user,), (), (), None))
+            sql.close([event.id])
+            rows = sql.notifications_of([event.id])
+            if not rows or rows[0].outbox_id is None:
+                raise refusal("test_alarm_not_queued", user)
+            outbox_id = rows[0].outbox_id
+        self._outbox.notify()
+        return QueuedTestAlarm(event.id, outbox_id, user.id, user.email, group_id, category)
 
     def open_system_problems(self) -> dict[str, str]:
         """Tocsin's own problems still open: code → event id."""

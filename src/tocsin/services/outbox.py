@@ -70,6 +70,7 @@ class OutboxService:
         newer_than: float | None = None,
         recipient: str | None = None,
         remote_states: Sequence[RemoteState] = (),
+        email_id: int | None = None,
         limit: int = 100,
     ) -> list[DeliveryView]:
         """Deliveries, newest first; ``older_than`` / ``newer_than`` are ages in seconds.
@@ -83,6 +84,7 @@ class OutboxService:
             newer_than=None if newer_than is None else now - newer_than,
             recipient=recipient or None,
             remote_states=tuple(remote_states),
+            email_id=email_id,
             limit=limit,
         )
         return self._store.list_deliveries(query)

@@ -45,7 +45,9 @@
       if (found.reachable) {
         show("ok", tx("online_reachable", { device: found.device, ms: found.latency_ms }));
       } else {
-        show("fail", tx("online_unreachable", { reason: found.reason }), found.error, found.hint);
+        // The reason in words; the hint says what to change (no internal codes shown).
+        const reason = tx(`reason_${found.reason}`);
+        show("fail", tx("online_unreachable", { reason: reason }), "", found.hint);
       }
     } catch (exc) {
       show("fail", tx("online_check_failed", { status: "-" }));

@@ -3,6 +3,7 @@ or recipient; retry a dead, failed or bounced email."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
@@ -46,11 +47,17 @@ def zone() -> str:
     return datetime.now().astimezone().strftime("%Z")
 
 
+# An alarm email's Message-ID is <event id>.<16 hex digits>@domain (tocsin.model.email_id).
+_EVENT_MESSAGE_ID: Final = re.compile(r"<([A-Za-z0-9_-]{1,64})\.[0-9a-f]{16}@")
+
+
 def _row(view: DeliveryView) -> dict[str, Any]:
     remote = view.remote
+    found = _EVENT_MESSAGE_ID.match(view.message_id)
     lost = remote is not None and remote.state in RETRYABLE_REMOTE
     return {
         "email_id": view.email_id,
+        "event": found.group(1) if found else "",
         "recipient": view.recipient,
         "subject": view.subject,
         "status": view.status.value,
@@ -87,10 +94,13 @@ def deliveries(request: Request) -> Response:
         return to_login(request)
     outbox = services_of(request).outbox
     status, remote, recipient = _filters(request)
+    raw_email = request.query_params.get("email", "")
+    email = int(raw_email) if raw_email.isdigit() and len(raw_email) < 19 else None
     views = outbox.list(
         statuses=(status,) if status else (),
         remote_states=(remote,) if remote else (),
         recipient=recipient,
+        email_id=email,
         limit=LIMIT,
     )
     counts = outbox.counts()
@@ -114,6 +124,7 @@ def deliveries(request: Request) -> Response:
         else {},
         remote=remote.value if remote else "",
         recipient=recipient,
+        email=email,
         query=urlencode(
             {
                 k: v

@@ -9,10 +9,13 @@ from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.http import services_of
-from tocsin.model import Category, Session, Severity, State
+from tocsin.model import Category, Event, Session, Severity, State
+from tocsin.routing import RoutingReason, route
 from tocsin.services.context import Services
 from tocsin.services.events import EventRecord
 from tocsin.services.inputs import InputRefused
+from tocsin.services.intake import SYSTEM_GROUP
+from tocsin.services.sites import SiteView
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
@@ -29,9 +32,12 @@ FORM_FIELDS: Final = ("group", "category", "severity", "state", "device", "senso
 _OPTIONAL: Final = ("value", "unit")
 
 
-def _row(record: EventRecord, paths: dict[str, str]) -> dict[str, Any]:
+def _row(
+    record: EventRecord, paths: dict[str, str], view: SiteView, language: str
+) -> dict[str, Any]:
     event = record.stored.event
     value = "" if event.value is None else f"{event.value:g} {event.unit}".strip()
+    names = {u.id: u.name or u.id for u in view.users}
     return {
         "id": event.id,
         "received": when(record.stored.received_at),
@@ -45,10 +51,42 @@ def _row(record: EventRecord, paths: dict[str, str]) -> dict[str, Any]:
         "text": event.text,
         "value": value,
         "notifications": [
-            (n.user_id, n.status, f"why_{n.reason}" if has_text(f"why_{n.reason}") else n.reason)
+            (
+                names.get(n.user_id, n.user_id),
+                n.status,
+                f"why_{n.reason}" if has_text(f"why_{n.reason}") else n.reason,
+                n.outbox_id,
+            )
             for n in record.notifications
         ],
+        "nobody": "" if record.notifications else nobody_reason(event, view, language),
     }
+
+
+def nobody_reason(event: Event, view: SiteView, language: str) -> str:
+    """Why no user was emailed about ``event``, as the site is now, in words."""
+    t = translator(language)
+    if event.group_id not in view.tree:
+        why = "why_none_system" if event.group_id == SYSTEM_GROUP else "why_none_changed"
+        return t("why_none", reason=t(why))
+    if event.cleared:
+        return t("why_none", reason=t("why_none_cleared"))
+    if not view.users:
+        return t("why_none", reason=t("why_none_no_users"))
+    decision = route(event, tree=view.tree, users=view.users)
+    if decision.send or decision.held:
+        return t("why_none", reason=t("why_none_changed"))
+    if event.severity is Severity.WARNING and not decision.policy.email_warnings:
+        return t("why_none", reason=t("why_none_warnings_off"))
+    reasons = {reason for _, reason in decision.skipped}
+    if reasons <= {RoutingReason.NOT_ASSIGNED}:
+        text = t("why_none", reason=t("why_none_not_assigned"))
+        homeless = [u.name or u.id for u in view.users if not u.group_ids]
+        return f"{text} {t('why_none_homeless', names=', '.join(homeless))}" if homeless else text
+    if RoutingReason.CATEGORY_OFF in reasons:
+        category = t(f"cat_{event.category.value}")
+        return t("why_none", reason=t("why_none_category", category=category))
+    return t("why_none", reason=t("why_none_disabled"))
 
 
 def _defaults(language: str) -> dict[str, str]:
@@ -79,6 +117,15 @@ def _page(
     paths = {g: " / ".join(view.tree.path(g)) for g in view.tree.groups}
     groups = [(g.id, paths[g.id]) for g in services.sites.groups()]
     accepted = request.query_params.get("accepted", "")
+    chosen = request.query_params.get("event", "")[:64]
+    records = services.events.recent(limit=RECENT)
+    if chosen and all(r.stored.event.id != chosen for r in records):
+        found = services.events.get(chosen)  # linked from the delivery log, maybe older
+        records = [found, *records] if found else records
+    if values is None and accepted:  # after a simulated event: the form as it was sent
+        values = _defaults(language) | {
+            k: request.query_params.get(k, "")[:500] for k in (*FORM_FIELDS, *_OPTIONAL)
+        }
     counts = {k: request.query_params.get(k, "0") for k in ("notified", "held")}
     return render(
         request,
@@ -86,7 +133,8 @@ def _page(
         language=language,
         session=session,
         active="events",
-        events=[_row(r, paths) for r in services.events.recent(limit=RECENT)],
+        events=[_row(r, paths, view, language) for r in records],
+        chosen=chosen,
         zone=zone(),
         groups=groups,
         values=values or _defaults(language),
@@ -143,5 +191,9 @@ async def simulate(request: Request) -> Response:
         values = {name: form.get(name, "") for name in (*FORM_FIELDS, *_OPTIONAL)}
         return _page(request, session, services, values=values, errors=errors)
     first = accepted[0]
-    query = urlencode({"accepted": first.id, "notified": first.notified, "held": first.held})
+    sent = {name: form.get(name, "") for name in (*FORM_FIELDS, *_OPTIONAL)}
+    query = urlencode(
+        {"accepted": first.id, "notified": first.notified, "held": first.held}
+        | {k: v for k, v in sent.items() if v}
+    )
     return redirect(f"{PATH}?{query}")

@@ -4,17 +4,18 @@ per-category settings) and remove, through the sites service."""
 from __future__ import annotations
 
 from typing import Any, Final
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Request, Response
 
 from tocsin.http import services_of
 from tocsin.model import AlarmGroup, Category, Session, User
 from tocsin.routing import GroupTree
 from tocsin.services.inputs import InputRefused
-from tocsin.services.sites import SitesService
+from tocsin.services.sites import SitesService, SiteView
 from tocsin.web.form_pages import EditForm, Values, done_of
 from tocsin.web.forms import Form
-from tocsin.web.render import render
+from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
 from tocsin.web.site_form import (
@@ -23,6 +24,7 @@ from tocsin.web.site_form import (
     group_values_from_form,
     policy_source,
 )
+from tocsin.web.texts import translator
 
 __all__ = ["router"]
 
@@ -64,11 +66,28 @@ def _node(group: AlarmGroup, tree: GroupTree, users: tuple[User, ...]) -> dict[s
     }
 
 
-def _list_page(
-    request: Request, session: Session, sites: SitesService, *, refusal: list[str] | None = None
-) -> Response:
+def _refusal(request: Request, view: SiteView, language: str) -> list[str]:
+    """Why the group named by ``?refused=`` was not removed (back from a refused POST),
+    by names, as the site is now."""
+    group_id = request.query_params.get("refused", "")
+    if group_id not in view.tree:
+        return []
+    t = translator(language)
+    name = view.tree.group(group_id).name
+    children = [view.tree.group(c).name for c in view.tree.children(group_id)]
+    users = sorted(u.name or u.id for u in view.users if group_id in u.group_ids)
+    texts = []
+    if children:
+        texts.append(t("group_refused_children", name=name, names=", ".join(children)))
+    if users:
+        texts.append(t("group_refused_users", name=name, names=", ".join(users)))
+    return texts
+
+
+def _list_page(request: Request, session: Session, sites: SitesService) -> Response:
     view = sites.view()
     ordered = sites.groups()
+    refusal = _refusal(request, view, language_of(request, session))
     return render(
         request,
         "groups.html",
@@ -78,8 +97,7 @@ def _list_page(
         nodes={g.id: _node(g, view.tree, view.users) for g in ordered},
         roots=[g.id for g in ordered if g.parent_id is None],
         done=done_of(request),
-        refusal=refusal or [],
-        http_status=status.HTTP_409_CONFLICT if refusal else status.HTTP_200_OK,
+        refusal=refusal,
     )
 
 
@@ -139,9 +157,10 @@ FORM.add_routes(router)  # /groups/new, /groups/{id}/edit: rename, move, per-cat
 def _refused(
     request: Request, session: Session, sites: SitesService, exc: InputRefused
 ) -> Response:
-    """The list again, saying why (a group with subgroups or users stays)."""
-    language = language_of(request, session)
-    return _list_page(request, session, sites, refusal=[i.text(language) for i in exc.issues])
+    """Back to the list (by redirect: a reload never posts again), which says why the
+    group stays (its subgroups or users)."""
+    group_id = request.path_params.get("group_id", "")
+    return redirect(f"{PATH}?{urlencode({'refused': group_id})}")
 
 
 @router.post(PATH + "/{group_id}/remove")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response, status
 
 from tocsin.address import InvalidAddress, parse_address
-from tocsin.errors import Step
+from tocsin.errors import ConfigError, DeliveryError, Reason, Step
 from tocsin.http import services_of
 from tocsin.model import Session
-from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, validate
+from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, relay_url_problem, validate
+from tocsin.transports.online import fetch_device
 from tocsin.web.discovery_view import discovery_view
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
@@ -66,6 +68,8 @@ def _online_texts(language: str) -> str:
     """The texts the online-status script shows, as JSON for a ``data-`` attribute."""
     t = translator(language)
     texts = {key: t(key) for key in ("online_checking", "online_not_checked")}
+    # Why the check failed, in words (the API's reason codes are not for people).
+    texts.update({f"reason_{r.value}": t(f"reason_{r.value}") for r in Reason})
     texts["online_reachable"] = t("online_reachable", device="{device}", ms="{ms}")
     texts["online_unreachable"] = t("online_unreachable", reason="{reason}")
     texts["online_check_failed"] = t("online_check_failed", status="{status}")
@@ -96,9 +100,20 @@ def _page(
         }
         for mode in ENCRYPTIONS
     ]
+    query = request.query_params
+    failed = query.get("enrol_failed", "")
+    enrol_error = ""
+    if failed in ENROL_FAILURES:
+        reason = query.get("reason", "")
+        reason_text = t(f"reason_{reason}") if reason in {r.value for r in Reason} else ""
+        enrol_error = t(f"enrol_{failed}", reason=reason_text)
+        view.values["transport"] = "online"  # the section the user was in (nothing saved)
     return render(
         request,
         "settings.html",
+        enrol_error=enrol_error,
+        enrol_url=query.get("url", "")[:2048] if enrol_error else "",
+        enrolled=query.get("enrolled") == "1" and bool(settings.device_credential),
         language=language,
         session=session,
         active="email",
@@ -147,3 +162,55 @@ async def settings_save(request: Request) -> Response:
     stored = services.settings.load()
     view = view_of(values, bool(stored.password), report, language_of(request, session))
     return _page(request, session, view, code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+ENROL_FAILURES = frozenset({"no_token", "bad_url", "bad_token", "unreachable", "not_saved"})
+"""Why an enrolment from the page failed (each a text ``enrol_<code>``)."""
+
+
+def _enrol_failed(code: str, url: str, reason: str = "") -> Response:
+    """Back to the page (a reload never posts the token again), saying why; the address
+    typed comes back, the token is typed again."""
+    query = {"enrol_failed": code, "url": url} | ({"reason": reason} if reason else {})
+    return redirect(f"{PATH}?{urlencode(query)}#online-enrol")
+
+
+@router.post(PATH + "/enrol")
+async def enrol(request: Request) -> Response:
+    """Enrol with the online service, with the checks of ``tocsin online enroll``: the
+    address, then the token with the relay itself; only then switch to the service."""
+    checked = await admin_form(request)
+    if isinstance(checked, Response):
+        return checked
+    _, form = checked
+    url = form.get("relay_url", "").strip()
+    token = form.get("token", "").strip()
+    ca_file = form.get("ca_file", "").strip()
+    if relay_url_problem(url) is not None:
+        return _enrol_failed("bad_url", url)
+    if not token:
+        return _enrol_failed("no_token", url)
+    try:
+        info = await fetch_device(url, token, ca_file=ca_file)
+    except ConfigError:
+        return _enrol_failed("bad_url", url)
+    except DeliveryError as exc:
+        if exc.reason is Reason.AUTH_FAILED:
+            return _enrol_failed("bad_token", url)
+        return _enrol_failed("unreachable", url, exc.reason.value)
+    services = services_of(request)
+    changes: dict[str, object] = {
+        "transport": "online",
+        "relay_url": url,
+        "device_id": info.name,
+        "device_credential": token,
+    }
+    if ca_file:
+        changes["ca_file"] = ca_file
+    addresses = [s for s in info.senders if not s.startswith("@")]
+    if addresses and not services.settings.load().sender_address:
+        changes["sender_address"] = addresses[0]
+    _, _, saved = services.settings.update(changes)
+    if not saved:
+        return _enrol_failed("not_saved", url)
+    return redirect(f"{PATH}?enrolled=1")

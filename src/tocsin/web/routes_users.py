@@ -5,17 +5,22 @@ from __future__ import annotations
 import functools
 import zoneinfo
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
 from tocsin.http import services_of
-from tocsin.model import Category, User
+from tocsin.i18n import translate
+from tocsin.model import Category, Session, User
 from tocsin.routing import GroupTree
+from tocsin.services.inputs import InputRefused
 from tocsin.services.site_input import user_advice
-from tocsin.services.sites import SitesService
-from tocsin.web.form_pages import EditForm, Values, done_of
+from tocsin.services.sites import NotFound, SitesService
+from tocsin.services.test_alarm import TEST_ALARM_REFUSALS
+from tocsin.web.form_pages import EditForm, Values, admin_form, done_of
 from tocsin.web.forms import Form
-from tocsin.web.render import render
+from tocsin.web.guard import not_found
+from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
 from tocsin.web.site_form import CATEGORIES, user_payload, user_values, user_values_from_form
@@ -53,17 +58,49 @@ def users(request: Request) -> Response:
     session = current_session(request)
     if session is None:
         return to_login(request)
+    return _list_page(request, session)
+
+
+def _list_page(request: Request, session: Session) -> Response:
     sites = services_of(request).sites
     tree = sites.view().tree
+    language = language_of(request, session)
+    query = request.query_params
+    code = query.get("refused", "")
+    refusal = ""
+    if code in TEST_ALARM_REFUSALS:  # back from a refused test alarm (post, redirect, get)
+        refusal = translate(code, language, name=query.get("name", "")[:200],
+                            group=query.get("group", "")[:200])  # fmt: skip
     return render(
         request,
         "users.html",
-        language=language_of(request, session),
+        language=language,
         session=session,
         active="users",
-        users=[_user_row(u, tree, language_of(request, session)) for u in sites.users()],
+        users=[_user_row(u, tree, language) for u in sites.users()],
         done=done_of(request),
+        tested=query.get("tested", "")[:200] if not refusal else "",
+        refusal=refusal,
     )
+
+
+@router.post(PATH + "/{user_id}/test-alarm")
+async def test_alarm(request: Request, user_id: str) -> Response:
+    """Send the user a test alarm through the real routing and outbox."""
+    checked = await admin_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, _ = checked
+    try:
+        sent = services_of(request).events.send_test_alarm(user_id)
+    except NotFound:
+        return not_found(request, session)
+    except InputRefused as exc:
+        found = exc.issues[0]
+        back = {"refused": found.code, **found.params}
+        return redirect(f"{PATH}?{urlencode(back)}")
+    user = services_of(request).sites.user(sent.user_id)
+    return redirect(f"{PATH}?{urlencode({'tested': user.name or user.id})}")
 
 
 def _choices(sites: SitesService, values: Values, editing: str) -> dict[str, Any]:

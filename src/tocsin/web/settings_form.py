@@ -155,6 +155,11 @@ _PAGE_WORDING: Final = {
 }
 
 
+# Advice the page always shows in place (the app-password tip under Authentication):
+# not repeated in the advice list.
+_SHOWN_IN_PLACE: Final = frozenset({"app_password"})
+
+
 def _message(issue: Issue, language: str) -> Message:
     label = FIELD_LABELS.get(issue.field, "")
     own = _PAGE_WORDING.get(issue.code)
@@ -176,6 +181,8 @@ def view_of(
     """Sort a report's issues onto the form: errors by field, advice in page order."""
     view = SettingsView(values, password_set)
     for issue in sorted(report.issues, key=_order):
+        if issue.code in _SHOWN_IN_PLACE:
+            continue
         message = _message(issue, language)
         if issue.level is not Level.ERROR:
             view.advice.append(message)
