@@ -11,7 +11,15 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.errors import Step
 from tocsin.http import services_of
 from tocsin.model import Session
-from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, validate
+from tocsin.settings import (
+    DEFAULT_PORTS,
+    AuthMethod,
+    EmailSettings,
+    Encryption,
+    OAuthFlow,
+    OAuthProvider,
+    validate,
+)
 from tocsin.web.discovery_view import discovery_view
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
@@ -82,6 +90,20 @@ def _enrolment(settings: EmailSettings) -> dict[str, Any]:
     }
 
 
+def _oauth_state(settings: EmailSettings, language: str) -> dict[str, Any]:
+    """What the OAuth2 block shows of the stored sign-in (never a secret), and its texts."""
+    t = translator(language)
+    keys = ("oauth_web_starting", "oauth_web_waiting", "oauth_web_unreachable")
+    return {
+        "secret_set": settings.oauth_client_secret is not None,
+        "signed_in": settings.oauth_refresh_token is not None,
+        "providers": [(p.value, t(f"oauth_provider_{p.value}")) for p in OAuthProvider],
+        "flows": [(f.value, t(f"oauth_flow_{f.value}")) for f in OAuthFlow],
+        "methods": [(m.value, t(f"auth_method_{m.value}")) for m in AuthMethod],
+        "texts": json.dumps({key: t(key) for key in keys}),
+    }
+
+
 def _page(
     request: Request, session: Session, view: SettingsView, *, saved: bool = False, code: int = 200
 ) -> Response:
@@ -114,6 +136,7 @@ def _page(
         online=_enrolment(settings),
         online_texts=_online_texts(language),
         discovery=discovery_view(language),
+        oauth=_oauth_state(settings, language),
         http_status=code,
     )
 
