@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tocsin.secret import Secret
 from tocsin.services.context import Services
 from tocsin.settings import AuthMethod, EmailSettings, Encryption, OAuthFlow
-from tocsin.testing import OAuthTestServer
+from tocsin.testing import OAuthTestServer, ThreadedSMTPTestServer
 
 PUBLIC = "public-app"
 MAILBOX = "alarm@example.com"
@@ -117,3 +117,70 @@ def test_the_block_shows_for_oauth2_and_keeps_the_secret_write_only(
     page.get_by_role("button", name="Save settings").click()  # an empty field keeps it
     expect(page.locator("#f-oauth_client_secret-help")).to_contain_text("A client secret is stored")
     assert services.settings.load().oauth_client_secret == Secret("client-secret-4711")
+
+
+CLIENT, SECRET = "alarm-app", "app-secret-4711"
+
+
+def _app_only(services: Services, oauth: OAuthTestServer, smtp: ThreadedSMTPTestServer) -> None:
+    services.settings.save(
+        EmailSettings(
+            enabled=True,
+            sender_address=MAILBOX,
+            host="localhost",
+            port=smtp.port,
+            encryption=Encryption.SSL,
+            ca_file=str(oauth.ca.ca_path),
+            username=MAILBOX,
+            auth_method=AuthMethod.OAUTH2,
+            oauth_client_id=CLIENT,
+            oauth_client_secret=Secret(SECRET),
+            oauth_tenant=oauth.tenant,
+            oauth_authority=oauth.base_url,
+        )
+    )
+
+
+def _step(page: Page, step: str, status: str) -> Locator:
+    return page.locator(f'#test-steps li[data-step="{step}"][data-status="{status}"]')
+
+
+@pytest.mark.parametrize("mailbox_allows_smtp", [True, False])
+def test_the_test_email_shows_the_token_step_and_the_smtp_auth_hint(
+    signed_in: Page,
+    services: Services,
+    oauth: OAuthTestServer,
+    mailbox_allows_smtp: bool,
+    shoot: Callable[[Page, str], None],
+) -> None:
+    oauth.add_client(CLIENT, SECRET)
+    with ThreadedSMTPTestServer(
+        ca=oauth.ca,
+        tls="implicit",
+        oauth=oauth,
+        auth_mechanisms=("XOAUTH2",),
+        smtp_client_auth_disabled=not mailbox_allows_smtp,
+    ) as smtp:
+        _app_only(services, oauth, smtp)
+        page = signed_in
+        page.reload()
+        page.get_by_label("Recipient").fill("ops@example.net")
+        page.get_by_role("button", name="Send test email").click()
+        token = _step(page, "oauth", "ok")
+        expect(token).to_be_visible(timeout=15_000)
+        expect(token).to_contain_text("Get a sign-in token (OAuth2)")
+        expect(token).to_contain_text(f"token obtained from localhost:{oauth.port}")
+        expect(token).to_contain_text("expires in 60 min")
+        if mailbox_allows_smtp:
+            expect(_step(page, "auth", "ok")).to_contain_text("XOAUTH2")
+            expect(page.locator("#test-result")).to_contain_text("accepted the test email")
+            shoot(page, "settings-test-oauth-ok-en")
+        else:
+            failed = _step(page, "auth", "fail")
+            expect(failed).to_be_visible()
+            expect(failed.locator(".step-hint")).to_contain_text("Authenticated SMTP")
+            expect(page.locator("#test-result")).to_contain_text("was not sent")
+            shoot(page, "settings-test-oauth-smtp-auth-disabled-en")
+        html = page.content()
+        assert not [s for s in [*oauth.issued_secrets, SECRET] if s in html]
+        assert len(smtp.messages) == (1 if mailbox_allows_smtp else 0)
