@@ -140,6 +140,9 @@ def changes_from_form(form: Mapping[str, str]) -> dict[str, object]:
     for name in ("auth_method", "oauth_provider", "oauth_flow"):
         if not form.get(name):
             del changes[name]  # a form from before the OAuth2 block: keep what is stored
+    for name in ("oauth_tenant", "oauth_client_id"):
+        if name not in form:
+            del changes[name]
     return changes
 
 
