@@ -260,3 +260,16 @@ def test_unchecked_boxes_are_false() -> None:
     assert changes["tls_verify"] is True
     assert changes["enabled"] is False
     assert changes["allow_plaintext_auth"] is False
+
+
+def test_the_oauth_fields_keep_what_is_stored_unless_the_form_has_them() -> None:
+    old_form = changes_from_form({"host": "smtp.example.com"})  # a page without the block
+    for name in ("auth_method", "oauth_provider", "oauth_flow", "oauth_tenant"):
+        assert name not in old_form
+    assert "oauth_client_secret" not in changes_from_form({"oauth_client_secret": ""})
+    typed = changes_from_form(
+        {"auth_method": "oauth2", "oauth_tenant": "", "oauth_client_secret": "s3cret"}
+    )
+    assert typed["auth_method"] == "oauth2"
+    assert typed["oauth_tenant"] == ""  # a field emptied on purpose is emptied
+    assert typed["oauth_client_secret"] == "s3cret"

@@ -15,11 +15,14 @@ from pydantic import BaseModel, Field
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.api.auth import Principal, require_admin
 from tocsin.api.json_route import StrictJSONRoute
+from tocsin.errors import ConfigError, DeliveryError, SignInFailed
 from tocsin.http import services_of
 from tocsin.i18n import available_languages, translate
+from tocsin.services.oauth_signin import device_sign_in
 from tocsin.services.test_email import TestEmailRefused, send_test_email
 from tocsin.services.test_email_limit import TestEmailLimit, wait_in_words
 from tocsin.settings import validate
+from tocsin.signin import DeviceCode
 from tocsin.transports.diagnostics import CheckStep
 from tocsin.validation import Report
 
@@ -151,3 +154,63 @@ async def _cancel_on_disconnect(request: Request, task: asyncio.Task[Any]) -> No
         if message["type"] == "http.disconnect":
             task.cancel()
             return
+
+
+@router.post("/oauth/sign-in")
+async def oauth_sign_in(request: Request, principal: Admin) -> StreamingResponse:
+    """Sign in the mailbox of the saved settings with the device code flow.
+
+    Streams JSON lines: ``{"type": "code", "user_code", "verification_uri",
+    "expires_in"}`` as soon as the provider gave the code, then one of ``signed_in``
+    (``mailbox``; the refresh token is stored encrypted and never returned),
+    ``not_ready`` (``issues`` by field) or ``failed`` (``message``, in the admin's
+    language).  Leaving (closing the request) stops the waiting.
+    """
+    language = _language(request, principal)
+    return StreamingResponse(_sign_in(request, language), media_type="application/x-ndjson")
+
+
+async def _sign_in(request: Request, language: str) -> AsyncIterator[bytes]:
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    services = services_of(request)
+
+    def show(code: DeviceCode) -> None:
+        queue.put_nowait(
+            {
+                "type": "code",
+                "user_code": code.user_code,
+                "verification_uri": code.verification_uri,
+                "expires_in": round(code.expires_in),
+            }
+        )
+
+    async def work() -> dict[str, Any]:
+        try:
+            mailbox = await device_sign_in(services, show=show)
+            text = translate("oauth_signed_in", language, mailbox=mailbox)
+            return {"type": "signed_in", "mailbox": mailbox, "message": text}
+        except ConfigError as exc:
+            issues = [issue.as_dict(language) for issue in exc.issues]
+            text = translate("oauth_sign_in_not_ready", language)
+            return {"type": "not_ready", "message": text, "issues": issues}
+        except SignInFailed as exc:
+            text = translate(f"oauth_sign_in_{exc.code}", language)
+            if exc.hint:
+                text += " " + translate(f"oauth_hint_{exc.hint}", language)
+            return {"type": "failed", "code": exc.code, "message": text}
+        except DeliveryError:
+            text = translate("oauth_sign_in_unreachable", language)
+            return {"type": "failed", "code": "unreachable", "message": text}
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(work())
+    watcher = asyncio.create_task(_cancel_on_disconnect(request, task))
+    try:
+        while (line := await queue.get()) is not None:
+            yield (json.dumps(line) + "\n").encode()
+        yield (json.dumps(await task) + "\n").encode()
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()

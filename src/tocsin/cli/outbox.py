@@ -238,7 +238,12 @@ def worker(
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run the delivery engine alone ('serve' runs it too), until SIGTERM or Ctrl-C."""
-    from tocsin.outbox import DeliveryEngine, EngineOptions, RetryPolicy
+    from tocsin.outbox import (
+        DeliveryEngine,
+        EngineOptions,
+        RetryPolicy,
+        default_transport_factory,
+    )
     from tocsin.outbox.tracker import Tracker
 
     start_logging(log_format, log_level)
@@ -260,6 +265,9 @@ def worker(
         services.settings.load,
         settings_version=services.settings.fingerprint,
         options=options,
+        transport_factory=default_transport_factory(
+            connections, refresh_keeper=services.settings.refresh_token_keeper
+        ),
         on_pause=paused,
     )
 

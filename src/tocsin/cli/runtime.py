@@ -22,7 +22,7 @@ import uvicorn
 from tocsin.app import create_app
 from tocsin.deploy.systemd import notify, watchdog_interval
 from tocsin.errors import ConfigurationProblem
-from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics
+from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics, default_transport_factory
 from tocsin.outbox.tracker import Tracker
 from tocsin.services.context import Services
 from tocsin.services.disk import DiskWatch
@@ -73,11 +73,16 @@ def _engine(services: Services, metrics: OutboxMetrics) -> DeliveryEngine:
         log.warning("email delivery paused until the settings change: %s", problem)
         notify_pause(problem)  # one 'system' event, through whatever still works
 
+    options = EngineOptions(state_dir=services.data)  # restarts take back dead leases
     return DeliveryEngine(
         services.store,
         services.settings.load,
         settings_version=services.settings.fingerprint,
-        options=EngineOptions(state_dir=services.data),  # restarts take back dead leases
+        options=options,
+        # A refresh token the provider rotates is stored (encrypted) at once.
+        transport_factory=default_transport_factory(
+            options.max_connections, refresh_keeper=services.settings.refresh_token_keeper
+        ),
         metrics=metrics,
         on_pause=paused,
     )

@@ -11,10 +11,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from tocsin.secret import Secret
 from tocsin.settings import EmailSettings, TransportKind
 from tocsin.transports.base import Transport
 
-__all__ = ["TransportFactory", "TransportHolder", "default_transport_factory"]
+__all__ = ["RefreshKeeper", "TransportFactory", "TransportHolder", "default_transport_factory"]
 
 log = logging.getLogger("tocsin.outbox")
 
@@ -22,8 +23,16 @@ TransportFactory = Callable[[EmailSettings], Transport]
 """Builds a transport for the given settings (tests pass their own)."""
 
 
-def default_transport_factory(max_connections: int) -> TransportFactory:
-    """SMTP with up to ``max_connections`` sessions kept open in parallel."""
+RefreshKeeper = Callable[[EmailSettings], Callable[[Secret], None]]
+"""Gives, for the settings a transport is built from, where a rotated OAuth2 refresh
+token is stored (the services' settings store)."""
+
+
+def default_transport_factory(
+    max_connections: int, *, refresh_keeper: RefreshKeeper | None = None
+) -> TransportFactory:
+    """SMTP with up to ``max_connections`` sessions kept open in parallel; a refresh
+    token the OAuth2 provider rotates goes to ``refresh_keeper(settings)``."""
 
     def build(settings: EmailSettings) -> Transport:
         if settings.transport is TransportKind.ONLINE:
@@ -32,7 +41,8 @@ def default_transport_factory(max_connections: int) -> TransportFactory:
             return OnlineTransport(settings)
         from tocsin.transports.smtp import SMTPTransport
 
-        return SMTPTransport(settings, max_connections=max_connections)
+        keep = refresh_keeper(settings) if refresh_keeper is not None else None
+        return SMTPTransport(settings, max_connections=max_connections, on_refresh_token=keep)
 
     return build
 

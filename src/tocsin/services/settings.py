@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tocsin.secret import Secret
@@ -97,6 +97,19 @@ class SettingsService:
             return False
         self.save(dataclasses.replace(settings, oauth_refresh_token=rotated))
         return True
+
+    def refresh_token_keeper(self, settings: EmailSettings) -> Callable[[Secret], None]:
+        """The ``on_refresh_token`` for a transport built from ``settings``: stores each
+        refresh token the provider rotates, encrypted, as long as no new sign-in replaced
+        the one it rotated (see :meth:`keep_refresh_token`)."""
+        last = settings.oauth_refresh_token
+
+        def keep(rotated: Secret) -> None:
+            nonlocal last
+            if self.keep_refresh_token(rotated, replaces=last):
+                last = rotated
+
+        return keep
 
     def update(self, changes: Mapping[str, object]) -> tuple[EmailSettings, Report, bool]:
         """Validate and apply ``changes``; save only when there is no error.

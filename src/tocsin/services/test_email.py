@@ -70,7 +70,12 @@ async def send_test_email(
             settings, to, language=language, progress=progress, tls_context=tls_context
         )
     return await run_test_email(
-        settings, to, language=language, progress=progress, tls_context=tls_context
+        settings,
+        to,
+        language=language,
+        progress=progress,
+        tls_context=tls_context,
+        on_refresh_token=services.settings.refresh_token_keeper(settings),
     )
 
 

@@ -44,6 +44,20 @@ class BearerLogin:
         self.expires_at = 0.0
         """When that token expires (``time.time`` seconds)."""
 
+    @property
+    def endpoint(self) -> str:
+        """The token endpoint's address (no secret in it), for the test email's report."""
+        return self._tokens.config.token_endpoint
+
+    async def prepare(self) -> bool:
+        """Have a token ready before AUTH; True if the token endpoint was asked for it
+        (False: the process's current token is still fresh).  Raises as
+        :meth:`initial_response`."""
+        before = self._tokens.fetches
+        token = await self._tokens.token()
+        self.scope, self.expires_at = token.scope, token.expires_at
+        return self._tokens.fetches != before
+
     def mechanism(self, offered: Iterable[str]) -> Mechanism:
         """OAUTHBEARER or XOAUTH2, whichever the server offers (the standard one first).
 

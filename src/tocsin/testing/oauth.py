@@ -62,6 +62,8 @@ class _Client:
     client_id: str
     secret: str | None  # None: a public client (device code sign-in needs no secret)
     enabled: bool = True
+    secret_expired: bool = False
+    consented: bool = True
 
 
 @dataclass
@@ -186,6 +188,16 @@ class OAuthTestServer:
         """The application is disabled in the tenant: every token request is refused."""
         with self._lock:
             self._clients[client_id].enabled = False
+
+    def expire_secret(self, client_id: str) -> None:
+        """The application's client secret has passed its end date (Entra AADSTS7000222)."""
+        with self._lock:
+            self._clients[client_id].secret_expired = True
+
+    def withdraw_consent(self, client_id: str) -> None:
+        """No one has granted the application the mail permission (Entra AADSTS65001)."""
+        with self._lock:
+            self._clients[client_id].consented = False
 
     def set_secret(self, client_id: str, secret: str) -> None:
         """Rotate the application's secret (the old one is refused from now on)."""
@@ -423,8 +435,22 @@ class OAuthTestServer:
             )
         if client.secret is not None and secret != client.secret:
             raise _Error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+        if client.secret is not None and client.secret_expired:
+            raise _Error(
+                401,
+                "invalid_client",
+                f"AADSTS7000222: The provided client secret keys for app '{client_id[:60]}' "
+                "are expired.",
+            )
         if not client.enabled:
             raise _Error(400, "unauthorized_client", "AADSTS7000112: Application is disabled.")
+        if not client.consented:
+            raise _Error(
+                400,
+                "invalid_grant",
+                "AADSTS65001: The user or administrator has not consented to use the "
+                f"application with ID '{client_id[:60]}'.",
+            )
         return client
 
     def _token(

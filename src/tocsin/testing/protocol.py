@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 _MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
 _RCPT_ADDRESS = re.compile(r"TO:\s*<?([^<>\s]*)>?", re.IGNORECASE)
+_MAIL_ADDRESS = re.compile(r"FROM:\s*<?([^<>\s]*)>?", re.IGNORECASE)
 
 
 class _HideLoginDataWarning(logging.Filter):
@@ -214,6 +215,9 @@ class _TestSMTP(SMTP):
                 recipient = found.group(1)
             if stage == "data":
                 self._data_lines = 0
+            if stage == "mail" and (refusal := self._send_as_refusal(arg)) is not None:
+                await self.push(refusal)
+                return
             reply = await self._fault_reply(stage, recipient)
             if reply is None:
                 await method(arg)
@@ -221,6 +225,17 @@ class _TestSMTP(SMTP):
                 await self.push(reply)
 
         return run
+
+    def _send_as_refusal(self, arg: str | None) -> str | None:
+        """Exchange Online's answer to a sender other than the signed-in mailbox."""
+        assert self.session is not None
+        user = self.session.auth_data
+        if not self._owner.send_as_check or not isinstance(user, str) or not arg:
+            return None
+        found = _MAIL_ADDRESS.match(arg)
+        if found is None or found.group(1).lower() == user.lower():
+            return None
+        return "550 5.7.60 SMTP; Client does not have permissions to send as this sender"
 
     async def _fault_reply(self, stage: str, recipient: str | None = None) -> str | None:
         """Apply the faults at ``stage``: the reply to give instead of the normal one, or
@@ -300,7 +315,13 @@ class _TestSMTP(SMTP):
             and hmac.compare_digest(auth_data.password, self._owner.password.encode())
         )
         login = auth_data.login.decode("utf-8", "replace") if ok else None
-        return AuthResult(success=ok, handled=False, auth_data=login)
+        refusal = self._owner.login_refusal
+        if self._owner.basic_auth_disabled:
+            ok, login = False, None
+            refusal = "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
+        if ok:
+            return AuthResult(success=True, handled=False, auth_data=login)
+        return AuthResult(success=False, handled=False, message=refusal)
 
     @_auth_mechanism("CRAM-MD5")
     async def auth_cram_md5(self, _server: SMTP, args: list[str]) -> AuthResult:
@@ -352,6 +373,15 @@ class _TestSMTP(SMTP):
         oauth = self._owner.oauth
         ok = oauth is not None and oauth.check(creds.token.reveal(), creds.user)
         self._owner.bearer_attempts.append((mechanism.value, creds.user, ok))
+        if ok and self._owner.smtp_client_auth_disabled:
+            # Exchange Online: a valid token, but SMTP AUTH is off for the mailbox/tenant.
+            return AuthResult(
+                success=False,
+                handled=False,
+                message="535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication "
+                "is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for "
+                "more information.",
+            )
         if ok:
             return AuthResult(success=True, handled=False, auth_data=creds.user)
         # RFC 7628 §3.2.2: the error goes in a challenge; the client answers with a dummy

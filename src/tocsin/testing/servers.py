@@ -44,6 +44,14 @@ class BaseSMTPTestServer:
         oauth: the `OAuthTestServer` that XOAUTH2 and OAUTHBEARER check bearer tokens
             against (a token must be active and may act for the user it names); a refused
             token gets the RFC 7628 error challenge, then 535.  Enables AUTH by itself.
+        login_refusal: the 535 a wrong password gets (e.g. Google's ``535 5.7.8
+            Username and Password not accepted. ...``).
+        basic_auth_disabled: refuse every password with Exchange Online's ``535 5.7.139
+            ... basic authentication is disabled``.
+        smtp_client_auth_disabled: refuse even a valid OAuth2 token with Exchange Online's
+            ``535 5.7.139 ... SmtpClientAuthentication is disabled for the Tenant``.
+        send_as_check: refuse a MAIL FROM other than the logged-in user with Exchange
+            Online's ``550 5.7.60 ... send as this sender`` (SendAsDenied).
         auth_required: 530 for MAIL / RCPT / DATA before a successful AUTH.
         auth_require_tls: offer and accept AUTH only over TLS; default True for
             ``starttls``, False otherwise (aiosmtpd counts only STARTTLS as TLS, so
@@ -74,6 +82,10 @@ class BaseSMTPTestServer:
         password: str = "",
         auth_mechanisms: Sequence[str] = ("PLAIN", "LOGIN"),
         oauth: OAuthTestServer | None = None,
+        login_refusal: str = "535 5.7.8 Authentication credentials invalid",
+        basic_auth_disabled: bool = False,
+        smtp_client_auth_disabled: bool = False,
+        send_as_check: bool = False,
         auth_required: bool = False,
         auth_require_tls: bool | None = None,
         smtputf8: bool = True,
@@ -99,6 +111,10 @@ class BaseSMTPTestServer:
         self.oauth = oauth
         self.bearer_attempts: list[tuple[str, str, bool]] = []
         """Every XOAUTH2 / OAUTHBEARER attempt: (mechanism, user, accepted)."""
+        self.login_refusal = login_refusal
+        self.basic_auth_disabled = basic_auth_disabled
+        self.smtp_client_auth_disabled = smtp_client_auth_disabled
+        self.send_as_check = send_as_check
         self.auth_required = auth_required
         self.auth_require_tls = tls == "starttls" if auth_require_tls is None else auth_require_tls
         self.smtputf8 = smtputf8

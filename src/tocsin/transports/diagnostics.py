@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tocsin.errors import DeliveryError, Reason, Step
+from tocsin.errors import DeliveryError, Reason, SignInRefused, Step
 from tocsin.i18n import translate
 from tocsin.message import Mail, compose
+from tocsin.secret import Secret
 from tocsin.settings import EmailSettings, Encryption
 from tocsin.tlsinfo import CertificateFacts, certificate_facts
 from tocsin.transports.base import Outcome, RecipientResult
@@ -42,6 +43,7 @@ WAITING_FOR: dict[str, str] = {
         Step.TLS,
         Step.EHLO,
         Step.STARTTLS,
+        Step.OAUTH,
         Step.AUTH,
         Step.MAIL_FROM,
         Step.RCPT_TO,
@@ -178,6 +180,8 @@ class _Transcript:
         self.add(CheckStep(event.step, event.status, event.detail))
 
     def _reply_hint(self, step: Step, code: int | None, recipient: str, text: str) -> str:
+        if send_as_denied(text):
+            return self.hint("hint_send_as_denied", sender=self.settings.sender_address)
         if code is not None and code // 100 == 4:
             return self.hint("hint_busy")
         if step is Step.RCPT_TO:
@@ -192,12 +196,14 @@ async def run_test_email(
     language: str = "en",
     progress: Progress | None = None,
     tls_context: ssl.SSLContext | None = None,
+    on_refresh_token: Callable[[Secret], None] | None = None,
 ) -> TestEmailReport:
     """Send a test email to ``to`` through ``settings``, reporting each step as it goes.
 
     Never raises for a delivery problem: the report's failed step carries the
     reason and a hint.  The transcript holds no secret (the session's events never
-    carry the password).
+    carry the password or a token; the OAuth2 step names the scope and the expiry).
+    ``on_refresh_token`` stores a refresh token the provider rotated meanwhile.
     """
     transcript = _Transcript(settings, language, progress)
     report = transcript.report
@@ -227,6 +233,7 @@ async def run_test_email(
         tls_context=tls_context,
         observer=transcript.on_event,
         ehlo_name=None if settings.ehlo_name else await default_ehlo_name(),
+        on_refresh_token=on_refresh_token,
     )
     inner = asyncio.create_task(_converse(session, mail, transcript))
     inner.add_done_callback(_forget)
@@ -276,7 +283,9 @@ async def _converse(session: SMTPSession, mail: Mail, transcript: _Transcript) -
                     refused.step or Step.MAIL_FROM,
                     StepStatus.FAIL,
                     refused.server_message,
-                    recipient_hint(refused, language),
+                    transcript.hint("hint_send_as_denied", sender=settings.sender_address)
+                    if send_as_denied(refused.server_message)
+                    else recipient_hint(refused, language),
                 )
             )
         await session.quit()
@@ -350,6 +359,11 @@ async def _hint_for(error: DeliveryError, t: _Transcript) -> str:
     s = t.settings
     where = {"host": s.host, "port": s.port}
     reason, step = error.reason, error.step
+    if isinstance(error, SignInRefused):
+        return t.hint(f"oauth_hint_{error.hint}")
+    provider = _provider_hint(error, t)
+    if provider:
+        return provider
     if reason is Reason.DNS_FAILED:
         return t.hint("hint_dns", **where)
     if reason is Reason.CONNECT_REFUSED:
@@ -381,6 +395,29 @@ async def _hint_for(error: DeliveryError, t: _Transcript) -> str:
     }
     code, params = simple.get(reason, ("hint_busy", {}))
     return t.hint(code, **params)
+
+
+def send_as_denied(text: str) -> bool:
+    """Exchange Online's refusal of a sender that is not the signed-in mailbox (5.7.60,
+    SendAsDenied), at MAIL FROM or after the message."""
+    return "5.7.60" in text or "sendasdenied" in text.lower()
+
+
+def _provider_hint(error: DeliveryError, t: _Transcript) -> str:
+    """The hint for a refusal whose text names the cause more exactly than its code:
+    Microsoft 365 and Google's answers to a login or a sender."""
+    text = error.server_message or ""
+    lowered = text.lower()
+    if error.step is Step.AUTH and error.reason is Reason.AUTH_FAILED:
+        if "smtpclientauthentication is disabled" in lowered:
+            return t.hint("hint_smtp_auth_disabled", user=t.settings.username)
+        if "5.7.139" in text and "basic authentication is disabled" in lowered:
+            return t.hint("hint_basic_auth_disabled")
+        if "username and password not accepted" in lowered:
+            return t.hint("hint_google_password_refused")
+    if send_as_denied(text):
+        return t.hint("hint_send_as_denied", sender=t.settings.sender_address)
+    return ""
 
 
 async def _certificate_hint(error: DeliveryError, t: _Transcript) -> str:

@@ -26,7 +26,8 @@ import contextlib
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 import aiosmtplib
 
@@ -41,6 +42,7 @@ from tocsin.errors import (
     TLSRequired,
 )
 from tocsin.message import Mail
+from tocsin.secret import Secret
 from tocsin.settings import AuthMethod, EmailSettings, Encryption
 from tocsin.signin.sasl import Mechanism
 from tocsin.signin.smtp_auth import BearerLogin, login_for
@@ -83,12 +85,14 @@ class SMTPSession:
         tls_context: ssl.SSLContext | None = None,
         ehlo_name: str | None = None,
         observer: StepObserver | None = None,
+        on_refresh_token: Callable[[Secret], None] | None = None,
     ) -> None:
         self._settings = settings
         self._tls_context = tls_context or make_tls_context(
             verify=settings.tls_verify, ca_file=settings.ca_file
         )
         self._ehlo_name = settings.ehlo_name or ehlo_name
+        self._on_refresh_token = on_refresh_token
         self._state = SessionState(observer)
         self._client: aiosmtplib.SMTP | None = None
         self._sock: socket.socket | None = None
@@ -248,8 +252,21 @@ class SMTPSession:
         endpoint itself is a configuration problem (delivery pauses).
         """
         s = self._settings
-        login = login_for(s)
+        login = login_for(s, on_refresh_token=self._on_refresh_token)
         assert login is not None  # only called for auth_method oauth2
+        endpoint = urlsplit(login.endpoint).netloc
+        with self._state.run(Step.OAUTH, f"token endpoint {endpoint}"):
+            fetched = await login.prepare()
+        lifetime = max(0, round((login.expires_at - time.time()) / 60))
+        how = f"token obtained from {endpoint}" if fetched else "token still valid"
+        self._state.emit(
+            Step.OAUTH,
+            StepStatus.OK,
+            f"{how}: scope {login.scope or 'default'}, expires in {lifetime} min",
+            scope=login.scope,
+            expires_in=lifetime * 60,
+            fetched=fetched,
+        )
         with self._state.run(Step.AUTH):
             if not self.encrypted and not s.allow_plaintext_auth:
                 raise TLSRequired(
@@ -335,7 +352,8 @@ class SMTPTransport:
 
     Idle sessions are kept for ``idle_timeout`` seconds and reused; a session that
     failed in any way is dropped.  Every attempt (connect included) is bounded by
-    the settings' ``deadline``.
+    the settings' ``deadline``.  ``on_refresh_token`` receives a refresh token the
+    OAuth2 provider rotated (the services store it; the transport never writes settings).
     """
 
     def __init__(
@@ -345,6 +363,7 @@ class SMTPTransport:
         max_connections: int = 2,
         idle_timeout: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
+        on_refresh_token: Callable[[Secret], None] | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -357,6 +376,7 @@ class SMTPTransport:
         )
         self._ehlo_name: str | None = None
         self._closed = False
+        self._on_refresh_token = on_refresh_token
 
     async def _session(self) -> tuple[SMTPSession, bool]:
         now = time.monotonic()
@@ -368,7 +388,10 @@ class SMTPTransport:
         if self._ehlo_name is None and not self._settings.ehlo_name:
             self._ehlo_name = await default_ehlo_name() or ""
         session = SMTPSession(
-            self._settings, tls_context=self._tls_context, ehlo_name=self._ehlo_name or None
+            self._settings,
+            tls_context=self._tls_context,
+            ehlo_name=self._ehlo_name or None,
+            on_refresh_token=self._on_refresh_token,
         )
         return session, False
 

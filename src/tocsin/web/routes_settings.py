@@ -12,7 +12,16 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.errors import ConfigError, DeliveryError, Reason, Step
 from tocsin.http import services_of
 from tocsin.model import Session
-from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, relay_url_problem, validate
+from tocsin.settings import (
+    DEFAULT_PORTS,
+    AuthMethod,
+    EmailSettings,
+    Encryption,
+    OAuthFlow,
+    OAuthProvider,
+    relay_url_problem,
+    validate,
+)
 from tocsin.transports.online import fetch_device
 from tocsin.web.discovery_view import discovery_view
 from tocsin.web.form_pages import admin_form
@@ -86,6 +95,20 @@ def _enrolment(settings: EmailSettings) -> dict[str, Any]:
     }
 
 
+def _oauth_state(settings: EmailSettings, language: str) -> dict[str, Any]:
+    """What the OAuth2 block shows of the stored sign-in (never a secret), and its texts."""
+    t = translator(language)
+    keys = ("oauth_web_starting", "oauth_web_waiting", "oauth_web_unreachable")
+    return {
+        "secret_set": settings.oauth_client_secret is not None,
+        "signed_in": settings.oauth_refresh_token is not None,
+        "providers": [(p.value, t(f"oauth_provider_{p.value}")) for p in OAuthProvider],
+        "flows": [(f.value, t(f"oauth_flow_{f.value}")) for f in OAuthFlow],
+        "methods": [(m.value, t(f"auth_method_{m.value}")) for m in AuthMethod],
+        "texts": json.dumps({key: t(key) for key in keys}),
+    }
+
+
 def _page(
     request: Request, session: Session, view: SettingsView, *, saved: bool = False, code: int = 200
 ) -> Response:
@@ -129,6 +152,7 @@ def _page(
         online=_enrolment(settings),
         online_texts=_online_texts(language),
         discovery=discovery_view(language),
+        oauth=_oauth_state(settings, language),
         http_status=code,
     )
 

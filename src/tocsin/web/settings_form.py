@@ -40,6 +40,12 @@ TEXT_FIELDS: Final = (
     "ehlo_name",
     "timeout",
     "deadline",
+    # added for issue 10: the OAuth2 block (templates/web/_oauth.html)
+    "auth_method",
+    "oauth_provider",
+    "oauth_flow",
+    "oauth_tenant",
+    "oauth_client_id",
 )
 CHECKBOXES: Final = ("enabled", "allow_plaintext_auth", "tls_verify")
 
@@ -62,12 +68,19 @@ FIELD_LABELS: Final[Mapping[str, str]] = {
     "ehlo_name": "ehlo_name",
     "timeout": "timeout",
     "deadline": "deadline",
+    "auth_method": "oauth_auth_method",
+    "oauth_provider": "oauth_provider_label",
+    "oauth_flow": "oauth_flow_label",
+    "oauth_tenant": "oauth_tenant_label",
+    "oauth_client_id": "oauth_client_id_label",
+    "oauth_client_secret": "oauth_client_secret_label",
 }
 """Every field of the form, in page order, with the text key of its label."""
 
 _ANCHORS: Final = {
     "transport": "f-transport-smtp",
     "encryption": f"f-encryption-{ENCRYPTIONS[0].value}",
+    "auth_method": "f-auth_method-password",
 }
 
 
@@ -122,6 +135,14 @@ def changes_from_form(form: Mapping[str, str]) -> dict[str, object]:
         changes["password"] = None
     elif form.get("password"):
         changes["password"] = form["password"]
+    if form.get("oauth_client_secret"):  # write-only: an empty field keeps the stored one
+        changes["oauth_client_secret"] = form["oauth_client_secret"]
+    for name in ("auth_method", "oauth_provider", "oauth_flow"):
+        if not form.get(name):
+            del changes[name]  # a form from before the OAuth2 block: keep what is stored
+    for name in ("oauth_tenant", "oauth_client_id"):
+        if name not in form:
+            del changes[name]
     return changes
 
 

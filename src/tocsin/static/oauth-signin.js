@@ -1,0 +1,100 @@
+// The OAuth2 block of the settings page (templates/web/_oauth.html): shows the block
+// when the sign-in method is OAuth2, and runs the device code sign-in for the saved
+// settings.  The answer streams JSON lines (the code, then the outcome); the refresh
+// token stays on the server.  Everything is inserted as text, never HTML.
+"use strict";
+
+(() => {
+  const section = document.getElementById("oauth");
+  if (!section) {
+    return;
+  }
+  const texts = JSON.parse(section.dataset.texts || "{}");
+  const tx = (key) => texts[key] || key;
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const fields = document.getElementById("oauth-fields");
+  const button = document.getElementById("oauth-sign-in");
+  const status = document.getElementById("oauth-status");
+  const codeBox = document.getElementById("oauth-code");
+  const codeUrl = document.getElementById("oauth-code-url");
+  const codeValue = document.getElementById("oauth-code-value");
+
+  const methods = section.querySelectorAll('input[name="auth_method"]');
+  const showFields = () => {
+    const chosen = section.querySelector('input[name="auth_method"]:checked');
+    fields.hidden = !chosen || chosen.value !== "oauth2";
+  };
+  methods.forEach((radio) => radio.addEventListener("change", showFields));
+  showFields();
+
+  const finish = (line) => {
+    codeBox.hidden = true;
+    status.textContent = line.message || tx("oauth_web_unreachable");
+    if (line.type === "not_ready" && Array.isArray(line.issues)) {
+      const more = line.issues.map((issue) => issue.message).filter(Boolean).join(" ");
+      if (more) {
+        status.textContent += " " + more;
+      }
+    }
+    status.dataset.state = line.type;
+  };
+
+  const handle = (line) => {
+    if (line.type === "code") {
+      codeUrl.textContent = line.verification_uri;
+      codeUrl.href = line.verification_uri;
+      codeValue.textContent = line.user_code;
+      codeBox.hidden = false;
+      status.textContent = tx("oauth_web_waiting");
+      status.dataset.state = "waiting";
+    } else {
+      finish(line);
+    }
+  };
+
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    codeBox.hidden = true;
+    status.textContent = tx("oauth_web_starting");
+    status.dataset.state = "starting";
+    let done = false;
+    try {
+      const response = await fetch("/api/v1/settings/oauth/sign-in", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/x-ndjson", "X-CSRF-Token": csrf },
+      });
+      if (!response.ok || !response.body) {
+        finish({ type: "failed" });
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done: ended } = await reader.read();
+        if (ended) {
+          break;
+        }
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n")) >= 0) {
+          const text = buffer.slice(0, end).trim();
+          buffer = buffer.slice(end + 1);
+          if (text) {
+            const line = JSON.parse(text);
+            done = done || line.type !== "code";
+            handle(line);
+          }
+        }
+      }
+      if (!done) {
+        finish({ type: "failed" });
+      }
+    } catch (error) {
+      finish({ type: "failed" });
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();
