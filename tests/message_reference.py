@@ -17,7 +17,7 @@ from email.utils import format_datetime
 
 from tocsin.address import Address, parse_address
 from tocsin.headers import check_header_text, verify_rendered_headers
-from tocsin.message import Mail, make_message_id
+from tocsin.message import Mail, make_message_id, utf8_text_line
 
 __all__ = ["reference_compose"]
 
@@ -31,8 +31,13 @@ def _set_text_header(msg: EmailMessage, name: str, value: str) -> None:
     encoded and folded by ``email.header.Header``, which keeps such spaces inside the
     encoded words, and stored as it is: its lines fit the policy, so none is refolded.
     """
-    if value.isascii() or msg.policy.utf8:  # type: ignore[attr-defined]
+    if value.isascii():
         msg[name] = value
+    elif msg.policy.utf8:  # type: ignore[attr-defined]
+        # The one documented difference from the path it froze: UTF-8 text is folded
+        # by the builder (the library's folder made it read back with a leading space).
+        folded = utf8_text_line(name, value).decode("utf-8")
+        msg.set_raw(name, folded.partition(": ")[2].rstrip("\r\n"))
     else:
         msg.set_raw(name, Header(value, "utf-8", header_name=name).encode(linesep="\r\n"))
 

@@ -35,7 +35,7 @@ from typing import Final
 from tocsin.address import Address, parse_address
 from tocsin.headers import check_header_text, verify_rendered_headers
 
-__all__ = ["Mail", "compose", "make_message_id"]
+__all__ = ["Mail", "compose", "make_message_id", "utf8_text_line"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +112,33 @@ def _text_line(name: str, value: str, smtputf8: bool) -> bytes:
     plain = _plain_line(name, value) if _NAME.fullmatch(name) else None
     if plain is not None:
         return plain
-    if value.isascii() or smtputf8:
+    if value.isascii():
         return _library_line(name, value, smtputf8)
+    if smtputf8:
+        return utf8_text_line(name, value)
     if name == "Subject":
         return _encoded_words(name, value)
     raw = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return _policy(smtputf8).fold_binary(name, raw)
+
+
+def utf8_text_line(name: str, value: str) -> bytes:
+    """An unstructured header with non-ASCII text for an SMTPUTF8 message (RFC 6532): the
+    text as it is, folded before a space once a line would pass 78 octets, the first
+    word always on the name's line.
+
+    The standard library's folder, given such a line, puts the whole text on a line of
+    its own after an empty ``Subject:``, and it reads back with a leading space.
+    """
+    words = value.split(" ")
+    lines = [f"{name}: {words[0]}"]
+    for word in words[1:]:
+        joined = f"{lines[-1]} {word}"
+        if word and len(joined.encode("utf-8")) > _MAX_LINE and lines[-1].strip():
+            lines.append(f" {word}")  # never a line of spaces only (RFC 5322 §3.2.2)
+        else:
+            lines[-1] = joined
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 def _encoded_words(name: str, value: str) -> bytes:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.header import decode_header, make_header
 from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
 from email.policy import compat32
 from zoneinfo import ZoneInfo
 
@@ -286,3 +287,31 @@ def test_a_non_ascii_subject_is_encoded_as_email_header_does(subject):
 
     raw = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
     assert _text_line("Subject", subject, False) == policy.SMTP.fold_binary("Subject", raw)
+
+
+def test_a_long_utf8_subject_reads_back_exactly_where_the_library_added_a_space() -> None:
+    # The documented difference from the EmailMessage path: for an SMTPUTF8 message the
+    # library wrote a long non-ASCII subject on a line of its own after an empty
+    # "Subject:", and it read back with a leading space (found by Hypothesis).
+    subject = "[WARNING] Always active – Campus / Räum 1 – 000000000000: 000000000000"
+    library = EmailMessage(policy=policy.SMTPUTF8)
+    library["Subject"] = subject
+    assert (
+        str(email.message_from_bytes(library.as_bytes(), policy=policy.default)["Subject"])
+        == " " + subject
+    )
+    mail = compose(sender="alarm@example.com", to=["jörg@example.net"], subject=subject, text="x")
+    assert mail.smtputf8
+    assert str(_parse(mail)["Subject"]) == subject
+    head = mail.content.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert any(line.startswith(b"Subject: [WARNING]") for line in head)
+    assert all(len(line) <= 78 for line in head)
+
+
+@settings(max_examples=300)
+@given(subject=st.text(alphabet=SAFE_TEXT, min_size=1, max_size=200).map(clean_header_text))
+def test_any_utf8_subject_reads_back_exactly(subject: str) -> None:
+    mail = compose(
+        sender="alarm@example.com", to=["jörg@example.net"], subject=subject or "x", text="x"
+    )
+    assert str(_parse(mail)["Subject"]) == (subject or "x")
