@@ -39,7 +39,7 @@ from tocsin.cli.support import (
 )
 from tocsin.deploy.logs import LogFormat
 from tocsin.errors import ConfigError, MissingExtra, SchemaError, StorageFull
-from tocsin.i18n import translate
+from tocsin.i18n import available_languages, translate
 from tocsin.security import MIN_PASSWORD_LENGTH
 from tocsin.services.context import Services
 from tocsin.services.disk import (
@@ -329,7 +329,8 @@ def _admin_refusal(message: str, language: str) -> str:
     if message.startswith("the password"):
         return translate("cli_admin_password_short", language, count=MIN_PASSWORD_LENGTH)
     if message.startswith("the language"):
-        return translate("cli_language_unknown", language)
+        languages = ", ".join(available_languages())
+        return translate("cli_language_unknown", language, languages=languages)
     return message
 
 
