@@ -89,6 +89,21 @@ def test_the_cli_shows_the_token_step_and_the_mechanism(
     assert lines.index(token) < lines.index(auth)
     assert issued
     assert not [s for s in [*issued, SECRET] if s in done.stdout + done.stderr]
+    # The run is in the delivery log's list of test emails, with no token or secret.
+    services = Services.open(tmp_path)
+    try:
+        runs = services.store.list_test_emails()
+    finally:
+        services.close()
+    assert [(r.recipient, r.ok, r.typed, r.step) for r in runs] == [
+        ("ops@example.net", True, False, "")
+    ]
+    assert "250" in runs[0].detail
+    files = sorted(tmp_path.glob("tocsin.db*"))
+    assert files
+    for path in files:
+        content = path.read_bytes()
+        assert not [s for s in [*issued, SECRET] if s.encode() in content], path
 
 
 @pytest.mark.parametrize("language", ["en", "de"])

@@ -98,9 +98,10 @@ def test_two_cli_upgrades_at_once_on_postgres(tmp_path: Path) -> None:
         outputs = _run_together([cli, cli], env)
         with psycopg.connect(pg_url(schema)) as conn:
             rows = conn.execute("SELECT component, version FROM schema_migration").fetchall()
-    assert rows == [("tocsin", 1)]
+    assert sorted(rows) == [("tocsin", 1), ("tocsin", 2)]
     assert sum(o.count("0001_initial") for o in outputs) == 1, outputs
-    assert all("Up to date: tocsin 1" in o for o in outputs)
+    assert sum(o.count("0002_test_emails") for o in outputs) == 1, outputs
+    assert all("Up to date: tocsin 2" in o for o in outputs)
 
 
 def test_db_status_and_upgrade_take_a_database_made_before_versions(tmp_path: Path) -> None:
@@ -112,12 +113,13 @@ def test_db_status_and_upgrade_take_a_database_made_before_versions(tmp_path: Pa
     assert "tables of version 1 without a recorded version" in status
     upgraded = tocsin_cli(env, "db", "upgrade")
     assert "0001_initial (baseline: the tables were there)" in upgraded
-    assert "Up to date: tocsin 1" in upgraded
+    assert "0002_test_emails" in upgraded
+    assert "Up to date: tocsin 2" in upgraded
     report = json.loads(tocsin_cli(env, "db", "status", "--json"))
     (schema,) = report["schemas"]
-    assert (schema["current"], schema["known"], schema["pending"]) == (1, 1, [])
+    assert (schema["current"], schema["known"], schema["pending"]) == (2, 2, [])
     assert "baseline" in schema["history"][0]["applied_by"]
-    assert "Up to date: tocsin 1" in tocsin_cli(env, "db", "upgrade")  # nothing more to do
+    assert "Up to date: tocsin 2" in tocsin_cli(env, "db", "upgrade")  # nothing more to do
 
 
 def test_a_newer_database_is_refused_by_every_start(tmp_path: Path) -> None:
@@ -130,7 +132,7 @@ def test_a_newer_database_is_refused_by_every_start(tmp_path: Path) -> None:
     finally:
         store.close()
     sentence = (
-        "The database is at schema version 2, but this Tocsin knows versions up to 1 only: "
+        "The database is at schema version 3, but this Tocsin knows versions up to 2 only: "
         "upgrade Tocsin (it never downgrades a database)."
     )
     env = _env(tmp_path)
@@ -144,6 +146,6 @@ def test_a_newer_database_is_refused_by_every_start(tmp_path: Path) -> None:
         words = " ".join((done.stdout + done.stderr).split())
         assert "Traceback" not in words
         if command[0] == "db" and command[1] == "status":
-            assert "version 2, newer than this Tocsin knows (1): upgrade Tocsin" in words
+            assert "version 3, newer than this Tocsin knows (2): upgrade Tocsin" in words
         else:
             assert sentence in words, (command, words)

@@ -31,14 +31,14 @@ from tocsin.errors import SchemaError, SchemaTooNew
 from tocsin.outbox import DeliveryEngine, EngineOptions, RetryPolicy, Status
 from tocsin.relay.store import RELAY, open_relay_store
 from tocsin.settings import EmailSettings, Encryption
-from tocsin.store import AnyStore, open_store
+from tocsin.store import AnyStore, TestEmailRun, open_store
 from tocsin.store.migrations import APPLIANCE, upgrade
 from tocsin.store.sqlite import statements
 from tocsin.testing import ThreadedSMTPTestServer
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-# Test only (the product has no version 2 yet): a column with a default on tables with
+# Test only (a version after the newest): a column with a default on tables with
 # rows, and an index on it; the same SQL on both dialects.
 ADDED_COLUMN = """-- test only: what a later release might do
 ALTER TABLE outbox_delivery ADD COLUMN test_note TEXT NOT NULL DEFAULT 'upgraded';
@@ -103,10 +103,10 @@ def test_a_new_database_records_each_version(place: Place) -> None:
     store = place.open()
     try:
         (state,) = store.schema_states()
-        assert (state.current, state.known, state.pending, state.baseline) == (1, 1, (), False)
+        assert (state.current, state.known, state.pending, state.baseline) == (2, 2, (), False)
     finally:
         store.close()
-    assert [(v, n) for v, n, _ in _versions(place)] == [(1, "initial")]
+    assert [(v, n) for v, n, _ in _versions(place)] == [(1, "initial"), (2, "test_emails")]
 
 
 def _catalog(place: Place) -> list[tuple[Any, ...]]:
@@ -138,20 +138,53 @@ def _catalog(place: Place) -> list[tuple[Any, ...]]:
     )
 
 
+def _version_1_part(catalog: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The catalog without what version 2 added (the test email table)."""
+    return [row for row in catalog if row[1] != "test_email"]
+
+
 def test_version_1_is_exactly_what_tocsin_made_before_versions(
     place: Place, tmp_path: Path
 ) -> None:
     place.make_v1()
     made_before = _catalog(place)
+    assert not [row for row in made_before if row[1] == "test_email"]
     if place.dialect == "sqlite":
         fresh = Place("sqlite", str(tmp_path / "fresh.db"), None)
         fresh.open().close()
-        assert _catalog(fresh) == made_before
+        assert _version_1_part(_catalog(fresh)) == made_before
         return
     with pg_schema() as schema:
         fresh = Place("postgres", PG_URL, schema)
         fresh.open().close()
-        assert _catalog(fresh) == made_before
+        assert _version_1_part(_catalog(fresh)) == made_before
+
+
+def test_a_version_1_database_opens_at_version_2_with_its_rows_and_logs_tests(
+    place: Place,
+) -> None:
+    place.make_v1()
+    store = place.open()
+    try:
+        (state,) = store.schema_states()
+        assert (state.current, state.known, state.baseline) == (2, 2, False)
+        assert store.list_test_emails() == []
+        for n in range(205):  # retention: the newest 200 runs stay
+            store.record_test_email(
+                TestEmailRun(sent_at=float(n), recipient=f"r{n}@example.com", typed=n % 2 == 1,
+                             ok=n % 3 != 0, step="" if n % 3 else "auth", detail=f"reply {n}")
+            )  # fmt: skip
+        runs = store.list_test_emails()
+    finally:
+        store.close()
+    assert [v for v, _, _ in _versions(place)] == [1, 2]
+    assert read_rows(place.fetch, "appliance") == sorted_fixture("appliance")
+    assert len(runs) == 200
+    assert place.fetch("SELECT COUNT(*) FROM test_email") == [(200,)]
+    assert runs[0] == TestEmailRun(204.0, "r204@example.com", False, False, "auth", "reply 204")
+    assert runs[-1].recipient == "r5@example.com"
+    assert runs[1] == TestEmailRun(203.0, "r203@example.com", True, True, "", "reply 203")
+    assert (runs[3].ok, runs[3].step) == (False, "auth")  # run 201
 
 
 def _deliver_queued(store: AnyStore, port: int) -> None:
@@ -243,11 +276,13 @@ def test_a_version_1_relay_database_is_taken_as_version_1(place: Place) -> None:
         states = {s.component.name: s for s in store.schema_states()}
     finally:
         store.close()
-    assert {name: s.current for name, s in states.items()} == {"tocsin": 1, RELAY.name: 1}
+    # The appliance's tables were at version 1 (the baseline) and are brought to 2.
+    assert {name: s.current for name, s in states.items()} == {"tocsin": 2, RELAY.name: 1}
     for component in ("tocsin", RELAY.name):
-        ((version, _, applied_by),) = _versions(place, component)
+        (version, _, applied_by), *later = _versions(place, component)
         assert version == 1
         assert "baseline" in applied_by
+        assert [v for v, _, _ in later] == ([2] if component == "tocsin" else [])
     assert read_rows(place.fetch, "relay") == sorted_fixture("relay")
 
 
@@ -256,15 +291,16 @@ def test_a_failed_migration_is_rolled_back_whole(place: Place, tmp_path: Path) -
 INSERT INTO no_such_table VALUES (1);
 """
     place.open().close()
+    newest = len(APPLIANCE.migrations(place.dialect))
     later = with_extra_migration(APPLIANCE, tmp_path / "m", place.dialect, broken)
     store = place.open(migrate=False)
     try:
         with pytest.raises((sqlite3.Error, psycopg.Error)):
             upgrade(store, later)
-        assert store.schema_states()[0].current == 1
+        assert store.schema_states()[0].current == newest
     finally:
         store.close()
-    assert [v for v, _, _ in _versions(place)] == [1]
+    assert [v for v, _, _ in _versions(place)] == list(range(1, newest + 1))
     if place.dialect == "sqlite":
         names = [r[1] for r in place.fetch("PRAGMA table_info(outbox_delivery)")]
     else:
@@ -276,10 +312,10 @@ INSERT INTO no_such_table VALUES (1);
 
 def test_migrations_numbered_with_a_gap_are_refused(tmp_path: Path) -> None:
     later = with_extra_migration(APPLIANCE, tmp_path / "m", "sqlite", "SELECT 1;")
-    (tmp_path / "m" / "sqlite" / "0002_test_only.sql").rename(
-        tmp_path / "m" / "sqlite" / "0003_gap.sql"
+    (tmp_path / "m" / "sqlite" / "0003_test_only.sql").rename(
+        tmp_path / "m" / "sqlite" / "0004_gap.sql"
     )
-    with pytest.raises(SchemaError, match=r"numbered \[1, 3\]"):
+    with pytest.raises(SchemaError, match=r"numbered \[1, 2, 4\]"):
         later.migrations("sqlite")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from helpers import LiveServer
 from tocsin.services.context import Services
 from tocsin.testing import ThreadedSMTPTestServer
 
@@ -123,3 +124,67 @@ def test_unsaved_changes_say_the_test_uses_the_form_as_typed(signed_in: Page) ->
     page.get_by_label("Server address").fill("smtp.example.com")
     expect(page.locator("#test-unsaved")).to_be_visible()
     expect(page.locator("#test-unsaved")).to_contain_text("values in the form as typed")
+
+
+def _test_rows(page: Page) -> object:
+    return page.locator("#test-emails tbody tr")
+
+
+def test_test_emails_are_listed_in_the_delivery_log_without_a_secret(
+    signed_in: Page,
+    smtp: ThreadedSMTPTestServer,
+    services: Services,
+    server: LiveServer,
+    shoot: Callable[[Page, str], None],
+) -> None:
+    page = signed_in
+    page.goto(server.url + "/deliveries")
+    expect(page.locator("#test-emails")).to_contain_text("No test email has been sent yet.")
+    page.goto(server.url + "/settings/email")
+    # First with a saved wrong password: refused at the login step.
+    _configure(page, smtp, "the-old-password")
+    page.get_by_label("Recipient").fill(TO)
+    page.get_by_role("button", name="Send test email").click()
+    expect(page.locator("#test-result")).to_contain_text("was not sent", timeout=15_000)
+    # Then the right password typed but not saved: the test uses the form as typed.
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Send test email").click()
+    expect(page.locator("#test-result")).to_contain_text("accepted the test email", timeout=15_000)
+    assert len(smtp.messages) == 1
+
+    page.goto(server.url + "/deliveries")
+    rows = _test_rows(page)
+    expect(rows).to_have_count(2)  # type: ignore[attr-defined]
+    newest, failed = rows.nth(0), rows.nth(1)  # type: ignore[attr-defined]
+    expect(newest).to_have_attribute("data-ok", "true")
+    expect(newest).to_contain_text(TO)
+    expect(newest).to_contain_text("Accepted by the server")
+    expect(newest).to_contain_text("Form as typed (not saved)")
+    expect(newest).to_contain_text("250")  # the server's answer
+    expect(failed).to_have_attribute("data-ok", "false")
+    expect(failed).to_contain_text("Not sent")
+    expect(failed).to_contain_text("Saved settings")
+    expect(failed.locator(".test-step")).to_have_text("Log in")
+    expect(failed).to_contain_text("535")  # the server's refusal, as it said it
+    # Not in the outbox: its list stays empty.
+    expect(page.locator(".empty-state").first).to_contain_text("No deliveries match.")
+    shoot(page, "deliveries-test-emails-en")
+
+    page.get_by_role("button", name="Deutsch").click()
+    page.goto(server.url + "/deliveries")
+    expect(page.locator("#test-emails h2")).to_have_text("Test-E-Mails")
+    expect(rows.nth(0)).to_contain_text("Vom Server angenommen")  # type: ignore[attr-defined]
+    expect(rows.nth(0)).to_contain_text("Formular wie eingegeben")  # type: ignore[attr-defined]
+    expect(rows.nth(1)).to_contain_text("Nicht gesendet")  # type: ignore[attr-defined]
+    expect(rows.nth(1).locator(".test-step")).to_have_text("Anmelden")  # type: ignore[attr-defined]
+    shoot(page, "deliveries-test-emails-de")
+
+    # No secret in the table, nor anywhere in the database's files.
+    runs = services.store.list_test_emails()
+    assert [(r.ok, r.typed, r.step) for r in runs] == [(True, True, ""), (False, False, "auth")]
+    files = sorted(services.data.glob("tocsin.db*"))
+    assert files
+    for path in files:
+        content = path.read_bytes()
+        for secret in (PASSWORD, "the-old-password"):
+            assert secret.encode() not in content, (path, secret)

@@ -9,16 +9,18 @@ keeps running on the saved settings while an admin tries a new server.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Mapping
 
 from tocsin.errors import TocsinError
 from tocsin.services.context import Services
 from tocsin.services.settings import check_files
 from tocsin.settings import EmailSettings, TransportKind, apply_update, validate
+from tocsin.store import TestEmailRun
 from tocsin.transports.diagnostics import Progress, TestEmailReport, run_test_email
 from tocsin.validation import Issue, Level, Report
 
-__all__ = ["TestEmailRefused", "send_test_email", "settings_to_test"]
+__all__ = ["TestEmailRefused", "run_of", "send_test_email", "settings_to_test"]
 
 
 class TestEmailRefused(TocsinError):
@@ -66,16 +68,34 @@ async def send_test_email(
             )
         from tocsin.transports.online_diagnostics import run_online_test_email
 
-        return await run_online_test_email(
+        result = await run_online_test_email(
             settings, to, language=language, progress=progress, tls_context=tls_context
         )
-    return await run_test_email(
-        settings,
-        to,
-        language=language,
-        progress=progress,
-        tls_context=tls_context,
-        on_refresh_token=services.settings.refresh_token_keeper(settings),
+    else:
+        result = await run_test_email(
+            settings,
+            to,
+            language=language,
+            progress=progress,
+            tls_context=tls_context,
+            on_refresh_token=services.settings.refresh_token_keeper(settings),
+        )
+    # "Typed" only when the form as typed differs from what is saved.
+    typed = changes is not None and settings != services.settings.load()
+    services.store.record_test_email(run_of(result, to, typed=typed))
+    return result
+
+
+def run_of(report: TestEmailReport, to: str, *, typed: bool) -> TestEmailRun:
+    """The delivery log's row of a test: outcome, failing step, the server's words."""
+    failed = report.failure
+    return TestEmailRun(
+        sent_at=time.time(),
+        recipient=to,
+        typed=typed,
+        ok=report.ok,
+        step=failed.step.value if failed else "",
+        detail=report.server_reply or (failed.summary if failed else ""),
     )
 
 

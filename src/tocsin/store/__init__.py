@@ -15,6 +15,7 @@ from tocsin.store.outbox_sql import SQLTransaction
 from tocsin.store.postgres import PostgresStore
 from tocsin.store.sites_sql import SiteSQL, SQLSites
 from tocsin.store.sqlite import SQLiteStore
+from tocsin.store.test_emails_sql import TestEmailRun
 
 __all__ = [
     "AnyStore",
@@ -27,6 +28,7 @@ __all__ = [
     "SQLiteStore",
     "SiteSQL",
     "Store",
+    "TestEmailRun",
     "is_postgres_url",
     "open_store",
     "sqlite_path",

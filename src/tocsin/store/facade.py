@@ -11,6 +11,8 @@ repositories it holds:
 - ``accounts`` (:class:`~tocsin.store.accounts_sql.SQLAccounts`): admins, sessions,
   API tokens;
 - ``sites`` (:class:`~tocsin.store.sites_sql.SQLSites`): groups, users, events;
+- ``test_emails`` (:class:`~tocsin.store.test_emails_sql.SQLTestEmails`): the test
+  email runs the delivery log lists;
 - ``versions`` (:class:`~tocsin.store.migrations.SchemaVersions`): the schema.
 
 :class:`SQLStore` is the facade the rest of Tocsin sees: each of its methods says
@@ -30,6 +32,7 @@ from tocsin.store.migrations import Component, SchemaVersions
 from tocsin.store.outbox_sql import SQLOutbox
 from tocsin.store.runner import Database
 from tocsin.store.sites_sql import SQLSites
+from tocsin.store.test_emails_sql import SQLTestEmails
 from tocsin.store.tracking_sql import SQLTracking
 
 __all__ = ["SQLStore", "via"]
@@ -67,6 +70,10 @@ def _sites(store: SQLStore) -> SQLSites:
     return store.sites
 
 
+def _test_emails(store: SQLStore) -> SQLTestEmails:
+    return store.test_emails
+
+
 def _versions(store: SQLStore) -> SchemaVersions:
     return store.versions
 
@@ -90,6 +97,7 @@ class SQLStore:
         self.tracking = SQLTracking(db, claim_lock=claim_lock)
         self.accounts = SQLAccounts(db)
         self.sites = SQLSites(db)
+        self.test_emails = SQLTestEmails(db)
         self.versions = versions
 
     # ------------------------------------------------------------ the schema
@@ -134,3 +142,7 @@ class SQLStore:
     # ------------------------------------------------------------ the site
     site_reading = via(_sites, SQLSites.site_reading)
     site_writing = via(_sites, SQLSites.site_writing)
+
+    # ------------------------------------------------------------ test emails
+    record_test_email = via(_test_emails, SQLTestEmails.record_test_email)
+    list_test_emails = via(_test_emails, SQLTestEmails.list_test_emails)

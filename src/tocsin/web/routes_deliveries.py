@@ -14,6 +14,7 @@ from tocsin.http import services_of
 from tocsin.outbox import DeliveryView, Status
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, RemoteState
 from tocsin.services.outbox import EmailNotFound
+from tocsin.store import TestEmailRun
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
@@ -86,13 +87,26 @@ def _filters(request: Request) -> tuple[Status | None, RemoteState | None, str]:
     return status, remote, recipient
 
 
+def _test_row(run: TestEmailRun) -> dict[str, Any]:
+    return {
+        "sent": when(run.sent_at),
+        "recipient": run.recipient,
+        "typed": run.typed,
+        "ok": run.ok,
+        "step": run.step,
+        "step_key": f"step_{run.step}" if run.step and has_text(f"step_{run.step}") else "",
+        "detail": run.detail,
+    }
+
+
 @router.get(PATH)
 def deliveries(request: Request) -> Response:
     """The newest deliveries, with counts per status."""
     session = current_session(request)
     if session is None:
         return to_login(request)
-    outbox = services_of(request).outbox
+    services = services_of(request)
+    outbox = services.outbox
     status, remote, recipient = _filters(request)
     raw_email = request.query_params.get("email", "")
     email = int(raw_email) if raw_email.isdigit() and len(raw_email) < 19 else None
@@ -113,6 +127,7 @@ def deliveries(request: Request) -> Response:
         session=session,
         active="deliveries",
         rows=[_row(v) for v in views],
+        tests=[_test_row(r) for r in services.store.list_test_emails()],
         zone=zone(),
         limit=LIMIT,
         statuses=[s.value for s in Status],
