@@ -187,10 +187,14 @@ def test_delivered_message_has_exactly_our_headers(tocsin, real_smtp):
         "auto-submitted",
         "mime-version",
         "content-type",
-        "content-transfer-encoding",
     }
     added_by_postfix = {"return-path", "delivered-to", "x-original-to", "received"}
     assert {k.lower() for k in got} == ours | added_by_postfix
+    # Text and HTML, like the alarm emails: the encoding is each part's own header.
+    assert got.get_content_type() == "multipart/alternative"
+    parts = [p for p in got.walk() if not p.is_multipart()]
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert {p["Content-Transfer-Encoding"] for p in parts} == {"quoted-printable"}
 
 
 def test_typed_settings_are_tried_against_postfix_and_never_saved(tocsin, real_smtp):
