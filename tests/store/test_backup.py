@@ -28,6 +28,9 @@ from tocsin.store.backup import WrongPassphrase, open_key, seal_key
 from tocsin.store.migrations import APPLIANCE, upgrade
 from tocsin.testing import TestCA, ThreadedSMTPTestServer
 
+NEWEST = max(m.version for m in APPLIANCE.migrations("sqlite"))
+"""The newest schema version this Tocsin ships (a backup records the one it was taken at)."""
+
 USER, PASSWORD = "alarms@example.com", "app-specific pw 7"
 PASSPHRASE = "correct horse battery staple"
 
@@ -235,7 +238,7 @@ def test_restore_refuses_data_in_place_and_says_what_a_keyless_backup_lacks(
     with tarfile.open(tmp_path / "b") as tar:
         assert sorted(tar.getnames()) == ["manifest.json", "tocsin.db"]
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
-    assert (manifest["key"], manifest["schema"]) == ("not included", {"tocsin": 1})
+    assert (manifest["key"], manifest["schema"]) == ("not included", {"tocsin": NEWEST})
 
     in_place = _tocsin(env, "restore", str(tmp_path / "b"), "--without-key")
     assert in_place.returncode == 2
@@ -303,7 +306,7 @@ def test_a_backup_from_before_schema_versions_restores_upgraded(tmp_path: Path) 
         (state,) = store.schema_states()
     finally:
         store.close()
-    assert (state.current, state.pending) == (1, ())
+    assert (state.current, state.pending) == (NEWEST, ())
     assert "baseline" in state.history[0][3]
 
 
@@ -318,6 +321,6 @@ def test_a_backup_of_a_newer_schema_is_refused_before_anything_is_written(
     finally:
         store.close()
     make_backup(tmp_path / "b", data=tmp_path / "old", passphrase=PASSPHRASE)
-    with pytest.raises(SchemaTooNew, match="in the backup is at schema version 2"):
+    with pytest.raises(SchemaTooNew, match=f"in the backup is at schema version {NEWEST + 1}"):
         restore_backup(tmp_path / "b", data=tmp_path / "new", passphrase=PASSPHRASE)
     assert not (tmp_path / "new").exists()

@@ -66,6 +66,7 @@ _ATTRIBUTES = {
     "step",
     "form",  # a field of a form elsewhere on the page (forms do not nest)
     "rows",
+    "target",  # a link opened beside the page (with rel="noopener noreferrer")
 }
 
 
@@ -122,6 +123,9 @@ def test_pages_are_strict_about_script_style_and_framing(client: httpx.Client, p
     markup.feed(answer.text)
     assert markup.inline_scripts == markup.style_elements == markup.style_attributes == 0
     assert markup.unknown == set(), f"not HTML attributes (a template glitch?): {markup.unknown}"
+    # A link opened beside the page never gets a handle on it (window.opener).
+    for tag in re.findall(r"<a\b[^>]*\btarget=[^>]*>", answer.text):
+        assert re.search(r'rel="[^"]*noopener[^"]*"', tag), tag
     assert SECRET not in answer.text
 
 
