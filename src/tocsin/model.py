@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -322,14 +323,36 @@ def new_id(at: datetime | None = None) -> str:
     Raises ``ValueError`` for a time before 1970 or a naive ``at``.
     """
     if at is None:
-        millis = time.time_ns() // 1_000_000
-    elif at.tzinfo is None:
+        return _encode(_IDS_FOR_NOW.next())
+    if at.tzinfo is None:
         raise ValueError("new_id needs an aware datetime")
-    else:
-        millis = int(at.timestamp() * 1000)
+    return _encode(_id_value(int(at.timestamp() * 1000)))
+
+
+def _id_value(millis: int) -> int:
     if not 0 <= millis < 1 << 48:
         raise ValueError("the time is outside the range an id can carry")
-    value = (millis << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+    return (millis << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+
+
+class _IdsForNow:
+    """Id values for now, each above every one this process gave before: two events in
+    one millisecond keep their order (ULID's monotonic mode) instead of a random one."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(_id_value(time.time_ns() // 1_000_000), self._last + 1)
+            return self._last
+
+
+_IDS_FOR_NOW = _IdsForNow()
+
+
+def _encode(value: int) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5))
 
 
