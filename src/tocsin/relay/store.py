@@ -42,14 +42,20 @@ RELAY = Component(
 """The relay's own tables (devices, submissions), versioned apart from the outbox's."""
 
 
-def _relay(store: _RelayFaces) -> SQLRelay:
+def _relay(store: SQLiteRelayStore | PostgresRelayStore) -> SQLRelay:
     return store.relay
 
 
-class _RelayFaces:
-    """What both relay stores offer beside the appliance's parts: ``relay``'s methods."""
+class SQLiteRelayStore(SQLiteStore):
+    """The relay's store in one SQLite file (one relay process): the appliance's parts
+    and ``relay`` (:class:`~tocsin.relay.relay_sql.SQLRelay`: devices, submissions)."""
 
-    relay: SQLRelay
+    components: ClassVar[tuple[Component, ...]] = (APPLIANCE, RELAY)
+
+    def __init__(self, path: Path, *, migrate: bool = True) -> None:
+        self.in_flight = InFlight()
+        self.relay = SQLRelay(Database(self._writing, self._reading), self.in_flight)
+        super().__init__(path, migrate=migrate)
 
     @contextmanager
     def transaction(self) -> Iterator[RelayTransaction]:
@@ -67,19 +73,7 @@ class _RelayFaces:
     submission_status = via(_relay, SQLRelay.submission_status)
 
 
-class SQLiteRelayStore(_RelayFaces, SQLiteStore):
-    """The relay's store in one SQLite file (one relay process): the appliance's parts
-    and ``relay`` (:class:`~tocsin.relay.relay_sql.SQLRelay`: devices, submissions)."""
-
-    components: ClassVar[tuple[Component, ...]] = (APPLIANCE, RELAY)
-
-    def __init__(self, path: Path, *, migrate: bool = True) -> None:
-        self.in_flight = InFlight()
-        self.relay = SQLRelay(Database(self._writing, self._reading), self.in_flight)
-        super().__init__(path, migrate=migrate)
-
-
-class PostgresRelayStore(_RelayFaces, PostgresStore):
+class PostgresRelayStore(PostgresStore):
     """The relay's store in PostgreSQL (many API processes and workers): the appliance's
     parts and ``relay`` (:class:`~tocsin.relay.relay_sql.SQLRelay`)."""
 
@@ -94,6 +88,21 @@ class PostgresRelayStore(_RelayFaces, PostgresStore):
             Database(self._writing, self._reading), self.in_flight, row_lock=" FOR NO KEY UPDATE"
         )
         super().__init__(url, schema=schema, migrate=migrate)
+
+    @contextmanager
+    def transaction(self) -> Iterator[RelayTransaction]:
+        """A write transaction, committed at the end of the block (see
+        :meth:`~tocsin.relay.relay_sql.SQLRelay.relay_transaction`)."""
+        with self.relay.relay_transaction() as tx:
+            yield tx
+
+    add_device = via(_relay, SQLRelay.add_device)
+    device_by_token = via(_relay, SQLRelay.device_by_token)
+    list_devices = via(_relay, SQLRelay.list_devices)
+    revoke_device = via(_relay, SQLRelay.revoke_device)
+    relay_transaction = via(_relay, SQLRelay.relay_transaction)
+    accept = via(_relay, SQLRelay.accept)
+    submission_status = via(_relay, SQLRelay.submission_status)
 
 
 RelayStore = SQLiteRelayStore | PostgresRelayStore
