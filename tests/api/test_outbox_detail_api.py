@@ -1,8 +1,13 @@
-"""GET /api/v1/outbox/<id>: one email in full, as the delivery log's detail view shows it."""
+"""GET /api/v1/outbox/<id>: one email in full, as the delivery log's detail view shows it;
+and a user added without a zone starts in the site's (the server's local zone)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
+import pytest
 
 from delivery_story import LATER_REPLY, SENT_REPLY, alarm_emails, story_site
 from helpers import LiveServer
@@ -11,6 +16,16 @@ from tocsin.services.context import Services
 from tocsin.services.email_detail import HIDDEN, headers_of
 
 PASSWORD = "s3cret-Passw0rd-never-shown"
+
+
+@pytest.fixture
+def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """A data directory opened on a server whose local zone ($TZ) is Vienna."""
+    monkeypatch.setenv("TZ", "Europe/Vienna")
+    opened = Services.open(tmp_path / "data")
+    monkeypatch.delenv("TZ")
+    yield opened
+    opened.close()
 
 
 def test_one_email_with_attempts_answers_headers_and_its_event(
@@ -82,3 +97,15 @@ def test_headers_are_decoded_unfolded_and_a_secret_looking_one_is_hidden() -> No
         ("X-Relay-Token", HIDDEN),
         ("X-Note", "bell and tab here"),
     )
+
+
+def test_a_user_added_without_a_zone_gets_the_sites_zone(
+    api: httpx.Client, services: Services
+) -> None:
+    services.sites.add_group({"id": "hq", "name": "Headquarters"})
+    added = api.post(
+        "/api/v1/users", json={"id": "bert", "name": "Bert", "email": "bert@example.org"}
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["time_zone"] == "Europe/Vienna"
+    assert services.sites.user("bert").time_zone == "Europe/Vienna"
