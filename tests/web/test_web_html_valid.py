@@ -39,6 +39,9 @@ SIGNED_IN = [
     "/events",
     "/deliveries",
     "/deliveries?status=dead",
+    "/deliveries/1",  # the dead email's detail
+    "/events?zone=refused",
+    "/users/ops/edit",  # subgroups covered by a ticked group
     "/users/nobody/edit",  # the error page (404)
 ]
 # Forms sent back with errors: (path, form without the CSRF token).
@@ -163,6 +166,7 @@ def test_every_page_template_is_covered() -> None:
         "group_form",
         "events",
         "deliveries",
+        "delivery",
         "error",
     }
     assert pages - covered == set()

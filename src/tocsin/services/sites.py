@@ -13,6 +13,7 @@ change counter moved — also when another process (the CLI, a second node) chan
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from tocsin.services.site_input import (
     parse_user,
     user_to_dict,
 )
+from tocsin.services.site_zone import system_zone
 from tocsin.store import SiteSQL, SQLSites
 from tocsin.validation import Issue
 
@@ -135,12 +137,19 @@ def _check_user_groups(user: User, tree: GroupTree, issues: list[Issue], prefix:
 
 
 class SitesService:
-    """Alarm groups and users over the store, with the site cached in memory."""
+    """Alarm groups and users over the store, with the site cached in memory.
 
-    def __init__(self, store: SQLSites, *, clock: Any = time.time) -> None:
+    ``site_zone`` is the zone a user added without one starts in (default: the
+    server's local zone, :func:`~tocsin.services.site_zone.system_zone`).
+    """
+
+    def __init__(
+        self, store: SQLSites, *, clock: Any = time.time, site_zone: str | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
         self._view: SiteView | None = None
+        self.site_zone = site_zone or system_zone()
 
     # ------------------------------------------------------------ the cached site
     def view(self) -> SiteView:
@@ -266,7 +275,7 @@ class SitesService:
     def add_user(self, data: Mapping[str, object]) -> User:
         """Create a user from its dictionary form; raises :class:`InputRefused`."""
         issues: list[Issue] = []
-        user = parse_user(data, issues=issues)
+        user = parse_user(data, issues=issues, default_zone=self.site_zone)
         if user is None:
             raise InputRefused(issues)
         with self._store.site_writing() as sql:
@@ -326,7 +335,7 @@ class SitesService:
         the whole site); otherwise they are kept.  ``dry_run``: only report.
         Everything is checked before anything is written; raises :class:`InputRefused`.
         """
-        groups, users = _parse_site(data)
+        groups, users = _parse_site(data, self.site_zone)
         with self._store.site_writing() as sql:
             view = self.view_in(sql)
             given = {g.id for g in groups}
@@ -375,7 +384,7 @@ def _tree_order(tree: GroupTree) -> list[AlarmGroup]:
     return ordered
 
 
-def _parse_site(data: object) -> tuple[list[AlarmGroup], list[User]]:
+def _parse_site(data: object, zone: str) -> tuple[list[AlarmGroup], list[User]]:
     issues: list[Issue] = []
     if not isinstance(data, dict):
         raise refuse("site", "field_type", expected="an object with 'groups' and 'users'")
@@ -383,7 +392,9 @@ def _parse_site(data: object) -> tuple[list[AlarmGroup], list[User]]:
         if key not in _SITE_KEYS:
             issues.append(issue(str(key), "field_unknown", known=", ".join(_SITE_KEYS)))
     groups = _parse_list(data.get("groups"), "groups", parse_group, issues)
-    users = _parse_list(data.get("users"), "users", parse_user, issues)
+    users = _parse_list(
+        data.get("users"), "users", functools.partial(parse_user, default_zone=zone), issues
+    )
     if issues:
         raise InputRefused(issues)
     return groups, users

@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from tocsin.web import (
     routes_auth,
     routes_deliveries,
+    routes_delivery_detail,
     routes_events,
     routes_groups,
     routes_settings,
@@ -31,6 +32,7 @@ router.include_router(routes_users.router)
 router.include_router(routes_groups.router)
 router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
+router.include_router(routes_delivery_detail.router)
 
 
 def static_files() -> StaticFiles:
