@@ -19,6 +19,11 @@ from typing import Any, Final
 
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.headers import UnsafeHeaderText, check_header_text, unsafe_character
+from tocsin.providers.credentials import (
+    CertificateProblem,
+    expiry_state,
+    parse_client_certificate,
+)
 from tocsin.secret import Secret
 from tocsin.validation import Issue, Level, Report, address_issue, internal_address_issue
 
@@ -117,6 +122,8 @@ class EmailSettings:
     oauth_client_secret: Secret | None = None
     oauth_refresh_token: Secret | None = None
     oauth_service_account_key: Secret | None = None
+    # App-only with a certificate instead of a secret: the PEM private key and certificate.
+    oauth_client_certificate: Secret | None = None
     oauth_authority: str = ""
     oauth_token_url: str = ""
     oauth_device_url: str = ""
@@ -245,6 +252,7 @@ SECRET_FIELDS: Final = (
     "oauth_client_secret",
     "oauth_refresh_token",
     "oauth_service_account_key",
+    "oauth_client_certificate",
 )
 """Fields that hold secrets: write-only, never shown, never taken on a command line."""
 KNOWN_FIELDS: Final = (*_PARSERS, *SECRET_FIELDS)
@@ -255,16 +263,23 @@ _SECRET_LIMITS: Final = {
     "oauth_refresh_token": 16384,
     "oauth_client_secret": 4096,
     "oauth_service_account_key": 16384,
+    "oauth_client_certificate": 32768,  # a 4096-bit key, the certificate and a chain
 }
 
 
-def _parse_password(value: object, limit: int = 1024) -> Secret | None:
+# Files of several lines (a JSON key, PEM blocks): line breaks and tabs are their own;
+# they never go into a header, only into a signer.
+_MULTILINE_SECRETS: Final = frozenset({"oauth_service_account_key", "oauth_client_certificate"})
+
+
+def _parse_password(value: object, limit: int = 1024, *, multiline: bool = False) -> Secret | None:
     if value is None or value == "":
         return None  # an explicit clear
     text = value.reveal() if isinstance(value, Secret) else value
     if not isinstance(text, str):
         raise _Invalid("invalid_value", detail="Enter the secret as text.")
-    if unsafe_character(text) is not None:
+    checked = text.translate(dict.fromkeys(map(ord, "\r\n\t"))) if multiline else text
+    if unsafe_character(checked) is not None:
         raise _Invalid(
             "unsafe_text",
             detail="The secret contains a control character.",
@@ -293,7 +308,9 @@ def apply_update(
     for key, raw in changes.items():
         try:
             if key in SECRET_FIELDS:
-                values[key] = _parse_password(raw, _SECRET_LIMITS.get(key, 1024))
+                values[key] = _parse_password(
+                    raw, _SECRET_LIMITS.get(key, 1024), multiline=key in _MULTILINE_SECRETS
+                )
             elif key in _PARSERS:
                 values[key] = _PARSERS[key](raw)
             else:
@@ -467,7 +484,8 @@ def _check_host(field: str, host: str) -> list[Issue]:
 
 
 def _check_auth(settings: EmailSettings) -> list[Issue]:
-    issues: list[Issue] = []
+    # A stored certificate is checked whatever the method: it may be the next one in use.
+    issues = _check_certificate(settings.oauth_client_certificate)
     if settings.auth_method is AuthMethod.OAUTH2:
         issues += _check_oauth(settings)
     elif settings.auth_method is AuthMethod.PASSWORD:
@@ -547,12 +565,33 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
     if provider is OAuthProvider.GENERIC:
         needed.append("oauth_token_url")
     issues += [Issue(f, "required", Level.ERROR) for f in needed if not getattr(settings, f)]
-    if flow is OAuthFlow.APP_ONLY and not settings.oauth_client_secret:
+    if flow is OAuthFlow.APP_ONLY and not (
+        settings.oauth_client_secret or settings.oauth_client_certificate
+    ):
         # Advice, like a missing password: the secret is set by its own command.
         issues.append(Issue("oauth_client_secret", "oauth_secret_missing", Level.WARNING))
     if flow is OAuthFlow.SERVICE_ACCOUNT and not key:
         issues.append(Issue("oauth_service_account_key", "oauth_key_missing", Level.WARNING))
     return issues
+
+
+def _check_certificate(pem: Secret | None) -> list[Issue]:
+    """The client certificate: readable, the key's own, not expired (expiry is advice:
+    the admin may be about to upload the next one)."""
+    if pem is None:
+        return []
+    field = "oauth_client_certificate"
+    try:
+        cert = parse_client_certificate(pem.reveal())
+    except CertificateProblem as exc:
+        return [
+            Issue(field, "oauth_certificate_invalid", Level.ERROR, {}, f"oauth_cert_{exc.code}")
+        ]
+    state = expiry_state(cert)
+    if state is None:
+        return []
+    ends = cert.not_after.strftime("%Y-%m-%d")
+    return [Issue(field, f"oauth_certificate_{state}", Level.WARNING, {"date": ends})]
 
 
 def _key_problem(text: str) -> str | None:

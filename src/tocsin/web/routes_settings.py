@@ -101,6 +101,7 @@ def _oauth_state(settings: EmailSettings, language: str) -> dict[str, Any]:
     keys = ("oauth_web_starting", "oauth_web_waiting", "oauth_web_unreachable")
     return {
         "secret_set": settings.oauth_client_secret is not None,
+        "certificate_set": settings.oauth_client_certificate is not None,
         "signed_in": settings.oauth_refresh_token is not None,
         "providers": [(p.value, t(f"oauth_provider_{p.value}")) for p in OAuthProvider],
         "flows": [(f.value, t(f"oauth_flow_{f.value}")) for f in OAuthFlow],
