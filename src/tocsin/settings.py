@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import json
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from tocsin.providers.credentials import (
     CertificateProblem,
     expiry_state,
     parse_client_certificate,
+    service_account_problem,
 )
 from tocsin.secret import Secret
 from tocsin.validation import Issue, Level, Report, address_issue, internal_address_issue
@@ -486,6 +486,7 @@ def _check_host(field: str, host: str) -> list[Issue]:
 def _check_auth(settings: EmailSettings) -> list[Issue]:
     # A stored certificate is checked whatever the method: it may be the next one in use.
     issues = _check_certificate(settings.oauth_client_certificate)
+    issues += _check_account_key(settings.oauth_service_account_key)
     if settings.auth_method is AuthMethod.OAUTH2:
         issues += _check_oauth(settings)
     elif settings.auth_method is AuthMethod.PASSWORD:
@@ -550,11 +551,6 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
     if flow in (OAuthFlow.DEVICE_CODE, OAuthFlow.LOOPBACK) and not settings.oauth_refresh_token:
         issues.append(Issue("oauth_refresh_token", "oauth_sign_in_needed", Level.WARNING))
     key = settings.oauth_service_account_key
-    problem = _key_problem(key.reveal()) if key else None
-    if problem:
-        issues.append(
-            Issue("oauth_service_account_key", "invalid_value", Level.ERROR, {"detail": problem})
-        )
     if not settings.enabled or settings.transport is not TransportKind.SMTP:
         return issues
     needed = ["username"]
@@ -594,17 +590,14 @@ def _check_certificate(pem: Secret | None) -> list[Issue]:
     return [Issue(field, f"oauth_certificate_{state}", Level.WARNING, {"date": ends})]
 
 
-def _key_problem(text: str) -> str | None:
-    """Why ``text`` is not a service account's JSON key (its shape only; the signing
-    code reads the private key itself)."""
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return "the key file is not JSON"
-    if not isinstance(doc, dict) or doc.get("type") != "service_account":
-        return 'not a service account key ("type": "service_account")'
-    missing = [f for f in ("client_email", "private_key", "token_uri") if not doc.get(f)]
-    return f"the key lacks {', '.join(missing)}" if missing else None
+def _check_account_key(key: Secret | None) -> list[Issue]:
+    """A Google service account's JSON key: its shape and a readable private key."""
+    problem = service_account_problem(key.reveal()) if key else None
+    if problem is None:
+        return []
+    code, params = problem
+    field = "oauth_service_account_key"
+    return [Issue(field, "oauth_key_invalid", Level.ERROR, params, f"oauth_sakey_{code}")]
 
 
 def _https_problem(url: str) -> str | None:

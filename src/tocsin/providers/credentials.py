@@ -1,4 +1,5 @@
-"""A client certificate for OAuth2 app-only sign-in: the private key and its certificate.
+"""Credentials stored for OAuth2 sign-in, read and checked (no I/O): a client
+certificate (the private key and its certificate) and a Google service account key.
 
 Microsoft Entra ID lets an application prove itself with a certificate instead of a
 client secret: the app signs a short JWT (RFC 7523 client assertion) with its private
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -33,6 +35,7 @@ __all__ = [
     "ClientCertificate",
     "expiry_state",
     "parse_client_certificate",
+    "service_account_problem",
 ]
 
 EXPIRING_DAYS: Final = 30
@@ -150,4 +153,29 @@ def expiry_state(cert: ClientCertificate, now: datetime.datetime | None = None) 
         return "expired"
     if cert.not_after - now <= datetime.timedelta(days=EXPIRING_DAYS):
         return "expiring"
+    return None
+
+
+_ACCOUNT_FIELDS: Final = ("client_email", "private_key", "token_uri")
+
+
+def service_account_problem(text: str) -> tuple[str, dict[str, str]] | None:
+    """Why ``text`` is not a Google service account's JSON key, or None: a code for the
+    catalogs (``oauth_sakey_<code>``) and its parameters.  Codes: ``not_json``,
+    ``not_service_account``, ``missing`` (``fields``), ``key_unreadable``."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return ("not_json", {})
+    if not isinstance(doc, dict) or doc.get("type") != "service_account":
+        return ("not_service_account", {})
+    missing = [f for f in _ACCOUNT_FIELDS if not isinstance(doc.get(f), str) or not doc[f]]
+    if missing:
+        return ("missing", {"fields": ", ".join(missing)})
+    try:
+        key = serialization.load_pem_private_key(doc["private_key"].encode(), password=None)
+    except (ValueError, TypeError, UnicodeError):
+        return ("key_unreadable", {})
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return ("key_unreadable", {})
     return None

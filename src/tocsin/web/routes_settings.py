@@ -102,6 +102,7 @@ def _oauth_state(settings: EmailSettings, language: str) -> dict[str, Any]:
     return {
         "secret_set": settings.oauth_client_secret is not None,
         "certificate_set": settings.oauth_client_certificate is not None,
+        "key_set": settings.oauth_service_account_key is not None,
         "signed_in": settings.oauth_refresh_token is not None,
         "providers": [(p.value, t(f"oauth_provider_{p.value}")) for p in OAuthProvider],
         "flows": [(f.value, t(f"oauth_flow_{f.value}")) for f in OAuthFlow],
