@@ -265,6 +265,16 @@ def test_a_browser_on_another_machine_is_told_to_use_the_device_code(
     expect(page.locator("#oauth-link")).to_be_hidden()
     assert oauth.token_requests == []
     shoot(page, f"oauth-browser-elsewhere-{language}")
+    page.locator("#oauth-use-device").click()  # the page offers the device code instead
+    expect(page.locator("#f-oauth_flow")).to_have_value("device_code")
+    expect(status).to_have_attribute("data-state", "device_chosen")
+    page.get_by_role("button", name=words["save"]).click()
+    assert services.settings.load().oauth_flow is OAuthFlow.DEVICE_CODE
+    page.get_by_role("button", name=words["sign_in"], exact=True).click()
+    code = page.locator("#oauth-code-value")
+    expect(code).not_to_be_empty()
+    oauth.approve(code.inner_text(), MAILBOX)
+    expect(status).to_have_attribute("data-state", "signed_in")
 
 
 @pytest.mark.parametrize("language", ["en", "de"])

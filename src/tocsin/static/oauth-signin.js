@@ -24,13 +24,28 @@
 
   // Show only what the chosen flow uses (a certificate for app-only, a key for a
   // service account, the sign-in for the device code and browser flows).
+  const useDevice = document.getElementById("oauth-use-device");
+  const provider = document.getElementById("f-oauth_provider");
   const showFlow = () => {
     section.querySelectorAll("[data-flows]").forEach((part) => {
       part.hidden = !part.dataset.flows.split(" ").includes(flow.value);
     });
+    const help = flow.value === "loopback" ? "oauth-sign-in-help-loopback" : "oauth-sign-in-help";
+    button.setAttribute("aria-describedby", help);
   };
   flow.addEventListener("change", showFlow);
   showFlow();
+
+  // A browser on another machine: the device code works from anywhere (not for Google,
+  // whose device flow does not allow the mail scope).
+  useDevice.addEventListener("click", () => {
+    flow.value = "device_code";
+    showFlow();
+    useDevice.hidden = true;
+    status.textContent = tx("oauth_web_device_chosen");
+    status.dataset.state = "device_chosen";
+    flow.focus();
+  });
 
   const methods = section.querySelectorAll('input[name="auth_method"]');
   const showFields = () => {
@@ -43,6 +58,7 @@
   const finish = (line) => {
     codeBox.hidden = true;
     linkBox.hidden = true;
+    useDevice.hidden = !(line.type === "elsewhere" && provider.value !== "google");
     status.textContent = line.message || tx("oauth_web_unreachable");
     if (line.type === "not_ready" && Array.isArray(line.issues)) {
       const more = line.issues.map((issue) => issue.message).filter(Boolean).join(" ");
