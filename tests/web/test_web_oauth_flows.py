@@ -293,3 +293,16 @@ def test_the_device_code_block_in_each_language(
     expect(status).to_have_attribute("data-state", "signed_in")
     expect(status).to_contain_text(words["signed_in"])
     shoot(page, f"oauth-device-signed-in-{language}")
+
+
+def test_the_outlook_com_preset_chooses_the_device_code_and_the_consumers_tenant(
+    signed_in: Page,
+) -> None:
+    page = signed_in
+    page.get_by_label("Provider").select_option(label="Outlook.com")
+    expect(page.locator("#f-host")).to_have_value("smtp-mail.outlook.com")
+    expect(page.locator("#f-auth_method-oauth2")).to_be_checked()
+    expect(page.locator("#f-oauth_flow")).to_have_value("device_code")
+    expect(page.locator("#f-oauth_tenant")).to_have_value("consumers")
+    expect(page.locator("#oauth-sign-in")).to_be_visible()  # the flow's own parts show
+    expect(page.locator("#f-oauth_client_certificate")).to_be_hidden()

@@ -34,6 +34,7 @@
     button.setAttribute("aria-describedby", help);
   };
   flow.addEventListener("change", showFlow);
+  flow.addEventListener("input", showFlow); // a preset sets the flow with an input event
   showFlow();
 
   // A browser on another machine: the device code works from anywhere (not for Google,
