@@ -379,3 +379,13 @@ def test_the_cli_stores_the_certificate_encrypted_and_it_gets_a_token(
     for path in data.rglob("*"):
         if path.is_file() and path.name != "secret.key":
             assert key_body(PAIR.pem).encode() not in path.read_bytes(), path
+
+
+async def test_an_expired_certificate_is_refused_by_the_provider_with_its_own_hint() -> None:
+    old = make_client_certificate(days=-1)
+    with OAuthTestServer() as server:
+        server.add_client(CLIENT, certificate=old.certificate_pem)
+        with pytest.raises(SignInRefused) as caught:
+            await TokenManager(config(server, old.pem)).token()
+    assert caught.value.hint == "certificate_expired"
+    assert "AADSTS700027" in str(caught.value)

@@ -64,6 +64,7 @@ HINTS: Final = (
     "scope_invalid",
     "key_invalid",
     "certificate_invalid",
+    "certificate_expired",
     "clock_skew",
     "refused",
 )
@@ -75,6 +76,8 @@ _TEMPORARY: Final = frozenset({"temporarily_unavailable", "server_error"})
 def hint_for(error: str, description: str = "") -> str:
     """The hint code for a refusal: by AADSTS number first, then by the error code."""
     found = _AADSTS.search(description or "")
+    if found and found.group(1) == "700027" and "key used is expired" in description:
+        return "certificate_expired"  # Entra: the registered certificate has ended
     if found and found.group(1) in _BY_AADSTS:
         return _BY_AADSTS[found.group(1)]
     if error == "unauthorized_client" and "scopes requested" in (description or ""):
@@ -116,6 +119,7 @@ _TEXTS: Final[Mapping[str, str]] = {
         "the certificate is not the one registered for the app; upload it to the app "
         "registration or store the matching key and certificate"
     ),
+    "certificate_expired": "the client certificate has expired; create a new one",
     "clock_skew": "the client assertion was outside its valid time; check this machine's clock",
     "refused": "check the sign-in settings",
 }
