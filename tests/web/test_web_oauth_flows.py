@@ -132,6 +132,10 @@ def test_the_client_certificate_from_the_page(
     assert stored.reveal() == pair.pem.strip()
     assert secret_line not in page.content()
     shoot(page, f"oauth-certificate-stored-{language}")
+    page.locator("#f-oauth_client_certificate_clear").check()
+    page.get_by_role("button", name=words["save"]).click()
+    expect(page.locator("#f-oauth_client_certificate_clear")).to_have_count(0)
+    assert services.settings.load().oauth_client_certificate is None
 
 
 def _key_json() -> tuple[str, str]:
@@ -171,6 +175,10 @@ def test_the_service_account_key_from_the_page(
     assert json.loads(stored.reveal())["client_email"].startswith("tocsin@")
     assert secret_line not in page.content()
     shoot(page, f"oauth-key-stored-{language}")
+    page.locator("#f-oauth_service_account_key_clear").check()
+    page.get_by_role("button", name=words["save"]).click()
+    expect(page.locator("#f-oauth_service_account_key_clear")).to_have_count(0)
+    assert services.settings.load().oauth_service_account_key is None
 
 
 @pytest.fixture

@@ -140,7 +140,9 @@ def changes_from_form(form: Mapping[str, str]) -> dict[str, object]:
     if form.get("oauth_client_secret"):  # write-only: an empty field keeps the stored one
         changes["oauth_client_secret"] = form["oauth_client_secret"]
     for name in ("oauth_client_certificate", "oauth_service_account_key"):
-        if form.get(name, "").strip():  # write-only, like the secret
+        if f"{name}_clear" in form:
+            changes[name] = None
+        elif form.get(name, "").strip():  # write-only, like the secret
             changes[name] = form[name].replace("\r\n", "\n").strip()  # a form posts CRLF
     for name in ("auth_method", "oauth_provider", "oauth_flow"):
         if not form.get(name):
