@@ -10,9 +10,11 @@ from pathlib import Path
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
 from tocsin.services.events import EventsService
+from tocsin.services.intake_mapping import IntakeMappingService
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
+from tocsin.services.webhooks import WebhookService
 from tocsin.store import AnyStore, SQLiteStore, open_store
 from tocsin.store.keyfile import SecretBox
 from tocsin.store.paths import data_dir
@@ -48,9 +50,11 @@ class Services:
     sites: SitesService = field(init=False)
     events: EventsService = field(init=False)
     disk: DiskGuard = field(init=False)
+    webhooks: WebhookService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sites = SitesService(self.store.sites)
+        mapping = IntakeMappingService(self.store)
+        self.sites = SitesService(self.store.sites, mapping=mapping)
         # The room that decides is the database file's directory (with SQLite; with
         # PostgreSQL the server's disk decides, and the data directory is watched only).
         store = self.store
@@ -68,6 +72,9 @@ class Services:
             settings=self.settings,
             outbox=self.outbox,
             admission=self.disk.intake,
+        )
+        self.webhooks = WebhookService(
+            self.store, events=self.events, sites=self.sites, mapping=mapping
         )
 
     @classmethod

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 import yaml
 
 from tocsin.errors import TocsinError
+from tocsin.intake.mapping import IntakeMapping, mapping_to_dict
 from tocsin.model import AlarmGroup, Category, User
 from tocsin.routing import GroupTree, GroupTreeError, build_tree, effective_settings
 from tocsin.services.inputs import InputRefused, issue, refuse
+from tocsin.services.intake_mapping import IntakeMappingService
 from tocsin.services.site_input import (
     group_to_dict,
     merged,
@@ -36,7 +38,7 @@ from tocsin.validation import Issue
 
 __all__ = ["ImportReport", "NotFound", "SiteView", "SitesService", "dump_site", "load_site"]
 
-_SITE_KEYS = ("groups", "users")
+_SITE_KEYS = ("groups", "users", "webhook_mapping")
 T = TypeVar("T")
 
 
@@ -137,10 +139,17 @@ def _check_user_groups(user: User, tree: GroupTree, issues: list[Issue], prefix:
 class SitesService:
     """Alarm groups and users over the store, with the site cached in memory."""
 
-    def __init__(self, store: SQLSites, *, clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        store: SQLSites,
+        *,
+        clock: Any = time.time,
+        mapping: IntakeMappingService | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._view: SiteView | None = None
+        self._mapping = mapping
 
     # ------------------------------------------------------------ the cached site
     def view(self) -> SiteView:
@@ -312,10 +321,13 @@ class SitesService:
     def export_site(self) -> dict[str, Any]:
         """The whole site in its dictionary form (parents before subgroups)."""
         view = self.view()
-        return {
+        site: dict[str, Any] = {
             "groups": [group_to_dict(g) for g in _tree_order(view.tree)],
             "users": [user_to_dict(u) for u in view.users],
         }
+        if self._mapping is not None:
+            site["webhook_mapping"] = mapping_to_dict(self._mapping.load())
+        return site
 
     def import_site(
         self, data: object, *, replace: bool = True, dry_run: bool = False
@@ -324,9 +336,12 @@ class SitesService:
 
         ``replace``: groups and users missing from ``data`` are removed (the file is
         the whole site); otherwise they are kept.  ``dry_run``: only report.
+        ``webhook_mapping`` (optional) replaces the label mapping of the webhooks (with
+        ``replace``; else changes the fields it names); without it the mapping stays.
         Everything is checked before anything is written; raises :class:`InputRefused`.
         """
         groups, users = _parse_site(data)
+        mapping = self._site_mapping(data, whole=replace)
         with self._store.site_writing() as sql:
             view = self.view_in(sql)
             given = {g.id for g in groups}
@@ -343,7 +358,15 @@ class SitesService:
             report = _diff(view, groups, users, replace=replace, applied=not dry_run)
             if not dry_run:
                 self._write_site(sql, tree, given, users, replace=replace)
+        if mapping is not None and not dry_run and self._mapping is not None:
+            self._mapping.save(mapping)  # after the site: a refused site changes nothing
         return report
+
+    def _site_mapping(self, data: object, *, whole: bool) -> IntakeMapping | None:
+        raw = data.get("webhook_mapping") if isinstance(data, dict) else None
+        if raw is None or self._mapping is None:
+            return None
+        return self._mapping.check(raw, prefix="webhook_mapping.", whole=whole)
 
     def _write_site(
         self,
