@@ -39,6 +39,8 @@ SIGNED_IN = [
     "/events",
     "/deliveries",
     "/deliveries?status=dead",
+    "/ways-in",
+    "/ways-in?saved=1",
     "/users/nobody/edit",  # the error page (404)
 ]
 # Forms sent back with errors: (path, form without the CSRF token).
@@ -47,6 +49,7 @@ REFUSED = [
     ("/users/new", {"id": "", "name": "", "email": "not an address"}),
     ("/groups/new", {"id": "", "name": ""}),
     ("/events", {"group": "", "device": "", "sensor": "", "category": "fire"}),
+    ("/ways-in", {"group": "bad label", "warning_values": "critical", "default_severity": "x"}),
 ]
 
 
@@ -134,7 +137,7 @@ def test_signed_in_pages_are_valid(client: httpx.Client, path: str, language: st
 def test_empty_pages_are_valid(server: LiveServer, services: Services) -> None:
     session_id, _ = _signed_in(services, "en")
     with httpx.Client(base_url=server.url, cookies={SESSION_COOKIE: session_id}) as c:
-        for path in ("/users", "/groups", "/events", "/deliveries", "/settings/email"):
+        for path in ("/users", "/groups", "/events", "/deliveries", "/settings/email", "/ways-in"):
             answer = c.get(path)
             assert answer.status_code == 200, path
             assert_valid(answer.text, f"{path} (empty)")
@@ -164,5 +167,6 @@ def test_every_page_template_is_covered() -> None:
         "events",
         "deliveries",
         "error",
+        "ways_in",
     }
     assert pages - covered == set()

@@ -19,6 +19,7 @@ from tocsin.web import (
     routes_groups,
     routes_settings,
     routes_users,
+    routes_ways_in,
 )
 from tocsin.web.render import STATIC_DIR
 
@@ -31,6 +32,7 @@ router.include_router(routes_users.router)
 router.include_router(routes_groups.router)
 router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
+router.include_router(routes_ways_in.router)
 
 
 def static_files() -> StaticFiles:
