@@ -175,11 +175,10 @@ def parse_mapping(
         changes["default_category"] = fields.choice("default_category", Category)
     if fields.has("default_severity"):
         changes["default_severity"] = fields.choice("default_severity", Severity)
-    if len(issues) > before:
-        return None
-    mapping = replace(base, **changes)
-    both = set(mapping.alarm_values) & set(mapping.warning_values)
+    alarms = changes.get("alarm_values", base.alarm_values)
+    both = set(alarms) & set(changes.get("warning_values", base.warning_values))
     if both:
         fields.problem("warning_values", "mapping_both", value=sorted(both)[0])
+    if len(issues) > before:
         return None
-    return mapping
+    return replace(base, **changes)
