@@ -8,6 +8,7 @@ page and the site file (key ``webhook_mapping``).
 from __future__ import annotations
 
 import json
+import time
 from typing import Final
 
 from tocsin.intake.mapping import DEFAULT_MAPPING, IntakeMapping, mapping_to_dict, parse_mapping
@@ -18,6 +19,10 @@ from tocsin.validation import Issue
 __all__ = ["MAPPING_KEY", "IntakeMappingService"]
 
 MAPPING_KEY: Final = "intake_mapping"
+FRESH_FOR: Final = 1.0
+"""Seconds a loaded mapping is used without reading the store again: every read waits
+for the intake's current commit, and a storm of webhooks would pay for each.  A change
+made here applies at once; one made by another process (the CLI) within this time."""
 
 
 class IntakeMappingService:
@@ -25,17 +30,21 @@ class IntakeMappingService:
 
     def __init__(self, store: KeyValueStore) -> None:
         self._store = store
-        self._last: tuple[str, IntakeMapping] | None = None
+        self._last: tuple[str | None, IntakeMapping] | None = None
+        self._read_at = -FRESH_FOR
 
     def load(self) -> IntakeMapping:
-        """The saved mapping, or the defaults (read each time: the CLI may change it)."""
+        """The saved mapping, or the defaults (see :data:`FRESH_FOR`)."""
+        now = time.monotonic()
+        if self._last is not None and now - self._read_at < FRESH_FOR:
+            return self._last[1]
         raw = self._store.get_value(MAPPING_KEY)
-        if raw is None:
-            return DEFAULT_MAPPING
+        self._read_at = now
         if self._last is not None and self._last[0] == raw:
             return self._last[1]
         issues: list[Issue] = []
-        mapping = parse_mapping(json.loads(raw), issues=issues) or DEFAULT_MAPPING
+        parsed = parse_mapping(json.loads(raw), issues=issues) if raw is not None else None
+        mapping = parsed or DEFAULT_MAPPING
         self._last = (raw, mapping)
         return mapping
 
@@ -51,7 +60,9 @@ class IntakeMappingService:
 
     def save(self, mapping: IntakeMapping) -> None:
         """Store ``mapping`` (checked by :meth:`check`)."""
-        self._store.put_value(MAPPING_KEY, json.dumps(mapping_to_dict(mapping), sort_keys=True))
+        raw = json.dumps(mapping_to_dict(mapping), sort_keys=True)
+        self._store.put_value(MAPPING_KEY, raw)
+        self._last, self._read_at = (raw, mapping), time.monotonic()
 
     def update(self, changes: object) -> IntakeMapping:
         """Apply and save ``changes`` (a partial dictionary form); raises :class:`InputRefused`."""

@@ -16,13 +16,14 @@ from typing import Any
 from tocsin.intake.alerts import AlertStatus, ForeignAlert, to_event
 from tocsin.intake.mapping import IntakeMapping, mapping_to_dict
 from tocsin.model import State
+from tocsin.routing import GroupTree
 from tocsin.services.event_input import EventInput
 from tocsin.services.events import EventsService
 from tocsin.services.inputs import InputRefused
 from tocsin.services.intake import Accepted
 from tocsin.services.intake_mapping import IntakeMappingService
 from tocsin.services.sites import SitesService
-from tocsin.store import AnyStore, EventSQL
+from tocsin.store import AnyStore, EventSQL, SiteSQL
 from tocsin.validation import Issue
 
 __all__ = ["WebhookResult", "WebhookService", "mapping_answer"]
@@ -66,17 +67,24 @@ class WebhookService:
         an alert no group can take; :class:`~tocsin.errors.StorageFull` on a full disk.
         """
         alerts = parse(payload)
-        inputs, fallbacks = self.events_of(alerts)
-        accepted = self._events.accept(self._threaded(alerts, inputs), batch=True)
+        mapping = self.mapping.load()
+        # One read for the site and the raises resolved alerts end: each read waits for
+        # the intake's current commit, so a storm pays for every one.
+        with self._store.site_reading() as site:
+            tree = self._sites.view_in(SiteSQL(site.runner)).tree
+            inputs, fallbacks = self._events_of(alerts, mapping, tree)
+            inputs = _threaded(EventSQL(site.runner), alerts, inputs)
+        accepted = self._events.accept(inputs, batch=True)
         return [
             WebhookResult(a, i.group_id, f)
             for a, i, f in zip(accepted, inputs, fallbacks, strict=True)
         ]
 
-    def events_of(self, alerts: Sequence[ForeignAlert]) -> tuple[list[EventInput], list[bool]]:
-        """The events of ``alerts`` under the current mapping; raises :class:`InputRefused`."""
-        mapping = self.mapping.load()
-        tree = self._sites.view().tree
+    @staticmethod
+    def _events_of(
+        alerts: Sequence[ForeignAlert], mapping: IntakeMapping, tree: GroupTree
+    ) -> tuple[list[EventInput], list[bool]]:
+        """The events of ``alerts`` under ``mapping``; raises :class:`InputRefused`."""
         known = set(tree.groups)
         roots = [g.id for g in tree.groups.values() if g.parent_id is None]
         issues: list[Issue] = []
@@ -89,25 +97,25 @@ class WebhookService:
         pairs = [f for f in found if f is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
-    def _threaded(
-        self, alerts: Sequence[ForeignAlert], inputs: Sequence[EventInput]
-    ) -> list[EventInput]:
-        """Each resolved alert's event names the raise of its firing, when Tocsin has it."""
-        firing = {
-            i: a.client_event_id(AlertStatus.FIRING)
-            for i, a in enumerate(alerts)
-            if a.status is AlertStatus.RESOLVED
-        }
-        if not firing:
-            return list(inputs)
-        with self._store.site_reading() as site:
-            raised = EventSQL(site.runner).events_by_client_id(list(firing.values()))
-        threaded = list(inputs)
-        for index, client_id in firing.items():
-            stored = raised.get(client_id)
-            if stored is not None and stored.event.state is State.RAISED:
-                threaded[index] = replace(threaded[index], clears=stored.event.id)
-        return threaded
+
+def _threaded(
+    sql: EventSQL, alerts: Sequence[ForeignAlert], inputs: Sequence[EventInput]
+) -> list[EventInput]:
+    """Each resolved alert's event names the raise of its firing, when Tocsin has it."""
+    firing = {
+        i: a.client_event_id(AlertStatus.FIRING)
+        for i, a in enumerate(alerts)
+        if a.status is AlertStatus.RESOLVED
+    }
+    if not firing:
+        return list(inputs)
+    raised = sql.events_by_client_id(list(firing.values()))
+    threaded = list(inputs)
+    for index, client_id in firing.items():
+        stored = raised.get(client_id)
+        if stored is not None and stored.event.state is State.RAISED:
+            threaded[index] = replace(threaded[index], clears=stored.event.id)
+    return threaded
 
 
 def mapping_answer(mapping: IntakeMapping) -> Mapping[str, Any]:
