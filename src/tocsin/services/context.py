@@ -6,19 +6,21 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
 from tocsin.services.events import EventsService
-from tocsin.services.intake_mapping import IntakeMappingService
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
-from tocsin.services.webhooks import WebhookService
 from tocsin.store import AnyStore, SQLiteStore, open_store
 from tocsin.store.keyfile import SecretBox
 from tocsin.store.paths import data_dir
 from tocsin.store.space import reclaim_wal
+
+if TYPE_CHECKING:
+    from tocsin.services.webhooks import WebhookService
 
 __all__ = ["DATABASE_FILE", "ENV_DATABASE_URL", "KEY_FILE", "Services", "database_location"]
 
@@ -53,6 +55,10 @@ class Services:
     webhooks: WebhookService = field(init=False)
 
     def __post_init__(self) -> None:
+        # Imported here: the webhook adapters (tocsin.intake) import this package.
+        from tocsin.services.intake_mapping import IntakeMappingService
+        from tocsin.services.webhooks import WebhookService
+
         mapping = IntakeMappingService(self.store)
         self.sites = SitesService(self.store.sites, mapping=mapping)
         # The room that decides is the database file's directory (with SQLite; with

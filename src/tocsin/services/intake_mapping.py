@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Final
+from typing import Any, Final
 
 from tocsin.intake.mapping import DEFAULT_MAPPING, IntakeMapping, mapping_to_dict, parse_mapping
 from tocsin.services.inputs import InputRefused
@@ -47,6 +47,10 @@ class IntakeMappingService:
         mapping = parsed or DEFAULT_MAPPING
         self._last = (raw, mapping)
         return mapping
+
+    def as_dict(self) -> dict[str, Any]:
+        """The saved mapping's dictionary form."""
+        return mapping_to_dict(self.load())
 
     def check(self, changes: object, *, prefix: str = "", whole: bool = False) -> IntakeMapping:
         """The mapping ``changes`` make (``whole``: from the defaults, else from the saved

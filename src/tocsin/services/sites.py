@@ -16,16 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from tocsin.errors import TocsinError
-from tocsin.intake.mapping import IntakeMapping, mapping_to_dict
 from tocsin.model import AlarmGroup, Category, User
 from tocsin.routing import GroupTree, GroupTreeError, build_tree, effective_settings
 from tocsin.services.inputs import InputRefused, issue, refuse
-from tocsin.services.intake_mapping import IntakeMappingService
 from tocsin.services.site_input import (
     group_to_dict,
     merged,
@@ -35,6 +33,10 @@ from tocsin.services.site_input import (
 )
 from tocsin.store import SiteSQL, SQLSites
 from tocsin.validation import Issue
+
+if TYPE_CHECKING:  # the mapping's modules import the services package: no cycle at run time
+    from tocsin.intake.mapping import IntakeMapping
+    from tocsin.services.intake_mapping import IntakeMappingService
 
 __all__ = ["ImportReport", "NotFound", "SiteView", "SitesService", "dump_site", "load_site"]
 
@@ -326,7 +328,7 @@ class SitesService:
             "users": [user_to_dict(u) for u in view.users],
         }
         if self._mapping is not None:
-            site["webhook_mapping"] = mapping_to_dict(self._mapping.load())
+            site["webhook_mapping"] = self._mapping.as_dict()
         return site
 
     def import_site(
