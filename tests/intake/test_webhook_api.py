@@ -306,3 +306,20 @@ def test_the_mapping_travels_in_the_site_file(admin: httpx.Client, services: Ser
     services.sites.import_site(site)
     assert services.webhooks.mapping.load().default_group == "office"
     assert services.webhooks.mapping.load().device == ("host",)
+
+
+def test_a_whole_big_alert_group_is_taken_beyond_the_rest_batch(
+    device: httpx.Client, services: Services
+) -> None:
+    # Alertmanager sends a group at once and never retries a refusal: a power cut's
+    # 1,200 lost links must all go in (the REST intake's batch ends at 1,000).
+    alerts = [
+        am_alert(fingerprint=f"link{i:05d}", instance=f"hub-{i}", group="office", severity="x")
+        for i in range(1200)
+    ]
+    answer = device.post(AM, json=am_payload(*alerts), timeout=120)
+    assert answer.status_code == 202, answer.text[:500]
+    assert len(set(answer.json()["ids"])) == 1200
+    too_many = device.post(AM, json={"alerts": [{}] * 10_001})
+    assert too_many.status_code == 422
+    assert _first_issue(too_many)["code"] == "batch_size"

@@ -60,17 +60,17 @@ def refused_response(
     return JSONResponse(body, status_code=status)
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, at most :data:`MAX_BODY` bytes; raises :class:`InputRefused` beyond."""
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body, at most ``limit`` bytes; raises :class:`InputRefused` beyond."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise refuse("body", "body_too_large", limit=MAX_BODY)
+    if declared.isdigit() and int(declared) > limit:
+        raise refuse("body", "body_too_large", limit=limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:  # a chunked body without a length: count as it comes
-            raise refuse("body", "body_too_large", limit=MAX_BODY)
+        if size > limit:  # a chunked body without a length: count as it comes
+            raise refuse("body", "body_too_large", limit=limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -21,11 +21,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.auth import Principal, require_admin, require_scope
-from tocsin.api.events import MAX_BODY, read_body, refused_response
+from tocsin.api.events import read_body, refused_response
 from tocsin.api.json_route import StrictJSONRoute
 from tocsin.http import services_of
 from tocsin.intake.alertmanager import parse_alertmanager
-from tocsin.intake.alerts import ForeignAlert
+from tocsin.intake.alerts import MAX_ALERTS, ForeignAlert
 from tocsin.intake.grafana import parse_grafana
 from tocsin.services.inputs import InputRefused, decode_json
 from tocsin.services.webhooks import mapping_answer
@@ -36,12 +36,15 @@ router = APIRouter(prefix="/api/v1/intake", tags=["intake"], route_class=StrictJ
 EventsCaller = Annotated[Principal, require_scope("events")]
 Admin = Annotated[Principal, require_admin]
 
+MAX_BODY = 10_000_000
+"""Bytes: Alertmanager sends a whole alert group at once (a power cut: thousands)."""
+
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "accepted: every alert stored with its emails"},
     400: {"description": "malformed JSON"},
     401: {"description": "no API token, or an unknown or revoked one"},
     403: {"description": "the token lacks the 'events' scope"},
-    413: {"description": f"body over {MAX_BODY} bytes"},
+    413: {"description": f"body over {MAX_BODY} bytes, or over {MAX_ALERTS} alerts"},
     422: {"description": "refused: field-named errors; nothing stored"},
 }
 
@@ -52,7 +55,7 @@ async def _take(
     parse: Callable[[object], Sequence[ForeignAlert]],
 ) -> JSONResponse:
     try:
-        payload = decode_json(await read_body(request))
+        payload = decode_json(await read_body(request, MAX_BODY))
         webhooks = services_of(request).webhooks
         results = await run_in_threadpool(webhooks.accept, parse, payload)
     except InputRefused as exc:

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from tocsin.intake.alerts import ForeignAlert, read_alerts
-from tocsin.services.event_input import MAX_BATCH
+from tocsin.intake.alerts import MAX_ALERTS, ForeignAlert, read_alerts
 from tocsin.services.inputs import Fields, InputRefused
 from tocsin.validation import Issue
 
@@ -43,7 +42,7 @@ def parse_alertmanager(payload: object) -> list[ForeignAlert]:
     version = fields.text("version", limit=10, required=False)
     if version and version != VERSION:
         fields.problem("version", "field_choice", value=version, choices=VERSION)
-    alerts = read_alerts(fields, source=SOURCE, limit=MAX_BATCH)
+    alerts = read_alerts(fields, source=SOURCE, limit=MAX_ALERTS)
     if issues:
         raise InputRefused(issues)
     return alerts

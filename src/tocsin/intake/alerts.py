@@ -29,8 +29,11 @@ from tocsin.services.event_input import NAME_LIMIT, TEXT_LIMIT, EventInput, pars
 from tocsin.services.inputs import Fields, issue
 from tocsin.validation import Issue
 
-__all__ = ["AlertStatus", "ForeignAlert", "read_alert", "read_alerts", "to_event"]
+__all__ = ["MAX_ALERTS", "AlertStatus", "ForeignAlert", "read_alert", "read_alerts", "to_event"]
 
+MAX_ALERTS: Final = 10_000
+"""Alerts in one notification: Alertmanager sends a whole group at once, and refusing
+one it will not retry would lose them all (a power cut can raise thousands)."""
 MAX_LABELS: Final = 200
 LABEL_LIMIT: Final = 4000
 _FIRST_YEAR: Final = 1970  # Alertmanager and Grafana send year 1 for "no end yet"

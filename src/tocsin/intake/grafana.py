@@ -23,8 +23,7 @@ import math
 from dataclasses import replace
 from typing import Final
 
-from tocsin.intake.alerts import ForeignAlert, read_alerts
-from tocsin.services.event_input import MAX_BATCH
+from tocsin.intake.alerts import MAX_ALERTS, ForeignAlert, read_alerts
 from tocsin.services.inputs import Fields, InputRefused
 from tocsin.validation import Issue
 
@@ -60,7 +59,7 @@ def parse_grafana(payload: object) -> list[ForeignAlert]:
     fields = Fields(payload, known=known, issues=issues)
     if not isinstance(payload, dict):
         raise InputRefused(issues)
-    alerts = read_alerts(fields, source=SOURCE, limit=MAX_BATCH)
+    alerts = read_alerts(fields, source=SOURCE, limit=MAX_ALERTS)
     if issues:
         raise InputRefused(issues)
     raw = payload["alerts"]
