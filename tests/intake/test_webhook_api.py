@@ -161,12 +161,14 @@ def test_a_batch_is_one_event_per_alert(device: httpx.Client, services: Services
 
 
 def test_an_unknown_group_label_falls_back_to_the_only_top_level_group(
-    device: httpx.Client,
+    device: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    answer = device.post(AM, json=am_payload(am_alert(group="no-such-room")))
+    with caplog.at_level("WARNING", logger="tocsin.intake"):
+        answer = device.post(AM, json=am_payload(am_alert(group="no-such-room")))
     assert answer.status_code == 202, answer.text
     (result,) = answer.json()["events"]
     assert (result["group"], result["group_fallback"]) == ("site", True)
+    assert "names no alarm group; sent to 'site'" in caplog.text
 
 
 def test_no_default_group_refuses_with_a_field_named_error(

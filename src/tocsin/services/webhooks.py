@@ -9,6 +9,7 @@ answer comes after the commit, so an answered alert is on disk with its emails.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +28,8 @@ from tocsin.store import AnyStore, EventSQL, SiteSQL
 from tocsin.validation import Issue
 
 __all__ = ["WebhookResult", "WebhookService", "mapping_answer"]
+
+log = logging.getLogger("tocsin.intake")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,14 @@ class WebhookService:
             inputs, fallbacks = self._events_of(alerts, mapping, tree)
             inputs = _threaded(EventSQL(site.runner), alerts, inputs)
         accepted = self._events.accept(inputs, batch=True)
+        for alert, event, fallback in zip(alerts, inputs, fallbacks, strict=True):
+            if fallback:  # worth fixing at the sender: say which label was not understood
+                log.warning(
+                    "%s alert %s: its group label names no alarm group; sent to '%s'",
+                    alert.source,
+                    alert.fingerprint[:64],
+                    event.group_id,
+                )
         return [
             WebhookResult(a, i.group_id, f)
             for a, i, f in zip(accepted, inputs, fallbacks, strict=True)
