@@ -202,7 +202,7 @@ def to_event(
     severity = pick_severity(mapping, mapping.lookup(mapping.severity, alert.labels, {}))
     device = mapping.lookup(mapping.device, alert.labels, alert.annotations)
     sensor = mapping.lookup(mapping.sensor, alert.labels, alert.annotations)
-    when = (alert.ends_at if resolved else None) or (None if resolved else alert.starts_at)
+    when = alert.ends_at if resolved else alert.starts_at  # no end: the intake's now
     data: dict[str, object] = {
         "group": group,
         "device": _clean(device or alert.source.capitalize(), NAME_LIMIT) or alert.source,
