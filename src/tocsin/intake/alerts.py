@@ -199,7 +199,9 @@ def to_event(
     wanted = (mapping.lookup(mapping.category, alert.labels, alert.annotations) or "").lower()
     category = Category(wanted) if wanted in set(Category) else mapping.default_category
     resolved = alert.status is AlertStatus.RESOLVED
-    severity = pick_severity(mapping, mapping.lookup(mapping.severity, alert.labels, {}))
+    severity = pick_severity(
+        mapping, mapping.lookup(mapping.severity, alert.labels, alert.annotations)
+    )
     device = mapping.lookup(mapping.device, alert.labels, alert.annotations)
     sensor = mapping.lookup(mapping.sensor, alert.labels, alert.annotations)
     when = alert.ends_at if resolved else alert.starts_at  # no end: the intake's now
