@@ -27,7 +27,7 @@ from tocsin.services.event_input import MAX_BATCH
 from tocsin.services.events import event_to_dict
 from tocsin.services.inputs import InputRefused, decode_json, refuse
 
-__all__ = ["MAX_BODY", "refused_response", "router"]
+__all__ = ["MAX_BODY", "read_body", "refused_response", "router"]
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 EventsCaller = Annotated[Principal, require_scope("events")]
@@ -60,17 +60,17 @@ def refused_response(
     return JSONResponse(body, status_code=status)
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, at most :data:`MAX_BODY` bytes; raises :class:`InputRefused` beyond."""
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body, at most ``limit`` bytes; raises :class:`InputRefused` beyond."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise refuse("body", "body_too_large", limit=MAX_BODY)
+    if declared.isdigit() and int(declared) > limit:
+        raise refuse("body", "body_too_large", limit=limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:  # a chunked body without a length: count as it comes
-            raise refuse("body", "body_too_large", limit=MAX_BODY)
+        if size > limit:  # a chunked body without a length: count as it comes
+            raise refuse("body", "body_too_large", limit=limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -97,7 +97,7 @@ async def post_events(request: Request, principal: EventsCaller) -> JSONResponse
     open raise of the same group, device, sensor and category).
     """
     try:
-        payload = decode_json(await _read_body(request))
+        payload = decode_json(await read_body(request))
         accepted = await run_in_threadpool(services_of(request).events.submit, payload)
     except InputRefused as exc:
         return refused_response(exc, principal.language, error="invalid_events")

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
@@ -17,6 +18,9 @@ from tocsin.store import AnyStore, SQLiteStore, open_store
 from tocsin.store.keyfile import SecretBox
 from tocsin.store.paths import data_dir
 from tocsin.store.space import reclaim_wal
+
+if TYPE_CHECKING:
+    from tocsin.services.webhooks import WebhookService
 
 __all__ = ["DATABASE_FILE", "ENV_DATABASE_URL", "KEY_FILE", "Services", "database_location"]
 
@@ -48,9 +52,15 @@ class Services:
     sites: SitesService = field(init=False)
     events: EventsService = field(init=False)
     disk: DiskGuard = field(init=False)
+    webhooks: WebhookService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sites = SitesService(self.store.sites)
+        # Imported here: the webhook adapters (tocsin.intake) import this package.
+        from tocsin.services.intake_mapping import IntakeMappingService
+        from tocsin.services.webhooks import WebhookService
+
+        mapping = IntakeMappingService(self.store)
+        self.sites = SitesService(self.store.sites, mapping=mapping)
         # The room that decides is the database file's directory (with SQLite; with
         # PostgreSQL the server's disk decides, and the data directory is watched only).
         store = self.store
@@ -68,6 +78,9 @@ class Services:
             settings=self.settings,
             outbox=self.outbox,
             admission=self.disk.intake,
+        )
+        self.webhooks = WebhookService(
+            self.store, events=self.events, sites=self.sites, mapping=mapping
         )
 
     @classmethod

@@ -17,7 +17,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -36,9 +36,13 @@ from tocsin.services.site_zone import system_zone
 from tocsin.store import SiteSQL, SQLSites
 from tocsin.validation import Issue
 
+if TYPE_CHECKING:  # the mapping's modules import the services package: no cycle at run time
+    from tocsin.intake.mapping import IntakeMapping
+    from tocsin.services.intake_mapping import IntakeMappingService
+
 __all__ = ["ImportReport", "NotFound", "SiteView", "SitesService", "dump_site", "load_site"]
 
-_SITE_KEYS = ("groups", "users")
+_SITE_KEYS = ("groups", "users", "webhook_mapping")
 T = TypeVar("T")
 
 
@@ -144,12 +148,18 @@ class SitesService:
     """
 
     def __init__(
-        self, store: SQLSites, *, clock: Any = time.time, site_zone: str | None = None
+        self,
+        store: SQLSites,
+        *,
+        clock: Any = time.time,
+        site_zone: str | None = None,
+        mapping: IntakeMappingService | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._view: SiteView | None = None
         self.site_zone = site_zone or system_zone()
+        self._mapping = mapping
 
     # ------------------------------------------------------------ the cached site
     def view(self) -> SiteView:
@@ -321,10 +331,13 @@ class SitesService:
     def export_site(self) -> dict[str, Any]:
         """The whole site in its dictionary form (parents before subgroups)."""
         view = self.view()
-        return {
+        site: dict[str, Any] = {
             "groups": [group_to_dict(g) for g in _tree_order(view.tree)],
             "users": [user_to_dict(u) for u in view.users],
         }
+        if self._mapping is not None:
+            site["webhook_mapping"] = self._mapping.as_dict()
+        return site
 
     def import_site(
         self, data: object, *, replace: bool = True, dry_run: bool = False
@@ -333,9 +346,12 @@ class SitesService:
 
         ``replace``: groups and users missing from ``data`` are removed (the file is
         the whole site); otherwise they are kept.  ``dry_run``: only report.
+        ``webhook_mapping`` (optional) replaces the label mapping of the webhooks (with
+        ``replace``; else changes the fields it names); without it the mapping stays.
         Everything is checked before anything is written; raises :class:`InputRefused`.
         """
         groups, users = _parse_site(data, self.site_zone)
+        mapping = self._site_mapping(data, whole=replace)
         with self._store.site_writing() as sql:
             view = self.view_in(sql)
             given = {g.id for g in groups}
@@ -352,7 +368,15 @@ class SitesService:
             report = _diff(view, groups, users, replace=replace, applied=not dry_run)
             if not dry_run:
                 self._write_site(sql, tree, given, users, replace=replace)
+        if mapping is not None and not dry_run and self._mapping is not None:
+            self._mapping.save(mapping)  # after the site: a refused site changes nothing
         return report
+
+    def _site_mapping(self, data: object, *, whole: bool) -> IntakeMapping | None:
+        raw = data.get("webhook_mapping") if isinstance(data, dict) else None
+        if raw is None or self._mapping is None:
+            return None
+        return self._mapping.check(raw, prefix="webhook_mapping.", whole=whole)
 
     def _write_site(
         self,

@@ -20,6 +20,7 @@ from tocsin.web import (
     routes_groups,
     routes_settings,
     routes_users,
+    routes_ways_in,
 )
 from tocsin.web.render import STATIC_DIR
 
@@ -33,6 +34,7 @@ router.include_router(routes_groups.router)
 router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
 router.include_router(routes_delivery_detail.router)
+router.include_router(routes_ways_in.router)
 
 
 def static_files() -> StaticFiles:
