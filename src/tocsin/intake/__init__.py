@@ -1,0 +1,1 @@
+"""Adapters that turn foreign inputs into Tocsin events."""
