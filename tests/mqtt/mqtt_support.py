@@ -52,7 +52,7 @@ def publish(
 
 
 def wait_until(predicate: object, what: str, timeout: float = 20.0) -> None:
-    """Poll ``predicate`` (a callable) until true; AssertionError naming ``what`` after ``timeout`` s."""
+    """Poll ``predicate`` until true; AssertionError naming ``what`` after ``timeout`` s."""
     assert callable(predicate)
     deadline = time.monotonic() + timeout
     while not predicate():
