@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from tocsin import __version__
 from tocsin.api import discovery as discovery_routes
 from tocsin.api import events as events_routes
+from tocsin.api import mqtt as mqtt_routes
 from tocsin.api import outbox as outbox_routes
 from tocsin.api import settings as settings_routes
 from tocsin.api import sites as sites_routes
@@ -146,6 +147,7 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.include_router(outbox_routes.router)
     app.include_router(events_routes.router)
     app.include_router(sites_routes.router)
+    app.include_router(mqtt_routes.router)
     return app
 
 

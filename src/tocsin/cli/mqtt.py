@@ -172,7 +172,7 @@ def mqtt_status(
     out.print(escape(line))
     if status.error:
         out.print(f"[yellow]![/] {escape(translate(f'mqtt_error_{status.error}', language))}")
-    out.print(escape(translate("mqtt_dead_letter_count", language, count=total)))
+    out.print(escape(translate("mqtt_dead_letter_count", language, total=total)))
     for letter in letters:
         reason = f"{letter.reason}: {letter.detail}"
         out.print(f"  {_when(letter.received_at)}  {escape(letter.topic)}  {escape(reason)}")
