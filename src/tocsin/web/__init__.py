@@ -17,6 +17,7 @@ from tocsin.web import (
     routes_deliveries,
     routes_events,
     routes_groups,
+    routes_mqtt,
     routes_settings,
     routes_users,
 )
@@ -31,6 +32,7 @@ router.include_router(routes_users.router)
 router.include_router(routes_groups.router)
 router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
+router.include_router(routes_mqtt.router)
 
 
 def static_files() -> StaticFiles:

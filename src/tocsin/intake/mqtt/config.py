@@ -159,7 +159,7 @@ def apply_update(
 
     Unknown fields are errors.  ``password``: a string sets it, None or "" clears it,
     :data:`UNSET` (or leaving it out) keeps it.  Turning TLS on or off with no port
-    given moves the port to that mode's default.
+    given (or the port unchanged) moves the port from one mode's default to the other's.
     """
     issues: list[Issue] = []
     values: dict[str, Any] = {}
@@ -176,7 +176,9 @@ def apply_update(
             values[name] = _password(value, current, issues)
         else:
             values[name] = _text(value, name, issues, limit=4096 if name == "ca_file" else 256)
-    if "tls" in values and "port" not in values and current.port == DEFAULT_PORTS[current.tls]:
+    # A form sends the port it showed: unchanged from the old mode's default, it follows.
+    port_kept = values.get("port", current.port) == current.port
+    if "tls" in values and port_kept and current.port == DEFAULT_PORTS[current.tls]:
         values["port"] = DEFAULT_PORTS[values["tls"]]
     updated = dataclasses.replace(current, **values)
     return updated, Report.of(issues) + validate(updated)
