@@ -40,6 +40,8 @@ ENV_TEST_HOLD: Final = "TOCSIN_MQTT_TEST_HOLD"
 HOLD_LIMIT: Final = 60.0
 SETTINGS_POLL: Final = 2.0
 BACKOFF: Final = (1.0, 60.0)
+"""The first and the longest wait before connecting again (doubling in between)."""
+ERROR_PAUSE: Final = 5.0
 
 
 class MqttMetrics:
@@ -79,41 +81,45 @@ class Subscriber:
         self._hold = os.environ.get(ENV_TEST_HOLD) or None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Subscribe, take messages and reconnect with back-off until ``stop`` is set."""
+        """Subscribe, take messages and reconnect with back-off until ``stop`` is set.
+
+        An unexpected error (the database gone while reading the settings) is logged and
+        the round tried again after :data:`ERROR_PAUSE` s: MQTT never stops silently.
+        """
         delay = BACKOFF[0]
         while not stop.is_set():
-            fingerprint = await asyncio.to_thread(self._service.fingerprint)
-            settings = await asyncio.to_thread(self._service.load)
-            if not settings.enabled:
-                await self._status(MqttStatus("disabled", time.time()))
-                await self._wait_change(stop, fingerprint, None)
-                continue
             try:
-                connection = await self._connect(settings)
-            except BrokerError as exc:
-                self._metrics.connect_failures.labels(exc.code).inc()
-                log.warning(
-                    "mqtt broker %s:%d: %s; retrying in %.0f s",
-                    settings.host,
-                    settings.port,
-                    exc,
-                    delay,
-                )
-                await self._status(
-                    MqttStatus(
-                        "retrying", time.time(), exc.code, exc.detail, delay, _broker(settings)
-                    )
-                )
-                await self._wait_change(stop, fingerprint, delay)
-                delay = min(delay * 2, BACKOFF[1])
-                continue
-            delay = BACKOFF[0]
-            try:
-                await self._consume(connection, stop, fingerprint)
-            finally:
-                self._metrics.connected.set(0)
-                await asyncio.to_thread(connection.close)
+                delay = await self._round(stop, delay)
+            except Exception as exc:
+                log.error("mqtt intake: %s; trying again shortly", type(exc).__name__)
+                await _sleep(stop, ERROR_PAUSE)
         await self._status(MqttStatus("stopped", time.time()))
+
+    async def _round(self, stop: asyncio.Event, delay: float) -> float:
+        """One connection (or one wait while off or refused); the next back-off delay."""
+        fingerprint = await asyncio.to_thread(self._service.fingerprint)
+        settings = await asyncio.to_thread(self._service.load)
+        if not settings.enabled:
+            await self._status(MqttStatus("disabled", time.time()))
+            await self._wait_change(stop, fingerprint, None)
+            return BACKOFF[0]
+        try:
+            connection = await self._connect(settings)
+        except BrokerError as exc:
+            self._metrics.connect_failures.labels(exc.code).inc()
+            broker = _broker(settings)
+            log.warning("mqtt broker %s: %s; retrying in %.0f s", broker, exc, delay)
+            await self._status(
+                MqttStatus("retrying", time.time(), exc.code, exc.detail, delay, broker)
+            )
+            await self._wait_change(stop, fingerprint, delay)
+            return min(delay * 2, BACKOFF[1])
+        try:
+            await self._consume(connection, stop, fingerprint)
+        finally:
+            self._metrics.connected.set(0)
+            await asyncio.to_thread(connection.close)
+        return BACKOFF[0]
 
     async def _connect(self, settings: MqttSettings) -> Connection:
         await self._status(MqttStatus("connecting", time.time(), broker=_broker(settings)))
