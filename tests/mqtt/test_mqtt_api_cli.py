@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from helpers import LiveServer, tocsin_cli
 from tocsin.app import create_app
 from tocsin.intake.mqtt.config import MqttSettings, apply_update, topic_problem
-from tocsin.intake.mqtt.service import MqttService
+from tocsin.intake.mqtt.service import MqttService, MqttStatus
 from tocsin.services.context import Services
 
 
@@ -139,3 +140,12 @@ def test_the_password_is_encrypted_at_rest(services: Services) -> None:
     raw = services.store.get_value("mqtt_settings") or ""
     assert "plain-text-never" not in raw
     assert service.load().password is not None
+
+
+def test_a_status_nobody_rewrites_shows_as_stopped(services: Services) -> None:
+    service = MqttService(services)
+    now = time.time()
+    service.set_status(MqttStatus("connected", now - 600, broker="b:1883", seen=now - 10))
+    assert service.status().state == "connected"
+    service.set_status(MqttStatus("connected", now - 600, broker="b:1883", seen=now - 100))
+    assert service.status().state == "stopped"  # tocsin serve was killed

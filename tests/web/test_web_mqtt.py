@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -77,7 +78,10 @@ def test_status_and_dead_letters_show_in_both_languages(
 ) -> None:
     service = MqttService(services)
     service.update({"host": "127.0.0.1", "topics": ["site/#"]})
-    service.set_status(MqttStatus("retrying", 0.0, "auth_failed", "", 4.0, "127.0.0.1:1883"))
+    now = time.time()
+    service.set_status(
+        MqttStatus("retrying", now, "auth_failed", "", 4.0, "127.0.0.1:1883", seen=now)
+    )
     service.handle("site/door", b"{not json <b>bold</b>")
     page = signed_in
     page.goto(server.url + "/ways-in/mqtt")

@@ -81,6 +81,31 @@ def _classify(exc: BaseException) -> BrokerError:
     return BrokerError("connect_failed", type(exc).__name__)
 
 
+class _Client(mqtt.Client):
+    """paho's client, closing the TLS socket when the handshake fails.
+
+    paho 2.2's ``_ssl_wrap_socket`` leaves the wrapped socket open when
+    ``do_handshake`` raises (an untrusted certificate, a port without TLS): one file
+    descriptor per retry.  The context checks the host name itself (``check_hostname``),
+    so paho's own name check is not needed here.
+    """
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        context = self._ssl_context
+        assert context is not None
+        assert context.check_hostname
+        ssl_sock = context.wrap_socket(
+            tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
+        )
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock
+
+
 class Connection:
     """A connected, subscribed client; messages go to ``inbox`` (see the module)."""
 
@@ -96,7 +121,7 @@ class Connection:
         self._client = self._make_client(settings)
 
     def _make_client(self, settings: MqttSettings) -> mqtt.Client:
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             clean_session=False,

@@ -58,6 +58,9 @@ _SETTINGS_KEY: Final = "mqtt_settings"
 _STATUS_KEY: Final = "mqtt_status"
 DEAD_LETTER_PROBLEM: Final = "mqtt_dead_letter"
 """The system notice's code: raised at the first dead letter of a burst."""
+STATUS_STALE: Final = 90.0
+"""A running subscriber rewrites its status every 20 s; older than this, it is not running."""
+_LIVE: Final = frozenset({"connecting", "connected", "retrying", "disabled"})
 DEAD_LETTER_QUIET: Final = 900.0
 """Seconds without a dead letter after which the notice is cleared (the burst is over)."""
 
@@ -92,6 +95,8 @@ class MqttStatus:
     detail: str = ""
     retry_in: float = 0.0
     broker: str = ""
+    seen: float = 0.0
+    """When ``tocsin serve`` last wrote it (rewritten every 20 s while it runs)."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -161,13 +166,18 @@ class MqttService:
 
     # ------------------------------------------------------------------ status
     def status(self) -> MqttStatus:
-        """The subscriber's last written state (``stopped`` when none was written)."""
+        """The subscriber's last written state: ``stopped`` when none was written, or
+        when ``tocsin serve`` has not rewritten it for :data:`STATUS_STALE` seconds
+        (killed, or the machine stopped)."""
         raw = self._store.get_value(_STATUS_KEY)
         if raw is None:
             return MqttStatus()
         data: dict[str, Any] = json.loads(raw)
         known = {f.name for f in dataclasses.fields(MqttStatus)}
-        return MqttStatus(**{k: v for k, v in data.items() if k in known})
+        status = MqttStatus(**{k: v for k, v in data.items() if k in known})
+        if status.state in _LIVE and status.seen < self._clock() - STATUS_STALE:
+            return MqttStatus("stopped", status.seen, broker=status.broker, seen=status.seen)
+        return status
 
     def set_status(self, status: MqttStatus) -> None:
         """Write the subscriber's state for the page, the API and ``tocsin mqtt status``."""

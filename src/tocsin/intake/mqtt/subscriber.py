@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -42,6 +43,8 @@ SETTINGS_POLL: Final = 2.0
 BACKOFF: Final = (1.0, 60.0)
 """The first and the longest wait before connecting again (doubling in between)."""
 ERROR_PAUSE: Final = 5.0
+HEARTBEAT: Final = 20.0
+"""Seconds between rewrites of an unchanged status (its ``seen`` time)."""
 
 
 class MqttMetrics:
@@ -79,6 +82,7 @@ class Subscriber:
         self._service = service
         self._metrics = metrics or MqttMetrics()
         self._hold = os.environ.get(ENV_TEST_HOLD) or None
+        self._last: MqttStatus | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Subscribe, take messages and reconnect with back-off until ``stop`` is set.
@@ -144,7 +148,7 @@ class Subscriber:
                 return
             if time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + SETTINGS_POLL
-                if await asyncio.to_thread(self._service.fingerprint) != fingerprint:
+                if await self._changed(fingerprint):
                     log.info("mqtt: the settings changed; reconnecting")
                     return
         if connection.lost.is_set() and not stop.is_set():
@@ -174,8 +178,18 @@ class Subscriber:
         return True
 
     async def _status(self, status: MqttStatus) -> None:
+        status = dataclasses.replace(status, seen=time.time())
+        self._last = status
         with contextlib.suppress(Exception):  # a status write never stops the intake
             await asyncio.to_thread(self._service.set_status, status)
+
+    async def _changed(self, fingerprint: str) -> bool:
+        """True when the saved settings changed; writes the status again now and then,
+        so a killed ``tocsin serve`` shows as stopped (see ``MqttService.status``)."""
+        last = self._last
+        if last is not None and time.time() - last.seen >= HEARTBEAT:
+            await self._status(last)
+        return await asyncio.to_thread(self._service.fingerprint) != fingerprint
 
     async def _wait_change(
         self, stop: asyncio.Event, fingerprint: str, limit: float | None
@@ -191,7 +205,7 @@ class Subscriber:
             if left <= 0:
                 return
             await _sleep(stop, left)
-            if await asyncio.to_thread(self._service.fingerprint) != fingerprint:
+            if await self._changed(fingerprint):
                 return
 
 
