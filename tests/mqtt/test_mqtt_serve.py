@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from mqtt_support import publish, unique, wait_until
 
 from helpers import Serving, free_port, serving, tocsin_cli
@@ -101,13 +102,20 @@ def test_a_malformed_payload_is_dead_lettered_and_the_next_goes_through(
     tmp_path: Path, machine_broker: tuple[str, int]
 ) -> None:
     env, topic = _setup(tmp_path)
-    with serving(env):
+    token = tocsin_cli(env, "token", "create", "prometheus", "--scope", "admin").strip()
+    with serving(env) as running:
         wait_until(lambda: _connected(env), "subscribed")
         publish(f"{topic}/x", b"{this is not json")
         publish(f"{topic}/x", json.dumps({**EVENT, "severity": "catastrophic"}))
         publish(f"{topic}/x", json.dumps({**EVENT, "device": "Next", "severity": "warning"}))
         wait_until(lambda: _look(env)[0] == ["Next"], "the next message's event")
         status = json.loads(tocsin_cli(env, "mqtt", "status", "--json"))
+        metrics = httpx.get(
+            f"{running.url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ).text
+    assert 'tocsin_mqtt_dead_letters_total{reason="malformed_json"} 1.0' in metrics
+    assert 'tocsin_mqtt_messages_total{outcome="accepted"} 1.0' in metrics
+    assert "tocsin_mqtt_connected 1.0" in metrics
     assert status["state"] == "connected"
     assert status["dead_letters"] == 2
     reasons = [d["reason"] for d in status["newest_dead_letters"]]
