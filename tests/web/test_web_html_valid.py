@@ -40,6 +40,7 @@ SIGNED_IN = [
     "/deliveries",
     "/deliveries?status=dead",
     "/users/nobody/edit",  # the error page (404)
+    "/ways-in/mqtt",
 ]
 # Forms sent back with errors: (path, form without the CSRF token).
 REFUSED = [
@@ -47,6 +48,7 @@ REFUSED = [
     ("/users/new", {"id": "", "name": "", "email": "not an address"}),
     ("/groups/new", {"id": "", "name": ""}),
     ("/events", {"group": "", "device": "", "sensor": "", "category": "fire"}),
+    ("/ways-in/mqtt", {"enabled": "on", "host": "bad host", "port": "x", "topics": "a/#/b"}),
 ]
 
 
@@ -164,5 +166,6 @@ def test_every_page_template_is_covered() -> None:
         "events",
         "deliveries",
         "error",
+        "mqtt",
     }
     assert pages - covered == set()
