@@ -225,3 +225,14 @@ async def test_tls_is_verified(services: Services, tmp_path: Path) -> None:
                 extra=("--cafile", str(ca_file)),
             )
             await until(lambda: _events(services) == ["Leak sensor"], "the event over TLS")
+
+
+async def test_a_process_told_off_does_not_subscribe(
+    services: Services, machine_broker: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = MqttService(services)
+    _configure(service, unique("site"))
+    monkeypatch.setenv("TOCSIN_MQTT_INTAKE", "off")
+    async with running(service):
+        await asyncio.sleep(0.5)
+        assert _state(service).state == "stopped"  # nothing written, nothing connected

@@ -33,11 +33,22 @@ from tocsin.intake.mqtt.config import MqttSettings
 from tocsin.intake.mqtt.connection import BrokerError, Connection, Message
 from tocsin.intake.mqtt.service import MqttService, MqttStatus
 
-__all__ = ["ENV_TEST_HOLD", "HOLD_LIMIT", "SETTINGS_POLL", "MqttMetrics", "Subscriber"]
+__all__ = [
+    "ENV_SWITCH",
+    "ENV_TEST_HOLD",
+    "HOLD_LIMIT",
+    "SETTINGS_POLL",
+    "MqttMetrics",
+    "Subscriber",
+]
 
 log = logging.getLogger("tocsin.mqtt")
 
 ENV_TEST_HOLD: Final = "TOCSIN_MQTT_TEST_HOLD"
+ENV_SWITCH: Final = "TOCSIN_MQTT_INTAKE"
+"""``off`` keeps this process from subscribing: with several ``tocsin serve`` on one
+database (the settings are shared), all but one set it, or they would take the broker's
+session for the one client id from each other in turn."""
 HOLD_LIMIT: Final = 60.0
 SETTINGS_POLL: Final = 2.0
 BACKOFF: Final = (1.0, 60.0)
@@ -90,6 +101,10 @@ class Subscriber:
         An unexpected error (the database gone while reading the settings) is logged and
         the round tried again after :data:`ERROR_PAUSE` s: MQTT never stops silently.
         """
+        if os.environ.get(ENV_SWITCH, "").strip().lower() == "off":
+            log.info("mqtt: not subscribing in this process (%s=off)", ENV_SWITCH)
+            await stop.wait()
+            return
         delay = BACKOFF[0]
         while not stop.is_set():
             try:
