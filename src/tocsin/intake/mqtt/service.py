@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -41,7 +42,7 @@ from tocsin.secret import Secret
 from tocsin.services.context import Services
 from tocsin.services.event_input import parse_events
 from tocsin.services.inputs import InputRefused, decode_json
-from tocsin.validation import Report
+from tocsin.validation import Issue, Level, Report
 
 __all__ = [
     "DEAD_LETTER_PROBLEM",
@@ -248,14 +249,10 @@ class MqttService:
 
 
 def _readable(path: str) -> bool:
-    import os
-
     return os.path.isfile(path) and os.access(path, os.R_OK)
 
 
-def _ca_issue(path: str) -> Any:
-    from tocsin.validation import Issue, Level
-
+def _ca_issue(path: str) -> Issue:
     return Issue(
         "ca_file", "ca_file_missing", Level.ERROR, {"path": path, "detail": "not a readable file"}
     )

@@ -8,6 +8,7 @@ sees what the publisher sent wrong.  Kept: the newest :data:`KEEP` rows of the l
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -33,11 +34,16 @@ class DeadLetter:
 
 
 class _Writing(Protocol):
-    runner: Runner
+    @property
+    def runner(self) -> Runner: ...
 
 
 class _Store(Protocol):
-    def transaction(self) -> object: ...
+    """What the table needs of a store: a write transaction and a read, with a runner."""
+
+    def transaction(self) -> AbstractContextManager[_Writing]: ...
+
+    def site_reading(self) -> AbstractContextManager[_Writing]: ...
 
 
 _COLUMNS = "received_at, topic, reason, detail, size, excerpt"
@@ -46,13 +52,13 @@ _COLUMNS = "received_at, topic, reason, detail, size, excerpt"
 class DeadLetters:
     """Record and list dead letters over any store with ``transaction()`` (a runner)."""
 
-    def __init__(self, store: object) -> None:
+    def __init__(self, store: _Store) -> None:
         self._store = store
 
     def record(self, letter: DeadLetter, *, keep: int = KEEP, max_age: float = MAX_AGE) -> None:
         """Add ``letter``; drop rows past ``max_age`` and all but the newest ``keep``."""
-        with self._store.transaction() as tx:  # type: ignore[attr-defined]
-            runner: Runner = tx.runner
+        with self._store.transaction() as tx:
+            runner = tx.runner
             runner.run(
                 f"INSERT INTO mqtt_dead_letter ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
                 (
@@ -72,7 +78,7 @@ class DeadLetters:
 
     def newest(self, *, limit: int = 50) -> list[DeadLetter]:
         """The newest dead letters first, at most ``limit``."""
-        with self._store.transaction() as tx:  # type: ignore[attr-defined]
+        with self._store.site_reading() as tx:  # a read: no write lock
             rows = tx.runner.rows(
                 f"SELECT {_COLUMNS} FROM mqtt_dead_letter ORDER BY id DESC LIMIT ?",  # noqa: S608
                 (max(0, limit),),
@@ -84,6 +90,6 @@ class DeadLetters:
 
     def count(self) -> int:
         """How many dead letters are kept."""
-        with self._store.transaction() as tx:  # type: ignore[attr-defined]
+        with self._store.site_reading() as tx:
             rows = tx.runner.rows("SELECT COUNT(*) FROM mqtt_dead_letter")
         return int(rows[0][0])
