@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import trustme
 from mqtt_support import private_broker, publish, unique
 
+from helpers import LiveServer
+from tocsin.app import create_app
 from tocsin.intake.mqtt.service import MqttService, MqttStatus
 from tocsin.intake.mqtt.subscriber import MqttMetrics, Subscriber
 from tocsin.services.context import Services
@@ -174,6 +177,16 @@ async def test_a_broker_that_is_down_gives_a_clear_status_and_is_retried(
     async with running(service):
         await until(lambda: _state(service).error == "refused", "refused")
         status = _state(service)
+        live = LiveServer(create_app(services))
+        try:
+            async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+                health = (await client.get("/healthz")).json()
+        finally:
+            live.close()
+        assert health["status"] == "degraded"
+        assert health["mqtt"] == {"state": "retrying", "error": "refused"}
+        assert health["problems"][0]["code"] == "mqtt_broker"
+        assert "refused the connection" in health["problems"][0]["message"]
         assert status.state == "retrying"
         assert status.retry_in >= 1
         assert status.broker == f"127.0.0.1:{port}"

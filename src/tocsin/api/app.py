@@ -21,7 +21,8 @@ from tocsin.api import settings as settings_routes
 from tocsin.api import sites as sites_routes
 from tocsin.api.auth import require_admin
 from tocsin.errors import StorageFull
-from tocsin.i18n import Language
+from tocsin.i18n import Language, translate
+from tocsin.intake.mqtt.service import MqttService
 from tocsin.outbox import CONTENT_TYPE, OutboxMetrics
 from tocsin.providers.discovery import Discovery
 from tocsin.security import LoginThrottle
@@ -115,18 +116,25 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
         """Liveness: the service runs and its store answers (unauthenticated by design).
 
         ``status`` is ``degraded`` while ``problems`` lists something for an admin to
-        fix (``disk_full``: new events are refused; ``disk_low``); ``disk`` has the
-        data directory's numbers.  Always 200: restarting would not help.
+        fix (``disk_full``: new events are refused; ``disk_low``; ``mqtt_broker``: the MQTT
+        broker cannot be used); ``disk`` has the data directory's numbers; ``mqtt`` the
+        subscriber's state and error code (no address).  Always 200: restarting would not help.
         """
         settings = services.settings.load()
         disk = services.disk.state()
-        problems = disk.problems()
+        mqtt = MqttService(services).status()
+        problems: list[dict[str, str]] = disk.problems()
+        if mqtt.state == "retrying":  # the one-sentence reason, in English (no address)
+            problems.append(
+                {"code": "mqtt_broker", "message": translate(f"mqtt_error_{mqtt.error}", "en")}
+            )
         return {
             "status": "degraded" if problems else "ok",
             "version": __version__,
             "email_enabled": settings.enabled,
             "problems": problems,
             "disk": disk.as_dict(),
+            "mqtt": {"state": mqtt.state, "error": mqtt.error},
         }
 
     @app.get("/metrics", dependencies=[require_admin])
