@@ -149,3 +149,14 @@ def test_a_status_nobody_rewrites_shows_as_stopped(services: Services) -> None:
     assert service.status().state == "connected"
     service.set_status(MqttStatus("connected", now - 600, broker="b:1883", seen=now - 100))
     assert service.status().state == "stopped"  # tocsin serve was killed
+
+
+def test_a_missing_ca_file_is_refused_and_password_null_clears(
+    api: httpx.Client, tmp_path: Path
+) -> None:
+    answer = api.put("/api/v1/intake/mqtt", json={"tls": True, "ca_file": str(tmp_path / "no.pem")})
+    assert answer.status_code == 422
+    assert answer.json()["issues"][0]["field"] == "ca_file"
+    assert api.put("/api/v1/intake/mqtt", json={"username": "u", "password": "p"}).is_success
+    cleared = api.put("/api/v1/intake/mqtt", json={"password": None}).json()["settings"]
+    assert cleared["password_set"] is False
