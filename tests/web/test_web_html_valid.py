@@ -45,6 +45,7 @@ SIGNED_IN = [
     "/ways-in",
     "/ways-in?saved=1",
     "/users/nobody/edit",  # the error page (404)
+    "/ways-in/mqtt",
 ]
 # Forms sent back with errors: (path, form without the CSRF token).
 REFUSED = [
@@ -53,6 +54,7 @@ REFUSED = [
     ("/groups/new", {"id": "", "name": ""}),
     ("/events", {"group": "", "device": "", "sensor": "", "category": "fire"}),
     ("/ways-in", {"group": "bad label", "warning_values": "critical", "default_severity": "x"}),
+    ("/ways-in/mqtt", {"enabled": "on", "host": "bad host", "port": "x", "topics": "a/#/b"}),
 ]
 
 
@@ -172,5 +174,6 @@ def test_every_page_template_is_covered() -> None:
         "delivery",
         "error",
         "ways_in",
+        "mqtt",
     }
     assert pages - covered == set()

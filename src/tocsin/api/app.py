@@ -16,12 +16,14 @@ from tocsin import __version__
 from tocsin.api import discovery as discovery_routes
 from tocsin.api import events as events_routes
 from tocsin.api import intake as intake_routes
+from tocsin.api import mqtt as mqtt_routes
 from tocsin.api import outbox as outbox_routes
 from tocsin.api import settings as settings_routes
 from tocsin.api import sites as sites_routes
 from tocsin.api.auth import require_admin
 from tocsin.errors import StorageFull
-from tocsin.i18n import Language
+from tocsin.i18n import Language, translate
+from tocsin.intake.mqtt.service import MqttService
 from tocsin.outbox import CONTENT_TYPE, OutboxMetrics
 from tocsin.providers.discovery import Discovery
 from tocsin.security import LoginThrottle
@@ -115,18 +117,25 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
         """Liveness: the service runs and its store answers (unauthenticated by design).
 
         ``status`` is ``degraded`` while ``problems`` lists something for an admin to
-        fix (``disk_full``: new events are refused; ``disk_low``); ``disk`` has the
-        data directory's numbers.  Always 200: restarting would not help.
+        fix (``disk_full``: new events are refused; ``disk_low``; ``mqtt_broker``: the MQTT
+        broker cannot be used); ``disk`` has the data directory's numbers; ``mqtt`` the
+        subscriber's state and error code (no address).  Always 200: restarting would not help.
         """
         settings = services.settings.load()
         disk = services.disk.state()
-        problems = disk.problems()
+        mqtt = MqttService(services).status()
+        problems: list[dict[str, str]] = disk.problems()
+        if mqtt.state == "retrying":  # the one-sentence reason, in English (no address)
+            problems.append(
+                {"code": "mqtt_broker", "message": translate(f"mqtt_error_{mqtt.error}", "en")}
+            )
         return {
             "status": "degraded" if problems else "ok",
             "version": __version__,
             "email_enabled": settings.enabled,
             "problems": problems,
             "disk": disk.as_dict(),
+            "mqtt": {"state": mqtt.state, "error": mqtt.error},
         }
 
     @app.get("/metrics", dependencies=[require_admin])
@@ -148,6 +157,7 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.include_router(events_routes.router)
     app.include_router(sites_routes.router)
     app.include_router(intake_routes.router)
+    app.include_router(mqtt_routes.router)
     return app
 
 

@@ -24,6 +24,7 @@ from tocsin.cli.db import backup, db_app, restore
 from tocsin.cli.discovery import settings_discover
 from tocsin.cli.helptext import json_errors, plain_help, wants_json
 from tocsin.cli.intake import intake_app
+from tocsin.cli.mqtt import mqtt_app
 from tocsin.cli.oauth import oauth_app
 from tocsin.cli.outbox import outbox_app, worker
 from tocsin.cli.relay import online_app, relay_app
@@ -78,6 +79,7 @@ app.add_typer(intake_app, name="intake")
 app.add_typer(relay_app, name="relay")
 app.add_typer(online_app, name="online")
 app.add_typer(db_app, name="db")
+app.add_typer(mqtt_app, name="mqtt")
 app.command("backup")(backup)
 app.command("restore")(restore)
 

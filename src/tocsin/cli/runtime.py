@@ -22,12 +22,19 @@ import uvicorn
 from tocsin.app import create_app
 from tocsin.deploy.systemd import notify, watchdog_interval
 from tocsin.errors import ConfigurationProblem
+from tocsin.intake.mqtt.service import DEAD_LETTER_PROBLEM, MqttService
+from tocsin.intake.mqtt.subscriber import MqttMetrics, Subscriber
 from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics, default_transport_factory
 from tocsin.outbox.tracker import Tracker
 from tocsin.services.context import Services
 from tocsin.services.disk import DiskWatch
 from tocsin.services.startup import base_url, exposed_database, next_steps, permission_warning
-from tocsin.services.summaries import default_checks, outbox_pause_notifier, run_summaries
+from tocsin.services.summaries import (
+    ProblemCheck,
+    default_checks,
+    outbox_pause_notifier,
+    run_summaries,
+)
 
 __all__ = ["HTTP_GRACE", "serve_forever"]
 
@@ -119,6 +126,10 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
 
     server = _Server(config, ready)
     stop = asyncio.Event()
+    mqtt = MqttService(services)
+    # A burst of dead letters raises one notice; it is cleared once they stop.
+    mqtt_check = ProblemCheck(frozenset({DEAD_LETTER_PROBLEM}), mqtt.dead_letter_problem)
+    checks = [*default_checks(services, engine=engine), mqtt_check]
     tasks = [
         asyncio.create_task(engine.run(stop), name="delivery-engine"),
         # The online service's later word (delivered, bounced) into the delivery log.
@@ -126,11 +137,15 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
             Tracker(services.store, services.settings.load).run(stop), name="tracking"
         ),
         asyncio.create_task(
-            run_summaries(services, stop, checks=default_checks(services, engine=engine)),
+            run_summaries(services, stop, checks=checks),
             name="summaries",
         ),
         asyncio.create_task(DiskWatch(services, services.disk).run(stop), name="disk-watch"),
         asyncio.create_task(_watchdog(stop), name="watchdog"),
+        # MQTT topics as a way in (off until enabled): commit, then acknowledge.
+        asyncio.create_task(
+            Subscriber(mqtt, MqttMetrics(metrics.registry)).run(stop), name="mqtt-intake"
+        ),
     ]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

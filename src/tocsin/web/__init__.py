@@ -18,6 +18,7 @@ from tocsin.web import (
     routes_delivery_detail,
     routes_events,
     routes_groups,
+    routes_mqtt,
     routes_settings,
     routes_users,
     routes_ways_in,
@@ -35,6 +36,7 @@ router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
 router.include_router(routes_delivery_detail.router)
 router.include_router(routes_ways_in.router)
+router.include_router(routes_mqtt.router)
 
 
 def static_files() -> StaticFiles:

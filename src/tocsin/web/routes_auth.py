@@ -37,7 +37,8 @@ LOGIN_FIELDS: Final = 20
 LOGIN_BYTES: Final = 16 * 1024
 
 HOME = "/settings/email"
-_PAGES = frozenset(path for _, path, _ in NAV)
+# The menu's pages and the pages below them that a language switch or login may return to.
+_PAGES = frozenset({*(path for _, path, _ in NAV), "/ways-in/mqtt"})
 # One first-run form at a time, so two racing submissions cannot both create "the first" admin.
 _FIRST_RUN = threading.Lock()
 
