@@ -260,10 +260,14 @@ def worker(
     options = EngineOptions(
         max_connections=connections, retry=RetryPolicy(max_age=age), state_dir=services.data
     )
+    from tocsin.services.failover_notice import failover_notifier
+
     engine = DeliveryEngine(
         services.store,
         services.settings.load,
-        settings_version=services.settings.fingerprint,
+        settings_version=services.failover.fingerprint,  # the email settings and the chain
+        failover_source=services.failover.load,
+        on_failover=failover_notifier(services),
         options=options,
         transport_factory=default_transport_factory(
             connections, refresh_keeper=services.settings.refresh_token_keeper

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -73,6 +73,25 @@ class OutboxMetrics:
             "tocsin_outbox_failures",
             "Delivery attempts that did not succeed, by outcome and reason",
             labelnames=["outcome", "reason"],
+            registry=self.registry,
+        )
+        # Per link of the failover chain ("primary", "backup-1", ...).
+        self.link_sent = Counter(
+            "tocsin_outbox_link_sent",
+            "Deliveries each link of the failover chain carried",
+            labelnames=["link"],
+            registry=self.registry,
+        )
+        self.link_failures = Counter(
+            "tocsin_outbox_link_failures",
+            "Delivery attempts through each link that did not succeed",
+            labelnames=["link"],
+            registry=self.registry,
+        )
+        self.link_up = Gauge(
+            "tocsin_outbox_link_up",
+            "1 while a link of the failover chain is up, 0 while it is down",
+            labelnames=["link"],
             registry=self.registry,
         )
         if store is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
 from tocsin.services.events import EventsService
+from tocsin.services.failover import FailoverService
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
@@ -48,9 +49,11 @@ class Services:
     sites: SitesService = field(init=False)
     events: EventsService = field(init=False)
     disk: DiskGuard = field(init=False)
+    failover: FailoverService = field(init=False)
 
     def __post_init__(self) -> None:
         self.sites = SitesService(self.store.sites)
+        self.failover = FailoverService(self.store, self.box, self.settings)
         # The room that decides is the database file's directory (with SQLite; with
         # PostgreSQL the server's disk decides, and the data directory is watched only).
         store = self.store
