@@ -178,19 +178,24 @@ def _links(
             issues.append(Issue(f"links.{index}", "invalid_value", Level.ERROR, {"detail": "{}"}))
             continue
         base = current.links[index] if index < len(current.links) else EmailSettings()
-        updated, report = apply_update(
-            effective_link(primary, base), {k: v for k, v in changes.items() if k != "name"}
-        )
+        given = {k: v for k, v in changes.items() if k != "name"}
+        if "sender_address" in given and not given["sender_address"]:
+            del given["sender_address"]  # cleared: the primary's again
+            base = dataclasses.replace(base, sender_address="")
+        if "sender_name" in given and not given["sender_name"]:
+            del given["sender_name"]
+            base = dataclasses.replace(base, sender_name="")
+        updated, report = apply_update(effective_link(primary, base), given)
         issues += _prefixed(index, report)
         # The sender stays empty when it is the primary's: it follows the primary then.
-        own = "sender_address" in changes or base.sender_address
-        keep_name = "sender_name" in changes or base.sender_name
+        own = "sender_address" in given or base.sender_address
+        own_name = "sender_name" in given or base.sender_name
         links.append(
             dataclasses.replace(
                 updated,
                 enabled=True,
                 sender_address=updated.sender_address if own else "",
-                sender_name=updated.sender_name if keep_name else "",
+                sender_name=updated.sender_name if own_name else "",
             )
         )
     return tuple(links), issues
