@@ -6,6 +6,7 @@ import json
 
 import httpx
 
+from tocsin.services.context import Services
 from tocsin.testing import SMTPTestServer
 
 USER, PASSWORD = "alarms@example.com", "Backup-L1nk-Passw0rd"
@@ -48,36 +49,33 @@ def test_failover_is_validated_by_field_and_secrets_are_write_only(api: httpx.Cl
     assert "Geben Sie" in german.json()["issues"][0]["message"]
 
 
-async def test_the_test_email_goes_through_the_chosen_link(api: httpx.Client) -> None:
+async def test_the_test_email_goes_through_the_chosen_link(
+    api: httpx.Client, services: Services
+) -> None:
     async with SMTPTestServer() as primary, SMTPTestServer() as backup:
-        api.patch(
-            "/api/v1/settings",
-            json={
-                "host": "127.0.0.1",
-                "port": primary.port,
-                "encryption": "none",
-                "sender_address": USER,
-            },
-        )
-        saved = api.patch(
-            "/api/v1/settings/failover",
-            json={"links": [{"host": "127.0.0.1", "port": backup.port, "encryption": "none"}]},
-        )
-        assert saved.status_code == 200, saved.json()
-        async with (
-            httpx.AsyncClient(base_url=str(api.base_url), headers=api.headers, timeout=30) as c,
-            c.stream(
+        primary_settings = {
+            "host": "127.0.0.1",
+            "port": primary.port,
+            "encryption": "none",
+            "sender_address": USER,
+        }
+        assert services.settings.update(primary_settings)[2]
+        link = {"host": "127.0.0.1", "port": backup.port, "encryption": "none"}
+        assert services.failover.update({"links": [link]})[2]
+        async with httpx.AsyncClient(
+            base_url=str(api.base_url), headers=api.headers, timeout=30
+        ) as client:
+            async with client.stream(
                 "POST", "/api/v1/settings/test-email", json={"to": "ops@example.net", "link": 1}
-            ) as reply,
-        ):
-            assert reply.status_code == 200
-            lines = [json.loads(line) async for line in reply.aiter_lines()]
-        assert lines[-1]["type"] == "report"
-        assert lines[-1]["ok"] is True
-        assert (len(primary.messages), len(backup.messages)) == (0, 1)
-        with api.stream(
-            "POST", "/api/v1/settings/test-email", json={"to": "ops@example.net", "link": 2}
-        ) as r:
-            last = json.loads(list(r.iter_lines())[-1])
+            ) as reply:
+                assert reply.status_code == 200
+                lines = [json.loads(line) async for line in reply.aiter_lines()]
+            assert lines[-1]["type"] == "report"
+            assert lines[-1]["ok"] is True
+            assert (len(primary.messages), len(backup.messages)) == (0, 1)
+            async with client.stream(
+                "POST", "/api/v1/settings/test-email", json={"to": "ops@example.net", "link": 2}
+            ) as reply:
+                last = [json.loads(line) async for line in reply.aiter_lines()][-1]
         assert last["type"] == "refused"
         assert last["issues"][0]["field"] == "link"

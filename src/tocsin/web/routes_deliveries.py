@@ -75,6 +75,8 @@ def _row(view: DeliveryView) -> dict[str, Any]:
         "remote": remote.state.value if remote else "",
         "remote_said": remote.said if remote else "",
         "remote_checked": when(remote.checked_at, short=True) if remote else "",
+        # The failover chain's link that carried it: "primary", "backup-1", ...
+        "link": view.link.removeprefix("backup-") if view.link != "primary" else view.link,
     }
 
 
