@@ -177,3 +177,30 @@ async def test_wrong_password_moves_alarms_at_once(
         assert view.deliveries[0].attempts == 1  # the refused login spent no attempt
     assert [down for down, _ in notices][:1] == [True]
     assert "Wr0ng" not in notices[0][1]
+
+
+@pytest.mark.postgres
+@pytest.mark.postfix
+async def test_two_workers_on_postgres_send_each_alarm_once_through_the_backup(
+    pg_store: Store, real_smtp: RealSMTP
+) -> None:
+    notices: list[tuple[bool, str]] = []
+    async with SMTPTestServer() as gone:
+        port = gone.port  # stopped: every connection to the primary is refused
+    primary = smtp_settings(port)
+    backups = (postfix_link(real_smtp),)
+    first = engine(pg_store, primary, backups, notices)
+    second = engine(pg_store, primary, backups, notices)
+    assert first.owner != second.owner
+    async with running(first), running(second):
+        queued = [queue(pg_store) for _ in range(12)]
+        for email_id, _ in queued:
+            assert await eventually(lambda e=email_id: sent(pg_store, e), timeout=WAIT) == (
+                Status.SENT,
+                "backup-1",
+            )
+    for _, message_id in queued:
+        wait_for_delivery(real_smtp, message_id, timeout=WAIT)
+        assert in_maildir(real_smtp, message_id) == 1
+    # Each worker tells of its own fall-back; the system notice makes one of them.
+    assert 1 <= [down for down, _ in notices].count(True) <= 2
