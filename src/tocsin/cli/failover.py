@@ -109,16 +109,22 @@ def set_password(
     link: LinkArgument,
     data: DataOption = None,
     language: LangOption = "en",
-    stdin: Annotated[bool, typer.Option("--stdin", help="Read the password from stdin.")] = False,
-    clear: Annotated[bool, typer.Option("--clear", help="Remove the stored password.")] = False,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the secret from stdin.")] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the stored secret.")] = False,
+    credential: Annotated[
+        bool,
+        typer.Option("--device-credential", help="The online service's device credential."),
+    ] = False,
 ) -> None:
-    """Set backup link N's SMTP password (asked without echo, or read from stdin)."""
-    password = (
+    """Set backup link N's SMTP password, or with --device-credential the online
+    service's credential (asked without echo, or read from stdin)."""
+    secret = (
         ""
         if clear
         else read_secret(translate("cli_password_prompt", language), stdin=stdin, language=language)
     )
-    changes: dict[str, object] = {"password": password or None}
+    field = "device_credential" if credential else "password"
+    changes: dict[str, object] = {field: secret or None}
     entries = run(data, lambda services: _link_changes(services, link, changes))
     _save(data, {"links": entries}, language)
 

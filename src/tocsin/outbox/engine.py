@@ -43,7 +43,7 @@ from tocsin.outbox.gate import Gate, PauseState
 from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock
 from tocsin.outbox.lanes import TransportFactory, TransportHolder, default_transport_factory
 from tocsin.outbox.metrics import OutboxMetrics
-from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release, Status
+from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release
 from tocsin.outbox.options import EngineOptions
 from tocsin.outbox.readdress import as_sender_now
 from tocsin.outbox.store import OutboxStore
@@ -403,39 +403,22 @@ class DeliveryEngine:
     ) -> None:
         """Send ``batch`` through the failover chain (see :mod:`tocsin.outbox.chain`)."""
         started = time.perf_counter()
-        done: set[int] = set()
 
         def finish(email: ClaimedEmail, outcome: DeliveryResult | Exception, link: str) -> None:
             nonlocal started
             finished = time.perf_counter()
             elapsed, started = finished - started, finished
-            done.add(email.email_id)
             self._judge(email, outcome, elapsed, verdicts, link=link, chain=True)
 
         def release(email: ClaimedEmail, at: float) -> None:
-            done.add(email.email_id)
             verdicts.put_nowait([Release(d.id, at) for d in email.deliveries])
             self._done_with(email)
 
-        try:
-            await self._chain.send(batch, prepare=as_sender_now, finish=finish, release=release)
-        except Exception:  # a bug in the chain: give the rest back, no attempt spent
-            log.exception("the failover chain failed; its emails go back to the queue")
-            for email in batch:
-                if email.email_id not in done:
-                    release(email, self._clock() + self.options.poll_interval)
+        await self._chain.send(batch, prepare=as_sender_now, finish=finish, release=release)
 
     def _observe(self, email: ClaimedEmail, verdict: Verdict, elapsed: float) -> None:
         if self._metrics is not None:
-            self._metrics.send_latency.observe(elapsed)
-            for update in verdict.updates:
-                if update.status is Status.SENT:
-                    self._metrics.sent.inc()
-                    self._metrics.link_sent.labels(update.link).inc()
-                else:
-                    outcome = update.status.value if update.spent else "paused"
-                    self._metrics.failures.labels(outcome, update.reason or "unknown").inc()
-                    self._metrics.link_failures.labels(update.link).inc()
+            self._metrics.observe(verdict.updates, elapsed)
         if self._on_sent is not None:
             self._on_sent(email, verdict, elapsed)
 

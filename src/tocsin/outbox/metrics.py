@@ -8,12 +8,13 @@ store when scraped; latency and failures are counted by the engine as it sends.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from tocsin.outbox.model import DeliveryUpdate, Status
 from tocsin.outbox.store import OutboxStore
 
 __all__ = ["CONTENT_TYPE", "OutboxMetrics"]
@@ -96,6 +97,18 @@ class OutboxMetrics:
         )
         if store is not None:
             self.registry.register(_QueueCollector(store, clock))
+
+    def observe(self, updates: Sequence[DeliveryUpdate], elapsed: float) -> None:
+        """Count one send's outcomes (overall and per failover link) and its time."""
+        self.send_latency.observe(elapsed)
+        for update in updates:
+            if update.status is Status.SENT:
+                self.sent.inc()
+                self.link_sent.labels(update.link).inc()
+            else:
+                outcome = update.status.value if update.spent else "paused"
+                self.failures.labels(outcome, update.reason or "unknown").inc()
+                self.link_failures.labels(update.link).inc()
 
     def exposition(self) -> bytes:
         """The current metrics in the Prometheus text format (see :data:`CONTENT_TYPE`)."""

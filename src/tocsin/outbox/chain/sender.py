@@ -115,7 +115,33 @@ class ChainSender:
         release: Callable[[ClaimedEmail, float], None],
     ) -> None:
         """Send ``batch``: ``finish(email, outcome, link)`` records each outcome,
-        ``release(email, at)`` gives back an email that must wait for its link."""
+        ``release(email, at)`` gives back an email that must wait for its link.  A bug
+        here gives back what is left, no attempt spent, instead of losing it."""
+        done: set[int] = set()
+
+        def finished(email: ClaimedEmail, outcome: DeliveryResult | Exception, link: str) -> None:
+            done.add(email.email_id)
+            finish(email, outcome, link)
+
+        def released(email: ClaimedEmail, at: float) -> None:
+            done.add(email.email_id)
+            release(email, at)
+
+        try:
+            await self._send(batch, prepare, finished, released)
+        except Exception:
+            log.exception("the failover chain failed; its emails go back to the queue")
+            for email in batch:
+                if email.email_id not in done:
+                    release(email, self._clock() + 1.0)
+
+    async def _send(
+        self,
+        batch: Sequence[ClaimedEmail],
+        prepare: Prepare,
+        finish: Finish,
+        release: Callable[[ClaimedEmail, float], None],
+    ) -> None:
         tried: dict[int, set[int]] = {e.email_id: set() for e in batch}
         pending = list(batch)
         while pending:
