@@ -12,6 +12,8 @@ from playwright.sync_api import Page, expect
 from web_helpers import SCREENSHOTS
 
 from helpers import LiveServer
+from tocsin.message import compose
+from tocsin.outbox import DeliveryUpdate, Status
 from tocsin.secret import Secret
 from tocsin.services.context import Services
 
@@ -91,3 +93,19 @@ def test_the_section_in_german_and_a_link_removed(
     section.get_by_role("button", name="Ausweichweg speichern").click()
     expect(page).to_have_url(re.compile(r"failover_saved=1"))
     assert [link.host for link in services.failover.load().links] == ["c.example.net"]
+
+
+def test_the_delivery_log_names_the_link(
+    signed_in: Page, services: Services, server: LiveServer
+) -> None:
+    email_id = services.outbox.enqueue(
+        compose(sender="alarm@example.com", to=["ops@example.net"], subject="Fire", text="x\n")
+    )
+    (claimed,) = services.store.claim(owner="w", now=4e9, limit=5, lease=60)
+    (delivery,) = claimed.deliveries
+    update = DeliveryUpdate(delivery.id, Status.SENT, step="data", link="backup-1")
+    services.store.record([update], owner="w", now=4e9)
+    page = signed_in
+    page.goto(server.url + "/deliveries")
+    expect(page.locator(".link-used")).to_have_text("via backup link 1")
+    assert services.outbox.show(email_id).deliveries[0].link == "backup-1"

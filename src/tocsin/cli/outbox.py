@@ -136,6 +136,8 @@ def _print_email(view: EmailView) -> None:
         out.print(f"\n[bold]{d.recipient}[/]  {d.status.value}, {d.attempts} attempt(s)")
         if d.status in (Status.QUEUED, Status.SENDING):
             out.print(f"  next attempt  {_when(d.next_attempt_at)} UTC")
+        if d.link:
+            out.print(f"  link          {d.link}")
         if d.server_reply:
             out.print(f"  server said   {d.server_reply}")
         if d.last_reason:
