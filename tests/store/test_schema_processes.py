@@ -20,6 +20,9 @@ from tocsin.store import open_store
 from tocsin.store.migrations import APPLIANCE, upgrade
 from tocsin.testing import unused_port
 
+NEWEST = len(APPLIANCE.migrations("sqlite"))
+"""The appliance's newest schema version."""
+
 CHILD = Path(__file__).resolve().parent / "migrate_child.py"
 
 # Test only: a second version that takes a while, so processes started together overlap
@@ -98,10 +101,11 @@ def test_two_cli_upgrades_at_once_on_postgres(tmp_path: Path) -> None:
         outputs = _run_together([cli, cli], env)
         with psycopg.connect(pg_url(schema)) as conn:
             rows = conn.execute("SELECT component, version FROM schema_migration").fetchall()
-    assert sorted(rows) == [("tocsin", 1), ("tocsin", 2)]
+    assert sorted(rows) == [("tocsin", v) for v in range(1, NEWEST + 1)]
     assert sum(o.count("0001_initial") for o in outputs) == 1, outputs
     assert sum(o.count("0002_test_emails") for o in outputs) == 1, outputs
-    assert all("Up to date: tocsin 2" in o for o in outputs)
+    assert sum(o.count("0003_delivery_link") for o in outputs) == 1, outputs
+    assert all(f"Up to date: tocsin {NEWEST}" in o for o in outputs)
 
 
 def test_db_status_and_upgrade_take_a_database_made_before_versions(tmp_path: Path) -> None:
@@ -114,12 +118,13 @@ def test_db_status_and_upgrade_take_a_database_made_before_versions(tmp_path: Pa
     upgraded = tocsin_cli(env, "db", "upgrade")
     assert "0001_initial (baseline: the tables were there)" in upgraded
     assert "0002_test_emails" in upgraded
-    assert "Up to date: tocsin 2" in upgraded
+    assert "0003_delivery_link" in upgraded
+    assert f"Up to date: tocsin {NEWEST}" in upgraded
     report = json.loads(tocsin_cli(env, "db", "status", "--json"))
     (schema,) = report["schemas"]
-    assert (schema["current"], schema["known"], schema["pending"]) == (2, 2, [])
+    assert (schema["current"], schema["known"], schema["pending"]) == (NEWEST, NEWEST, [])
     assert "baseline" in schema["history"][0]["applied_by"]
-    assert "Up to date: tocsin 2" in tocsin_cli(env, "db", "upgrade")  # nothing more to do
+    assert f"Up to date: tocsin {NEWEST}" in tocsin_cli(env, "db", "upgrade")  # nothing more to do
 
 
 def test_a_newer_database_is_refused_by_every_start(tmp_path: Path) -> None:
@@ -132,7 +137,8 @@ def test_a_newer_database_is_refused_by_every_start(tmp_path: Path) -> None:
     finally:
         store.close()
     sentence = (
-        "The database is at schema version 3, but this Tocsin knows versions up to 2 only: "
+        f"The database is at schema version {NEWEST + 1}, but this Tocsin knows versions up to "
+        f"{NEWEST} only: "
         "upgrade Tocsin (it never downgrades a database)."
     )
     env = _env(tmp_path)
@@ -146,6 +152,9 @@ def test_a_newer_database_is_refused_by_every_start(tmp_path: Path) -> None:
         words = " ".join((done.stdout + done.stderr).split())
         assert "Traceback" not in words
         if command[0] == "db" and command[1] == "status":
-            assert "version 3, newer than this Tocsin knows (2): upgrade Tocsin" in words
+            assert (
+                f"version {NEWEST + 1}, newer than this Tocsin knows ({NEWEST}): upgrade Tocsin"
+                in words
+            )
         else:
             assert sentence in words, (command, words)
