@@ -204,3 +204,31 @@ async def test_two_workers_on_postgres_send_each_alarm_once_through_the_backup(
         assert in_maildir(real_smtp, message_id) == 1
     # Each worker tells of its own fall-back; the system notice makes one of them.
     assert 1 <= [down for down, _ in notices].count(True) <= 2
+
+
+async def test_time_alone_moves_alarms_after_the_configured_seconds(sqlite_store: Store) -> None:
+    notices: list[tuple[bool, str]] = []
+    policy = FailoverPolicy(after_failures=100, after_seconds=1.5, probe_interval=60)
+    async with SMTPTestServer() as gone:
+        port = gone.port  # stopped
+    async with SMTPTestServer() as second:
+        primary = smtp_settings(port)
+        async with running(
+            engine(sqlite_store, primary, (smtp_settings(second.port),), notices, policy)
+        ):
+            started = time.monotonic()
+            alarm, _ = queue(sqlite_store)
+            assert await eventually(lambda: sent(sqlite_store, alarm), timeout=WAIT) == (
+                Status.SENT,
+                "backup-1",
+            )
+            took = time.monotonic() - started
+        view = sqlite_store.get_email(alarm)
+        assert view is not None
+        attempts = view.deliveries[0].attempts
+    # Not before the configured time (the back-off retries the primary meanwhile), and
+    # soon after it: the next retry past 1.5 s moves it.
+    assert 1.5 <= took < 4.0, took
+    assert attempts >= 3  # the primary's refused tries, then the backup's success
+    assert len(second.messages) == 1
+    assert [down for down, _ in notices] == [True]
