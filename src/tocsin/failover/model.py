@@ -154,9 +154,18 @@ def _policy_values(changes: Mapping[str, object]) -> tuple[dict[str, Any], list[
     return values, issues
 
 
+_LINK_TEXTS: Final = {"password_missing": "failover_password_missing"}
+"""Advice whose primary's wording names another command."""
+
+
 def _prefixed(index: int, report: Report) -> list[Issue]:
     return [
-        dataclasses.replace(i, field=f"links.{index}.{i.field}")
+        dataclasses.replace(
+            i,
+            field=f"links.{index}.{i.field}",
+            params={**i.params, "link": str(index + 1)},
+            text_code=_LINK_TEXTS.get(i.code, i.text_code),
+        )
         for i in report.issues
         if i.code != "disabled"  # a backup link is on whenever the chain is
     ]
