@@ -16,6 +16,7 @@ from tocsin.message import compose
 from tocsin.outbox import DeliveryUpdate, Status
 from tocsin.secret import Secret
 from tocsin.services.context import Services
+from tocsin.testing import ThreadedSMTPTestServer
 
 PASSWORD = "Backup-Page-Passw0rd"
 SHOTS = Path("/work/helper-notes/shots/wt14fail")
@@ -109,3 +110,29 @@ def test_the_delivery_log_names_the_link(
     page.goto(server.url + "/deliveries")
     expect(page.locator(".link-used")).to_have_text("via backup link 1")
     assert services.outbox.show(email_id).deliveries[0].link == "backup-1"
+
+
+def test_the_test_email_goes_through_the_chosen_backup_link(
+    signed_in: Page, services: Services
+) -> None:
+    with ThreadedSMTPTestServer() as primary, ThreadedSMTPTestServer() as backup:
+        _, report, saved = services.settings.update(
+            {
+                "host": "127.0.0.1",
+                "port": primary.port,
+                "encryption": "none",
+                "sender_address": "alarm@example.com",
+            }
+        )
+        assert saved, report.errors
+        link = {"host": "127.0.0.1", "port": backup.port, "encryption": "none"}
+        assert services.failover.update({"links": [link]})[2]
+        page = signed_in
+        page.reload()
+        page.get_by_label("Send through").select_option("1")
+        page.get_by_label("Recipient").fill("ops@example.net")
+        page.get_by_role("button", name="Send test email").click()
+        expect(page.locator("#test-result")).to_contain_text(
+            "accepted the test email", timeout=15_000
+        )
+        assert (len(primary.messages), len(backup.messages)) == (0, 1)
