@@ -37,7 +37,7 @@ from functools import partial
 from typing import TypeVar
 
 from tocsin.errors import ConfigurationProblem, FailureLog, StorageFull
-from tocsin.failover import LINK_PRIMARY, FailoverPolicy, FailoverSettings, links_of
+from tocsin.failover import LINK_PRIMARY, FailoverSettings
 from tocsin.outbox.chain import ChainSender, FailoverHook
 from tocsin.outbox.gate import Gate, PauseState
 from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock
@@ -106,6 +106,7 @@ class DeliveryEngine:
         factory = transport_factory or default_transport_factory(opts.max_connections)
         self._transports = TransportHolder(factory)
         self._failover_source = failover_source
+        self._failover = FailoverSettings()
         link_up = metrics.link_up if metrics is not None else None
         self._chain = ChainSender(
             factory,
@@ -213,18 +214,16 @@ class DeliveryEngine:
         except Exception:
             self._failures.failed("reading the email settings failed; keeping the last ones")
             return
-        failover = FailoverSettings()
         if self._failover_source is not None:
             try:
-                failover = await self._db(self._failover_source)
+                self._failover = await self._db(self._failover_source)
             except Exception:
-                self._failures.failed("reading the failover chain failed; the primary only")
+                self._failures.failed("reading the failover chain failed; keeping the last")
         # The version was read first: a change in between is seen on the next claim.
         self._seen_version = version
         if self._gate.update(settings):
             self._transports.retire()  # built for the old settings
-        policy = failover.policy if failover.active else FailoverPolicy()
-        self._chain.update(links_of(settings, failover), policy)
+        self._chain.follow(settings, self._failover)
 
     # ------------------------------------------------------------------ claiming
     async def _take_back_orphans(self) -> None:

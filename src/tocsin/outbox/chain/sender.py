@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from tocsin.errors import ConfigurationProblem, DeliveryError, Reason
-from tocsin.failover import FailoverPolicy, link_name
+from tocsin.failover import FailoverPolicy, FailoverSettings, link_name, links_of
 from tocsin.message import Mail
 from tocsin.outbox.chain.health import ChainHealth
 from tocsin.outbox.lanes import TransportFactory, TransportHolder
@@ -77,6 +77,11 @@ class ChainSender:
     def active(self) -> bool:
         """True when there is a backup link to move to."""
         return len(self.links) > 1
+
+    def follow(self, primary: EmailSettings, failover: FailoverSettings) -> bool:
+        """Take the current email settings and chain (see :meth:`update`)."""
+        policy = failover.policy if failover.active else FailoverPolicy()
+        return self.update(links_of(primary, failover), policy)
 
     def update(self, links: tuple[EmailSettings, ...], policy: FailoverPolicy) -> bool:
         """Take the current links (the primary first); True when they changed.  Changed
