@@ -47,14 +47,14 @@ def test_a_backup_link_is_added_refused_by_field_and_its_password_kept(
     section.get_by_label("Backup server", exact=True).fill("backup.example.net")
     section.get_by_label("Backup port", exact=True).fill("70000")
     section.get_by_label("Use the backup links when the primary fails").check()
-    section.get_by_role("button", name="Save failover").click()
+    section.get_by_role("button", name="Apply failover settings").click()
     expect(page.locator("#f-fo_link0_port-error")).to_contain_text("65535")
     expect(page.locator("#f-fo_link0_port")).to_have_attribute("aria-invalid", "true")
     assert services.failover.load().links == ()  # all or nothing
     section.get_by_label("Backup port", exact=True).fill("587")
     section.get_by_label("Backup account", exact=True).fill("alarms")
     section.get_by_label("Secret of the backup account", exact=True).fill(PASSWORD)
-    section.get_by_role("button", name="Save failover").click()
+    section.get_by_role("button", name="Apply failover settings").click()
     expect(page).to_have_url(re.compile(r"failover_saved=1"))
     (link,) = services.failover.load().links
     assert (link.host, link.port, link.password) == ("backup.example.net", 587, Secret(PASSWORD))
@@ -62,7 +62,7 @@ def test_a_backup_link_is_added_refused_by_field_and_its_password_kept(
     expect(page.locator("#f-fo_link0_password-help")).to_be_visible()  # stored, kept
     # Saved again with the password left empty: it stays.
     page.locator("#f-fo_after_seconds").fill("30")
-    page.get_by_role("button", name="Save failover").click()
+    page.get_by_role("button", name="Apply failover settings").click()
     expect(page).to_have_url(re.compile(r"failover_saved=1"))
     chain = services.failover.load()
     assert chain.policy.after_seconds == 30
@@ -91,7 +91,7 @@ def test_the_section_in_german_and_a_link_removed(
     shoot(page, "failover-de")
     _keep("failover-de")
     page.locator("#f-fo_link0_remove").check()
-    section.get_by_role("button", name="Ausweichweg speichern").click()
+    section.get_by_role("button", name="Ausweichweg übernehmen").click()
     expect(page).to_have_url(re.compile(r"failover_saved=1"))
     assert [link.host for link in services.failover.load().links] == ["c.example.net"]
 
