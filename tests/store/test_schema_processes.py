@@ -103,6 +103,8 @@ def test_two_cli_upgrades_at_once_on_postgres(tmp_path: Path) -> None:
     assert sorted(rows) == [("tocsin", v) for v in range(1, NEWEST + 1)]
     assert sum(o.count("0001_initial") for o in outputs) == 1, outputs
     assert sum(o.count("0002_test_emails") for o in outputs) == 1, outputs
+    assert sum(o.count("0003_mqtt_dead_letter") for o in outputs) == 1, outputs
+    assert sum(o.count("0004_delivery_link") for o in outputs) == 1, outputs
     assert all(f"Up to date: tocsin {NEWEST}" in o for o in outputs)
 
 
@@ -116,6 +118,7 @@ def test_db_status_and_upgrade_take_a_database_made_before_versions(tmp_path: Pa
     upgraded = tocsin_cli(env, "db", "upgrade")
     assert "0001_initial (baseline: the tables were there)" in upgraded
     assert "0002_test_emails" in upgraded
+    assert "0004_delivery_link" in upgraded
     assert f"Up to date: tocsin {NEWEST}" in upgraded
     report = json.loads(tocsin_cli(env, "db", "status", "--json"))
     (schema,) = report["schemas"]

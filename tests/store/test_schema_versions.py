@@ -116,7 +116,12 @@ def test_a_new_database_records_each_version(place: Place) -> None:
     finally:
         store.close()
     recorded = [(v, n) for v, n, _ in _versions(place)]
-    assert recorded[:2] == [(1, "initial"), (2, "test_emails")]
+    assert recorded[:4] == [
+        (1, "initial"),
+        (2, "test_emails"),
+        (3, "mqtt_dead_letter"),
+        (4, "delivery_link"),
+    ]
     assert [v for v, _ in recorded] == list(range(1, NEWEST + 1))
 
 
@@ -150,8 +155,14 @@ def _catalog(place: Place) -> list[tuple[Any, ...]]:
 
 
 def _version_1_part(catalog: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The catalog without what later versions added (their tables)."""
-    return [row for row in catalog if row[1] not in _LATER_TABLES]
+    """The catalog without what later versions added: their tables, and the delivery's
+    failover link (4; SQLite keeps it in the table's CREATE text)."""
+    link = ", link TEXT NOT NULL DEFAULT ''"
+    return [
+        tuple(str(v).replace(link, "") for v in row)
+        for row in catalog
+        if row[1] not in _LATER_TABLES and row[:3] != ("column", "outbox_delivery", "link")
+    ]
 
 
 _LATER_TABLES = frozenset({"test_email", "mqtt_dead_letter"})
@@ -174,7 +185,7 @@ def test_version_1_is_exactly_what_tocsin_made_before_versions(
         assert _version_1_part(_catalog(fresh)) == made_before
 
 
-def test_a_version_1_database_opens_at_version_2_with_its_rows_and_logs_tests(
+def test_a_version_1_database_opens_at_the_newest_with_its_rows_and_logs_tests(
     place: Place,
 ) -> None:
     place.make_v1()

@@ -19,7 +19,7 @@ _COVERED = """() => {
   const inBar = el.closest('.sticky-actions') !== null;
   return {id: el.id || el.name || el.tagName, inBar: inBar, top: box.top, bottom: box.bottom,
           barTop: bar.top, barBottom: bar.bottom, height: window.innerHeight,
-          after: el.closest('#test-email') !== null};
+          after: el.closest('#failover, #test-email') !== null};
 }"""
 
 

@@ -79,6 +79,42 @@ class TestEmailRequest(BaseModel):
             "save, never stored, the password never echoed"
         ),
     )
+    link: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="the link of the failover chain to test: 0 the primary, 1 the first backup",
+    )
+
+
+@router.get("/failover")
+def read_failover(request: Request, principal: Admin) -> dict[str, Any]:
+    """The failover chain: the policy and the backup links (secrets only as ``*_set``)."""
+    chain = services_of(request).failover.load()
+    return {"failover": chain.public()}
+
+
+@router.patch("/failover", responses={422: {"description": "refused: field-named errors"}})
+def change_failover(
+    request: Request,
+    principal: Admin,
+    changes: Annotated[
+        dict[str, Any],
+        Body(
+            description=(
+                "policy fields to change (enabled, after_failures, after_seconds, "
+                "warnings_follow, system_follow, probe_interval) and links: a list of "
+                "per-link changes, as for PATCH /settings (entry n changes backup link n+1; "
+                "a password left out is kept; a shorter list removes the links past its end)"
+            )
+        ),
+    ],
+) -> JSONResponse:
+    """Change the failover chain: refused with field-named errors, or saved with advice."""
+    language = _language(request, principal)
+    updated, report, saved = services_of(request).failover.update(changes)
+    body = {"saved": saved, "failover": updated.public(), "issues": _issues(report, language)}
+    return JSONResponse(body, status_code=200 if saved else 422)
 
 
 @router.post("/test-email")
@@ -108,12 +144,13 @@ async def test_email(
             headers={"Retry-After": str(math.ceil(wait))},
         )
     return StreamingResponse(
-        _run(request, body.to, language, body.settings), media_type="application/x-ndjson"
+        _run(request, body.to, language, body.settings, body.link),
+        media_type="application/x-ndjson",
     )
 
 
 async def _run(
-    request: Request, to: str, language: str, changes: dict[str, Any] | None
+    request: Request, to: str, language: str, changes: dict[str, Any] | None, link: int = 0
 ) -> AsyncIterator[bytes]:
     queue: asyncio.Queue[CheckStep | None] = asyncio.Queue()
     services = services_of(request)
@@ -124,7 +161,12 @@ async def _run(
         sent = False
         try:
             report = await send_test_email(
-                services, to, language=language, progress=queue.put_nowait, changes=changes
+                services,
+                to,
+                language=language,
+                progress=queue.put_nowait,
+                changes=changes,
+                link=link,
             )
             sent = report.ok
             return {"type": "report", **report.as_dict()}

@@ -22,6 +22,7 @@ from rich.markup import escape
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli.db import backup, db_app, restore
 from tocsin.cli.discovery import settings_discover
+from tocsin.cli.failover import failover_app
 from tocsin.cli.helptext import json_errors, plain_help, wants_json
 from tocsin.cli.intake import intake_app
 from tocsin.cli.mqtt import mqtt_app
@@ -63,6 +64,7 @@ settings_app = typer.Typer(help="Show and change the email settings.", no_args_i
 app.add_typer(settings_app, name="settings")
 settings_app.command("discover")(settings_discover)
 settings_app.add_typer(oauth_app, name="oauth")
+settings_app.add_typer(failover_app, name="failover")
 app.add_typer(outbox_app, name="outbox")
 app.command("worker")(worker)
 admin_app = typer.Typer(help="Administrator accounts for the web interface.", no_args_is_help=True)
@@ -231,6 +233,9 @@ def send_test(
     data: DataOption = None,
     language: LangOption = "en",
     as_json: JsonOption = False,
+    link: Annotated[
+        int, typer.Option("--link", min=0, max=3, help="Failover link: 0 primary, 1-3 backup.")
+    ] = 0,
 ) -> None:
     """Send a test email and report every step of the conversation, with hints.
 
@@ -273,7 +278,9 @@ def send_test(
 
     try:
         report = asyncio.run(
-            send_test_email(services, to, language=language, progress=progress, changes=changes)
+            send_test_email(
+                services, to, language=language, progress=progress, changes=changes, link=link
+            )
         )
     except TestEmailRefused as exc:
         _refused_test(exc.report, language, enabled=enabled, as_json=as_json)

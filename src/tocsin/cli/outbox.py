@@ -144,6 +144,8 @@ def _print_email(detail: EmailDetail) -> None:
             out.print(f"  sent          {_when(d.updated_at)} UTC")
         if d.status in (Status.QUEUED, Status.SENDING):
             out.print(f"  next attempt  {_when(d.next_attempt_at)} UTC")
+        if d.link:
+            out.print(f"  link          {d.link}")
         if d.server_reply:
             out.print(f"  server said   {d.server_reply}", markup=False)
         if d.last_reason:
@@ -274,10 +276,14 @@ def worker(
     options = EngineOptions(
         max_connections=connections, retry=RetryPolicy(max_age=age), state_dir=services.data
     )
+    from tocsin.services.failover_notice import failover_notifier
+
     engine = DeliveryEngine(
         services.store,
         services.settings.load,
-        settings_version=services.settings.fingerprint,
+        settings_version=services.failover.fingerprint,  # the email settings and the chain
+        failover_source=services.failover.load,
+        on_failover=failover_notifier(services),
         options=options,
         transport_factory=default_transport_factory(
             connections, refresh_keeper=services.settings.refresh_token_keeper

@@ -28,6 +28,7 @@ from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics, default_
 from tocsin.outbox.tracker import Tracker
 from tocsin.services.context import Services
 from tocsin.services.disk import DiskWatch
+from tocsin.services.failover_notice import failover_notifier
 from tocsin.services.startup import base_url, exposed_database, next_steps, permission_warning
 from tocsin.services.summaries import (
     ProblemCheck,
@@ -84,7 +85,9 @@ def _engine(services: Services, metrics: OutboxMetrics) -> DeliveryEngine:
     return DeliveryEngine(
         services.store,
         services.settings.load,
-        settings_version=services.settings.fingerprint,
+        settings_version=services.failover.fingerprint,  # the email settings and the chain
+        failover_source=services.failover.load,
+        on_failover=failover_notifier(services),
         options=options,
         # A refresh token the provider rotates is stored (encrypted) at once.
         transport_factory=default_transport_factory(

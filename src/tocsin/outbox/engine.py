@@ -24,6 +24,7 @@ Store calls are blocking; they run one at a time on the engine's own thread.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -32,20 +33,19 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import TypeVar
 
 from tocsin.errors import ConfigurationProblem, FailureLog, StorageFull
-from tocsin.message import Mail
-from tocsin.outbox.backoff import RetryPolicy
+from tocsin.failover import LINK_PRIMARY, FailoverSettings
+from tocsin.outbox.chain import ChainSender, FailoverHook
 from tocsin.outbox.gate import Gate, PauseState
 from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock
 from tocsin.outbox.lanes import TransportFactory, TransportHolder, default_transport_factory
 from tocsin.outbox.metrics import OutboxMetrics
-from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release, Status
-from tocsin.outbox.readdress import readdress
+from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release
+from tocsin.outbox.options import EngineOptions
+from tocsin.outbox.readdress import as_sender_now
 from tocsin.outbox.store import OutboxStore
 from tocsin.outbox.verdict import Verdict, judge_error, judge_result
 from tocsin.settings import EmailSettings
@@ -64,39 +64,6 @@ def _default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class EngineOptions:
-    """How the engine works; the defaults suit one site's appliance."""
-
-    max_connections: int = 2
-    batch_size: int = 200  # deliveries leased per claim
-    lease: float = 60.0  # seconds; renewed every lease/3 while the engine runs
-    poll_interval: float = 0.5  # longest sleep when nothing is due
-    settings_interval: float = 1.0  # how often the settings are read again
-    probe_interval: float = 300.0  # retry a configuration pause this often
-    idle_close: float = 30.0  # close connections after this long without work
-    shutdown_grace: float = 10.0  # wait for sends in flight on stop, then abandon them
-    # Verdicts wait this long to share a commit.  A crash in this window (after the
-    # server's 250, before the commit) is what can make an email go out twice.
-    record_linger: float = 0.02
-    # Emails one connection sends back to back when they wait together; with PIPELINING
-    # each then costs one round trip.  Small, so a settings change is seen soon.
-    chain: int = 8
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    # Where the engine keeps its lease lock (the data directory): then a restart takes
-    # back the leases of a worker that died at once.  None: they expire after ``lease``.
-    state_dir: Path | None = None
-    owner: str = ""  # the lease owner; "" lets the engine name itself (see .owner)
-
-    def __post_init__(self) -> None:
-        if self.max_connections < 1 or self.batch_size < 1 or self.chain < 1:
-            raise ValueError("max_connections, batch_size and chain must be at least 1")
-        if self.owner and self.state_dir is not None:
-            raise ValueError("give owner or state_dir, not both")
-        if self.lease <= 0 or self.poll_interval <= 0:
-            raise ValueError("lease and poll_interval must be positive")
-
-
 _STOP = None  # sentinel on the ready queue
 
 
@@ -110,6 +77,9 @@ class DeliveryEngine:
     send, instead of up to a second later.  ``transport_factory`` builds a
     transport for them (default: SMTP with ``max_connections`` sessions);
     ``on_pause`` hears once of each configuration problem that pauses delivery.
+    ``failover_source`` returns the failover chain (:mod:`tocsin.failover`): while it
+    has backup links, emails go through :class:`~tocsin.outbox.chain.ChainSender`
+    and ``on_failover`` hears once when the primary goes down and once when it is back.
     """
 
     def __init__(
@@ -123,6 +93,8 @@ class DeliveryEngine:
         on_pause: Callable[[ConfigurationProblem], None] | None = None,
         metrics: OutboxMetrics | None = None,
         on_sent: SentHook | None = None,
+        failover_source: Callable[[], FailoverSettings] | None = None,
+        on_failover: FailoverHook | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -133,6 +105,15 @@ class DeliveryEngine:
         self._seen_version: object = None
         factory = transport_factory or default_transport_factory(opts.max_connections)
         self._transports = TransportHolder(factory)
+        self._failover_source = failover_source
+        self._failover = FailoverSettings()
+        link_up = metrics.link_up if metrics is not None else None
+        self._chain = ChainSender(
+            factory,
+            clock=clock,
+            on_failover=on_failover,
+            on_link=(lambda name, up: link_up.labels(name).set(int(up))) if link_up else None,
+        )
         self._gate = Gate(on_pause=on_pause, probe_interval=opts.probe_interval, clock=clock)
         self._metrics = metrics
         self._on_sent = on_sent
@@ -233,10 +214,16 @@ class DeliveryEngine:
         except Exception:
             self._failures.failed("reading the email settings failed; keeping the last ones")
             return
+        if self._failover_source is not None:
+            try:
+                self._failover = await self._db(self._failover_source)
+            except Exception:
+                self._failures.failed("reading the failover chain failed; keeping the last")
         # The version was read first: a change in between is seen on the next claim.
         self._seen_version = version
         if self._gate.update(settings):
             self._transports.retire()  # built for the old settings
+        self._chain.follow(settings, self._failover)
 
     # ------------------------------------------------------------------ claiming
     async def _take_back_orphans(self) -> None:
@@ -262,6 +249,7 @@ class DeliveryEngine:
             await self._refresh_settings()
             if self._gate.paused is not None:
                 self._transports.retire()
+                self._chain.retire()
                 await self._nap(stop, opts.settings_interval)
                 continue
             if self._pending > opts.batch_size // 2:
@@ -306,8 +294,10 @@ class DeliveryEngine:
     async def _idle(self, stop: asyncio.Event) -> None:
         opts = self.options
         idle_for = time.monotonic() - self._last_work
-        if idle_for >= opts.idle_close and self._pending == 0 and not self._transports.busy:
+        busy = self._transports.busy or self._chain.busy
+        if idle_for >= opts.idle_close and self._pending == 0 and not busy:
             self._transports.retire()  # close kept connections; reopened on the next email
+            self._chain.retire()
         try:
             due = await self._db(self._store.next_due)
         except Exception:
@@ -341,6 +331,8 @@ class DeliveryEngine:
                 for e in batch:
                     verdicts.put_nowait([Release(d.id, now) for d in e.deliveries])
                     self._done_with(e)
+            elif self._chain.active:
+                await self._send_chain(batch, verdicts)
             else:
                 await self._send(batch, settings, verdicts)
 
@@ -357,31 +349,18 @@ class DeliveryEngine:
     ) -> None:
         """Send ``batch`` in order; each verdict goes to the recorder as soon as it is known."""
         transport, token = self._transports.acquire(settings)
-        opts = self.options
         started = time.perf_counter()
         judged: set[int] = set()
 
         def report(index: int, outcome: DeliveryResult | Exception) -> None:
             nonlocal started
-            email, now = batch[index], self._clock()
-            if isinstance(outcome, Exception):
-                verdict = judge_error(email, outcome, now=now, policy=opts.retry, rng=self._rng)
-                if not isinstance(outcome, ConfigurationProblem):
-                    log.warning("email %s: %s", email.message_id, verdict.updates[0].error)
-            else:
-                verdict = judge_result(email, outcome, now=now, policy=opts.retry, rng=self._rng)
             finished = time.perf_counter()
             elapsed, started = finished - started, finished  # its own share of the connection
-            self._last_work = time.monotonic()
-            if verdict.pause is not None and self._gate.pause(verdict.pause):
-                self._transports.retire()
-            self._observe(email, verdict, elapsed)
-            verdicts.put_nowait(verdict.updates)
             judged.add(index)
-            self._done_with(email)
+            self._judge(batch[index], outcome, elapsed, verdicts, link=LINK_PRIMARY, chain=False)
 
         try:
-            await send_each(transport, [_as_sender_now(e, settings) for e in batch], report)
+            await send_each(transport, [as_sender_now(e, settings) for e in batch], report)
         except Exception as exc:  # a bug below: judge what is left, as a single send would
             for index in range(len(batch)):
                 if index not in judged:
@@ -389,15 +368,56 @@ class DeliveryEngine:
         finally:
             self._transports.release(token)
 
+    def _judge(
+        self,
+        email: ClaimedEmail,
+        outcome: DeliveryResult | Exception,
+        elapsed: float,
+        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+        *,
+        link: str,
+        chain: bool,
+    ) -> None:
+        """Judge one send, record it as carried by ``link``; pause (not in a chain,
+        whose links move on instead) on a configuration problem."""
+        opts, now = self.options, self._clock()
+        if isinstance(outcome, Exception):
+            verdict = judge_error(email, outcome, now=now, policy=opts.retry, rng=self._rng)
+            if not isinstance(outcome, ConfigurationProblem):
+                log.warning("email %s: %s", email.message_id, verdict.updates[0].error)
+        else:
+            verdict = judge_result(email, outcome, now=now, policy=opts.retry, rng=self._rng)
+        verdict.updates = [dataclasses.replace(u, link=link) for u in verdict.updates]
+        self._last_work = time.monotonic()
+        if not chain and verdict.pause is not None and self._gate.pause(verdict.pause):
+            self._transports.retire()
+        self._observe(email, verdict, elapsed)
+        verdicts.put_nowait(verdict.updates)
+        self._done_with(email)
+
+    async def _send_chain(
+        self,
+        batch: list[ClaimedEmail],
+        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+    ) -> None:
+        """Send ``batch`` through the failover chain (see :mod:`tocsin.outbox.chain`)."""
+        started = time.perf_counter()
+
+        def finish(email: ClaimedEmail, outcome: DeliveryResult | Exception, link: str) -> None:
+            nonlocal started
+            finished = time.perf_counter()
+            elapsed, started = finished - started, finished
+            self._judge(email, outcome, elapsed, verdicts, link=link, chain=True)
+
+        def release(email: ClaimedEmail, at: float) -> None:
+            verdicts.put_nowait([Release(d.id, at) for d in email.deliveries])
+            self._done_with(email)
+
+        await self._chain.send(batch, prepare=as_sender_now, finish=finish, release=release)
+
     def _observe(self, email: ClaimedEmail, verdict: Verdict, elapsed: float) -> None:
         if self._metrics is not None:
-            self._metrics.send_latency.observe(elapsed)
-            for update in verdict.updates:
-                if update.status is Status.SENT:
-                    self._metrics.sent.inc()
-                else:
-                    outcome = update.status.value if update.spent else "paused"
-                    self._metrics.failures.labels(outcome, update.reason or "unknown").inc()
+            self._metrics.observe(verdict.updates, elapsed)
         if self._on_sent is not None:
             self._on_sent(email, verdict, elapsed)
 
@@ -481,21 +501,9 @@ class DeliveryEngine:
         renewer.cancel()
         await asyncio.gather(renewer, return_exceptions=True)
         await self._transports.aclose()
+        await self._chain.aclose()
         assert self._executor is not None
         self._executor.shutdown(wait=True)
         self._executor = None
         if self._lock is not None:
             self._lock.release()
-
-
-def _as_sender_now(email: ClaimedEmail, settings: EmailSettings) -> Mail:
-    """The email as the current sender sends it (see :mod:`tocsin.outbox.readdress`):
-    queued before the sender address changed, it gets the new one."""
-    mail = email.mail()
-    if not settings.sender_address:
-        return mail
-    try:
-        return readdress(mail, settings.sender_address, settings.sender_name)
-    except ValueError as exc:  # the settings were validated; this is only a safety net
-        log.warning("email %s keeps the sender it was queued with: %s", email.message_id, exc)
-        return mail

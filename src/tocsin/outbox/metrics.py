@@ -8,12 +8,13 @@ store when scraped; latency and failures are counted by the engine as it sends.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from tocsin.outbox.model import DeliveryUpdate, Status
 from tocsin.outbox.store import OutboxStore
 
 __all__ = ["CONTENT_TYPE", "OutboxMetrics"]
@@ -75,8 +76,39 @@ class OutboxMetrics:
             labelnames=["outcome", "reason"],
             registry=self.registry,
         )
+        # Per link of the failover chain ("primary", "backup-1", ...).
+        self.link_sent = Counter(
+            "tocsin_outbox_link_sent",
+            "Deliveries each link of the failover chain carried",
+            labelnames=["link"],
+            registry=self.registry,
+        )
+        self.link_failures = Counter(
+            "tocsin_outbox_link_failures",
+            "Delivery attempts through each link that did not succeed",
+            labelnames=["link"],
+            registry=self.registry,
+        )
+        self.link_up = Gauge(
+            "tocsin_outbox_link_up",
+            "1 while a link of the failover chain is up, 0 while it is down",
+            labelnames=["link"],
+            registry=self.registry,
+        )
         if store is not None:
             self.registry.register(_QueueCollector(store, clock))
+
+    def observe(self, updates: Sequence[DeliveryUpdate], elapsed: float) -> None:
+        """Count one send's outcomes (overall and per failover link) and its time."""
+        self.send_latency.observe(elapsed)
+        for update in updates:
+            if update.status is Status.SENT:
+                self.sent.inc()
+                self.link_sent.labels(update.link).inc()
+            else:
+                outcome = update.status.value if update.spent else "paused"
+                self.failures.labels(outcome, update.reason or "unknown").inc()
+                self.link_failures.labels(update.link).inc()
 
     def exposition(self) -> bytes:
         """The current metrics in the Prometheus text format (see :data:`CONTENT_TYPE`)."""

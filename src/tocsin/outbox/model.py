@@ -139,6 +139,7 @@ class DeliveryUpdate:
     code: int | None = None
     server_reply: str = ""
     tracking_id: str = ""  # SENT through the online service: ask it later how it went
+    link: str = ""  # the failover chain's link that carried (or last tried) it
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,7 @@ class DeliveryView:
     created_at: float
     updated_at: float
     remote: Tracking | None = None  # the online service's later word, if it took the mail
+    link: str = ""  # the link of the failover chain that carried (or last tried) it
 
 
 @dataclass(frozen=True, slots=True)

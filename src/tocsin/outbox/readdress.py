@@ -15,15 +15,21 @@ the current one, in the envelope and the ``From`` header; every other byte is ke
 from __future__ import annotations
 
 import dataclasses
+import logging
 from email import policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from tocsin.address import Address, parse_address
 from tocsin.headers import check_header_text, verify_rendered_headers
 from tocsin.message import Mail
 
-__all__ = ["readdress"]
+if TYPE_CHECKING:
+    from tocsin.outbox.model import ClaimedEmail
+    from tocsin.settings import EmailSettings
+
+__all__ = ["as_sender_now", "readdress"]
 
 _END_OF_HEADERS = b"\r\n\r\n"
 
@@ -73,3 +79,19 @@ def readdress(mail: Mail, sender: str, sender_name: str) -> Mail:
     names = [f[0].split(b":", 1)[0].decode("ascii", "replace").strip() for f in fields]
     verify_rendered_headers(content, names)
     return dataclasses.replace(mail, sender=wire, content=content, smtputf8=smtputf8)
+
+
+log = logging.getLogger("tocsin.outbox")
+
+
+def as_sender_now(email: ClaimedEmail, settings: EmailSettings) -> Mail:
+    """The email as the current sender sends it (see :mod:`tocsin.outbox.readdress`):
+    queued before the sender address changed, it gets the new one."""
+    mail = email.mail()
+    if not settings.sender_address:
+        return mail
+    try:
+        return readdress(mail, settings.sender_address, settings.sender_name)
+    except ValueError as exc:  # the settings were validated; this is only a safety net
+        log.warning("email %s keeps the sender it was queued with: %s", email.message_id, exc)
+        return mail

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
 from tocsin.services.events import EventsService
+from tocsin.services.failover import FailoverService
 from tocsin.services.outbox import OutboxService
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
@@ -53,6 +54,7 @@ class Services:
     events: EventsService = field(init=False)
     disk: DiskGuard = field(init=False)
     webhooks: WebhookService = field(init=False)
+    failover: FailoverService = field(init=False)
 
     def __post_init__(self) -> None:
         # Imported here: the webhook adapters (tocsin.intake) import this package.
@@ -61,6 +63,7 @@ class Services:
 
         mapping = IntakeMappingService(self.store)
         self.sites = SitesService(self.store.sites, mapping=mapping)
+        self.failover = FailoverService(self.store, self.box, self.settings)
         # The room that decides is the database file's directory (with SQLite; with
         # PostgreSQL the server's disk decides, and the data directory is watched only).
         store = self.store

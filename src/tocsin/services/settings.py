@@ -24,7 +24,7 @@ from tocsin.store.base import KeyValueStore
 from tocsin.store.keyfile import SecretBox
 from tocsin.validation import Issue, Level, Report
 
-__all__ = ["SettingsService", "check_files"]
+__all__ = ["SettingsService", "check_files", "decode_settings", "encode_settings"]
 
 _KEY = "email_settings"
 
@@ -54,23 +54,7 @@ class SettingsService:
         return settings
 
     def _parse(self, raw: str) -> EmailSettings:
-        data: dict[str, Any] = json.loads(raw)
-        # Each secret is stored as "<name>_encrypted" (Fernet, key in secret.key).
-        tokens = {name: data.pop(f"{name}_encrypted", None) for name in SECRET_FIELDS}
-        known = {f.name for f in dataclasses.fields(EmailSettings)}
-        values: dict[str, Any] = {
-            k: v for k, v in data.items() if k in known and k not in SECRET_FIELDS
-        }
-        values["encryption"] = Encryption(values.get("encryption", Encryption.STARTTLS))
-        values["transport"] = TransportKind(values.get("transport", TransportKind.SMTP))
-        values["auth_method"] = AuthMethod(values.get("auth_method", AuthMethod.PASSWORD))
-        values["oauth_provider"] = OAuthProvider(
-            values.get("oauth_provider", OAuthProvider.MICROSOFT)
-        )
-        values["oauth_flow"] = OAuthFlow(values.get("oauth_flow", OAuthFlow.APP_ONLY))
-        for name, token in tokens.items():
-            values[name] = self._box.decrypt(token) if token else None
-        return EmailSettings(**values)
+        return decode_settings(json.loads(raw), self._box)
 
     def fingerprint(self) -> str:
         """A digest of the stored settings that changes with every save: one row read,
@@ -80,13 +64,9 @@ class SettingsService:
 
     def save(self, settings: EmailSettings) -> None:
         """Store ``settings`` as they are (callers validate first: see :meth:`update`)."""
-        data = settings.public()
-        for name in SECRET_FIELDS:
-            data.pop(name)
-            data.pop(f"{name}_set")
-            secret: Secret | None = getattr(settings, name)
-            data[f"{name}_encrypted"] = self._box.encrypt(secret) if secret else None
-        self._store.put_value(_KEY, json.dumps(data, sort_keys=True))
+        self._store.put_value(
+            _KEY, json.dumps(encode_settings(settings, self._box), sort_keys=True)
+        )
 
     def keep_refresh_token(self, rotated: Secret, *, replaces: Secret | None) -> bool:
         """Store a refresh token the provider rotated, if the stored one is still the one
@@ -122,6 +102,35 @@ class SettingsService:
             return updated, report, False
         self.save(updated)
         return updated, report, True
+
+
+def decode_settings(data: dict[str, Any], box: SecretBox) -> EmailSettings:
+    """Settings from their stored JSON object; each secret is stored as
+    ``<name>_encrypted`` (Fernet, key in secret.key) and decrypted here."""
+    tokens = {name: data.pop(f"{name}_encrypted", None) for name in SECRET_FIELDS}
+    known = {f.name for f in dataclasses.fields(EmailSettings)}
+    values: dict[str, Any] = {
+        k: v for k, v in data.items() if k in known and k not in SECRET_FIELDS
+    }
+    values["encryption"] = Encryption(values.get("encryption", Encryption.STARTTLS))
+    values["transport"] = TransportKind(values.get("transport", TransportKind.SMTP))
+    values["auth_method"] = AuthMethod(values.get("auth_method", AuthMethod.PASSWORD))
+    values["oauth_provider"] = OAuthProvider(values.get("oauth_provider", OAuthProvider.MICROSOFT))
+    values["oauth_flow"] = OAuthFlow(values.get("oauth_flow", OAuthFlow.APP_ONLY))
+    for name, token in tokens.items():
+        values[name] = box.decrypt(token) if token else None
+    return EmailSettings(**values)
+
+
+def encode_settings(settings: EmailSettings, box: SecretBox) -> dict[str, Any]:
+    """The JSON object settings are stored as: every secret encrypted, none in clear."""
+    data = settings.public()
+    for name in SECRET_FIELDS:
+        data.pop(name)
+        data.pop(f"{name}_set")
+        secret: Secret | None = getattr(settings, name)
+        data[f"{name}_encrypted"] = box.encrypt(secret) if secret else None
+    return data
 
 
 def check_files(settings: EmailSettings) -> Report:

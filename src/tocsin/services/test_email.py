@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 
 from tocsin.errors import StorageFull, TocsinError
+from tocsin.failover import effective_link
 from tocsin.services.context import Services
 from tocsin.services.settings import check_files
 from tocsin.settings import EmailSettings, TransportKind, apply_update, validate
@@ -42,15 +43,18 @@ async def send_test_email(
     progress: Progress | None = None,
     tls_context: ssl.SSLContext | None = None,
     changes: Mapping[str, object] | None = None,
+    link: int = 0,
 ) -> TestEmailReport:
     """Send a test email to ``to``; the report says what worked and what to change.
 
     With ``changes`` the test runs with the saved settings as those changes would
     make them (a password left out is the saved one), and nothing is saved.  A
     test is allowed while email is still disabled (that is when one configures
-    it), but not with settings that have errors.
+    it), but not with settings that have errors.  ``link`` picks the link of the
+    failover chain (0, the primary; 1 the first backup link, ...); raises
+    :class:`TestEmailRefused` for a link that does not exist.
     """
-    settings, report = settings_to_test(services, changes)
+    settings, report = settings_to_test(services, changes, link=link)
     online = settings.transport is TransportKind.ONLINE
     needed = ("sender_address",) if online else ("sender_address", "host")
     # While email is off, "required when email is enabled" would puzzle: say what a test needs.
@@ -84,7 +88,7 @@ async def send_test_email(
             on_refresh_token=services.settings.refresh_token_keeper(settings),
         )
     # "Typed" only when the form as typed differs from what is saved.
-    typed = changes is not None and settings != services.settings.load()
+    typed = changes is not None and settings != settings_to_test(services, None, link=link)[0]
     try:
         services.store.record_test_email(run_of(result, to, typed=typed))
     except StorageFull:  # the email went out: its report matters more than the log line
@@ -106,10 +110,22 @@ def run_of(report: TestEmailReport, to: str, *, typed: bool) -> TestEmailRun:
 
 
 def settings_to_test(
-    services: Services, changes: Mapping[str, object] | None
+    services: Services, changes: Mapping[str, object] | None, *, link: int = 0
 ) -> tuple[EmailSettings, Report]:
-    """The settings a test runs with, and their report; validated as a save would be."""
+    """The settings a test runs with, and their report; validated as a save would be.
+
+    ``link`` > 0 tests that backup link of the failover chain, as it sends (with the
+    primary's sender unless it has its own).
+    """
     saved = services.settings.load()
+    if link:
+        backups = services.failover.load().links
+        if not 0 < link <= len(backups):
+            report = Report(
+                (Issue("link", "failover_no_such_link", Level.ERROR, {"link": str(link)}),)
+            )
+            raise TestEmailRefused(f"there is no backup link {link}", report)
+        saved = effective_link(saved, backups[link - 1])
     if changes is None:
         return saved, validate(saved)
     updated, report = apply_update(saved, changes)

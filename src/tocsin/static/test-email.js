@@ -280,8 +280,11 @@
     list.replaceChildren();
     result.replaceChildren(el("p", "help", tx("test_running")));
     tested = null;
-    running = typedSettings();
-    const body = running === null ? { to } : { to, settings: running };
+    // A backup link of the failover chain is tested as saved (the form is the primary's).
+    const linkChoice = document.getElementById("f-test-link");
+    const link = linkChoice ? Number(linkChoice.value) : 0;
+    running = link ? null : typedSettings();
+    const body = running === null ? { to, link } : { to, settings: running };
     controller = new AbortController();
     if (cancel) {
       cancel.hidden = false;

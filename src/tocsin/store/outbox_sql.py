@@ -56,23 +56,23 @@ _VIEW_COLUMNS = (
     """d.id, d.email_id, d.recipient, d.status, d.priority, d.attempts,
     d.next_attempt_at, d.lease_owner, d.last_step, d.last_reason, d.last_error, d.last_code,
     d.server_reply, e.message_id, e.subject, d.queued_at, d.created_at, d.updated_at,
-    """
+    d.link, """
     + TRACKING_COLUMNS
 )
 _VIEW_FROM = f"FROM outbox_delivery d JOIN outbox_email e ON e.id = d.email_id {TRACKING_JOIN}"
-# Every sent delivery of a commit in one statement (v.column1…4: id, step, code, reply;
+# Every sent delivery of a commit in one statement (v.column1…5: id, step, code, reply, link;
 # both backends name VALUES columns so): one round trip and one plan, not one per row.
 _SENT_SQL = """UPDATE outbox_delivery SET status = 'sent', attempts = attempts + 1,
     next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
     last_step = v.column2, last_reason = '', last_error = '', last_code = v.column3,
-    server_reply = v.column4, updated_at = ?
+    server_reply = v.column4, link = v.column5, updated_at = ?
     FROM (VALUES {rows}) AS v
     WHERE outbox_delivery.id = v.column1 AND outbox_delivery.status IN ('queued', 'sending')"""
-_SENT_ROW = "(CAST(? AS BIGINT), ?, CAST(? AS INTEGER), ?)"
-_SENT_CHUNK = 500  # rows per statement: 2,001 parameters, far below either backend's limit
+_SENT_ROW = "(CAST(? AS BIGINT), ?, CAST(? AS INTEGER), ?, ?)"
+_SENT_CHUNK = 500  # rows per statement: 2,501 parameters, far below either backend's limit
 _OUTCOME_SQL = """UPDATE outbox_delivery SET status = ?, attempts = attempts + ?,
     next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_step = ?,
-    last_reason = ?, last_error = ?, last_code = ?, server_reply = ?, updated_at = ?
+    last_reason = ?, last_error = ?, last_code = ?, server_reply = ?, link = ?, updated_at = ?
     WHERE id = ? AND status = 'sending' AND lease_owner = ?"""
 _RELEASE_SQL = """UPDATE outbox_delivery SET status = 'queued', next_attempt_at = ?,
     lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
@@ -99,7 +99,8 @@ def _view(row: Row) -> DeliveryView:
         queued_at=float(row[15]),
         created_at=float(row[16]),
         updated_at=float(row[17]),
-        remote=tracking_from_row(row[18:]),
+        link=str(row[18]),
+        remote=tracking_from_row(row[19:]),
     )
 
 
@@ -254,7 +255,7 @@ class SQLOutbox:
                 chunk = sent[start : start + _SENT_CHUNK]
                 params: list[object] = [now]
                 for u in chunk:
-                    params += (u.delivery_id, u.step, u.code, u.server_reply)
+                    params += (u.delivery_id, u.step, u.code, u.server_reply, u.link)
                 runner.run(_SENT_SQL.format(rows=", ".join([_SENT_ROW] * len(chunk))), params)
             start_tracking(runner, sent, now=now, first_check=next_check_delay(0))
             if other:
@@ -384,6 +385,7 @@ def _outcome_params(u: DeliveryUpdate, owner: str, now: float) -> tuple[object, 
         u.error,
         u.code,
         u.server_reply,
+        u.link,
         now,
         u.delivery_id,
         owner,

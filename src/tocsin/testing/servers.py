@@ -73,6 +73,7 @@ class BaseSMTPTestServer:
         self,
         *,
         host: str = "127.0.0.1",
+        port: int = 0,
         tls: TLSMode = "none",
         ca: TestCA | None = None,
         server_context: ssl.SSLContext | None = None,
@@ -100,6 +101,7 @@ class BaseSMTPTestServer:
         if unknown:
             raise ValueError(f"unsupported AUTH mechanisms: {sorted(unknown)}")
         self.host = host
+        self._listen_port = port  # 0: a free port; a fixed one lets a stopped server return
         self.tls: TLSMode = tls
         self._ca = ca
         self._server_context = server_context
@@ -203,7 +205,7 @@ class BaseSMTPTestServer:
         self._server = await loop.create_server(
             lambda: _TestSMTP(self, loop),
             host=self.host,
-            port=0,
+            port=self._listen_port,
             ssl=self.tls_context if self.tls == "implicit" else None,
         )
         self._port = int(self._server.sockets[0].getsockname()[1])

@@ -59,6 +59,8 @@ def _row(view: DeliveryView, zone: str) -> dict[str, Any]:
         "remote": remote.state.value if remote else "",
         "remote_said": remote.said if remote else "",
         "remote_checked": when(remote.checked_at, zone, short=True) if remote else "",
+        # The failover chain's link that carried it: "primary", "backup-1", ...
+        "link": view.link.removeprefix("backup-") if view.link != "primary" else view.link,
     }
 
 

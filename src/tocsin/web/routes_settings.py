@@ -24,6 +24,8 @@ from tocsin.settings import (
 )
 from tocsin.transports.online import fetch_device
 from tocsin.web.discovery_view import discovery_view
+from tocsin.web.failover_form import changes_from_form as failover_changes
+from tocsin.web.failover_form import failover_view
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
@@ -117,11 +119,19 @@ def _oauth_state(settings: EmailSettings, language: str) -> dict[str, Any]:
 
 
 def _page(
-    request: Request, session: Session, view: SettingsView, *, saved: bool = False, code: int = 200
+    request: Request,
+    session: Session,
+    view: SettingsView,
+    *,
+    saved: bool = False,
+    code: int = 200,
+    failover: dict[str, Any] | None = None,
 ) -> Response:
     language = language_of(request, session)
     t = translator(language)
     settings = services_of(request).settings.load()
+    if failover is None:  # the section as saved (the failover route passes it as typed)
+        failover = failover_view(services_of(request).failover.load(), language=language)
     modes: list[dict[str, Any]] = [
         {
             "value": mode.value,
@@ -160,6 +170,8 @@ def _page(
         online_texts=_online_texts(language),
         discovery=discovery_view(language),
         oauth=_oauth_state(settings, language),
+        failover=failover,
+        failover_saved=request.query_params.get("failover_saved") == "1",
         http_status=code,
     )
 
@@ -193,6 +205,29 @@ async def settings_save(request: Request) -> Response:
     stored = services.settings.load()
     view = view_of(values, bool(stored.password), report, language_of(request, session))
     return _page(request, session, view, code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+@router.post(PATH + "/failover")
+async def failover_save(request: Request) -> Response:
+    """Save the failover section through its service: all or nothing, errors by field."""
+    checked = await admin_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
+    services = services_of(request)
+    chain = services.failover.load()
+    _, report, saved = services.failover.update(failover_changes(form, chain))
+    if saved:
+        return redirect(f"{PATH}?failover_saved=1#failover")
+    language = language_of(request, session)
+    settings = services.settings.load()
+    view = view_of(
+        values_from_settings(settings), bool(settings.password), validate(settings), language
+    )
+    section = failover_view(chain, form, report, language)
+    return _page(
+        request, session, view, code=status.HTTP_422_UNPROCESSABLE_CONTENT, failover=section
+    )
 
 
 ENROL_FAILURES = frozenset({"no_token", "bad_url", "bad_token", "unreachable", "not_saved"})

@@ -1,0 +1,81 @@
+"""REST: the failover chain's settings, and the test email through one backup link."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from tocsin.services.context import Services
+from tocsin.testing import SMTPTestServer
+
+USER, PASSWORD = "alarms@example.com", "Backup-L1nk-Passw0rd"
+
+
+def test_failover_is_validated_by_field_and_secrets_are_write_only(api: httpx.Client) -> None:
+    api.patch("/api/v1/settings", json={"host": "mail.example.com", "sender_address": USER})
+    refused = api.patch(
+        "/api/v1/settings/failover",
+        json={"enabled": True, "links": [{"host": "bad host", "port": 70000}]},
+    )
+    assert refused.status_code == 422
+    fields = {i["field"] for i in refused.json()["issues"] if i["level"] == "error"}
+    assert fields == {"links.0.host", "links.0.port"}
+    assert api.get("/api/v1/settings/failover").json()["failover"]["links"] == []
+    saved = api.patch(
+        "/api/v1/settings/failover",
+        json={
+            "enabled": True,
+            "after_seconds": 30,
+            "links": [
+                {"host": "backup.example.net", "username": USER, "password": PASSWORD},
+            ],
+        },
+    )
+    assert saved.status_code == 200, saved.json()
+    assert PASSWORD not in saved.text
+    doc = api.get("/api/v1/settings/failover").json()["failover"]
+    assert doc["after_seconds"] == 30
+    assert doc["warnings_follow"] is False  # warnings wait for the primary by default
+    (link,) = doc["links"]
+    assert (link["name"], link["host"], link["password_set"]) == (
+        "backup-1",
+        "backup.example.net",
+        True,
+    )
+    assert link["password"] is None
+    german = api.patch("/api/v1/settings/failover?lang=de", json={"after_failures": 0})
+    assert german.status_code == 422
+    assert "Geben Sie" in german.json()["issues"][0]["message"]
+
+
+async def test_the_test_email_goes_through_the_chosen_link(
+    api: httpx.Client, services: Services
+) -> None:
+    async with SMTPTestServer() as primary, SMTPTestServer() as backup:
+        primary_settings = {
+            "host": "127.0.0.1",
+            "port": primary.port,
+            "encryption": "none",
+            "sender_address": USER,
+        }
+        assert services.settings.update(primary_settings)[2]
+        link = {"host": "127.0.0.1", "port": backup.port, "encryption": "none"}
+        assert services.failover.update({"links": [link]})[2]
+        async with httpx.AsyncClient(
+            base_url=str(api.base_url), headers=api.headers, timeout=30
+        ) as client:
+            async with client.stream(
+                "POST", "/api/v1/settings/test-email", json={"to": "ops@example.net", "link": 1}
+            ) as reply:
+                assert reply.status_code == 200
+                lines = [json.loads(line) async for line in reply.aiter_lines()]
+            assert lines[-1]["type"] == "report"
+            assert lines[-1]["ok"] is True
+            assert (len(primary.messages), len(backup.messages)) == (0, 1)
+            async with client.stream(
+                "POST", "/api/v1/settings/test-email", json={"to": "ops@example.net", "link": 2}
+            ) as reply:
+                last = [json.loads(line) async for line in reply.aiter_lines()][-1]
+        assert last["type"] == "refused"
+        assert last["issues"][0]["field"] == "link"
