@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from tocsin.web import (
+    routes_ack,
     routes_auth,
     routes_deliveries,
     routes_events,
@@ -31,6 +32,7 @@ router.include_router(routes_users.router)
 router.include_router(routes_groups.router)
 router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
+router.include_router(routes_ack.router)
 
 
 def static_files() -> StaticFiles:

@@ -26,6 +26,7 @@ from tocsin.transports.online import fetch_device
 from tocsin.web.discovery_view import discovery_view
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
+from tocsin.web.routes_ack import public_url_view
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
 from tocsin.web.settings_form import (
@@ -153,6 +154,7 @@ def _page(
         online_texts=_online_texts(language),
         discovery=discovery_view(language),
         oauth=_oauth_state(settings, language),
+        public_url=public_url_view(request),  # issue 13: its own box, _public_url.html
         http_status=code,
     )
 
