@@ -190,10 +190,8 @@ async def ack_event(request: Request, principal: EventsCaller, event_id: str) ->
         return refused_response(exc, principal.language)
     if body is not None:
         given = body.get("by") if isinstance(body, dict) else None
-        if (
-            (isinstance(body, dict)
-            and set(body) - {"by"})
-            or (given is not None and (not isinstance(given, str) or not given.strip()))
+        if (isinstance(body, dict) and set(body) - {"by"}) or (
+            given is not None and (not isinstance(given, str) or not given.strip())
         ):
             return JSONResponse(
                 {"error": "invalid_input", "message": 'the body may only be {"by": "<name>"}'},
