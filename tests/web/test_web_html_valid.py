@@ -185,7 +185,7 @@ def test_the_acknowledgement_pages_are_valid(server: LiveServer, services: Servi
                     "categories": ["fire"],
                 }
             ],
-        }  # fmt: skip
+        }
     ).applied
     for lang in ("en", "de"):
         (accepted,) = services.events.submit(
