@@ -286,3 +286,58 @@ def test_the_public_url_box_checks_warns_and_says_why_without_it(
     box.get_by_role("button", name="Save address").click()
     expect(page.locator("#public-url-warning")).to_contain_text("unencrypted")
     assert services.public_url.get() == "http://tocsin.lan:8080"
+
+
+def test_forged_links_are_throttled_per_client_and_the_genuine_page_waits_too(
+    services: Services, server: LiveServer
+) -> None:
+    from tocsin.security import client_key
+    from tocsin.web.routes_ack import THROTTLE
+
+    key = client_key("127.0.0.1")
+    try:
+        for n in range(THROTTLE.limit):
+            assert httpx.get(f"{server.url}/ack/forged{n}.x", timeout=10).status_code == 404
+        answer = httpx.get(f"{server.url}/ack/forged.x", timeout=10)
+        assert answer.status_code == 429
+        assert "Too many invalid links" in answer.text
+        genuine = services.acks.signer.sign("01J0000000000000000000000X", "ann")
+        assert httpx.get(f"{server.url}/ack/{genuine}", timeout=10).status_code == 429
+    finally:
+        THROTTLE.succeeded(key)  # the throttle lives per process: leave it clean
+    assert httpx.get(f"{server.url}/ack/forged.x", timeout=10).status_code == 404
+    THROTTLE.succeeded(key)
+
+
+def test_the_alarm_email_with_its_button_fits_a_phone(page: Page, services: Services) -> None:
+    """The HTML part with the Acknowledge button (a long link) in Chromium at 320-1280 px."""
+    from datetime import UTC, datetime
+
+    from tocsin.alarm_email import EmailRenderer
+    from tocsin.model import AlarmGroup, Category, Event, Language, Severity, State, User, new_id
+    from tocsin.routing import build_tree
+
+    renderer = EmailRenderer(
+        sender="alarm@example.com",
+        public_url="https://tocsin.example.com",
+        ack_signer=services.acks.signer,
+    )
+    tree = build_tree([AlarmGroup(id="dc", name="Data centre")])
+    moment = datetime(2026, 12, 6, 2, 12, tzinfo=UTC)
+    alarm = Event(id=new_id(moment), group_id="dc", device="Smoke detector 2", sensor="smoke",
+                  category=Category.FIRE, severity=Severity.ALARM, state=State.RAISED,
+                  occurred_at=moment, text="Smoke in aisle 3.")  # fmt: skip
+    for language in (Language.EN, Language.DE):
+        user = User(id="ann", name="Ann", email="ann@example.com", language=language,
+                    time_zone="Europe/Berlin", group_ids=frozenset({"dc"}),
+                    email_categories=frozenset(Category))  # fmt: skip
+        rendered = renderer.alarm(alarm, user, tree=tree)
+        assert "/ack/" in rendered.text
+        page.set_content(rendered.html)
+        button = "Acknowledge" if language is Language.EN else "Bestätigen"
+        expect(page.get_by_role("link", name=button, exact=True)).to_be_visible()
+        for width in (320, 375, 1280):
+            page.set_viewport_size({"width": width, "height": 900})
+            fits = page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+            assert fits, f"the email scrolls sideways at {width} px ({language})"
+        _shoot(page, f"email-{language.value}")
