@@ -196,6 +196,7 @@ def test_expired_and_forged_links_are_refused_and_change_nothing(
         with pytest.raises(LinkRefused) as refused:
             site.acks.open_link(bad)
         assert refused.value.kind == "expired"
+        assert refused.value.language == "de"  # Alice's: the page speaks it
         with pytest.raises(LinkRefused):
             site.acks.confirm_link(bad)
     assert site.acks.acks_of([event_id]) == {}
@@ -214,3 +215,33 @@ def test_a_purged_event_takes_its_acknowledgement_with_it(site: Services, clock:
         tx.runner.run("DELETE FROM notification WHERE event_id = ?", (event_id,))
         tx.runner.run("DELETE FROM event WHERE id = ?", (event_id,))
     assert site.acks.acks_of([event_id]) == {}
+
+
+def test_two_clicks_at_once_give_one_acknowledgement_and_one_note_each(site: Services) -> None:
+    """Both links of one alarm confirmed at the same moment (two threads, real store)."""
+    import threading
+
+    event_id = _raise(site)
+    links = _links(site)
+    before = len(queued(site))
+    results: list[object] = []
+    start = threading.Barrier(4)
+
+    def click(token: str) -> None:
+        start.wait()
+        try:
+            results.append(site.acks.confirm_link(token))
+        except LinkRefused as exc:
+            results.append(exc.kind)
+
+    tokens = [links["alice@example.com"], links["bob@example.net"]] * 2  # each twice
+    threads = [threading.Thread(target=click, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    outcomes = [r for r in results if not isinstance(r, str)]
+    assert sorted(r for r in results if isinstance(r, str)) == ["used", "used"]
+    assert sum(1 for o in outcomes if o.new) == 1  # type: ignore[attr-defined]
+    assert len(queued(site)) - before == 1  # one note, to the one who did not click first
+    assert event_id in site.acks.acks_of([event_id])

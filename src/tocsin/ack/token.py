@@ -57,7 +57,11 @@ class TokenInvalid(TokenRefused):
 
 
 class TokenExpired(TokenRefused):
-    """A genuine token past its expiry."""
+    """A genuine token past its expiry; ``claim`` says whose it was (for the page's language)."""
+
+    def __init__(self, message: str, claim: AckClaim) -> None:
+        super().__init__(message)
+        self.claim = claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,7 @@ class AckSigner:
             event_id, user_id, expires = str(claim["e"]), str(claim["u"]), float(claim["x"])
         except (ValueError, KeyError, TypeError):
             raise TokenInvalid("malformed claim") from None
+        claim_of = AckClaim(event_id, user_id, expires)
         if self._clock() >= expires:
-            raise TokenExpired("the link has expired")
-        return AckClaim(event_id, user_id, expires)
+            raise TokenExpired("the link has expired", claim_of)
+        return claim_of

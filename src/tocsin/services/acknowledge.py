@@ -57,11 +57,15 @@ class AckRefused(TocsinError):
 
 class LinkRefused(TocsinError):
     """An acknowledgement link that cannot be used: ``kind`` is ``invalid``, ``expired``
-    or ``used``.  Deliberately says no more (the page shows only the kind)."""
+    or ``used``.  Deliberately says no more (the page shows only the kind).
 
-    def __init__(self, kind: str) -> None:
+    ``language`` is the recipient's for a genuine (expired or used) link, else None.
+    """
+
+    def __init__(self, kind: str, language: str | None = None) -> None:
         super().__init__(f"acknowledgement link refused ({kind})")
         self.kind = kind
+        self.language = language
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +121,14 @@ class AckService:
     def _claim(self, token: str) -> AckClaim:
         try:
             return self.signer.verify(token)
-        except TokenExpired:
-            raise LinkRefused("expired") from None
+        except TokenExpired as exc:
+            raise LinkRefused("expired", self._language_of(exc.claim.user_id)) from None
         except TokenRefused:
             raise LinkRefused("invalid") from None
+
+    def _language_of(self, user_id: str) -> str | None:
+        user = self._sites.view().user(user_id)
+        return str(user.language) if user else None
 
     def open_link(self, token: str) -> LinkView:
         """What the link shows (GET): changes nothing.  Raises :class:`LinkRefused`."""
@@ -134,14 +142,15 @@ class AckService:
         claim = self._claim(token)
         with self._store.site_reading() as site:
             acks = AckSQL(site.runner)
+            view = self._sites.view_in(SiteSQL(site.runner))
+            user = view.user(claim.user_id)
             if unused and acks.token_used(token_digest(token)):
-                raise LinkRefused("used")
+                raise LinkRefused("used", str(user.language) if user else None)
             stored = EventSQL(site.runner).get_event(claim.event_id)
             if stored is None:  # purged since: as good as invalid, say no more
                 raise LinkRefused("invalid")
-            view = self._sites.view_in(SiteSQL(site.runner))
             ack = acks.of([claim.event_id]).get(claim.event_id)
-        return LinkView(stored, ack, view.user(claim.user_id), _path(view, stored))
+        return LinkView(stored, ack, user, _path(view, stored))
 
     # ------------------------------------------------------------------ writing
     def confirm_link(self, token: str) -> AckOutcome:
@@ -158,7 +167,7 @@ class AckService:
             if not AckSQL(tx.runner).use_token(
                 token_digest(token), event_id=claim.event_id, now=now, expires_at=claim.expires_at
             ):
-                raise LinkRefused("used")
+                raise LinkRefused("used", str(user.language) if user else None)
             outcome = self._acknowledge(tx, view, claim.event_id, by, AckVia.LINK, claim.user_id)
         return self._after(outcome)
 

@@ -77,11 +77,16 @@ def _private(response: Response) -> Response:
     return response
 
 
-def _refused(request: Request, kind: str) -> Response:
+def _refused(request: Request, kind: str, recipient_language: str | None = None) -> Response:
+    """The refusal page: in the recipient's language for a genuine link, unless the
+    reader chose one (``?lang=``); else the browser's."""
+    language = language_of(request, None)
+    if recipient_language in LANGUAGES and request.query_params.get("lang") not in LANGUAGES:
+        language = str(recipient_language)
     response = render(
         request,
         "ack.html",
-        language=language_of(request, None),
+        language=language,
         session=None,
         refused=kind,
         view=None,
@@ -154,7 +159,7 @@ def ack_page(request: Request, token: str) -> Response:
     except LinkRefused as exc:
         if exc.kind == "invalid":
             THROTTLE.failed(_key(request))
-        return _refused(request, exc.kind)
+        return _refused(request, exc.kind, exc.language)
     return _page(request, view)
 
 
@@ -176,7 +181,7 @@ async def ack_confirm(request: Request, token: str) -> Response:
     except LinkRefused as exc:
         if exc.kind == "invalid":
             THROTTLE.failed(_key(request))
-        return _refused(request, exc.kind)
+        return _refused(request, exc.kind, exc.language)
     except AckRefused as exc:
         return _refused(request, exc.code)
     return _page(request, view, outcome)
