@@ -194,3 +194,23 @@ def test_an_alarm_is_acknowledged_from_the_shell(tocsin: Tocsin) -> None:
     )  # fmt: skip
     _, err = tocsin("event", "ack", out.split()[2], code=2)
     assert "Only a raised alarm" in err
+
+
+def test_the_public_address_from_the_shell(tocsin: Tocsin) -> None:
+    """`tocsin settings public-url` (issue 13): shown, checked, saved, warned, removed."""
+    out, _ = tocsin("settings", "public-url")
+    assert "No public address is set" in out
+    _, err = tocsin("settings", "public-url", "https://u:p@tocsin.example.com", code=2)
+    assert "Leave the user name and password out" in err
+    out, _ = tocsin("settings", "public-url", "http://tocsin.lan/")
+    assert "Public address saved" in out
+    assert "unencrypted" in out
+    out, _ = tocsin("settings", "public-url")
+    assert out.strip() == "http://tocsin.lan"
+    out, _ = tocsin("settings", "public-url", "--clear")
+    assert "removed" in out
+    services = _services(tocsin)
+    try:
+        assert services.public_url.get() is None
+    finally:
+        services.close()

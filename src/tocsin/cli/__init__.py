@@ -25,6 +25,7 @@ from tocsin.cli.discovery import settings_discover
 from tocsin.cli.helptext import json_errors, plain_help, wants_json
 from tocsin.cli.oauth import oauth_app
 from tocsin.cli.outbox import outbox_app, worker
+from tocsin.cli.public_url import settings_public_url
 from tocsin.cli.relay import online_app, relay_app
 from tocsin.cli.secrets import refuse_secret_pairs
 from tocsin.cli.sites import event_app, group_app, site_app, user_app
@@ -60,6 +61,7 @@ app = typer.Typer(
 settings_app = typer.Typer(help="Show and change the email settings.", no_args_is_help=True)
 app.add_typer(settings_app, name="settings")
 settings_app.command("discover")(settings_discover)
+settings_app.command("public-url")(settings_public_url)
 settings_app.add_typer(oauth_app, name="oauth")
 app.add_typer(outbox_app, name="outbox")
 app.command("worker")(worker)
