@@ -127,3 +127,34 @@ def test_an_events_token_may_acknowledge_and_no_token_may_not(
     )
     assert answer.status_code == 200
     assert answer.json()["by"] == "API: sensor hub"
+
+
+def test_the_public_address_over_the_api(site: Services, api: httpx.Client) -> None:
+    """``/api/v1/settings/public-url`` (issue 13): read, checked, saved, warned, removed."""
+    assert api.get("/api/v1/settings/public-url").json() == {
+        "public_url": None, "source": "none", "warning": None,
+    }  # fmt: skip
+    refused = api.put("/api/v1/settings/public-url", json={"public_url": "https://a:b@x.org"})
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "public_url_credentials"
+    assert "a:b" not in refused.text
+    for body in ({"url": "https://x.org"}, {"public_url": 5}, ["https://x.org"]):
+        assert api.put("/api/v1/settings/public-url", json=body).status_code == 422
+    saved = api.put("/api/v1/settings/public-url", json={"public_url": "http://tocsin.lan/"})
+    assert saved.json() == {
+        "public_url": "http://tocsin.lan", "source": "saved", "warning": "public_url_plain_http",
+    }  # fmt: skip
+    assert site.public_url.get() == "http://tocsin.lan"
+    removed = api.put("/api/v1/settings/public-url", json={"public_url": None})
+    assert removed.json()["public_url"] is None
+    unauthenticated = httpx.get(f"{api.base_url}/api/v1/settings/public-url", timeout=10)
+    assert unauthenticated.status_code == 401
+    token, _ = site.accounts.create_token("device", ("events",))
+    device = httpx.put(
+        f"{api.base_url}/api/v1/settings/public-url",
+        json={"public_url": "https://evil.example"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert device.status_code == 403
+    assert site.public_url.get() is None
