@@ -5,6 +5,12 @@ One command, one table::
     .venv/bin/python bench/storm_bench.py                 # SQLite, 10,000 events in 60 s
     .venv/bin/python bench/storm_bench.py --rate 0         # as fast as the intake goes
     .venv/bin/python bench/storm_bench.py --database postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/storm_bench.py --modes rest     # only the REST intake
+
+Each mode of ``--modes`` (default ``rest,webhook``) runs the same storm on a fresh
+store: ``rest`` posts each event to ``/api/v1/events``, ``webhook`` posts it as an
+Alertmanager notification to ``/api/v1/intake/alertmanager`` (one alert each, a clear
+as the resolved alert).  With both, a last table puts them side by side as ratios.
 
 The storm (``bench/storm_scenario.py``), shuffled in time like the real thing:
 
@@ -53,7 +59,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
-from storm_scenario import URGENT, site, storm  # noqa: E402
+from storm_scenario import URGENT, as_alertmanager, site, storm  # noqa: E402
 
 from tocsin.model import Category, Event, Severity, State, new_id  # noqa: E402
 from tocsin.outbox import Priority, Status  # noqa: E402
@@ -157,10 +163,10 @@ class _Connection:
     """A minimal HTTP/1.1 keep-alive client: the load generator must cost far less CPU
     than the server it measures (httpx costs about as much per request as the intake)."""
 
-    def __init__(self, host: str, port: int, token: str) -> None:
+    def __init__(self, host: str, port: int, token: str, path: str = "/api/v1/events") -> None:
         self.host, self.port = host, port
         self.head = (
-            f"POST /api/v1/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
         ).encode()
         self.reader: asyncio.StreamReader | None = None
@@ -190,19 +196,18 @@ class _Connection:
 
 async def _post(
     connection: _Connection,
-    queue: asyncio.Queue[tuple[float, dict[str, Any]]],
+    queue: asyncio.Queue[tuple[float, str, bytes]],
     out: Results,
 ) -> None:
     while True:
         try:
-            due, event = queue.get_nowait()
+            due, category, body = queue.get_nowait()
         except asyncio.QueueEmpty:
             connection.close()
             return
         wait = due - time.perf_counter()
         if wait > 0:
             await asyncio.sleep(wait)
-        body = json.dumps(event).encode()
         start = time.perf_counter()
         status, answer = 0, b""
         for attempt in range(2):  # a device retries once: the client_event_id makes it safe
@@ -219,7 +224,7 @@ async def _post(
             continue
         out.latencies.append(done - start)
         out.lag = max(out.lag, done - due)
-        if event["category"] in URGENT:
+        if category in URGENT:
             out.urgent.append(done - start)
 
 
@@ -233,15 +238,30 @@ async def _probe(url: str, stop: asyncio.Event, out: Results, pid: int) -> None:
             await asyncio.sleep(0.1)
 
 
-async def load(port: int, token: str, events: list[dict[str, Any]], args: Any, pid: int) -> Results:
+MODES = {"rest": "/api/v1/events", "webhook": "/api/v1/intake/alertmanager"}
+"""The intake each mode posts to."""
+
+
+def bodies(events: list[dict[str, Any]], mode: str) -> list[bytes]:
+    """The request bodies of ``events`` in ``mode`` (encoded before the clock starts)."""
+    payloads = as_alertmanager(events) if mode == "webhook" else events
+    return [json.dumps(p).encode() for p in payloads]
+
+
+async def load(
+    port: int, token: str, events: list[dict[str, Any]], args: Any, pid: int, mode: str
+) -> Results:
     """Post ``events`` at ``args.rate`` per second (0: as fast as possible)."""
     out = Results()
-    queue: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[float, str, bytes]] = asyncio.Queue()
     start = time.perf_counter() + 0.2
-    for i, body in enumerate(events):
-        queue.put_nowait((start + (i / args.rate if args.rate else 0.0), body))
+    for i, (event, body) in enumerate(zip(events, bodies(events, mode), strict=True)):
+        due = start + (i / args.rate if args.rate else 0.0)
+        queue.put_nowait((due, event["category"], body))
     stop = asyncio.Event()
-    connections = [_Connection("127.0.0.1", port, token) for _ in range(args.concurrency)]
+    connections = [
+        _Connection("127.0.0.1", port, token, MODES[mode]) for _ in range(args.concurrency)
+    ]
     probe = asyncio.create_task(_probe(f"http://127.0.0.1:{port}", stop, out, pid))
     out.started = time.perf_counter()
     await asyncio.gather(*(_post(c, queue, out) for c in connections))
@@ -312,15 +332,23 @@ def main() -> None:
     parser.add_argument("--database", help="postgresql:// URL (default: SQLite in a temp dir)")
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--modes", default="rest,webhook", help="rest and/or webhook, comma-separated"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], int(args.serve[1]), args.database, args.workers)
         return
-    run(args)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - set(MODES):
+        raise SystemExit(f"--modes: one or more of {', '.join(MODES)}")
+    seen = {mode: run(args, mode) for mode in modes}
+    if len(seen) > 1:
+        compare(seen)
 
 
-def run(args: Any) -> None:
+def run(args: Any, mode: str = "rest") -> Results:
     rng = random.Random(args.seed)
     data = Path(tempfile.mkdtemp(prefix="tocsin-storm-"))
     schema = f"tocsin_storm_{uuid.uuid4().hex[:8]}" if args.database else None
@@ -347,20 +375,57 @@ def run(args: Any) -> None:
         _wait_until_up(url)
         base_rss = _peak_rss_mb(child.pid)[0]
         cpu_before, client_before = _cpu_seconds(child.pid), time.process_time()
-        results = asyncio.run(load(port, token, events, args, child.pid))
+        results = asyncio.run(load(port, token, events, args, child.pid, mode))
         results.server_cpu = _cpu_seconds(child.pid) - cpu_before
         results.client_cpu = time.process_time() - client_before
         current_rss, peak_rss = _peak_rss_mb(child.pid)
     finally:
         child.send_signal(signal.SIGINT)
         child.wait(30)
-    report(services, events, results, args, (base_rss, current_rss, peak_rss))
+    report(services, events, results, args, (base_rss, current_rss, peak_rss), mode)
     if schema:
         store = PostgresStore(args.database, schema=schema)
         store.drop_schema()
         store.close()
     services.close()
     shutil.rmtree(data, ignore_errors=True)
+    return results
+
+
+def _figures(results: Results) -> dict[str, float]:
+    accepted = max(1, len(results.latencies))
+    return {
+        "events/s accepted": accepted / max(1e-9, results.finished - results.started),
+        "intake latency p50 (ms)": _pct(results.latencies, 0.5),
+        "intake latency p99 (ms)": _pct(results.latencies, 0.99),
+        "fire+sabotage p99 (ms)": _pct(results.urgent, 0.99),
+        "server CPU per event (ms)": results.server_cpu / accepted * 1000,
+        "refused or failed": float(len(results.failures)),
+    }
+
+
+def compare(seen: dict[str, Results]) -> None:
+    """The modes side by side, each against the first (REST) as a ratio."""
+    names = list(seen)
+    figures = {mode: _figures(r) for mode, r in seen.items()}
+    first = names[0]
+    head = ["", *names, *(f"{m}/{first}" for m in names[1:])]
+    rows = [head]
+    for key in figures[first]:
+        row = [key, *(f"{figures[m][key]:,.1f}" for m in names)]
+        base = figures[first][key]
+        row += [f"{figures[m][key] / base:.2f}x" if base else "-" for m in names[1:]]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    print(f"\nIntake modes side by side (ratios against {first})")
+    print("-" * (sum(widths) + 2 * len(widths)))
+    for row in rows:
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
 
 
 def _wait_until_up(url: str) -> None:
@@ -382,6 +447,7 @@ def report(
     results: Results,
     args: Any,
     rss: tuple[float, float, float],
+    mode: str = "rest",
 ) -> None:
     """Print the table."""
     rows = _intake_rows(events, results, args) + _email_rows(services, events)
@@ -389,7 +455,7 @@ def report(
     width = max(len(k) for k, _ in rows)
     backend = "PostgreSQL" if args.database else "SQLite"
     print(f"\nStorm: {args.users} users, {args.groups} groups, {backend}, ", end="")
-    print(f"concurrency {args.concurrency}, {args.workers} server process(es)")
+    print(f"concurrency {args.concurrency}, {args.workers} server process(es), {mode} intake")
     print("-" * (width + 40))
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

@@ -8,7 +8,9 @@ sabotage are never capped.
 
 from __future__ import annotations
 
+import hashlib
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tocsin.model import Category
@@ -163,3 +165,53 @@ def _mix(rng: random.Random, *streams: list[dict[str, Any]]) -> list[dict[str, A
             pick -= left
         remaining -= 1
     return merged
+
+
+def as_alertmanager(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The storm as Alertmanager would post it: one webhook notification per event.
+
+    Labels carry group, category, severity (``critical`` / ``warning``), device and
+    sensor, so Tocsin's default mapping reads them; a raise starts a new alert (its own
+    ``startsAt``), a clear resolves the alert its raise started.
+    """
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    started: dict[tuple[str, ...], datetime] = {}
+    payloads = []
+    for index, event in enumerate(events):
+        key = (event["group"], event["device"], event["sensor"], event["category"])
+        resolved = event.get("state") == "cleared"
+        if not resolved or key not in started:
+            started[key] = base + timedelta(seconds=index)
+        starts = started[key]
+        alert = {
+            "status": "resolved" if resolved else "firing",
+            "labels": {
+                "alertname": event["sensor"],
+                "group": event["group"],
+                "category": event["category"],
+                "severity": "critical" if event["severity"] == "alarm" else "warning",
+                "device": event["device"],
+                "sensor": event["sensor"],
+            },
+            "annotations": {"summary": event.get("text") or f"{event['sensor']} alert"},
+            "startsAt": starts.isoformat(),
+            "endsAt": (starts + timedelta(seconds=1)).isoformat()
+            if resolved
+            else "0001-01-01T00:00:00Z",
+            "fingerprint": hashlib.sha256(repr(key).encode()).hexdigest()[:16],
+        }
+        payloads.append(
+            {
+                "version": "4",
+                "groupKey": f'{{}}:{{alertname="{event["sensor"]}"}}',
+                "truncatedAlerts": 0,
+                "status": alert["status"],
+                "receiver": "tocsin",
+                "groupLabels": {"alertname": event["sensor"]},
+                "commonLabels": alert["labels"],
+                "commonAnnotations": alert["annotations"],
+                "externalURL": "http://alertmanager:9093",
+                "alerts": [alert],
+            }
+        )
+    return payloads

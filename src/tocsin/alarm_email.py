@@ -94,6 +94,8 @@ _WORD_CODES: Final = (
     "last",
     "open_link",
     "summary_intro",
+    "text_from_device",
+    "text_from_tocsin",
     "footer_alarm",
     "footer_other",
     # added for issue 13 (acknowledge)
@@ -278,6 +280,7 @@ class _Content:
     footer: str
     named: Mapping[str, object]
     ack_link: str | None = None
+    text_label: str = ""  # what ``text_lines`` are ("Message from the device"); "" unlabelled
 
 
 class EmailRenderer:
@@ -440,6 +443,8 @@ class EmailRenderer:
             color=_COLORS["cleared" if event.cleared else event.severity.value],
             rows=_event_rows(kind, named, w),
             text_lines=_paragraph(event.text),
+            # The event's own words, labelled so they do not read as Tocsin's.
+            text_label=w["text_from_device" if kind == "alarm" else "text_from_tocsin"],
             link=f"{self._public_url}/events/{quote(event.id)}" if self._public_url else None,
             footer=(
                 w["footer_alarm"].format(category=named["category"])
@@ -494,6 +499,7 @@ class EmailRenderer:
             "color": content.color,
             "rows": [tuple(r) for r in content.rows],
             "text_lines": list(content.text_lines),
+            "text_label": content.text_label,
             "link": content.link,
             "footer": content.footer,
             "ack_link": content.ack_link,

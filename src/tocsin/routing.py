@@ -46,6 +46,7 @@ __all__ = [
     "Snapshot",
     "UnknownGroup",
     "build_tree",
+    "covered_groups",
     "effective_policy",
     "effective_settings",
     "route",
@@ -185,6 +186,23 @@ def _lineage_of(
         chain.append(current)
         current = by_id[current].parent_id
     return tuple(chain)
+
+
+def covered_groups(tree: GroupTree, group_ids: Iterable[str]) -> Mapping[str, str]:
+    """The groups a user assigned to ``group_ids`` gets alarms of *through* an ancestor.
+
+    Maps each such group to the highest of its ancestors in ``group_ids`` — the same
+    lineage test :func:`route` applies, so a page showing "included through <parent>"
+    tells what routing does.  A group in ``group_ids`` with no listed ancestor is
+    not in the result; ids not in the tree are ignored.
+    """
+    assigned = frozenset(group_ids)
+    found: dict[str, str] = {}
+    for group_id in tree.groups:
+        through = next((a for a in reversed(tree.lineage(group_id)[1:]) if a in assigned), None)
+        if through is not None:
+            found[group_id] = through
+    return MappingProxyType(found)
 
 
 def effective_policy(tree: GroupTree, group_id: str, category: Category) -> CategoryPolicy:

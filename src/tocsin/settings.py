@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import json
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -19,6 +18,12 @@ from typing import Any, Final
 
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.headers import UnsafeHeaderText, check_header_text, unsafe_character
+from tocsin.providers.credentials import (
+    CertificateProblem,
+    expiry_state,
+    parse_client_certificate,
+    service_account_problem,
+)
 from tocsin.secret import Secret
 from tocsin.validation import Issue, Level, Report, address_issue, internal_address_issue
 
@@ -117,6 +122,8 @@ class EmailSettings:
     oauth_client_secret: Secret | None = None
     oauth_refresh_token: Secret | None = None
     oauth_service_account_key: Secret | None = None
+    # App-only with a certificate instead of a secret: the PEM private key and certificate.
+    oauth_client_certificate: Secret | None = None
     oauth_authority: str = ""
     oauth_token_url: str = ""
     oauth_device_url: str = ""
@@ -245,6 +252,7 @@ SECRET_FIELDS: Final = (
     "oauth_client_secret",
     "oauth_refresh_token",
     "oauth_service_account_key",
+    "oauth_client_certificate",
 )
 """Fields that hold secrets: write-only, never shown, never taken on a command line."""
 KNOWN_FIELDS: Final = (*_PARSERS, *SECRET_FIELDS)
@@ -255,16 +263,23 @@ _SECRET_LIMITS: Final = {
     "oauth_refresh_token": 16384,
     "oauth_client_secret": 4096,
     "oauth_service_account_key": 16384,
+    "oauth_client_certificate": 32768,  # a 4096-bit key, the certificate and a chain
 }
 
 
-def _parse_password(value: object, limit: int = 1024) -> Secret | None:
+# Files of several lines (a JSON key, PEM blocks): line breaks and tabs are their own;
+# they never go into a header, only into a signer.
+_MULTILINE_SECRETS: Final = frozenset({"oauth_service_account_key", "oauth_client_certificate"})
+
+
+def _parse_password(value: object, limit: int = 1024, *, multiline: bool = False) -> Secret | None:
     if value is None or value == "":
         return None  # an explicit clear
     text = value.reveal() if isinstance(value, Secret) else value
     if not isinstance(text, str):
         raise _Invalid("invalid_value", detail="Enter the secret as text.")
-    if unsafe_character(text) is not None:
+    checked = text.translate(dict.fromkeys(map(ord, "\r\n\t"))) if multiline else text
+    if unsafe_character(checked) is not None:
         raise _Invalid(
             "unsafe_text",
             detail="The secret contains a control character.",
@@ -293,7 +308,9 @@ def apply_update(
     for key, raw in changes.items():
         try:
             if key in SECRET_FIELDS:
-                values[key] = _parse_password(raw, _SECRET_LIMITS.get(key, 1024))
+                values[key] = _parse_password(
+                    raw, _SECRET_LIMITS.get(key, 1024), multiline=key in _MULTILINE_SECRETS
+                )
             elif key in _PARSERS:
                 values[key] = _PARSERS[key](raw)
             else:
@@ -467,7 +484,9 @@ def _check_host(field: str, host: str) -> list[Issue]:
 
 
 def _check_auth(settings: EmailSettings) -> list[Issue]:
-    issues: list[Issue] = []
+    # A stored certificate is checked whatever the method: it may be the next one in use.
+    issues = _check_certificate(settings.oauth_client_certificate)
+    issues += _check_account_key(settings.oauth_service_account_key)
     if settings.auth_method is AuthMethod.OAUTH2:
         issues += _check_oauth(settings)
     elif settings.auth_method is AuthMethod.PASSWORD:
@@ -532,11 +551,6 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
     if flow in (OAuthFlow.DEVICE_CODE, OAuthFlow.LOOPBACK) and not settings.oauth_refresh_token:
         issues.append(Issue("oauth_refresh_token", "oauth_sign_in_needed", Level.WARNING))
     key = settings.oauth_service_account_key
-    problem = _key_problem(key.reveal()) if key else None
-    if problem:
-        issues.append(
-            Issue("oauth_service_account_key", "invalid_value", Level.ERROR, {"detail": problem})
-        )
     if not settings.enabled or settings.transport is not TransportKind.SMTP:
         return issues
     needed = ["username"]
@@ -547,7 +561,9 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
     if provider is OAuthProvider.GENERIC:
         needed.append("oauth_token_url")
     issues += [Issue(f, "required", Level.ERROR) for f in needed if not getattr(settings, f)]
-    if flow is OAuthFlow.APP_ONLY and not settings.oauth_client_secret:
+    if flow is OAuthFlow.APP_ONLY and not (
+        settings.oauth_client_secret or settings.oauth_client_certificate
+    ):
         # Advice, like a missing password: the secret is set by its own command.
         issues.append(Issue("oauth_client_secret", "oauth_secret_missing", Level.WARNING))
     if flow is OAuthFlow.SERVICE_ACCOUNT and not key:
@@ -555,17 +571,33 @@ def _check_oauth(settings: EmailSettings) -> list[Issue]:
     return issues
 
 
-def _key_problem(text: str) -> str | None:
-    """Why ``text`` is not a service account's JSON key (its shape only; the signing
-    code reads the private key itself)."""
+def _check_certificate(pem: Secret | None) -> list[Issue]:
+    """The client certificate: readable, the key's own, not expired (expiry is advice:
+    the admin may be about to upload the next one)."""
+    if pem is None:
+        return []
+    field = "oauth_client_certificate"
     try:
-        doc = json.loads(text)
-    except ValueError:
-        return "the key file is not JSON"
-    if not isinstance(doc, dict) or doc.get("type") != "service_account":
-        return 'not a service account key ("type": "service_account")'
-    missing = [f for f in ("client_email", "private_key", "token_uri") if not doc.get(f)]
-    return f"the key lacks {', '.join(missing)}" if missing else None
+        cert = parse_client_certificate(pem.reveal())
+    except CertificateProblem as exc:
+        return [
+            Issue(field, "oauth_certificate_invalid", Level.ERROR, {}, f"oauth_cert_{exc.code}")
+        ]
+    state = expiry_state(cert)
+    if state is None:
+        return []
+    ends = cert.not_after.strftime("%Y-%m-%d")
+    return [Issue(field, f"oauth_certificate_{state}", Level.WARNING, {"date": ends})]
+
+
+def _check_account_key(key: Secret | None) -> list[Issue]:
+    """A Google service account's JSON key: its shape and a readable private key."""
+    problem = service_account_problem(key.reveal()) if key else None
+    if problem is None:
+        return []
+    code, params = problem
+    field = "oauth_service_account_key"
+    return [Issue(field, "oauth_key_invalid", Level.ERROR, params, f"oauth_sakey_{code}")]
 
 
 def _https_problem(url: str) -> str | None:

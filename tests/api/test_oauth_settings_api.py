@@ -98,3 +98,25 @@ def test_the_sign_in_streams_the_code_then_stores_the_token(api, services):
     assert stored is not None
     assert stored.reveal() in issued
     assert not [s for s in issued if s in json.dumps(lines)]
+
+
+def test_the_client_certificate_is_write_only_and_a_mismatch_is_refused(api):
+    from tocsin.testing import make_client_certificate
+
+    pair, other = make_client_certificate(), make_client_certificate()
+    key_line = pair.pem.splitlines()[3]
+    answer = api.patch("/api/v1/settings", json={"oauth_client_certificate": pair.pem})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["settings"]["oauth_client_certificate"] is None
+    assert body["settings"]["oauth_client_certificate_set"] is True
+    again = api.get("/api/v1/settings")
+    for text in (answer.text, again.text):
+        assert key_line not in text
+    mixed = pair.pem.replace(pair.certificate_pem.decode(), other.certificate_pem.decode())
+    refused = api.patch("/api/v1/settings?lang=de", json={"oauth_client_certificate": mixed})
+    assert refused.status_code == 422
+    (issue,) = [i for i in refused.json()["issues"] if i["field"] == "oauth_client_certificate"]
+    assert issue["code"] == "oauth_certificate_invalid"
+    assert issue["message"] == "Der private Schlüssel und das Zertifikat passen nicht zusammen."
+    assert key_line not in refused.text

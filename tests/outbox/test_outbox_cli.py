@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from outbox_support import enqueue
 
+from delivery_story import LATER_REPLY, SENT_REPLY, alarm_emails, story_site
 from tocsin.outbox import DeliveryUpdate, Status
 from tocsin.services.context import Services
 
@@ -119,3 +120,35 @@ def test_retry_and_purge(emails):
     tocsin(data, "show", str(ids["sent"]), code=1)  # its last delivery gone: the email too
     assert {r["email_id"] for r in listed(data)} == {ids["bad"], ids["queued"]}
     tocsin(data, "purge", "--older-than-days", "-1", code=2)
+
+
+def test_show_gives_attempts_answers_headers_and_the_event(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    services = Services.open(data)
+    story_site(services)
+    event_id, ids = alarm_emails(services)
+    services.settings.update({"username": "alarm@example.com", "password": "n0t-shown-Pw"})
+    services.close()
+
+    text = tocsin(data, "show", str(ids["anna"])).stdout
+    assert f"event     {event_id}" in text
+    assert "anna@example.com  sent, 1 attempt(s)" in text
+    assert "  last attempt  " in text
+    assert "  sent          " in text
+    assert f"  server said   {SENT_REPLY}" in text
+    assert "headers" in text
+    assert f"  Message-ID: <{event_id}." in text
+    assert "  To: anna@example.com" in text
+    assert "n0t-shown-Pw" not in text
+
+    later = tocsin(data, "show", str(ids["ops"])).stdout
+    assert "ops@example.net  queued, 1 attempt(s)" in later
+    assert "  next attempt  " in later
+    assert f"last error    greylisted at rcpt_to: {LATER_REPLY}" in later
+    assert "  sent          " not in later
+
+    shown = json.loads(tocsin(data, "show", str(ids["anna"]), "--json").stdout)
+    assert shown["event_id"] == event_id
+    assert shown["content"] is None
+    assert shown["deliveries"][0]["sent_at"] == shown["deliveries"][0]["updated_at"]
+    assert {"name": "To", "value": "anna@example.com"} in shown["headers"]

@@ -72,6 +72,8 @@ def test_oauth_presets_name_their_provider() -> None:
         "encryption": "starttls",
         "auth": "password",
         "oauth_provider": None,
+        "oauth_flow": None,
+        "oauth_tenant": None,
         "needs": [translate("preset_needs_app_password", "en")],
         "source": icloud.source,
     }
@@ -179,3 +181,18 @@ def test_the_parser_refuses_what_is_not_a_small_plain_document(document: bytes, 
 )
 def test_host_names(name: str, ok: bool) -> None:
     assert is_host_name(name) is ok
+
+
+def test_outlook_com_signs_in_a_person_under_the_consumers_tenant() -> None:
+    outlook, m365 = preset("outlook"), preset("microsoft365")
+    assert outlook is not None
+    assert m365 is not None
+    data = outlook.as_dict("en")
+    assert (data["oauth_flow"], data["oauth_tenant"]) == ("device_code", "consumers")
+    # A Microsoft 365 tenant is the organisation's own; app-only stays possible there.
+    assert (m365.oauth_flow, m365.oauth_tenant) == (None, None)
+
+
+def test_aol_mail_is_not_taken_for_yahoo() -> None:
+    assert by_mx_host("mta5.am0.yahoodns.net") == preset("yahoo")
+    assert by_mx_host("mx-aol.mail.gm0.yahoodns.net") is None

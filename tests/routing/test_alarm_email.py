@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from jinja2.sandbox import SecurityError
 from routing_support import T0, clear_of, make_event, make_user, two_level_tree
 
-from tocsin.alarm_email import _WORD_CODES, EmailRenderer, EmailTemplates, RenderedEmail
+from tocsin.alarm_email import _WORD_CODES, EmailRenderer, EmailTemplates, RenderedEmail, _paragraph
 from tocsin.i18n import lookup
 from tocsin.model import AlarmGroup, Category, Language, Severity, State, email_id
 from tocsin.routing import build_tree, summarize
@@ -107,6 +107,33 @@ def test_german_body():
     assert "Schweregrad: Alarm" in text
     assert "Kategorie: Brand" in text
     assert "In Tocsin öffnen" in text
+
+
+@pytest.mark.parametrize(
+    ("user", "label"),
+    [(ANNA, "Message from the device"), (JONAS, "Meldung des Geräts")],
+)
+def test_the_events_own_text_is_labelled_in_both_parts(user, label):
+    event = make_event(text="Door <b>forced</b>.\nCheck the camera.")
+    text, html = parts(RENDERER.alarm(event, user, tree=TREE, date=SENT_AT))
+    assert f"\n{label}:\nDoor <b>forced</b>.\nCheck the camera.\n" in text
+    label_at = html.index(f">{label}</div>")
+    assert label_at < html.index("Door &lt;b&gt;forced&lt;/b&gt;.<br>Check the camera.")
+    assert "<b>forced" not in html
+
+
+def test_no_label_without_a_text():
+    text, html = parts(RENDERER.alarm(make_event(text=""), ANNA, tree=TREE))
+    assert "Message from the device" not in text
+    assert "Message from the device" not in html
+
+
+def test_a_system_notice_labels_tocsins_own_words():
+    event = make_event(category=Category.SYSTEM, text="The mail server refused the password.")
+    text, html = parts(RENDERER.system_notice(event, JONAS, tree=TREE))
+    assert "Meldung von Tocsin:\nThe mail server refused the password." in text
+    assert ">Meldung von Tocsin</div>" in html
+    assert "Meldung des Geräts" not in text
 
 
 def test_no_link_without_a_public_url():
@@ -222,6 +249,22 @@ def test_any_device_and_sensor_name_gives_exactly_our_headers(device, sensor):
     rendered = RENDERER.alarm(make_event(device=device, sensor=sensor), ANNA, tree=TREE)
     assert header_names(rendered) == BASE_HEADERS
     assert parse(rendered)["Subject"].startswith("[ALARM] Fire – Building A / Server room")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=300))
+def test_any_event_text_sits_under_its_label_after_the_rows(words):
+    rendered = RENDERER.alarm(make_event(text=words), ANNA, tree=TREE)
+    text, html = parts(rendered)
+    labelled = "Message from the device:" in text
+    assert labelled == (">Message from the device</div>" in html)
+    shown = _paragraph(words)  # the text as the email carries it, cleaned
+    assert labelled == bool(shown)
+    if labelled:
+        after = text.split("Message from the device:\n", 1)[1]
+        assert after.startswith("\n".join(shown))
+        assert text.index("Message from the device:") > text.index("Event ID: ")
+        assert header_names(rendered) == BASE_HEADERS
 
 
 # ------------------------------------------------------------------ templates and sandbox

@@ -25,6 +25,7 @@ from tocsin.routing import (
     RoutingReason,
     Snapshot,
     build_tree,
+    covered_groups,
     effective_policy,
     route,
 )
@@ -106,6 +107,27 @@ def test_an_override_affects_exactly_its_subtree(tree: GroupTree, data: st.DataO
             below = tree.lineage(group_id)[: tree.lineage(group_id).index(target)]
             shadowed = any(tree.groups[g].settings.own(category) is not None for g in below)
             assert after_policy == (before_policy if shadowed else policy)
+
+
+@given(forests(), st.data())
+def test_covered_groups_are_exactly_where_routing_reaches_through_an_ancestor(
+    tree: GroupTree, data: st.DataObject
+):
+    assigned = data.draw(st.frozensets(st.sampled_from(sorted(tree.groups)), max_size=4))
+    user = make_user("u", *assigned)
+    covered = covered_groups(tree, assigned)
+    for group_id in tree.groups:
+        event = make_event(group_id=group_id, category=Category.FIRE, severity=Severity.ALARM)
+        reached = bool(route(event, tree=tree, users=[user]).send)
+        # The page shows a group ticked (own or covered) exactly when routing emails it.
+        assert reached == (group_id in assigned or group_id in covered), group_id
+        if group_id in covered:
+            through = covered[group_id]
+            assert through in assigned
+            assert through in tree.lineage(group_id)[1:]
+            # The highest assigned ancestor: none above it is assigned.
+            above = tree.lineage(through)[1:]
+            assert not assigned & set(above)
 
 
 @given(forests())

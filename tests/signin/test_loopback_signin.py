@@ -158,3 +158,23 @@ def test_browser_sign_in_from_the_cli(tmp_path: Path, oauth: OAuthTestServer) ->
     token = asyncio.run(TokenManager(oauth_config(settings)).token())
     assert oauth.check(token.value.reveal(), MAILBOX)
     assert not [s for s in oauth.issued_secrets if s in first + rest]
+
+
+@pytest.mark.parametrize(
+    ("client", "host", "elsewhere"),
+    [
+        ("127.0.0.1", "127.0.0.1", False),
+        ("::1", "localhost", False),
+        ("127.0.0.2", "[::1]", False),
+        ("192.0.2.7", "127.0.0.1", True),  # another machine
+        ("127.0.0.1", "tocsin.example.com", True),  # behind a reverse proxy
+        (None, "localhost", True),
+        ("127.0.0.1", None, True),
+    ],
+)
+def test_a_browser_elsewhere_is_recognised(
+    client: str | None, host: str | None, elsewhere: bool
+) -> None:
+    from tocsin.services.oauth_signin import browser_is_elsewhere
+
+    assert browser_is_elsewhere(client, host) is elsewhere

@@ -14,7 +14,7 @@ from tocsin.errors import Step
 from tocsin.i18n import translate
 from tocsin.secret import Secret
 from tocsin.settings import AuthMethod, EmailSettings
-from tocsin.testing import OAuthTestServer, SMTPTestServer
+from tocsin.testing import OAuthTestServer, SMTPTestServer, make_client_certificate
 from tocsin.transports import StepStatus, diagnostics
 from tocsin.transports.diagnostics import CheckStep, run_test_email
 
@@ -219,3 +219,29 @@ async def test_a_plain_wrong_password_keeps_the_general_hint(ca: object) -> None
     async with SMTPTestServer(ca=ca, tls="implicit", username=USER, password=PASSWORD) as srv:  # type: ignore[arg-type]
         report = await run_test_email(settings_for(srv, password=Secret("wrong")), TO)
     assert failed(report).hint == translate("hint_auth_failed", "en")
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_a_certificate_not_registered_names_the_fix(
+    oauth: OAuthTestServer, language: str
+) -> None:
+    registered, stored = make_client_certificate(), make_client_certificate()
+    oauth.add_client("cert-app", certificate=registered.certificate_pem)
+    changes = {
+        "oauth_client_id": "cert-app",
+        "oauth_client_secret": None,
+        "oauth_client_certificate": Secret(stored.pem),
+    }
+    async with oauth_smtp(oauth) as srv:
+        report = await run_test_email(app_only(srv, oauth, **changes), TO, language=language)
+    failure = failed(report)
+    assert failure.step is Step.OAUTH
+    assert failure.hint == translate("oauth_hint_certificate_invalid", language)
+    assert "AADSTS700027" in repr(report.as_dict())
+    assert srv.bearer_attempts == []
+    key_line = stored.pem.splitlines()[3]
+    assert key_line not in repr(report.as_dict())
+    oauth.add_certificate("cert-app", stored.certificate_pem)  # uploaded: now it works
+    async with oauth_smtp(oauth) as srv:
+        report = await run_test_email(app_only(srv, oauth, **changes), TO, language=language)
+    assert report.ok, report.as_dict()

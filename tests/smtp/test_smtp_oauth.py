@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from smtp_support import USER, settings_for
 
-from tocsin.errors import AuthFailed, Reason, Step, TLSRequired
+from tocsin.errors import AuthFailed, Reason, SignInRefused, Step, TLSRequired
 from tocsin.message import Mail, compose
 from tocsin.secret import Secret
 from tocsin.settings import AuthMethod, EmailSettings
-from tocsin.testing import OAuthTestServer, SMTPTestServer
+from tocsin.testing import OAuthTestServer, SMTPTestServer, make_client_certificate
 from tocsin.transports import DeliveryResult, SMTPTransport
 
 CLIENT, SECRET = "alarm-app", "app-secret-4711"
@@ -111,3 +111,48 @@ async def test_auth_method_none_logs_in_with_nothing_even_with_a_username(ca: ob
         result = await send(settings)
     assert result.all_accepted
     assert srv.messages[0].login is None
+
+
+async def test_an_app_only_certificate_logs_in_with_xoauth2_and_the_mail_goes_out() -> None:
+    pair = make_client_certificate()
+    with OAuthTestServer() as oauth:
+        oauth.add_client("cert-app", certificate=pair.certificate_pem)
+        server = SMTPTestServer(
+            ca=oauth.ca, tls="implicit", oauth=oauth, auth_mechanisms=("XOAUTH2",)
+        )  # type: ignore[arg-type]
+        async with server as srv:
+            settings = app_only(
+                srv,
+                oauth,
+                oauth_client_id="cert-app",
+                oauth_client_secret=None,
+                oauth_client_certificate=Secret(pair.pem),
+            )
+            result = await send(settings)
+    assert result.all_accepted
+    (got,) = srv.messages
+    assert got.login == USER
+    assert [(mechanism, ok) for mechanism, _, ok in srv.bearer_attempts] == [("XOAUTH2", True)]
+    assert oauth.assertions_accepted == 1
+
+
+async def test_a_wrong_certificate_stops_before_auth_and_names_the_fix() -> None:
+    pair, other = make_client_certificate(), make_client_certificate()
+    with OAuthTestServer() as oauth:
+        oauth.add_client("cert-app", certificate=pair.certificate_pem)
+        server = SMTPTestServer(
+            ca=oauth.ca, tls="implicit", oauth=oauth, auth_mechanisms=("XOAUTH2",)
+        )  # type: ignore[arg-type]
+        async with server as srv:
+            settings = app_only(
+                srv,
+                oauth,
+                oauth_client_id="cert-app",
+                oauth_client_secret=None,
+                oauth_client_certificate=Secret(other.pem),
+            )
+            with pytest.raises(SignInRefused) as caught:
+                await send(settings)
+    assert caught.value.hint == "certificate_invalid"
+    assert srv.messages == []
+    assert srv.bearer_attempts == []

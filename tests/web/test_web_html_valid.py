@@ -39,6 +39,11 @@ SIGNED_IN = [
     "/events",
     "/deliveries",
     "/deliveries?status=dead",
+    "/deliveries/1",  # the dead email's detail
+    "/events?zone=refused",
+    "/users/ops/edit",  # subgroups covered by a ticked group
+    "/ways-in",
+    "/ways-in?saved=1",
     "/users/nobody/edit",  # the error page (404)
 ]
 # Forms sent back with errors: (path, form without the CSRF token).
@@ -47,6 +52,7 @@ REFUSED = [
     ("/users/new", {"id": "", "name": "", "email": "not an address"}),
     ("/groups/new", {"id": "", "name": ""}),
     ("/events", {"group": "", "device": "", "sensor": "", "category": "fire"}),
+    ("/ways-in", {"group": "bad label", "warning_values": "critical", "default_severity": "x"}),
 ]
 
 
@@ -134,7 +140,7 @@ def test_signed_in_pages_are_valid(client: httpx.Client, path: str, language: st
 def test_empty_pages_are_valid(server: LiveServer, services: Services) -> None:
     session_id, _ = _signed_in(services, "en")
     with httpx.Client(base_url=server.url, cookies={SESSION_COOKIE: session_id}) as c:
-        for path in ("/users", "/groups", "/events", "/deliveries", "/settings/email"):
+        for path in ("/users", "/groups", "/events", "/deliveries", "/settings/email", "/ways-in"):
             answer = c.get(path)
             assert answer.status_code == 200, path
             assert_valid(answer.text, f"{path} (empty)")
@@ -163,8 +169,10 @@ def test_every_page_template_is_covered() -> None:
         "group_form",
         "events",
         "deliveries",
+        "delivery",
         "error",
         "ack",  # test_the_acknowledgement_pages_are_valid
+        "ways_in",
     }
     assert pages - covered == set()
 

@@ -20,6 +20,7 @@ PAGES = [
     ("/groups", "Alarm groups", "Alarmgruppen"),
     ("/events", "Events", "Ereignisse"),
     ("/deliveries", "Delivery log", "Zustellprotokoll"),
+    ("/ways-in", "Ways in", "Eingänge"),
 ]
 
 

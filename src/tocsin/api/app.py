@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from tocsin import __version__
 from tocsin.api import discovery as discovery_routes
 from tocsin.api import events as events_routes
+from tocsin.api import intake as intake_routes
 from tocsin.api import outbox as outbox_routes
 from tocsin.api import public_url as public_url_routes
 from tocsin.api import settings as settings_routes
@@ -148,6 +149,7 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.include_router(outbox_routes.router)
     app.include_router(events_routes.router)
     app.include_router(sites_routes.router)
+    app.include_router(intake_routes.router)
     return app
 
 

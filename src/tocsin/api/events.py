@@ -30,7 +30,7 @@ from tocsin.services.events import ack_to_dict, event_to_dict
 from tocsin.services.inputs import InputRefused, decode_json, refuse
 from tocsin.services.sites import NotFound
 
-__all__ = ["MAX_BODY", "refused_response", "router"]
+__all__ = ["MAX_BODY", "read_body", "refused_response", "router"]
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 EventsCaller = Annotated[Principal, require_scope("events")]
@@ -63,17 +63,17 @@ def refused_response(
     return JSONResponse(body, status_code=status)
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, at most :data:`MAX_BODY` bytes; raises :class:`InputRefused` beyond."""
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body, at most ``limit`` bytes; raises :class:`InputRefused` beyond."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise refuse("body", "body_too_large", limit=MAX_BODY)
+    if declared.isdigit() and int(declared) > limit:
+        raise refuse("body", "body_too_large", limit=limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:  # a chunked body without a length: count as it comes
-            raise refuse("body", "body_too_large", limit=MAX_BODY)
+        if size > limit:  # a chunked body without a length: count as it comes
+            raise refuse("body", "body_too_large", limit=limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -100,7 +100,7 @@ async def post_events(request: Request, principal: EventsCaller) -> JSONResponse
     open raise of the same group, device, sensor and category).
     """
     try:
-        payload = decode_json(await _read_body(request))
+        payload = decode_json(await read_body(request))
         accepted = await run_in_threadpool(services_of(request).events.submit, payload)
     except InputRefused as exc:
         return refused_response(exc, principal.language, error="invalid_events")
@@ -184,7 +184,7 @@ async def ack_event(request: Request, principal: EventsCaller, event_id: str) ->
     """
     by = _caller_name(principal)
     try:
-        raw = await _read_body(request)
+        raw = await read_body(request)
         body = decode_json(raw) if raw.strip() else None
     except InputRefused as exc:
         return refused_response(exc, principal.language)

@@ -64,12 +64,14 @@ def list_deliveries(
 
 @router.get("/{email_id}")
 def show_email(request: Request, _: Admin, email_id: int) -> dict[str, Any]:
-    """One email with each recipient's delivery."""
+    """One email in full: each recipient's delivery (attempts, the last attempt's time,
+    step and the server's answer, the next attempt, ``sent_at``), ``message_id``,
+    ``headers`` (``[{"name", "value"}]``) and ``event_id`` (null for other mail)."""
     try:
-        view = services_of(request).outbox.show(email_id)
+        detail = services_of(request).outbox.detail(email_id)
     except EmailNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
-    return _plain(view)
+    return detail.as_dict()
 
 
 @router.post("/{email_id}/retry")

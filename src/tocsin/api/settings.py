@@ -18,10 +18,10 @@ from tocsin.api.json_route import StrictJSONRoute
 from tocsin.errors import ConfigError, DeliveryError, SignInFailed
 from tocsin.http import services_of
 from tocsin.i18n import available_languages, translate
-from tocsin.services.oauth_signin import device_sign_in
+from tocsin.services.oauth_signin import browser_is_elsewhere, browser_sign_in, device_sign_in
 from tocsin.services.test_email import TestEmailRefused, send_test_email
 from tocsin.services.test_email_limit import TestEmailLimit, wait_in_words
-from tocsin.settings import validate
+from tocsin.settings import OAuthFlow, validate
 from tocsin.signin import DeviceCode
 from tocsin.transports.diagnostics import CheckStep
 from tocsin.validation import Report
@@ -158,10 +158,13 @@ async def _cancel_on_disconnect(request: Request, task: asyncio.Task[Any]) -> No
 
 @router.post("/oauth/sign-in")
 async def oauth_sign_in(request: Request, principal: Admin) -> StreamingResponse:
-    """Sign in the mailbox of the saved settings with the device code flow.
+    """Sign in the mailbox of the saved settings with the device code or browser flow.
 
     Streams JSON lines: ``{"type": "code", "user_code", "verification_uri",
-    "expires_in"}`` as soon as the provider gave the code, then one of ``signed_in``
+    "expires_in"}`` as soon as the provider gave the code (device code), or ``{"type":
+    "link", "url"}``, the address to open in a browser on this machine (loopback flow;
+    ``elsewhere`` with a ``message`` instead when the browser is on another machine, as
+    the redirect to 127.0.0.1 could not reach Tocsin), then one of ``signed_in``
     (``mailbox``; the refresh token is stored encrypted and never returned),
     ``not_ready`` (``issues`` by field) or ``failed`` (``message``, in the admin's
     language).  Leaving (closing the request) stops the waiting.
@@ -184,9 +187,21 @@ async def _sign_in(request: Request, language: str) -> AsyncIterator[bytes]:
             }
         )
 
+    def show_url(url: str) -> None:
+        queue.put_nowait({"type": "link", "url": url})
+
+    client = request.client.host if request.client else None
+    elsewhere = browser_is_elsewhere(client, request.url.hostname)
+
     async def work() -> dict[str, Any]:
         try:
-            mailbox = await device_sign_in(services, show=show)
+            if services.settings.load().oauth_flow is OAuthFlow.LOOPBACK:
+                if elsewhere:
+                    text = translate("oauth_sign_in_elsewhere", language)
+                    return {"type": "elsewhere", "message": text}
+                mailbox = await browser_sign_in(services, show=show_url)
+            else:
+                mailbox = await device_sign_in(services, show=show)
             text = translate("oauth_signed_in", language, mailbox=mailbox)
             return {"type": "signed_in", "mailbox": mailbox, "message": text}
         except ConfigError as exc:

@@ -23,6 +23,7 @@ from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli.db import backup, db_app, restore
 from tocsin.cli.discovery import settings_discover
 from tocsin.cli.helptext import json_errors, plain_help, wants_json
+from tocsin.cli.intake import intake_app
 from tocsin.cli.oauth import oauth_app
 from tocsin.cli.outbox import outbox_app, worker
 from tocsin.cli.public_url import settings_public_url
@@ -75,6 +76,7 @@ app.add_typer(group_app, name="group")
 app.add_typer(user_app, name="user")
 app.add_typer(event_app, name="event")
 app.add_typer(site_app, name="site")
+app.add_typer(intake_app, name="intake")
 app.add_typer(relay_app, name="relay")
 app.add_typer(online_app, name="online")
 app.add_typer(db_app, name="db")

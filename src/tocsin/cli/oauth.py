@@ -1,4 +1,4 @@
-"""``tocsin settings oauth``: sign in with OAuth2 and set the client secret.
+"""``tocsin settings oauth``: sign in with OAuth2, set the client secret or certificate.
 
 Secrets never pass through the command line: the client secret is asked without echo
 (or read from stdin / a private file), and the refresh token of a sign-in goes straight
@@ -130,3 +130,36 @@ def key(
     if not run(data, work):
         fail(translate("oauth_key_not_saved", language))
     out.print(f"[green]✓[/] {translate('oauth_key_saved', language)}")
+
+
+@oauth_app.command("certificate")
+def certificate(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", help="PEM file with the private key and the certificate (mode 0600)."
+        ),
+    ] = None,
+    data: DataOption = None,
+    language: LangOption = "en",
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the stored certificate.")] = False,
+) -> None:
+    """Microsoft app-only: store the private key and certificate (PEM, encrypted) that sign
+    the client assertion instead of a client secret; or clear them."""
+    if file is None and not clear:
+        fail(translate("oauth_certificate_not_saved", language))
+    value = None if clear or file is None else read_private_file(file, language)
+
+    def work(services: Services) -> bool:
+        _, report, saved = services.settings.update({"oauth_client_certificate": value})
+        for issue in report.issues:
+            if not saved and issue.level.value == "error":
+                err.print(f"[red]✗[/] [bold]{issue.field}[/]: {issue.text(language)}")
+            elif issue.field == "oauth_client_certificate":
+                err.print(f"[yellow]![/] {issue.text(language)}")
+        return saved
+
+    if not run(data, work):
+        fail(translate("oauth_certificate_not_saved", language))
+    code = "oauth_certificate_cleared" if clear else "oauth_certificate_saved"
+    out.print(f"[green]✓[/] {translate(code, language)}")

@@ -32,9 +32,10 @@ from tocsin.cli.support import (
 )
 from tocsin.deploy.logs import LogFormat
 from tocsin.errors import ConfigurationProblem
-from tocsin.outbox import DeliveryView, EmailView, Status
+from tocsin.outbox import DeliveryView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
 from tocsin.services.context import Services
+from tocsin.services.email_detail import EmailDetail
 from tocsin.services.outbox import EmailNotFound
 from tocsin.services.startup import exposed_database, permission_warning
 
@@ -125,23 +126,37 @@ def list_command(
     out.print(table)
 
 
-def _print_email(view: EmailView) -> None:
-    out.print(f"[bold]email {view.id}[/]  {view.message_id}")
-    out.print(f"subject   {view.subject}")
-    out.print(f"sender    {view.sender}")
+def _print_email(detail: EmailDetail) -> None:
+    view = detail.email
+    out.print(f"[bold]email {view.id}[/]  {escape(view.message_id)}", markup=True)
+    out.print(f"subject   {view.subject}", markup=False)
+    out.print(f"sender    {view.sender}", markup=False)
     out.print(
         f"queued    {_when(view.created_at)} UTC, priority {view.priority}, {view.size} bytes"
     )
+    if detail.event_id:
+        out.print(f"event     {detail.event_id}", markup=False)
     for d in view.deliveries:
-        out.print(f"\n[bold]{d.recipient}[/]  {d.status.value}, {d.attempts} attempt(s)")
+        out.print(f"\n[bold]{escape(d.recipient)}[/]  {d.status.value}, {d.attempts} attempt(s)")
+        if d.attempts:
+            out.print(f"  last attempt  {_when(d.updated_at)} UTC")
+        if d.status is Status.SENT:
+            out.print(f"  sent          {_when(d.updated_at)} UTC")
         if d.status in (Status.QUEUED, Status.SENDING):
             out.print(f"  next attempt  {_when(d.next_attempt_at)} UTC")
         if d.server_reply:
-            out.print(f"  server said   {d.server_reply}")
+            out.print(f"  server said   {d.server_reply}", markup=False)
         if d.last_reason:
-            out.print(f"  last error    {d.last_reason} at {d.last_step or '?'}: {d.last_error}")
+            out.print(
+                f"  last error    {d.last_reason} at {d.last_step or '?'}: {d.last_error}",
+                markup=False,
+            )
         if d.remote is not None:
             _print_remote(d.remote)
+    if detail.headers:
+        out.print("\n[bold]headers[/]")
+        for name, value in detail.headers:
+            out.print(f"  {name}: {value}", markup=False)
 
 
 def _print_remote(remote: Tracking) -> None:
@@ -161,24 +176,23 @@ def show_command(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one email and what became of each recipient."""
+    """Show one email: each recipient's attempts and answers, its headers, its event."""
     services = _open(data, database)
     try:
-        view = services.outbox.show(email_id, content=content)
+        detail = services.outbox.detail(email_id)
+        view = services.outbox.show(email_id, content=True) if content else None
     except EmailNotFound as exc:
         err.print(f"[red]✗[/] {exc}")
         raise typer.Exit(1) from None
     finally:
         services.close()
+    body = view.content.decode("utf-8", "replace") if view and view.content else None
     if as_json:
-        body = view.content.decode("utf-8", "replace") if view.content is not None else None
-        data_out = {f.name: _plain(getattr(view, f.name)) for f in dataclasses.fields(view)}
-        data_out.update(content=body, deliveries=[_delivery_dict(d) for d in view.deliveries])
-        out.print_json(json.dumps(data_out))
+        out.print_json(json.dumps(detail.as_dict() | {"content": body}))
         return
-    _print_email(view)
-    if view.content is not None:
-        out.print("\n" + view.content.decode("utf-8", "replace"), markup=False)
+    _print_email(detail)
+    if body is not None:
+        out.print("\n" + body, markup=False)
 
 
 @outbox_app.command("retry")

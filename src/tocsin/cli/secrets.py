@@ -25,6 +25,7 @@ SECRET_COMMANDS = {
     "oauth_client_secret": "tocsin settings oauth secret",
     "oauth_refresh_token": "tocsin settings oauth sign-in",
     "oauth_service_account_key": "tocsin settings oauth key --file KEY.json",
+    "oauth_client_certificate": "tocsin settings oauth certificate --file KEY_AND_CERT.pem",
 }
 """Per secret setting, the command that sets it without the command line."""
 

@@ -134,7 +134,10 @@ def user_add(
     name: Annotated[str, typer.Option(help="The person's name.")],
     email: Annotated[str, typer.Option(help="The email address.")],
     language: Annotated[str, typer.Option(help="en or de.")] = "en",
-    time_zone: Annotated[str, typer.Option(help="IANA zone, e.g. Europe/Berlin.")] = "UTC",
+    time_zone: Annotated[
+        str | None,
+        typer.Option(help="IANA zone, e.g. Europe/Berlin (default: this server's zone)."),
+    ] = None,
     group: Annotated[list[str] | None, typer.Option(help="An alarm group; repeatable.")] = None,
     category: Annotated[
         list[str] | None, typer.Option(help=f"Email on for: {CATEGORIES}; repeatable.")
@@ -142,15 +145,16 @@ def user_add(
     data: DataOption = None,
 ) -> None:
     """Create a user. Email stays off until categories are chosen (--category)."""
-    fields = {
+    fields: dict[str, object] = {
         "id": user_id,
         "name": name,
         "email": email,
         "language": language,
-        "time_zone": time_zone,
         "groups": group or [],
         "categories": category or [],
     }
+    if time_zone is not None:
+        fields["time_zone"] = time_zone
     user = run(data, lambda s: s.sites.add_user(fields))
     out.print(f"[green]✓ User '{user.id}' created.[/]")
     if not user.email_categories:

@@ -59,6 +59,16 @@ class OAuthProvider(StrEnum):
     GOOGLE = "google"
 
 
+class OAuthFlow(StrEnum):
+    """The sign-in an ``oauth2`` preset chooses when the provider allows only one kind
+    (mirrors ``tocsin.settings.OAuthFlow``)."""
+
+    APP_ONLY = "app_only"
+    DEVICE_CODE = "device_code"
+    LOOPBACK = "loopback"
+    SERVICE_ACCOUNT = "service_account"
+
+
 class Need(StrEnum):
     """What else the admin needs besides the preset (text: ``preset_needs_<value>``)."""
 
@@ -90,6 +100,8 @@ class Preset(BaseModel):
     encryption: Encryption
     auth: AuthMethod
     oauth_provider: OAuthProvider | None = None
+    oauth_flow: OAuthFlow | None = None
+    oauth_tenant: str | None = Field(default=None, pattern=r"^[a-z0-9.-]{2,64}$")
     needs: tuple[Need, ...] = ()
     address_domains: tuple[str, ...] = ()
     mx_suffixes: tuple[str, ...] = ()
@@ -99,6 +111,8 @@ class Preset(BaseModel):
     def _consistent(self) -> Preset:
         if (self.auth is AuthMethod.OAUTH2) != (self.oauth_provider is not None):
             raise ValueError(f"{self.id}: oauth_provider goes with auth oauth2, and only there")
+        if self.oauth_provider is None and (self.oauth_flow or self.oauth_tenant):
+            raise ValueError(f"{self.id}: oauth_flow and oauth_tenant go with oauth_provider")
         if self.host and not is_host_name(self.host):
             raise ValueError(f"{self.id}: host {self.host!r} is not a host name")
         for name in (*self.address_domains, *self.mx_suffixes):
@@ -122,6 +136,8 @@ class Preset(BaseModel):
             "encryption": self.encryption.value,
             "auth": self.auth.value,
             "oauth_provider": self.oauth_provider.value if self.oauth_provider else None,
+            "oauth_flow": self.oauth_flow.value if self.oauth_flow else None,
+            "oauth_tenant": self.oauth_tenant,
             "needs": [translate(f"preset_needs_{n.value}", language) for n in self.needs],
             "source": self.source,
         }
@@ -229,6 +245,7 @@ class Proposal:
             "encryption": self.encryption.value,
             "auth": auth.value if auth else None,
             "oauth_provider": provider.value if provider and auth is AuthMethod.OAUTH2 else None,
+            **self._oauth_choice(auth),
             "preset": self.preset.id if self.preset else None,
             "provider": self.preset.label(language) if self.preset else None,
             "needs": (
@@ -236,6 +253,13 @@ class Proposal:
                 if self.preset
                 else []
             ),
+        }
+
+    def _oauth_choice(self, auth: AuthMethod | None) -> dict[str, str | None]:
+        preset = self.preset if auth is AuthMethod.OAUTH2 else None
+        return {
+            "oauth_flow": preset.oauth_flow.value if preset and preset.oauth_flow else None,
+            "oauth_tenant": preset.oauth_tenant if preset else None,
         }
 
 

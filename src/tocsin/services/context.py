@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tocsin.ack.token import AckSigner
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
@@ -20,6 +21,9 @@ from tocsin.store import ACK_KEY_FILE, AnyStore, SQLiteStore, load_ack_key, open
 from tocsin.store.keyfile import SecretBox
 from tocsin.store.paths import data_dir
 from tocsin.store.space import reclaim_wal
+
+if TYPE_CHECKING:
+    from tocsin.services.webhooks import WebhookService
 
 __all__ = ["DATABASE_FILE", "ENV_DATABASE_URL", "KEY_FILE", "Services", "database_location"]
 
@@ -51,11 +55,17 @@ class Services:
     sites: SitesService = field(init=False)
     events: EventsService = field(init=False)
     disk: DiskGuard = field(init=False)
+    webhooks: WebhookService = field(init=False)
     public_url: PublicUrlService = field(init=False)
     acks: AckService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sites = SitesService(self.store.sites)
+        # Imported here: the webhook adapters (tocsin.intake) import this package.
+        from tocsin.services.intake_mapping import IntakeMappingService
+        from tocsin.services.webhooks import WebhookService
+
+        mapping = IntakeMappingService(self.store)
+        self.sites = SitesService(self.store.sites, mapping=mapping)
         self.public_url = PublicUrlService(self.store)
         # The acknowledgement links' key sits beside the secret key (never in the database).
         signer = AckSigner(load_ack_key(self.data / ACK_KEY_FILE))
@@ -84,6 +94,9 @@ class Services:
             events=self.events,
             outbox=self.outbox,
             signer=signer,
+        )
+        self.webhooks = WebhookService(
+            self.store, events=self.events, sites=self.sites, mapping=mapping
         )
 
     @classmethod

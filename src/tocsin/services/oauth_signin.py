@@ -1,15 +1,17 @@
-"""Use case: sign in a mailbox with the device code flow and store the refresh token.
+"""Use case: sign in a mailbox (device code or browser flow) and store the refresh token.
 
-The faces (``tocsin settings oauth sign-in``, later the page) show the code and the
-verification address through ``show`` and wait; the refresh token goes straight into the
-encrypted settings and is never returned.
+The faces (``tocsin settings oauth sign-in``, the page) show the code and the
+verification address, or the browser address, through ``show`` and wait; the refresh
+token goes straight into the encrypted settings and is never returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from tocsin.errors import ConfigError
 from tocsin.secret import Secret
@@ -25,7 +27,28 @@ from tocsin.signin import (
 from tocsin.signin.providers import oauth_config
 from tocsin.validation import Issue, Level
 
-__all__ = ["browser_sign_in", "device_sign_in", "sign_in_issues"]
+__all__ = ["browser_is_elsewhere", "browser_sign_in", "device_sign_in", "sign_in_issues"]
+
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def browser_is_elsewhere(client_host: str | None, url_host: str | None) -> bool:
+    """True when the browser that asks for a sign-in is (or may be) on another machine
+    than Tocsin: it came from another address, or reached Tocsin by a name other than
+    the loopback (a reverse proxy shows 127.0.0.1 as the client, but not as the name).
+    The loopback redirect (RFC 8252 §7.3) would then land on the browser's machine."""
+    for host in (client_host, url_host):
+        if not host:
+            return True
+        name = host.lower()
+        if name in _LOOPBACK_NAMES:
+            continue
+        try:
+            if not ipaddress.ip_address(name.strip("[]")).is_loopback:
+                return True
+        except ValueError:
+            return True
+    return False
 
 
 def sign_in_issues(settings: EmailSettings) -> tuple[Issue, ...]:

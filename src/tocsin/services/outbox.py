@@ -18,6 +18,7 @@ from tocsin.outbox import (
     Status,
 )
 from tocsin.outbox.tracking import RemoteState
+from tocsin.services.email_detail import EmailDetail
 
 __all__ = ["EmailNotFound", "OutboxService"]
 
@@ -95,6 +96,11 @@ class OutboxService:
         if view is None:
             raise EmailNotFound(f"there is no email {email_id} in the outbox")
         return view
+
+    def detail(self, email_id: int) -> EmailDetail:
+        """One email for the delivery log's detail view: each recipient's attempts and
+        answers, the headers, the event it is about; raises :class:`EmailNotFound`."""
+        return EmailDetail.of(self.show(email_id, content=True))
 
     def retry(
         self, email_id: int, *, statuses: Sequence[Status] = (Status.DEAD, Status.FAILED)

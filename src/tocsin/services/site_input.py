@@ -123,10 +123,13 @@ def _categories(fields: Fields) -> frozenset[Category]:
     return frozenset(found)
 
 
-def parse_user(data: object, *, issues: list[Issue], prefix: str = "") -> User | None:
+def parse_user(
+    data: object, *, issues: list[Issue], prefix: str = "", default_zone: str = "UTC"
+) -> User | None:
     """A :class:`User` from its dictionary form, or None (the problems are in ``issues``).
 
-    The address is validated (and normalised), the time zone must exist.
+    The address is validated (and normalised), the time zone must exist; without
+    one the user gets ``default_zone`` (the site's zone, from the sites service).
     """
     before = len(issues)
     fields = Fields(data, prefix=prefix, known=USER_FIELDS, issues=issues)
@@ -139,7 +142,7 @@ def parse_user(data: object, *, issues: list[Issue], prefix: str = "") -> User |
         except InvalidAddress as exc:
             fields.issues.append(address_issue(fields.path("email"), exc))
     language = fields.choice("language", Language, default=Language.EN)
-    zone = fields.text("time_zone", limit=64, required=False, default="UTC")
+    zone = fields.text("time_zone", limit=64, required=False, default=default_zone)
     if zone and not valid_time_zone(zone):
         fields.problem("time_zone", "invalid_zone", zone=zone[:64])
     enabled = fields.boolean("enabled", default=True)

@@ -13,10 +13,11 @@ change counter moved — also when another process (the CLI, a second node) chan
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -31,12 +32,17 @@ from tocsin.services.site_input import (
     parse_user,
     user_to_dict,
 )
+from tocsin.services.site_zone import system_zone
 from tocsin.store import SiteSQL, SQLSites
 from tocsin.validation import Issue
 
+if TYPE_CHECKING:  # the mapping's modules import the services package: no cycle at run time
+    from tocsin.intake.mapping import IntakeMapping
+    from tocsin.services.intake_mapping import IntakeMappingService
+
 __all__ = ["ImportReport", "NotFound", "SiteView", "SitesService", "dump_site", "load_site"]
 
-_SITE_KEYS = ("groups", "users")
+_SITE_KEYS = ("groups", "users", "webhook_mapping")
 T = TypeVar("T")
 
 
@@ -135,12 +141,25 @@ def _check_user_groups(user: User, tree: GroupTree, issues: list[Issue], prefix:
 
 
 class SitesService:
-    """Alarm groups and users over the store, with the site cached in memory."""
+    """Alarm groups and users over the store, with the site cached in memory.
 
-    def __init__(self, store: SQLSites, *, clock: Any = time.time) -> None:
+    ``site_zone`` is the zone a user added without one starts in (default: the
+    server's local zone, :func:`~tocsin.services.site_zone.system_zone`).
+    """
+
+    def __init__(
+        self,
+        store: SQLSites,
+        *,
+        clock: Any = time.time,
+        site_zone: str | None = None,
+        mapping: IntakeMappingService | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._view: SiteView | None = None
+        self.site_zone = site_zone or system_zone()
+        self._mapping = mapping
 
     # ------------------------------------------------------------ the cached site
     def view(self) -> SiteView:
@@ -266,7 +285,7 @@ class SitesService:
     def add_user(self, data: Mapping[str, object]) -> User:
         """Create a user from its dictionary form; raises :class:`InputRefused`."""
         issues: list[Issue] = []
-        user = parse_user(data, issues=issues)
+        user = parse_user(data, issues=issues, default_zone=self.site_zone)
         if user is None:
             raise InputRefused(issues)
         with self._store.site_writing() as sql:
@@ -312,10 +331,13 @@ class SitesService:
     def export_site(self) -> dict[str, Any]:
         """The whole site in its dictionary form (parents before subgroups)."""
         view = self.view()
-        return {
+        site: dict[str, Any] = {
             "groups": [group_to_dict(g) for g in _tree_order(view.tree)],
             "users": [user_to_dict(u) for u in view.users],
         }
+        if self._mapping is not None:
+            site["webhook_mapping"] = self._mapping.as_dict()
+        return site
 
     def import_site(
         self, data: object, *, replace: bool = True, dry_run: bool = False
@@ -324,9 +346,12 @@ class SitesService:
 
         ``replace``: groups and users missing from ``data`` are removed (the file is
         the whole site); otherwise they are kept.  ``dry_run``: only report.
+        ``webhook_mapping`` (optional) replaces the label mapping of the webhooks (with
+        ``replace``; else changes the fields it names); without it the mapping stays.
         Everything is checked before anything is written; raises :class:`InputRefused`.
         """
-        groups, users = _parse_site(data)
+        groups, users = _parse_site(data, self.site_zone)
+        mapping = self._site_mapping(data, whole=replace)
         with self._store.site_writing() as sql:
             view = self.view_in(sql)
             given = {g.id for g in groups}
@@ -343,7 +368,15 @@ class SitesService:
             report = _diff(view, groups, users, replace=replace, applied=not dry_run)
             if not dry_run:
                 self._write_site(sql, tree, given, users, replace=replace)
+        if mapping is not None and not dry_run and self._mapping is not None:
+            self._mapping.save(mapping)  # after the site: a refused site changes nothing
         return report
+
+    def _site_mapping(self, data: object, *, whole: bool) -> IntakeMapping | None:
+        raw = data.get("webhook_mapping") if isinstance(data, dict) else None
+        if raw is None or self._mapping is None:
+            return None
+        return self._mapping.check(raw, prefix="webhook_mapping.", whole=whole)
 
     def _write_site(
         self,
@@ -375,7 +408,7 @@ def _tree_order(tree: GroupTree) -> list[AlarmGroup]:
     return ordered
 
 
-def _parse_site(data: object) -> tuple[list[AlarmGroup], list[User]]:
+def _parse_site(data: object, zone: str) -> tuple[list[AlarmGroup], list[User]]:
     issues: list[Issue] = []
     if not isinstance(data, dict):
         raise refuse("site", "field_type", expected="an object with 'groups' and 'users'")
@@ -383,7 +416,9 @@ def _parse_site(data: object) -> tuple[list[AlarmGroup], list[User]]:
         if key not in _SITE_KEYS:
             issues.append(issue(str(key), "field_unknown", known=", ".join(_SITE_KEYS)))
     groups = _parse_list(data.get("groups"), "groups", parse_group, issues)
-    users = _parse_list(data.get("users"), "users", parse_user, issues)
+    users = _parse_list(
+        data.get("users"), "users", functools.partial(parse_user, default_zone=zone), issues
+    )
     if issues:
         raise InputRefused(issues)
     return groups, users

@@ -7,6 +7,8 @@
 - ``device``: the device code sign-in (RFC 8628).
 - ``loopback``: the browser sign-in on this machine (authorization code, PKCE, RFC 8252).
 - ``service_account``: Google service accounts (RFC 7523 JWT bearer).
+- ``certificate``: app-only with a certificate: authlib's ``private_key_jwt`` client
+  assertion (RFC 7523 §2.2) with the ``x5t#S256`` / ``x5t`` thumbprints Entra ID looks up.
 - ``sasl``: the XOAUTH2 / OAUTHBEARER strings, client and server side (RFC 7628).
 - ``smtp_auth``: `BearerLogin`, what an SMTP session calls to log in with a token.
 """

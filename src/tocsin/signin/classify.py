@@ -34,6 +34,10 @@ _BY_AADSTS: Final[Mapping[str, str]] = {
     "70008": "grant_revoked",  # the refresh token has expired
     "700082": "grant_revoked",  # expired due to inactivity
     "50076": "grant_revoked",  # multi-factor authentication now required: sign in again
+    "700027": "certificate_invalid",  # assertion signature: certificate not registered
+    "700024": "clock_skew",  # assertion not within its valid time range
+    "700021": "wrong_client",  # assertion's iss/sub is not the client id
+    "700023": "wrong_tenant",  # assertion's audience is not this tenant's token endpoint
 }
 
 # RFC 6749 §5.2 codes (and Google's), when no AADSTS number decides.
@@ -59,6 +63,9 @@ HINTS: Final = (
     "consent_missing",
     "scope_invalid",
     "key_invalid",
+    "certificate_invalid",
+    "certificate_expired",
+    "clock_skew",
     "refused",
 )
 """Every hint code; each has a text ``oauth_hint_<code>`` in the catalogs."""
@@ -69,6 +76,8 @@ _TEMPORARY: Final = frozenset({"temporarily_unavailable", "server_error"})
 def hint_for(error: str, description: str = "") -> str:
     """The hint code for a refusal: by AADSTS number first, then by the error code."""
     found = _AADSTS.search(description or "")
+    if found and found.group(1) == "700027" and "key used is expired" in description:
+        return "certificate_expired"  # Entra: the registered certificate has ended
     if found and found.group(1) in _BY_AADSTS:
         return _BY_AADSTS[found.group(1)]
     if error == "unauthorized_client" and "scopes requested" in (description or ""):
@@ -106,5 +115,11 @@ _TEXTS: Final[Mapping[str, str]] = {
     "consent_missing": "an administrator must grant the app the mail permission",
     "scope_invalid": "the scope is not valid for this provider",
     "key_invalid": "the service account key is not usable; upload the JSON key again",
+    "certificate_invalid": (
+        "the certificate is not the one registered for the app; upload it to the app "
+        "registration or store the matching key and certificate"
+    ),
+    "certificate_expired": "the client certificate has expired; create a new one",
+    "clock_skew": "the client assertion was outside its valid time; check this machine's clock",
     "refused": "check the sign-in settings",
 }

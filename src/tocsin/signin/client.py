@@ -18,8 +18,9 @@ import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
 from tocsin.errors import ConnectFailed, DeliveryTimeout, Reason, Step, TLSFailed
+from tocsin.signin.certificate import certificate_auth
 from tocsin.signin.classify import classify
-from tocsin.signin.providers import OAuthConfig
+from tocsin.signin.providers import Flow, OAuthConfig
 
 __all__ = ["oauth_client", "token_call"]
 
@@ -37,13 +38,23 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
 
 @asynccontextmanager
 async def oauth_client(config: OAuthConfig) -> AsyncIterator[Any]:
-    """An authlib ``AsyncOAuth2Client`` for ``config``, closed on leaving."""
-    secret = config.client_secret.reveal() if config.client_secret else None
+    """An authlib ``AsyncOAuth2Client`` for ``config``, closed on leaving.
+
+    App-only with a client certificate authenticates with a signed client assertion
+    (``private_key_jwt``); the certificate wins over a secret also stored.
+
+    Raises:
+        SignInRefused: the stored client certificate is not usable.
+    """
+    secret: Any = config.client_secret.reveal() if config.client_secret else None
+    # A public client (device code sign-in without a secret) sends its id in the form.
+    method: Any = "client_secret_basic" if secret else "none"
+    if config.client_certificate is not None and config.flow is Flow.APP_ONLY:
+        secret, method = certificate_auth(config.client_certificate, config.token_endpoint)
     client = AsyncOAuth2Client(
         client_id=config.client_id or None,
         client_secret=secret,
-        # A public client (device code sign-in without a secret) sends its id in the form.
-        token_endpoint_auth_method="client_secret_basic" if secret else "none",
+        token_endpoint_auth_method=method,
         scope=config.scopes,
         verify=tls_context(config.ca_file),
         timeout=config.timeout,

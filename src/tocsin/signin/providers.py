@@ -5,8 +5,9 @@ A provider is one row of :data:`PROVIDERS`; an :class:`OAuthConfig` is one site'
 talks to the network.
 
 - ``microsoft`` (Entra ID / Microsoft 365): app-only sign-in with the client credentials
-  grant (scope ``https://outlook.office365.com/.default``, the app needs the
-  ``SMTP.SendAsApp`` permission and an Exchange service principal), or delegated sign-in
+  grant (a client secret, or a certificate whose key signs a client assertion; scope
+  ``https://outlook.office365.com/.default``, the app needs the ``SMTP.SendAsApp``
+  permission and an Exchange service principal), or delegated sign-in
   for one mailbox with the device code flow (RFC 8628; scope ``SMTP.Send`` and
   ``offline_access`` for a refresh token).  ``authority`` is the cloud's login host
   (``https://login.microsoftonline.com``; national clouds differ).
@@ -103,6 +104,7 @@ class OAuthConfig:
     client_secret: Secret | None = None
     refresh_token: Secret | None = None
     service_account_key: Secret | None = None  # Google: the JSON key file's text
+    client_certificate: Secret | None = None  # app-only: PEM private key and certificate
     tenant: str = ""
     authority: str = ""
     token_url: str = ""
@@ -170,6 +172,7 @@ def oauth_config(settings: EmailSettings) -> OAuthConfig:
         client_secret=settings.oauth_client_secret,
         refresh_token=settings.oauth_refresh_token,
         service_account_key=settings.oauth_service_account_key,
+        client_certificate=settings.oauth_client_certificate,
         tenant=settings.oauth_tenant,
         authority=settings.oauth_authority,
         token_url=settings.oauth_token_url,

@@ -140,8 +140,10 @@ class TokenManager:
         url = config.token_endpoint
         async with oauth_client(config) as client:
             if config.flow is Flow.APP_ONLY:
+                # Entra wants the client id beside a client assertion (not with a secret).
+                extra = {"client_id": config.client_id} if config.client_certificate else {}
                 answer: Any = await token_call(
-                    lambda: client.fetch_token(url, grant_type="client_credentials")
+                    lambda: client.fetch_token(url, grant_type="client_credentials", **extra)
                 )
             elif config.flow in (Flow.DEVICE_CODE, Flow.LOOPBACK):
                 refresh = self._refresh

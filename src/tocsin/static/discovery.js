@@ -61,6 +61,8 @@
     setValue("port", settings.port);
     setValue("auth_method", settings.auth); // only where the form has these fields
     setValue("oauth_provider", settings.oauth_provider);
+    setValue("oauth_flow", settings.oauth_flow); // a provider with one sign-in (Outlook.com)
+    setValue("oauth_tenant", settings.oauth_tenant);
     const box = el("div", "callout callout-ok");
     const note = settings.host
       ? fill(tx("discover_filled"), { host: settings.host, port: String(settings.port) })

@@ -37,6 +37,7 @@ connection), ``servers`` (the servers, `TLSMode`), ``ports`` (bare ports), ``loo
 """
 
 from tocsin.testing.certs import TestCA
+from tocsin.testing.client_certs import ClientCertificatePair, make_client_certificate
 from tocsin.testing.faults import Faults, Stage
 from tocsin.testing.loops import finish_loop
 from tocsin.testing.oauth import OAuthTestServer, TokenRequest
@@ -52,6 +53,7 @@ from tocsin.testing.servers import (
 __all__ = [
     "BaseSMTPTestServer",
     "BlackHole",
+    "ClientCertificatePair",
     "Faults",
     "OAuthTestServer",
     "ReceivedMessage",
@@ -64,5 +66,6 @@ __all__ = [
     "TokenRequest",
     "closed_port",
     "finish_loop",
+    "make_client_certificate",
     "unused_port",
 ]

@@ -8,6 +8,10 @@ Entra ID and Google speak to a mail client, with Microsoft's paths and error tex
   device code grant (RFC 8628 §3.4), client authentication by HTTP Basic or in the form;
   errors as RFC 6749 §5.2 JSON (``invalid_client``, ``invalid_grant``, ...) with AADSTS
   codes in ``error_description`` as Entra ID writes them.
+- client authentication with a certificate: a ``client_assertion`` (RFC 7523 §2.2) whose
+  signature, thumbprint (``x5t#S256`` / ``x5t``), ``iss``/``sub``, ``aud`` and time range
+  are checked against the certificates registered with `add_certificate`, refused with
+  Entra's ``AADSTS7000xx`` texts (see ``tocsin.testing.client_certs``).
 - ``POST /token`` (Google's form): the JWT bearer grant (RFC 7523) of a service account
   with domain-wide delegation (`add_service_account`), the signature checked against
   its public key; without delegation Google's ``unauthorized_client``.
@@ -44,11 +48,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import socket
 from typing import Any, Self
 
+from cryptography import x509
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from tocsin.testing.certs import TestCA
+from tocsin.testing.client_certs import ASSERTION_TYPE, AssertionRefused, check_client_assertion
 
 __all__ = ["OAuthTestServer", "TokenRequest"]
 
@@ -64,6 +70,7 @@ class _Client:
     enabled: bool = True
     secret_expired: bool = False
     consented: bool = True
+    certificates: list[x509.Certificate] = field(default_factory=list)
 
 
 @dataclass
@@ -150,6 +157,8 @@ class OAuthTestServer:
         self.scope_hint = scope_hint
         self.token_requests: list[TokenRequest] = []
         """Every token request, in order (no token values)."""
+        self.assertions_accepted = 0
+        """How many client assertions (certificate sign-ins) were accepted."""
         self._lock = threading.Lock()
         self._clients: dict[str, _Client] = {}
         self._refresh: dict[str, _Grant] = {}
@@ -162,10 +171,22 @@ class OAuthTestServer:
         self._thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- set-up by tests
-    def add_client(self, client_id: str, secret: str | None = None) -> None:
-        """Register an application; ``secret`` None makes it a public client."""
+    def add_client(
+        self, client_id: str, secret: str | None = None, *, certificate: bytes | None = None
+    ) -> None:
+        """Register an application; ``secret`` None makes it a public client unless a
+        ``certificate`` (PEM) is registered: then it signs client assertions with its key."""
         with self._lock:
             self._clients[client_id] = _Client(client_id, secret)
+        if certificate is not None:
+            self.add_certificate(client_id, certificate)
+
+    def add_certificate(self, client_id: str, certificate: bytes) -> None:
+        """Upload another certificate (PEM) to the application's registration."""
+        with self._lock:
+            self._clients[client_id].certificates.append(
+                x509.load_pem_x509_certificate(certificate)
+            )
 
     def add_service_account(self, email: str, public_pem: bytes, *, delegated: bool = True) -> None:
         """Register a Google service account by its public key; ``delegated`` False: no
@@ -422,6 +443,8 @@ class OAuthTestServer:
         return self._issue(grant, False)
 
     def _client(self, form: dict[str, str], basic: tuple[str, str] | None) -> _Client:
+        if "client_assertion" in form or "client_assertion_type" in form:
+            return self._asserted_client(form)
         client_id, secret = basic if basic else (form.get("client_id", ""), None)
         if basic is None and "client_secret" in form:
             secret = form["client_secret"]
@@ -453,12 +476,52 @@ class OAuthTestServer:
             )
         return client
 
+    def _asserted_client(self, form: dict[str, str]) -> _Client:
+        """A client that authenticates with a signed client assertion (RFC 7523 §2.2)."""
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise _Error(
+                400,
+                "invalid_request",
+                f"AADSTS700008: The client_assertion_type must be '{ASSERTION_TYPE}'.",
+            )
+        assertion = form.get("client_assertion", "")
+        client_id = form.get("client_id") or _unverified_issuer(assertion)
+        client = self._clients.get(client_id)
+        if client is None:
+            raise _Error(
+                400,
+                "unauthorized_client",
+                f"AADSTS700016: Application with identifier '{client_id[:60]}' was not found "
+                f"in the directory '{self.tenant}'.",
+            )
+        try:
+            check_client_assertion(
+                assertion,
+                client_id=client.client_id,
+                certificates=client.certificates,
+                audience=self.token_url,
+                now=self.clock(),
+            )
+        except AssertionRefused as exc:
+            raise _Error(exc.status, exc.error, exc.description) from None
+        if not client.enabled:
+            raise _Error(400, "unauthorized_client", "AADSTS7000112: Application is disabled.")
+        if not client.consented:
+            raise _Error(
+                400,
+                "invalid_grant",
+                "AADSTS65001: The user or administrator has not consented to use the "
+                f"application with ID '{client_id[:60]}'.",
+            )
+        self.assertions_accepted += 1
+        return client
+
     def _token(
         self, grant_type: str, form: dict[str, str], basic: tuple[str, str] | None
     ) -> dict[str, Any]:
         client = self._client(form, basic)
         if grant_type == "client_credentials":
-            if client.secret is None:
+            if client.secret is None and "client_assertion" not in form:
                 raise _Error(
                     401,
                     "invalid_client",

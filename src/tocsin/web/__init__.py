@@ -16,10 +16,12 @@ from tocsin.web import (
     routes_ack,
     routes_auth,
     routes_deliveries,
+    routes_delivery_detail,
     routes_events,
     routes_groups,
     routes_settings,
     routes_users,
+    routes_ways_in,
 )
 from tocsin.web.render import STATIC_DIR
 
@@ -33,6 +35,8 @@ router.include_router(routes_groups.router)
 router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
 router.include_router(routes_ack.router)
+router.include_router(routes_delivery_detail.router)
+router.include_router(routes_ways_in.router)
 
 
 def static_files() -> StaticFiles:

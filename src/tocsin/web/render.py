@@ -24,6 +24,7 @@ NAV: Final = (
     ("email", "/settings/email", "nav_email"),
     ("users", "/users", "nav_users"),
     ("groups", "/groups", "nav_groups"),
+    ("ways-in", "/ways-in", "nav_ways_in"),
     ("events", "/events", "nav_events"),
     ("deliveries", "/deliveries", "nav_deliveries"),
 )

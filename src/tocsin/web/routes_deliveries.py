@@ -4,7 +4,6 @@ or recipient; retry a dead, failed or bounced email."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
@@ -20,6 +19,7 @@ from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
 from tocsin.web.texts import has_text
+from tocsin.web.zones import page_zone, when
 
 __all__ = ["router"]
 
@@ -30,29 +30,11 @@ RETRYABLE: Final = frozenset({Status.DEAD, Status.FAILED})
 _FILTERS: Final = ("status", "remote", "recipient")
 
 
-def when(timestamp: float | None, *, short: bool = False) -> str:
-    """A time on the server's clock (its zone is in the column header: :func:`zone`).
-
-    ``short`` leaves out today's date.  Empty for None.
-    """
-    if timestamp is None:
-        return ""
-    moment = datetime.fromtimestamp(timestamp).astimezone()
-    if short and moment.date() == datetime.now().astimezone().date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def zone() -> str:
-    """The server's time zone name, as the times are shown."""
-    return datetime.now().astimezone().strftime("%Z")
-
-
 # An alarm email's Message-ID is <event id>.<16 hex digits>@domain (tocsin.model.email_id).
 _EVENT_MESSAGE_ID: Final = re.compile(r"<([A-Za-z0-9_-]{1,64})\.[0-9a-f]{16}@")
 
 
-def _row(view: DeliveryView) -> dict[str, Any]:
+def _row(view: DeliveryView, zone: str) -> dict[str, Any]:
     remote = view.remote
     found = _EVENT_MESSAGE_ID.match(view.message_id)
     lost = remote is not None and remote.state in RETRYABLE_REMOTE
@@ -69,12 +51,14 @@ def _row(view: DeliveryView) -> dict[str, Any]:
         else "",
         "step": view.last_step,
         "server_reply": view.server_reply or view.last_error,
-        "created": when(view.created_at),
-        "next": when(view.next_attempt_at, short=True) if view.status is Status.QUEUED else "",
+        "created": when(view.created_at, zone),
+        "next": when(view.next_attempt_at, zone, short=True)
+        if view.status is Status.QUEUED
+        else "",
         "retryable": view.status in RETRYABLE or lost,
         "remote": remote.state.value if remote else "",
         "remote_said": remote.said if remote else "",
-        "remote_checked": when(remote.checked_at, short=True) if remote else "",
+        "remote_checked": when(remote.checked_at, zone, short=True) if remote else "",
     }
 
 
@@ -87,9 +71,9 @@ def _filters(request: Request) -> tuple[Status | None, RemoteState | None, str]:
     return status, remote, recipient
 
 
-def _test_row(run: TestEmailRun) -> dict[str, Any]:
+def _test_row(run: TestEmailRun, zone: str) -> dict[str, Any]:
     return {
-        "sent": when(run.sent_at),
+        "sent": when(run.sent_at, zone),
         "recipient": run.recipient,
         "typed": run.typed,
         "ok": run.ok,
@@ -120,15 +104,16 @@ def deliveries(request: Request) -> Response:
     counts = outbox.counts()
     remote_counts = outbox.tracking_counts()
     retried = request.query_params.get("retried", "")
+    zone = page_zone(request)
     return render(
         request,
         "deliveries.html",
         language=language_of(request, session),
         session=session,
         active="deliveries",
-        rows=[_row(v) for v in views],
-        tests=[_test_row(r) for r in services.store.list_test_emails()],
-        zone=zone(),
+        rows=[_row(v, zone) for v in views],
+        tests=[_test_row(r, zone) for r in services.store.list_test_emails()],
+        zone=zone,
         limit=LIMIT,
         statuses=[s.value for s in Status],
         counts={s.value: counts.get(s, 0) for s in Status},

@@ -16,13 +16,14 @@ from tocsin.services.context import Services
 from tocsin.services.events import EventRecord
 from tocsin.services.inputs import InputRefused
 from tocsin.services.intake import SYSTEM_GROUP
+from tocsin.services.site_zone import known_zones, valid_zone
 from tocsin.services.sites import SiteView
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
-from tocsin.web.routes_deliveries import when, zone
 from tocsin.web.session import current_session, language_of
 from tocsin.web.texts import has_text, translator
+from tocsin.web.zones import page_zone, remember_zone, when
 
 __all__ = ["router"]
 
@@ -34,14 +35,14 @@ _OPTIONAL: Final = ("value", "unit")
 
 
 def _row(
-    record: EventRecord, paths: dict[str, str], view: SiteView, language: str
+    record: EventRecord, paths: dict[str, str], view: SiteView, language: str, zone: str
 ) -> dict[str, Any]:
     event = record.stored.event
     value = "" if event.value is None else f"{event.value:g} {event.unit}".strip()
     names = {u.id: u.name or u.id for u in view.users}
     return {
         "id": event.id,
-        "received": when(record.stored.received_at),
+        "received": when(record.stored.received_at, zone),
         "group": paths.get(event.group_id, event.group_id),
         "device": event.device,
         "sensor": event.sensor,
@@ -62,7 +63,7 @@ def _row(
         ],
         "nobody": "" if record.notifications else nobody_reason(event, view, language),
         "ack": record.ack,  # issue 13: who acknowledged, when (see _ack_cell.html)
-        "ack_at": when(record.ack.at) if record.ack else "",
+        "ack_at": when(record.ack.at, zone) if record.ack else "",
         "ackable": record.stored.is_open and can_acknowledge(event),
     }
 
@@ -131,15 +132,19 @@ def _page(
             k: request.query_params.get(k, "")[:500] for k in (*FORM_FIELDS, *_OPTIONAL)
         }
     counts = {k: request.query_params.get(k, "0") for k in ("notified", "held")}
+    zone = page_zone(request)
     return render(
         request,
         "events.html",
         language=language,
         session=session,
         active="events",
-        events=[_row(r, paths, view, language) for r in records],
+        events=[_row(r, paths, view, language, zone) for r in records],
         chosen=chosen,
-        zone=zone(),
+        zone=zone,
+        zones=known_zones(),
+        site_zone=services.sites.site_zone,
+        zone_refused=request.query_params.get("zone") == "refused",
         groups=groups,
         values=values or _defaults(language),
         errors=errors or {},
@@ -202,3 +207,18 @@ async def simulate(request: Request) -> Response:
         | {k: v for k, v in sent.items() if v}
     )
     return redirect(f"{PATH}?{query}")
+
+
+@router.post(PATH + "/time-zone")
+async def choose_zone(request: Request) -> Response:
+    """Show the pages' times in the zone the admin picked (kept in a cookie)."""
+    checked = await admin_form(request)
+    if isinstance(checked, Response):
+        return checked
+    _, form = checked
+    wanted = form.get("zone", "").strip()
+    if not valid_zone(wanted):
+        return redirect(f"{PATH}?zone=refused#times")
+    response = redirect(f"{PATH}#times")
+    remember_zone(request, response, wanted)
+    return response

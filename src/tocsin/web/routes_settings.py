@@ -99,9 +99,16 @@ def _enrolment(settings: EmailSettings) -> dict[str, Any]:
 def _oauth_state(settings: EmailSettings, language: str) -> dict[str, Any]:
     """What the OAuth2 block shows of the stored sign-in (never a secret), and its texts."""
     t = translator(language)
-    keys = ("oauth_web_starting", "oauth_web_waiting", "oauth_web_unreachable")
+    keys = (
+        "oauth_web_starting",
+        "oauth_web_waiting",
+        "oauth_web_unreachable",
+        "oauth_web_device_chosen",
+    )
     return {
         "secret_set": settings.oauth_client_secret is not None,
+        "certificate_set": settings.oauth_client_certificate is not None,
+        "key_set": settings.oauth_service_account_key is not None,
         "signed_in": settings.oauth_refresh_token is not None,
         "providers": [(p.value, t(f"oauth_provider_{p.value}")) for p in OAuthProvider],
         "flows": [(f.value, t(f"oauth_flow_{f.value}")) for f in OAuthFlow],

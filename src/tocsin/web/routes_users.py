@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import zoneinfo
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -12,9 +10,10 @@ from fastapi import APIRouter, Request, Response
 from tocsin.http import services_of
 from tocsin.i18n import translate
 from tocsin.model import Category, Session, User
-from tocsin.routing import GroupTree
+from tocsin.routing import GroupTree, covered_groups
 from tocsin.services.inputs import InputRefused
 from tocsin.services.site_input import user_advice
+from tocsin.services.site_zone import known_zones
 from tocsin.services.sites import NotFound, SitesService
 from tocsin.services.test_alarm import TEST_ALARM_REFUSALS
 from tocsin.web.form_pages import EditForm, Values, admin_form, done_of
@@ -32,12 +31,6 @@ PATH: Final = "/users"
 FIELDS: Final = ("id", "name", "email", "language", "time_zone", "enabled", "groups", "categories")
 
 
-@functools.cache
-def time_zones() -> tuple[str, ...]:
-    """The IANA zones this system knows, sorted (for the form's suggestion list)."""
-    return tuple(sorted(zoneinfo.available_timezones() | {"UTC"}))
-
-
 def _user_row(user: User, tree: GroupTree, language: str) -> dict[str, Any]:
     return {
         "id": user.id,
@@ -47,7 +40,13 @@ def _user_row(user: User, tree: GroupTree, language: str) -> dict[str, Any]:
         "language": str(user.language),
         "time_zone": user.time_zone,
         "enabled": user.enabled,
-        "groups": sorted(" / ".join(tree.path(g)) for g in user.group_ids if g in tree),
+        # The groups that cover the rest (a listed subgroup of a listed group adds
+        # nothing), each with how many subgroups it covers: routing emails those too.
+        "groups": sorted(
+            (" / ".join(tree.path(g)), len(tree.subtree(g)) - 1)
+            for g in user.group_ids - covered_groups(tree, user.group_ids).keys()
+            if g in tree
+        ),
         "categories": [(c.value, user.wants_email(c)) for c in Category],
     }
 
@@ -104,18 +103,31 @@ async def test_alarm(request: Request, user_id: str) -> Response:
 
 
 def _choices(sites: SitesService, values: Values, editing: str) -> dict[str, Any]:
-    """What the form offers: the group tree (a box each), the categories, the time zones."""
+    """What the form offers: the group tree (a box each), the categories, the time zones.
+
+    A group under a ticked one is shown ticked and locked, "included through" that
+    ancestor: routing sends it the ancestor's users anyway (:func:`covered_groups`).
+    """
     tree = sites.view().tree
+    covered = covered_groups(tree, values["groups"])
     groups = [
         {
             "id": g.id,
             "name": g.name,
+            "parent": g.parent_id or "",
             "path": " / ".join(tree.path(g.id)),
             "depth": len(tree.lineage(g.id)) - 1,
+            "own": g.id in values["groups"],
+            "through": tree.group(covered[g.id]).name if g.id in covered else "",
         }
         for g in sites.groups()
     ]
-    return {"groups": groups, "categories": CATEGORIES, "zones": time_zones()}
+    return {
+        "groups": groups,
+        "categories": CATEGORIES,
+        "zones": known_zones(),
+        "site_zone": sites.site_zone,
+    }
 
 
 def _name(user: User) -> str:
@@ -126,7 +138,8 @@ FORM: Final = EditForm(
     path=PATH,
     template="user_form.html",
     fields=FIELDS,
-    blank=lambda _: user_values(None),  # every category off, as in KentixONE
+    # Every category off; the time zone the site's (the server's local zone).
+    blank=lambda request: user_values(None, zone=services_of(request).sites.site_zone),
     stored=lambda sites, user_id: user_values(sites.user(user_id)),
     read=user_values_from_form,
     add=lambda sites, values: _name(sites.add_user(user_payload(values, with_id=True))),

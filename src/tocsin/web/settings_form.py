@@ -74,6 +74,8 @@ FIELD_LABELS: Final[Mapping[str, str]] = {
     "oauth_tenant": "oauth_tenant_label",
     "oauth_client_id": "oauth_client_id_label",
     "oauth_client_secret": "oauth_client_secret_label",
+    "oauth_client_certificate": "oauth_client_certificate_label",
+    "oauth_service_account_key": "oauth_service_account_key_label",
 }
 """Every field of the form, in page order, with the text key of its label."""
 
@@ -137,6 +139,11 @@ def changes_from_form(form: Mapping[str, str]) -> dict[str, object]:
         changes["password"] = form["password"]
     if form.get("oauth_client_secret"):  # write-only: an empty field keeps the stored one
         changes["oauth_client_secret"] = form["oauth_client_secret"]
+    for name in ("oauth_client_certificate", "oauth_service_account_key"):
+        if f"{name}_clear" in form:
+            changes[name] = None
+        elif form.get(name, "").strip():  # write-only, like the secret
+            changes[name] = form[name].replace("\r\n", "\n").strip()  # a form posts CRLF
     for name in ("auth_method", "oauth_provider", "oauth_flow"):
         if not form.get(name):
             del changes[name]  # a form from before the OAuth2 block: keep what is stored

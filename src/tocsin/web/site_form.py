@@ -37,15 +37,16 @@ _SPLIT: Final = re.compile(r"[.\[]")
 
 
 # ---------------------------------------------------------------------- users
-def user_values(user: User | None) -> dict[str, Any]:
-    """What the user form shows for ``user`` (None: a new user, every category off)."""
+def user_values(user: User | None, *, zone: str = "UTC") -> dict[str, Any]:
+    """What the user form shows for ``user`` (None: a new user, every category off,
+    in the site's time zone ``zone``)."""
     if user is None:
         return {
             "id": "",
             "name": "",
             "email": "",
             "language": "en",
-            "time_zone": "UTC",
+            "time_zone": zone,
             "enabled": True,
             "groups": [],
             "categories": [],
