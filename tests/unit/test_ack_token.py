@@ -195,3 +195,31 @@ def test_a_key_file_without_a_key_is_refused(tmp_path: Path) -> None:
     os.chmod(path, 0o600)
     with pytest.raises(ConfigError, match="holds no key"):
         load_ack_key(path)
+
+
+# ---------------------------------------------------------------- the logs
+def test_the_token_never_reaches_the_log_lines() -> None:
+    """uvicorn's access line names the path: the link's token is scrubbed from it."""
+    import io
+    import logging
+
+    from tocsin.deploy.logs import LogFormat, configure_logging
+
+    token = AckSigner(KEY).sign("01JEVENT", "anna")
+    for fmt in (LogFormat.TEXT, LogFormat.JSON):
+        stream = io.StringIO()
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            configure_logging(fmt, level="info", stream=stream)
+            access = logging.getLogger("uvicorn.access")
+            access.info(
+                '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", f"/ack/{token}", "1.1", 200
+            )
+        finally:  # give pytest's own log handlers back
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        written = stream.getvalue()
+        assert "/ack/<secret>" in written
+        assert token not in written
+        assert token.split(".")[1] not in written
