@@ -42,6 +42,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from tocsin.ack.model import Acknowledgement, can_acknowledge
+from tocsin.ack.token import AckSigner
 from tocsin.address import Address, parse_address
 from tocsin.headers import check_header_text, clean_header_text, unsafe_character
 from tocsin.i18n import Language, catalog, lookup
@@ -96,9 +98,20 @@ _WORD_CODES: Final = (
     "text_from_tocsin",
     "footer_alarm",
     "footer_other",
+    # added for issue 13 (acknowledge)
+    "prefix_acked",
+    "headline_acked",
+    "ack_button",
+    "ack_hint",
 )
 
-_COLORS: Final = {"alarm": "#b91c1c", "warning": "#b45309", "cleared": "#15803d", "info": "#334155"}
+_COLORS: Final = {
+    "alarm": "#b91c1c",
+    "warning": "#b45309",
+    "cleared": "#15803d",
+    "info": "#334155",
+    "acked": "#1d4ed8",
+}
 # Bidirectional overrides could make a device name display as something else.
 _BIDI: Final = dict.fromkeys(
     map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -266,6 +279,7 @@ class _Content:
     link: str | None
     footer: str
     named: Mapping[str, object]
+    ack_link: str | None = None
     text_label: str = ""  # what ``text_lines`` are ("Message from the device"); "" unlabelled
 
 
@@ -274,7 +288,9 @@ class EmailRenderer:
 
     ``sender`` is the From address (its domain names the Message-IDs),
     ``public_url`` the web interface's address for links (``None``: no links),
-    ``templates`` the template chain (default: the shipped templates only).
+    ``templates`` the template chain (default: the shipped templates only),
+    ``ack_signer`` signs the "Acknowledge" links of alarm emails (with ``public_url``;
+    without either, alarm emails carry no such link).
     Raises ``InvalidAddress``, ``UnsafeHeaderText`` or ``ValueError`` for bad settings.
     """
 
@@ -285,8 +301,10 @@ class EmailRenderer:
         sender_name: str = "Tocsin",
         public_url: str | None = None,
         templates: EmailTemplates | None = None,
+        ack_signer: AckSigner | None = None,
     ) -> None:
         self._sender = sender
+        self._ack_signer = ack_signer
         self._sender_name = check_header_text(sender_name, what="The sender name")
         self._domain = _id_domain(parse_address(sender))
         self._public_url = _check_public_url(public_url)
@@ -300,6 +318,54 @@ class EmailRenderer:
         Raises ``ValueError`` (``InvalidAddress``) if the user's address is unusable.
         """
         return self._event_email("alarm", event, user, tree, date)
+
+    def links_ack(self, event: Event) -> bool:
+        """True when the alarm email about ``event`` carries an "Acknowledge" link.
+
+        Such an email differs per recipient (the link names them), so it cannot be
+        rendered once and re-addressed.
+        """
+        return bool(self._public_url and self._ack_signer and can_acknowledge(event))
+
+    def ack_notice(
+        self,
+        event: Event,
+        user: User,
+        ack: Acknowledgement,
+        *,
+        tree: GroupTree | None = None,
+        date: datetime | None = None,
+    ) -> RenderedEmail:
+        """The short note to ``user`` that ``event`` was acknowledged, threaded under the alarm.
+
+        Raises ``ValueError`` (``InvalidAddress``) if the user's address is unusable.
+        """
+        w = _words(user.language)
+        named: dict[str, str] = self._event_fields(event, user, tree, w)
+        acked_at = datetime.fromtimestamp(ack.at, UTC)
+        params = {
+            "by": _line(ack.by, 80),
+            "time": _local_time(acked_at, user.time_zone, user.language),
+        }
+        headline = w["headline_acked"].format(**params)
+        named |= {"acked_by": params["by"], "acked_at": params["time"]}
+        what = [named["category"], named["group_path"], _what(event)]
+        content = _Content(
+            kind="ack",
+            subject=f"[{w['prefix_acked']}] " + " – ".join(p for p in what if p),
+            headline=headline,
+            subheadline=" – ".join(p for p in (named["group_path"], _what(event)) if p),
+            color=_COLORS["acked"],
+            rows=_event_rows(
+                "alarm", {k: v for k, v in named.items() if not k.startswith("acked")}, w
+            ),
+            text_lines=[],
+            link=f"{self._public_url}/events?event={quote(event.id)}" if self._public_url else None,
+            footer=w["footer_other"],
+            named=named,
+        )
+        this = f"{email_id(event.id, user.id)}.ack"
+        return self._finish(content, user, w, this, email_id(event.id, user.id), date)
 
     def system_notice(
         self,
@@ -386,9 +452,16 @@ class EmailRenderer:
                 else w["footer_other"]
             ),
             named=named,
+            ack_link=self._ack_link(event, user),
         )
         raised = email_id(event.clears, user.id) if event.clears else None
         return self._finish(content, user, w, email_id(event.id, user.id), raised, date)
+
+    def _ack_link(self, event: Event, user: User) -> str | None:
+        if not self.links_ack(event):
+            return None
+        assert self._ack_signer is not None
+        return f"{self._public_url}/ack/{self._ack_signer.sign(event.id, user.id)}"
 
     def _event_fields(
         self, event: Event, user: User, tree: GroupTree | None, w: Mapping[str, str]
@@ -429,6 +502,7 @@ class EmailRenderer:
             "text_label": content.text_label,
             "link": content.link,
             "footer": content.footer,
+            "ack_link": content.ack_link,
             "t": dict(w),
         }
         context["summary" if content.kind == "summary" else "event"] = dict(content.named)

@@ -12,6 +12,7 @@ from typing import Any
 
 from tocsin.outbox import ListFilter
 from tocsin.services.accounts import AccountsService
+from tocsin.services.acknowledge import AckService
 from tocsin.services.context import Services
 from tocsin.services.events import EventsService
 from tocsin.services.outbox import OutboxService
@@ -95,6 +96,15 @@ def use_clock(services: Services, clock: Clock) -> None:
         outbox=services.outbox,
         clock=clock,
         admission=services.disk.intake,
+        ack_signer=services.acks.signer,
+    )
+    services.acks = AckService(
+        services.store,
+        sites=services.sites,
+        events=services.events,
+        outbox=services.outbox,
+        signer=services.acks.signer,
+        clock=clock,
     )
 
 

@@ -164,3 +164,53 @@ def test_the_installed_command_raises_an_event(tocsin: Tocsin) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "accepted: 0 emails queued" in done.stdout  # Alice has no armed email
+
+
+def test_an_alarm_is_acknowledged_from_the_shell(tocsin: Tocsin) -> None:
+    """`tocsin event ack` (issue 13): once, with a name; a second time changes nothing."""
+    out, _ = tocsin(
+        "event", "raise", "--group", "room", "--device", "Detector", "--sensor", "smoke",
+        "--category", "fire", "--severity", "alarm",
+    )  # fmt: skip
+    event_id = out.split()[2]
+    out, _ = tocsin("event", "ack", event_id, "--by", "Night shift")
+    assert f"Event {event_id} acknowledged by Night shift" in out
+    out, _ = tocsin("event", "ack", event_id, "--by", "Someone else", "--json")
+    answer = json.loads(out)
+    assert (answer["new"], answer["by"], answer["via"]) == (False, "Night shift", "cli")
+    services = _services(tocsin)
+    try:
+        record = services.events.get(event_id)
+        assert record is not None
+        assert record.ack is not None
+        assert record.ack.by == "Night shift"
+    finally:
+        services.close()
+    _, err = tocsin("event", "ack", "01J0000000000000000000000X", code=2)
+    assert "no event" in err
+    out, _ = tocsin(
+        "event", "raise", "--group", "room", "--device", "Thermo", "--sensor", "t",
+        "--category", "always", "--severity", "warning",
+    )  # fmt: skip
+    _, err = tocsin("event", "ack", out.split()[2], code=2)
+    assert "Only a raised alarm" in err
+
+
+def test_the_public_address_from_the_shell(tocsin: Tocsin) -> None:
+    """`tocsin settings public-url` (issue 13): shown, checked, saved, warned, removed."""
+    out, _ = tocsin("settings", "public-url")
+    assert "No public address is set" in out
+    _, err = tocsin("settings", "public-url", "https://u:p@tocsin.example.com", code=2)
+    assert "Leave the user name and password out" in err
+    out, _ = tocsin("settings", "public-url", "http://tocsin.lan/")
+    assert "Public address saved" in out
+    assert "unencrypted" in out
+    out, _ = tocsin("settings", "public-url")
+    assert out.strip() == "http://tocsin.lan"
+    out, _ = tocsin("settings", "public-url", "--clear")
+    assert "removed" in out
+    services = _services(tocsin)
+    try:
+        assert services.public_url.get() is None
+    finally:
+        services.close()

@@ -84,9 +84,11 @@ def page(context: BrowserContext, server: LiveServer) -> Iterator[Page]:
     opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
     yield opened
-    # Expected refusals (a form's 422, a group still in use's 409, a fetch()'s 429) are
-    # reported by chromium as console errors.
-    unexpected = [e for e in errors if not re.search(r"status of (401|403|409|422|429)", e)]
+    # Expected refusals (a form's 422, a group still in use's 409, a fetch()'s 429, a
+    # forged / used acknowledgement link's 404 / 410) are reported by chromium as
+    # console errors.
+    expected = r"status of (401|403|404|409|410|422|429)"
+    unexpected = [e for e in errors if not re.search(expected, e)]
     assert not unexpected, f"console errors: {unexpected}"
 
 

@@ -173,7 +173,48 @@ def test_every_page_template_is_covered() -> None:
         "deliveries",
         "delivery",
         "error",
+        "ack",  # test_the_acknowledgement_pages_are_valid
         "ways_in",
         "mqtt",
     }
     assert pages - covered == set()
+
+
+def test_the_acknowledgement_pages_are_valid(server: LiveServer, services: Services) -> None:
+    """The link's confirm page, the page after confirming, and each refusal (issue 13)."""
+    _, report, saved = services.settings.update({"sender_address": "alarm@example.com"})
+    assert saved, report
+    assert services.sites.import_site(
+        {
+            "groups": [{"id": "dc", "name": "Data centre"}],
+            "users": [
+                {
+                    "id": "ann",
+                    "name": "Ann",
+                    "email": "ann@example.com",
+                    "groups": ["dc"],
+                    "categories": ["fire"],
+                }
+            ],
+        }
+    ).applied
+    for lang in ("en", "de"):
+        (accepted,) = services.events.submit(
+            {"group": "dc", "device": lang, "sensor": "s", "category": "fire", "severity": "alarm"}
+        )
+        url = f"{server.url}/ack/{services.acks.signer.sign(accepted.id, 'ann')}?lang={lang}"
+        with httpx.Client() as browser:
+            page = browser.get(url)
+            assert page.status_code == 200
+            assert_valid(page.text, f"/ack confirm ({lang})")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None
+            done = browser.post(url, data={"csrf_token": token[1]})
+            assert done.status_code == 200
+            assert_valid(done.text, f"/ack done ({lang})")
+            used = browser.get(url)
+            assert used.status_code == 410
+            assert_valid(used.text, f"/ack used ({lang})")
+            forged = browser.get(f"{server.url}/ack/x.y?lang={lang}")
+            assert forged.status_code == 404
+            assert_valid(forged.text, f"/ack forged ({lang})")

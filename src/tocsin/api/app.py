@@ -18,6 +18,7 @@ from tocsin.api import events as events_routes
 from tocsin.api import intake as intake_routes
 from tocsin.api import mqtt as mqtt_routes
 from tocsin.api import outbox as outbox_routes
+from tocsin.api import public_url as public_url_routes
 from tocsin.api import settings as settings_routes
 from tocsin.api import sites as sites_routes
 from tocsin.api.auth import require_admin
@@ -151,6 +152,7 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
 
         return await check_relay(services.settings.load(), lang.value)
 
+    app.include_router(public_url_routes.router)  # before /api/v1/settings (issue 13)
     app.include_router(settings_routes.router)
     app.include_router(discovery_routes.router)
     app.include_router(outbox_routes.router)

@@ -20,12 +20,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from tocsin.ack.model import AckVia
 from tocsin.api.auth import Principal, require_admin, require_scope
 from tocsin.http import services_of
 from tocsin.services import retention
+from tocsin.services.acknowledge import AckRefused
 from tocsin.services.event_input import MAX_BATCH
-from tocsin.services.events import event_to_dict
+from tocsin.services.events import ack_to_dict, event_to_dict
 from tocsin.services.inputs import InputRefused, decode_json, refuse
+from tocsin.services.sites import NotFound
 
 __all__ = ["MAX_BODY", "read_body", "refused_response", "router"]
 
@@ -156,3 +159,62 @@ def get_event(request: Request, principal: Admin, event_id: str) -> JSONResponse
             status_code=404,
         )
     return JSONResponse(event_to_dict(record))
+
+
+def _caller_name(principal: Principal) -> str:
+    if principal.session is not None:
+        return principal.session.admin.username
+    return f"API: {principal.token.name}" if principal.token else "API"
+
+
+@router.post(
+    "/{event_id}/ack",
+    responses={
+        200: {"description": "acknowledged (or it was already: ``new`` false)"},
+        404: {"description": "no such event"},
+        409: {"description": "not an open alarm (a warning, a clear, or cleared since)"},
+        422: {"description": "a bad ``by``"},
+    },
+)
+async def ack_event(request: Request, principal: EventsCaller, event_id: str) -> JSONResponse:
+    """Acknowledge an open alarm (issue 13).  Body (optional): ``{"by": "Anna"}``.
+
+    Idempotent: a second acknowledgement answers the first one with ``new`` false and
+    sends nothing.  The others who were emailed get one short threaded note.
+    """
+    by = _caller_name(principal)
+    try:
+        raw = await read_body(request)
+        body = decode_json(raw) if raw.strip() else None
+    except InputRefused as exc:
+        return refused_response(exc, principal.language)
+    if body is not None:
+        given = body.get("by") if isinstance(body, dict) else None
+        if (isinstance(body, dict) and set(body) - {"by"}) or (
+            given is not None and (not isinstance(given, str) or not given.strip())
+        ):
+            return JSONResponse(
+                {"error": "invalid_input", "message": 'the body may only be {"by": "<name>"}'},
+                status_code=422,
+            )
+        by = given or by
+    services = services_of(request)
+    try:
+        outcome = await run_in_threadpool(
+            services.acks.acknowledge, event_id, by=by, via=AckVia.API
+        )
+    except NotFound:
+        return JSONResponse(
+            {"error": "not_found", "message": f"there is no event with the id '{event_id}'"},
+            status_code=404,
+        )
+    except AckRefused as exc:
+        message = {
+            "not_alarm": "only a raised alarm can be acknowledged",
+            "cleared": "this alarm was cleared already",
+        }[exc.code]
+        return JSONResponse({"error": exc.code, "message": message}, status_code=409)
+    answer = ack_to_dict(outcome.ack) or {}
+    return JSONResponse(
+        answer | {"event": event_id, "new": outcome.new, "notices": outcome.notices}
+    )

@@ -28,6 +28,7 @@ from tocsin.cli.intake import intake_app
 from tocsin.cli.mqtt import mqtt_app
 from tocsin.cli.oauth import oauth_app
 from tocsin.cli.outbox import outbox_app, worker
+from tocsin.cli.public_url import settings_public_url
 from tocsin.cli.relay import online_app, relay_app
 from tocsin.cli.secrets import refuse_secret_pairs
 from tocsin.cli.sites import event_app, group_app, site_app, user_app
@@ -63,6 +64,7 @@ app = typer.Typer(
 settings_app = typer.Typer(help="Show and change the email settings.", no_args_is_help=True)
 app.add_typer(settings_app, name="settings")
 settings_app.command("discover")(settings_discover)
+settings_app.command("public-url")(settings_public_url)
 settings_app.add_typer(oauth_app, name="oauth")
 settings_app.add_typer(failover_app, name="failover")
 app.add_typer(outbox_app, name="outbox")

@@ -6,6 +6,7 @@ success, 2 for refused input, 1 when the store cannot be opened.
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +15,13 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from tocsin.cli.support import CategoryOption, DataOption, JsonOption, err, out, run
+from tocsin.ack.model import AckVia
+from tocsin.cli.support import CategoryOption, DataOption, JsonOption, err, fail, out, run
 from tocsin.model import Category, Severity, State
 from tocsin.services import retention
+from tocsin.services.acknowledge import AckOutcome, AckRefused
 from tocsin.services.context import Services
-from tocsin.services.events import event_to_dict
+from tocsin.services.events import ack_to_dict, event_to_dict
 
 __all__ = ["event_app"]
 
@@ -111,6 +114,56 @@ def event_clear(
     """Clear a raised event: the "cleared" email goes to those told of the raise."""
     where = (group, device, sensor, category)
     _submit(data, where, text, client_id, state=State.CLEARED.value, clears=clears)
+
+
+@event_app.command("ack")
+def event_ack(
+    event_id: Annotated[
+        str, typer.Argument(help="The alarm's event id (see 'tocsin event list').")
+    ],
+    by: Annotated[
+        str | None, typer.Option(help="Who acknowledges (default: your login name).")
+    ] = None,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Acknowledge an open alarm: the others who were emailed get one short note."""
+    name = by if by is not None else _login_name()
+    if not name.strip():
+        fail("--by: give a name.")
+
+    def work(s: Services) -> AckOutcome | str:
+        try:
+            return s.acks.acknowledge(event_id, by=name, via=AckVia.CLI)
+        except AckRefused as exc:
+            return exc.code
+
+    outcome = run(data, work)
+    if isinstance(outcome, str):
+        fail(
+            "Only a raised alarm can be acknowledged (not a warning, a clear or a notice)."
+            if outcome == "not_alarm"
+            else "This alarm was cleared already: there is nothing to acknowledge."
+        )
+    if as_json:
+        answer = (ack_to_dict(outcome.ack) or {}) | {"event": event_id, "new": outcome.new}
+        out.print_json(json.dumps(answer | {"notices": outcome.notices}))
+        return
+    ack = outcome.ack
+    if not outcome.new:
+        out.print(f"Already acknowledged by {escape(ack.by)} (via {ack.via.value}): nothing sent.")
+        return
+    out.print(
+        f"[green]✓ Event {escape(event_id)} acknowledged by {escape(ack.by)}[/]; "
+        f"{outcome.notices} notes to the others queued."
+    )
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "cli"
 
 
 @event_app.command("list")

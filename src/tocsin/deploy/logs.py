@@ -35,6 +35,8 @@ _SECRETS = (
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1<secret>"),
     (re.compile(r"(://[^/\s:@]*:)[^@\s/]+@"), r"\1<secret>@"),
     (re.compile(r"(?i)\b(password|passwd|secret)=[^\s&]+"), r"\1=<secret>"),
+    # The acknowledgement link's token (issue 13), e.g. in uvicorn's access log line.
+    (re.compile(r"(/ack/)[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"), r"\1<secret>"),
 )
 # syslog priorities (RFC 5424 §6.2.1), read by journald from the start of a line.
 _PRIORITY = {

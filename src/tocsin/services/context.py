@@ -8,14 +8,17 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tocsin.ack.token import AckSigner
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
+from tocsin.services.acknowledge import AckService
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
 from tocsin.services.events import EventsService
 from tocsin.services.failover import FailoverService
 from tocsin.services.outbox import OutboxService
+from tocsin.services.public_url import PublicUrlService
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService
-from tocsin.store import AnyStore, SQLiteStore, open_store
+from tocsin.store import ACK_KEY_FILE, AnyStore, SQLiteStore, load_ack_key, open_store
 from tocsin.store.keyfile import SecretBox
 from tocsin.store.paths import data_dir
 from tocsin.store.space import reclaim_wal
@@ -55,6 +58,8 @@ class Services:
     disk: DiskGuard = field(init=False)
     webhooks: WebhookService = field(init=False)
     failover: FailoverService = field(init=False)
+    public_url: PublicUrlService = field(init=False)
+    acks: AckService = field(init=False)
 
     def __post_init__(self) -> None:
         # Imported here: the webhook adapters (tocsin.intake) import this package.
@@ -64,6 +69,9 @@ class Services:
         mapping = IntakeMappingService(self.store)
         self.sites = SitesService(self.store.sites, mapping=mapping)
         self.failover = FailoverService(self.store, self.box, self.settings)
+        self.public_url = PublicUrlService(self.store)
+        # The acknowledgement links' key sits beside the secret key (never in the database).
+        signer = AckSigner(load_ack_key(self.data / ACK_KEY_FILE))
         # The room that decides is the database file's directory (with SQLite; with
         # PostgreSQL the server's disk decides, and the data directory is watched only).
         store = self.store
@@ -81,6 +89,14 @@ class Services:
             settings=self.settings,
             outbox=self.outbox,
             admission=self.disk.intake,
+            ack_signer=signer,
+        )
+        self.acks = AckService(
+            self.store,
+            sites=self.sites,
+            events=self.events,
+            outbox=self.outbox,
+            signer=signer,
         )
         self.webhooks = WebhookService(
             self.store, events=self.events, sites=self.sites, mapping=mapping

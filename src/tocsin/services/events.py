@@ -14,7 +14,6 @@ sender is set up (:mod:`tocsin.services.summaries`).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tocsin.ack.model import Acknowledgement
+from tocsin.ack.token import AckSigner
 from tocsin.alarm_email import EmailRenderer, EmailTemplates
 from tocsin.model import (
     ROOT_POLICY,
@@ -39,6 +40,7 @@ from tocsin.services.event_input import EventInput, parse_events
 from tocsin.services.group_commit import GroupCommit
 from tocsin.services.intake import SYSTEM_DEVICE, SYSTEM_GROUP, Accepted, Intake, prepare
 from tocsin.services.outbox import OutboxService
+from tocsin.services.public_url import ENV_PUBLIC_URL, PublicUrlService
 from tocsin.services.rendering import EventMails, Sender
 from tocsin.services.settings import SettingsService
 from tocsin.services.sites import SitesService, SiteView
@@ -50,14 +52,11 @@ from tocsin.services.test_alarm import (
     target_of,
 )
 from tocsin.settings import EmailSettings
-from tocsin.store import AnyStore, EventSQL, SiteSQL, SQLTransaction
+from tocsin.store import AckSQL, AnyStore, EventSQL, SiteSQL, SQLTransaction
 
-__all__ = ["ENV_PUBLIC_URL", "EventRecord", "EventsService", "event_to_dict"]
+__all__ = ["ENV_PUBLIC_URL", "EventRecord", "EventsService", "ack_to_dict", "event_to_dict"]
 
 log = logging.getLogger("tocsin.events")
-
-ENV_PUBLIC_URL = "TOCSIN_PUBLIC_URL"
-"""The web interface's address for links in emails (e.g. ``https://tocsin.example.com``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +65,7 @@ class EventRecord:
 
     stored: StoredEvent
     notifications: tuple[NotificationRow, ...]
+    ack: Acknowledgement | None = None
 
 
 def _iso(timestamp: float) -> str:
@@ -92,6 +92,7 @@ def event_to_dict(record: EventRecord) -> dict[str, Any]:
         "received_at": _iso(record.stored.received_at),
         "clears": event.clears,
         "open": record.stored.is_open,
+        "ack": ack_to_dict(record.ack),
         "notifications": [
             {
                 "user": n.user_id,
@@ -106,11 +107,20 @@ def event_to_dict(record: EventRecord) -> dict[str, Any]:
     }
 
 
+def ack_to_dict(ack: Acknowledgement | None) -> dict[str, Any] | None:
+    """The JSON form of an acknowledgement (None: not acknowledged)."""
+    if ack is None:
+        return None
+    return {"by": ack.by, "at": _iso(ack.at), "via": ack.via.value, "user": ack.user_id}
+
+
 class EventsService:
     """The event intake and the event log.
 
-    ``public_url`` (default ``$TOCSIN_PUBLIC_URL``) adds links to the web interface
-    in emails; ``templates`` is the template chain (default: the shipped templates);
+    ``public_url`` adds links to the web interface in emails (default: the saved
+    ``public_url`` setting, else ``$TOCSIN_PUBLIC_URL``); ``ack_signer`` signs the
+    "Acknowledge" links of alarm emails; ``templates`` is the template chain (default:
+    the shipped templates);
     ``admission`` is entered around accepting events and raises to refuse them (a full
     disk: :meth:`tocsin.services.disk.DiskGuard.intake`).
     """
@@ -126,16 +136,20 @@ class EventsService:
         public_url: str | None = None,
         clock: Callable[[], float] = time.time,
         admission: Callable[[], AbstractContextManager[None]] = nullcontext,
+        ack_signer: AckSigner | None = None,
     ) -> None:
         self._store = store
+        self._ack_signer = ack_signer
         self._sites = sites
         self._settings = settings
         self._outbox = outbox
         self._templates = templates or EmailTemplates()
-        self._public_url = public_url if public_url is not None else os.environ.get(ENV_PUBLIC_URL)
+        self._public_url_of: Callable[[], str | None] = (
+            (lambda: public_url) if public_url is not None else PublicUrlService(store).get
+        )
         self._clock = clock
         self._admission = admission
-        self._senders: dict[tuple[str, str], Sender] = {}
+        self._senders: dict[tuple[str, str, str], Sender] = {}
         self._commits = GroupCommit(store)
         self._lock = threading.Lock()
 
@@ -143,13 +157,14 @@ class EventsService:
     def sender(self, settings: EmailSettings | None = None) -> Sender | None:
         """The renderer for the current sender, or None while no sender address is set up."""
         settings = settings or self._settings.load()
-        key = (settings.sender_address, settings.sender_name or "Tocsin")
+        url = self._public_url_of()
+        key = (settings.sender_address, settings.sender_name or "Tocsin", url or "")
         if not key[0]:
             return None
         with self._lock:
             found = self._senders.get(key)
             if found is None:
-                found = Sender(key[0], key[1], self._new_renderer(*key))
+                found = Sender(key[0], key[1], self._new_renderer(key[0], key[1], url))
                 self._senders = {key: found}  # one sender at a time: keep only the latest
         return found
 
@@ -158,16 +173,17 @@ class EventsService:
         found = self.sender(settings)
         return found.renderer if found else None
 
-    def _new_renderer(self, sender: str, name: str) -> EmailRenderer:
+    def _new_renderer(self, sender: str, name: str, url: str | None) -> EmailRenderer:
         try:
             return EmailRenderer(
                 sender=sender,
                 sender_name=name,
-                public_url=self._public_url,
+                public_url=url,
                 templates=self._templates,
+                ack_signer=self._ack_signer,
             )
         except ValueError as exc:
-            if self._public_url is None:
+            if url is None:
                 raise
             log.warning("ignoring the public URL for links in emails: %s", exc)
             return EmailRenderer(sender=sender, sender_name=name, templates=self._templates)
@@ -324,10 +340,14 @@ class EventsService:
             sql = EventSQL(site.runner)
             events = sql.recent_events(limit=limit, before=before)
             rows = sql.notifications_of([e.event.id for e in events])
+            acks = AckSQL(site.runner).of([e.event.id for e in events])
         by_event: dict[str, list[NotificationRow]] = {}
         for row in rows:
             by_event.setdefault(row.event_id, []).append(row)
-        return [EventRecord(e, tuple(by_event.get(e.event.id, ()))) for e in events]
+        return [
+            EventRecord(e, tuple(by_event.get(e.event.id, ())), acks.get(e.event.id))
+            for e in events
+        ]
 
     def get(self, event_id: str) -> EventRecord | None:
         """One event with its notifications, or None."""
@@ -335,4 +355,5 @@ class EventsService:
             sql = EventSQL(site.runner)
             stored = sql.get_event(event_id)
             rows = sql.notifications_of([event_id]) if stored else []
-        return EventRecord(stored, tuple(rows)) if stored else None
+            ack = AckSQL(site.runner).of([event_id]).get(event_id) if stored else None
+        return EventRecord(stored, tuple(rows), ack) if stored else None

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tocsin.store.accounts_sql import SQLAccounts
+from tocsin.store.ackkey import ACK_KEY_FILE, load_ack_key
+from tocsin.store.acks_sql import AckSQL
 from tocsin.store.base import KeyValueStore, Store
 from tocsin.store.events_sql import EventSQL
 from tocsin.store.outbox_sql import SQLTransaction
@@ -18,6 +20,8 @@ from tocsin.store.sqlite import SQLiteStore
 from tocsin.store.test_emails_sql import TestEmailRun
 
 __all__ = [
+    "ACK_KEY_FILE",
+    "AckSQL",
     "AnyStore",
     "EventSQL",
     "KeyValueStore",
@@ -30,6 +34,7 @@ __all__ = [
     "Store",
     "TestEmailRun",
     "is_postgres_url",
+    "load_ack_key",
     "open_store",
     "sqlite_path",
 ]

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from tocsin.web import (
+    routes_ack,
     routes_auth,
     routes_deliveries,
     routes_delivery_detail,
@@ -34,6 +35,7 @@ router.include_router(routes_users.router)
 router.include_router(routes_groups.router)
 router.include_router(routes_events.router)
 router.include_router(routes_deliveries.router)
+router.include_router(routes_ack.router)
 router.include_router(routes_delivery_detail.router)
 router.include_router(routes_ways_in.router)
 router.include_router(routes_mqtt.router)

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from tocsin.ack.model import can_acknowledge
 from tocsin.http import services_of
 from tocsin.model import Category, Event, Session, Severity, State
 from tocsin.routing import RoutingReason, route
@@ -61,6 +62,9 @@ def _row(
             for n in record.notifications
         ],
         "nobody": "" if record.notifications else nobody_reason(event, view, language),
+        "ack": record.ack,  # issue 13: who acknowledged, when (see _ack_cell.html)
+        "ack_at": when(record.ack.at, zone) if record.ack else "",
+        "ackable": record.stored.is_open and can_acknowledge(event),
     }
 
 
@@ -146,6 +150,7 @@ def _page(
         errors=errors or {},
         accepted=accepted,
         counts={k: v if v.isdigit() else "0" for k, v in counts.items()},
+        ack_refused=request.query_params.get("ack_refused", "")[:20],
         categories=[c.value for c in Category],
         severities=[s.value for s in Severity],
         states=[s.value for s in State],

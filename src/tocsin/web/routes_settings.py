@@ -28,6 +28,7 @@ from tocsin.web.failover_form import changes_from_form as failover_changes
 from tocsin.web.failover_form import failover_view
 from tocsin.web.form_pages import admin_form
 from tocsin.web.render import redirect, render
+from tocsin.web.routes_ack import public_url_view
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
 from tocsin.web.settings_form import (
@@ -172,6 +173,7 @@ def _page(
         oauth=_oauth_state(settings, language),
         failover=failover,
         failover_saved=request.query_params.get("failover_saved") == "1",
+        public_url=public_url_view(request),  # issue 13: its own box, _public_url.html
         http_status=code,
     )
 
