@@ -17,6 +17,7 @@ from tocsin.outbox.metrics import CONTENT_TYPE, OutboxMetrics
 from tocsin.outbox.model import (
     ClaimedDelivery,
     ClaimedEmail,
+    DeliveryAttempt,
     DeliveryUpdate,
     DeliveryView,
     EmailView,
@@ -33,6 +34,7 @@ __all__ = [
     "CONTENT_TYPE",
     "ClaimedDelivery",
     "ClaimedEmail",
+    "DeliveryAttempt",
     "DeliveryEngine",
     "DeliveryUpdate",
     "DeliveryView",

@@ -25,6 +25,7 @@ from tocsin.outbox.tracking import RemoteState, Tracking
 __all__ = [
     "ClaimedDelivery",
     "ClaimedEmail",
+    "DeliveryAttempt",
     "DeliveryUpdate",
     "DeliveryView",
     "EmailView",
@@ -151,6 +152,26 @@ class Release:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One attempt of a delivery, as the delivery log keeps it (newest 20 per delivery).
+
+    ``status`` is the delivery's state after the attempt: SENT, QUEUED (a temporary
+    failure: tried again later), FAILED or DEAD.  ``attempt`` is the delivery's count of
+    attempts after it; one that did not count (delivery paused) repeats the number
+    before it.  ``answer`` is the server's reply, else the error.
+    """
+
+    attempt: int
+    at: float
+    status: Status
+    step: str = ""
+    reason: str = ""
+    code: int | None = None
+    answer: str = ""
+    link: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryView:
     """One delivery as the admin sees it."""
 
@@ -174,6 +195,8 @@ class DeliveryView:
     updated_at: float
     remote: Tracking | None = None  # the online service's later word, if it took the mail
     link: str = ""  # the link of the failover chain that carried (or last tried) it
+    history: tuple[DeliveryAttempt, ...] = ()
+    """Its attempts, oldest first (filled for one email's detail, empty in lists)."""
 
 
 @dataclass(frozen=True, slots=True)
