@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from enum import IntEnum, StrEnum
+from typing import Final
 
 from tocsin.message import Mail
 from tocsin.outbox.tracking import RemoteState, Tracking
@@ -149,6 +150,10 @@ class Release:
 
     delivery_id: int
     next_attempt_at: float
+
+
+ATTEMPTS_KEPT: Final = 20
+"""Attempts the delivery log keeps per delivery: the newest."""
 
 
 @dataclass(frozen=True, slots=True)

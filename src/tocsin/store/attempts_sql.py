@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from tocsin.outbox.model import DeliveryAttempt, Status
+from tocsin.outbox.model import ATTEMPTS_KEPT, DeliveryAttempt, Status
 from tocsin.store.runner import Runner
 
 __all__ = ["KEEP", "history_of", "keep_attempts", "trim_attempts"]
 
-KEEP: Final = 20
+KEEP: Final = ATTEMPTS_KEPT
 """Attempts kept per delivery: the newest."""
 _CHUNK: Final = 500
 _COPY_SQL = """INSERT INTO outbox_attempt
