@@ -87,6 +87,9 @@ def test_each_attempt_is_listed_with_its_time_verdict_answer_and_link(
     assert history[0]["at"] < history[1]["at"] < history[2]["at"] == delivery["updated_at"]
     anna = api.get(f"/api/v1/outbox/{ids['anna']}").json()["deliveries"][0]
     assert [(a["attempt"], a["answer"]) for a in anna["history"]] == [(1, SENT_REPLY)]
+    listed = api.get("/api/v1/outbox").json()["deliveries"]
+    assert len(listed) == 2
+    assert not [row for row in listed if "history" in row]  # the list stays light
 
 
 def test_an_email_not_about_one_event_has_no_event_id(

@@ -83,7 +83,9 @@ def _when(ts: float | None) -> str:
 
 
 def _delivery_dict(d: DeliveryView) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in dataclasses.asdict(d).items()}
+    shown = dataclasses.asdict(d)
+    shown.pop("history")  # the list has none; 'show' lists the attempts
+    return {k: _plain(v) for k, v in shown.items()}
 
 
 def _plain(value: object) -> object:
