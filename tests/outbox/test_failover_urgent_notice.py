@@ -16,6 +16,7 @@ import pytest
 from outbox_support import mail
 from test_failover_worker import WAIT, tocsin
 
+from helpers import RealSMTP, wait_for_delivery
 from tocsin.model import Category, Event, Severity, State
 from tocsin.outbox import Priority, Status
 from tocsin.services.context import Services
@@ -25,13 +26,13 @@ from tocsin.services.summaries import DELIVERY_DELAYED, DELIVERY_PAUSED, EMAIL_U
 from tocsin.testing import ThreadedSMTPTestServer
 
 
-def _site(data: Path, port: int, backup_port: int) -> None:
+def _site(data: Path, port: int, backup_port: int, backup_host: str = "127.0.0.1") -> None:
     """Primary on ``port`` (nothing listens), one backup link; an admin told of system
     notices.  System mail waits for the primary (``system_follow`` stays off)."""
     tocsin(data, "settings", "set", "enabled=true", "host=127.0.0.1", f"port={port}",
            "encryption=none", "sender_address=alarm@example.com", "timeout=2",
            "deadline=3")  # fmt: skip
-    tocsin(data, "settings", "failover", "link", "1", "host=127.0.0.1",
+    tocsin(data, "settings", "failover", "link", "1", f"host={backup_host}",
            f"port={backup_port}", "encryption=none")  # fmt: skip
     tocsin(data, "settings", "failover", "set", "enabled=true", "after_failures=1")
     services = Services.open(data)
@@ -52,6 +53,23 @@ def _subjects(server: ThreadedSMTPTestServer) -> list[str]:
     return [str(m.message()["Subject"]) for m in server.messages]
 
 
+def _sent(services: Services, email_id: int) -> tuple[Status, str] | None:
+    (delivery,) = services.outbox.show(email_id).deliveries
+    return (delivery.status, delivery.link) if delivery.status is Status.SENT else None
+
+
+def _notice_sent(services: Services, alarm: int) -> tuple[str, tuple[Status, str]]:
+    """Wait for the notice (the one email besides ``alarm``) to be sent; its Message-ID
+    and (status, link)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        rows = [r for r in services.outbox.list() if r.email_id != alarm]
+        if rows and (done := _sent(services, rows[0].email_id)):
+            return rows[0].message_id, done
+        assert time.monotonic() < deadline, ("the notice was not sent", rows)
+        time.sleep(0.1)
+
+
 def test_the_fell_back_notice_arrives_through_the_backup_while_the_primary_is_down(
     tmp_path: Path,
 ) -> None:
@@ -61,33 +79,57 @@ def test_the_fell_back_notice_arrives_through_the_backup_while_the_primary_is_do
     with ThreadedSMTPTestServer() as backup:
         _site(data, port, backup.port)
         services = Services.open(data)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "tocsin", "worker", "--data", str(data)],
-            env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        worker = _start_worker(data)
         try:
             alarm = services.outbox.enqueue(mail("ops@example.net"), Priority.FIRE)
-            deadline = time.monotonic() + WAIT
-            while not any("falls back" in s for s in _subjects(backup)):
-                assert time.monotonic() < deadline, (_subjects(backup), services.outbox.list())
-                time.sleep(0.1)
-            assert services.outbox.show(alarm).deliveries[0].link == "backup-1"
-            notices = [
-                d for e in services.outbox.list() if e.priority == Priority.ALARM
-                for d in services.outbox.show(e.id).deliveries
-            ]  # fmt: skip
-            assert [(d.status, d.link) for d in notices] == [(Status.SENT, "backup-1")]
-            assert [to for m in backup.messages for to in m.rcpt_tos] == [
-                "ops@example.net", "admin@example.net"
-            ]  # fmt: skip
+            message_id, done = _notice_sent(services, alarm)
+            assert done == (Status.SENT, "backup-1")
+            assert _sent(services, alarm) == (Status.SENT, "backup-1")
+            (got,) = [m.message() for m in backup.messages if m.rcpt_tos == ("admin@example.net",)]
+            assert got["Message-ID"] == message_id
+            assert "falls back" in str(got["Subject"])
         finally:
-            worker.terminate()
-            try:
-                _, err = worker.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                _, err = worker.communicate()
+            err = _stop(worker)
             services.close()
+    assert b"Traceback" not in err
+
+
+def _start_worker(data: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tocsin", "worker", "--data", str(data)],
+        env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> bytes:
+    worker.terminate()
+    try:
+        return worker.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        return worker.communicate()[1]
+
+
+@pytest.mark.postfix
+def test_the_fell_back_notice_reaches_postfix_as_backup_while_the_primary_is_down(
+    tmp_path: Path, real_smtp: RealSMTP
+) -> None:
+    data = tmp_path / "data"
+    with ThreadedSMTPTestServer() as gone:
+        port = gone.port  # then stopped: the primary refuses connections, all along
+    _site(data, port, real_smtp.plain_port, real_smtp.host)
+    services = Services.open(data)
+    worker = _start_worker(data)
+    try:
+        alarm = services.outbox.enqueue(mail("ops@example.net"), Priority.FIRE)
+        message_id, done = _notice_sent(services, alarm)
+        assert done == (Status.SENT, "backup-1")
+        got = wait_for_delivery(real_smtp, message_id, timeout=WAIT)
+        assert "falls back" in str(got["Subject"])
+        assert str(got["To"]) == "admin@example.net"
+    finally:
+        err = _stop(worker)
+        services.close()
     assert b"Traceback" not in err
 
 
