@@ -116,7 +116,7 @@ def test_a_new_database_records_each_version(place: Place) -> None:
     finally:
         store.close()
     recorded = [(v, n) for v, n, _ in _versions(place)]
-    assert recorded[:4] == [
+    assert recorded[:5] == [
         (1, "initial"),
         (2, "test_emails"),
         (3, "mqtt_dead_letter"),
@@ -167,7 +167,15 @@ def _version_1_part(catalog: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 _LATER_TABLES = frozenset(
-    {"test_email", "mqtt_dead_letter", "event_ack", "ack_token_used", "ack_token_used_expiry"}
+    {
+        "test_email",
+        "mqtt_dead_letter",
+        "event_ack",
+        "ack_token_used",
+        "ack_token_used_expiry",
+        "outbox_attempt",
+        "outbox_attempt_delivery",
+    }
 )
 
 
