@@ -31,7 +31,6 @@ work on the machine skews every figure, so read ratios rather than absolute time
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import json
 import os
@@ -61,7 +60,7 @@ def serve(data: str, port: int, database: str, profile: str) -> None:
     """``--serve``: what ``tocsin serve`` runs, over ``data`` (a child process)."""
     import cProfile
 
-    from tocsin.cli.runtime import serve_forever
+    from tocsin.cli.runtime import run_service, serve_forever
     from tocsin.services.context import Services
 
     services = Services.open(data, database_url=database or None)
@@ -70,7 +69,7 @@ def serve(data: str, port: int, database: str, profile: str) -> None:
     if profiler is not None:
         profiler.enable()  # the event loop's thread only (the intake runs in a pool)
     try:
-        asyncio.run(serve_forever(services, host="127.0.0.1", port=port))
+        run_service(serve_forever(services, host="127.0.0.1", port=port))
     finally:
         if profiler is not None:
             profiler.disable()
