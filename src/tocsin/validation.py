@@ -80,6 +80,10 @@ class Report:
     def __add__(self, other: Report) -> Report:
         return Report(self.issues + other.issues)
 
+    def as_dicts(self, language: str = "en") -> list[dict[str, Any]]:
+        """Every issue as JSON, its text in ``language`` (what the API and ``--json`` show)."""
+        return [issue.as_dict(language) for issue in self.issues]
+
 
 def address_issue(field: str, error: InvalidAddress) -> Issue:
     """The error for an address refused by :func:`~tocsin.address.parse_address`."""

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, params, status
 
 from tocsin.http import CSRF_HEADER, SESSION_COOKIE, csrf_matches, services_of
+from tocsin.i18n import available_languages
 from tocsin.model import Admin, ApiToken, Session
 from tocsin.services.accounts import LoginThrottled
 
-__all__ = ["Principal", "authenticate", "require_admin", "require_scope"]
+__all__ = ["Principal", "answer_language", "authenticate", "require_admin", "require_scope"]
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -100,3 +101,9 @@ def require_scope(scope: str) -> params.Depends:
 
 
 require_admin = require_scope("admin")
+
+
+def answer_language(request: Request, principal: Principal) -> str:
+    """The language of an answer's texts: ``?lang=`` when Tocsin has it, else the caller's."""
+    wanted = request.query_params.get("lang") or ""
+    return wanted if wanted in available_languages() else principal.language

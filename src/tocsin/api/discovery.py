@@ -8,9 +8,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.address import InvalidAddress
-from tocsin.api.auth import Principal, require_admin
+from tocsin.api.auth import Principal, answer_language, require_admin
 from tocsin.api.json_route import StrictJSONRoute
-from tocsin.i18n import available_languages
 from tocsin.providers.discovery import Discovery
 from tocsin.providers.presets import presets
 
@@ -20,15 +19,10 @@ router = APIRouter(prefix="/api/v1/settings", tags=["settings"], route_class=Str
 Admin = Annotated[Principal, require_admin]
 
 
-def _language(request: Request, principal: Principal) -> str:
-    wanted = request.query_params.get("lang") or ""
-    return wanted if wanted in available_languages() else principal.language
-
-
 @router.get("/presets")
 def list_presets(request: Request, principal: Admin) -> dict[str, Any]:
     """The provider presets, "other" last; ``needs`` says what else each one needs."""
-    language = _language(request, principal)
+    language = answer_language(request, principal)
     return {"presets": [item.as_dict(language) for item in presets()]}
 
 
@@ -50,7 +44,7 @@ async def discover_settings(
     what every source gave; ``found`` is false when there is nothing.  Saves nothing.
     At most 20 lookups a minute (429 with Retry-After beyond).
     """
-    language = _language(request, principal)
+    language = answer_language(request, principal)
     limiter = request.app.state.discover_limiter
     wait = limiter.retry_after("discover")
     if wait > 0:

@@ -7,27 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
-from tocsin.api.auth import Principal, require_admin
+from tocsin.api.auth import Principal, answer_language, require_admin
 from tocsin.api.json_route import StrictJSONRoute
 from tocsin.http import services_of
-from tocsin.i18n import available_languages, translate
+from tocsin.i18n import translate
 from tocsin.intake.mqtt.config import validate
 from tocsin.intake.mqtt.service import MqttService
-from tocsin.validation import Report
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/intake/mqtt", tags=["mqtt"], route_class=StrictJSONRoute)
 Admin = Annotated[Principal, require_admin]
-
-
-def _language(request: Request, principal: Principal) -> str:
-    wanted = request.query_params.get("lang") or ""
-    return wanted if wanted in available_languages() else principal.language
-
-
-def _issues(report: Report, language: str) -> list[dict[str, Any]]:
-    return [issue.as_dict(language) for issue in report.issues]
 
 
 def _status(service: MqttService, language: str) -> dict[str, Any]:
@@ -42,12 +32,12 @@ def _status(service: MqttService, language: str) -> dict[str, Any]:
 @router.get("")
 def read_mqtt(request: Request, principal: Admin) -> dict[str, Any]:
     """The settings (the password only as ``password_set``), advice, and the status."""
-    language = _language(request, principal)
+    language = answer_language(request, principal)
     service = MqttService(services_of(request))
     settings = service.load()
     return {
         "settings": settings.public(),
-        "issues": _issues(validate(settings), language),
+        "issues": validate(settings).as_dicts(language),
         "status": _status(service, language),
     }
 
@@ -68,9 +58,9 @@ def change_mqtt(
 ) -> JSONResponse:
     """Change the settings as a whole: refused with field-named errors, or saved with
     advice.  ``tocsin serve`` reconnects with them within seconds."""
-    language = _language(request, principal)
+    language = answer_language(request, principal)
     updated, report, saved = MqttService(services_of(request)).update(changes)
-    body = {"saved": saved, "settings": updated.public(), "issues": _issues(report, language)}
+    body = {"saved": saved, "settings": updated.public(), "issues": report.as_dicts(language)}
     return JSONResponse(body, status_code=200 if saved else 422)
 
 

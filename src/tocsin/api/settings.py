@@ -13,32 +13,22 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from tocsin.address import InvalidAddress, parse_address
-from tocsin.api.auth import Principal, require_admin
+from tocsin.api.auth import Principal, answer_language, require_admin
 from tocsin.api.json_route import StrictJSONRoute
 from tocsin.errors import ConfigError, DeliveryError, SignInFailed
 from tocsin.http import services_of
-from tocsin.i18n import available_languages, translate
+from tocsin.i18n import translate
 from tocsin.services.oauth_signin import browser_is_elsewhere, browser_sign_in, device_sign_in
 from tocsin.services.test_email import TestEmailRefused, send_test_email
 from tocsin.services.test_email_limit import TestEmailLimit, wait_in_words
 from tocsin.settings import OAuthFlow, validate
 from tocsin.signin import DeviceCode
 from tocsin.transports.diagnostics import CheckStep
-from tocsin.validation import Report
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"], route_class=StrictJSONRoute)
 Admin = Annotated[Principal, require_admin]
-
-
-def _language(request: Request, principal: Principal) -> str:
-    wanted = request.query_params.get("lang") or ""
-    return wanted if wanted in available_languages() else principal.language
-
-
-def _issues(report: Report, language: str) -> list[dict[str, Any]]:
-    return [issue.as_dict(language) for issue in report.issues]
 
 
 @router.get("")
@@ -47,7 +37,7 @@ def read_settings(request: Request, principal: Admin) -> dict[str, Any]:
     settings = services_of(request).settings.load()
     return {
         "settings": settings.public(),
-        "issues": _issues(validate(settings), _language(request, principal)),
+        "issues": validate(settings).as_dicts(answer_language(request, principal)),
     }
 
 
@@ -61,9 +51,9 @@ def change_settings(
     ],
 ) -> JSONResponse:
     """Change settings as a whole: refused with field-named errors, or saved with advice."""
-    language = _language(request, principal)
+    language = answer_language(request, principal)
     updated, report, saved = services_of(request).settings.update(changes)
-    body = {"saved": saved, "settings": updated.public(), "issues": _issues(report, language)}
+    body = {"saved": saved, "settings": updated.public(), "issues": report.as_dicts(language)}
     return JSONResponse(body, status_code=200 if saved else 422)
 
 
@@ -111,9 +101,9 @@ def change_failover(
     ],
 ) -> JSONResponse:
     """Change the failover chain: refused with field-named errors, or saved with advice."""
-    language = _language(request, principal)
+    language = answer_language(request, principal)
     updated, report, saved = services_of(request).failover.update(changes)
-    body = {"saved": saved, "failover": updated.public(), "issues": _issues(report, language)}
+    body = {"saved": saved, "failover": updated.public(), "issues": report.as_dicts(language)}
     return JSONResponse(body, status_code=200 if saved else 422)
 
 
@@ -126,7 +116,7 @@ async def test_email(
     Without ``settings`` the saved settings are tested; with them, the saved settings
     as those changes would make them, and nothing is saved.
     """
-    language = _language(request, principal)
+    language = answer_language(request, principal)
     try:
         parse_address(body.to)
     except InvalidAddress as exc:
@@ -171,7 +161,7 @@ async def _run(
             sent = report.ok
             return {"type": "report", **report.as_dict()}
         except TestEmailRefused as exc:
-            return {"type": "refused", "message": str(exc), "issues": _issues(exc.report, language)}
+            return {"type": "refused", "message": str(exc), "issues": exc.report.as_dicts(language)}
         finally:
             limit.end(to, sent=sent)  # only a delivered test counts against the recipient
             queue.put_nowait(None)
@@ -211,7 +201,7 @@ async def oauth_sign_in(request: Request, principal: Admin) -> StreamingResponse
     ``not_ready`` (``issues`` by field) or ``failed`` (``message``, in the admin's
     language).  Leaving (closing the request) stops the waiting.
     """
-    language = _language(request, principal)
+    language = answer_language(request, principal)
     return StreamingResponse(_sign_in(request, language), media_type="application/x-ndjson")
 
 

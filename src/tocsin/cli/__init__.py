@@ -317,7 +317,7 @@ def _refused_test(report: Report, language: str, *, enabled: bool, as_json: bool
     else:
         summary = translate("test_email_incomplete", language)
     if as_json:
-        issues = [issue.as_dict(language) for issue in report.issues]
+        issues = report.as_dicts(language)
         document = {"ok": False, "error": summary, "enabled": enabled, "issues": issues}
         out.print_json(json.dumps(document))
         return
