@@ -11,14 +11,13 @@ primary is down.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from tocsin.errors import FailureLog
 from tocsin.model import Severity
 from tocsin.outbox.chain import FailoverHook
 from tocsin.services.context import Services
-from tocsin.services.summaries import clear_system_event, raise_system_event
+from tocsin.services.summaries import clear_system_event, off_the_loop, raise_system_event
 
 __all__ = ["DELIVERY_FAILOVER", "failover_notifier"]
 
@@ -57,11 +56,6 @@ def failover_notifier(services: Services) -> FailoverHook:
             except Exception:
                 _failures.failed("reporting the failover of the email links failed")
 
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            report()
-        else:
-            loop.run_in_executor(None, report)
+        off_the_loop(report)
 
     return on_failover

@@ -59,6 +59,7 @@ __all__ = [
     "default_checks",
     "delivery_delay_check",
     "engine_check",
+    "off_the_loop",
     "outbox_pause_notifier",
     "raise_system_event",
     "run_summaries",
@@ -254,14 +255,19 @@ def outbox_pause_notifier(services: Services) -> Callable[[ConfigurationProblem]
             except Exception:
                 _failures.failed("reporting the delivery pause failed")
 
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            report()
-        else:
-            loop.run_in_executor(None, report)
+        off_the_loop(report)
 
     return on_pause
+
+
+def off_the_loop(work: Callable[[], None]) -> None:
+    """Run ``work`` (store work) in a thread when called on an event loop, else now."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        work()
+    else:
+        loop.run_in_executor(None, work)
 
 
 def _sync_problems(
