@@ -5,18 +5,16 @@ email in the Maildir; Chromium opens it (which must NOT acknowledge: mail scanne
 open every link), clicks confirm (which does), and the other recipient finds the
 threaded note in the Maildir.  Then the refusals: used, expired, forged, no CSRF token;
 the events page's button and the public URL box.  Screenshots at 375 and 1280 px go to
-``/work/helper-notes/shots/wt13`` (or ``$TOCSIN_SHOTS``) and ``test-artifacts/``.
+``test-artifacts/screenshots`` (or ``$TOCSIN_SHOTS``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 import time
 from email.message import EmailMessage
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,22 +27,19 @@ from tocsin.outbox import DeliveryEngine, EngineOptions, Status
 from tocsin.services.context import Services
 from tocsin.store import ACK_KEY_FILE, load_ack_key
 
-SHOTS = Path(os.environ.get("TOCSIN_SHOTS", "/work/helper-notes/shots/wt13"))
 FAST = EngineOptions(poll_interval=0.05, settings_interval=0.05, lease=10.0, shutdown_grace=5.0)
 WIDTHS = {"phone": {"width": 375, "height": 800}, "desktop": {"width": 1280, "height": 900}}
 
 
 def _shoot(page: Page, name: str) -> None:
-    """The page at 375 and 1280 px wide, into SHOTS and the test artefacts."""
-    for where in (SHOTS, SCREENSHOTS):
-        where.mkdir(parents=True, exist_ok=True)
+    """The page at 375 and 1280 px wide, into the test artefacts."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
     for suffix, viewport in WIDTHS.items():
         page.set_viewport_size(viewport)
         fits = page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
         assert fits, f"{name} scrolls sideways at {viewport['width']} px"
-        for where in (SHOTS, SCREENSHOTS):
-            page.screenshot(path=str(where / f"ack-{name}-{suffix}.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"ack-{name}-{suffix}.png"), full_page=True)
     if size:
         page.set_viewport_size(size)
 

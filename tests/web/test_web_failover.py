@@ -4,12 +4,9 @@ width, in English and German: add a backup link, errors by field, the password k
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
-from web_helpers import SCREENSHOTS
 
 from helpers import LiveServer
 from tocsin.message import compose
@@ -19,7 +16,6 @@ from tocsin.services.context import Services
 from tocsin.testing import ThreadedSMTPTestServer
 
 PASSWORD = "Backup-Page-Passw0rd"
-SHOTS = Path("/work/helper-notes/shots/wt14fail")
 
 
 def _primary(services: Services) -> None:
@@ -27,13 +23,6 @@ def _primary(services: Services) -> None:
         {"enabled": True, "host": "mail.example.com", "sender_address": "alarm@example.com"}
     )
     assert saved, report.errors
-
-
-def _keep(name: str) -> None:
-    """Copy the screenshots for the helper's notes, where the lead looks at them."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for suffix in ("desktop", "phone"):
-        shutil.copy(SCREENSHOTS / f"{name}-{suffix}.png", SHOTS / f"{name}-{suffix}.png")
 
 
 def test_a_backup_link_is_added_refused_by_field_and_its_password_kept(
@@ -69,7 +58,6 @@ def test_a_backup_link_is_added_refused_by_field_and_its_password_kept(
     assert chain.links[0].password == Secret(PASSWORD)
     expect(page.get_by_label("Send through")).to_be_visible()  # the test email's link
     shoot(page, "failover-en")
-    _keep("failover-en")
 
 
 def test_the_section_in_german_and_a_link_removed(
@@ -89,7 +77,6 @@ def test_the_section_in_german_and_a_link_removed(
     expect(section.get_by_role("heading", name="Ausweichweg", exact=True)).to_be_visible()
     expect(section.get_by_text("Warnungen folgen den Alarmen")).to_be_visible()
     shoot(page, "failover-de")
-    _keep("failover-de")
     page.locator("#f-fo_link0_remove").check()
     section.get_by_role("button", name="Ausweichweg übernehmen").click()
     expect(page).to_have_url(re.compile(r"failover_saved=1"))

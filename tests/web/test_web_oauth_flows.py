@@ -7,9 +7,7 @@ is on another machine than Tocsin."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +24,7 @@ from tocsin.testing import OAuthTestServer, make_client_certificate
 MAILBOX = "alarm@example.com"
 PUBLIC = "desktop-app"
 ELSEWHERE = "tocsin-box.test"  # resolved to 127.0.0.1 by this module's browser only
-SHOTS = Path(os.environ.get("TOCSIN_SHOTS_DIR") or SCREENSHOTS)
+SHOTS = SCREENSHOTS
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 812}}
 
 TEXTS = {

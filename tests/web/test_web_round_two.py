@@ -6,7 +6,6 @@ delivery log's detail view.  Screenshots go to $TOCSIN_SHOTS (test-artifacts by 
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
@@ -30,7 +29,7 @@ from tocsin.security import hash_token, new_token
 from tocsin.services.context import Services
 
 SITE_ZONE = "Europe/Vienna"  # the server's zone in these tests ($TZ)
-SHOTS = Path(os.environ.get("TOCSIN_SHOTS", str(SCREENSHOTS)))
+SHOTS = SCREENSHOTS
 WIDTHS = (375, 1280)
 CASES = [(lang, width) for lang in ("en", "de") for width in WIDTHS]
 IDS = [f"{lang}-{width}" for lang, width in CASES]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -20,7 +21,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+# Where the page tests leave their screenshots ($TOCSIN_SHOTS to look at them elsewhere).
+SCREENSHOTS = Path(os.environ.get("TOCSIN_SHOTS") or REPO / "test-artifacts" / "screenshots")
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
