@@ -106,6 +106,8 @@ _WORD_CODES: Final = (
     # added for issue 13 (escalation)
     "prefix_escalated",
     "prefix_reminder",
+    "headline_escalated",
+    "headline_reminder",
 )
 
 _COLORS: Final = {

@@ -116,12 +116,13 @@ def test_a_new_database_records_each_version(place: Place) -> None:
     finally:
         store.close()
     recorded = [(v, n) for v, n, _ in _versions(place)]
-    assert recorded[:4] == [
+    assert recorded[:6] == [
         (1, "initial"),
         (2, "test_emails"),
         (3, "mqtt_dead_letter"),
         (4, "delivery_link"),
         (5, "acknowledgements"),
+        (6, "escalation"),
     ]
     assert [v for v, _ in recorded] == list(range(1, NEWEST + 1))
 
@@ -167,7 +168,16 @@ def _version_1_part(catalog: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 _LATER_TABLES = frozenset(
-    {"test_email", "mqtt_dead_letter", "event_ack", "ack_token_used", "ack_token_used_expiry"}
+    {
+        "test_email",
+        "mqtt_dead_letter",
+        "event_ack",
+        "ack_token_used",
+        "ack_token_used_expiry",
+        "escalation_policy",
+        "escalation_timer",
+        "escalation_timer_due",
+    }
 )
 
 
