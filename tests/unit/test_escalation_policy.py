@@ -63,7 +63,7 @@ def test_round_trip_through_plain_data() -> None:
         ),
         ({"steps": [{"after_minutes": True, "users": ["a"]}]}, "escalation_minutes"),
         ({"categories": ["flood"]}, "escalation_category"),
-        ({"remind_max": 3}, "escalation_remind"),
+        ({"remind_max": 3}, "escalation_remind_every"),
         ({"remind_every": 5, "remind_max": 0}, "escalation_remind"),
         ({"remind_every": 5, "remind_max": 21}, "escalation_remind"),
         ({"other": 1}, "escalation_shape"),

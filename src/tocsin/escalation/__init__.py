@@ -17,13 +17,22 @@ from tocsin.escalation.policy import (
     policy_from_dict,
     policy_to_dict,
 )
-from tocsin.escalation.timers import Timer, TimerKind, TimerState, applies, plan_timers
+from tocsin.escalation.timers import (
+    EscalationState,
+    Timer,
+    TimerKind,
+    TimerState,
+    applies,
+    escalation_state,
+    plan_timers,
+)
 
 __all__ = [
     "MAX_MINUTES",
     "MAX_REMINDERS",
     "MAX_STEPS",
     "EscalationPolicy",
+    "EscalationState",
     "EscalationStep",
     "PolicyError",
     "Timer",
@@ -31,6 +40,7 @@ __all__ = [
     "TimerState",
     "applies",
     "effective_escalation",
+    "escalation_state",
     "plan_timers",
     "policy_from_dict",
     "policy_to_dict",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from tocsin.errors import ConfigError
+from tocsin.i18n import translate
 from tocsin.model import Category
 from tocsin.routing import GroupTree
 from tocsin.validation import Issue, Level
@@ -43,20 +44,17 @@ MAX_USERS_PER_STEP: Final = 50
 class PolicyError(ConfigError, ValueError):
     """An escalation policy that cannot be used; ``code`` and ``field`` say why and where."""
 
-    def __init__(self, code: str, field: str, message: str, **params: str) -> None:
-        issue = Issue(field=field, code=code, level=Level.ERROR, params=params)
-        super().__init__(message, issues=(issue,))
+    def __init__(self, code: str, field: str, **params: object) -> None:
+        texts = {"field": field, **{k: str(v) for k, v in params.items()}}
+        issue = Issue(field=field, code=code, level=Level.ERROR, params=texts)
+        super().__init__(translate(code, "en", **texts), issues=(issue,))
         self.code = code
         self.field = field
 
 
 def _minutes(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MINUTES:
-        raise PolicyError(
-            "escalation_minutes",
-            field,
-            f"{field} must be a whole number of minutes from 1 to {MAX_MINUTES}, not {value!r}",
-        )
+        raise PolicyError("escalation_minutes", field, max=MAX_MINUTES, value=repr(value)[:40])
     return value
 
 
@@ -70,13 +68,9 @@ class EscalationStep:
     def __post_init__(self) -> None:
         _minutes(self.after_minutes, "after_minutes")
         if not self.user_ids:
-            raise PolicyError("escalation_no_users", "users", "an escalation step needs a user")
+            raise PolicyError("escalation_no_users", "users")
         if len(self.user_ids) > MAX_USERS_PER_STEP or len(set(self.user_ids)) != len(self.user_ids):
-            raise PolicyError(
-                "escalation_users",
-                "users",
-                f"a step names 1 to {MAX_USERS_PER_STEP} different users",
-            )
+            raise PolicyError("escalation_users", "users", max=MAX_USERS_PER_STEP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,26 +88,18 @@ class EscalationPolicy:
 
     def __post_init__(self) -> None:
         if len(self.steps) > MAX_STEPS:
-            raise PolicyError("escalation_steps", "steps", f"at most {MAX_STEPS} steps")
+            raise PolicyError("escalation_steps", "steps", max=MAX_STEPS)
         times = [s.after_minutes for s in self.steps]
         if times != sorted(set(times)):
-            raise PolicyError(
-                "escalation_order", "steps", "the steps' minutes must grow from step to step"
-            )
+            raise PolicyError("escalation_order", "steps")
         if self.remind_every is None:
             if self.remind_max:
-                raise PolicyError(
-                    "escalation_remind", "remind_max", "reminders need remind_every as well"
-                )
+                raise PolicyError("escalation_remind_every", "remind_every")
             return
         _minutes(self.remind_every, "remind_every")
         max_ = self.remind_max
         if isinstance(max_, bool) or not isinstance(max_, int) or not 1 <= max_ <= MAX_REMINDERS:
-            raise PolicyError(
-                "escalation_remind",
-                "remind_max",
-                f"remind_max must be a whole number from 1 to {MAX_REMINDERS}, not {max_!r}",
-            )
+            raise PolicyError("escalation_remind", "remind_max", max=MAX_REMINDERS)
 
     @property
     def off(self) -> bool:
@@ -156,17 +142,18 @@ def _category(value: object) -> Category:
     try:
         return Category(str(value))
     except ValueError:
+        choices = ", ".join(c.value for c in Category)
         raise PolicyError(
-            "escalation_category", "categories", f"there is no category {value!r}"
+            "escalation_category", "categories", value=str(value)[:40], choices=choices
         ) from None
 
 
 def _step(index: int, raw: object) -> EscalationStep:
     if not isinstance(raw, Mapping) or set(raw) - {"after_minutes", "users"}:
-        raise PolicyError("escalation_step", f"steps[{index}]", "a step is {after_minutes, users}")
+        raise PolicyError("escalation_step", f"steps[{index}]")
     users = raw.get("users", [])
     if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
-        raise PolicyError("escalation_users", f"steps[{index}].users", "users is a list of ids")
+        raise PolicyError("escalation_users", f"steps[{index}].users", max=MAX_USERS_PER_STEP)
     return EscalationStep(raw.get("after_minutes"), tuple(users))  # type: ignore[arg-type]
 
 
@@ -174,15 +161,11 @@ def policy_from_dict(raw: object) -> EscalationPolicy:
     """Read a policy written by :func:`policy_to_dict`; raises :class:`PolicyError`."""
     known = {"categories", "steps", "remind_every", "remind_max"}
     if not isinstance(raw, Mapping) or set(raw) - known:
-        raise PolicyError(
-            "escalation_shape",
-            "escalation",
-            f"an escalation policy has only the keys {sorted(known)}",
-        )
+        raise PolicyError("escalation_shape", "escalation")
     categories = raw.get("categories", [])
     steps = raw.get("steps", [])
     if not isinstance(categories, list) or not isinstance(steps, list):
-        raise PolicyError("escalation_shape", "escalation", "categories and steps are lists")
+        raise PolicyError("escalation_shape", "escalation")
     return EscalationPolicy(
         categories=frozenset(_category(c) for c in categories),
         steps=tuple(_step(i, s) for i, s in enumerate(steps)),

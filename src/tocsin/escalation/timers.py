@@ -10,13 +10,23 @@ open and unacknowledged; otherwise the timer is cancelled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from tocsin.escalation.policy import EscalationPolicy
 from tocsin.model import Event, Severity, State
 
-__all__ = ["Timer", "TimerKind", "TimerState", "applies", "plan_timers"]
+__all__ = [
+    "EscalationState",
+    "Timer",
+    "TimerKind",
+    "TimerState",
+    "applies",
+    "escalation_state",
+    "plan_timers",
+]
 
 
 class TimerKind(StrEnum):
@@ -78,3 +88,44 @@ def plan_timers(policy: EscalationPolicy, event: Event, raised_at: float) -> lis
         Timer(event.id, seq, kind, number, at, minutes, users)
         for seq, (at, kind, number, minutes, users) in enumerate(found)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationState:
+    """An alarm's escalation for the events page and API."""
+
+    steps_done: int
+    steps_total: int
+    reminders_done: int
+    reminders_total: int
+    next_due_at: float | None
+    stopped: bool
+
+    def as_dict(self) -> dict[str, object]:
+        """As JSON."""
+        due = self.next_due_at
+        return {
+            "steps_done": self.steps_done,
+            "steps_total": self.steps_total,
+            "reminders_done": self.reminders_done,
+            "reminders_total": self.reminders_total,
+            "next_due_at": None
+            if due is None
+            else datetime.fromtimestamp(due, UTC).isoformat().replace("+00:00", "Z"),
+            "stopped": self.stopped,
+        }
+
+
+def escalation_state(timers: Sequence[Timer]) -> EscalationState:
+    steps = [t for t in timers if t.kind is TimerKind.STEP]
+    reminders = [t for t in timers if t.kind is TimerKind.REMIND]
+    """The escalation of one alarm from its timers (for the events page and API)."""
+    pending = [t.due_at for t in timers if t.state is TimerState.PENDING]
+    return EscalationState(
+        steps_done=sum(t.state is TimerState.FIRED for t in steps),
+        steps_total=len(steps),
+        reminders_done=sum(t.state is TimerState.FIRED for t in reminders),
+        reminders_total=len(reminders),
+        next_due_at=min(pending) if pending else None,
+        stopped=any(t.state is TimerState.CANCELLED for t in timers),
+    )

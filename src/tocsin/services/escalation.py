@@ -26,11 +26,13 @@ from datetime import UTC, datetime
 from tocsin.errors import FailureLog
 from tocsin.escalation import (
     EscalationPolicy,
+    EscalationState,
     PolicyError,
     Timer,
     TimerKind,
     TimerState,
     effective_escalation,
+    escalation_state,
 )
 from tocsin.model import Event, NotificationRow, NotificationStatus, StoredEvent, User, email_id
 from tocsin.outbox import NewEmail
@@ -62,43 +64,6 @@ class FireReport:
     fired: int = 0
     cancelled: int = 0
     emails: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class EscalationState:
-    """An alarm's escalation for the events page and API."""
-
-    steps_done: int
-    steps_total: int
-    reminders_done: int
-    reminders_total: int
-    next_due_at: float | None
-    stopped: bool
-
-    def as_dict(self) -> dict[str, object]:
-        """As JSON."""
-        return {
-            "steps_done": self.steps_done,
-            "steps_total": self.steps_total,
-            "reminders_done": self.reminders_done,
-            "reminders_total": self.reminders_total,
-            "next_due_at": self.next_due_at,
-            "stopped": self.stopped,
-        }
-
-
-def _state(timers: Sequence[Timer]) -> EscalationState:
-    steps = [t for t in timers if t.kind is TimerKind.STEP]
-    reminders = [t for t in timers if t.kind is TimerKind.REMIND]
-    pending = [t.due_at for t in timers if t.state is TimerState.PENDING]
-    return EscalationState(
-        steps_done=sum(t.state is TimerState.FIRED for t in steps),
-        steps_total=len(steps),
-        reminders_done=sum(t.state is TimerState.FIRED for t in reminders),
-        reminders_total=len(reminders),
-        next_due_at=min(pending) if pending else None,
-        stopped=any(t.state is TimerState.CANCELLED for t in timers),
-    )
 
 
 class EscalationService:
@@ -152,7 +117,7 @@ class EscalationService:
         """The escalation of these events (events without timers are absent)."""
         with self._store.site_reading() as site:
             timers = EscalationSQL(site.runner).timers_of(event_ids)
-        return {k: _state(v) for k, v in timers.items()}
+        return {k: escalation_state(v) for k, v in timers.items()}
 
     # ------------------------------------------------------------------ firing
     def fire_due(self, now: float | None = None) -> FireReport:
@@ -260,9 +225,7 @@ def check_users(policy: EscalationPolicy, view: SiteView) -> None:
     """Raise :class:`PolicyError` if a step names a user the site does not have."""
     unknown = sorted(u for u in policy.users() if view.user(u) is None)
     if unknown:
-        raise PolicyError(
-            "escalation_unknown_user", "steps", f"there is no user with the id '{unknown[0]}'"
-        )
+        raise PolicyError("escalation_unknown_user", "steps", user=unknown[0])
 
 
 async def run_escalation(
