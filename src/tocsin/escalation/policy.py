@@ -45,7 +45,7 @@ class PolicyError(ConfigError, ValueError):
     """An escalation policy that cannot be used; ``code`` and ``field`` say why and where."""
 
     def __init__(self, code: str, field: str, **params: object) -> None:
-        texts = {"field": field, **{k: str(v) for k, v in params.items()}}
+        texts = {"name": field, **{k: str(v) for k, v in params.items()}}
         issue = Issue(field=field, code=code, level=Level.ERROR, params=texts)
         super().__init__(translate(code, "en", **texts), issues=(issue,))
         self.code = code
@@ -161,11 +161,11 @@ def policy_from_dict(raw: object) -> EscalationPolicy:
     """Read a policy written by :func:`policy_to_dict`; raises :class:`PolicyError`."""
     known = {"categories", "steps", "remind_every", "remind_max"}
     if not isinstance(raw, Mapping) or set(raw) - known:
-        raise PolicyError("escalation_shape", "escalation")
+        raise PolicyError("escalation_shape", "")
     categories = raw.get("categories", [])
     steps = raw.get("steps", [])
     if not isinstance(categories, list) or not isinstance(steps, list):
-        raise PolicyError("escalation_shape", "escalation")
+        raise PolicyError("escalation_shape", "")
     return EscalationPolicy(
         categories=frozenset(_category(c) for c in categories),
         steps=tuple(_step(i, s) for i, s in enumerate(steps)),

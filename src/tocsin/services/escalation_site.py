@@ -48,7 +48,8 @@ def parse_escalation(raw: object, prefix: str, issues: list[Issue]) -> Escalatio
         return policy_from_dict(raw)
     except PolicyError as exc:
         for found in exc.issues:
-            field = f"{prefix}{ESCALATION}.{found.field}".rstrip(".")
+            inner = f".{found.field}" if found.field else ""
+            field = f"{prefix}{ESCALATION}{inner}"
             issues.append(issue(field, found.code, **found.params))
         return None
 
