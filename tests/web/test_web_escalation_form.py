@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from web_data import site
 
 from helpers import LiveServer
+from tocsin.ack import AckVia
 from tocsin.services.context import Services
 
 SHOTS = Path("/work/helper-notes/shots/wt13b")
@@ -112,3 +113,24 @@ def test_the_section_fits_at_desktop_and_phone_width(
     assert scroll <= width, scroll
     SHOTS.mkdir(parents=True, exist_ok=True)
     section.screenshot(path=str(SHOTS / f"escalation-{language}-{width}.png"))
+
+
+def test_the_events_page_shows_the_escalation_state(
+    signed_in: Page, server: LiveServer, services: Services
+) -> None:
+    site(services)
+    services.settings.update({"sender_address": "alarm@example.com"})
+    user = _user(services)
+    policy = {"categories": ["fire"], "steps": [{"after_minutes": 5, "users": [user]}]}
+    services.sites.update_group("hq", {"escalation": policy})
+    (accepted,) = services.events.submit(
+        {"group": "sr", "device": "Det", "sensor": "smoke", "category": "fire", "severity": "alarm"}
+    )
+    page = signed_in
+    page.goto(server.url + "/events")
+    expect(page.locator(".esc-state")).to_contain_text("Escalation steps done: 0/1 · next at")
+    services.acks.acknowledge(accepted.id, by="Anna", via=AckVia.WEB)
+    page.reload()
+    expect(page.locator(".esc-state")).to_contain_text("0/1 · stopped")
+    _german(page)
+    expect(page.locator(".esc-state")).to_contain_text("Eskalationsstufen erledigt: 0/1 · beendet")
