@@ -31,7 +31,6 @@ work on the machine skews every figure, so read ratios rather than absolute time
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import json
 import os
@@ -61,20 +60,52 @@ def serve(data: str, port: int, database: str, profile: str) -> None:
     """``--serve``: what ``tocsin serve`` runs, over ``data`` (a child process)."""
     import cProfile
 
-    from tocsin.cli.runtime import serve_forever
+    from tocsin.cli.runtime import run_service, serve_forever
     from tocsin.services.context import Services
 
     services = Services.open(data, database_url=database or None)
+    _count_statements(services, Path(data) / "statements")
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
         profiler.enable()  # the event loop's thread only (the intake runs in a pool)
     try:
-        asyncio.run(serve_forever(services, host="127.0.0.1", port=port))
+        run_service(serve_forever(services, host="127.0.0.1", port=port))
     finally:
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
         services.close()
+
+
+def _count_statements(services: Any, out: Path) -> None:
+    """SQLite: count the statements the server runs; SIGUSR1 writes the count to ``out``."""
+    conn = getattr(services.store, "_conn", None)
+    if conn is None or not hasattr(conn, "set_trace_callback"):
+        return  # PostgreSQL: not counted
+    count = [0]
+
+    def traced(_sql: str) -> None:
+        count[0] += 1
+
+    def dump(_signum: int, _frame: object) -> None:
+        out.with_suffix(".tmp").write_text(str(count[0]))
+        out.with_suffix(".tmp").replace(out)
+
+    conn.set_trace_callback(traced)
+    signal.signal(signal.SIGUSR1, dump)
+
+
+def statements_now(server: subprocess.Popen[str], data: Path) -> int:
+    """The server's statement count so far (SQLite), or -1."""
+    out = data / "statements"
+    out.unlink(missing_ok=True)
+    server.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 5.0
+    while not out.exists():
+        if time.monotonic() > deadline:
+            return -1
+        time.sleep(0.01)
+    return int(out.read_text())
 
 
 def prepare(data: Path, database: str, sink_port: int) -> str:
@@ -214,10 +245,13 @@ def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
         acks, mails = [], []
         client.post(event(f"w{tag}", 0))  # warm-up: imports, templates, first connection
         time.sleep(1.0)
+        sql0 = statements_now(server, work / "data")
         idle0, began = amlib.proc_cpu_s(server.pid), time.monotonic()
         time.sleep(2.0)  # what the server spends doing nothing (engine, summaries, timers)
         idle = (amlib.proc_cpu_s(server.pid) - idle0) / (time.monotonic() - began)
+        sql_idle = (statements_now(server, work / "data") - sql0) / (time.monotonic() - began)
         out["idle_cores"] = idle
+        sql0 = statements_now(server, work / "data")
         cpu0, began = amlib.proc_cpu_s(server.pid), time.monotonic()
         for i in range(-1, args.samples):
             seen = watch.count()
@@ -232,6 +266,8 @@ def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
             time.sleep(args.gap)
         spent = amlib.proc_cpu_s(server.pid) - cpu0 - idle * (time.monotonic() - began)
         out["cpu_latency_ms"] = spent / (args.samples + 1) * 1e3
+        sql = statements_now(server, work / "data") - sql0 - sql_idle * (time.monotonic() - began)
+        out["sql_latency"] = sql / (args.samples + 1)
         out["ack"], out["mail"] = acks, mails
         # Burst: --events in POSTs of --batch, then wait for every mail.
         time.sleep(0.5)
@@ -243,6 +279,7 @@ def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
             {"events": [event(f"b{tag}", i) for i in range(b, min(b + args.batch, n))]}
             for b in range(0, n, args.batch)
         ]
+        sql0 = statements_now(server, work / "data")
         cpu0 = amlib.proc_cpu_s(server.pid)
         t0 = time.monotonic_ns()
         for body in batches:
@@ -251,6 +288,7 @@ def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
         seen = watch.wait(n, time.monotonic() + args.burst_deadline)
         done = max(watch.stamps(), default=t0)
         out["cpu_burst_ms"] = (amlib.proc_cpu_s(server.pid) - cpu0) / n * 1e3
+        out["sql_burst"] = (statements_now(server, work / "data") - sql0) / n
         out["burst_seen"] = seen
         out["burst_rate"] = seen / ((done - t0) / 1e9)
         out["burst_post_s"] = (t_posted - t0) / 1e9
@@ -363,6 +401,11 @@ def table(
         + (f"burst {am['cpu_us'] / 1000:.2f} ms" if am and am.get("cpu_us") else "–")
         + f" | – | ≤ 0.8 ms: {verdict(t['cpu_burst_ms'] <= GOALS['cpu_ms'])} | – |",
     ]
+    if t.get("sql_latency", -1) >= 0 and t.get("sql_burst", -1) >= 0:
+        lines.append(
+            f"| SQL statements per single-recipient event (server, SQLite) | one at a time "
+            f"{t['sql_latency']:.1f}, burst {t['sql_burst']:.1f} | – | – | – | – |"
+        )
     if ob:
         share = ob["outbox_rate"] / ob["source_rate"]
         lines.append(

@@ -60,3 +60,26 @@ def alarm_emails(services: Services) -> tuple[str, dict[str, int]]:
             ))  # fmt: skip
     services.store.record(updates, owner="test", now=now)
     return accepted.id, ids
+
+
+BUSY_REPLY = "421 4.3.2 Service busy, closing transmission channel"
+
+
+def ops_tries_again(services: Services, ops_email: int) -> None:
+    """The Ops desk's email, after its greylisting: a second attempt through backup link 1
+    (the server busy), a third there accepted.  Each is one attempt in the log."""
+    start = time.time() + 301  # past the first attempt's next_attempt_at
+    for n in range(2):
+        now = start + n * 400
+        (claimed,) = services.store.claim(owner="test", now=now, limit=10, lease=60)
+        assert claimed.email_id == ops_email
+        (delivery,) = claimed.deliveries
+        if n == 0:
+            update = DeliveryUpdate(
+                delivery.id, Status.QUEUED, next_attempt_at=now + 300, step="connect",
+                reason="server_busy", code=421, server_reply=BUSY_REPLY, link="backup-1",
+            )  # fmt: skip
+        else:
+            update = DeliveryUpdate(delivery.id, Status.SENT, step="data", code=250,
+                                    server_reply=SENT_REPLY, link="backup-1")  # fmt: skip
+        services.store.record([update], owner="test", now=now)

@@ -9,7 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from delivery_story import LATER_REPLY, SENT_REPLY, alarm_emails, story_site
+from delivery_story import (
+    BUSY_REPLY,
+    LATER_REPLY,
+    SENT_REPLY,
+    alarm_emails,
+    ops_tries_again,
+    story_site,
+)
 from helpers import LiveServer
 from tocsin.message import compose
 from tocsin.services.context import Services
@@ -61,6 +68,30 @@ def test_one_email_with_attempts_answers_headers_and_its_event(
     assert delivery["next_attempt_at"] > delivery["updated_at"]
 
 
+def test_each_attempt_is_listed_with_its_time_verdict_answer_and_link(
+    api: httpx.Client, services: Services
+) -> None:
+    story_site(services)
+    _, ids = alarm_emails(services)
+    ops_tries_again(services, ids["ops"])
+    (delivery,) = api.get(f"/api/v1/outbox/{ids['ops']}").json()["deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 3)
+    history = delivery["history"]
+    assert [(a["attempt"], a["status"], a["step"], a["code"], a["link"]) for a in history] == [
+        (1, "queued", "rcpt_to", 451, ""),
+        (2, "queued", "connect", 421, "backup-1"),
+        (3, "sent", "data", 250, "backup-1"),
+    ]
+    assert [a["answer"] for a in history] == [LATER_REPLY, BUSY_REPLY, SENT_REPLY]
+    assert [a["reason"] for a in history] == ["greylisted", "server_busy", ""]
+    assert history[0]["at"] < history[1]["at"] < history[2]["at"] == delivery["updated_at"]
+    anna = api.get(f"/api/v1/outbox/{ids['anna']}").json()["deliveries"][0]
+    assert [(a["attempt"], a["answer"]) for a in anna["history"]] == [(1, SENT_REPLY)]
+    listed = api.get("/api/v1/outbox").json()["deliveries"]
+    assert len(listed) == 2
+    assert not [row for row in listed if "history" in row]  # the list stays light
+
+
 def test_an_email_not_about_one_event_has_no_event_id(
     api: httpx.Client, services: Services
 ) -> None:
@@ -69,6 +100,7 @@ def test_an_email_not_about_one_event_has_no_event_id(
     body = api.get(f"/api/v1/outbox/{email_id}").json()
     assert body["event_id"] is None
     assert body["deliveries"][0]["attempts"] == 0
+    assert body["deliveries"][0]["history"] == []
 
 
 def test_an_unknown_email_is_404_and_a_stranger_is_refused(

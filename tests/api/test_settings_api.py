@@ -215,3 +215,13 @@ def test_loaded_settings_follow_a_change_made_by_another_process(services, tmp_p
     assert changed.sender_address == "b@example.com"
     assert changed.password is not None
     assert changed.password.reveal() == "second secret"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/v1/settings", "/no/such/page"])
+def test_security_headers_once_on_every_answer(server, path):
+    from tocsin.api.app import SECURITY_HEADERS
+
+    answer = httpx.get(f"{server.url}{path}", timeout=10)
+    assert answer.status_code in (200, 401, 404)
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers.get_list(name) == [value]

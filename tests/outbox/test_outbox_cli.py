@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,7 +13,14 @@ from pathlib import Path
 import pytest
 from outbox_support import enqueue
 
-from delivery_story import LATER_REPLY, SENT_REPLY, alarm_emails, story_site
+from delivery_story import (
+    BUSY_REPLY,
+    LATER_REPLY,
+    SENT_REPLY,
+    alarm_emails,
+    ops_tries_again,
+    story_site,
+)
 from tocsin.outbox import DeliveryUpdate, Status
 from tocsin.services.context import Services
 
@@ -146,6 +154,18 @@ def test_show_gives_attempts_answers_headers_and_the_event(tmp_path: Path) -> No
     assert "  next attempt  " in later
     assert f"last error    greylisted at rcpt_to: {LATER_REPLY}" in later
     assert "  sent          " not in later
+
+    assert "  attempts (newest first)" in later
+    assert re.search(rf"#1 +\S+ \S+ UTC  queued at rcpt_to\n +{re.escape(LATER_REPLY)}", later)
+
+    services = Services.open(data)
+    ops_tries_again(services, ids["ops"])
+    services.close()
+    tried = tocsin(data, "show", str(ids["ops"])).stdout
+    lines = [line.split(" UTC  ")[-1] for line in tried.splitlines() if line.startswith("    #")]
+    assert lines == ["sent at data via backup-1", "queued at connect via backup-1",
+                     "queued at rcpt_to"]  # newest first  # fmt: skip
+    assert tried.index(SENT_REPLY) < tried.index(BUSY_REPLY) < tried.index(LATER_REPLY)
 
     shown = json.loads(tocsin(data, "show", str(ids["anna"]), "--json").stdout)
     assert shown["event_id"] == event_id

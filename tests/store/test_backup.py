@@ -4,8 +4,10 @@ with the SMTP password still decrypting; a wrong passphrase writes nothing."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -19,12 +21,13 @@ from cryptography.fernet import Fernet
 from store_support import make_v1_sqlite, with_extra_migration
 
 from helpers import tocsin_cli, tocsin_serve
+from tocsin.ack.token import AckSigner, TokenInvalid
 from tocsin.errors import SchemaTooNew
 from tocsin.outbox import ListFilter, Status
 from tocsin.services.backup import make_backup, restore_backup
 from tocsin.services.context import Services
-from tocsin.store import open_store
-from tocsin.store.backup import WrongPassphrase, open_key, seal_key
+from tocsin.store import ACK_KEY_FILE, load_ack_key, open_store
+from tocsin.store.backup import BackupError, WrongPassphrase, open_key, seal_key
 from tocsin.store.migrations import APPLIANCE, upgrade
 from tocsin.testing import TestCA, ThreadedSMTPTestServer
 
@@ -323,4 +326,98 @@ def test_a_backup_of_a_newer_schema_is_refused_before_anything_is_written(
     make_backup(tmp_path / "b", data=tmp_path / "old", passphrase=PASSPHRASE)
     with pytest.raises(SchemaTooNew, match=f"in the backup is at schema version {NEWEST + 1}"):
         restore_backup(tmp_path / "b", data=tmp_path / "new", passphrase=PASSPHRASE)
+    assert not (tmp_path / "new").exists()
+
+
+def _signed_link(data: Path) -> str:
+    """A token signed with the data directory's acknowledgement key (made if none)."""
+    return AckSigner(load_ack_key(data / ACK_KEY_FILE)).sign("event-1", "user-1")
+
+
+def test_an_acknowledge_link_sent_before_the_backup_works_after_a_restore_elsewhere(
+    tmp_path: Path,
+) -> None:
+    _v1_data_dir(tmp_path / "old")
+    token = _signed_link(tmp_path / "old")
+    manifest = make_backup(tmp_path / "b", data=tmp_path / "old", passphrase=PASSPHRASE)
+    assert manifest["ack_key"] == "sealed"
+    with tarfile.open(tmp_path / "b") as tar:
+        sealed = tar.extractfile("ack.key.enc").read()  # type: ignore[union-attr]
+    assert (tmp_path / "old" / ACK_KEY_FILE).read_bytes().strip() not in sealed
+
+    report = restore_backup(tmp_path / "b", data=tmp_path / "new", passphrase=PASSPHRASE)
+    assert report.ack_key == "restored"
+    restored = tmp_path / "new" / ACK_KEY_FILE
+    assert stat.S_IMODE(restored.stat().st_mode) == 0o600
+    claim = AckSigner(load_ack_key(restored)).verify(token)
+    assert (claim.event_id, claim.user_id) == ("event-1", "user-1")
+
+
+def test_the_sealed_acknowledgement_key_cannot_pass_for_the_secret_key() -> None:
+    sealed = seal_key(b"a" * 44, PASSPHRASE, member="ack.key.enc")
+    assert open_key(sealed, PASSPHRASE, member="ack.key.enc") == b"a" * 44
+    with pytest.raises(WrongPassphrase):
+        open_key(sealed, PASSPHRASE)  # as secret.key.enc: another associated data
+
+
+def _without_ack_key(backup: Path, old_format: Path) -> None:
+    """``backup`` rewritten as a Tocsin before this change wrote it: no ack key at all."""
+    with tarfile.open(backup) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
+    manifest = json.loads(members.pop("manifest.json"))
+    del manifest["ack_key"], manifest["files"]["ack.key.enc"]
+    members.pop("ack.key.enc")
+    with tarfile.open(old_format, "w:gz") as tar:
+        for name, data in {"manifest.json": json.dumps(manifest).encode(), **members}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_a_backup_without_the_acknowledgement_key_restores_and_says_links_stop_working(
+    tmp_path: Path,
+) -> None:
+    _v1_data_dir(tmp_path / "old")
+    token = _signed_link(tmp_path / "old")
+    make_backup(tmp_path / "b", data=tmp_path / "old", passphrase=PASSPHRASE)
+    _without_ack_key(tmp_path / "b", tmp_path / "old-format")
+    (tmp_path / "pp").write_text(PASSPHRASE)
+    (tmp_path / "pp").chmod(0o600)
+
+    done = _tocsin(_env(tmp_path / "new"), "restore", str(tmp_path / "old-format"),
+                   "--passphrase-file", str(tmp_path / "pp"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    words = " ".join(done.stdout.split())
+    assert "a new key was made, so the Acknowledge links in emails sent before no longer" in words
+    made = tmp_path / "new" / ACK_KEY_FILE
+    assert stat.S_IMODE(made.stat().st_mode) == 0o600
+    with pytest.raises(TokenInvalid):
+        AckSigner(load_ack_key(made)).verify(token)
+    assert (tmp_path / "new" / "secret.key").read_bytes() == (
+        tmp_path / "old" / "secret.key"
+    ).read_bytes()
+
+    again = restore_backup(
+        tmp_path / "old-format", data=tmp_path / "new", passphrase=PASSPHRASE, force=True
+    )
+    assert again.ack_key == "kept"  # the key in place signed what was sent since
+    assert made.exists()
+
+
+def test_a_backup_with_a_member_the_manifest_does_not_list_is_refused(tmp_path: Path) -> None:
+    _v1_data_dir(tmp_path / "old")
+    _signed_link(tmp_path / "old")
+    make_backup(tmp_path / "b", data=tmp_path / "old", passphrase=PASSPHRASE)
+    with tarfile.open(tmp_path / "b") as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
+    manifest = json.loads(members["manifest.json"])
+    del manifest["ack_key"], manifest["files"]["ack.key.enc"]  # an ack key smuggled in
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(tmp_path / "c", "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(BackupError, match="does not list the members"):
+        restore_backup(tmp_path / "c", data=tmp_path / "new", passphrase=PASSPHRASE)
     assert not (tmp_path / "new").exists()

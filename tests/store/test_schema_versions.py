@@ -116,13 +116,14 @@ def test_a_new_database_records_each_version(place: Place) -> None:
     finally:
         store.close()
     recorded = [(v, n) for v, n, _ in _versions(place)]
-    assert recorded[:6] == [
+    assert recorded[:7] == [
         (1, "initial"),
         (2, "test_emails"),
         (3, "mqtt_dead_letter"),
         (4, "delivery_link"),
         (5, "acknowledgements"),
-        (6, "escalation"),
+        (6, "outbox_attempt"),
+        (7, "escalation"),
     ]
     assert [v for v, _ in recorded] == list(range(1, NEWEST + 1))
 
@@ -177,6 +178,8 @@ _LATER_TABLES = frozenset(
         "escalation_policy",
         "escalation_timer",
         "escalation_timer_due",
+        "outbox_attempt",
+        "outbox_attempt_delivery",
     }
 )
 

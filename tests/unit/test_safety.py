@@ -193,3 +193,35 @@ def test_every_refusal_is_one_sentence_of_our_own_in_both_languages(value):
         assert text.endswith("."), text
         assert ". " not in text, text
         assert "@-sign" not in text  # email-validator's words never reach a user
+
+
+def test_unsafe_character_class_is_exactly_the_unsafe_categories():
+    import sys
+    import unicodedata
+
+    from tocsin.headers import _UNSAFE_CATEGORIES, _UNSAFE_CHARACTER
+
+    differ = [
+        hex(code)
+        for code in range(sys.maxunicode + 1)
+        if (unicodedata.category(chr(code)) in _UNSAFE_CATEGORIES)
+        != bool(_UNSAFE_CHARACTER.fullmatch(chr(code)))
+    ]
+    assert differ == []
+
+
+def _clean_by_category(value: str, limit: int = 200) -> str:
+    """clean_header_text as it was written before (a loop over the characters)."""
+    import unicodedata
+
+    chars = [
+        " " if unicodedata.category(c) in {"Cc", "Zl", "Zp"} or c.isspace() else c for c in value
+    ]
+    text = " ".join("".join(chars).split()).replace("=?", "= ?")
+    return text[: limit - 1].rstrip() + "…" if len(text) > limit else text
+
+
+@given(st.text(max_size=300))
+@example("a\x85b\u2028c\u2029d\x00e\u3000f\x1cg  =?x?q?y?=")
+def test_clean_header_text_same_as_the_loop_over_characters(text):
+    assert clean_header_text(text) == _clean_by_category(text)

@@ -21,7 +21,7 @@ from test_alarm_email_in_browser import alarm_html
 from web_data import dead_email, site
 from web_helpers import SCREENSHOTS
 
-from delivery_story import LATER_REPLY, SENT_REPLY, alarm_emails
+from delivery_story import BUSY_REPLY, LATER_REPLY, SENT_REPLY, alarm_emails, ops_tries_again
 from helpers import LiveServer
 from tocsin.http import SESSION_COOKIE
 from tocsin.model import Language
@@ -37,11 +37,17 @@ IDS = [f"{lang}-{width}" for lang, width in CASES]
 WORDS = {
     "en": {"through": "included through {}", "save": "Save user", "unit": "Unit (optional)",
            "zone_pick": "Show times in", "details": "Details", "label": "Message from the device",
-           "event": "Show the event", "with_sub": "with its 1 subgroup"},
+           "event": "Show the event", "with_sub": "with its 1 subgroup",
+           "attempts": "Each attempt", "attempt": "Attempt {}", "accepted": "accepted",
+           "again": "failed for now, tried again", "via": "via backup link 1",
+           "note": "keeps the newest 20 attempts"},
     "de": {"through": "enthalten über {}", "save": "Benutzer speichern",
            "unit": "Einheit (optional)", "zone_pick": "Zeiten anzeigen in", "details": "Details",
            "label": "Meldung des Geräts",
-           "event": "Ereignis zeigen", "with_sub": "mit 1 Untergruppe"},
+           "event": "Ereignis zeigen", "with_sub": "mit 1 Untergruppe",
+           "attempts": "Die Versuche einzeln", "attempt": "Versuch {}", "accepted": "angenommen",
+           "again": "vorerst gescheitert, neuer Versuch folgt", "via": "über Ausweichweg 1",
+           "note": "die 20 neuesten Versuche"},
 }  # fmt: skip
 
 
@@ -339,7 +345,27 @@ def test_the_delivery_detail_tells_one_emails_story(
         delivery = page.locator('section.delivery[data-recipient="ops@example.net"]')
         expect(delivery.locator(".server-answer")).to_have_text(LATER_REPLY)
         expect(delivery.locator(".sent-at")).to_have_count(0)
+        expect(delivery.locator(".attempt")).to_have_count(1)
+        expect(delivery.locator(".attempt .attempt-answer")).to_have_text(LATER_REPLY)
+        expect(delivery.locator(".attempt .badge")).to_have_text(words["again"])
         _shot(page, f"delivery-detail-later-{language}-{width}")
+
+        ops_tries_again(services, ids["ops"])  # busy through backup link 1, then accepted
+        page.reload()
+        expect(delivery.get_by_role("heading", name=words["attempts"])).to_be_visible()
+        items = delivery.get_by_role("list", name=words["attempts"]).locator("li.attempt")
+        expect(items).to_have_count(3)
+        expect(items.locator(".attempt-head strong")).to_have_text(
+            [words["attempt"].format(n) for n in (3, 2, 1)]  # newest first
+        )
+        expect(items.locator(".attempt-answer")).to_have_text([SENT_REPLY, BUSY_REPLY, LATER_REPLY])
+        expect(items.nth(0).locator(".badge")).to_have_text(words["accepted"])
+        expect(items.nth(0).locator(".link-used")).to_have_text(words["via"])
+        expect(items.nth(2).locator(".link-used")).to_have_count(0)
+        expect(items.nth(0).locator(".attempt-at")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d "))
+        expect(page.locator("#attempts-note")).to_contain_text(words["note"])
+        _no_sideways_scroll(page)
+        _shot(page, f"delivery-detail-attempts-{language}-{width}")
 
         page.get_by_role("link", name=words["event"]).click()
         expect(page).to_have_url(re.compile(rf"/events\?event={event_id}"))

@@ -22,6 +22,7 @@ Admin = Annotated[Principal, require_admin]
 def _plain(view: object) -> dict[str, Any]:
     data = dataclasses.asdict(view)  # type: ignore[call-overload]
     data.pop("content", None)
+    data.pop("history", None)  # one email's detail (GET /outbox/<id>) lists the attempts
     return {k: (v.value if isinstance(v, Status) else v) for k, v in data.items()}
 
 

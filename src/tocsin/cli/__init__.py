@@ -455,7 +455,7 @@ def serve(
     Logs go to stderr, one line per event.  Under systemd (Type=notify) it reports
     when it is ready and when it stops; see 'tocsin systemd-unit'.
     """
-    from tocsin.cli.runtime import serve_forever
+    from tocsin.cli.runtime import run_service, serve_forever
 
     start_logging(log_format, log_level)
     try:
@@ -466,7 +466,7 @@ def serve(
     services = _open(data)
     services.disk.limits = limits
     try:
-        asyncio.run(serve_forever(services, host=host, port=port))
+        run_service(serve_forever(services, host=host, port=port))
     except KeyboardInterrupt:
         pass
     finally:

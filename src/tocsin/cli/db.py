@@ -137,7 +137,7 @@ PassphraseFile = Annotated[
     ),
 ]
 WithoutKey = Annotated[
-    bool, typer.Option("--without-key", help="Leave the secret key out (no passphrase).")
+    bool, typer.Option("--without-key", help="Leave the keys out (no passphrase).")
 ]
 MIN_PASSPHRASE = 8
 
@@ -167,11 +167,12 @@ def backup(
     passphrase_file: PassphraseFile = None,
     without_key: WithoutKey = False,
 ) -> None:
-    """Back up the database and the secret key (sealed with a passphrase) into FILE.
+    """Back up the database and the keys (sealed with a passphrase) into FILE.
 
-    Safe while the service runs: the database is copied as of one commit.  The key is
-    not in the database; without it the stored SMTP password is lost, so it goes into the
-    backup, sealed, unless --without-key.
+    Safe while the service runs: the database is copied as of one commit.  The keys are
+    not in the database: without the secret key the stored SMTP password is lost, without
+    the acknowledgement key the links in emails already sent stop working; so they go
+    into the backup, sealed, unless --without-key.
     """
     phrase = None if without_key else _passphrase(passphrase_file, twice=True)
     if phrase is not None and len(phrase) < MIN_PASSPHRASE:
@@ -190,7 +191,8 @@ def backup(
     if without_key:
         out.print(
             "[yellow]![/] The secret key is NOT in this backup: keep a copy of secret.key "
-            "from the data directory, or the stored SMTP password is lost."
+            "from the data directory, or the stored SMTP password is lost (and of ack.key, "
+            "or the Acknowledge links in emails already sent stop working)."
         )
 
 
@@ -223,6 +225,12 @@ def restore(
     made = report.manifest.get("created_at", "?")
     out.print(f"[green]✓[/] Restored the backup of {made} into {report.database}.")
     out.print(f"  {report.queued} emails wait to be sent; they go out when Tocsin starts.")
+    if report.ack_key == "new":
+        out.print(
+            "[yellow]![/] This backup holds no acknowledgement key (it was made before "
+            "backups kept it): a new key was made, so the Acknowledge links in emails sent "
+            "before no longer work; acknowledge those alarms on the web page."
+        )
     if not report.secrets_readable:
         err.print(
             "[yellow]![/] The stored SMTP password cannot be decrypted with the key in "

@@ -13,6 +13,7 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +33,7 @@ from tocsin.cli.support import (
 )
 from tocsin.deploy.logs import LogFormat
 from tocsin.errors import ConfigurationProblem
-from tocsin.outbox import DeliveryView, Status
+from tocsin.outbox import DeliveryAttempt, DeliveryView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
 from tocsin.services.context import Services
 from tocsin.services.email_detail import EmailDetail
@@ -82,7 +83,9 @@ def _when(ts: float | None) -> str:
 
 
 def _delivery_dict(d: DeliveryView) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in dataclasses.asdict(d).items()}
+    shown = dataclasses.asdict(d)
+    shown.pop("history")  # the list has none; 'show' lists the attempts
+    return {k: _plain(v) for k, v in shown.items()}
 
 
 def _plain(value: object) -> object:
@@ -155,10 +158,26 @@ def _print_email(detail: EmailDetail) -> None:
             )
         if d.remote is not None:
             _print_remote(d.remote)
+        _print_history(d.history)
     if detail.headers:
         out.print("\n[bold]headers[/]")
         for name, value in detail.headers:
             out.print(f"  {name}: {value}", markup=False)
+
+
+def _print_history(history: Sequence[DeliveryAttempt]) -> None:
+    """Each attempt kept (the newest 20), newest first: number, time, verdict, answer."""
+    if not history:
+        return
+    out.print("  attempts (newest first)")
+    for a in reversed(history):
+        where = f" at {a.step}" if a.step else ""
+        via = f" via {a.link}" if a.link else ""
+        out.print(
+            f"    #{a.attempt:<3} {_when(a.at)} UTC  {a.status.value}{where}{via}", markup=False
+        )
+        if a.answer:
+            out.print(f"         {a.answer}", markup=False)
 
 
 def _print_remote(remote: Tracking) -> None:

@@ -15,8 +15,10 @@ from tocsin.outbox.gate import PauseState
 from tocsin.outbox.lanes import TransportFactory, default_transport_factory
 from tocsin.outbox.metrics import CONTENT_TYPE, OutboxMetrics
 from tocsin.outbox.model import (
+    ATTEMPTS_KEPT,
     ClaimedDelivery,
     ClaimedEmail,
+    DeliveryAttempt,
     DeliveryUpdate,
     DeliveryView,
     EmailView,
@@ -30,9 +32,11 @@ from tocsin.outbox.model import (
 from tocsin.outbox.store import OutboxStore, OutboxTransaction
 
 __all__ = [
+    "ATTEMPTS_KEPT",
     "CONTENT_TYPE",
     "ClaimedDelivery",
     "ClaimedEmail",
+    "DeliveryAttempt",
     "DeliveryEngine",
     "DeliveryUpdate",
     "DeliveryView",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from enum import IntEnum, StrEnum
+from typing import Final
 
 from tocsin.message import Mail
 from tocsin.outbox.tracking import RemoteState, Tracking
@@ -25,6 +26,7 @@ from tocsin.outbox.tracking import RemoteState, Tracking
 __all__ = [
     "ClaimedDelivery",
     "ClaimedEmail",
+    "DeliveryAttempt",
     "DeliveryUpdate",
     "DeliveryView",
     "EmailView",
@@ -150,6 +152,30 @@ class Release:
     next_attempt_at: float
 
 
+ATTEMPTS_KEPT: Final = 20
+"""Attempts the delivery log keeps per delivery: the newest."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One attempt of a delivery, as the delivery log keeps it (newest 20 per delivery).
+
+    ``status`` is the delivery's state after the attempt: SENT, QUEUED (a temporary
+    failure: tried again later), FAILED or DEAD.  ``attempt`` is the delivery's count of
+    attempts after it; one that did not count (delivery paused) repeats the number
+    before it.  ``answer`` is the server's reply, else the error.
+    """
+
+    attempt: int
+    at: float
+    status: Status
+    step: str = ""
+    reason: str = ""
+    code: int | None = None
+    answer: str = ""
+    link: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryView:
     """One delivery as the admin sees it."""
@@ -174,6 +200,8 @@ class DeliveryView:
     updated_at: float
     remote: Tracking | None = None  # the online service's later word, if it took the mail
     link: str = ""  # the link of the failover chain that carried (or last tried) it
+    history: tuple[DeliveryAttempt, ...] = ()
+    """Its attempts, oldest first (filled for one email's detail, empty in lists)."""
 
 
 @dataclass(frozen=True, slots=True)

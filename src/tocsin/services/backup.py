@@ -1,7 +1,8 @@
 """Backup and restore of a data directory (``tocsin backup`` / ``tocsin restore``).
 
-A backup is taken while the service runs: a consistent copy of the SQLite database and
-the secret key, sealed with a passphrase (see :mod:`tocsin.store.backup`).  A
+A backup is taken while the service runs: a consistent copy of the SQLite database, the
+secret key and the key that signs acknowledgement links, both keys sealed with a
+passphrase (see :mod:`tocsin.store.backup`).  A
 PostgreSQL database is backed up with ``pg_dump`` instead (:func:`pg_dump_advice`).
 
 A restore writes a stopped data directory: it refuses while an engine holds its lock
@@ -13,6 +14,7 @@ emails that were being sent go out again at once); only then are the two files m
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -26,8 +28,10 @@ from tocsin.outbox.incarnation import WORKERS_DIR, held_lock_files
 from tocsin.outbox.model import Status
 from tocsin.services.context import KEY_FILE, Services, database_location
 from tocsin.services.database import describe_location
-from tocsin.store import is_postgres_url, sqlite_path
+from tocsin.store import ACK_KEY_FILE, is_postgres_url, load_ack_key, sqlite_path
+from tocsin.store.ackkey import ACK_KEY_BYTES
 from tocsin.store.backup import (
+    ACK_KEY_MEMBER,
     BackupError,
     open_key,
     read_backup,
@@ -63,6 +67,10 @@ class RestoreReport:
     """Deliveries waiting to be sent (queued, or leased at backup time and let go)."""
     secrets_readable: bool
     """False: the stored SMTP password cannot be decrypted with the key now in place."""
+    ack_key: str = "untouched"
+    """The acknowledgement key: "restored" from the backup; "kept" (the backup had none,
+    the one in place stays); "new" (the backup had none and there was none: a new one was
+    made, so links sent before no longer work); "untouched" (restored without the keys)."""
 
 
 def pg_dump_advice(location: str | Path, root: Path) -> str:
@@ -71,8 +79,9 @@ def pg_dump_advice(location: str | Path, root: Path) -> str:
         f"The database is PostgreSQL ({describe_location(location)}): back it up with "
         "pg_dump, e.g. pg_dump --format=custom --file=tocsin.dump 'postgresql://…' "
         "(restore with pg_restore, then start Tocsin, which upgrades the schema), and "
-        f"keep a copy of {root / KEY_FILE} with it: the key is not in the database, and "
-        "without it the stored SMTP password cannot be decrypted."
+        f"keep a copy of {root / KEY_FILE} and {root / ACK_KEY_FILE} with it: the keys "
+        "are not in the database, and without them the stored SMTP password cannot be "
+        "decrypted and the Acknowledge links already sent stop working."
     )
 
 
@@ -97,17 +106,23 @@ def make_backup(
     database = sqlite_path(location)
     if not database.is_file():
         raise BackupRefused(f"there is no database at {database}: nothing to back up")
-    sealed = None
+    sealed = sealed_ack = None
     if passphrase is not None:
         key = root / KEY_FILE
         if not key.is_file():
             raise BackupRefused(f"there is no {key}; back up with --without-key")
         sealed = seal_key(key.read_bytes().strip(), passphrase)
+        ack = root / ACK_KEY_FILE
+        if ack.is_file():  # none yet: no link was ever signed
+            load_ack_key(ack)  # refuses a key file others can read, or one with no key
+            sealed_ack = seal_key(ack.read_bytes().strip(), passphrase, member=ACK_KEY_MEMBER)
     target = target.resolve()
     with tempfile.TemporaryDirectory(prefix=".tocsin-backup-", dir=target.parent) as scratch:
         copy = Path(scratch) / "tocsin.db"
         schema = snapshot_sqlite(database, copy)
-        return write_backup(target, database=copy, schema=schema, sealed_key=sealed)
+        return write_backup(
+            target, database=copy, schema=schema, sealed_key=sealed, sealed_ack_key=sealed_ack
+        )
 
 
 def _refuse_if_running(root: Path) -> None:
@@ -193,7 +208,8 @@ def restore_backup(
             "unset it to restore into the data directory (PostgreSQL: pg_restore)"
         )
     database = sqlite_path(location)
-    replaced = [database, *([root / KEY_FILE] if passphrase is not None else [])]
+    keys = [root / KEY_FILE, root / ACK_KEY_FILE] if passphrase is not None else []
+    replaced = [database, *keys]
     _refuse_if_running(root)
     if not force:
         _refuse_if_present(root, replaced)
@@ -203,11 +219,12 @@ def restore_backup(
         found = backup.schema.get(APPLIANCE.name, 0)
         if found > known:
             raise SchemaTooNew("The database in the backup", found=found, known=known)
-        key = None
+        key = ack = None
         if passphrase is not None:
             if backup.sealed_key is None:
                 raise BackupError(f"{source} holds no key: restore it with --without-key")
             key = open_key(backup.sealed_key, passphrase)
+            ack = _open_ack_key(source, backup.sealed_ack_key, passphrase)
         queued = _prepare(backup.database)
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         _refuse_if_running(root)  # again: did one start while we read?
@@ -216,10 +233,38 @@ def restore_backup(
         _place(database, backup.database)
         if key is not None:
             _place(root / KEY_FILE, key)
+        ack_state = _place_ack_key(root, ack) if key is not None else "untouched"
     return RestoreReport(
         database=database,
         manifest=backup.manifest,
         key_restored=key is not None,
         queued=queued,
         secrets_readable=_secrets_readable(root, database),
+        ack_key=ack_state,
     )
+
+
+def _open_ack_key(source: Path, sealed: bytes | None, passphrase: str) -> bytes | None:
+    """The acknowledgement key file's content from the backup; None if it holds none."""
+    if sealed is None:
+        return None
+    content = open_key(sealed, passphrase, member=ACK_KEY_MEMBER)
+    try:
+        valid = len(base64.b64decode(content, validate=True)) >= ACK_KEY_BYTES
+    except ValueError:
+        valid = False
+    if not valid:
+        raise BackupError(f"{source}: the acknowledgement key in it is damaged")
+    return content
+
+
+def _place_ack_key(root: Path, content: bytes | None) -> str:
+    """Put the acknowledgement key in place; what was done (see RestoreReport.ack_key)."""
+    path = root / ACK_KEY_FILE
+    if content is not None:
+        _place(path, content + b"\n")
+        return "restored"
+    if path.exists():
+        return "kept"
+    load_ack_key(path)  # made now, so the next start does not look like a surprise
+    return "new"

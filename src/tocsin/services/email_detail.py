@@ -1,7 +1,8 @@
 """One email of the delivery log in full: what the web page, the API and the CLI show.
 
 The outbox keeps, per recipient, the attempts made, the last attempt's time, step and
-the server's answer, and the next attempt; the message itself gives the headers.
+the server's answer, the next attempt, and each of the newest 20 attempts
+(``history``, oldest first); the message itself gives the headers.
 Nothing here is a secret (the message is what the recipients get), but a header that
 could carry one if an override added it (``Authorization``, a ``…-Token``) is shown
 as hidden all the same.
@@ -93,4 +94,5 @@ def _delivery_dict(delivery: DeliveryView) -> dict[str, Any]:
     if delivery.remote is not None:
         data["remote"]["state"] = delivery.remote.state.value
     data["sent_at"] = sent_at(delivery)
+    data["history"] = [a | {"status": str(a["status"])} for a in data["history"]]
     return data

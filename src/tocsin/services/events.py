@@ -205,9 +205,10 @@ class EventsService:
         :class:`~tocsin.errors.StorageFull` (nothing written) when the disk is full.
         """
         batch = isinstance(payload, dict) and "events" in payload
-        tree = self._sites.view().tree
-        inputs = parse_events(payload, known_group=tree.__contains__)
-        return self.accept(inputs, batch=batch)
+        view = self._sites.view()
+        inputs = parse_events(payload, known_group=view.tree.__contains__)
+        with self._admission():
+            return self._accept(inputs, batch=batch, view=view)
 
     def accept(self, inputs: Sequence[EventInput], *, batch: bool = False) -> list[Accepted]:
         """Accept checked events in one transaction (see :meth:`submit`).
@@ -220,12 +221,16 @@ class EventsService:
         with self._admission():
             return self._accept(inputs, batch=batch)
 
-    def _accept(self, inputs: Sequence[EventInput], *, batch: bool) -> list[Accepted]:
+    def _accept(
+        self, inputs: Sequence[EventInput], *, batch: bool, view: SiteView | None = None
+    ) -> list[Accepted]:
+        """``view``: the site the inputs were checked against, if just read (the plan
+        may use it: the transaction renders again if the site changed meanwhile)."""
         sender = self.sender()
         now = self._clock()
         ids = [new_id() for _ in inputs]
         with self._store.site_reading() as site:
-            view = self._sites.view_in(site)
+            view = view or self._sites.view_in(site)
             planned = Intake(None, EventSQL(site.runner), view, None, now=now, ids=ids).plan(inputs)
         mails = self._mails(sender, view, now)
         prepared = prepare(mails, planned) if mails else {}

@@ -4,7 +4,9 @@ The notice is Tocsin's own problem ``delivery_failover`` (see
 :func:`~tocsin.services.summaries.raise_system_event`): raised when the primary link
 goes down and alarms take a backup link, resolved when the primary carries mail
 again.  Raising an open problem sends nothing, so several workers that each see the
-fall-back still make one notice.
+fall-back still make one notice.  Its email travels like an alarm (see
+:data:`~tocsin.services.intake.URGENT_SYSTEM_CODES`): through the backup links, while the
+primary is down.
 """
 
 from __future__ import annotations

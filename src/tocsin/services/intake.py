@@ -56,6 +56,7 @@ from tocsin.validation import Issue
 __all__ = [
     "SYSTEM_DEVICE",
     "SYSTEM_GROUP",
+    "URGENT_SYSTEM_CODES",
     "Accepted",
     "Intake",
     "Prepared",
@@ -79,14 +80,22 @@ def hour_of(timestamp: float) -> int:
     return int(timestamp // 3600)
 
 
+URGENT_SYSTEM_CODES = frozenset({"delivery_failover", "delivery_paused", "delivery_delayed"})
+"""Tocsin's own problems that say alarm email is in trouble: their notices travel like
+alarms (on the failover chain too), so the admin hears of the trouble while it lasts
+instead of once the primary link carries mail again."""
+
+
 def priority_of(event: Event) -> Priority:
     """The outbox priority of an event's emails: fire and sabotage alarms first.
 
     A "cleared" email is less urgent than any new alarm, and one for a warning
-    goes with Tocsin's own notices (which never delay an alarm).
+    goes with Tocsin's own notices (which never delay an alarm), except the notices
+    of :data:`URGENT_SYSTEM_CODES` when raised: those go as alarms.
     """
     if event.group_id == SYSTEM_GROUP:
-        return Priority.SYSTEM
+        urgent = event.sensor in URGENT_SYSTEM_CODES and not event.cleared
+        return Priority.ALARM if urgent else Priority.SYSTEM
     if event.cleared:
         return Priority.ALARM if event.severity is Severity.ALARM else Priority.SYSTEM
     return priority_for(event.category.value, event.severity.value)

@@ -16,10 +16,10 @@ from typing import Final
 
 from tocsin.errors import ConfigError
 
-__all__ = ["ACK_KEY_FILE", "load_ack_key"]
+__all__ = ["ACK_KEY_BYTES", "ACK_KEY_FILE", "load_ack_key"]
 
 ACK_KEY_FILE: Final = "ack.key"
-_BYTES: Final = 32
+ACK_KEY_BYTES: Final = 32
 
 
 def load_ack_key(path: Path) -> bytes:
@@ -33,7 +33,7 @@ def load_ack_key(path: Path) -> bytes:
     except FileNotFoundError:
         pass
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = secrets.token_bytes(_BYTES)
+    key = secrets.token_bytes(ACK_KEY_BYTES)
     try:
         # O_EXCL: two processes starting at once must not each write a key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -56,6 +56,6 @@ def _read(path: Path) -> bytes:
         key = base64.b64decode(path.read_bytes().strip(), validate=True)
     except ValueError:
         key = b""
-    if len(key) < _BYTES:
+    if len(key) < ACK_KEY_BYTES:
         raise ConfigError(f"the key file {path} holds no key; delete it to make a new one")
     return key

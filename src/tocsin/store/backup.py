@@ -6,6 +6,8 @@ One file, a gzip'd tar with three members::
     tocsin.db        the database, copied with SQLite's online backup API
     secret.key.enc   the key that encrypts stored secrets, sealed with a passphrase
                      (absent when made with --without-key)
+    ack.key.enc      the key that signs acknowledgement links, sealed the same way
+                     (absent with --without-key, and in backups made before it was added)
 
 The copy is taken in one step of ``sqlite3.Connection.backup`` (all pages at once under
 one read transaction), so it is the database as of one commit while the service keeps
@@ -15,6 +17,8 @@ The key is not in the database (see :mod:`tocsin.store.keyfile`); without it the
 password cannot be decrypted.  It is sealed with AES-256-GCM under a key derived from the
 passphrase with scrypt (n=2**15, r=8, p=1: about 32 MiB and a tenth of a second, per guess
 too); the GCM tag makes a wrong passphrase fail cleanly instead of yielding a wrong key.
+The acknowledgement key (:mod:`tocsin.store.ackkey`) is sealed alike, with its own salt
+and its own associated data, so neither sealed key can be passed off as the other.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from tocsin.errors import TocsinError
 
 __all__ = [
+    "ACK_KEY_MEMBER",
     "DATABASE_MEMBER",
     "FORMAT",
     "KEY_MEMBER",
@@ -57,9 +62,10 @@ FORMAT_VERSION: Final = 1
 MANIFEST_MEMBER: Final = "manifest.json"
 DATABASE_MEMBER: Final = "tocsin.db"
 KEY_MEMBER: Final = "secret.key.enc"
-_AAD: Final = b"tocsin backup: secret.key"
+ACK_KEY_MEMBER: Final = "ack.key.enc"
+_AAD: Final = {KEY_MEMBER: b"tocsin backup: secret.key", ACK_KEY_MEMBER: b"tocsin backup: ack.key"}
 _SCRYPT: Final = {"n": 2**15, "r": 8, "p": 1}
-_MEMBERS: Final = (MANIFEST_MEMBER, DATABASE_MEMBER, KEY_MEMBER)
+_MEMBERS: Final = (MANIFEST_MEMBER, DATABASE_MEMBER, KEY_MEMBER, ACK_KEY_MEMBER)
 _MAX_MEMBER: Final = 64 * 1024**3  # refuse a tar bomb
 _MAX_SMALL: Final = 1 << 20  # the manifest and the sealed key are a few hundred bytes
 
@@ -81,17 +87,17 @@ def _derive(passphrase: str, salt: bytes, params: dict[str, int]) -> bytes:
     return kdf.derive(passphrase.encode("utf-8"))
 
 
-def seal_key(key: bytes, passphrase: str) -> bytes:
-    """``key`` encrypted under ``passphrase``: a small JSON document."""
+def seal_key(key: bytes, passphrase: str, *, member: str = KEY_MEMBER) -> bytes:
+    """``key`` encrypted under ``passphrase`` for the backup member ``member``: small JSON."""
     salt, nonce = os.urandom(16), os.urandom(12)
-    sealed = AESGCM(_derive(passphrase, salt, _SCRYPT)).encrypt(nonce, key, _AAD)
+    sealed = AESGCM(_derive(passphrase, salt, _SCRYPT)).encrypt(nonce, key, _AAD[member])
     envelope = {"kdf": "scrypt", **_SCRYPT, "salt": _b64(salt), "cipher": "AES-256-GCM"}
     envelope |= {"nonce": _b64(nonce), "ciphertext": _b64(sealed)}
     return json.dumps(envelope).encode("utf-8")
 
 
-def open_key(envelope: bytes, passphrase: str) -> bytes:
-    """The key sealed by :func:`seal_key`; WrongPassphrase if it does not open."""
+def open_key(envelope: bytes, passphrase: str, *, member: str = KEY_MEMBER) -> bytes:
+    """The key sealed by :func:`seal_key` for ``member``; WrongPassphrase if it does not open."""
     try:
         doc = json.loads(envelope)
         params = {name: int(doc[name]) for name in ("n", "r", "p")}
@@ -102,7 +108,7 @@ def open_key(envelope: bytes, passphrase: str) -> bytes:
     except (ValueError, KeyError, TypeError) as exc:
         raise BackupError(f"the sealed key in the backup is damaged ({exc})") from None
     try:
-        return AESGCM(_derive(passphrase, salt, params)).decrypt(nonce, sealed, _AAD)
+        return AESGCM(_derive(passphrase, salt, params)).decrypt(nonce, sealed, _AAD[member])
     except InvalidTag:
         raise WrongPassphrase("wrong passphrase: the key in the backup does not open") from None
 
@@ -146,6 +152,8 @@ class BackupFile:
     database: Path
     """The database, extracted into the scratch directory given to :func:`read_backup`."""
     sealed_key: bytes | None
+    sealed_ack_key: bytes | None = None
+    """None: made with --without-key, or before backups held the acknowledgement key."""
 
     @property
     def schema(self) -> dict[str, int]:
@@ -175,7 +183,12 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes | Path) -> None:
 
 
 def write_backup(
-    target: Path, *, database: Path, schema: dict[str, int], sealed_key: bytes | None
+    target: Path,
+    *,
+    database: Path,
+    schema: dict[str, int],
+    sealed_key: bytes | None,
+    sealed_ack_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Write the backup file ``target`` (mode 0600, via a temporary file); its manifest.
 
@@ -184,8 +197,10 @@ def write_backup(
     from tocsin import __version__  # late: the package's __init__ imports far and wide
 
     digests = {DATABASE_MEMBER: _sha256(database)}
-    if sealed_key is not None:
-        digests[KEY_MEMBER] = hashlib.sha256(sealed_key).hexdigest()
+    small = {KEY_MEMBER: sealed_key, ACK_KEY_MEMBER: sealed_ack_key}
+    for name, sealed in small.items():
+        if sealed is not None:
+            digests[name] = hashlib.sha256(sealed).hexdigest()
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -194,6 +209,7 @@ def write_backup(
         "database": "sqlite",
         "schema": schema,
         "key": "sealed" if sealed_key is not None else "not included",
+        "ack_key": "sealed" if sealed_ack_key is not None else "not included",
         "files": digests,
     }
     partial = target.with_name(f".{target.name}.partial")
@@ -202,16 +218,17 @@ def write_backup(
         with tarfile.open(fileobj=raw, mode="w:gz") as tar:
             _add(tar, MANIFEST_MEMBER, json.dumps(manifest, indent=1).encode("utf-8"))
             _add(tar, DATABASE_MEMBER, database)
-            if sealed_key is not None:
-                _add(tar, KEY_MEMBER, sealed_key)
+            for name, sealed in small.items():
+                if sealed is not None:
+                    _add(tar, name, sealed)
         raw.flush()
         os.fsync(raw.fileno())
     partial.replace(target)
     return manifest
 
 
-def _extract(path: Path, scratch: Path) -> tuple[bytes, bytes | None]:
-    """(manifest, sealed key or None); the database member goes to ``scratch``."""
+def _extract(path: Path, scratch: Path) -> dict[str, bytes]:
+    """The small members (manifest, sealed keys) by name; the database goes to ``scratch``."""
     small: dict[str, bytes] = {}
     try:
         with tarfile.open(path, mode="r:gz") as tar:
@@ -230,7 +247,7 @@ def _extract(path: Path, scratch: Path) -> tuple[bytes, bytes | None]:
         raise BackupError(f"{path} is not a Tocsin backup ({exc})") from None
     if MANIFEST_MEMBER not in small or any(len(v) > _MAX_SMALL for v in small.values()):
         raise BackupError(f"{path} has no readable manifest: not a Tocsin backup")
-    return small[MANIFEST_MEMBER], small.get(KEY_MEMBER)
+    return small
 
 
 def read_backup(path: Path, scratch: Path) -> BackupFile:
@@ -239,22 +256,27 @@ def read_backup(path: Path, scratch: Path) -> BackupFile:
     The database is extracted into the directory ``scratch`` (nothing else is written).
     Raises BackupError naming what is wrong.
     """
-    raw_manifest, sealed_key = _extract(path, scratch)
+    small = _extract(path, scratch)
     try:
-        manifest = json.loads(raw_manifest)
+        manifest = json.loads(small.pop(MANIFEST_MEMBER))
     except ValueError:
         raise BackupError(f"{path} has no readable manifest: not a Tocsin backup") from None
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise BackupError(f"{path} is not a Tocsin backup of format {FORMAT_VERSION}")
     digests: dict[str, str] = manifest.get("files", {})
     sealed = manifest.get("key") == "sealed"
-    if DATABASE_MEMBER not in digests or sealed != (KEY_MEMBER in digests):
+    ack_sealed = manifest.get("ack_key") == "sealed"  # absent in backups made before it
+    if (
+        DATABASE_MEMBER not in digests
+        or sealed != (KEY_MEMBER in digests)
+        or ack_sealed != (ACK_KEY_MEMBER in digests)
+        or not set(small) <= set(digests)
+    ):
         raise BackupError(f"{path}: the manifest does not list the members it should")
     database = scratch / DATABASE_MEMBER
-    found = {DATABASE_MEMBER: _sha256(database) if database.exists() else ""}
-    if sealed_key is not None:
-        found[KEY_MEMBER] = hashlib.sha256(sealed_key).hexdigest()
+    found = {name: hashlib.sha256(data).hexdigest() for name, data in small.items()}
+    found[DATABASE_MEMBER] = _sha256(database) if database.exists() else ""
     for name, digest in digests.items():
         if found.get(name) != digest:
             raise BackupError(f"{path}: {name} is damaged (its checksum does not match)")
-    return BackupFile(manifest, database, sealed_key if sealed else None)
+    return BackupFile(manifest, database, small.get(KEY_MEMBER), small.get(ACK_KEY_MEMBER))

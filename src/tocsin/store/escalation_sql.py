@@ -1,7 +1,7 @@
 # Only constants and "?, ?" placeholder lists are put into SQL text here; every value
 # is a bound parameter.  Hence:
 # ruff: noqa: S608
-"""Escalation policies and timers in SQL, shared by both backends (migration 0006).
+"""Escalation policies and timers in SQL, shared by both backends (migration 0007).
 
 The claim of due timers takes the backend's lock clause (PostgreSQL: ``FOR UPDATE
 SKIP LOCKED``, as the outbox's claim; SQLite: none, its write transaction is the one

@@ -14,6 +14,7 @@ finds both queued deliveries that are due and leases that expired.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from tocsin.outbox.model import (
     Status,
 )
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, next_check_delay
+from tocsin.store.attempts_sql import history_of, keep_attempts, trim_attempts
 from tocsin.store.runner import Database, Row, Runner
 from tocsin.store.tracking_sql import (
     TRACKING_COLUMNS,
@@ -247,7 +249,8 @@ class SQLOutbox:
         owner: str,
         now: float,
     ) -> None:
-        """Write outcomes and give back claims, in one transaction."""
+        """Write outcomes (each also as an attempt in the log) and give back claims, in
+        one transaction."""
         sent = [u for u in updates if u.status is Status.SENT]
         other = [u for u in updates if u.status is not Status.SENT]
         with self._db.writing() as runner:
@@ -260,6 +263,8 @@ class SQLOutbox:
             start_tracking(runner, sent, now=now, first_check=next_check_delay(0))
             if other:
                 runner.many(_OUTCOME_SQL, [_outcome_params(u, owner, now) for u in other])
+            keep_attempts(runner, [u.delivery_id for u in updates], now=now)
+            trim_attempts(runner, [u.delivery_id for u in other])
             if releases:
                 runner.many(
                     _RELEASE_SQL,
@@ -315,6 +320,7 @@ class SQLOutbox:
                 f"SELECT {_VIEW_COLUMNS} {_VIEW_FROM} WHERE d.email_id = ? ORDER BY d.id",
                 (email_id,),
             )
+            history = history_of(runner, email_id)
         e = rows[0]
         return EmailView(
             id=int(e[0]),
@@ -324,7 +330,10 @@ class SQLOutbox:
             priority=int(e[4]),
             size=int(e[5]),
             created_at=float(e[6]),
-            deliveries=tuple(_view(d) for d in deliveries),
+            deliveries=tuple(
+                dataclasses.replace(v, history=history.get(v.id, ()))
+                for v in map(_view, deliveries)
+            ),
             content=None if e[7] is None else bytes(e[7]),
         )
 

@@ -2,7 +2,8 @@
 
 Each recipient's delivery (state, attempts, the last attempt's time, step and the
 server's answer, the next attempt, when it was sent, the online service's later
-word), the Message-ID and headers, and a link to the event the email is about.
+word), each attempt in a list (time, verdict, step, answer, link: the newest 20), the
+Message-ID and headers, and a link to the event the email is about.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from tocsin.http import services_of
-from tocsin.outbox import DeliveryView, Status
+from tocsin.outbox import ATTEMPTS_KEPT, DeliveryAttempt, DeliveryView, Status
 from tocsin.services.email_detail import EmailDetail, sent_at
 from tocsin.services.outbox import EmailNotFound
 from tocsin.web.guard import not_found
@@ -26,6 +27,21 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 RETRYABLE = frozenset({Status.DEAD, Status.FAILED})
+
+
+def _attempt(attempt: DeliveryAttempt, zone: str) -> dict[str, Any]:
+    reason_key = f"reason_{attempt.reason}"
+    return {
+        "number": attempt.attempt,
+        "at": when(attempt.at, zone),
+        "status": attempt.status.value,
+        "step": attempt.step,
+        "reason": attempt.reason,
+        "reason_key": reason_key if attempt.reason and has_text(reason_key) else "",
+        "answer": attempt.answer,
+        # The failover chain's link: "primary", or the backup link's number.
+        "link": attempt.link.removeprefix("backup-"),
+    }
 
 
 def _delivery(view: DeliveryView, zone: str) -> dict[str, Any]:
@@ -51,6 +67,7 @@ def _delivery(view: DeliveryView, zone: str) -> dict[str, Any]:
         "remote_said": remote.said if remote else "",
         "remote_checked": when(remote.checked_at, zone) if remote else "",
         "retryable": view.status in RETRYABLE,
+        "history": [_attempt(a, zone) for a in reversed(view.history)],
     }
 
 
@@ -88,4 +105,5 @@ def delivery_detail(request: Request, email_id: int) -> Response:
         active="deliveries",
         email=_email(detail, zone),
         zone=zone,
+        keep=ATTEMPTS_KEPT,
     )

@@ -7,7 +7,8 @@ password is write-only: the page says whether one is set, an empty box keeps it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import shlex
 from typing import Any, Final
 
 from fastapi import Request, Response, status
@@ -24,6 +25,7 @@ from tocsin.web.forms import Form
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
+from tocsin.web.zones import page_zone, when
 
 __all__ = ["PATH", "router"]
 
@@ -84,6 +86,8 @@ def _page(
     service = MqttService(services_of(request))
     state = service.status()
     letters = service.dead_letters.newest(limit=20)
+    zone = page_zone(request)
+    topic = (values["topics"].splitlines() or ["site/events"])[0].replace("#", "x")
     return render(
         request,
         "mqtt.html",
@@ -100,7 +104,7 @@ def _page(
         error_text=translate(f"mqtt_error_{state.error}", language) if state.error else "",
         letters=[
             {
-                "when": datetime.fromtimestamp(d.received_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "when": when(d.received_at, zone),
                 "topic": d.topic,
                 "reason": d.reason,
                 "detail": d.detail,
@@ -109,9 +113,22 @@ def _page(
             for d in letters
         ],
         dead_total=service.dead_letters.count(),
-        example_topic=(values["topics"].splitlines() or ["site/events"])[0].replace("#", "x"),
+        zone=zone,
+        example_command=_example_command(topic),
         http_status=code,
     )
+
+
+def _example_command(topic: str) -> str:
+    """A mosquitto_pub line that publishes one event on ``topic`` (shell-quoted)."""
+    event = {
+        "group": "server-room",
+        "device": "Smoke detector 2",
+        "sensor": "smoke",
+        "category": "fire",
+        "severity": "alarm",
+    }
+    return shlex.join(["mosquitto_pub", "-q", "1", "-t", topic, "-m", json.dumps(event)])
 
 
 @router.get(PATH)
