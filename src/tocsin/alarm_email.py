@@ -103,6 +103,11 @@ _WORD_CODES: Final = (
     "headline_acked",
     "ack_button",
     "ack_hint",
+    # added for issue 13 (escalation)
+    "prefix_escalated",
+    "prefix_reminder",
+    "headline_escalated",
+    "headline_reminder",
 )
 
 _COLORS: Final = {
@@ -366,6 +371,51 @@ class EmailRenderer:
         )
         this = f"{email_id(event.id, user.id)}.ack"
         return self._finish(content, user, w, this, email_id(event.id, user.id), date)
+
+    def escalation(
+        self,
+        event: Event,
+        user: User,
+        *,
+        minutes: int,
+        reminder: bool = False,
+        number: int = 1,
+        tree: GroupTree | None = None,
+        date: datetime | None = None,
+    ) -> RenderedEmail:
+        """The alarm email again, headed "escalated: nobody acknowledged within N minutes"
+        (or, with ``reminder``, "reminder: not acknowledged for N minutes").
+
+        Threaded under ``user``'s alarm email (the same root Message-ID as the clear and
+        the acknowledgement note); it carries the "Acknowledge" link as the alarm does.
+        ``number`` (the step or reminder) makes its own Message-ID.  Raises ``ValueError``
+        (``InvalidAddress``) if the address is unusable.
+        """
+        w = _words(user.language)
+        named = self._event_fields(event, user, tree, w)
+        code = "headline_reminder" if reminder else "headline_escalated"
+        count = {"count": minutes}
+        headline = lookup(code, user.language, _EMAIL, count).format(**count)
+        prefix = w["prefix_reminder" if reminder else "prefix_escalated"]
+        content = _Content(
+            kind="alarm",
+            subject=f"[{prefix}] " + _event_subject("alarm", event, named, w),
+            headline=headline,
+            subheadline=" – ".join(
+                p for p in (_event_headline("alarm", event, named, w), named["group_path"]) if p
+            ),
+            color=_COLORS[event.severity.value],
+            rows=_event_rows("alarm", named, w),
+            text_lines=_paragraph(event.text),
+            text_label=w["text_from_device"],
+            link=f"{self._public_url}/events/{quote(event.id)}" if self._public_url else None,
+            footer=w["footer_alarm"].format(category=named["category"]),
+            named=named,
+            ack_link=self._ack_link(event, user),
+        )
+        root = email_id(event.id, user.id)
+        this = f"{root}.{'remind' if reminder else 'esc'}{number}"
+        return self._finish(content, user, w, this, root, date)
 
     def system_notice(
         self,

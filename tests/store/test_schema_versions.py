@@ -116,12 +116,14 @@ def test_a_new_database_records_each_version(place: Place) -> None:
     finally:
         store.close()
     recorded = [(v, n) for v, n, _ in _versions(place)]
-    assert recorded[:5] == [
+    assert recorded[:7] == [
         (1, "initial"),
         (2, "test_emails"),
         (3, "mqtt_dead_letter"),
         (4, "delivery_link"),
         (5, "acknowledgements"),
+        (6, "outbox_attempt"),
+        (7, "escalation"),
     ]
     assert [v for v, _ in recorded] == list(range(1, NEWEST + 1))
 
@@ -173,6 +175,9 @@ _LATER_TABLES = frozenset(
         "event_ack",
         "ack_token_used",
         "ack_token_used_expiry",
+        "escalation_policy",
+        "escalation_timer",
+        "escalation_timer_due",
         "outbox_attempt",
         "outbox_attempt_delivery",
     }

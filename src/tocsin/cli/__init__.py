@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tocsin.address import InvalidAddress, parse_address
+from tocsin.cli import escalation as _escalation  # noqa: F401  (group set-escalation)
 from tocsin.cli.db import backup, db_app, restore
 from tocsin.cli.discovery import settings_discover
 from tocsin.cli.failover import failover_app

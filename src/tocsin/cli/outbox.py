@@ -280,6 +280,7 @@ def worker(
         default_transport_factory,
     )
     from tocsin.outbox.tracker import Tracker
+    from tocsin.services.escalation import run_escalation
 
     start_logging(log_format, log_level)
     age = _duration(max_age, "--max-age")
@@ -317,8 +318,11 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        # The online service's later word on mail it took, beside the deliveries.
-        await asyncio.gather(engine.run(stop), tracker.run(stop))
+        # The online service's later word on mail it took, beside the deliveries, and the
+        # escalation timers (several workers: each timer is claimed by one).
+        await asyncio.gather(
+            engine.run(stop), tracker.run(stop), run_escalation(services.escalation, stop)
+        )
 
     out.print(f"Tocsin worker {engine.owner} delivering (data: {services.data})")
     try:

@@ -29,6 +29,7 @@ from tocsin.outbox import DeliveryEngine, EngineOptions, OutboxMetrics, default_
 from tocsin.outbox.tracker import Tracker
 from tocsin.services.context import Services
 from tocsin.services.disk import DiskWatch
+from tocsin.services.escalation import run_escalation
 from tocsin.services.failover_notice import failover_notifier
 from tocsin.services.startup import base_url, exposed_database, next_steps, permission_warning
 from tocsin.services.summaries import (
@@ -161,6 +162,8 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
             run_summaries(services, stop, checks=checks),
             name="summaries",
         ),
+        # Escalation steps and reminders of unacknowledged alarms (claimed rows: once each).
+        asyncio.create_task(run_escalation(services.escalation, stop), name="escalation"),
         asyncio.create_task(DiskWatch(services, services.disk).run(stop), name="disk-watch"),
         asyncio.create_task(_watchdog(stop), name="watchdog"),
         # MQTT topics as a way in (off until enabled): commit, then acknowledge.

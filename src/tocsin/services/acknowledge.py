@@ -28,6 +28,7 @@ from tocsin.ack.token import AckClaim, AckSigner, TokenExpired, TokenRefused, to
 from tocsin.errors import TocsinError
 from tocsin.model import StoredEvent, User
 from tocsin.outbox import NewEmail
+from tocsin.services.escalation_schedule import cancel_escalation
 from tocsin.services.events import EventsService
 from tocsin.services.intake import priority_of
 from tocsin.services.outbox import OutboxService
@@ -213,6 +214,7 @@ class AckService:
         ack = Acknowledgement(event_id, by, self._clock(), via, user_id)
         if not acks.record(ack):  # another worker was first a moment ago
             return AckOutcome(acks.of([event_id])[event_id], new=False, notices=0)
+        cancel_escalation(runner, [event_id], ack.at)  # nobody else is escalated to
         told = events.told_of([event_id]).get(event_id, frozenset())
         others = [u for u in view.users if u.id in told and u.id != user_id]
         return AckOutcome(ack, new=True, notices=self._notify(tx, view, stored, ack, others))

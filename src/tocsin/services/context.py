@@ -12,6 +12,7 @@ from tocsin.ack.token import AckSigner
 from tocsin.services.accounts import AccountsService, token_throttle_from_env
 from tocsin.services.acknowledge import AckService
 from tocsin.services.disk import DiskGuard, DiskLimits, probe_writer
+from tocsin.services.escalation import EscalationService
 from tocsin.services.events import EventsService
 from tocsin.services.failover import FailoverService
 from tocsin.services.outbox import OutboxService
@@ -60,6 +61,7 @@ class Services:
     failover: FailoverService = field(init=False)
     public_url: PublicUrlService = field(init=False)
     acks: AckService = field(init=False)
+    escalation: EscalationService = field(init=False)
 
     def __post_init__(self) -> None:
         # Imported here: the webhook adapters (tocsin.intake) import this package.
@@ -97,6 +99,9 @@ class Services:
             events=self.events,
             outbox=self.outbox,
             signer=signer,
+        )
+        self.escalation = EscalationService(
+            self.store, sites=self.sites, events=self.events, outbox=self.outbox
         )
         self.webhooks = WebhookService(
             self.store, events=self.events, sites=self.sites, mapping=mapping

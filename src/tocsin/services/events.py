@@ -25,6 +25,7 @@ from typing import Any
 from tocsin.ack.model import Acknowledgement
 from tocsin.ack.token import AckSigner
 from tocsin.alarm_email import EmailRenderer, EmailTemplates
+from tocsin.escalation import EscalationState, Timer, escalation_state
 from tocsin.model import (
     ROOT_POLICY,
     Category,
@@ -52,7 +53,7 @@ from tocsin.services.test_alarm import (
     target_of,
 )
 from tocsin.settings import EmailSettings
-from tocsin.store import AckSQL, AnyStore, EventSQL, SiteSQL, SQLTransaction
+from tocsin.store import AckSQL, AnyStore, EscalationSQL, EventSQL, SiteSQL, SQLTransaction
 
 __all__ = ["ENV_PUBLIC_URL", "EventRecord", "EventsService", "ack_to_dict", "event_to_dict"]
 
@@ -66,6 +67,7 @@ class EventRecord:
     stored: StoredEvent
     notifications: tuple[NotificationRow, ...]
     ack: Acknowledgement | None = None
+    escalation: EscalationState | None = None
 
 
 def _iso(timestamp: float) -> str:
@@ -93,6 +95,7 @@ def event_to_dict(record: EventRecord) -> dict[str, Any]:
         "clears": event.clears,
         "open": record.stored.is_open,
         "ack": ack_to_dict(record.ack),
+        "escalation": record.escalation.as_dict() if record.escalation else None,
         "notifications": [
             {
                 "user": n.user_id,
@@ -346,11 +349,17 @@ class EventsService:
             events = sql.recent_events(limit=limit, before=before)
             rows = sql.notifications_of([e.event.id for e in events])
             acks = AckSQL(site.runner).of([e.event.id for e in events])
+            timers = EscalationSQL(site.runner).timers_of([e.event.id for e in events])
         by_event: dict[str, list[NotificationRow]] = {}
         for row in rows:
             by_event.setdefault(row.event_id, []).append(row)
         return [
-            EventRecord(e, tuple(by_event.get(e.event.id, ())), acks.get(e.event.id))
+            EventRecord(
+                e,
+                tuple(by_event.get(e.event.id, ())),
+                acks.get(e.event.id),
+                _escalation(timers.get(e.event.id)),
+            )
             for e in events
         ]
 
@@ -361,4 +370,9 @@ class EventsService:
             stored = sql.get_event(event_id)
             rows = sql.notifications_of([event_id]) if stored else []
             ack = AckSQL(site.runner).of([event_id]).get(event_id) if stored else None
-        return EventRecord(stored, tuple(rows), ack) if stored else None
+            timers = EscalationSQL(site.runner).timers_of([event_id]).get(event_id)
+        return EventRecord(stored, tuple(rows), ack, _escalation(timers)) if stored else None
+
+
+def _escalation(timers: Sequence[Timer] | None) -> EscalationState | None:
+    return escalation_state(timers) if timers else None

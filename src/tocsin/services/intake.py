@@ -45,6 +45,7 @@ from tocsin.model import (
 )
 from tocsin.outbox import NewEmail, OutboxTransaction, Priority, priority_for
 from tocsin.routing import Decision, RoutingReason, Snapshot, effective_policy, route
+from tocsin.services.escalation_schedule import cancel_escalation, schedule_escalation
 from tocsin.services.event_input import EventInput
 from tocsin.services.inputs import InputRefused, issue
 from tocsin.services.rendering import EventMails
@@ -263,6 +264,7 @@ class Intake:
         event, decision, clear = prepared
         if clear is not None:
             self._sql.close(clear.closes)
+            cancel_escalation(self._sql.runner, clear.closes, self._now)  # a clear stops it
         return self.commit(event, decision, fingerprint=item.fingerprint)
 
     def _find_raise(self, item: EventInput, field: str, issues: list[Issue]) -> _Clear | None:
@@ -312,6 +314,8 @@ class Intake:
             is_open=event.state is State.RAISED,
             received_at=self._now,
         )
+        if self._tx is not None:  # a raised alarm's escalation timers (issue 13)
+            schedule_escalation(self._sql.runner, event, self._view.tree, self._now)
         rows = [self._held(event, u, RoutingReason.HOURLY_CAP.value) for u in decision.held]
         rows += [self._send(event, user) for user in decision.send]
         self._sql.insert_notifications(rows)

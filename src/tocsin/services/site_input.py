@@ -30,7 +30,7 @@ __all__ = [
     "valid_time_zone",
 ]
 
-GROUP_FIELDS: Final = ("id", "name", "parent", "policies")
+GROUP_FIELDS: Final = ("id", "name", "parent", "policies", "escalation")
 USER_FIELDS: Final = (
     "id",
     "name",

@@ -24,6 +24,15 @@ import yaml
 from tocsin.errors import TocsinError
 from tocsin.model import AlarmGroup, Category, User
 from tocsin.routing import GroupTree, GroupTreeError, build_tree, effective_settings
+from tocsin.services.escalation_site import (
+    ESCALATION,
+    export_escalations,
+    group_escalation_fields,
+    import_escalations,
+    site_escalations,
+    unknown_users,
+    write_group_escalation,
+)
 from tocsin.services.inputs import InputRefused, issue, refuse
 from tocsin.services.site_input import (
     group_to_dict,
@@ -199,6 +208,8 @@ class SitesService:
             c.value: {"email_warnings": p.email_warnings, "max_per_hour": p.max_per_hour}
             for c, p in effective_settings(tree, group.id).items()
         }
+        with self._store.site_reading() as sql:
+            data |= group_escalation_fields(sql.runner, tree, group.id)
         return data
 
     def add_group(self, data: Mapping[str, object]) -> AlarmGroup:
@@ -215,6 +226,8 @@ class SitesService:
                 )
             self._check_tree([*view.tree.groups.values(), group])
             sql.put_group(group, now=self._clock())
+            users = [u.id for u in view.users]
+            write_group_escalation(sql.runner, group.id, data, users, self._clock())
         return group
 
     def update_group(self, group_id: str, changes: Mapping[str, object]) -> AlarmGroup:
@@ -236,6 +249,8 @@ class SitesService:
             others = [g for g in view.tree.groups.values() if g.id != group_id]
             self._check_tree([*others, group])
             sql.put_group(group, now=self._clock())
+            users = [u.id for u in view.users]
+            write_group_escalation(sql.runner, group_id, changes, users, self._clock())
         return group
 
     def remove_group(self, group_id: str) -> None:
@@ -262,6 +277,7 @@ class SitesService:
                     conflict=True,
                 )
             sql.delete_group(group_id)
+            write_group_escalation(sql.runner, group_id, {ESCALATION: None}, (), self._clock())
 
     @staticmethod
     def _check_tree(groups: Sequence[AlarmGroup]) -> GroupTree:
@@ -335,6 +351,8 @@ class SitesService:
             "groups": [group_to_dict(g) for g in _tree_order(view.tree)],
             "users": [user_to_dict(u) for u in view.users],
         }
+        with self._store.site_reading() as sql:
+            export_escalations(sql.runner, site["groups"])
         if self._mapping is not None:
             site["webhook_mapping"] = self._mapping.as_dict()
         return site
@@ -351,6 +369,10 @@ class SitesService:
         Everything is checked before anything is written; raises :class:`InputRefused`.
         """
         groups, users = _parse_site(data, self.site_zone)
+        escalation_issues: list[Issue] = []
+        escalations = site_escalations(data, escalation_issues)
+        if escalation_issues:
+            raise InputRefused(escalation_issues)
         mapping = self._site_mapping(data, whole=replace)
         with self._store.site_writing() as sql:
             view = self.view_in(sql)
@@ -363,11 +385,17 @@ class SitesService:
             issues: list[Issue] = []
             for index, user in enumerate(users):
                 _check_user_groups(user, tree, issues, f"users[{index}].")
+            kept_users = [] if replace else [u.id for u in view.users]
+            names = {*kept_users, *(u.id for u in users)}
+            issues += unknown_users(escalations, names, "groups.")
             if issues:
                 raise InputRefused(issues)
             report = _diff(view, groups, users, replace=replace, applied=not dry_run)
             if not dry_run:
                 self._write_site(sql, tree, given, users, replace=replace)
+                import_escalations(
+                    sql.runner, escalations, given, replace=replace, now=self._clock()
+                )
         if mapping is not None and not dry_run and self._mapping is not None:
             self._mapping.save(mapping)  # after the site: a refused site changes nothing
         return report

@@ -12,6 +12,7 @@ from tocsin.store.accounts_sql import SQLAccounts
 from tocsin.store.ackkey import ACK_KEY_FILE, load_ack_key
 from tocsin.store.acks_sql import AckSQL
 from tocsin.store.base import KeyValueStore, Store
+from tocsin.store.escalation_sql import EscalationSQL
 from tocsin.store.events_sql import EventSQL
 from tocsin.store.outbox_sql import SQLTransaction
 from tocsin.store.postgres import PostgresStore
@@ -23,6 +24,7 @@ __all__ = [
     "ACK_KEY_FILE",
     "AckSQL",
     "AnyStore",
+    "EscalationSQL",
     "EventSQL",
     "KeyValueStore",
     "PostgresStore",

@@ -65,6 +65,12 @@ def _row(
         "ack": record.ack,  # issue 13: who acknowledged, when (see _ack_cell.html)
         "ack_at": when(record.ack.at, zone) if record.ack else "",
         "ackable": record.stored.is_open and can_acknowledge(event),
+        "escalation": record.escalation,  # issue 13: steps done, the next one due
+        "esc_next": (
+            when(record.escalation.next_due_at, zone)
+            if record.escalation and record.escalation.next_due_at is not None
+            else ""
+        ),
     }
 
 

@@ -13,6 +13,11 @@ from tocsin.model import AlarmGroup, Category, Session, User
 from tocsin.routing import GroupTree
 from tocsin.services.inputs import InputRefused
 from tocsin.services.sites import SitesService, SiteView
+from tocsin.web.escalation_form import (
+    escalation_payload,
+    escalation_values,
+    escalation_values_from_form,
+)
 from tocsin.web.form_pages import EditForm, Values, done_of
 from tocsin.web.forms import Form
 from tocsin.web.render import redirect, render
@@ -30,7 +35,13 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 PATH: Final = "/groups"
-FIELDS: Final = ("id", "name", "parent", *(f"policy_{c.value}" for c in Category))
+FIELDS: Final = (
+    "id",
+    "name",
+    "parent",
+    *(f"policy_{c.value}" for c in Category),
+    "escalation",
+)
 
 
 def _policies(group: AlarmGroup, tree: GroupTree) -> list[dict[str, Any]]:
@@ -134,20 +145,52 @@ def _choices(sites: SitesService, values: Values, editing: str) -> dict[str, Any
         "parents": parents,
         "previews": _inherit_previews(tree, parent),
         "categories": [c.value for c in Category],
+        "escalation_users": [(u.id, u.name or u.id) for u in sites.view().users],
+        "escalation_from": _escalation_from(sites, editing, parent),
     }
+
+
+def _escalation_from(sites: SitesService, editing: str, parent: str) -> str:
+    """The name of the group whose escalation policy "inherit" gives ("" for none)."""
+    if not parent:
+        return ""
+    found = sites.group_dict(sites.group(parent))["effective_escalation"]
+    return "" if found is None else sites.group(found["from"]).name
+
+
+def _blank(request: Request) -> Values:
+    # ?parent= preselects the parent; every category inherits, and so does escalation.
+    values = group_values(None, parent=request.query_params.get("parent", ""))
+    return {**values, "escalation": escalation_values(None)}
+
+
+def _stored(sites: SitesService, group_id: str) -> Values:
+    group = sites.group(group_id)
+    own = sites.group_dict(group)["escalation"]
+    return {**group_values(group), "escalation": escalation_values(own)}
+
+
+def _read(form: Form) -> Values:
+    escalation = escalation_values_from_form(form, form.every("esc_categories"))
+    return {**group_values_from_form(form), "escalation": escalation}
+
+
+def _payload(values: Values, *, with_id: bool) -> dict[str, object]:
+    payload = group_payload(values, with_id=with_id)
+    payload["escalation"] = escalation_payload(values["escalation"])
+    return payload
 
 
 FORM: Final = EditForm(
     path=PATH,
     template="group_form.html",
     fields=FIELDS,
-    # ?parent= preselects the parent; every category inherits.
-    blank=lambda request: group_values(None, parent=request.query_params.get("parent", "")),
-    stored=lambda sites, group_id: group_values(sites.group(group_id)),
-    read=group_values_from_form,
-    add=lambda sites, values: sites.add_group(group_payload(values, with_id=True)).name,
+    blank=_blank,
+    stored=_stored,
+    read=_read,
+    add=lambda sites, values: sites.add_group(_payload(values, with_id=True)).name,
     update=lambda sites, group_id, values: (
-        sites.update_group(group_id, group_payload(values, with_id=False)).name
+        sites.update_group(group_id, _payload(values, with_id=False)).name
     ),
     choices=_choices,
 )

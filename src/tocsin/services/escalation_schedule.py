@@ -1,0 +1,36 @@
+"""Writing and stopping an alarm's escalation timers, inside the caller's transaction.
+
+Apart from :mod:`tocsin.services.escalation` so the intake can call it without an
+import cycle (escalation firing uses the intake's priorities).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tocsin.escalation import effective_escalation, plan_timers
+from tocsin.model import Event
+from tocsin.routing import GroupTree
+from tocsin.store import EscalationSQL
+from tocsin.store.runner import Runner
+
+__all__ = ["cancel_escalation", "schedule_escalation"]
+
+
+def schedule_escalation(runner: Runner, event: Event, tree: GroupTree, now: float) -> int:
+    """Write the timers of the raised alarm ``event`` (stored in this transaction).
+
+    Returns how many; 0 when no policy applies (a warning, a clear, another category).
+    """
+    if event.cleared or event.group_id not in tree:
+        return 0
+    sql = EscalationSQL(runner)
+    found = effective_escalation(tree, sql.policies(), event.group_id)
+    if found is None:
+        return 0
+    return sql.schedule(plan_timers(found[1], event, now))
+
+
+def cancel_escalation(runner: Runner, event_ids: Sequence[str], now: float) -> int:
+    """Stop the escalation of these events (acknowledged or cleared); pending timers only."""
+    return EscalationSQL(runner).cancel(event_ids, now=now)
