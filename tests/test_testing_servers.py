@@ -607,6 +607,7 @@ def test_public_names() -> None:
     assert sorted(tocsin.testing.__all__) == [
         "BaseSMTPTestServer",
         "BlackHole",
+        "ClientCertificatePair",
         "Faults",
         "OAuthTestServer",
         "ReceivedMessage",
@@ -619,6 +620,7 @@ def test_public_names() -> None:
         "TokenRequest",
         "closed_port",
         "finish_loop",
+        "make_client_certificate",
         "unused_port",
     ]
     assert all(hasattr(tocsin.testing, name) for name in tocsin.testing.__all__)

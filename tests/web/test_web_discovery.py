@@ -77,7 +77,7 @@ def test_find_settings_proposes_with_sources_and_fills_only_on_use(
     expect(page.locator("#f-port")).to_have_value("587")
     expect(page.get_by_label("Provider")).to_have_value("microsoft365")
     assert _stored(services) is None  # still nothing saved
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save settings").click()
     expect(page.locator("#saved")).to_be_visible()
     saved = services.settings.load()
     assert (saved.host, saved.port, saved.sender_address) == (
