@@ -116,6 +116,11 @@ def test_cancel_ends_the_conversation_at_once(
     expect(cancel).to_be_hidden()
     page.locator("#test-send").click()
     expect(page.locator('#test-steps li[data-phase="greeting"] .step-waiting')).to_be_visible()
+    # The server thread notes the connection a moment after the client has it.
+    for _ in range(100):
+        if silent.accepted:
+            break
+        time.sleep(0.05)
     assert silent.accepted
     assert not silent.closed
     expect(cancel).to_be_visible()
