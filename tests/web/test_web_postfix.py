@@ -28,6 +28,9 @@ def test_a_test_email_from_the_page_reaches_the_real_postfix(
     page.get_by_label("CA file").fill(str(real_smtp.ca_path))
     page.get_by_role("button", name="Save settings").click()
     expect(page).to_have_url(re.compile(r"saved=1$"))
+    # The test-email script is deferred: until the page has loaded, a click would send the
+    # form without it (a reload that empties the recipient, as seen once under load).
+    page.wait_for_load_state("load")
 
     to = f"ops-{secrets.token_hex(4)}@example.net"
     page.get_by_label("Recipient").fill(to)
