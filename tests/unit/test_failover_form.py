@@ -102,7 +102,7 @@ def test_an_online_link_without_token_or_with_a_bad_address_is_refused_by_field(
     no_token = _form(chain, fo_link0_kind="online", fo_link0_relay_url="https://relay.example.com")
     assert _errors(chain, no_token) == {
         "fo_link0_token": "Enter the online service's device token for backup link 1, on the "
-        "settings page or with 'tocsin settings failover password 1 --device-credential'."
+        "settings page or with 'tocsin settings failover link 1 --device-credential'."
     }
     plain = _form(
         chain,
