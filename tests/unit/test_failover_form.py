@@ -161,3 +161,14 @@ def test_a_new_link_in_a_removed_links_place_takes_nothing_of_it() -> None:
     _, report = apply_failover_update(chain, changes_from_form(form, chain), primary=PRIMARY)
     # No token of its own: refused, not B's password or username taken over.
     assert [i.field for i in report.errors] == ["links.0.device_credential"]
+
+
+def test_an_smtp_link_switched_to_online_with_nothing_typed_says_what_it_needs() -> None:
+    chain = FailoverSettings(enabled=True, links=(B,))
+    form = _form(chain, fo_link0_kind="online")
+    assert _errors(chain, form) == {
+        "fo_link0_relay_url": "Enter the online service's address and device token for "
+        "backup link 1, or choose another SMTP server for it."
+    }
+    (text,) = _errors(chain, form, "de").values()
+    assert text.startswith("Geben Sie Adresse und Geräte-Token des Online-Dienstes")
