@@ -102,7 +102,12 @@ def test_online_links_are_refused_by_field_and_their_token_is_write_only(
     assert issue["message"].startswith("Geben Sie das Geräte-Token des Online-Dienstes")
     many = api.patch(url, json={"links": [{"host": f"h{n}.example"} for n in range(4)]})
     assert many.status_code == 422
-    assert [(i["field"], i["code"]) for i in many.json()["issues"]] == [("links", "too_many_links")]
+    (issue,) = many.json()["issues"]
+    assert (issue["field"], issue["code"], issue["message"]) == (
+        "links",
+        "too_many_links",
+        "At most 3 backup links: remove one before adding another.",
+    )
     assert api.get(url).json()["failover"]["links"] == []  # nothing of it saved
     token = "tcd_api-Token-77"
     saved = api.patch(url, json={"links": [no_token | {"device_credential": token}]})
