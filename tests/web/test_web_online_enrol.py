@@ -28,7 +28,7 @@ def _german(page: Page) -> None:
 
 
 def _enrol(page: Page, url: str, token: str, ca: str) -> None:
-    page.get_by_role("radio", name=re.compile("Online")).check()
+    page.locator("#transport-choice").get_by_role("radio", name=re.compile("Online")).check()
     box = page.locator("#online-enrol")
     box.locator("#f-enrol-url").fill(url)
     box.locator("#f-enrol-token").fill(token)

@@ -62,7 +62,7 @@ def test_online_service_shows_its_advantages_and_status(
     page = signed_in
     online = page.locator("#online-settings")
     expect(online).to_be_hidden()
-    page.get_by_role("radio", name="Online service").check()
+    page.locator("#transport-choice").get_by_role("radio", name="Online service").check()
     expect(online).to_be_visible()
     expect(page.locator("#smtp-settings")).to_be_hidden()
     for advantage in ("No SMTP settings", "STARTTLS", "Less to configure", "delivery rates"):

@@ -95,11 +95,31 @@ def set_policy(pairs: Pairs, data: DataOption = None, language: LangOption = "en
 
 @failover_app.command("link")
 def set_link(
-    link: LinkArgument, pairs: Pairs, data: DataOption = None, language: LangOption = "en"
+    link: LinkArgument,
+    pairs: Pairs,
+    data: DataOption = None,
+    language: LangOption = "en",
+    credential: Annotated[
+        bool,
+        typer.Option(
+            "--device-credential",
+            help="Also ask for the online service's device credential (without echo).",
+        ),
+    ] = False,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the device credential from stdin.")
+    ] = False,
 ) -> None:
     """Add or change backup link N with the same KEY=VALUE pairs as 'tocsin settings
-    set' (host=..., port=..., encryption=..., username=..., transport=online, ...)."""
+    set' (host=..., port=..., encryption=..., username=..., transport=online, ...).
+
+    An online-service link is added in one step with its credential, never on the
+    command line: ``link N transport=online relay_url=https://... --device-credential``.
+    """
     changes: dict[str, object] = dict(_pairs(pairs, language))
+    if credential:
+        prompt = translate("cli_device_credential_prompt", language)
+        changes["device_credential"] = read_secret(prompt, stdin=stdin, language=language)
     entries = run(data, lambda services: _link_changes(services, link, changes))
     _save(data, {"links": entries}, language)
 
@@ -118,10 +138,9 @@ def set_password(
 ) -> None:
     """Set backup link N's SMTP password, or with --device-credential the online
     service's credential (asked without echo, or read from stdin)."""
+    prompt = "cli_device_credential_prompt" if credential else "cli_password_prompt"
     secret = (
-        ""
-        if clear
-        else read_secret(translate("cli_password_prompt", language), stdin=stdin, language=language)
+        "" if clear else read_secret(translate(prompt, language), stdin=stdin, language=language)
     )
     field = "device_credential" if credential else "password"
     changes: dict[str, object] = {field: secret or None}

@@ -306,7 +306,7 @@ def worker(
         on_failover=failover_notifier(services),
         options=options,
         transport_factory=default_transport_factory(
-            connections, refresh_keeper=services.settings.refresh_token_keeper
+            connections, refresh_keeper=services.failover.refresh_token_keeper
         ),
         on_pause=paused,
     )

@@ -93,7 +93,7 @@ def _engine(services: Services, metrics: OutboxMetrics) -> DeliveryEngine:
         options=options,
         # A refresh token the provider rotates is stored (encrypted) at once.
         transport_factory=default_transport_factory(
-            options.max_connections, refresh_keeper=services.settings.refresh_token_keeper
+            options.max_connections, refresh_keeper=services.failover.refresh_token_keeper
         ),
         metrics=metrics,
         on_pause=paused,

@@ -154,8 +154,19 @@ def _policy_values(changes: Mapping[str, object]) -> tuple[dict[str, Any], list[
     return values, issues
 
 
-_LINK_TEXTS: Final = {"password_missing": "failover_password_missing"}
-"""Advice whose primary's wording names another command."""
+_LINK_TEXTS: Final[Mapping[tuple[str, str], str]] = {
+    ("password", "password_missing"): "failover_password_missing",
+    ("relay_url", "invalid_value"): "failover_relay_url_invalid",
+    ("relay_url", "required"): "failover_relay_url_required",
+    ("device_credential", "required"): "failover_token_required",
+    ("transport", "online_not_enrolled"): "failover_online_incomplete",
+}
+"""Advice whose primary's wording names another command or the enrolment, by
+(field, code): a backup link's online service is set up in the link itself."""
+
+
+def _link_text(issue: Issue) -> str:
+    return _LINK_TEXTS.get((issue.field, issue.code), issue.text_code)
 
 
 def _prefixed(index: int, report: Report) -> list[Issue]:
@@ -164,7 +175,7 @@ def _prefixed(index: int, report: Report) -> list[Issue]:
             i,
             field=f"links.{index}.{i.field}",
             params={**i.params, "link": str(index + 1)},
-            text_code=_LINK_TEXTS.get(i.code, i.text_code),
+            text_code=_link_text(i),
         )
         for i in report.issues
         if i.code != "disabled"  # a backup link is on whenever the chain is

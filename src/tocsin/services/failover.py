@@ -4,6 +4,10 @@
 The chain is its own key-value entry beside the email settings; each backup link is
 stored like the primary (:func:`~tocsin.services.settings.encode_settings`): every
 secret encrypted with the data directory's key, never in clear.
+
+A backup link may sign in with OAuth2 like the primary.  When its provider rotates
+the refresh token while the link sends (or is tested), :meth:`FailoverService.
+refresh_token_keeper` stores the new one on that link, not on the primary.
 """
 
 from __future__ import annotations
@@ -11,16 +15,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from tocsin.failover import FailoverPolicy, FailoverSettings, apply_failover_update
+from tocsin.failover import (
+    FailoverPolicy,
+    FailoverSettings,
+    apply_failover_update,
+    effective_link,
+)
+from tocsin.secret import Secret
 from tocsin.services.settings import (
     SettingsService,
     check_files,
     decode_settings,
     encode_settings,
 )
+from tocsin.settings import EmailSettings
 from tocsin.store.base import KeyValueStore
 from tocsin.store.keyfile import SecretBox
 from tocsin.validation import Report
@@ -86,3 +97,56 @@ class FailoverService:
             return updated, report, False
         self.save(updated)
         return updated, report, True
+
+    def refresh_token_keeper(self, settings: EmailSettings) -> Callable[[Secret], None]:
+        """The ``on_refresh_token`` for a transport built from ``settings``, the primary
+        or a backup link as it sends: stores each refresh token the provider rotates,
+        encrypted, where the one it replaces is stored (see :meth:`keep_refresh_token`).
+        """
+        last = settings.oauth_refresh_token
+        slot = self._slot_of(settings)
+
+        def keep(rotated: Secret) -> None:
+            nonlocal last
+            if self.keep_refresh_token(rotated, replaces=last, slot=slot):
+                last = rotated
+
+        return keep
+
+    def _slot_of(self, settings: EmailSettings) -> int | None:
+        """Which link ``settings`` are: 0 the primary, ``n`` backup link ``n``, None
+        when neither (settings as typed for a test)."""
+        primary = self._settings.load()
+        if settings == primary:
+            return 0
+        for number, link in enumerate(self.load().links, start=1):
+            if settings == effective_link(primary, link):
+                return number
+        return None
+
+    def keep_refresh_token(
+        self, rotated: Secret, *, replaces: Secret | None, slot: int | None = None
+    ) -> bool:
+        """Store ``rotated`` wherever ``replaces`` is still stored: on the backup link
+        that holds it, on the primary if it holds it (one sign-in used twice, where the
+        old token may stop working).  A place that holds another token meanwhile (a new
+        sign-in) keeps it.  A first token (``replaces`` None) goes to ``slot`` only.
+        True if stored somewhere."""
+        if replaces is None:
+            if slot == 0:
+                return self._settings.keep_refresh_token(rotated, replaces=None)
+            return slot is not None and self._keep_on_links(rotated, None, slot)
+        on_primary = self._settings.keep_refresh_token(rotated, replaces=replaces)
+        return self._keep_on_links(rotated, replaces, None) or on_primary
+
+    def _keep_on_links(self, rotated: Secret, replaces: Secret | None, slot: int | None) -> bool:
+        chain = self.load()
+        links = list(chain.links)
+        changed = False
+        for index, link in enumerate(links):
+            if (slot is None or slot == index + 1) and link.oauth_refresh_token == replaces:
+                links[index] = dataclasses.replace(link, oauth_refresh_token=rotated)
+                changed = True
+        if changed:
+            self.save(dataclasses.replace(chain, links=tuple(links)))
+        return changed

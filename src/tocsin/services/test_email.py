@@ -85,7 +85,7 @@ async def send_test_email(
             language=language,
             progress=progress,
             tls_context=tls_context,
-            on_refresh_token=services.settings.refresh_token_keeper(settings),
+            on_refresh_token=services.failover.refresh_token_keeper(settings),
         )
     # "Typed" only when the form as typed differs from what is saved.
     typed = changes is not None and settings != settings_to_test(services, None, link=link)[0]

@@ -11,6 +11,7 @@ no other worker sends it meanwhile: it goes out once, through one link.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 
@@ -53,6 +54,16 @@ def _health_verdict(outcome: DeliveryResult | Exception) -> tuple[str, bool] | N
     return None
 
 
+def _same_but_rotated(new: Sequence[EmailSettings], old: Sequence[EmailSettings]) -> bool:
+    """True when ``new`` differs from ``old`` in stored refresh tokens alone."""
+    if len(new) != len(old):
+        return False
+    return all(
+        a == dataclasses.replace(b, oauth_refresh_token=a.oauth_refresh_token)
+        for a, b in zip(new, old, strict=True)
+    )
+
+
 class ChainSender:
     """The links' transports and health; :meth:`send` sends one batch."""
 
@@ -85,9 +96,19 @@ class ChainSender:
 
     def update(self, links: tuple[EmailSettings, ...], policy: FailoverPolicy) -> bool:
         """Take the current links (the primary first); True when they changed.  Changed
-        links get new transports and fresh health (every link up again)."""
+        links get new transports and fresh health (every link up again).
+
+        When only stored refresh tokens changed (the OAuth2 provider rotated one while
+        a link sent, or an admin signed a link in again) the links get new transports
+        but keep their health: a backup link that rotates its token while the primary
+        is down must not bring the chain "back" and send alarms to the dead primary."""
         if links == self.links and policy == self._policy:
             return False
+        if policy == self._policy and _same_but_rotated(links, self.links):
+            self.retire()
+            self.links = links
+            self._holders = [TransportHolder(self._factory) for _ in links]
+            return True
         self.retire()
         if self.health.fallen_back and self._on_failover is not None:
             self._on_failover(False, "the failover settings changed")
@@ -169,7 +190,8 @@ class ChainSender:
     ) -> list[ClaimedEmail]:
         """Send ``emails`` through link ``index``; return those that move on."""
         settings, name = self.links[index], link_name(index)
-        transport, token = self._holders[index].acquire(settings)
+        holder = self._holders[index]  # the one to give back to, even if replaced meanwhile
+        transport, token = holder.acquire(settings)
         moved: list[ClaimedEmail] = []
         judged: set[int] = set()
 
@@ -197,7 +219,7 @@ class ChainSender:
                 if i not in judged:
                     outcome(i, exc)
         finally:
-            self._holders[index].release(token)
+            holder.release(token)
         return moved
 
     def _has_next(self, email: ClaimedEmail, index: int) -> bool:
