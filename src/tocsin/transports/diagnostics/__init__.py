@@ -7,12 +7,12 @@ connecting), a short probe of the port tells SSL from STARTTLS ports apart.
 
 Where it lives: ``run`` (`run_test_email`: the conversation), ``report`` (`CheckStep`,
 `TestEmailReport`), ``transcript`` (step events into report lines), ``hints`` (what to
-change), ``probes`` (short looks at the server's port), ``email_html`` (the message's
-HTML part).  Import from ``tocsin.transports.diagnostics`` itself.
+change), ``probes`` (short looks at the server's port), ``mail`` (the test email
+itself).  Import from ``tocsin.transports.diagnostics`` itself.
 """
 
-from tocsin.transports.diagnostics.email_html import test_email_html
 from tocsin.transports.diagnostics.hints import recipient_hint, send_as_denied
+from tocsin.transports.diagnostics.mail import compose_test_email, test_email_html
 from tocsin.transports.diagnostics.report import CheckStep, Progress, TestEmailReport
 from tocsin.transports.diagnostics.run import run_test_email
 
@@ -20,6 +20,7 @@ __all__ = [
     "CheckStep",
     "Progress",
     "TestEmailReport",
+    "compose_test_email",
     "recipient_hint",
     "run_test_email",
     "send_as_denied",

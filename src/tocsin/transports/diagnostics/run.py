@@ -14,13 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from tocsin.errors import DeliveryError, Reason, Step
-from tocsin.i18n import translate
-from tocsin.message import Mail, compose
+from tocsin.message import Mail
 from tocsin.secret import Secret
 from tocsin.settings import EmailSettings
 from tocsin.transports.base import Outcome
-from tocsin.transports.diagnostics.email_html import test_email_html
 from tocsin.transports.diagnostics.hints import hint_for, recipient_hint, send_as_denied
+from tocsin.transports.diagnostics.mail import compose_test_email
 from tocsin.transports.diagnostics.report import CheckStep, Progress, TestEmailReport
 from tocsin.transports.diagnostics.transcript import Transcript
 from tocsin.transports.smtp import SMTPSession, StepStatus, default_ehlo_name
@@ -47,25 +46,10 @@ async def run_test_email(
     transcript = Transcript(settings, language, progress)
     report = transcript.report
     now = datetime.now(UTC)
-    body = translate(
-        "test_body",
-        language,
-        sender=settings.sender_address,
-        server=settings.host,
-        port=settings.port,
-        encryption=settings.encryption.value,
-        time=f"{now:%Y-%m-%d %H:%M:%S} UTC",
-    )
-    subject = f"{translate('test_subject', language)} {now:%Y-%m-%d %H:%M:%S}"
-    mail = compose(
-        sender=settings.sender_address,
-        sender_name=settings.sender_name,
-        to=[to],
-        subject=subject,
-        text=body,
-        html=test_email_html(body, subject, language),
-        date=now,
-    )
+    mail = compose_test_email(
+        settings, to, language, server=settings.host, port=settings.port,
+        encryption=settings.encryption.value, now=now,
+    )  # fmt: skip
     report.message_id = mail.message_id
     session = SMTPSession(
         settings,

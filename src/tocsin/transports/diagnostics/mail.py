@@ -1,10 +1,55 @@
-"""The HTML part of the test email, in the frame of the alarm emails."""
+"""The test email itself: its text, its subject with the time, and its HTML part in the
+frame of the alarm emails; the same for the SMTP and the online-service test."""
 
 from __future__ import annotations
 
 import html as html_text
+from datetime import datetime
 
-__all__ = ["test_email_html"]
+from tocsin.i18n import translate
+from tocsin.message import Mail, compose
+from tocsin.settings import EmailSettings
+
+__all__ = ["compose_test_email", "test_email_html"]
+
+
+def compose_test_email(
+    settings: EmailSettings,
+    to: str,
+    language: str,
+    *,
+    server: str,
+    port: int,
+    encryption: str,
+    now: datetime,
+) -> Mail:
+    """The test email from the sender of ``settings`` to ``to``; its text names the way
+    it takes (``server``, ``port``, ``encryption``) and ``now`` (UTC).
+
+    Raises:
+        ValueError: an address or a header text is not valid (see `compose`).
+    """
+    stamp = f"{now:%Y-%m-%d %H:%M:%S}"
+    body = translate(
+        "test_body",
+        language,
+        sender=settings.sender_address,
+        server=server,
+        port=port,
+        encryption=encryption,
+        time=f"{stamp} UTC",
+    )
+    subject = f"{translate('test_subject', language)} {stamp}"
+    return compose(
+        sender=settings.sender_address,
+        sender_name=settings.sender_name,
+        to=[to],
+        subject=subject,
+        text=body,
+        html=test_email_html(body, subject, language),
+        date=now,
+    )
+
 
 _FONT = "font-family:Arial,Helvetica,sans-serif;"
 
