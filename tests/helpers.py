@@ -224,6 +224,20 @@ def assert_no_engine_left(before: set[threading.Thread], grace: float = 2.0) -> 
     )
 
 
+def run_tocsin(data: Path, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
+    """``python -m tocsin ARGS`` on the data directory ``data``, in a terminal ``columns``
+    wide without colours; the finished process, whatever its exit status."""
+    env = {**os.environ, "TOCSIN_DATA": str(data), "COLUMNS": str(columns), "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "tocsin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def tocsin_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     """Run ``python -m tocsin ARGS`` as a user would; its stdout (asserting exit status 0)."""
     done = subprocess.run(
