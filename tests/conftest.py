@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from helpers import REAL_SMTP_SCRIPTS, RealSMTP, running_as_root
+from helpers import (
+    REAL_SMTP_SCRIPTS,
+    RealSMTP,
+    assert_no_engine_left,
+    engine_threads,
+    running_as_root,
+)
 from tocsin.testing import unused_port
 
 # Speed is measured in bench/, not in tests: no per-example deadline, which only
@@ -33,6 +39,18 @@ def _no_leaks_past_the_test() -> Iterator[None]:
     """
     yield
     gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_outlives_the_test() -> Iterator[None]:
+    """Fail the test after whose teardown a delivery engine or relay is still running.
+
+    Autouse, so it is set up before the test's other fixtures and checks after all of
+    them are torn down: an engine still claiming then uses a store its fixture closed.
+    """
+    before = engine_threads()
+    yield
+    assert_no_engine_left(before)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

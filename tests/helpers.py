@@ -190,6 +190,54 @@ class LiveServer:
         self._sock.close()
 
 
+# The threads a running delivery engine holds: its database thread (a DeliveryEngine's,
+# the relay worker's too: both are DeliveryEngines) and an in-process relay's loop thread
+# (tests/relay/relay_support.py).  Each ends when the engine or relay is stopped.
+ENGINE_THREAD_PREFIXES = ("tocsin-outbox",)
+ENGINE_THREAD_NAMES = ("relay",)
+
+
+def engine_threads() -> set[threading.Thread]:
+    """The live threads of delivery engines and in-process relays in this process."""
+    return {
+        t
+        for t in threading.enumerate()
+        if t.name.startswith(ENGINE_THREAD_PREFIXES) or t.name in ENGINE_THREAD_NAMES
+    }
+
+
+def assert_no_engine_left(before: set[threading.Thread], grace: float = 2.0) -> None:
+    """Fail if an engine or relay thread not in ``before`` is still alive after ``grace``
+    seconds: it would go on using a store its test has closed ("claiming deliveries
+    failed … Cannot operate on a closed database" in whichever test runs next).
+
+    Raises:
+        AssertionError: naming the threads left running.
+    """
+    deadline = time.monotonic() + grace
+    for thread in engine_threads() - before:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = sorted(t.name for t in engine_threads() - before if t.is_alive())
+    assert not left, (
+        f"still running after the test and its fixtures ended: {left}; stop the engine "
+        "(set its stop event and await it) or the relay (stop()) before its store closes"
+    )
+
+
+def run_tocsin(data: Path, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
+    """``python -m tocsin ARGS`` on the data directory ``data``, in a terminal ``columns``
+    wide without colours; the finished process, whatever its exit status."""
+    env = {**os.environ, "TOCSIN_DATA": str(data), "COLUMNS": str(columns), "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "tocsin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def tocsin_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     """Run ``python -m tocsin ARGS`` as a user would; its stdout (asserting exit status 0)."""
     done = subprocess.run(

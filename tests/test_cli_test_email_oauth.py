@@ -5,18 +5,17 @@ the tokens."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers import run_tocsin
+from oauth_support import oauth_settings
 from tocsin.i18n import translate
 from tocsin.secret import Secret
 from tocsin.services.context import Services
-from tocsin.settings import AuthMethod, EmailSettings, Encryption
 from tocsin.testing import OAuthTestServer, ThreadedSMTPTestServer
 
 CLIENT, SECRET = "alarm-app", "app-secret-4711"
@@ -24,15 +23,7 @@ MAILBOX = "alarm@example.com"
 
 
 def tocsin(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TOCSIN_DATA": str(data), "COLUMNS": "250", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "tocsin", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_tocsin(data, *args, columns=250)
 
 
 @pytest.fixture
@@ -45,22 +36,11 @@ def oauth() -> Iterator[OAuthTestServer]:
 def configure(data: Path, smtp: ThreadedSMTPTestServer, oauth: OAuthTestServer) -> None:
     services = Services.open(data)
     try:
-        services.settings.save(
-            EmailSettings(
-                enabled=True,
-                sender_address=MAILBOX,
-                host="localhost",
-                port=smtp.port,
-                encryption=Encryption.SSL,
-                ca_file=str(oauth.ca.ca_path),
-                username=MAILBOX,
-                auth_method=AuthMethod.OAUTH2,
-                oauth_client_id=CLIENT,
-                oauth_client_secret=Secret(SECRET),
-                oauth_tenant=oauth.tenant,
-                oauth_authority=oauth.base_url,
-            )
-        )
+        app_only = oauth_settings(
+            oauth, client_id=CLIENT, mailbox=MAILBOX, port=smtp.port, enabled=True,
+            oauth_client_secret=Secret(SECRET),
+        )  # fmt: skip
+        services.settings.save(app_only)
     finally:
         services.close()
 

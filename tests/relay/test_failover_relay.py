@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from relay_support import SITE_SENDER, online_settings, relay_to_mx
+from relay_support import SITE_SENDER, InProcessRelay, online_settings, relay_to_mx
 
 from helpers import RealSMTP, wait_for_delivery
 from tocsin.failover import FailoverPolicy, FailoverSettings
@@ -31,17 +31,29 @@ def appliance(tmp_path: Path) -> Iterator[Services]:
     opened.close()
 
 
-async def test_alarms_fail_over_to_the_online_service(
-    real_smtp: RealSMTP,
-    relay_store: RelayStore,
-    dkim_key: DKIMKey,
-    relay_cert: Path,
-    ca: TestCA,
-    appliance: Services,
-) -> None:
+@pytest.fixture
+async def relay_and_credential(
+    real_smtp: RealSMTP, relay_store: RelayStore, dkim_key: DKIMKey, relay_cert: Path
+) -> AsyncIterator[tuple[InProcessRelay, str]]:
+    """The relay to the real Postfix and site-1's credential; stopped before its store
+    closes (a relay left running kept its delivery worker claiming from the closed store
+    through every later test of the worker process)."""
     _, credential, relay = relay_to_mx(
         relay_store, dkim_key, relay_cert, mx_port=real_smtp.mx_port, mx_ca_file=real_smtp.ca_path
     )
+    try:
+        yield relay, credential
+    finally:
+        await relay.astop()
+
+
+async def test_alarms_fail_over_to_the_online_service(
+    real_smtp: RealSMTP,
+    relay_and_credential: tuple[InProcessRelay, str],
+    ca: TestCA,
+    appliance: Services,
+) -> None:
+    relay, credential = relay_and_credential
     async with SMTPTestServer() as gone:
         port = gone.port  # then stopped: connections to it are refused
     primary = EmailSettings(

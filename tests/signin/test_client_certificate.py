@@ -9,9 +9,6 @@ import base64
 import datetime
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from helpers import run_tocsin
 from tocsin.errors import SignInRefused
 from tocsin.providers.credentials import (
     CertificateProblem,
@@ -318,15 +316,7 @@ def test_an_expired_registered_certificate_is_refused() -> None:
 
 
 def _cli(data: Path, *args: str, ok: bool = True) -> str:
-    env = {**os.environ, "TOCSIN_DATA": str(data), "COLUMNS": "200", "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tocsin", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_tocsin(data, *args)
     assert (done.returncode == 0) == ok, done.stdout + done.stderr
     return done.stdout + done.stderr
 

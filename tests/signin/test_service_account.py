@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from joserfc.jwk import RSAKey
 
+from helpers import run_tocsin
 from tocsin.errors import SignInRefused
 from tocsin.secret import Secret
 from tocsin.services.context import Services
@@ -112,17 +111,9 @@ def test_the_key_from_a_private_file_is_stored_encrypted(
     path.write_text(key)
     path.chmod(0o600)
     data = tmp_path / "data"
-    env = {**os.environ, "TOCSIN_DATA": str(data), "COLUMNS": "200", "NO_COLOR": "1"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tocsin", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_tocsin(data, *args)
 
     done = cli(
         "settings",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
+from web_helpers import speak_german
 
 from helpers import LiveServer
 from tocsin.message import compose
@@ -93,7 +94,7 @@ def test_the_online_service_filter_appears_only_once_it_took_mail(
     expect(page.get_by_label("Online service", exact=True)).to_have_count(0)
 
     _through_relay(services, "ops@example.net", RemoteState.PENDING, "", None)
-    page.get_by_role("button", name="Deutsch").click()
+    speak_german(page)
     page.goto(server.url + "/deliveries")
     row = page.locator("table.log tbody tr").first
     expect(row).to_contain_text("Beim Online-Dienst, noch nicht zugestellt")

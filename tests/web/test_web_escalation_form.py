@@ -9,18 +9,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from web_data import site
+from web_helpers import speak_german
 
 from helpers import LiveServer
 from tocsin.ack import AckVia
 from tocsin.services.context import Services
 
 SHOTS = Path("/work/helper-notes/shots/wt13b")
-
-
-def _german(page: Page) -> None:
-    page.get_by_role("button", name="Deutsch").click()
-    expect(page.locator("html")).to_have_attribute("lang", "de")
-    page.wait_for_load_state()
 
 
 def _user(services: Services) -> str:
@@ -72,7 +67,7 @@ def test_a_bad_step_is_refused_next_to_the_section_in_the_admins_language(
     site(services)
     page = signed_in
     if language == "de":
-        _german(page)
+        speak_german(page)
     page.goto(server.url + "/groups/hq/edit")
     page.locator("#f-esc-own").check()
     page.locator("#f-esc-cat-fire").check()
@@ -100,7 +95,7 @@ def test_the_section_fits_at_desktop_and_phone_width(
     page = signed_in
     page.set_viewport_size({"width": width, "height": 900})
     if language == "de":
-        _german(page)
+        speak_german(page)
     page.goto(server.url + "/groups/hq/edit")
     page.locator("#f-esc-own").check()
     section = page.locator("section[aria-labelledby=esc-heading]")
@@ -132,5 +127,5 @@ def test_the_events_page_shows_the_escalation_state(
     services.acks.acknowledge(accepted.id, by="Anna", via=AckVia.WEB)
     page.reload()
     expect(page.locator(".esc-state")).to_contain_text("0/1 · stopped")
-    _german(page)
+    speak_german(page)
     expect(page.locator(".esc-state")).to_contain_text("Eskalationsstufen erledigt: 0/1 · beendet")

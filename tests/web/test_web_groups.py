@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 from web_data import site
+from web_helpers import speak_german
 
 from helpers import LiveServer
 from tocsin.model import Category, CategoryPolicy
@@ -143,7 +144,7 @@ def test_the_group_pages_in_german(
 ) -> None:
     site(services)
     page = signed_in
-    page.get_by_role("button", name="Deutsch").click()
+    speak_german(page)
     page.goto(server.url + "/groups")
     expect(
         page.locator('li[data-group="sr"] > section tr[data-category="always"]')

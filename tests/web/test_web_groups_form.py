@@ -10,15 +10,10 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 from web_data import site
+from web_helpers import speak_german
 
 from helpers import LiveServer
 from tocsin.services.context import Services
-
-
-def _german(page: Page) -> None:
-    page.get_by_role("button", name="Deutsch").click()
-    expect(page.locator("html")).to_have_attribute("lang", "de")
-    page.wait_for_load_state()  # the page's scripts too
 
 
 def test_greyed_inherited_fields_show_the_inherited_values(
@@ -43,7 +38,7 @@ def test_set_here_stays_in_one_place_and_the_cap_is_a_real_input(
     site(services)
     page = signed_in
     page.set_viewport_size({"width": width, "height": 900})
-    _german(page)  # the longer texts
+    speak_german(page)  # the longer texts
     page.goto(server.url + "/groups/sr/edit")
     xs = set()
     for own in page.locator("input[type=radio][value=own]").all():

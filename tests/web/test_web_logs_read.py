@@ -10,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 from web_data import site
+from web_helpers import speak_german
 
 from helpers import LiveServer
 from tocsin.services.context import Services
@@ -26,12 +27,6 @@ def _email_set_up(services: Services) -> None:
         {"enabled": True, "encryption": "none", "host": "127.0.0.1", "port": 2525,
          "sender_address": "alarm@example.com"}
     )  # fmt: skip
-
-
-def _german(page: Page) -> None:
-    page.get_by_role("button", name="Deutsch").click()
-    expect(page.locator("html")).to_have_attribute("lang", "de")
-    page.wait_for_load_state()  # the page's scripts too
 
 
 @pytest.mark.parametrize("width", [1280, 375])
@@ -111,7 +106,7 @@ def test_events_say_who_would_need_a_group(
          "severity": "alarm"}
     )  # fmt: skip
     page = signed_in
-    _german(page)
+    speak_german(page)
     page.goto(server.url + "/events")
     expect(page.locator("#events-table tbody tr").first).to_contain_text(
         "Niemand wurde benachrichtigt: Niemand ist dieser Gruppe oder einer Gruppe darüber "

@@ -10,7 +10,7 @@ import time
 import httpx
 from playwright.sync_api import Page, expect
 from test_web_html_valid import assert_valid
-from web_helpers import SCREENSHOTS
+from web_helpers import SCREENSHOTS, next_page, speak_german
 
 from helpers import LiveServer
 from tocsin.intake.mqtt.service import MqttService, MqttStatus
@@ -51,7 +51,8 @@ def test_the_page_saves_and_keeps_the_password_write_only(
     expect(page.get_by_text("A password is stored.")).to_be_visible()
     # An empty password box keeps it.
     page.get_by_label("Broker host").fill("broker2.example.net")
-    page.get_by_role("button", name="Save").click()
+    with next_page(page):  # "saved" shows before and after
+        page.get_by_role("button", name="Save").click()
     expect(page.locator("#saved")).to_be_visible()
     again = MqttService(services).load()
     assert again.host == "broker2.example.net"
@@ -88,7 +89,7 @@ def test_status_and_dead_letters_show_in_both_languages(
     expect(rows.first).to_contain_text("malformed_json")
     expect(rows.first).to_contain_text("<b>bold</b>")  # shown as text, never as markup
     _shots(page, "mqtt-en")
-    page.locator("form[action='/language'] button").click()  # the admin switches to German
+    speak_german(page)
     page.goto(server.url + "/ways-in/mqtt")
     expect(page.locator("#mqtt-error")).to_contain_text("Benutzername oder Passwort")
     _shots(page, "mqtt-de")

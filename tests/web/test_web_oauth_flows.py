@@ -13,12 +13,13 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, next_page
 
 from helpers import LiveServer
+from oauth_support import oauth_settings
 from tocsin.http import SESSION_COOKIE
 from tocsin.services.context import Services
-from tocsin.settings import AuthMethod, EmailSettings, Encryption, OAuthFlow
+from tocsin.settings import EmailSettings, Encryption, OAuthFlow
 from tocsin.testing import OAuthTestServer, make_client_certificate
 
 MAILBOX = "alarm@example.com"
@@ -189,20 +190,11 @@ def oauth() -> Iterator[OAuthTestServer]:
 def loopback_settings(
     oauth: OAuthTestServer, flow: OAuthFlow = OAuthFlow.LOOPBACK
 ) -> EmailSettings:
-    return EmailSettings(
-        sender_address=MAILBOX,
-        host="smtp.office365.com",
-        port=587,
-        encryption=Encryption.STARTTLS,
-        username=MAILBOX,
-        auth_method=AuthMethod.OAUTH2,
-        oauth_flow=flow,
-        oauth_client_id=PUBLIC,
-        oauth_tenant=oauth.tenant,
-        oauth_authority=oauth.base_url,
+    return oauth_settings(
+        oauth, client_id=PUBLIC, mailbox=MAILBOX, host="smtp.office365.com", port=587,
+        encryption=Encryption.STARTTLS, oauth_flow=flow,
         oauth_authorize_url=oauth.authorization_url,
-        ca_file=str(oauth.ca.ca_path),
-    )
+    )  # fmt: skip
 
 
 def _browse(oauth: OAuthTestServer, url: str) -> int:
@@ -274,7 +266,8 @@ def test_a_browser_on_another_machine_is_told_to_use_the_device_code(
     page.locator("#oauth-use-device").click()  # the page offers the device code instead
     expect(page.locator("#f-oauth_flow")).to_have_value("device_code")
     expect(status).to_have_attribute("data-state", "device_chosen")
-    page.get_by_role("button", name=words["save"]).click()
+    with next_page(page):  # saved; then oauth-signin.js runs the sign-in below
+        page.get_by_role("button", name=words["save"]).click()
     assert services.settings.load().oauth_flow is OAuthFlow.DEVICE_CODE
     page.get_by_role("button", name=words["sign_in"], exact=True).click()
     code = page.locator("#oauth-code-value")

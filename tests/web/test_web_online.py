@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 from relay_for_web import DEVICE, WebRelay, running_relay
+from web_helpers import speak_german
 
 from helpers import LiveServer
 from tocsin.services.context import Services
@@ -142,9 +143,7 @@ def test_the_online_section_in_german(
     shoot: Callable[[Page, str], None],
 ) -> None:
     page = signed_in
-    page.get_by_role("button", name="Deutsch").click()
-    expect(page.locator("html")).to_have_attribute("lang", "de")
-    page.wait_for_load_state()  # the switch's page is done before the reload
+    speak_german(page)  # the switch's page is done before the reload
     services.settings.update({"transport": "online"})
     page.reload()
     expect(page.locator("#online-how")).to_contain_text("Registrierungs-Token")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from relay_for_web import DEVICE, WebRelay, running_relay
+from web_helpers import speak_german
 
 from tocsin.services.context import Services
 
@@ -19,12 +20,6 @@ from tocsin.services.context import Services
 def relay(tmp_path: Path) -> Iterator[WebRelay]:
     with running_relay(tmp_path) as running:
         yield running
-
-
-def _german(page: Page) -> None:
-    page.get_by_role("button", name="Deutsch").click()
-    expect(page.locator("html")).to_have_attribute("lang", "de")
-    page.wait_for_load_state()  # the page's scripts too
 
 
 def _enrol(page: Page, url: str, token: str, ca: str) -> None:
@@ -74,7 +69,7 @@ def test_a_wrong_token_or_address_is_refused_in_plain_words_and_nothing_saved(
 ) -> None:  # fmt: skip
     page = signed_in
     if language == "de":
-        _german(page)
+        speak_german(page)
     _enrol(page, relay.url, "tcd_wrong-token-123", str(relay.ca.ca_path))
     expect(page).to_have_url(re.compile(r"/settings/email\?enrol_failed="))
     refused = page.locator("#enrol-refused")

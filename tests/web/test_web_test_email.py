@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
+from web_helpers import next_page, speak_german
 
 from helpers import LiveServer
 from tocsin.services.context import Services
@@ -34,8 +35,8 @@ def _configure(page: Page, srv: ThreadedSMTPTestServer, password: str) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("CA file").fill(str(srv.ca.ca_path))  # the test server's private CA
     page.get_by_label("EHLO name").fill("tocsin.test")
-    page.get_by_role("button", name="Save settings").click()
-    expect(page).to_have_url(re.compile(r"saved=1$"))
+    with next_page(page, re.compile(r"saved=1$")):  # then the test email's script is there
+        page.get_by_role("button", name="Save settings").click()
 
 
 def _step(page: Page, step: str, status: str) -> object:
@@ -170,7 +171,7 @@ def test_test_emails_are_listed_in_the_delivery_log_without_a_secret(
     expect(page.locator(".empty-state").first).to_contain_text("No deliveries match.")
     shoot(page, "deliveries-test-emails-en")
 
-    page.get_by_role("button", name="Deutsch").click()
+    speak_german(page)
     page.goto(server.url + "/deliveries")
     expect(page.locator("#test-emails h2")).to_have_text("Test-E-Mails")
     expect(rows.nth(0)).to_contain_text("Vom Server angenommen")  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 from web_data import site
+from web_helpers import speak_german
 
 from helpers import LiveServer
 from tocsin.services.context import Services
@@ -43,9 +44,7 @@ def test_a_test_alarm_from_the_users_page_is_queued_in_the_users_language(
     _email_set_up(services)
     page = signed_in
     if language == "de":
-        page.get_by_role("button", name="Deutsch").click()
-        expect(page.locator("html")).to_have_attribute("lang", "de")
-        page.wait_for_load_state()  # the page's scripts too
+        speak_german(page)
     page.goto(server.url + "/users")
     page.get_by_role("button", name=button).click()
     expect(page).to_have_url(re.compile(r"/users\?tested="))
@@ -80,9 +79,7 @@ def test_a_test_alarm_routing_would_not_deliver_is_refused_in_plain_words(
     )
     page = signed_in
     if language == "de":
-        page.get_by_role("button", name="Deutsch").click()
-        expect(page.locator("html")).to_have_attribute("lang", "de")
-        page.wait_for_load_state()  # the page's scripts too
+        speak_german(page)
     page.goto(server.url + "/users")
     page.locator('tr[data-user="lone"]').get_by_role("button", name=re.compile("alarm")).click()
     # Back on the list (not the POST address, which a reload would send again).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -28,11 +30,51 @@ PHONE = {"width": 390, "height": 844}
 
 ADMIN, ADMIN_PASSWORD = "admin", "a long admin passphrase"
 
+# The document a click is about to leave, marked so that its successor can be told apart
+# from it even where the address stays the same.
+_LEAVING = "() => { window.tocsinLeaving = true; }"
+_ARRIVED = "() => window.tocsinLeaving !== true && document.readyState === 'complete'"
+
+
+@contextmanager
+def next_page(
+    page: Page, url: str | re.Pattern[str] | None = None, *, timeout: float | None = None
+) -> Iterator[None]:
+    """Wait, after the block, until the page its click or submit brought has loaded.
+
+    Playwright's click returns before the navigation it starts, and ``to_have_url`` is met
+    once the new document is committed: before its deferred scripts (test-email.js,
+    settings.js, oauth-signin.js, group-checks.js …) have run, so a control they drive
+    acts without them (a test email's form posted instead of sent by the script).  Where
+    the address stays the same (a form posted back to its page, the language switch) it
+    is met at once, on the old page.  So the old document is marked before the block,
+    and the wait ends on a document without the mark whose load event has fired; deferred
+    scripts run before DOMContentLoaded, so by then every one has attached its handlers.
+    With ``url``, the page must also be at that address; ``timeout`` (ms) bounds the wait
+    (the page's default otherwise).
+
+    Raises:
+        playwright.sync_api.TimeoutError: no new page loaded in time.
+    """
+    page.evaluate(_LEAVING)
+    yield
+    page.wait_for_function(_ARRIVED, timeout=timeout)
+    if url is not None:
+        expect(page).to_have_url(url)
+
+
+def speak_german(page: Page) -> None:
+    """Switch a signed-in admin's pages to German with the top bar's button; wait until
+    the page, in German, has loaded."""
+    with next_page(page):
+        page.get_by_role("button", name="Deutsch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+
 
 def log_in(page: Page, base: str, username: str = ADMIN, password: str = ADMIN_PASSWORD) -> None:
     """Log in through the login form and land on the email settings."""
     page.goto(base + "/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/settings/email$"))
+    with next_page(page, re.compile(r"/settings/email$")):
+        page.get_by_role("button", name="Log in").click()

@@ -32,7 +32,8 @@ What is in here:
 Where it lives: ``certs`` (`TestCA`), ``faults`` (`Faults`, `Stage`), ``recording``
 (`RecordingHandler`, `ReceivedMessage`), ``protocol`` (the aiosmtpd protocol of one
 connection), ``servers`` (the servers, `TLSMode`), ``ports`` (bare ports), ``loops``
-(`finish_loop`: ending a loop thread with no socket left open).  Import from
+(`finish_loop`: ending a loop thread with no socket left open), ``oauth`` (the OAuth2
+server, a package split by responsibility).  Import from
 ``tocsin.testing`` itself; the modules are its implementation.
 """
 

@@ -12,6 +12,7 @@ import contextlib
 import ssl
 import time
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -29,14 +30,13 @@ from tocsin.errors import (
     TLSFailed,
 )
 from tocsin.i18n import translate
-from tocsin.message import compose
 from tocsin.settings import EmailSettings
 from tocsin.tlsinfo import tls_facts
 from tocsin.transports.diagnostics import (
     CheckStep,
     Progress,
     TestEmailReport,
-    test_email_html,
+    compose_test_email,
 )
 from tocsin.transports.online import OnlineTransport, RelayBusy, map_http_error, relay_tls_context
 from tocsin.transports.smtp import StepStatus, connect_tcp
@@ -186,26 +186,10 @@ async def run_online_test_email(
     Never raises for a delivery problem: the failed step carries the reason and a hint.
     """
     test = _OnlineTest(settings, language, progress)
-    now = time.time()
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
-    body = translate(
-        "test_body",
-        language,
-        sender=settings.sender_address,
-        server=test.host,
-        port=test.port,
-        encryption="https",
-        time=f"{stamp} UTC",
-    )
-    subject = f"{translate('test_subject', language)} {stamp}"
-    mail = compose(
-        sender=settings.sender_address,
-        sender_name=settings.sender_name,
-        to=[to],
-        subject=subject,
-        text=body,
-        html=test_email_html(body, subject, language),
-    )
+    mail = compose_test_email(
+        settings, to, language, server=test.host, port=test.port, encryption="https",
+        now=datetime.now(UTC),
+    )  # fmt: skip
     test.report.message_id = mail.message_id
     context = tls_context or relay_tls_context(settings)
     transport: OnlineTransport | None = None
