@@ -43,6 +43,10 @@ def test_text_and_data_forms_read_the_same_window() -> None:
     assert WEEKEND.text() == "sat,sun 00:00-00:00"
     assert window_from_text("Monday,wed-fri 8:00-9:30").text() == "mon,wed-fri 08:00-09:30"
     assert window_from_text("fri-mon 20:00-06:00").days == frozenset({4, 5, 6, 0})
+    assert window_from_text("fri-mon 20:00-06:00").text() == "fri-mon 20:00-06:00"
+    assert window_from_text("sun-thu 22:00-07:00").text() == "sun-thu 22:00-07:00"
+    assert window_from_text("sat-mon 22:00-07:00").text() == "sat-mon 22:00-07:00"
+    assert window_from_text("sun,mon 22:00-07:00").text() == "sun,mon 22:00-07:00"
     data = windows_to_data([NIGHTS, WEEKEND])
     assert data[0] == {
         "days": ["mon", "tue", "wed", "thu", "fri"],
@@ -283,3 +287,10 @@ def test_quiet_holds_before_the_hourly_cap_and_reports_its_reason() -> None:
     assert decision.held_reason("quiet") is RoutingReason.QUIET_HOURS
     fire = route(make_event(), tree=TREE, users=[quiet], snapshot=Snapshot(at=night))
     assert fire.send == (quiet,)
+
+
+@given(windows_strategy)
+def test_a_window_reads_back_from_its_own_text_and_data(windows):
+    for window in windows:
+        assert window_from_text(window.text()) == window
+        assert window_from_dict(window.as_dict()) == window

@@ -90,6 +90,8 @@ class QuietWindow:
                 runs[-1].append(day)
             else:
                 runs.append([day])
+        if len(runs) > 1 and runs[0][0] == 0 and runs[-1][-1] == 6:
+            runs[0] = runs.pop() + runs[0]  # across the week's end: sun-thu, fri-mon
         parts: list[str] = []
         for run in runs:  # three days or more in a row read best as a range
             if len(run) >= 3:
