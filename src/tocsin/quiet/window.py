@@ -145,7 +145,7 @@ def _days_from_text(text: str, field: str) -> frozenset[int]:
     return frozenset(days)
 
 
-def window_from_text(text: str, field: str = "quiet_hours") -> QuietWindow:
+def window_from_text(text: object, field: str = "quiet_hours") -> QuietWindow:
     """``"mon-fri 22:00-07:00"`` (days: names, ranges, commas) → a window.
 
     Raises :class:`QuietHoursError` naming ``field``.
@@ -186,13 +186,20 @@ def windows_from_data(raw: object, field: str = "quiet_hours") -> tuple[QuietWin
         raise QuietHoursError("quiet_shape", field)
     if len(raw) > MAX_WINDOWS:
         raise QuietHoursError("quiet_too_many", field, max=MAX_WINDOWS)
-    found = []
-    for index, item in enumerate(raw):
+    found: list[QuietWindow] = []
+    refused: list[QuietHoursError] = []
+    for index, item in enumerate(raw):  # every bad window is named, not just the first
         where = f"{field}[{index}]"
-        found.append(window_from_text(item, where) if isinstance(item, str) else None)
-        if found[-1] is None:
-            found[-1] = window_from_dict(item, where)
-    return _unique(w for w in found if w is not None)
+        try:
+            read = window_from_text if isinstance(item, str) else window_from_dict
+            found.append(read(item, where))
+        except QuietHoursError as exc:
+            refused.append(exc)
+    if refused:
+        first = refused[0]
+        first.issues = tuple(i for exc in refused for i in exc.issues)
+        raise first
+    return _unique(found)
 
 
 def _unique(windows: Iterable[QuietWindow]) -> tuple[QuietWindow, ...]:
