@@ -167,3 +167,14 @@ def test_warnings_carry_an_ack_link_where_the_group_asks(site: Services) -> None
     with pytest.raises(InputRefused) as refused:
         site.sites.update_group("office", {"ack_warnings": "maybe"})
     assert [(i.field, i.code) for i in refused.value.issues] == [("ack_warnings", "field_type")]
+
+
+def test_a_test_alarm_to_a_quiet_user_is_refused_saying_why(site: Services) -> None:
+    site.settings.update({"enabled": True, "host": "127.0.0.1"})
+    site.sites.update_user("bob", {"quiet_hours": ALWAYS_QUIET, "categories": ["always"]})
+    with pytest.raises(InputRefused) as refused:
+        site.events.send_test_alarm("bob")
+    (issue,) = refused.value.issues
+    assert issue.code == "test_alarm_quiet"
+    assert "quiet hours" in issue.text("en")
+    assert "Ruhezeit" in issue.text("de")

@@ -185,7 +185,7 @@ def test_a_group_asks_for_acknowledged_warnings_and_a_subgroup_inherits_it(
     page.goto(server.url + "/groups/b1/edit")
     expect(page.locator("#f-ack-inherit")).to_be_checked()
     expect(page.locator("label[for=f-ack-inherit]")).to_contain_text(
-        "(yes)" if language == "en" else "(ja)"
+        "Inherit: yes" if language == "en" else "Erben: ja"
     )
     page.locator("#f-ack_warnings").scroll_into_view_if_needed()
     shoot(page, f"ack-warnings-{language}")
