@@ -106,7 +106,8 @@ def list_users(request: Request, principal: Admin) -> dict[str, Any]:
 @router.post("/users", status_code=201)
 def create_user(request: Request, principal: Admin, body: Fields) -> Response:
     """Create a user: ``id``, ``name``, ``email``; optional ``language``, ``time_zone``,
-    ``enabled``, ``groups``, ``categories`` (email is off for every category until chosen)."""
+    ``enabled``, ``groups``, ``categories`` (email is off for every category until chosen),
+    ``quiet_hours`` (``[{"days": ["mon"], "start": "22:00", "end": "07:00"}]``)."""
     sites = services_of(request).sites
     return _answer(principal, lambda: _with_advice(sites.add_user(body), principal), 201)
 
