@@ -194,3 +194,25 @@ def test_a_group_asks_for_acknowledged_warnings_and_a_subgroup_inherits_it(
     page.locator("#group-form button[type=submit]").click()
     page.wait_for_load_state()
     assert services.sites.group("b1").ack_warnings is False
+
+
+@pytest.mark.parametrize(
+    ("language", "why"),
+    [
+        ("en", "quiet hours: in the summary when they end"),
+        ("de", "Ruhezeit: in der Zusammenfassung, wenn sie endet"),
+    ],
+)
+def test_the_events_page_says_an_email_waits_for_the_end_of_quiet_hours(
+    signed_in: Page, server: LiveServer, services: Services, language: str, why: str
+) -> None:
+    site(services)
+    services.sites.update_user("anna", {"quiet_hours": ["mon-sun 00:00-00:00"]})
+    alarm = {"group": "b1", "device": "Fridge", "sensor": "t", "category": "always"}
+    (accepted,) = services.events.submit({**alarm, "severity": "alarm"})
+    assert accepted.held == 1
+    page = signed_in
+    if language == "de":
+        _german(page)
+    page.goto(server.url + "/events")
+    expect(page.locator("body")).to_contain_text(why)
