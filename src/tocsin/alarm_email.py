@@ -49,7 +49,7 @@ from tocsin.headers import check_header_text, clean_header_text, unsafe_characte
 from tocsin.i18n import Language, catalog, lookup
 from tocsin.message import Mail, compose
 from tocsin.model import Category, Event, Severity, User, email_id
-from tocsin.routing import GroupTree, HeldSummary, UnknownGroup
+from tocsin.routing import GroupTree, HeldSummary, UnknownGroup, acknowledges_warnings
 
 __all__ = ["EmailRenderer", "EmailTemplates", "RenderedEmail", "message_id_for"]
 
@@ -324,13 +324,17 @@ class EmailRenderer:
         """
         return self._event_email("alarm", event, user, tree, date)
 
-    def links_ack(self, event: Event) -> bool:
+    def links_ack(self, event: Event, tree: GroupTree | None = None) -> bool:
         """True when the alarm email about ``event`` carries an "Acknowledge" link.
 
-        Such an email differs per recipient (the link names them), so it cannot be
-        rendered once and re-addressed.
+        A warning does where its group (or the nearest ancestor that says) asks for
+        it (``ack_warnings`` in ``tree``).  Such an email differs per recipient (the
+        link names them), so it cannot be rendered once and re-addressed.
         """
-        return bool(self._public_url and self._ack_signer and can_acknowledge(event))
+        warnings = tree is not None and acknowledges_warnings(tree, event.group_id)
+        return bool(
+            self._public_url and self._ack_signer and can_acknowledge(event, warnings=warnings)
+        )
 
     def ack_notice(
         self,
@@ -411,7 +415,7 @@ class EmailRenderer:
             link=f"{self._public_url}/events/{quote(event.id)}" if self._public_url else None,
             footer=w["footer_alarm"].format(category=named["category"]),
             named=named,
-            ack_link=self._ack_link(event, user),
+            ack_link=self._ack_link(event, user, tree),
         )
         root = email_id(event.id, user.id)
         this = f"{root}.{'remind' if reminder else 'esc'}{number}"
@@ -502,13 +506,13 @@ class EmailRenderer:
                 else w["footer_other"]
             ),
             named=named,
-            ack_link=self._ack_link(event, user),
+            ack_link=self._ack_link(event, user, tree),
         )
         raised = email_id(event.clears, user.id) if event.clears else None
         return self._finish(content, user, w, email_id(event.id, user.id), raised, date)
 
-    def _ack_link(self, event: Event, user: User) -> str | None:
-        if not self.links_ack(event):
+    def _ack_link(self, event: Event, user: User, tree: GroupTree | None) -> str | None:
+        if not self.links_ack(event, tree):
             return None
         assert self._ack_signer is not None
         return f"{self._public_url}/ack/{self._ack_signer.sign(event.id, user.id)}"

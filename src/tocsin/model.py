@@ -23,6 +23,7 @@ from typing import Final
 
 from tocsin.headers import unsafe_character
 from tocsin.i18n import Language
+from tocsin.quiet.window import QuietWindow
 
 __all__ = [
     "ROOT_POLICY",
@@ -152,6 +153,8 @@ class GroupSettings:
 class AlarmGroup:
     """A node of the alarm-group tree (site → building → room).
 
+    ``ack_warnings``: whether warnings carry an acknowledge link too (``None``
+    inherits from the parent group; at the root, no: only alarms do).
     Raises ``ValueError`` for an invalid id, an empty name or a group that is its own parent.
     """
 
@@ -159,6 +162,7 @@ class AlarmGroup:
     name: str
     parent_id: str | None = None
     settings: GroupSettings = GroupSettings()
+    ack_warnings: bool | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.id, _NAME_ID, "Group id")
@@ -176,6 +180,8 @@ class User:
     ``group_ids``: the alarm groups assigned (each covers its subgroups).
     ``email_categories``: the categories with email on; empty by default, so
     storing an address alone sends nothing (as in KentixONE).
+    ``quiet_hours``: windows in the user's ``time_zone`` when only fire and
+    sabotage emails reach them (:mod:`tocsin.quiet`); the rest waits for a summary.
     The address and time zone are checked at the edge (settings validation),
     not here, to keep construction free of lookups.
     """
@@ -188,6 +194,7 @@ class User:
     enabled: bool = True
     group_ids: frozenset[str] = frozenset()
     email_categories: frozenset[Category] = frozenset()
+    quiet_hours: tuple[QuietWindow, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id(self.id, _NAME_ID, "User id")

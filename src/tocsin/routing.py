@@ -7,8 +7,9 @@ the clock or the network, so a decision can be replayed to answer "why didn't I
 get that email?".
 
 Routing is a chain of small rules (:data:`DEFAULT_RULES`), each looking at one
-user and either passing or naming a :class:`RoutingReason`.  New rules (quiet
-hours, escalation) join the chain without changing :func:`route`.
+user and either passing or naming a :class:`RoutingReason`.  Quiet hours joined
+the chain as one rule: the instant to judge them at comes in the :class:`Snapshot`
+(the caller's clock), so routing still reads no clock.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
@@ -32,6 +34,7 @@ from tocsin.model import (
     Severity,
     User,
 )
+from tocsin.quiet import breaks_through, is_quiet
 from tocsin.validation import Issue, Level
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "RuleContext",
     "Snapshot",
     "UnknownGroup",
+    "acknowledges_warnings",
     "build_tree",
     "covered_groups",
     "effective_policy",
@@ -220,6 +224,22 @@ def effective_policy(tree: GroupTree, group_id: str, category: Category) -> Cate
     return ROOT_POLICY
 
 
+def acknowledges_warnings(tree: GroupTree, group_id: str) -> bool:
+    """Whether warnings in ``group_id`` carry an acknowledge link: the nearest group
+    walking up that says (``ack_warnings`` not ``None``) decides; no group saying, no.
+
+    An unknown group (a system notice, a group deleted since) says no.
+    """
+    if group_id not in tree:
+        return False
+    groups = tree.groups
+    for ancestor in tree.lineage(group_id):
+        own = groups[ancestor].ack_warnings
+        if own is not None:
+            return own
+    return False
+
+
 def effective_settings(tree: GroupTree, group_id: str) -> Mapping[Category, CategoryPolicy]:
     """:func:`effective_policy` for every category (for the web page and the API)."""
     return MappingProxyType({c: effective_policy(tree, group_id, c) for c in Category})
@@ -233,6 +253,7 @@ class RoutingReason(StrEnum):
     CATEGORY_OFF = "category_off"  # the user has email off for this category
     WARNINGS_OFF = "warnings_off"  # a warning, and the group's settings email alarms only
     NOT_TOLD_OF_RAISE = "not_told_of_raise"  # a "cleared" for a raise the user never got
+    QUIET_HOURS = "quiet_hours"  # the user's quiet hours: goes into a summary when they end
     HOURLY_CAP = "hourly_cap"  # held back by the cap: goes into a summary later
 
     @property
@@ -241,7 +262,7 @@ class RoutingReason(StrEnum):
         return self in _HOLDING
 
 
-_HOLDING: Final = frozenset({RoutingReason.HOURLY_CAP})
+_HOLDING: Final = frozenset({RoutingReason.QUIET_HOURS, RoutingReason.HOURLY_CAP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,11 +271,13 @@ class Snapshot:
 
     ``sent_this_hour``: notifications already sent in the current hour, per
     (group id, category).  ``told_of_raise``: for a cleared event, the ids of
-    the users who were emailed about the raise it clears.
+    the users who were emailed about the raise it clears.  ``at``: the instant the
+    event is routed, for quiet hours (``None``: nobody is treated as quiet).
     """
 
     sent_this_hour: Mapping[tuple[str, Category], int] = field(default_factory=dict)
     told_of_raise: frozenset[str] = frozenset()
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +320,15 @@ def _told_of_raise(ctx: RuleContext, user: User) -> RoutingReason | None:
     return RoutingReason.NOT_TOLD_OF_RAISE
 
 
+def _awake(ctx: RuleContext, user: User) -> RoutingReason | None:
+    # Fire and sabotage break through quiet hours, raised or cleared.
+    at = ctx.snapshot.at
+    if at is None or not user.quiet_hours or breaks_through(ctx.event.category):
+        return None
+    quiet = is_quiet(user.quiet_hours, user.time_zone, at)
+    return RoutingReason.QUIET_HOURS if quiet else None
+
+
 def _within_cap(ctx: RuleContext, user: User) -> RoutingReason | None:
     return RoutingReason.HOURLY_CAP if ctx.cap_reached else None
 
@@ -307,6 +339,7 @@ DEFAULT_RULES: Final[tuple[Rule, ...]] = (
     _category_on,
     _warnings_allowed,
     _told_of_raise,
+    _awake,
     _within_cap,
 )
 """The rules in the order they are asked; the first reason given is the one reported."""
@@ -316,10 +349,11 @@ DEFAULT_RULES: Final[tuple[Rule, ...]] = (
 class Decision:
     """The outcome of routing one event.
 
-    ``send``: email these users now.  ``held``: held back by the hourly cap; the
-    caller keeps them for a summary (:func:`summarize`).  ``skipped``: every other
-    user, with the reason.  ``cap_key``: the counter to add one to if ``send`` is
-    not empty (``None`` for a cleared event, which never counts nor is capped).
+    ``send``: email these users now.  ``held``: held back by quiet hours or the
+    hourly cap; the caller keeps them for a summary (:func:`summarize`), with the
+    reason in ``held_reasons`` (by user id).  ``skipped``: every other user, with the
+    reason.  ``cap_key``: the counter to add one to if ``send`` is not empty
+    (``None`` for a cleared event, which never counts nor is capped).
     """
 
     event: Event
@@ -328,11 +362,16 @@ class Decision:
     held: tuple[User, ...]
     skipped: tuple[tuple[str, RoutingReason], ...]
     cap_key: tuple[str, Category] | None
+    held_reasons: Mapping[str, RoutingReason] = field(default_factory=dict)
+
+    def held_reason(self, user_id: str) -> RoutingReason:
+        """Why held user ``user_id`` was held (the cap, unless ``held_reasons`` says)."""
+        return self.held_reasons.get(user_id, RoutingReason.HOURLY_CAP)
 
     def reason_for(self, user_id: str) -> RoutingReason | None:
         """Why ``user_id`` got no email now (``None`` if they did, or are unknown)."""
         if any(u.id == user_id for u in self.held):
-            return RoutingReason.HOURLY_CAP
+            return self.held_reason(user_id)
         return next((r for uid, r in self.skipped if uid == user_id), None)
 
 
@@ -348,7 +387,8 @@ def route(
 
     A raised event goes to users assigned to its group or an ancestor, enabled,
     with email on for its category; a warning only where the group's effective
-    settings email warnings; beyond the effective hourly cap of (group, category)
+    settings email warnings; for a user in quiet hours at ``snapshot.at`` (fire and
+    sabotage excepted) and beyond the effective hourly cap of (group, category)
     the emails are held for a summary.  A cleared event goes to the users who were
     told of the raise and still want this category; it is never capped, since it
     follows at most one raise.  Raises :class:`UnknownGroup`.
@@ -369,6 +409,7 @@ def route(
     )
     send: list[User] = []
     held: list[User] = []
+    held_reasons: dict[str, RoutingReason] = {}
     skipped: list[tuple[str, RoutingReason]] = []
     for user in users:
         reason = _first_reason(rules, ctx, user)
@@ -376,9 +417,18 @@ def route(
             send.append(user)
         elif reason.holds:
             held.append(user)
+            held_reasons[user.id] = reason
         else:
             skipped.append((user.id, reason))
-    return Decision(event, policy, tuple(send), tuple(held), tuple(skipped), cap_key)
+    return Decision(
+        event,
+        policy,
+        tuple(send),
+        tuple(held),
+        tuple(skipped),
+        cap_key,
+        MappingProxyType(held_reasons),
+    )
 
 
 def _first_reason(rules: Sequence[Rule], ctx: RuleContext, user: User) -> RoutingReason | None:

@@ -89,6 +89,8 @@ def test_users_from_the_shell(tocsin: Tocsin) -> None:
         "enabled": False,
         "groups": ["site"],
         "categories": ["fire", "sabotage"],
+        "quiet_hours": [],
+        "quiet_until": None,
     }
     tocsin("user", "enable", "alice")
     _, err = tocsin("user", "disable", "nobody", code=2)

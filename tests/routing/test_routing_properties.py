@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import UTC
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +20,7 @@ from tocsin.model import (
     Severity,
     State,
 )
+from tocsin.quiet import QuietWindow, breaks_through, is_quiet
 from tocsin.routing import (
     GroupTree,
     GroupTreeError,
@@ -186,6 +188,15 @@ def test_build_tree_refuses_exactly_the_parent_graphs_with_a_cycle(parents: list
     assert info.value.code == expected
 
 
+quiet_windows = st.lists(
+    st.builds(
+        QuietWindow,
+        st.frozensets(st.integers(0, 6), min_size=1),
+        st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+        st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+    ),
+    max_size=3,
+).map(tuple)
 users_strategy = st.lists(
     st.builds(
         make_user,
@@ -193,6 +204,8 @@ users_strategy = st.lists(
         st.sampled_from([f"g{i}" for i in range(15)]),
         enabled=st.booleans(),
         email_categories=st.frozensets(st.sampled_from(list(Category))),
+        quiet_hours=quiet_windows,
+        time_zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
     ),
     max_size=8,
     unique_by=lambda u: u.id,
@@ -210,7 +223,8 @@ def test_every_user_is_decided_exactly_once_and_rules_hold(tree, users, data):
         state=State.RAISED,
     )
     sent_before = data.draw(st.integers(min_value=0, max_value=25))
-    snapshot = Snapshot({(group, event.category): sent_before})
+    at = data.draw(st.datetimes(timezones=st.just(UTC)))
+    snapshot = Snapshot({(group, event.category): sent_before}, at=at)
     decision = route(event, tree=tree, users=users, snapshot=snapshot)
     decided = [u.id for u in decision.send + decision.held] + [uid for uid, _ in decision.skipped]
     assert sorted(decided) == sorted(u.id for u in users)
@@ -223,8 +237,15 @@ def test_every_user_is_decided_exactly_once_and_rules_hold(tree, users, data):
         assert user.group_ids & lineage
         assert event.severity is Severity.ALARM or policy.email_warnings
     assert (decision.send == ()) or not capped
-    assert (decision.held == ()) or capped
     for uid, reason in decision.skipped:
         assert not reason.holds
         assert decision.reason_for(uid) is reason
-    assert all(decision.reason_for(u.id) is RoutingReason.HOURLY_CAP for u in decision.held)
+    # Quiet hours hold first (fire and sabotage break through), then the cap.
+    for user in decision.send + decision.held:
+        quiet = is_quiet(user.quiet_hours, user.time_zone, at) and not breaks_through(
+            event.category
+        )
+        expected = (
+            RoutingReason.QUIET_HOURS if quiet else RoutingReason.HOURLY_CAP if capped else None
+        )
+        assert decision.reason_for(user.id) is expected

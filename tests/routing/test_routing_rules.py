@@ -321,9 +321,13 @@ def test_reasons_are_stable_codes():
         "category_off",
         "warnings_off",
         "not_told_of_raise",
+        "quiet_hours",
         "hourly_cap",
     }
-    assert [r for r in RoutingReason if r.holds] == [RoutingReason.HOURLY_CAP]
+    assert [r for r in RoutingReason if r.holds] == [
+        RoutingReason.QUIET_HOURS,
+        RoutingReason.HOURLY_CAP,
+    ]
 
 
 # ------------------------------------------------------------------ the summary

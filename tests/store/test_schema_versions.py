@@ -116,7 +116,7 @@ def test_a_new_database_records_each_version(place: Place) -> None:
     finally:
         store.close()
     recorded = [(v, n) for v, n, _ in _versions(place)]
-    assert recorded[:7] == [
+    assert recorded[:8] == [
         (1, "initial"),
         (2, "test_emails"),
         (3, "mqtt_dead_letter"),
@@ -124,6 +124,7 @@ def test_a_new_database_records_each_version(place: Place) -> None:
         (5, "acknowledgements"),
         (6, "outbox_attempt"),
         (7, "escalation"),
+        (8, "quiet_hours"),
     ]
     assert [v for v, _ in recorded] == list(range(1, NEWEST + 1))
 
@@ -158,14 +159,34 @@ def _catalog(place: Place) -> list[tuple[Any, ...]]:
 
 
 def _version_1_part(catalog: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The catalog without what later versions added: their tables, and the delivery's
-    failover link (4; SQLite keeps it in the table's CREATE text)."""
-    link = ", link TEXT NOT NULL DEFAULT ''"
+    """The catalog without what later versions added: their tables, the delivery's
+    failover link (4) and the quiet hours and acknowledged warnings (8; SQLite keeps
+    added columns in the table's CREATE text)."""
+    added = (
+        ", link TEXT NOT NULL DEFAULT ''",
+        ", quiet_hours TEXT NOT NULL DEFAULT '[]'",
+        ", ack_warnings INTEGER",
+    )
     return [
-        tuple(str(v).replace(link, "") for v in row)
+        tuple(_without(str(v), added) for v in row)
         for row in catalog
-        if row[1] not in _LATER_TABLES and row[:3] != ("column", "outbox_delivery", "link")
+        if row[1] not in _LATER_TABLES and row[:3] not in _LATER_COLUMNS
     ]
+
+
+def _without(text: str, parts: tuple[str, ...]) -> str:
+    for part in parts:
+        text = text.replace(part, "")
+    return text
+
+
+_LATER_COLUMNS = frozenset(
+    {
+        ("column", "outbox_delivery", "link"),
+        ("column", "site_user", "quiet_hours"),
+        ("column", "alarm_group", "ack_warnings"),
+    }
+)
 
 
 _LATER_TABLES = frozenset(

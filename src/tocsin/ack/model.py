@@ -35,14 +35,12 @@ class Acknowledgement:
     user_id: str | None = None
 
 
-def can_acknowledge(event: Event) -> bool:
-    """True for what can be acknowledged: a raised alarm (not a warning, a clear, a notice).
+def can_acknowledge(event: Event, *, warnings: bool = False) -> bool:
+    """True for what can be acknowledged: a raised alarm (not a clear, a notice).
 
-    Warnings are never acknowledged in this release (a per-group choice may come with
-    escalation); system notices end when Tocsin's trouble does.
+    A warning only with ``warnings`` (its group asks for it: see
+    :func:`tocsin.routing.acknowledges_warnings`); system notices end when Tocsin's
+    trouble does.
     """
-    return (
-        event.state is State.RAISED
-        and event.severity is Severity.ALARM
-        and event.category is not Category.SYSTEM
-    )
+    severe = event.severity is Severity.ALARM or warnings
+    return event.state is State.RAISED and severe and event.category is not Category.SYSTEM

@@ -10,6 +10,7 @@ or a group still in use, 404 for an unknown id.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -20,6 +21,7 @@ from tocsin.api.events import refused_response
 from tocsin.api.json_route import StrictJSONRoute
 from tocsin.http import services_of
 from tocsin.model import User
+from tocsin.quiet import quiet_until
 from tocsin.services.inputs import InputRefused
 from tocsin.services.site_input import user_advice, user_to_dict
 from tocsin.services.sites import NotFound
@@ -46,7 +48,15 @@ def _answer(principal: Principal, work: Callable[[], Any], status: int = 200) ->
 def _with_advice(user: User, principal: Principal) -> dict[str, Any]:
     """The saved user, and the advice on it (a warning is saved, but shown)."""
     advice = [i.as_dict(principal.language) for i in user_advice(user)]
-    return user_to_dict(user) | {"advice": advice}
+    return _user_json(user) | {"advice": advice}
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    """The user's dictionary form and, read only, when the quiet hours they are in now
+    end (``quiet_until``, UTC ISO 8601; null when they are not quiet)."""
+    until = quiet_until(user.quiet_hours, user.time_zone, datetime.now(UTC))
+    iso = None if until is None else until.isoformat().replace("+00:00", "Z")
+    return user_to_dict(user) | {"quiet_until": iso}
 
 
 # ---------------------------------------------------------------------- groups
@@ -90,13 +100,14 @@ def delete_group(request: Request, principal: Admin, group_id: str) -> Response:
 @router.get("/users")
 def list_users(request: Request, principal: Admin) -> dict[str, Any]:
     """Every user."""
-    return {"users": [user_to_dict(u) for u in services_of(request).sites.users()]}
+    return {"users": [_user_json(u) for u in services_of(request).sites.users()]}
 
 
 @router.post("/users", status_code=201)
 def create_user(request: Request, principal: Admin, body: Fields) -> Response:
     """Create a user: ``id``, ``name``, ``email``; optional ``language``, ``time_zone``,
-    ``enabled``, ``groups``, ``categories`` (email is off for every category until chosen)."""
+    ``enabled``, ``groups``, ``categories`` (email is off for every category until chosen),
+    ``quiet_hours`` (``[{"days": ["mon"], "start": "22:00", "end": "07:00"}]``)."""
     sites = services_of(request).sites
     return _answer(principal, lambda: _with_advice(sites.add_user(body), principal), 201)
 
@@ -105,7 +116,7 @@ def create_user(request: Request, principal: Admin, body: Fields) -> Response:
 def read_user(request: Request, principal: Admin, user_id: str) -> Response:
     """One user."""
     sites = services_of(request).sites
-    return _answer(principal, lambda: user_to_dict(sites.user(user_id)))
+    return _answer(principal, lambda: _user_json(sites.user(user_id)))
 
 
 @router.patch("/users/{user_id}")

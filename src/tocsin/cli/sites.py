@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,8 @@ import typer
 from tocsin.cli.events import event_app
 from tocsin.cli.support import CATEGORIES, CategoryOption, DataOption, JsonOption, fail, out, run
 from tocsin.model import Category
+from tocsin.quiet import quiet_until, windows_from_data
+from tocsin.quiet.spans import zone
 from tocsin.services.context import Services
 from tocsin.services.site_input import user_to_dict
 from tocsin.services.sites import ImportReport, dump_site, load_site
@@ -90,6 +93,26 @@ def group_set_policy(
         cap = f"at most {max_per_hour} per hour" if max_per_hour else "no cap"
         what = "alarms and warnings" if warnings else "alarms only"
         out.print(f"[green]✓ '{group_id}' {category.value}: {what}, {cap}.[/]")
+
+
+@group_app.command("ack-warnings")
+def group_ack_warnings(
+    group_id: Annotated[str, typer.Argument(metavar="ID")],
+    choice: Annotated[
+        str,
+        typer.Argument(
+            metavar="yes|no|inherit",
+            help="Whether warnings carry an acknowledge link too; inherit: as the parent.",
+        ),
+    ],
+    data: DataOption = None,
+) -> None:
+    """Choose whether warnings in a group (and its subgroups) can be acknowledged."""
+    value = {"yes": True, "no": False, "inherit": "inherit"}.get(choice.lower())
+    if value is None:
+        fail("yes|no|inherit: give yes, no or inherit.")
+    run(data, lambda s: s.sites.update_group(group_id, {"ack_warnings": value}))
+    out.print(f"[green]✓ '{group_id}' acknowledge warnings: {choice.lower()}.[/]")
 
 
 @group_app.command("remove")
@@ -193,6 +216,26 @@ def user_categories(
     out.print(f"[green]✓ '{user_id}' gets email for: {chosen or 'nothing'}.[/]")
 
 
+@user_app.command("quiet")
+def user_quiet(
+    user_id: Annotated[str, typer.Argument(metavar="ID")],
+    windows: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="WINDOW...",
+            help="Quiet-hours windows in the user's time zone, e.g. 'mon-fri 22:00-07:00' "
+            "'sat,sun 00:00-00:00' (equal times: the whole day). None: no quiet hours.",
+        ),
+    ] = None,
+    data: DataOption = None,
+) -> None:
+    """Set a user's quiet hours: only fire and sabotage alarms reach them then; the rest
+    arrives as one summary when the quiet hours end."""
+    user = run(data, lambda s: s.sites.update_user(user_id, {"quiet_hours": windows or []}))
+    chosen = "; ".join(w.text() for w in user.quiet_hours)
+    out.print(f"[green]✓ '{user_id}' quiet hours: {chosen or 'none'} ({user.time_zone}).[/]")
+
+
 @user_app.command("test-alarm")
 def user_test_alarm(
     user_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -245,6 +288,9 @@ def user_remove(
 def user_list(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Show every user with groups and categories."""
     users = [user_to_dict(u) for u in run(data, lambda s: s.sites.users())]
+    now = datetime.now(UTC)
+    for user in users:
+        user["quiet_until"] = _quiet_until(user, now)
     if as_json:
         out.print_json(json.dumps(users))
         return
@@ -255,8 +301,24 @@ def user_list(data: DataOption = None, as_json: JsonOption = False) -> None:
         out.print(
             f"{u['id']}  [bold]{u['name']}[/] <{u['email']}> {u['language']} {u['time_zone']}"
             f"{state}\n  groups: {', '.join(u['groups']) or '-'}; "
-            f"email for: {', '.join(u['categories']) or 'nothing'}"
+            f"email for: {', '.join(u['categories']) or 'nothing'}" + _quiet_text(u)
         )
+
+
+def _quiet_until(user: dict[str, Any], now: datetime) -> str | None:
+    """When the quiet hours the user is in now end (local ISO time), or None."""
+    windows = windows_from_data(user["quiet_hours"])
+    until = quiet_until(windows, user["time_zone"], now)
+    return None if until is None else until.astimezone(zone(user["time_zone"])).isoformat()
+
+
+def _quiet_text(user: dict[str, Any]) -> str:
+    if not user["quiet_hours"]:
+        return ""
+    windows = "; ".join(w.text() for w in windows_from_data(user["quiet_hours"]))
+    until = user["quiet_until"]
+    now = f" [yellow](quiet until {until[11:16]})[/]" if until else ""
+    return f"\n  quiet hours: {windows}{now}"
 
 
 # ---------------------------------------------------------------------- the site file

@@ -110,7 +110,12 @@ def fail(message: str) -> NoReturn:
 
 
 _OPTION_FIELD = re.compile(r"[a-z_]+(\[\d+\])?")
-_OPTIONS = {"categories": "--category", "groups": "--group", "client_event_id": "--client-id"}
+_OPTIONS = {
+    "categories": "--category",
+    "groups": "--group",
+    "client_event_id": "--client-id",
+    "quiet_hours": "WINDOW",
+}
 
 
 def _field(name: str) -> str:

@@ -28,6 +28,7 @@ from tocsin.ack.token import AckClaim, AckSigner, TokenExpired, TokenRefused, to
 from tocsin.errors import TocsinError
 from tocsin.model import StoredEvent, User
 from tocsin.outbox import NewEmail
+from tocsin.routing import acknowledges_warnings
 from tocsin.services.escalation_schedule import cancel_escalation
 from tocsin.services.events import EventsService
 from tocsin.services.intake import priority_of
@@ -207,7 +208,8 @@ class AckService:
         existing = acks.of([event_id]).get(event_id)
         if existing is not None:  # idempotent: the first one stands, nothing is sent
             return AckOutcome(existing, new=False, notices=0)
-        if not can_acknowledge(stored.event):
+        warnings = acknowledges_warnings(view.tree, stored.event.group_id)
+        if not can_acknowledge(stored.event, warnings=warnings):
             raise AckRefused("not_alarm", event_id)
         if not stored.is_open:
             raise AckRefused("cleared", event_id)

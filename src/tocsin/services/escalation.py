@@ -36,7 +36,12 @@ from tocsin.escalation import (
 )
 from tocsin.model import Event, NotificationRow, NotificationStatus, StoredEvent, User, email_id
 from tocsin.outbox import NewEmail
-from tocsin.services.escalation_schedule import cancel_escalation, schedule_escalation
+from tocsin.quiet import breaks_through, is_quiet
+from tocsin.services.escalation_schedule import (
+    cancel_escalation,
+    schedule_escalation,
+    skip_quiet_step,
+)
 from tocsin.services.events import EventsService
 from tocsin.services.intake import hour_of, priority_of
 from tocsin.services.outbox import OutboxService
@@ -161,6 +166,10 @@ class EscalationService:
         else:
             ids = sorted(told)
         users = [u for u in (view.user(i) for i in ids) if u is not None and u.enabled]
+        awake = _awake(users, stored.event, now)
+        if timer.kind is TimerKind.STEP and users and not awake:
+            skip_quiet_step(tx.runner, timer.event_id, timer.seq, now)  # no waiting for them
+        users = awake
         sent = self._send(tx, events, view, stored, timer, users, now)
         sql.mark(timer, TimerState.FIRED, now=now)
         log.info(
@@ -205,6 +214,18 @@ class EscalationService:
                 rows.append(_told(event, user, outbox_id, now))
         events.insert_notifications(rows)
         return queued
+
+
+def _awake(users: Sequence[User], event: Event, now: float) -> list[User]:
+    """``users`` without those in quiet hours at ``now`` (all of them for fire, sabotage).
+
+    A step skips a quiet user (the next step comes at once if nobody of it is awake);
+    a reminder is not sent to a quiet user, and is not made up later.
+    """
+    if breaks_through(event.category):
+        return list(users)
+    at = datetime.fromtimestamp(now, UTC)
+    return [u for u in users if not is_quiet(u.quiet_hours, u.time_zone, at)]
 
 
 def _told(event: Event, user: User, outbox_id: int, now: float) -> NotificationRow:

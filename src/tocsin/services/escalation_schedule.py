@@ -14,12 +14,16 @@ from tocsin.routing import GroupTree
 from tocsin.store import EscalationSQL
 from tocsin.store.runner import Runner
 
-__all__ = ["cancel_escalation", "schedule_escalation"]
+__all__ = ["cancel_escalation", "schedule_escalation", "skip_quiet_step"]
 
 
-def schedule_escalation(runner: Runner, event: Event, tree: GroupTree, now: float) -> int:
+def schedule_escalation(
+    runner: Runner, event: Event, tree: GroupTree, now: float, *, all_quiet: bool = False
+) -> int:
     """Write the timers of the raised alarm ``event`` (stored in this transaction).
 
+    ``all_quiet``: nobody was emailed because everyone routing chose is in quiet
+    hours; the first step is then due at once instead of after its minutes.
     Returns how many; 0 when no policy applies (a warning, a clear, another category).
     """
     if event.cleared or event.group_id not in tree:
@@ -28,7 +32,15 @@ def schedule_escalation(runner: Runner, event: Event, tree: GroupTree, now: floa
     found = effective_escalation(tree, sql.policies(), event.group_id)
     if found is None:
         return 0
-    return sql.schedule(plan_timers(found[1], event, now))
+    added = sql.schedule(plan_timers(found[1], event, now))
+    if added and all_quiet:
+        sql.bring_forward(event.id, after_seq=-1, now=now)
+    return added
+
+
+def skip_quiet_step(runner: Runner, event_id: str, seq: int, now: float) -> bool:
+    """Everyone of step ``seq`` is in quiet hours: the next step is due at once."""
+    return EscalationSQL(runner).bring_forward(event_id, after_seq=seq, now=now)
 
 
 def cancel_escalation(runner: Runner, event_ids: Sequence[str], now: float) -> int:

@@ -71,6 +71,7 @@ SYSTEM_GROUP = "_tocsin"
 """The group id of Tocsin's own events (no admin group can have it: ids start with a letter
 or digit).  They go to every enabled user with ``system`` email on, whatever their groups."""
 SYSTEM_DEVICE = "Tocsin"
+_QUIET = RoutingReason.QUIET_HOURS
 NO_SENDER = "no_sender"
 """Reason of a notification held because no sender address is set up yet."""
 
@@ -303,7 +304,9 @@ class Intake:
             key = (event.group_id, event.category)
             counts[key] = self._sql.hour_count(event.group_id, event.category, self._hour)
         users = self._view.candidates(event.group_id, event.category)
-        return route(event, tree=self._view.tree, users=users, snapshot=Snapshot(counts, told))
+        at = datetime.fromtimestamp(self._now, UTC)  # quiet hours are judged at intake
+        snapshot = Snapshot(counts, told, at=at)
+        return route(event, tree=self._view.tree, users=users, snapshot=snapshot)
 
     # ------------------------------------------------------------------ writing
     def commit(self, event: Event, decision: Decision, *, fingerprint: str = "") -> Accepted:
@@ -315,8 +318,12 @@ class Intake:
             received_at=self._now,
         )
         if self._tx is not None:  # a raised alarm's escalation timers (issue 13)
-            schedule_escalation(self._sql.runner, event, self._view.tree, self._now)
-        rows = [self._held(event, u, RoutingReason.HOURLY_CAP.value) for u in decision.held]
+            quiet = [u for u in decision.held if decision.held_reason(u.id) is _QUIET]
+            all_quiet = bool(quiet) and not decision.send
+            schedule_escalation(
+                self._sql.runner, event, self._view.tree, self._now, all_quiet=all_quiet
+            )
+        rows = [self._held(event, u, decision.held_reason(u.id).value) for u in decision.held]
         rows += [self._send(event, user) for user in decision.send]
         self._sql.insert_notifications(rows)
         if decision.cap_key is not None and decision.send:

@@ -69,7 +69,7 @@ class EventMails:
 
     def alarm(self, event: Event, user: User) -> RenderedEmail:
         """The alarm, warning or "cleared" email about ``event`` for ``user``."""
-        if self.sender.renderer.links_ack(event):  # the link names the recipient: no reuse
+        if self.sender.renderer.links_ack(event, self.tree):  # names the recipient: no reuse
             return self.sender.renderer.alarm(event, user, tree=self.tree, date=self.date)
         key = (event, str(user.language), user.time_zone)
         first = self._first.get(key)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tocsin.address import InvalidAddress, parse_address
 from tocsin.i18n import Language
 from tocsin.model import AlarmGroup, Category, CategoryPolicy, GroupSettings, User
+from tocsin.quiet import QuietHoursError, QuietWindow, windows_from_data, windows_to_data
 from tocsin.services.inputs import Fields
 from tocsin.validation import Issue, address_issue, internal_address_issue
 
@@ -30,7 +31,7 @@ __all__ = [
     "valid_time_zone",
 ]
 
-GROUP_FIELDS: Final = ("id", "name", "parent", "policies", "escalation")
+GROUP_FIELDS: Final = ("id", "name", "parent", "policies", "escalation", "ack_warnings")
 USER_FIELDS: Final = (
     "id",
     "name",
@@ -40,6 +41,7 @@ USER_FIELDS: Final = (
     "enabled",
     "groups",
     "categories",
+    "quiet_hours",
 )
 _POLICY_FIELDS: Final = ("email_warnings", "max_per_hour")
 _INHERIT: Final = "inherit"
@@ -102,14 +104,42 @@ def parse_group(data: object, *, issues: list[Issue], prefix: str = "") -> Alarm
     name = fields.text("name", limit=NAME_LIMIT)
     parent = fields.text("parent", limit=128, required=False) or None
     settings = _policies(fields)
+    ack_warnings = _inherit_or_boolean(fields, "ack_warnings")
     if len(issues) > before:
         return None
     try:
-        return AlarmGroup(id=group_id, name=name, parent_id=parent, settings=settings)
+        return AlarmGroup(
+            id=group_id,
+            name=name,
+            parent_id=parent,
+            settings=settings,
+            ack_warnings=ack_warnings,
+        )
     except ValueError as exc:
         field = "parent" if parent == group_id else "id"
         fields.problem(field, "invalid_value", detail=str(exc))
         return None
+
+
+def _inherit_or_boolean(fields: Fields, name: str) -> bool | None:
+    """``true`` / ``false``, or ``"inherit"`` / null / left out (``None``)."""
+    value = fields.data.get(name) if isinstance(fields.data, Mapping) else None
+    if value is None or value == _INHERIT:
+        return None
+    if isinstance(value, bool):
+        return value
+    fields.problem(name, "field_type", expected='true, false or "inherit"')
+    return None
+
+
+def _quiet_hours(fields: Fields) -> tuple[QuietWindow, ...]:
+    """The user's quiet-hours windows; a bad one is reported under its own field name."""
+    raw = fields.data.get("quiet_hours") if isinstance(fields.data, Mapping) else None
+    try:
+        return windows_from_data(raw, fields.path("quiet_hours"))
+    except QuietHoursError as exc:
+        fields.issues.extend(exc.issues)
+        return ()
 
 
 def _categories(fields: Fields) -> frozenset[Category]:
@@ -148,6 +178,7 @@ def parse_user(
     enabled = fields.boolean("enabled", default=True)
     groups = frozenset(fields.strings("groups"))
     categories = _categories(fields)
+    quiet = _quiet_hours(fields)
     if len(issues) > before:
         return None
     try:
@@ -160,6 +191,7 @@ def parse_user(
             enabled=enabled,
             group_ids=groups,
             email_categories=categories,
+            quiet_hours=quiet,
         )
     except ValueError as exc:
         fields.problem("id", "invalid_value", detail=str(exc))
@@ -185,7 +217,15 @@ def group_to_dict(group: AlarmGroup) -> dict[str, Any]:
                 "email_warnings": policy.email_warnings,
                 "max_per_hour": policy.max_per_hour,
             }
-    return {"id": group.id, "name": group.name, "parent": group.parent_id, "policies": policies}
+    found: dict[str, Any] = {
+        "id": group.id,
+        "name": group.name,
+        "parent": group.parent_id,
+        "policies": policies,
+    }
+    if group.ack_warnings is not None:  # left out when inherited, as files before it were
+        found["ack_warnings"] = group.ack_warnings
+    return found
 
 
 def user_to_dict(user: User) -> dict[str, Any]:
@@ -199,6 +239,7 @@ def user_to_dict(user: User) -> dict[str, Any]:
         "enabled": user.enabled,
         "groups": sorted(user.group_ids),
         "categories": [c.value for c in Category if c in user.email_categories],
+        "quiet_hours": windows_to_data(user.quiet_hours),
     }
 
 

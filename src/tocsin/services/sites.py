@@ -23,7 +23,13 @@ import yaml
 
 from tocsin.errors import TocsinError
 from tocsin.model import AlarmGroup, Category, User
-from tocsin.routing import GroupTree, GroupTreeError, build_tree, effective_settings
+from tocsin.routing import (
+    GroupTree,
+    GroupTreeError,
+    acknowledges_warnings,
+    build_tree,
+    effective_settings,
+)
 from tocsin.services.escalation_site import (
     ESCALATION,
     export_escalations,
@@ -204,6 +210,8 @@ class SitesService:
         tree = (view or self.view()).tree
         data = group_to_dict(group)
         data["path"] = list(tree.path(group.id))
+        data.setdefault("ack_warnings", "inherit")
+        data["effective_ack_warnings"] = acknowledges_warnings(tree, group.id)
         data["effective"] = {
             c.value: {"email_warnings": p.email_warnings, "max_per_hour": p.max_per_hour}
             for c, p in effective_settings(tree, group.id).items()

@@ -1,11 +1,13 @@
 """What runs every minute: summaries of held-back emails, and Tocsin's own trouble as events.
 
-**Summaries.**  The hourly cap holds emails back (:mod:`tocsin.services.intake`
-records them as ``held`` notifications).  Once the hour they were held in is over,
-:func:`tick` sends each user *one* summary of everything held for them (count, first,
-last, worst severity), in the same transaction that marks those notifications
-``summarized`` — nothing is lost and nothing is summarised twice.  Emails held
-because no sender address was set up are summarised as soon as there is one.
+**Summaries.**  The hourly cap and a user's quiet hours hold emails back
+(:mod:`tocsin.services.intake` records them as ``held`` notifications).  Once the hour
+they were held in is over (the cap), or the user's quiet hours have ended, :func:`tick`
+sends each user *one* summary of everything held for them (count, first, last, worst
+severity), in the same transaction that marks those notifications ``summarized`` —
+nothing is lost and nothing is summarised twice.  While a user is quiet their summary
+waits, unless it holds a fire or sabotage alarm.  Emails held because no sender
+address was set up are summarised as soon as there is one.
 
 **Tocsin's own trouble.**  :func:`raise_system_event` and :func:`clear_system_event`
 report a problem by a stable code as a ``system`` event through the same intake
@@ -40,10 +42,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from tocsin.errors import ConfigurationProblem, FailureLog
-from tocsin.model import NotificationStatus, Severity
+from tocsin.model import Event, NotificationStatus, Severity, User
 from tocsin.outbox import DeliveryView, ListFilter, NewEmail, PauseState, Status
 from tocsin.outbox.tracking import MAX_TRACKING_AGE, RETRYABLE_REMOTE
-from tocsin.routing import summarize
+from tocsin.quiet import breaks_through, is_quiet
+from tocsin.routing import RoutingReason, summarize
 from tocsin.services.context import Services
 from tocsin.services.intake import NO_SENDER, hour_of, priority_of
 from tocsin.services.retention import run_retention
@@ -78,6 +81,8 @@ _UNDELIVERED_SHOWN = 10  # recipients named in the notice; the delivery log has 
 SUMMARY_LIMIT = 5000
 """At most this many events per summary email; the rest go into the next one."""
 _CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_ANY_HOUR = (NO_SENDER, RoutingReason.QUIET_HOURS.value)
+"""Held for these reasons, an email is summarised as soon as it may be, not after its hour."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,9 +307,7 @@ def send_summaries(services: Services, now: float | None = None) -> tuple[int, i
         return 0, 0
     hour = hour_of(at)
     with services.store.site_reading() as site:
-        user_ids = EventSQL(site.runner).held_user_ids(
-            before_hour=hour, reasons_any_hour=(NO_SENDER,)
-        )
+        user_ids = EventSQL(site.runner).held_user_ids(before_hour=hour, reasons_any_hour=_ANY_HOUR)
     summaries = events = 0
     for user_id in user_ids:
         count = _summarize_user(services, user_id, hour=hour, now=at)
@@ -324,12 +327,14 @@ def _summarize_user(services: Services, user_id: str, *, hour: int, now: float) 
         sql = EventSQL(tx.runner)
         view = services.sites.view_in(SiteSQL(tx.runner))
         held = sql.held_events(
-            user_id, before_hour=hour, reasons_any_hour=(NO_SENDER,), limit=SUMMARY_LIMIT
+            user_id, before_hour=hour, reasons_any_hour=_ANY_HOUR, limit=SUMMARY_LIMIT
         )
         ids = [e.id for e in held]
         user = view.user(user_id)
         if not held or user is None or not user.enabled:
             sql.settle_held(user_id, ids, status=NotificationStatus.DROPPED, summary_id=None)
+            return 0
+        if _waits(user, held, now):
             return 0
         summary = summarize(user_id, held)
         try:
@@ -344,6 +349,14 @@ def _summarize_user(services: Services, user_id: str, *, hour: int, now: float) 
         tx.enqueue(NewEmail(rendered.mail, int(priority), rendered.subject), now=now)
         sql.settle_held(user_id, ids, status=NotificationStatus.SUMMARIZED, summary_id=summary.id)
     return len(held)
+
+
+def _waits(user: User, held: Sequence[Event], now: float) -> bool:
+    """True while ``user`` is in quiet hours and nothing held would break through them
+    (a fire alarm the hourly cap held back is summarised at once all the same)."""
+    if any(breaks_through(e.category) for e in held):
+        return False
+    return is_quiet(user.quiet_hours, user.time_zone, datetime.fromtimestamp(now, UTC))
 
 
 # ---------------------------------------------------------------------- the timer

@@ -33,6 +33,7 @@ _REFUSALS = {
     RoutingReason.DISABLED: "test_alarm_disabled",
     RoutingReason.CATEGORY_OFF: "test_alarm_no_category",
     RoutingReason.HOURLY_CAP: "test_alarm_held",
+    RoutingReason.QUIET_HOURS: "test_alarm_quiet",
 }
 
 TEST_ALARM_REFUSALS: Final = frozenset(

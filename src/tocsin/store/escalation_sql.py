@@ -132,6 +132,25 @@ class EscalationSQL:
             (now, *event_ids),
         )
 
+    def bring_forward(self, event_id: str, *, after_seq: int, now: float) -> bool:
+        """Make the next pending step of ``event_id`` after ``after_seq`` due at ``now``
+        (its users are not waited for: everyone before it is in quiet hours).
+
+        False when there is no later pending step.
+        """
+        rows = self.runner.rows(
+            "SELECT seq FROM escalation_timer WHERE event_id = ? AND seq > ? "
+            "AND kind = 'step' AND state = 'pending' AND due_at > ? ORDER BY seq LIMIT 1",
+            (event_id, after_seq, now),
+        )
+        if not rows:
+            return False
+        self.runner.run(
+            "UPDATE escalation_timer SET due_at = ? WHERE event_id = ? AND seq = ?",
+            (now, event_id, int(rows[0][0])),
+        )
+        return True
+
     def timers_of(self, event_ids: Sequence[str]) -> dict[str, list[Timer]]:
         """Every timer of these events, by event id, in order."""
         if not event_ids:

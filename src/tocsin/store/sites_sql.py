@@ -32,13 +32,16 @@ from typing import Final
 
 from tocsin.i18n import Language
 from tocsin.model import AlarmGroup, Category, CategoryPolicy, GroupSettings, User
+from tocsin.quiet import windows_from_data, windows_to_data
 from tocsin.store.runner import Database, Row, Runner
 
 __all__ = ["SQLSites", "SiteSQL"]
 
 
-_GROUP_COLUMNS: Final = "id, name, parent_id, policies"
-_USER_COLUMNS: Final = "id, name, email, language, time_zone, enabled, group_ids, categories"
+_GROUP_COLUMNS: Final = "id, name, parent_id, policies, ack_warnings"
+_USER_COLUMNS: Final = (
+    "id, name, email, language, time_zone, enabled, group_ids, categories, quiet_hours"
+)
 
 
 def _policies_json(settings: GroupSettings) -> str:
@@ -70,6 +73,7 @@ def _group(row: Row) -> AlarmGroup:
         name=str(row[1]),
         parent_id=None if row[2] is None else str(row[2]),
         settings=_settings(str(row[3])),
+        ack_warnings=None if row[4] is None else bool(row[4]),
     )
 
 
@@ -83,6 +87,7 @@ def _user(row: Row) -> User:
         enabled=bool(row[5]),
         group_ids=frozenset(str(row[6]).split()),
         email_categories=frozenset(Category(c) for c in str(row[7]).split()),
+        quiet_hours=windows_from_data(json.loads(str(row[8] or "[]"))),
     )
 
 
@@ -115,11 +120,18 @@ class SiteSQL:
         """Insert or replace ``group`` (keeping its place in the order) and count the change."""
         self.runner.run(
             f"INSERT INTO alarm_group ({_GROUP_COLUMNS}, position, updated_at) VALUES "
-            "(?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM alarm_group), ?) "
+            "(?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM alarm_group), ?) "
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
             "parent_id = excluded.parent_id, policies = excluded.policies, "
-            "updated_at = excluded.updated_at",
-            (group.id, group.name, group.parent_id, _policies_json(group.settings), now),
+            "ack_warnings = excluded.ack_warnings, updated_at = excluded.updated_at",
+            (
+                group.id,
+                group.name,
+                group.parent_id,
+                _policies_json(group.settings),
+                None if group.ack_warnings is None else int(group.ack_warnings),
+                now,
+            ),
         )
         self.bump()
 
@@ -127,11 +139,13 @@ class SiteSQL:
         """Insert or replace ``user`` (keeping its place in the order) and count the change."""
         self.runner.run(
             f"INSERT INTO site_user ({_USER_COLUMNS}, position, updated_at) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM site_user), ?) "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "(SELECT COALESCE(MAX(position), 0) + 1 FROM site_user), ?) "
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, "
             "language = excluded.language, time_zone = excluded.time_zone, "
             "enabled = excluded.enabled, group_ids = excluded.group_ids, "
-            "categories = excluded.categories, updated_at = excluded.updated_at",
+            "categories = excluded.categories, quiet_hours = excluded.quiet_hours, "
+            "updated_at = excluded.updated_at",
             (
                 user.id,
                 user.name,
@@ -141,6 +155,7 @@ class SiteSQL:
                 int(user.enabled),
                 " ".join(sorted(user.group_ids)),
                 " ".join(c.value for c in Category if c in user.email_categories),
+                json.dumps(windows_to_data(user.quiet_hours)),
                 now,
             ),
         )

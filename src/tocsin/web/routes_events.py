@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from tocsin.ack.model import can_acknowledge
 from tocsin.http import services_of
 from tocsin.model import Category, Event, Session, Severity, State
-from tocsin.routing import RoutingReason, route
+from tocsin.routing import RoutingReason, acknowledges_warnings, route
 from tocsin.services.context import Services
 from tocsin.services.events import EventRecord
 from tocsin.services.inputs import InputRefused
@@ -64,7 +64,8 @@ def _row(
         "nobody": "" if record.notifications else nobody_reason(event, view, language),
         "ack": record.ack,  # issue 13: who acknowledged, when (see _ack_cell.html)
         "ack_at": when(record.ack.at, zone) if record.ack else "",
-        "ackable": record.stored.is_open and can_acknowledge(event),
+        "ackable": record.stored.is_open
+        and can_acknowledge(event, warnings=acknowledges_warnings(view.tree, event.group_id)),
         "escalation": record.escalation,  # issue 13: steps done, the next one due
         "esc_next": (
             when(record.escalation.next_due_at, zone)

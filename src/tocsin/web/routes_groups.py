@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from tocsin.http import services_of
 from tocsin.model import AlarmGroup, Category, Session, User
-from tocsin.routing import GroupTree
+from tocsin.routing import GroupTree, acknowledges_warnings
 from tocsin.services.inputs import InputRefused
 from tocsin.services.sites import SitesService, SiteView
 from tocsin.web.escalation_form import (
@@ -41,6 +41,7 @@ FIELDS: Final = (
     "parent",
     *(f"policy_{c.value}" for c in Category),
     "escalation",
+    "ack_warnings",
 )
 
 
@@ -147,6 +148,8 @@ def _choices(sites: SitesService, values: Values, editing: str) -> dict[str, Any
         "categories": [c.value for c in Category],
         "escalation_users": [(u.id, u.name or u.id) for u in sites.view().users],
         "escalation_from": _escalation_from(sites, editing, parent),
+        # What "as the parent group" gives for acknowledging warnings (the root: no).
+        "ack_from": bool(parent) and acknowledges_warnings(tree, parent),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from tocsin.http import services_of
 from tocsin.i18n import translate
 from tocsin.model import Category, Session, User
+from tocsin.quiet import DAY_NAMES
 from tocsin.routing import GroupTree, covered_groups
 from tocsin.services.inputs import InputRefused
 from tocsin.services.site_input import user_advice
@@ -19,6 +21,7 @@ from tocsin.services.test_alarm import TEST_ALARM_REFUSALS
 from tocsin.web.form_pages import EditForm, Values, admin_form, done_of
 from tocsin.web.forms import Form
 from tocsin.web.guard import not_found
+from tocsin.web.quiet_form import quiet_label
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
@@ -28,10 +31,20 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 PATH: Final = "/users"
-FIELDS: Final = ("id", "name", "email", "language", "time_zone", "enabled", "groups", "categories")
+FIELDS: Final = (
+    "id",
+    "name",
+    "email",
+    "language",
+    "time_zone",
+    "enabled",
+    "groups",
+    "categories",
+    "quiet_hours",
+)
 
 
-def _user_row(user: User, tree: GroupTree, language: str) -> dict[str, Any]:
+def _user_row(user: User, tree: GroupTree, language: str, now: datetime) -> dict[str, Any]:
     return {
         "id": user.id,
         "name": user.name,
@@ -48,6 +61,8 @@ def _user_row(user: User, tree: GroupTree, language: str) -> dict[str, Any]:
             if g in tree
         ),
         "categories": [(c.value, user.wants_email(c)) for c in Category],
+        "quiet": [w.text() for w in user.quiet_hours],
+        "quiet_until": quiet_label(user, now),
     }
 
 
@@ -64,6 +79,7 @@ def _list_page(request: Request, session: Session) -> Response:
     sites = services_of(request).sites
     tree = sites.view().tree
     language = language_of(request, session)
+    now = datetime.now(UTC)
     query = request.query_params
     code = query.get("refused", "")
     refusal = ""
@@ -76,7 +92,7 @@ def _list_page(request: Request, session: Session) -> Response:
         language=language,
         session=session,
         active="users",
-        users=[_user_row(u, tree, language) for u in sites.users()],
+        users=[_user_row(u, tree, language, now) for u in sites.users()],
         done=done_of(request),
         tested=query.get("tested", "")[:200] if not refusal else "",
         refusal=refusal,
@@ -124,6 +140,7 @@ def _choices(sites: SitesService, values: Values, editing: str) -> dict[str, Any
     ]
     return {
         "groups": groups,
+        "days": DAY_NAMES,
         "categories": CATEGORIES,
         "zones": known_zones(),
         "site_zone": sites.site_zone,

@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tocsin.i18n import translate
 from tocsin.model import ROOT_POLICY, AlarmGroup, Category, CategoryPolicy, User
 from tocsin.routing import GroupTree, effective_policy
 from tocsin.services.inputs import InputRefused
 from tocsin.web.forms import Form
+from tocsin.web.quiet_form import quiet_payload, quiet_rows, quiet_values_from_form
 
 __all__ = [
     "CATEGORIES",
@@ -34,6 +36,9 @@ __all__ = [
 CATEGORIES: Final = tuple(c.value for c in Category)
 OTHER: Final = "_form"  # an error no field of the form shows
 _SPLIT: Final = re.compile(r"[.\[]")
+_ACK_CHOICE: Final = {None: "inherit", True: "yes", False: "no"}
+_ACKS: Final = ("inherit", "yes", "no")
+_WINDOW: Final = re.compile(r"quiet_hours\[(\d+)\]")
 
 
 # ---------------------------------------------------------------------- users
@@ -50,6 +55,7 @@ def user_values(user: User | None, *, zone: str = "UTC") -> dict[str, Any]:
             "enabled": True,
             "groups": [],
             "categories": [],
+            "quiet": quiet_rows(None),
         }
     return {
         "id": user.id,
@@ -60,6 +66,7 @@ def user_values(user: User | None, *, zone: str = "UTC") -> dict[str, Any]:
         "enabled": user.enabled,
         "groups": sorted(user.group_ids),
         "categories": [c.value for c in Category if c in user.email_categories],
+        "quiet": quiet_rows(user),
     }
 
 
@@ -77,6 +84,7 @@ def user_values_from_form(form: Form) -> dict[str, Any]:
         "enabled": form.get("enabled") == "on",
         "groups": sorted(set(form.every("groups"))),
         "categories": [c for c in CATEGORIES if c in form.every("categories")],
+        "quiet": quiet_values_from_form(form),
     }
 
 
@@ -89,6 +97,7 @@ def user_payload(values: dict[str, Any], *, with_id: bool) -> dict[str, object]:
         "enabled": values["enabled"],
         "groups": list(values["groups"]),
         "categories": list(values["categories"]),
+        "quiet_hours": quiet_payload(values["quiet"]),
     }
     if values["time_zone"]:
         payload["time_zone"] = values["time_zone"]
@@ -114,6 +123,7 @@ def group_values(group: AlarmGroup | None, *, parent: str = "") -> dict[str, Any
         "name": group.name if group is not None else "",
         "parent": (group.parent_id or "") if group is not None else parent,
         "policies": policies,
+        "ack_warnings": _ACK_CHOICE[group.ack_warnings if group is not None else None],
     }
 
 
@@ -123,6 +133,9 @@ def group_values_from_form(form: dict[str, str]) -> dict[str, Any]:
         "id": form.get("id", "").strip(),
         "name": form.get("name", "").strip(),
         "parent": form.get("parent", ""),
+        "ack_warnings": form.get("ack_warnings")
+        if form.get("ack_warnings") in _ACKS
+        else "inherit",
         "policies": {
             c: {
                 "mode": "own" if form.get(f"mode_{c}") == "own" else "inherit",
@@ -156,6 +169,7 @@ def group_payload(values: dict[str, Any], *, with_id: bool) -> dict[str, object]
         "name": values["name"],
         "parent": values["parent"] or None,
         "policies": policies,
+        "ack_warnings": {"yes": True, "no": False}.get(values["ack_warnings"], "inherit"),
     }
     if with_id:
         payload["id"] = values["id"]
@@ -200,6 +214,9 @@ def errors_by_field(
     errors: dict[str, list[str]] = {}
     for found in exc.issues:
         key, text = _form_key(found.field), found.text(language)
+        window = _WINDOW.match(found.field)
+        if window is not None:  # which row: numbered among the rows sent
+            text = f"{translate('quiet_window_n', language, n=int(window[1]) + 1)} {text}"
         if key not in known:
             key, text = OTHER, f"{found.field}: {text}" if found.field else text
         errors.setdefault(key, []).append(text)
