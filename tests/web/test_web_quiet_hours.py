@@ -9,21 +9,16 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 from web_data import site
-from web_helpers import SCREENSHOTS
+from web_helpers import SCREENSHOTS, next_page, speak_german
 
 from helpers import LiveServer
 from tocsin.services.context import Services
 
 
-def _german(page: Page) -> None:
-    page.get_by_role("button", name="Deutsch").click()
-    expect(page.locator("html")).to_have_attribute("lang", "de")
-    page.wait_for_load_state()
-
-
 def _save(page: Page) -> None:
-    page.locator("#user-form button[type=submit]").click()
-    page.wait_for_load_state()
+    """Submit the user form; wait for the page it brings (saved or refused) to load."""
+    with next_page(page):
+        page.locator("#user-form button[type=submit]").click()
 
 
 def _section_shots(page: Page, selector: str, name: str) -> None:
@@ -102,7 +97,7 @@ def test_a_half_filled_row_is_refused_next_to_the_section_in_the_admins_language
     site(services)
     page = signed_in
     if language == "de":
-        _german(page)
+        speak_german(page)
     page.goto(server.url + "/users/anna/edit")
     page.locator("#f-quiet-0-start").fill("22:00")  # times, but no day
     page.locator("#f-quiet-0-end").fill("07:00")
@@ -143,7 +138,7 @@ def test_the_form_and_the_list_at_desktop_and_phone_width(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     if language == "de":
-        _german(page)
+        speak_german(page)
     page.goto(server.url + "/users")
     badge = page.locator("#users-table [data-user=anna] .quiet-until")
     expect(badge).to_contain_text("quiet until" if language == "en" else "Ruhezeit bis")
@@ -175,12 +170,12 @@ def test_a_group_asks_for_acknowledged_warnings_and_a_subgroup_inherits_it(
     site(services)
     page = signed_in
     if language == "de":
-        _german(page)
+        speak_german(page)
     page.goto(server.url + "/groups/hq/edit")
     expect(page.locator("#f-ack-inherit")).to_be_checked()
     page.locator("#f-ack-yes").check()
-    page.locator("#group-form button[type=submit]").click()
-    page.wait_for_load_state()
+    with next_page(page):
+        page.locator("#group-form button[type=submit]").click()
     assert services.sites.group("hq").ack_warnings is True
     page.goto(server.url + "/groups/b1/edit")
     expect(page.locator("#f-ack-inherit")).to_be_checked()
@@ -191,8 +186,8 @@ def test_a_group_asks_for_acknowledged_warnings_and_a_subgroup_inherits_it(
     shoot(page, f"ack-warnings-{language}")
     _section_shots(page, "#f-ack_warnings", f"ack-warnings-section-{language}")
     page.locator("#f-ack-no").check()
-    page.locator("#group-form button[type=submit]").click()
-    page.wait_for_load_state()
+    with next_page(page):
+        page.locator("#group-form button[type=submit]").click()
     assert services.sites.group("b1").ack_warnings is False
 
 
@@ -213,6 +208,6 @@ def test_the_events_page_says_an_email_waits_for_the_end_of_quiet_hours(
     assert accepted.held == 1
     page = signed_in
     if language == "de":
-        _german(page)
+        speak_german(page)
     page.goto(server.url + "/events")
     expect(page.locator("body")).to_contain_text(why)
