@@ -14,6 +14,7 @@ from tocsin.model import Category, Severity, State
 from tocsin.quiet import (
     QuietHoursError,
     QuietWindow,
+    always_quiet,
     breaks_through,
     is_quiet,
     occurrences,
@@ -130,6 +131,19 @@ def test_weekday_nights_and_the_whole_weekend() -> None:
     assert not is_quiet(windows, BERLIN, utc("2026-06-14T22:00"))
     assert not is_quiet((), BERLIN, utc("2026-06-14T12:00"))
     assert quiet_until((), BERLIN, utc("2026-06-14T12:00")) is None
+
+
+def test_always_quiet_only_when_no_hour_of_the_week_is_free() -> None:
+    at = utc("2026-06-10T20:30")  # Wednesday 22:30 in Berlin
+    every_day = window_from_text("mon-sun 00:00-00:00")
+    assert always_quiet((every_day,), BERLIN, at)
+    assert always_quiet((every_day, NIGHTS), BERLIN, utc("2026-03-29T00:30"))  # across DST
+    # Nights and weekends join up from Friday to Monday, but Monday's day is free.
+    assert not always_quiet((NIGHTS, WEEKEND), BERLIN, at)
+    assert not always_quiet((window_from_text("mon-sat 00:00-00:00"),), BERLIN, at)
+    assert not always_quiet((), BERLIN, at)
+    with pytest.raises(ValueError, match="aware"):
+        always_quiet((every_day,), BERLIN, datetime(2026, 6, 10, 20, 30))
 
 
 def test_the_same_wall_clock_in_another_zone_is_another_instant() -> None:

@@ -18,7 +18,7 @@ import typer
 from tocsin.cli.events import event_app
 from tocsin.cli.support import CATEGORIES, CategoryOption, DataOption, JsonOption, fail, out, run
 from tocsin.model import Category
-from tocsin.quiet import quiet_until, windows_from_data
+from tocsin.quiet import always_quiet, quiet_until, windows_from_data
 from tocsin.quiet.spans import zone
 from tocsin.services.context import Services
 from tocsin.services.site_input import user_to_dict
@@ -306,10 +306,15 @@ def user_list(data: DataOption = None, as_json: JsonOption = False) -> None:
 
 
 def _quiet_until(user: dict[str, Any], now: datetime) -> str | None:
-    """When the quiet hours the user is in now end (local ISO time), or None."""
+    """When the quiet hours the user is in now end (local ISO time), ``"always"`` when they
+    never end (no hour of the week free), or None."""
     windows = windows_from_data(user["quiet_hours"])
     until = quiet_until(windows, user["time_zone"], now)
-    return None if until is None else until.astimezone(zone(user["time_zone"])).isoformat()
+    if until is None:
+        return None
+    if always_quiet(windows, user["time_zone"], now):
+        return "always"
+    return until.astimezone(zone(user["time_zone"])).isoformat()
 
 
 def _quiet_text(user: dict[str, Any]) -> str:
@@ -317,7 +322,10 @@ def _quiet_text(user: dict[str, Any]) -> str:
         return ""
     windows = "; ".join(w.text() for w in windows_from_data(user["quiet_hours"]))
     until = user["quiet_until"]
-    now = f" [yellow](quiet until {until[11:16]})[/]" if until else ""
+    if until == "always":
+        now = " [yellow](always quiet: only fire and sabotage alarms are emailed)[/]"
+    else:
+        now = f" [yellow](quiet until {until[11:16]})[/]" if until else ""
     return f"\n  quiet hours: {windows}{now}"
 
 

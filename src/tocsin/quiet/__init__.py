@@ -9,7 +9,14 @@ escalation services ask the same function with their own clock.
   through (fire, sabotage); the module text says what a window does across a DST change.
 """
 
-from tocsin.quiet.spans import BREAK_THROUGH, breaks_through, is_quiet, occurrences, quiet_until
+from tocsin.quiet.spans import (
+    BREAK_THROUGH,
+    always_quiet,
+    breaks_through,
+    is_quiet,
+    occurrences,
+    quiet_until,
+)
 from tocsin.quiet.window import (
     DAY_NAMES,
     MAX_WINDOWS,
@@ -29,6 +36,7 @@ __all__ = [
     "MAX_WINDOWS",
     "QuietHoursError",
     "QuietWindow",
+    "always_quiet",
     "breaks_through",
     "is_quiet",
     "occurrences",

@@ -27,7 +27,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tocsin.quiet.window import QuietWindow
 
-__all__ = ["BREAK_THROUGH", "breaks_through", "is_quiet", "occurrences", "quiet_until", "zone"]
+__all__ = [
+    "BREAK_THROUGH",
+    "always_quiet",
+    "breaks_through",
+    "is_quiet",
+    "occurrences",
+    "quiet_until",
+    "zone",
+]
 
 BREAK_THROUGH: Final = frozenset({"fire", "sabotage"})
 """The categories (:class:`~tocsin.model.Category` values) whose emails reach a user
@@ -116,3 +124,11 @@ def quiet_until(windows: Sequence[QuietWindow], zone_name: str, at: datetime) ->
             return end
         end = later
     return limit
+
+
+def always_quiet(windows: Sequence[QuietWindow], zone_name: str, at: datetime) -> bool:
+    """True when ``windows`` leave no hour of the week free: quiet at ``at`` and for a week
+    on (every day all day, or windows that join up all round).  Raises ``ValueError``
+    for a naive ``at``."""
+    until = quiet_until(windows, zone_name, at)
+    return until is not None and until - _aware(at) >= timedelta(days=_LOOKAHEAD - 1)

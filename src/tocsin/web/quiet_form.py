@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from tocsin.model import User
-from tocsin.quiet import DAY_NAMES, MAX_WINDOWS, QuietWindow, quiet_until
+from tocsin.quiet import DAY_NAMES, MAX_WINDOWS, QuietWindow, always_quiet, quiet_until
 from tocsin.quiet.spans import zone
 from tocsin.web.forms import Form
 
@@ -75,13 +75,16 @@ def quiet_payload(rows: list[dict[str, Any]]) -> list[dict[str, object]]:
 
 def quiet_label(user: User, now: datetime) -> tuple[str, str] | None:
     """While ``user`` is in quiet hours at ``now``: when they end, as (day name or ``""``,
-    ``"07:00"``) in the user's zone — the day only when it is not within a day.
+    ``"07:00"``) in the user's zone — the day only when it is not within a day;
+    ``("always", "")`` when the windows leave no hour of the week free.
 
     ``None`` when the user is not quiet at ``now``.
     """
     until = quiet_until(user.quiet_hours, user.time_zone, now)
     if until is None:
         return None
+    if always_quiet(user.quiet_hours, user.time_zone, now):
+        return ("always", "")
     local = until.astimezone(zone(user.time_zone))
     soon = until - now < timedelta(hours=20)
     return ("" if soon else DAY_NAMES[local.weekday()], f"{local:%H:%M}")
