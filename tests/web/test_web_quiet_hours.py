@@ -55,7 +55,7 @@ def test_an_admin_sets_two_windows_sees_them_again_and_removes_one(
     texts = [w.text() for w in services.sites.user("anna").quiet_hours]
     assert texts == ["mon-fri 22:00-07:00", "sat,sun 00:00-00:00"]
     expect(page.locator("#users-table [data-user=anna] .quiet-hours")).to_contain_text(
-        "mon-fri 22:00-07:00; sat,sun 00:00-00:00"
+        "Mon–Fri 22:00–07:00; Sat, Sun all day"
     )
     page.goto(server.url + "/users/anna/edit")
     expect(page.locator(".quiet-row")).to_have_count(4)  # two windows, two blank rows
@@ -143,6 +143,12 @@ def test_the_form_and_the_list_at_desktop_and_phone_width(
     badge = page.locator("#users-table [data-user=anna] .quiet-until")
     # Every day all day leaves no hour free: the badge says so rather than "until" a week on.
     expect(badge).to_have_text("always quiet" if language == "en" else "immer Ruhezeit")
+    windows = page.locator("#users-table [data-user=anna] .quiet-hours")
+    expect(windows).to_contain_text(
+        "Mon–Sun all day; Mon–Fri 22:00–07:00"
+        if language == "en"
+        else "Mo–So ganztägig; Mo–Fr 22:00–07:00"
+    )
     shoot(page, f"quiet-users-{language}")
     _section_shots(page, "#users-table [data-user=anna]", f"quiet-users-row-{language}")
     page.goto(server.url + "/users/anna/edit")

@@ -82,8 +82,11 @@ class QuietWindow:
         """True when the window ends on the day after it starts (or lasts 24 hours)."""
         return self.end <= self.start
 
-    def days_text(self) -> str:
-        """The days as short text: ``mon-fri``, ``sat,sun``, ``mon,wed-fri``."""
+    def days_text(
+        self, names: Sequence[str] = DAY_NAMES, *, dash: str = "-", comma: str = ","
+    ) -> str:
+        """The days as short text: ``mon-fri``, ``sat,sun``, ``mon,wed-fri``; a page passes
+        its language's day ``names`` (Monday first) and typographic ``dash`` and ``comma``."""
         runs: list[list[int]] = []
         for day in sorted(self.days):
             if runs and runs[-1][-1] == day - 1:
@@ -95,10 +98,10 @@ class QuietWindow:
         parts: list[str] = []
         for run in runs:  # three days or more in a row read best as a range
             if len(run) >= 3:
-                parts.append(f"{DAY_NAMES[run[0]]}-{DAY_NAMES[run[-1]]}")
+                parts.append(f"{names[run[0]]}{dash}{names[run[-1]]}")
             else:
-                parts.extend(DAY_NAMES[d] for d in run)
-        return ",".join(parts)
+                parts.extend(names[d] for d in run)
+        return comma.join(parts)
 
     def text(self) -> str:
         """The window as the command line writes it: ``mon-fri 22:00-07:00``."""

@@ -17,8 +17,16 @@ from tocsin.model import User
 from tocsin.quiet import DAY_NAMES, MAX_WINDOWS, QuietWindow, always_quiet, quiet_until
 from tocsin.quiet.spans import zone
 from tocsin.web.forms import Form
+from tocsin.web.texts import Translator
 
-__all__ = ["BLANK_ROWS", "quiet_label", "quiet_payload", "quiet_rows", "quiet_values_from_form"]
+__all__ = [
+    "BLANK_ROWS",
+    "quiet_label",
+    "quiet_payload",
+    "quiet_rows",
+    "quiet_values_from_form",
+    "window_label",
+]
 
 BLANK_ROWS: Final = 2
 """Empty rows offered below the user's windows (save to get two more)."""
@@ -88,3 +96,11 @@ def quiet_label(user: User, now: datetime) -> tuple[str, str] | None:
     local = until.astimezone(zone(user.time_zone))
     soon = until - now < timedelta(hours=20)
     return ("" if soon else DAY_NAMES[local.weekday()], f"{local:%H:%M}")
+
+
+def window_label(window: QuietWindow, t: Translator) -> str:
+    """The window in the page's language: ``Mo–Fr 22:00–07:00``, ``Sa, So ganztägig``."""
+    days = window.days_text([t(f"day_{name}") for name in DAY_NAMES], dash="–", comma=", ")
+    if window.start == window.end:
+        return f"{days} {t('quiet_all_day')}"
+    return f"{days} {window.start:%H:%M}–{window.end:%H:%M}"

@@ -21,11 +21,12 @@ from tocsin.services.test_alarm import TEST_ALARM_REFUSALS
 from tocsin.web.form_pages import EditForm, Values, admin_form, done_of
 from tocsin.web.forms import Form
 from tocsin.web.guard import not_found
-from tocsin.web.quiet_form import quiet_label
+from tocsin.web.quiet_form import quiet_label, window_label
 from tocsin.web.render import redirect, render
 from tocsin.web.routes_auth import to_login
 from tocsin.web.session import current_session, language_of
 from tocsin.web.site_form import CATEGORIES, user_payload, user_values, user_values_from_form
+from tocsin.web.texts import translator
 
 __all__ = ["router"]
 
@@ -61,7 +62,7 @@ def _user_row(user: User, tree: GroupTree, language: str, now: datetime) -> dict
             if g in tree
         ),
         "categories": [(c.value, user.wants_email(c)) for c in Category],
-        "quiet": [w.text() for w in user.quiet_hours],
+        "quiet": [window_label(w, translator(language)) for w in user.quiet_hours],
         "quiet_until": quiet_label(user, now),
     }
 
