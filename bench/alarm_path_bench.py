@@ -39,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -83,9 +84,17 @@ def _count_statements(services: Any, out: Path) -> None:
     if conn is None or not hasattr(conn, "set_trace_callback"):
         return  # PostgreSQL: not counted
     count = [0]
+    # $TOCSIN_BENCH_SQL_LOG: also write each statement (time, thread, first 160
+    # characters) to that file, to see which ones an event costs.
+    sql_log = os.environ.get("TOCSIN_BENCH_SQL_LOG")
+    texts = open(sql_log, "a", encoding="utf-8") if sql_log else None  # noqa: SIM115
 
-    def traced(_sql: str) -> None:
+    def traced(sql: str) -> None:
         count[0] += 1
+        if texts is not None:
+            line = " ".join(sql.split())[:160]
+            texts.write(f"{time.monotonic():.4f} {threading.current_thread().name} {line}\n")
+            texts.flush()
 
     def dump(_signum: int, _frame: object) -> None:
         out.with_suffix(".tmp").write_text(str(count[0]))

@@ -256,13 +256,14 @@ class DeliveryEngine:
                 self._space.clear()  # senders set it when the backlog falls below half
                 await self._wait_space(stop)
                 continue
+            limit = opts.batch_size - self._pending
             try:
                 claimed = await self._db(
                     partial(
                         self._store.claim,
                         owner=self.owner,
                         now=self._clock(),
-                        limit=opts.batch_size - self._pending,
+                        limit=limit,
                         lease=opts.lease,
                     )
                 )
@@ -272,12 +273,17 @@ class DeliveryEngine:
                 full = isinstance(exc, StorageFull)
                 await self._nap(stop, max(opts.poll_interval, 5.0) if full else opts.poll_interval)
                 continue
+            taken = 0
             if claimed:
                 self._last_work = time.monotonic()
                 for email in claimed:
+                    taken += len(email.deliveries)
                     self._pending += len(email.deliveries)
                     ready.put_nowait(email)
-                continue
+            if taken >= limit:
+                continue  # there may be more due now: claim again at once
+            # Fewer than asked for: nothing else was due at the claim.  What was queued
+            # since called wake(), which ends the nap at once; so no empty claim here.
             await self._idle(stop)
 
     async def _wait_space(self, stop: asyncio.Event) -> None:
