@@ -1,9 +1,11 @@
 """What a lone alarm costs the store (issue 11): the statements the delivery engine and
-the intake's setting reads run, counted on a real SQLite store with its trace hook."""
+the intake's setting reads run, counted on a real SQLite store with its trace hook; and
+the claim round's failures, which happen on the store thread, logged as before."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,11 +14,12 @@ from pathlib import Path
 import pytest
 from outbox_support import all_done, enqueue, eventually, fast_options, mail, running
 
+from helpers import fill_disk, small_disk
 from tocsin.message import Mail
 from tocsin.outbox import DeliveryEngine, NewEmail, Status
 from tocsin.services.context import Services
 from tocsin.settings import EmailSettings
-from tocsin.store import Store
+from tocsin.store import Store, open_store
 from tocsin.transports.base import DeliveryResult, MockTransport, accept_all
 
 SETTINGS = EmailSettings(enabled=True, sender_address="alarm@example.com", host="mx.example.com")
@@ -140,3 +143,54 @@ def test_the_sender_reads_settings_and_public_url_in_one_statement(tmp_path: Pat
         assert renamed.name == "Hall Alarm"
     finally:
         services.close()
+
+
+async def test_a_full_disk_at_the_claim_is_one_line_then_the_email_goes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The claim round fails on the store thread; the engine still logs a full disk as
+    one line without a traceback (not one a poll), and delivers once there is room."""
+    with small_disk(tmp_path / "disk") as disk:
+        store = open_store(disk / "tocsin.db")
+        try:
+            enqueue(store, "a@example.net")
+            filler = disk / "filler"
+            fill_disk(filler, leave=0)
+            engine = DeliveryEngine(
+                store,
+                lambda: SETTINGS,
+                options=fast_options(poll_interval=0.05),
+                transport_factory=lambda _s: MockTransport(accept),
+            )
+            with caplog.at_level(logging.WARNING, logger="tocsin.outbox"):
+                async with running(engine):
+                    await eventually(lambda: "claiming deliveries failed" in caplog.text)
+                    await asyncio.sleep(0.5)  # ten polls' time: still one line
+                    filler.unlink()
+                    await eventually(lambda: all_done(store), what="sent once there is room")
+            lines = [r for r in caplog.records if "claiming deliveries failed" in r.message]
+            assert len(lines) == 1, caplog.text
+            assert lines[0].exc_info is None  # a condition, not a bug: no traceback
+            assert "full" in lines[0].getMessage()
+            assert store.counts()[Status.SENT] == 1
+        finally:
+            store.close()
+
+
+async def test_a_broken_store_at_the_claim_is_logged_with_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(tmp_path / "tocsin.db")
+    engine = DeliveryEngine(
+        store,
+        lambda: SETTINGS,
+        options=fast_options(poll_interval=0.05),
+        transport_factory=lambda _s: MockTransport(accept),
+    )
+    store.close()  # every claim now fails: a bug, not a condition
+    with caplog.at_level(logging.ERROR, logger="tocsin.outbox"):
+        async with running(engine):
+            await eventually(lambda: "claiming deliveries failed" in caplog.text)
+    (first, *_) = [r for r in caplog.records if "claiming deliveries failed" in r.message]
+    assert first.exc_info is not None
+    assert "closed database" in str(first.exc_info[1])

@@ -44,7 +44,8 @@ class ClaimRound:
     """Deliveries claimed."""
     next_due: float | None = None
     """When the earliest queued or leased delivery is due (read after a short claim)."""
-    next_due_failed: bool = False
+    next_due_error: Exception | None = None
+    """Reading the next due time failed with this."""
 
 
 def claim_round(
@@ -76,6 +77,6 @@ def claim_round(
     if result.taken < limit:
         try:
             result.next_due = store.next_due()
-        except Exception:
-            result.next_due_failed = True
+        except Exception as exc:
+            result.next_due_error = exc
     return result

@@ -285,7 +285,7 @@ class DeliveryEngine:
                 continue
             check_version = True
             if found.error is not None:
-                self._failures.failed("claiming deliveries failed; trying again shortly")
+                self._failed(found.error, "claiming deliveries failed; trying again shortly")
                 # A full disk does not go away in half a second: do not hammer it.
                 full = isinstance(found.error, StorageFull)
                 await self._nap(stop, max(opts.poll_interval, 5.0) if full else opts.poll_interval)
@@ -299,9 +299,17 @@ class DeliveryEngine:
                 continue  # there may be more due now: claim again at once
             # Fewer than asked for: nothing else was due at the claim.  What was queued
             # since called wake(), which ends the nap at once; so no empty claim here.
-            if found.next_due_failed:
-                self._failures.failed("reading the queue failed")
+            if found.next_due_error is not None:
+                self._failed(found.next_due_error, "reading the queue failed")
             await self._idle(stop, found.next_due)
+
+    def _failed(self, error: Exception, message: str) -> None:
+        """Log ``error`` (raised on the store thread) as :class:`FailureLog` does: a full
+        disk as one line a minute, anything else with its traceback."""
+        try:
+            raise error
+        except Exception:
+            self._failures.failed(message)
 
     async def _wait_space(self, stop: asyncio.Event) -> None:
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._space.wait())]
