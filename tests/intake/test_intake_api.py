@@ -48,6 +48,24 @@ def test_events_need_a_token(server: LiveServer, services: Services, auth: str |
     assert stored_counts(services) == (0, 0, 0)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", json.dumps(event(text="x" * 1_000_000)).encode(), b'{"group": "nope"}'],
+    ids=["malformed", "over-a-megabyte", "unknown-group"],
+)
+def test_the_token_is_checked_before_the_body(
+    server: LiveServer, services: Services, body: bytes
+) -> None:
+    """The body is read before the token is checked (one worker-thread trip for both),
+    yet the answer is the one of checking the token first: 401, whatever the body."""
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer tcn_wrong"}
+    answer = httpx.post(f"{server.url}{URL}", content=body, headers=headers, timeout=10)
+    assert answer.status_code == 401, answer.text
+    assert answer.headers["www-authenticate"] == 'Bearer realm="tocsin"'
+    assert answer.json()["detail"] == "the API token is unknown or revoked"
+    assert stored_counts(services) == (0, 0, 0)
+
+
 def test_a_revoked_token_is_refused_at_once(device: httpx.Client, services: Services) -> None:
     assert device.post(URL, json=event()).status_code == 202
     (record,) = [t for t in services.accounts.list_tokens() if t.name == "gateway"]

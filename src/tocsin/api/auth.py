@@ -12,7 +12,14 @@ from tocsin.i18n import available_languages
 from tocsin.model import Admin, ApiToken, Session
 from tocsin.services.accounts import LoginThrottled
 
-__all__ = ["Principal", "answer_language", "authenticate", "require_admin", "require_scope"]
+__all__ = [
+    "Principal",
+    "admit",
+    "answer_language",
+    "authenticate",
+    "require_admin",
+    "require_scope",
+]
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -85,16 +92,21 @@ def authenticate(request: Request) -> Principal:
     return Principal(session=session)
 
 
+def admit(principal: Principal, scope: str) -> Principal:
+    """``principal`` if it is allowed ``scope``; else 403."""
+    if not principal.allows(scope):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail=f"this token lacks the '{scope}' scope"
+        )
+    return principal
+
+
 def require_scope(scope: str) -> params.Depends:
     """A dependency that admits callers allowed ``scope``."""
 
     # async: a pure check runs on the event loop; a sync one would cost a thread hop.
     async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        if not principal.allows(scope):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, detail=f"this token lacks the '{scope}' scope"
-            )
-        return principal
+        return admit(principal, scope)
 
     dependency: params.Depends = Depends(check)
     return dependency

@@ -7,16 +7,18 @@ Inside one engine, four kinds of asyncio tasks share the work::
 
 - The *claimer* leases due deliveries, most urgent first, a batch at a time, and only
   while fewer than ``batch_size`` wait locally: a fire alarm queued behind a backlog
-  waits for at most one batch.
+  waits for at most one batch.  A round (settings fingerprint, claim, next due time)
+  is one trip to the store thread (:mod:`.claim_round`).
 - A *sender* turns a claimed email into one :class:`~tocsin.message.Mail` for all of its
   due recipients (rendered once at enqueue, sent many) and asks the transport.
 - The *recorder* commits verdicts in batches: whatever piled up while the previous
   commit was on its way to disk goes into the next one.  A crash between a server's 250
   and that commit is the only way an email can go out twice.
 - The *renewer* extends the leases this engine holds, so only a dead worker's
-  deliveries become due again.  With a ``state_dir`` an engine also holds a lock file
-  there (:mod:`.incarnation`), and on start takes back at once the leases of earlier
-  workers of that directory that died, instead of waiting for them to run out.
+  deliveries become due again (both: :mod:`.recording`).  With a ``state_dir`` an
+  engine also holds a lock file there (:mod:`.incarnation`), and on start takes back
+  at once the leases of earlier workers of that directory that died, instead of
+  waiting for them to run out.
 
 Store calls are blocking; they run one at a time on the engine's own thread.
 """
@@ -39,13 +41,15 @@ from typing import TypeVar
 from tocsin.errors import ConfigurationProblem, FailureLog, StorageFull
 from tocsin.failover import LINK_PRIMARY, FailoverSettings
 from tocsin.outbox.chain import ChainSender, FailoverHook
+from tocsin.outbox.claim_round import claim_round
 from tocsin.outbox.gate import Gate, PauseState
 from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock
 from tocsin.outbox.lanes import TransportFactory, TransportHolder, default_transport_factory
 from tocsin.outbox.metrics import OutboxMetrics
-from tocsin.outbox.model import ClaimedEmail, DeliveryUpdate, Release
+from tocsin.outbox.model import ClaimedEmail, Release
 from tocsin.outbox.options import EngineOptions
 from tocsin.outbox.readdress import as_sender_now
+from tocsin.outbox.recording import Bookkeeper, VerdictQueue
 from tocsin.outbox.store import OutboxStore
 from tocsin.outbox.verdict import Verdict, judge_error, judge_result
 from tocsin.settings import EmailSettings
@@ -65,6 +69,7 @@ def _default_owner() -> str:
 
 
 _STOP = None  # sentinel on the ready queue
+_UNREAD = object()  # no settings fingerprint read yet
 
 
 class DeliveryEngine:
@@ -163,13 +168,18 @@ class DeliveryEngine:
         self._space = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tocsin-outbox")
         ready: asyncio.Queue[ClaimedEmail | None] = asyncio.Queue()
-        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None] = asyncio.Queue()
+        verdicts: VerdictQueue = asyncio.Queue()
         senders = [
             asyncio.create_task(self._sender(ready, verdicts, stop), name=f"outbox-sender-{i}")
             for i in range(self.options.max_connections)
         ]
-        recorder = asyncio.create_task(self._recorder(verdicts), name="outbox-recorder")
-        renewer = asyncio.create_task(self._renewer(), name="outbox-renewer")
+        books = Bookkeeper(
+            self._store, self._db, owner=self.owner, clock=self._clock, failures=self._failures
+        )
+        recorder = asyncio.create_task(
+            books.record(verdicts, linger=self.options.record_linger), name="outbox-recorder"
+        )
+        renewer = asyncio.create_task(books.renew(lease=self.options.lease), name="outbox-renewer")
         try:
             await self._take_back_orphans()
             await self._claim_loop(ready, stop)
@@ -196,24 +206,22 @@ class DeliveryEngine:
             await asyncio.gather(*waits, return_exceptions=True)
         self._wakeup.clear()
 
-    async def _refresh_settings(self) -> None:
-        now = time.monotonic()
-        due = now - self._last_settings >= self.options.settings_interval
-        version = self._seen_version
-        if self._settings_version is not None:
-            try:
-                version = await self._db(self._settings_version)
-            except Exception:
-                log.exception("reading the settings version failed; reading them on time")
-            due = due or version != self._seen_version
-        if not due:
-            return
-        self._last_settings = now
+    async def _refresh_settings(self, version: object = _UNREAD) -> bool:
+        """Read the settings (and the failover chain) and act on them; False if they
+        could not be read.  ``version``: the fingerprint just read, if it was."""
+        if version is _UNREAD:
+            version = self._seen_version
+            if self._settings_version is not None:
+                try:
+                    version = await self._db(self._settings_version)
+                except Exception:
+                    log.exception("reading the settings version failed; reading them on time")
+        self._last_settings = time.monotonic()
         try:
             settings = await self._db(self._settings_source)
         except Exception:
             self._failures.failed("reading the email settings failed; keeping the last ones")
-            return
+            return False
         if self._failover_source is not None:
             try:
                 self._failover = await self._db(self._failover_source)
@@ -224,6 +232,7 @@ class DeliveryEngine:
         if self._gate.update(settings):
             self._transports.retire()  # built for the old settings
         self._chain.follow(settings, self._failover)
+        return True
 
     # ------------------------------------------------------------------ claiming
     async def _take_back_orphans(self) -> None:
@@ -245,8 +254,10 @@ class DeliveryEngine:
         self, ready: asyncio.Queue[ClaimedEmail | None], stop: asyncio.Event
     ) -> None:
         opts = self.options
+        check_version = True  # False once after settings that could not be read
         while not stop.is_set():
-            await self._refresh_settings()
+            if time.monotonic() - self._last_settings >= opts.settings_interval:
+                await self._refresh_settings()
             if self._gate.paused is not None:
                 self._transports.retire()
                 self._chain.retire()
@@ -256,29 +267,49 @@ class DeliveryEngine:
                 self._space.clear()  # senders set it when the backlog falls below half
                 await self._wait_space(stop)
                 continue
-            try:
-                claimed = await self._db(
-                    partial(
-                        self._store.claim,
-                        owner=self.owner,
-                        now=self._clock(),
-                        limit=opts.batch_size - self._pending,
-                        lease=opts.lease,
-                    )
+            limit = opts.batch_size - self._pending
+            found = await self._db(
+                partial(
+                    claim_round,
+                    self._store,
+                    version_source=self._settings_version if check_version else None,
+                    seen_version=self._seen_version,
+                    owner=self.owner,
+                    now=self._clock,
+                    limit=limit,
+                    lease=opts.lease,
                 )
-            except Exception as exc:
-                self._failures.failed("claiming deliveries failed; trying again shortly")
+            )
+            if found.stale:  # read the new settings before claiming with them
+                check_version = await self._refresh_settings(found.version)
+                continue
+            check_version = True
+            if found.error is not None:
+                self._failed(found.error, "claiming deliveries failed; trying again shortly")
                 # A full disk does not go away in half a second: do not hammer it.
-                full = isinstance(exc, StorageFull)
+                full = isinstance(found.error, StorageFull)
                 await self._nap(stop, max(opts.poll_interval, 5.0) if full else opts.poll_interval)
                 continue
-            if claimed:
+            if found.claimed:
                 self._last_work = time.monotonic()
-                for email in claimed:
+                for email in found.claimed:
                     self._pending += len(email.deliveries)
                     ready.put_nowait(email)
-                continue
-            await self._idle(stop)
+            if found.taken >= limit:
+                continue  # there may be more due now: claim again at once
+            # Fewer than asked for: nothing else was due at the claim.  What was queued
+            # since called wake(), which ends the nap at once; so no empty claim here.
+            if found.next_due_error is not None:
+                self._failed(found.next_due_error, "reading the queue failed")
+            await self._idle(stop, found.next_due)
+
+    def _failed(self, error: Exception, message: str) -> None:
+        """Log ``error`` (raised on the store thread) as :class:`FailureLog` does: a full
+        disk as one line a minute, anything else with its traceback."""
+        try:
+            raise error
+        except Exception:
+            self._failures.failed(message)
 
     async def _wait_space(self, stop: asyncio.Event) -> None:
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._space.wait())]
@@ -291,18 +322,15 @@ class DeliveryEngine:
                 w.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
 
-    async def _idle(self, stop: asyncio.Event) -> None:
+    async def _idle(self, stop: asyncio.Event, due: float | None) -> None:
+        """Nap until ``due`` (the next delivery's time, read by the claim round), at most
+        a poll interval; close connections kept too long without work."""
         opts = self.options
         idle_for = time.monotonic() - self._last_work
         busy = self._transports.busy or self._chain.busy
         if idle_for >= opts.idle_close and self._pending == 0 and not busy:
             self._transports.retire()  # close kept connections; reopened on the next email
             self._chain.retire()
-        try:
-            due = await self._db(self._store.next_due)
-        except Exception:
-            self._failures.failed("reading the queue failed")
-            due = None
         wait = opts.poll_interval if due is None else min(opts.poll_interval, due - self._clock())
         await self._nap(stop, max(wait, 0.005))
 
@@ -310,7 +338,7 @@ class DeliveryEngine:
     async def _sender(
         self,
         ready: asyncio.Queue[ClaimedEmail | None],
-        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+        verdicts: VerdictQueue,
         stop: asyncio.Event,
     ) -> None:
         last = False
@@ -345,7 +373,7 @@ class DeliveryEngine:
         self,
         batch: list[ClaimedEmail],
         settings: EmailSettings,
-        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+        verdicts: VerdictQueue,
     ) -> None:
         """Send ``batch`` in order; each verdict goes to the recorder as soon as it is known."""
         transport, token = self._transports.acquire(settings)
@@ -373,7 +401,7 @@ class DeliveryEngine:
         email: ClaimedEmail,
         outcome: DeliveryResult | Exception,
         elapsed: float,
-        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+        verdicts: VerdictQueue,
         *,
         link: str,
         chain: bool,
@@ -398,7 +426,7 @@ class DeliveryEngine:
     async def _send_chain(
         self,
         batch: list[ClaimedEmail],
-        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+        verdicts: VerdictQueue,
     ) -> None:
         """Send ``batch`` through the failover chain (see :mod:`tocsin.outbox.chain`)."""
         started = time.perf_counter()
@@ -421,62 +449,11 @@ class DeliveryEngine:
         if self._on_sent is not None:
             self._on_sent(email, verdict, elapsed)
 
-    # ------------------------------------------------------------------ recording
-    async def _recorder(
-        self, verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None]
-    ) -> None:
-        linger = self.options.record_linger
-        done = False
-        while not done:
-            batch = [await verdicts.get()]
-            if batch[0] is not None and linger > 0:
-                await asyncio.sleep(linger)  # let more verdicts join this commit
-            while not verdicts.empty():
-                batch.append(verdicts.get_nowait())
-            done = any(item is None for item in batch)
-            updates = [u for b in batch if b for u in b if isinstance(u, DeliveryUpdate)]
-            releases = [r for b in batch if b for r in b if isinstance(r, Release)]
-            if updates or releases:
-                await self._write(updates, releases)
-
-    async def _write(self, updates: list[DeliveryUpdate], releases: list[Release]) -> None:
-        """Commit, retrying while the database is away: losing a verdict could resend."""
-        delay = 0.1
-        while True:
-            try:
-                await self._db(
-                    partial(
-                        self._store.record,
-                        updates,
-                        releases,
-                        owner=self.owner,
-                        now=self._clock(),
-                    )
-                )
-                return
-            except Exception:
-                self._failures.failed("recording %d outcomes failed; retrying", len(updates))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    async def _renewer(self) -> None:
-        opts = self.options
-        while True:
-            await asyncio.sleep(opts.lease / 3)
-            try:
-                await self._db(
-                    partial(
-                        self._store.renew, owner=self.owner, now=self._clock(), lease=opts.lease
-                    )
-                )
-            except Exception:
-                self._failures.failed("renewing leases failed")
-
     # ------------------------------------------------------------------ stopping
     async def _shutdown(
         self,
         ready: asyncio.Queue[ClaimedEmail | None],
-        verdicts: asyncio.Queue[list[DeliveryUpdate] | list[Release] | None],
+        verdicts: VerdictQueue,
         senders: list[asyncio.Task[None]],
         recorder: asyncio.Task[None],
         renewer: asyncio.Task[None],

@@ -41,9 +41,9 @@ from tocsin.services.event_input import EventInput, parse_events
 from tocsin.services.group_commit import GroupCommit
 from tocsin.services.intake import SYSTEM_DEVICE, SYSTEM_GROUP, Accepted, Intake, prepare
 from tocsin.services.outbox import OutboxService
-from tocsin.services.public_url import ENV_PUBLIC_URL, PublicUrlService
+from tocsin.services.public_url import ENV_PUBLIC_URL, PUBLIC_URL_KEY, PublicUrlService
 from tocsin.services.rendering import EventMails, Sender
-from tocsin.services.settings import SettingsService
+from tocsin.services.settings import SETTINGS_KEY, SettingsService
 from tocsin.services.sites import SitesService, SiteView
 from tocsin.services.test_alarm import (
     QueuedTestAlarm,
@@ -147,9 +147,8 @@ class EventsService:
         self._settings = settings
         self._outbox = outbox
         self._templates = templates or EmailTemplates()
-        self._public_url_of: Callable[[], str | None] = (
-            (lambda: public_url) if public_url is not None else PublicUrlService(store).get
-        )
+        self._fixed_url = public_url
+        self._public_url = PublicUrlService(store)
         self._clock = clock
         self._admission = admission
         self._senders: dict[tuple[str, str, str], Sender] = {}
@@ -159,8 +158,7 @@ class EventsService:
     # ------------------------------------------------------------------ rendering
     def sender(self, settings: EmailSettings | None = None) -> Sender | None:
         """The renderer for the current sender, or None while no sender address is set up."""
-        settings = settings or self._settings.load()
-        url = self._public_url_of()
+        settings, url = self._sender_settings(settings)
         key = (settings.sender_address, settings.sender_name or "Tocsin", url or "")
         if not key[0]:
             return None
@@ -170,6 +168,17 @@ class EventsService:
                 found = Sender(key[0], key[1], self._new_renderer(key[0], key[1], url))
                 self._senders = {key: found}  # one sender at a time: keep only the latest
         return found
+
+    def _sender_settings(self, given: EmailSettings | None) -> tuple[EmailSettings, str | None]:
+        """The email settings (``given``, else the stored ones) and the public URL; both
+        stored rows read in one statement when both are needed (once per request)."""
+        if self._fixed_url is not None:
+            return given or self._settings.load(), self._fixed_url
+        if given is not None:
+            return given, self._public_url.get()
+        raw = self._store.get_values((SETTINGS_KEY, PUBLIC_URL_KEY))
+        url = self._public_url.get_from(raw.get(PUBLIC_URL_KEY))
+        return self._settings.from_stored(raw.get(SETTINGS_KEY)), url
 
     def renderer(self, settings: EmailSettings | None = None) -> EmailRenderer | None:
         """The email renderer for the current sender, or None while there is none."""

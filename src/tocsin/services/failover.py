@@ -13,7 +13,6 @@ refresh_token_keeper` stores the new one on that link, not on the primary.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,9 +25,11 @@ from tocsin.failover import (
 )
 from tocsin.secret import Secret
 from tocsin.services.settings import (
+    SETTINGS_KEY,
     SettingsService,
     check_files,
     decode_settings,
+    digest_of,
     encode_settings,
 )
 from tocsin.settings import EmailSettings
@@ -78,9 +79,8 @@ class FailoverService:
     def fingerprint(self) -> str:
         """A digest of the stored email settings and chain: changes with every save of
         either, read without decrypting anything (the engine compares it per claim)."""
-        raw = self._store.get_value(_KEY) or ""
-        digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-        return f"{self._settings.fingerprint()}:{digest}"
+        raw = self._store.get_values((SETTINGS_KEY, _KEY))  # one statement, not two
+        return f"{digest_of(raw.get(SETTINGS_KEY, ''))}:{digest_of(raw.get(_KEY, ''))}"
 
     def update(self, changes: Mapping[str, object]) -> tuple[FailoverSettings, Report, bool]:
         """Validate and apply ``changes``; save only when there is no error.

@@ -14,12 +14,14 @@ from typing import Final
 from tocsin.ack.public_url import PublicUrlProblem, check_public_url
 from tocsin.store import KeyValueStore
 
-__all__ = ["ENV_PUBLIC_URL", "PublicUrlService"]
+__all__ = ["ENV_PUBLIC_URL", "PUBLIC_URL_KEY", "PublicUrlService"]
 
 log = logging.getLogger("tocsin.settings")
 
 ENV_PUBLIC_URL: Final = "TOCSIN_PUBLIC_URL"
-_KEY: Final = "public_url"
+PUBLIC_URL_KEY: Final = "public_url"
+"""Where the public URL is kept in the key-value table."""
+_KEY: Final = PUBLIC_URL_KEY
 
 
 class PublicUrlService:
@@ -49,6 +51,10 @@ class PublicUrlService:
     def get(self) -> str | None:
         """The URL links are built on: the saved one, else ``$TOCSIN_PUBLIC_URL``, else None."""
         return self.saved() or self._from_env()
+
+    def get_from(self, saved: str | None) -> str | None:
+        """:meth:`get` with the stored text ``saved`` (read by the caller)."""
+        return saved or self._from_env()
 
     def save(self, raw: str) -> str | None:
         """Check and save ``raw`` (empty: remove it); returns a warning code or None.

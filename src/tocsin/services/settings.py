@@ -24,9 +24,23 @@ from tocsin.store.base import KeyValueStore
 from tocsin.store.keyfile import SecretBox
 from tocsin.validation import Issue, Level, Report
 
-__all__ = ["SettingsService", "check_files", "decode_settings", "encode_settings"]
+__all__ = [
+    "SETTINGS_KEY",
+    "SettingsService",
+    "check_files",
+    "decode_settings",
+    "digest_of",
+    "encode_settings",
+]
 
-_KEY = "email_settings"
+SETTINGS_KEY = "email_settings"
+"""Where the email settings are kept in the key-value table."""
+_KEY = SETTINGS_KEY
+
+
+def digest_of(raw: str) -> str:
+    """The fingerprint of one stored key-value text: changes with every save."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 class SettingsService:
@@ -43,7 +57,11 @@ class SettingsService:
         The stored row is read every time (another process, the CLI, may change it); the
         settings are rebuilt (JSON, the password decrypted) only when it changed.
         """
-        raw = self._store.get_value(_KEY)
+        return self.from_stored(self._store.get_value(_KEY))
+
+    def from_stored(self, raw: str | None) -> EmailSettings:
+        """The settings of the stored text ``raw`` (the row under :data:`SETTINGS_KEY`,
+        read by the caller, maybe together with others); None gives the defaults."""
         if raw is None:
             return EmailSettings()
         last = self._last
@@ -59,8 +77,7 @@ class SettingsService:
     def fingerprint(self) -> str:
         """A digest of the stored settings that changes with every save: one row read,
         nothing decrypted, so the delivery engine can compare it before every claim."""
-        raw = self._store.get_value(_KEY) or ""
-        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+        return digest_of(self._store.get_value(_KEY) or "")
 
     def save(self, settings: EmailSettings) -> None:
         """Store ``settings`` as they are (callers validate first: see :meth:`update`)."""

@@ -5,6 +5,7 @@ The outbox adds its own interface (see :mod:`tocsin.outbox`); backends implement
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from tocsin.outbox.store import OutboxStore
@@ -17,6 +18,10 @@ class KeyValueStore(Protocol):
 
     def get_value(self, key: str) -> str | None:
         """The stored text for ``key``, or None."""
+        ...
+
+    def get_values(self, keys: Sequence[str]) -> dict[str, str]:
+        """The stored texts for those of ``keys`` that have one, read in one statement."""
         ...
 
     def put_value(self, key: str, value: str) -> None:

@@ -150,6 +150,18 @@ class PostgresStore(SQLStore):
             rows = runner.rows("SELECT value FROM kv WHERE key = ?", (key,))
         return None if not rows else str(rows[0][0])
 
+    def get_values(self, keys: Sequence[str]) -> dict[str, str]:
+        """The stored texts for those of ``keys`` that have one, in one statement."""
+        if not keys:
+            return {}
+        marks = ", ".join("?" * len(keys))
+        with self._reading() as runner:
+            rows = runner.rows(
+                f"SELECT key, value FROM kv WHERE key IN ({marks})",  # noqa: S608 (marks only)
+                tuple(keys),
+            )
+        return {str(r[0]): str(r[1]) for r in rows}
+
     def put_value(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``, committed before returning."""
         with self.transaction() as tx:

@@ -156,6 +156,18 @@ class SQLiteStore(SQLStore):
             row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def get_values(self, keys: Sequence[str]) -> dict[str, str]:
+        """The stored texts for those of ``keys`` that have one, in one statement."""
+        if not keys:
+            return {}
+        marks = ", ".join("?" * len(keys))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT key, value FROM kv WHERE key IN ({marks})",  # noqa: S608 (marks only)
+                tuple(keys),
+            ).fetchall()
+        return {str(k): str(v) for k, v in rows}
+
     def put_value(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``, committed before returning."""
         with self._writing() as runner:
