@@ -114,7 +114,8 @@ def set_link(
     set' (host=..., port=..., encryption=..., username=..., transport=online, ...).
 
     An online-service link is added in one step with its credential, never on the
-    command line: ``link N transport=online relay_url=https://... --device-credential``.
+    command line: 'tocsin settings failover link N transport=online
+    relay_url=https://... --device-credential'.
     """
     changes: dict[str, object] = dict(_pairs(pairs, language))
     if credential:
