@@ -54,6 +54,8 @@ _ATTRIBUTES = {
     "width",
     "height",
     "autocomplete",
+    "placeholder",
+    "maxlength",
     "inputmode",
     "spellcheck",
     "autocapitalize",

@@ -30,11 +30,6 @@ PHONE = {"width": 390, "height": 844}
 
 ADMIN, ADMIN_PASSWORD = "admin", "a long admin passphrase"
 
-# The document a click is about to leave, marked so that its successor can be told apart
-# from it even where the address stays the same.
-_LEAVING = "() => { window.tocsinLeaving = true; }"
-_ARRIVED = "() => window.tocsinLeaving !== true && document.readyState === 'complete'"
-
 
 @contextmanager
 def next_page(
@@ -47,18 +42,17 @@ def next_page(
     settings.js, oauth-signin.js, group-checks.js …) have run, so a control they drive
     acts without them (a test email's form posted instead of sent by the script).  Where
     the address stays the same (a form posted back to its page, the language switch) it
-    is met at once, on the old page.  So the old document is marked before the block,
-    and the wait ends on a document without the mark whose load event has fired; deferred
-    scripts run before DOMContentLoaded, so by then every one has attached its handlers.
-    With ``url``, the page must also be at that address; ``timeout`` (ms) bounds the wait
+    is met at once, on the old page.  So the wait is for the main frame's next ``load``
+    event, which only the new document fires (deferred scripts run before it), and
+    which needs no script in the page (pages opened without JavaScript too).  With
+    ``url``, the page must also be at that address; ``timeout`` (ms) bounds the wait
     (the page's default otherwise).
 
     Raises:
         playwright.sync_api.TimeoutError: no new page loaded in time.
     """
-    page.evaluate(_LEAVING)
-    yield
-    page.wait_for_function(_ARRIVED, timeout=timeout)
+    with page.expect_event("load", timeout=timeout):
+        yield
     if url is not None:
         expect(page).to_have_url(url)
 
