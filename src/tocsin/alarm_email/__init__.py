@@ -16,177 +16,45 @@ a retry or a re-render has the same one, and a "cleared" email names the raise's
 Message-ID for the same user in In-Reply-To / References (RFC 5322 §3.6.4).
 
 Apart from reading templates (package data, and the override directory) this
-module does no I/O; sending is the outbox's job.
+package does no I/O; sending is the outbox's job.
+
+The renderer is here; its parts are beside it: ``words`` (the label codes and
+colours), ``formatting`` (untrusted text cleaned, numbers, local times),
+``templates`` (the sandboxed template chain) and ``content`` (what each kind of
+email says: subject, headline, rows).  The renderer stays in this module because
+it is the one that calls :func:`tocsin.message.compose`: the byte-for-byte test
+swaps ``tocsin.alarm_email.compose`` for a reference and must reach it here.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
-from pathlib import Path
-from types import MappingProxyType
-from typing import Final
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from jinja2 import (
-    BaseLoader,
-    ChoiceLoader,
-    FileSystemLoader,
-    PackageLoader,
-    StrictUndefined,
-    select_autoescape,
-)
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tocsin.ack.model import Acknowledgement, can_acknowledge
 from tocsin.ack.token import AckSigner
 from tocsin.address import Address, parse_address
-from tocsin.headers import check_header_text, clean_header_text, unsafe_character
-from tocsin.i18n import Language, catalog, lookup
-from tocsin.message import Mail, compose
+from tocsin.alarm_email.content import (
+    RenderedEmail,
+    _Content,
+    _event_fields,
+    _event_headline,
+    _event_line,
+    _event_rows,
+    _event_subject,
+)
+from tocsin.alarm_email.formatting import _line, _local_time, _paragraph, _what
+from tocsin.alarm_email.templates import EmailTemplates
+from tocsin.alarm_email.words import _COLORS, _EMAIL, _words
+from tocsin.alarm_email.words import _WORD_CODES as _WORD_CODES  # the catalogs' test reads them
+from tocsin.headers import check_header_text, unsafe_character
+from tocsin.i18n import Language, lookup
+from tocsin.message import compose
 from tocsin.model import Category, Event, Severity, User, email_id
-from tocsin.routing import GroupTree, HeldSummary, UnknownGroup, acknowledges_warnings
+from tocsin.routing import GroupTree, HeldSummary, acknowledges_warnings
 
 __all__ = ["EmailRenderer", "EmailTemplates", "RenderedEmail", "message_id_for"]
-
-# The labels' codes; their texts are the catalogs' entries with msgctxt "email"
-# (tocsin/locale).  The templates receive them as one mapping (``t``) that an
-# overriding admin can use freely, so the codes are part of the template API.
-_EMAIL: Final = "email"
-_WORD_CODES: Final = (
-    "prefix_alarm",
-    "prefix_warning",
-    "prefix_cleared",
-    "prefix_summary",
-    "prefix_system",
-    "prefix_resolved",
-    "severity_alarm",
-    "severity_warning",
-    "state_raised",  # the web pages' words (a test keeps them equal)
-    "state_cleared",
-    "category_armed",
-    "category_always",
-    "category_fire",
-    "category_sabotage",
-    "category_system",
-    "headline_cleared",
-    "headline_system",
-    "headline_resolved",
-    "headline_summary",
-    "severity",
-    "category",
-    "state",
-    "group_path",
-    "device",
-    "sensor",
-    "value",
-    "threshold",
-    "time",
-    "id",
-    "count",
-    "worst",
-    "categories",
-    "first",
-    "last",
-    "open_link",
-    "summary_intro",
-    "text_from_device",
-    "text_from_tocsin",
-    "footer_alarm",
-    "footer_other",
-    # added for issue 13 (acknowledge)
-    "prefix_acked",
-    "headline_acked",
-    "ack_button",
-    "ack_hint",
-    # added for issue 13 (escalation)
-    "prefix_escalated",
-    "prefix_reminder",
-    "headline_escalated",
-    "headline_reminder",
-)
-
-_COLORS: Final = {
-    "alarm": "#b91c1c",
-    "warning": "#b45309",
-    "cleared": "#15803d",
-    "info": "#334155",
-    "acked": "#1d4ed8",
-}
-# Bidirectional overrides could make a device name display as something else.
-_BIDI: Final = dict.fromkeys(
-    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-)
-_TEXT_LIMIT: Final = 2000
-_TEMPLATE_PACKAGE: Final = ("tocsin", "templates/email")
-
-
-def _words(language: str) -> Mapping[str, str]:
-    """The email's words in ``language``, looked up once per loaded catalog."""
-    return _words_of(language, catalog(language))
-
-
-@functools.lru_cache(maxsize=32)
-def _words_of(language: str, translations: object) -> Mapping[str, str]:
-    # Keyed by the catalog object too: a reloaded catalog is looked up afresh.
-    return MappingProxyType({code: lookup(code, language, _EMAIL, {}) for code in _WORD_CODES})
-
-
-def _line(value: str, limit: int = 80) -> str:
-    """One line of untrusted text, safe in a header and in the body."""
-    return clean_header_text(value.translate(_BIDI), limit=limit)
-
-
-def _paragraph(value: str) -> list[str]:
-    """Untrusted free text as clean lines: no controls, no runs of blank lines."""
-    lines: list[str] = []
-    for raw in value[:_TEXT_LIMIT].splitlines():
-        line = _line(raw, limit=_TEXT_LIMIT)
-        if line or (lines and lines[-1]):
-            lines.append(line)
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
-def _number(value: float, unit: str) -> str:
-    text = f"{value:.15g}"
-    return f"{text} {_line(unit, 20)}" if unit.strip() else text
-
-
-def _zone(name: str) -> tuple[tzinfo, str]:
-    try:
-        return ZoneInfo(name), name
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return UTC, "UTC"  # validated at the edge; an email must still go out
-
-
-def _local_time(moment: datetime, zone_name: str, language: str) -> str:
-    """``moment`` in the user's zone, e.g. ``2026-05-01 14:03:07 CEST (Europe/Berlin)``."""
-    zone, name = _zone(zone_name)
-    local = moment.astimezone(zone)
-    pattern = lookup("date_format", language, _EMAIL, {})
-    abbreviation = local.tzname() or name
-    suffix = "" if abbreviation == name else f" ({name})"
-    return f"{local.strftime(pattern)} {abbreviation}{suffix}"
-
-
-def _group_path(tree: GroupTree | None, group_id: str) -> str:
-    try:
-        names = tree.path(group_id) if tree is not None else (group_id,)
-    except UnknownGroup:
-        names = (group_id,)  # the group was deleted since: still say where
-    return " / ".join(_line(n, 60) for n in names)
-
-
-def _what(event: Event) -> str:
-    """``Device: sensor``, cleaned, for subjects and headlines."""
-    device, sensor = _line(event.device), _line(event.sensor, 60)
-    return f"{device}: {sensor}" if device and sensor else device or sensor
 
 
 def message_id_for(email_id: str, domain: str) -> str:
@@ -211,81 +79,6 @@ def _check_public_url(url: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or bad_char:
         raise ValueError(f"the public URL must be an http(s) URL without spaces, not {url!r}")
     return url.rstrip("/")
-
-
-def _sandbox(loader: BaseLoader) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        loader=loader,
-        autoescape=select_autoescape(("html", "htm"), default_for_string=False, default=False),
-        undefined=StrictUndefined,  # a typo in an admin's template fails loudly, then falls back
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
-
-
-class EmailTemplates:
-    """The template chain: ``override_dir`` first (if given), then the shipped templates.
-
-    Templates named ``*.html`` are autoescaped, ``*.txt`` are not.  Rendering is
-    sandboxed: templates cannot reach Python internals (``__class__``, ...) nor
-    change the values they get.  Templates are compiled once and not reloaded:
-    build a new instance when the override directory changes.
-    """
-
-    def __init__(self, override_dir: str | os.PathLike[str] | None = None) -> None:
-        shipped = PackageLoader(*_TEMPLATE_PACKAGE)
-        self.override_dir = Path(override_dir) if override_dir is not None else None
-        self._shipped = _sandbox(shipped)
-        self._chain = (
-            _sandbox(ChoiceLoader([FileSystemLoader(self.override_dir), shipped]))
-            if self.override_dir is not None
-            else self._shipped
-        )
-
-    def render(self, name: str, context: Mapping[str, object], *, shipped: bool = False) -> str:
-        """Render template ``name``; ``shipped`` skips the override directory.
-
-        Raises ``jinja2.TemplateError`` (``SecurityError``, ``UndefinedError``,
-        ``TemplateNotFound``, ...) and whatever an admin's template raises.
-        """
-        env = self._shipped if shipped else self._chain
-        return env.get_template(name).render(context)
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedEmail:
-    """One email, ready for the outbox: the rendered :class:`~tocsin.message.Mail` and its parts.
-
-    ``email_id`` is stable (see :func:`tocsin.model.email_id`); ``template_problems``
-    lists overridden templates that failed and were replaced by the shipped ones.
-    """
-
-    email_id: str
-    user_id: str
-    mail: Mail
-    subject: str
-    text: str
-    html: str
-    template_problems: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class _Content:
-    """Everything that differs between the kinds of email; the rest is shared."""
-
-    kind: str
-    subject: str
-    headline: str
-    subheadline: str
-    color: str
-    rows: Sequence[tuple[str, str]]
-    text_lines: Sequence[str]
-    link: str | None
-    footer: str
-    named: Mapping[str, object]
-    ack_link: str | None = None
-    text_label: str = ""  # what ``text_lines`` are ("Message from the device"); "" unlabelled
 
 
 class EmailRenderer:
@@ -350,7 +143,7 @@ class EmailRenderer:
         Raises ``ValueError`` (``InvalidAddress``) if the user's address is unusable.
         """
         w = _words(user.language)
-        named: dict[str, str] = self._event_fields(event, user, tree, w)
+        named: dict[str, str] = _event_fields(event, user, tree, w)
         acked_at = datetime.fromtimestamp(ack.at, UTC)
         params = {
             "by": _line(ack.by, 80),
@@ -396,7 +189,7 @@ class EmailRenderer:
         (``InvalidAddress``) if the address is unusable.
         """
         w = _words(user.language)
-        named = self._event_fields(event, user, tree, w)
+        named = _event_fields(event, user, tree, w)
         code = "headline_reminder" if reminder else "headline_escalated"
         count = {"count": minutes}
         headline = lookup(code, user.language, _EMAIL, count).format(**count)
@@ -450,7 +243,7 @@ class EmailRenderer:
         w = _words(user.language)
         worst = w[f"severity_{summary.worst.value}"]
         first, last = (
-            " – ".join(self._event_line(e, user, tree, w)) for e in (summary.first, summary.last)
+            " – ".join(_event_line(e, user, tree, w)) for e in (summary.first, summary.last)
         )
         categories = ", ".join(f"{w[f'category_{c.value}']}: {n}" for c, n in summary.by_category)
         count = {"count": summary.count}
@@ -471,22 +264,11 @@ class EmailRenderer:
         )
         return self._finish(content, user, w, f"summary.{summary.id}", None, date)
 
-    def _event_line(
-        self, event: Event, user: User, tree: GroupTree, w: Mapping[str, str]
-    ) -> list[str]:
-        return [
-            _local_time(event.occurred_at, user.time_zone, user.language),
-            w[f"severity_{event.severity.value}"],
-            w[f"category_{event.category.value}"],
-            _group_path(tree, event.group_id),
-            _what(event),
-        ]
-
     def _event_email(
         self, kind: str, event: Event, user: User, tree: GroupTree | None, date: datetime | None
     ) -> RenderedEmail:
         w = _words(user.language)
-        named = self._event_fields(event, user, tree, w)
+        named = _event_fields(event, user, tree, w)
         content = _Content(
             kind=kind,
             subject=_event_subject(kind, event, named, w),
@@ -516,24 +298,6 @@ class EmailRenderer:
             return None
         assert self._ack_signer is not None
         return f"{self._public_url}/ack/{self._ack_signer.sign(event.id, user.id)}"
-
-    def _event_fields(
-        self, event: Event, user: User, tree: GroupTree | None, w: Mapping[str, str]
-    ) -> dict[str, str]:
-        # In display order: the rows of the email follow this.
-        return {
-            "severity": w[f"severity_{event.severity.value}"],
-            "category": w[f"category_{event.category.value}"],
-            "state": w[f"state_{event.state.value}"],
-            "group_path": _group_path(tree, event.group_id),
-            "device": _line(event.device, 200),
-            "sensor": _line(event.sensor, 200),
-            "value": "" if event.value is None else _number(event.value, event.unit),
-            "threshold": "" if event.threshold is None else _number(event.threshold, event.unit),
-            "time": _local_time(event.occurred_at, user.time_zone, user.language),
-            "id": event.id,
-            "unit": _line(event.unit, 20),
-        }
 
     def _finish(
         self,
@@ -590,28 +354,3 @@ class EmailRenderer:
                 raise
             problem = f"{name}: {type(exc).__name__}: {exc}"
             return self._templates.render(name, context, shipped=True), (problem,)
-
-
-def _event_subject(kind: str, event: Event, named: Mapping[str, str], w: Mapping[str, str]) -> str:
-    """``[ALARM] Fire – Building A / Server room – Smoke detector 2``."""
-    if kind == "system":
-        prefix = w["prefix_resolved" if event.cleared else "prefix_system"]
-        first_line = next(iter(_paragraph(event.text)), "")
-        parts = [_what(event), _line(first_line, 120)]
-    else:
-        prefix = w["prefix_cleared" if event.cleared else f"prefix_{event.severity.value}"]
-        parts = [named["category"], named["group_path"], _what(event)]
-    return f"[{prefix}] " + " – ".join(p for p in parts if p)
-
-
-def _event_headline(kind: str, event: Event, named: Mapping[str, str], w: Mapping[str, str]) -> str:
-    if kind == "system":
-        return w["headline_resolved" if event.cleared else "headline_system"]
-    state = w["headline_cleared"] if event.cleared else named["severity"]
-    return f"{state}: {named['category']}"
-
-
-def _event_rows(kind: str, named: Mapping[str, str], w: Mapping[str, str]) -> list[tuple[str, str]]:
-    """The labelled values in display order, leaving out empty ones (and the unit)."""
-    hidden = {"unit", "category", "group_path"} if kind == "system" else {"unit"}
-    return [(w[key], value) for key, value in named.items() if value and key not in hidden]
