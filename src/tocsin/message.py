@@ -32,7 +32,7 @@ from email.policy import EmailPolicy
 from email.utils import format_datetime
 from typing import Final
 
-from tocsin.address import Address, parse_address
+from tocsin.address import Address, parse_known_address
 from tocsin.headers import check_header_text, verify_rendered_headers
 
 __all__ = ["Mail", "compose", "make_message_id", "utf8_text_line"]
@@ -74,13 +74,6 @@ _HTML_HEAD: Final = b'Content-Type: text/html; charset="utf-8"\r\n'
 _QP: Final = b"Content-Transfer-Encoding: quoted-printable\r\n"
 _MIME: Final = b"MIME-Version: 1.0\r\n"
 _BOUNDARY_DIGITS: Final = len(repr(sys.maxsize - 1))  # as email.generator makes them
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_address(value: str) -> Address:
-    """:func:`~tocsin.address.parse_address`, kept for the sender and recent recipients
-    (a pure function of the text: the same answer, without email-validator's 0.1 ms)."""
-    return parse_address(value)
 
 
 def _policy(smtputf8: bool) -> EmailPolicy[EmailMessage]:
@@ -270,8 +263,8 @@ def compose(
     """
     if not to:
         raise ValueError("a message needs at least one recipient")
-    from_addr = _parse_address(sender)
-    to_addrs = [_parse_address(r) for r in to]
+    from_addr = parse_known_address(sender)
+    to_addrs = [parse_known_address(r) for r in to]
     smtputf8 = any(a.needs_smtputf8 for a in (from_addr, *to_addrs))
     check_header_text(sender_name, what="The sender name")
     check_header_text(subject, what="The subject")

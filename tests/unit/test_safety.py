@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tocsin.address import InvalidAddress, parse_address
+from tocsin.address import InvalidAddress, parse_address, parse_known_address
 from tocsin.headers import UnsafeHeaderText, check_header_text, clean_header_text
 from tocsin.message import compose
 from tocsin.secret import UNSET, Secret
@@ -143,6 +143,18 @@ def test_non_ascii_local_part_needs_smtputf8():
 def test_parse_address_says_why(value, problem):
     with pytest.raises(InvalidAddress, match=problem):
         parse_address(value)
+    for _ in range(2):  # the kept parse refuses the same way, every time (nothing kept)
+        with pytest.raises(InvalidAddress, match=problem):
+            parse_known_address(value)
+
+
+@pytest.mark.parametrize(
+    "value", ["alarm@example.com", "jörg@Bücher.example", "Alarm@Example.COM", "ops@company.local"]
+)
+def test_the_kept_parse_answers_as_parse_address(value):
+    first = parse_known_address(value)
+    assert first == parse_address(value)
+    assert parse_known_address(value) is first  # kept, not parsed again
 
 
 def test_secret_never_shows():

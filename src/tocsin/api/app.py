@@ -120,6 +120,11 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.state.discover_limiter = LoginThrottle(limit=20, window=60.0)
 
     app.add_middleware(SecurityHeaders)
+    # The intake first: the router tries each route (and every route of each included
+    # router) in order, ~7 µs for the first against ~60 µs behind the settings and
+    # outbox routes (issue 11).  No route before it can match an /api/v1/events path,
+    # nor can one of its routes match another path, so every answer stays the same.
+    app.include_router(events_routes.router)
 
     last_logged = [-_FULL_LOG_EVERY]
 
@@ -177,7 +182,6 @@ def create_app(services: Services, *, metrics: OutboxMetrics | None = None) -> F
     app.include_router(settings_routes.router)
     app.include_router(discovery_routes.router)
     app.include_router(outbox_routes.router)
-    app.include_router(events_routes.router)
     app.include_router(sites_routes.router)
     app.include_router(intake_routes.router)
     app.include_router(mqtt_routes.router)

@@ -21,7 +21,7 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-from tocsin.address import Address, parse_address
+from tocsin.address import Address, parse_known_address
 from tocsin.headers import check_header_text, verify_rendered_headers
 from tocsin.message import Mail
 
@@ -55,7 +55,8 @@ def readdress(mail: Mail, sender: str, sender_name: str) -> Mail:
     Raises ``ValueError`` for an invalid ``sender`` or ``sender_name``, or for a message
     without exactly one ``From`` header (Tocsin renders none such).
     """
-    address = parse_address(sender)
+    # Every delivery comes here with the same sender: its parse is kept (issue 11).
+    address = parse_known_address(sender)
     check_header_text(sender_name, what="The sender name")
     smtputf8 = mail.smtputf8 or address.needs_smtputf8
     wire = _wire_form(address, smtputf8)
