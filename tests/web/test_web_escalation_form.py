@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from web_data import site
-from web_helpers import speak_german
+from web_helpers import next_page, speak_german
 
 from helpers import LiveServer
 from tocsin.ack import AckVia
@@ -36,7 +36,8 @@ def test_an_admin_sets_a_policy_the_subgroup_inherits_it_and_off_stops_it(
     page.locator("#f-esc-steps").fill(f"5: {user}")
     page.locator("#f-esc-every").fill("10")
     page.locator("#f-esc-max").fill("3")
-    page.get_by_role("button", name="Save group").click()
+    with next_page(page):
+        page.get_by_role("button", name="Save group").click()
     expect(page.locator("body")).not_to_contain_text("escalation_")
     own = services.sites.group_dict(services.sites.group("hq"))["escalation"]
     assert own == {
@@ -49,7 +50,8 @@ def test_an_admin_sets_a_policy_the_subgroup_inherits_it_and_off_stops_it(
     expect(page.locator("#f-esc-inherit")).to_be_checked()
     expect(page.locator("#f-esc-from")).to_contain_text("Headquarters")
     page.locator("#f-esc-off").check()
-    page.get_by_role("button", name="Save group").click()
+    with next_page(page):
+        page.get_by_role("button", name="Save group").click()
     found = services.sites.group_dict(services.sites.group("sr"))["effective_escalation"]
     assert found is not None
     assert (found["from"], found["categories"]) == ("sr", [])
