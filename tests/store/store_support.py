@@ -159,3 +159,15 @@ def with_extra_migration(
             (target / source.name).write_text(source.read_text("utf-8"))
     (target / f"{len(migrations) + 1:04d}_{name}.sql").write_text(sql_text)
     return Component(component.name, component.title, tmp, component.marker)
+
+
+def up_to(component: Component, tmp: Path, dialect: str, version: int) -> Component:
+    """``component`` as a release that stopped at ``version`` (its first migrations only,
+    copied to ``tmp``): a database upgraded with it is exactly what that release left."""
+    target = tmp / dialect
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{m.version:04d}_{m.name}.sql" for m in component.migrations(dialect)[:version]}
+    for source in component.root.joinpath(dialect).iterdir():
+        if source.name in wanted:
+            (target / source.name).write_text(source.read_text("utf-8"))
+    return Component(component.name, component.title, tmp, component.marker)
