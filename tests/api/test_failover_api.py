@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
 
+from helpers import RealSMTP
 from tocsin.services.context import Services
 from tocsin.testing import SMTPTestServer
 from web.relay_for_web import SENDER, running_relay
@@ -118,10 +120,10 @@ def test_online_links_are_refused_by_field_and_their_token_is_write_only(
 
 
 async def test_the_test_email_goes_through_an_online_link_to_the_real_relay(
-    api: httpx.Client, services: Services, tmp_path: Path
+    api: httpx.Client, services: Services, tmp_path: Path, real_smtp: RealSMTP
 ) -> None:
     assert services.settings.update({"host": "mail.example.com", "sender_address": SENDER})[2]
-    with running_relay(tmp_path) as relay:
+    with running_relay(tmp_path, deliver_to=real_smtp) as relay:
         submitted: list[int] = []
         relay.relay.service.on_enqueue = lambda: submitted.append(1)
         link = {
@@ -153,3 +155,8 @@ async def test_the_test_email_goes_through_an_online_link_to_the_real_relay(
             assert (accepted["type"], accepted["ok"]) == ("report", True)
             assert submitted == [1]
             assert relay.credential not in json.dumps(accepted)
+    # The report followed the relay on to the real Postfix, which took the message.
+    (relay_step,) = [s for s in accepted["steps"] if s["step"] == "relay"]  # type: ignore[attr-defined]
+    assert re.fullmatch(
+        r"ops@example\.net: delivered \(2\.0\.0 Ok: queued as [0-9A-F]+\)", relay_step["summary"]
+    ), relay_step

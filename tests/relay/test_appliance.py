@@ -102,6 +102,25 @@ async def test_the_test_email_names_the_failed_step_and_a_hint(
     assert "tcr_wrong" not in json.dumps(report.as_dict())
 
 
+async def test_the_test_email_says_when_the_relay_still_holds_it_after_the_wait(
+    relay: InProcessRelay, ca: TestCA
+) -> None:
+    # This relay has no delivery worker: the email is taken and stays queued there.
+    credential, _ = relay.service.add_device("site-3", [SITE_SENDER])
+    settings = EmailSettings(
+        enabled=True, transport=TransportKind.ONLINE, sender_address=SITE_SENDER,
+        relay_url=relay.api_url, device_credential=Secret(credential), ca_file=str(ca.ca_path),
+    )  # fmt: skip
+    report = await run_online_test_email(settings, "ops@example.net", status_wait=0.5)
+    assert report.ok, report.as_dict()
+    last = report.steps[-1]
+    assert (last.step, last.status) == (Step.RELAY, StepStatus.OK)
+    assert last.summary == (
+        "ops@example.net: still queued at the relay (waiting for its first attempt)"
+    )
+    assert relay.service.store.counts()["queued"] == 1
+
+
 def test_device_cli_and_enrolment(relay: InProcessRelay, ca: TestCA, tmp_path: Path) -> None:
     runner = CliRunner()
     database = str(relay.service.store.path)  # type: ignore[union-attr]

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from relay.relay_support import InProcessRelay, serve_options
-from tocsin.relay.config import RelayConfig
+from helpers import RealSMTP
+from relay.relay_support import RECIPIENT_DOMAIN, InProcessRelay, serve_options
+from tocsin.relay.config import DeliveryOptions, RelayConfig
+from tocsin.relay.mx import Destination, StaticResolver
 from tocsin.relay.service import RelayService
 from tocsin.relay.store import open_relay_store
 from tocsin.services.context import Services
@@ -64,17 +66,27 @@ class WebRelay:
 
 
 @contextlib.contextmanager
-def running_relay(tmp_path: Path) -> Iterator[WebRelay]:
-    """A relay on a free port of 127.0.0.1 with the device ``site-7`` (no delivery worker:
-    the settings page only asks the relay who the device is)."""
+def running_relay(tmp_path: Path, *, deliver_to: RealSMTP | None = None) -> Iterator[WebRelay]:
+    """A relay on a free port of 127.0.0.1 with the device ``site-7``.
+
+    No delivery worker unless ``deliver_to``: the settings page mostly asks the relay who
+    the device is.  With ``deliver_to``, mail for example.net goes on to that Postfix's MX
+    port (STARTTLS, its CA trusted), so a test email's report can follow it to delivery.
+    """
     cert = tmp_path / "relay.pem"
     store = open_relay_store(tmp_path / "relay.db")
     with TestCA() as ca, contextlib.closing(store):
         leaf = ca.trustme_ca.issue_cert("localhost", "127.0.0.1")
         leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
-        service = RelayService(store, RelayConfig())
+        config, options = RelayConfig(), serve_options(cert, worker=False)
+        if deliver_to is not None:
+            delivery = DeliveryOptions(ca_file=str(deliver_to.ca_path), timeout=10, deadline=20)
+            config = RelayConfig(delivery=delivery)
+            mx = [Destination("localhost", deliver_to.mx_port)]
+            options = serve_options(cert, resolver=StaticResolver({RECIPIENT_DOMAIN: mx}))
+        service = RelayService(store, config)
         credential, _ = service.add_device(DEVICE, ["@site.example.org"])
-        relay = InProcessRelay(service, serve_options(cert, worker=False)).start()
+        relay = InProcessRelay(service, options).start()
         web_relay = WebRelay(relay, ca, credential)
         try:
             yield web_relay
