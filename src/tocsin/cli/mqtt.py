@@ -15,46 +15,34 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from tocsin.cli.support import DataOption, JsonOption, LangOption, fail
+from tocsin.cli.support import (
+    DataOption,
+    JsonOption,
+    LangOption,
+    fail,
+    open_services,
+    out,
+    print_report,
+)
 from tocsin.i18n import translate
 from tocsin.intake.mqtt.service import MqttService
-from tocsin.services.context import Services
-from tocsin.validation import Level, Report
 
 __all__ = ["mqtt_app"]
 
 mqtt_app = typer.Typer(
     help="Show and change the MQTT intake (a broker's topics as a way in).", no_args_is_help=True
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _open(data: Path | None) -> Services:
-    try:
-        return Services.open(data)
-    except Exception as exc:  # a store that cannot be opened: say why, no traceback
-        err.print(f"[red]✗[/] cannot open the store: {escape(str(exc))}")
-        raise typer.Exit(1) from None
-
-
-def _report(report: Report, language: str) -> None:
-    for issue in report.issues:
-        console = err if issue.level is Level.ERROR else out
-        mark = "[red]✗" if issue.level is Level.ERROR else "[yellow]!"
-        console.print(f"{mark}[/] [bold]{issue.field}[/]: {escape(issue.text(language))}")
 
 
 def _save(data: Path | None, changes: dict[str, object], language: str) -> None:
-    services = _open(data)
+    services = open_services(data)
     try:
         _, report, saved = MqttService(services).update(changes)
     finally:
         services.close()
-    _report(report, language)
+    print_report(report, language)
     if not saved:
         fail(translate("cli_nothing_saved_fix", language))
     out.print(f"[green]✓ {translate('cli_saved', language)}[/]")
@@ -63,7 +51,7 @@ def _save(data: Path | None, changes: dict[str, object], language: str) -> None:
 @mqtt_app.command("show")
 def mqtt_show(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Show the MQTT settings (the password only as set / not set)."""
-    services = _open(data)
+    services = open_services(data)
     try:
         values = MqttService(services).load().public()
     finally:
@@ -138,7 +126,7 @@ def mqtt_status(
     data: DataOption = None, as_json: JsonOption = False, language: LangOption = "en"
 ) -> None:
     """The subscriber's state as `tocsin serve` last wrote it, and the newest dead letters."""
-    services = _open(data)
+    services = open_services(data)
     try:
         service = MqttService(services)
         status = service.status()

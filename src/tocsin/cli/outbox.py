@@ -15,11 +15,9 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -29,13 +27,15 @@ from tocsin.cli.support import (
     JsonOption,
     LogFormatOption,
     LogLevelOption,
+    err,
+    open_services,
+    out,
     start_logging,
 )
 from tocsin.deploy.logs import LogFormat
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryAttempt, DeliveryView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
-from tocsin.services.context import Services
 from tocsin.services.email_detail import EmailDetail
 from tocsin.services.outbox import EmailNotFound
 from tocsin.services.startup import exposed_database, permission_warning
@@ -43,8 +43,6 @@ from tocsin.services.startup import exposed_database, permission_warning
 __all__ = ["outbox_app", "parse_duration", "worker"]
 
 outbox_app = typer.Typer(help="Look into the outbox, retry or purge emails.", no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.IGNORECASE)
@@ -65,14 +63,6 @@ def _duration(text: str | None, option: str) -> float | None:
         return parse_duration(text)
     except ValueError as exc:
         err.print(f"[red]✗[/] {option}: {exc}")
-        raise typer.Exit(2) from None
-
-
-def _open(data: Path | None, database: str | None) -> Services:
-    try:
-        return Services.open(data, database_url=database)
-    except Exception as exc:  # a store that cannot be opened: say why, no traceback
-        err.print(f"[red]✗[/] cannot open the store: {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -109,7 +99,7 @@ def list_command(
 ) -> None:
     """List deliveries (one line per email and recipient), newest first."""
     older, newer = _duration(older_than, "--older-than"), _duration(newer_than, "--newer-than")
-    services = _open(data, database)
+    services = open_services(data, database)
     try:
         rows = services.outbox.list(
             statuses=status or (), older_than=older, newer_than=newer,
@@ -198,7 +188,7 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show one email: each recipient's attempts and answers, its headers, its event."""
-    services = _open(data, database)
+    services = open_services(data, database)
     try:
         detail = services.outbox.detail(email_id)
         view = services.outbox.show(email_id, content=True) if content else None
@@ -226,7 +216,7 @@ def retry_command(
 
     Recipients the online service bounced or gave up on are queued again too.
     """
-    services = _open(data, database)
+    services = open_services(data, database)
     try:
         count = services.outbox.retry(email_id)
     except EmailNotFound as exc:
@@ -251,7 +241,7 @@ def purge_command(
     database: DatabaseOption = None,
 ) -> None:
     """Delete finished deliveries (sent by default) older than the given number of days."""
-    services = _open(data, database)
+    services = open_services(data, database)
     try:
         count = services.outbox.purge(
             older_than_days=older_than_days, statuses=status or (Status.SENT,)
@@ -285,7 +275,7 @@ def worker(
     start_logging(log_format, log_level)
     age = _duration(max_age, "--max-age")
     assert age is not None
-    services = _open(data, database)
+    services = open_services(data, database)
     warning = permission_warning(exposed_database(services))
     if warning:
         logging.getLogger("tocsin").warning("%s", warning)

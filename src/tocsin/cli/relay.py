@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from tocsin.cli.secrets import read_secret
-from tocsin.cli.support import DataOption, LangOption, fail, refuse_database_password
+from tocsin.cli.support import DataOption, LangOption, err, fail, out, refuse_database_password
 from tocsin.errors import ConfigError, DeliveryError
 from tocsin.i18n import translate
 
@@ -40,8 +39,6 @@ online_app = typer.Typer(
     help="This installation's link to the online service.", no_args_is_help=True
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DatabaseOption = Annotated[
     str,

@@ -1,13 +1,16 @@
-"""What the site and event commands share: consoles, options, running a use case.
+"""What the commands share: consoles, options, opening the store, reports, secrets.
 
-:func:`run` opens the services of the data directory, runs one piece of work and
-turns refused input into field-named messages (``--time-zone: Unknown time zone``)
-with exit status 2; a store that cannot be opened ends with status 1.
+:func:`open_services` opens the services of the data directory and ends the command
+with one line when it cannot (exit status 2 for a refused setting, 1 otherwise);
+:func:`run` runs one piece of work and turns refused input into field-named messages
+(``--time-zone: Unknown time zone``) with exit status 2.
 """
 
 from __future__ import annotations
 
+import getpass
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,13 +19,16 @@ from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tocsin.deploy.logs import LogFormat, configure_logging
+from tocsin.errors import ConfigError, MissingExtra, SchemaError, StorageFull
 from tocsin.i18n import translate
 from tocsin.model import Category
 from tocsin.services.context import Services
 from tocsin.services.inputs import InputRefused
 from tocsin.services.sites import NotFound
+from tocsin.validation import Level, Report
 
 __all__ = [
     "CATEGORIES",
@@ -35,7 +41,10 @@ __all__ = [
     "LogLevelOption",
     "err",
     "fail",
+    "open_services",
     "out",
+    "print_report",
+    "read_secret",
     "refuse_database_password",
     "run",
     "start_logging",
@@ -127,17 +136,62 @@ def _field(name: str) -> str:
     return _OPTIONS.get(base, "--" + base.replace("_", "-"))
 
 
+def open_services(data: Path | None, database_url: str | None = None) -> Services:
+    """The services of ``data`` (and ``database_url``), or the end of the command with one
+    line saying why not: exit status 2 for a refused setting, 1 for a store that cannot be
+    opened (a newer Tocsin's database, an unreadable file, a server that does not answer).
+    A missing extra and a full disk go on to :func:`tocsin.cli.run`, which says them."""
+    try:
+        return Services.open(data, database_url=database_url)
+    except (MissingExtra, StorageFull):
+        raise
+    except ConfigError as exc:
+        err.print(f"[red]✗[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except SchemaError as exc:  # a newer Tocsin wrote the database: its message says so
+        err.print(f"[red]✗[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # a store that cannot be opened: say why, no traceback
+        err.print(f"[red]✗[/] cannot open the store: {escape(str(exc))}")
+        raise typer.Exit(1) from None
+
+
 @contextmanager
 def _services(data: Path | None) -> Iterator[Services]:
-    try:
-        services = Services.open(data)
-    except Exception as exc:  # a store that cannot be opened: say why, no traceback
-        err.print(f"[red]✗[/] cannot open the store: {exc}")
-        raise typer.Exit(1) from None
+    services = open_services(data)
     try:
         yield services
     finally:
         services.close()
+
+
+_MARK = {
+    Level.ERROR: ("[red]✗ {}[/]", "cli_error"),
+    Level.WARNING: ("[yellow]! {}[/]", "cli_warning"),
+    Level.TIP: ("[cyan]i {}[/]", "cli_tip"),
+}
+
+
+def print_report(report: Report, language: str) -> None:
+    """Each issue of ``report`` on a line of its own, named by field: errors on stderr,
+    warnings and tips on stdout, the marks' words in ``language``."""
+    for issue in report.issues:
+        console = err if issue.level is Level.ERROR else out
+        style, word = _MARK[issue.level]
+        mark = style.format(translate(word, language))
+        console.print(f"{mark} [bold]{issue.field}[/]: {escape(issue.text(language))}")
+
+
+def read_secret(prompt: str, *, stdin: bool, language: str, confirm: bool = False) -> str:
+    """A secret from the first line of stdin (``--stdin``, or stdin not a terminal), else
+    asked without echo (twice with ``confirm``: entries that differ end with exit 2)."""
+    if stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    secret = getpass.getpass(prompt)
+    if confirm and getpass.getpass(translate("cli_again", language)) != secret:
+        err.print(f"[red]✗[/] {translate('cli_entries_differ', language)}")
+        raise typer.Exit(2)
+    return secret
 
 
 def run(data: Path | None, work: Callable[[Services], T]) -> T:
