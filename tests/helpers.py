@@ -139,17 +139,35 @@ def _find(
     maildir: Path, predicate: Callable[[EmailMessage], bool]
 ) -> tuple[EmailMessage | None, int]:
     """The first message in ``maildir`` that matches, and how many messages are there."""
-    box = mailbox.Maildir(maildir, create=False)
-    keys = box.keys()
-    for key in keys:
-        try:
-            raw = box.get_bytes(key)
-        except (KeyError, FileNotFoundError):  # moved or deleted meanwhile
-            continue
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+    messages = maildir_messages(maildir)
+    for msg in messages:
         if predicate(msg):
-            return msg, len(keys)
-    return None, len(keys)
+            return msg, len(messages)
+    return None, len(messages)
+
+
+_PARSED: dict[tuple[Path, str], EmailMessage] = {}
+"""Messages already parsed, by Maildir and key: Postfix moves a finished file into ``new``
+at once (never rewrites it), and the shared Maildir holds hundreds of messages by the end
+of a run, which every poll of every wait parsed again (seconds a wait under load)."""
+
+
+def maildir_messages(maildir: Path) -> list[EmailMessage]:
+    """Every message in ``maildir`` now, parsed (each file once per test process)."""
+    box = mailbox.Maildir(maildir, create=False)
+    found: list[EmailMessage] = []
+    for key in list(box.iterkeys()):  # a snapshot: Postfix may add files meanwhile
+        msg = _PARSED.get((maildir, key))
+        if msg is None:
+            try:
+                raw = box.get_bytes(key)
+            except (KeyError, FileNotFoundError):  # moved or deleted meanwhile
+                continue
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(msg, EmailMessage)
+            _PARSED[(maildir, key)] = msg
+        found.append(msg)
+    return found
 
 
 def running_as_root() -> bool:

@@ -4,9 +4,6 @@ and Alertmanager's repeated notifications create no second event or email."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import mailbox
 import os
 import time
 import uuid
@@ -18,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from helpers import RealSMTP, Serving, serving, tocsin_cli, wait_for_delivery
+from helpers import RealSMTP, Serving, maildir_messages, serving, tocsin_cli, wait_for_delivery
 from smtp_clients import Alertmanager
 
 pytestmark = pytest.mark.postfix
@@ -90,19 +87,7 @@ def _events(tocsin: Serving, admin_token: str) -> list[dict[str, Any]]:
 
 
 def _mails(smtp: RealSMTP, name: str) -> list[EmailMessage]:
-    found: list[EmailMessage] = []
-    box = mailbox.Maildir(smtp.maildir, create=False)
-    keys = box.keys()  # a snapshot: Postfix may add files meanwhile
-    for key in keys:
-        try:
-            raw = box.get_bytes(key)
-        except (KeyError, FileNotFoundError):
-            continue
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        if name in str(message["Subject"]):
-            assert isinstance(message, EmailMessage)
-            found.append(message)
-    return found
+    return [m for m in maildir_messages(smtp.maildir) if name in str(m["Subject"])]
 
 
 def _notified(am: Alertmanager) -> int:

@@ -3,9 +3,6 @@ lost, and only a crash between the server's 250 and our commit may duplicate."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import mailbox
 import os
 import random
 import signal
@@ -19,7 +16,7 @@ from pathlib import Path
 import pytest
 from outbox_support import PG_URL, unique_schema
 
-from helpers import RealSMTP
+from helpers import RealSMTP, maildir_messages
 from tocsin.outbox import ListFilter, Status
 from tocsin.store import PostgresStore, open_store
 from tocsin.testing import ThreadedSMTPTestServer
@@ -39,17 +36,11 @@ def child(url: str, schema: str | None, port: int, run: str, *extra: str) -> lis
 
 def subjects_in(maildir: Path, run: str) -> Counter[str]:
     """Message-IDs of this run's messages in the Maildir, counted."""
-    found: Counter[str] = Counter()
-    box = mailbox.Maildir(maildir, create=False)
-    for key in list(box.iterkeys()):
-        try:
-            raw = box.get_bytes(key)
-        except (KeyError, FileNotFoundError):
-            continue
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        if str(msg.get("Subject", "")).startswith(f"crash {run} "):
-            found[str(msg["Message-ID"]).strip()] += 1
-    return found
+    return Counter(
+        str(msg["Message-ID"]).strip()
+        for msg in maildir_messages(maildir)
+        if str(msg.get("Subject", "")).startswith(f"crash {run} ")
+    )
 
 
 def crash_and_recover(url: str, schema: str | None, real_smtp: RealSMTP) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -39,9 +40,14 @@ SESSION_LIFETIME = 12 * 3600.0
 SCOPES = ("admin", "events")
 """``events``: post events only (for devices); ``admin``: everything the API offers."""
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}\Z")
-# A real hash to verify against when the user does not exist, so a login for an
-# unknown name takes as long as one with a wrong password (no user enumeration).
-_DUMMY_HASH = hash_password(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the user does not exist, so a login for an
+    unknown name takes as long as one with a wrong password (no user enumeration).
+    Made on first need: hashing costs ≈0.15 s, which every CLI command paid at import."""
+    return hash_password(secrets.token_hex(16))
 
 
 class LoginRefused(TocsinError):
@@ -117,7 +123,7 @@ class AccountsService:
         if wait > 0:
             raise LoginThrottled(wait)
         found = self._store.admin_credentials(username)
-        ok = verify_password(found[1] if found else _DUMMY_HASH, password)
+        ok = verify_password(found[1] if found else _dummy_hash(), password)
         if found is None or not ok:
             self._throttle.failed(*keys)
             raise LoginRefused("wrong username or password")
