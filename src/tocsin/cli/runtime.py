@@ -126,6 +126,7 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
     metrics = OutboxMetrics(services.store)
     engine = _engine(services, metrics)
     services.outbox.on_enqueue = engine.wake
+    services.outbox.handoff = engine.handoff  # the intake's emails skip the claim round
     app = create_app(services, metrics=metrics)
     config = uvicorn.Config(
         app,

@@ -8,7 +8,8 @@ Inside one engine, four kinds of asyncio tasks share the work::
 - The *claimer* leases due deliveries, most urgent first, a batch at a time, and only
   while fewer than ``batch_size`` wait locally: a fire alarm queued behind a backlog
   waits for at most one batch.  A round (settings fingerprint, claim, next due time)
-  is one trip to the store thread (:mod:`.claim_round`).
+  is one trip to the store thread (:mod:`.claim_round`).  An email enqueued in this
+  process while the engine has room skips the claim: it is *handed off* (:mod:`.handoff`).
 - A *sender* turns a claimed email into one :class:`~tocsin.message.Mail` for all of its
   due recipients (rendered once at enqueue, sent many) and asks the transport.
 - The *recorder* commits verdicts in batches: whatever piled up while the previous
@@ -28,11 +29,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import random
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -43,7 +41,8 @@ from tocsin.failover import LINK_PRIMARY, FailoverSettings
 from tocsin.outbox.chain import ChainSender, FailoverHook
 from tocsin.outbox.claim_round import claim_round
 from tocsin.outbox.gate import Gate, PauseState
-from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock
+from tocsin.outbox.handoff import Handoff
+from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock, default_owner, take_back_orphans
 from tocsin.outbox.lanes import TransportFactory, TransportHolder, default_transport_factory
 from tocsin.outbox.metrics import OutboxMetrics
 from tocsin.outbox.model import ClaimedEmail, Release
@@ -62,10 +61,6 @@ T = TypeVar("T")
 SentHook = Callable[[ClaimedEmail, Verdict, float], None]
 """Called after each send with the email, the verdict and the send time in seconds (its
 own share of the connection when emails go back to back)."""
-
-
-def _default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 _STOP = None  # sentinel on the ready queue
@@ -139,8 +134,18 @@ class DeliveryEngine:
             except OSError:
                 where = opts.state_dir
                 log.exception("no lease lock in %s; dead workers' leases will expire", where)
-        self.owner = opts.owner or (self._lock.owner if self._lock else _default_owner())
+        self.owner = opts.owner or (self._lock.owner if self._lock else default_owner())
         """Who this engine's leases belong to."""
+        self._ready: asyncio.Queue[ClaimedEmail | None] | None = None
+        self._stopping = True  # until run() starts
+        self.handoff = Handoff(
+            owner=self.owner,
+            lease=opts.lease,
+            room=opts.batch_size // 2,  # the claimer's own bound on what waits locally
+            clock=clock,
+            settings_version=settings_version,
+        )
+        """Where an enqueue in this process hands its emails to this engine (:mod:`.handoff`)."""
 
     # ------------------------------------------------------------------ public
     @property
@@ -167,7 +172,7 @@ class DeliveryEngine:
         self._wakeup = asyncio.Event()
         self._space = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tocsin-outbox")
-        ready: asyncio.Queue[ClaimedEmail | None] = asyncio.Queue()
+        self._ready = ready = asyncio.Queue[ClaimedEmail | None]()
         verdicts: VerdictQueue = asyncio.Queue()
         senders = [
             asyncio.create_task(self._sender(ready, verdicts, stop), name=f"outbox-sender-{i}")
@@ -180,11 +185,36 @@ class DeliveryEngine:
             books.record(verdicts, linger=self.options.record_linger), name="outbox-recorder"
         )
         renewer = asyncio.create_task(books.renew(lease=self.options.lease), name="outbox-renewer")
+        self._stopping = False
+        self.handoff.open(self, self._land)
         try:
-            await self._take_back_orphans()
+            await take_back_orphans(
+                self._lock, self._store, self._db, clock=self._clock, failures=self._failures
+            )
             await self._claim_loop(ready, stop)
         finally:
+            self._stopping = True
             await self._shutdown(ready, verdicts, senders, recorder, renewer)
+
+    # ------------------------------------------------------------------ hand-off
+    def taking(self) -> object | None:
+        """The settings fingerprint this engine sends with, while it can take a
+        hand-off now; else None (any thread: see :class:`.handoff.EngineState`)."""
+        if self._stopping or self._gate.paused is not None:
+            return None
+        return self._seen_version if self._settings_version is not None else True
+
+    def in_flight(self) -> int:
+        """Deliveries claimed or handed and not yet finished with."""
+        return self._pending
+
+    def _land(self, emails: list[ClaimedEmail]) -> None:
+        """On the loop: emails leased in their enqueue transaction, to the senders."""
+        assert self._ready is not None
+        self._last_work = time.monotonic()
+        for email in emails:
+            self._pending += len(email.deliveries)
+            self._ready.put_nowait(email)
 
     # ------------------------------------------------------------------ plumbing
     async def _db(self, fn: Callable[[], T]) -> T:
@@ -197,13 +227,7 @@ class DeliveryEngine:
         assert self._wakeup is not None
         if stop.is_set() or seconds <= 0:
             return
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wakeup.wait())]
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+        await _either(stop, self._wakeup, seconds)
         self._wakeup.clear()
 
     async def _refresh_settings(self, version: object = _UNREAD) -> bool:
@@ -235,21 +259,6 @@ class DeliveryEngine:
         return True
 
     # ------------------------------------------------------------------ claiming
-    async def _take_back_orphans(self) -> None:
-        """Hold our lease lock; end the leases of earlier workers here that died."""
-        lock = self._lock
-        if lock is None:
-            return
-        try:
-            lock.hold()
-            gone = lock.orphaned(await self._db(self._store.lease_owners))
-            if gone:
-                expire = partial(self._store.expire_leases, gone, now=self._clock())
-                count = await self._db(expire)
-                log.info("took back %d deliveries of %d stopped workers", count, len(gone))
-        except Exception:
-            self._failures.failed("taking back dead workers' leases failed; they will expire")
-
     async def _claim_loop(
         self, ready: asyncio.Queue[ClaimedEmail | None], stop: asyncio.Event
     ) -> None:
@@ -312,15 +321,7 @@ class DeliveryEngine:
             self._failures.failed(message)
 
     async def _wait_space(self, stop: asyncio.Event) -> None:
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._space.wait())]
-        try:
-            await asyncio.wait(
-                waits, timeout=self.options.poll_interval, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for w in waits:
-                w.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+        await _either(stop, self._space, self.options.poll_interval)
 
     async def _idle(self, stop: asyncio.Event, due: float | None) -> None:
         """Nap until ``due`` (the next delivery's time, read by the claim round), at most
@@ -459,12 +460,14 @@ class DeliveryEngine:
         renewer: asyncio.Task[None],
     ) -> None:
         """Finish sends in flight (bounded), give back the rest, flush, close."""
+        self.handoff.close()  # no new hand-offs; those leased to land in ``ready``
         for _ in senders:
             ready.put_nowait(_STOP)
         _, late = await asyncio.wait(senders, timeout=self.options.shutdown_grace)
         for task in late:  # their leases expire and another run sends them
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
+        await self.handoff.wind_down(timeout=self.options.shutdown_grace)  # all in ``ready``
         now = self._clock()
         while not ready.empty():
             email = ready.get_nowait()
@@ -484,3 +487,14 @@ class DeliveryEngine:
         self._executor = None
         if self._lock is not None:
             self._lock.release()
+
+
+async def _either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
+    """Wait until ``first`` or ``second`` is set, at most ``seconds``."""
+    waits = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)

@@ -17,19 +17,29 @@ PID, which can be reused, nor a host name, which can be shared.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import secrets
 import socket
+import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Final
+
+from tocsin.errors import FailureLog
+from tocsin.outbox.recording import StoreCall
+from tocsin.outbox.store import OutboxStore
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: leases simply expire
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["WORKERS_DIR", "WorkerLock", "held_lock_files"]
+__all__ = ["WORKERS_DIR", "WorkerLock", "default_owner", "held_lock_files", "take_back_orphans"]
+
+log = logging.getLogger("tocsin.outbox")
 
 WORKERS_DIR: Final = "outbox-workers"
 """Where in its state directory an engine keeps its lock file (and the instance id)."""
@@ -158,3 +168,30 @@ class WorkerLock:
 
     def _path(self, incarnation: str) -> Path:
         return self.directory / f"{incarnation}.lock"
+
+
+def default_owner() -> str:
+    """A lease owner for an engine without a lock file: host, process, a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def take_back_orphans(
+    lock: WorkerLock | None,
+    store: OutboxStore,
+    db: StoreCall,
+    *,
+    clock: Callable[[], float],
+    failures: FailureLog,
+) -> None:
+    """Hold ``lock``; end the leases of earlier workers of its directory that died (an
+    engine starting; ``db`` runs store calls on its store thread).  None: nothing to do."""
+    if lock is None:
+        return
+    try:
+        lock.hold()
+        gone = lock.orphaned(await db(store.lease_owners))
+        if gone:
+            count = await db(partial(store.expire_leases, gone, now=clock()))
+            log.info("took back %d deliveries of %d stopped workers", count, len(gone))
+    except Exception:
+        failures.failed("taking back dead workers' leases failed; they will expire")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tocsin.outbox.model import (
     ClaimedEmail,
@@ -30,14 +30,24 @@ from tocsin.outbox.model import (
 )
 from tocsin.outbox.tracking import RemoteState, TrackingDue, TrackingUpdate
 
+if TYPE_CHECKING:
+    from tocsin.outbox.handoff import Handed
+
 __all__ = ["OutboxStore", "OutboxTransaction"]
 
 
 class OutboxTransaction(Protocol):
-    """Writes that commit together when the ``with`` block ends without an exception."""
+    """Writes that commit together when the ``with`` block ends without an exception.
+
+    ``handoff``, while set (:meth:`tocsin.outbox.handoff.HandoffTicket.attached`), lets
+    :meth:`enqueue` write an email leased to the running engine instead of queued.
+    """
+
+    handoff: Handed | None
 
     def enqueue(self, email: NewEmail, *, now: float | None = None) -> int:
-        """Store ``email`` once and one queued delivery per recipient; return the email id.
+        """Store ``email`` once and one delivery per recipient, queued (or leased through
+        ``handoff``); return the email id.
 
         Raises ``ValueError`` for a mail without recipients or with a recipient twice.
         """
@@ -78,6 +88,12 @@ class OutboxStore(Protocol):
     def expire_leases(self, owners: Sequence[str], *, now: float) -> int:
         """End the leases of ``owners`` (workers known to be dead) as of ``now``, so their
         deliveries are due at once, no attempt spent; return how many."""
+        ...
+
+    def give_back(self, emails: Sequence[ClaimedEmail], *, owner: str, now: float) -> None:
+        """Queue again, due ``now``, those deliveries of ``emails`` (handed off by a
+        transaction whose commit failed) that were stored after all and that ``owner``
+        still holds; rows of other emails are never touched."""
         ...
 
     def record(

@@ -244,20 +244,22 @@ class EventsService:
         mails = self._mails(sender, view, now)
         prepared = prepare(mails, planned) if mails else {}
 
-        def work(tx: SQLTransaction) -> list[Accepted]:
-            current = self._sites.view_in(SiteSQL(tx.runner))
-            fresh = current is view  # else the site changed meanwhile: nothing prepared fits
-            ready = prepared if fresh else {}
-            mailer = mails if fresh else self._mails(sender, current, now)
-            intake = Intake(
-                tx, EventSQL(tx.runner), current, mailer, now=now, ids=ids, prepared=ready
-            )
-            return intake.run(inputs, batch=batch)
+        # The emails go to the running engine in memory after the commit when it can take
+        # them, else to the queue with a wake-up (tocsin.outbox.handoff).
+        with self._outbox.handing_off() as ticket:
 
-        results = self._commits.run(work)
-        if any(r.notified for r in results):
-            self._outbox.notify()
-        return results
+            def work(tx: SQLTransaction) -> list[Accepted]:
+                current = self._sites.view_in(SiteSQL(tx.runner))
+                fresh = current is view  # else the site changed meanwhile: nothing prepared fits
+                ready = prepared if fresh else {}
+                mailer = mails if fresh else self._mails(sender, current, now)
+                intake = Intake(
+                    tx, EventSQL(tx.runner), current, mailer, now=now, ids=ids, prepared=ready
+                )
+                with ticket.attached(tx):
+                    return intake.run(inputs, batch=batch)
+
+            return self._commits.run(work)
 
     # ------------------------------------------------------------------ Tocsin's own trouble
     def report_system(

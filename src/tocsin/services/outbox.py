@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from tocsin.errors import TocsinError
 from tocsin.message import Mail
@@ -17,6 +18,7 @@ from tocsin.outbox import (
     Priority,
     Status,
 )
+from tocsin.outbox.handoff import Handoff, HandoffTicket
 from tocsin.outbox.tracking import RemoteState
 from tocsin.services.email_detail import EmailDetail
 
@@ -34,12 +36,15 @@ class OutboxService:
 
     ``on_enqueue`` (set by ``serve`` to the engine's ``wake``) is called after each
     committed enqueue, so an alarm does not wait for the engine's next poll.
+    ``handoff`` (set by ``serve`` to the engine's :attr:`~tocsin.outbox.DeliveryEngine.handoff`)
+    lets :meth:`handing_off` give emails to the running engine in memory.
     """
 
     def __init__(self, store: OutboxStore, *, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
         self.on_enqueue: Callable[[], None] | None = None
+        self.handoff: Handoff | None = None
 
     def enqueue(
         self, mail: Mail, priority: int = Priority.ALARM, *, tx: OutboxTransaction | None = None
@@ -57,6 +62,24 @@ class OutboxService:
             email_id = own.enqueue(email, now=self._clock())
         self.notify()
         return email_id
+
+    @contextmanager
+    def handing_off(self) -> Iterator[HandoffTicket]:
+        """A ticket for the emails one transaction enqueues, attached to it by the caller
+        (``with ticket.attached(tx)``): with an engine running here, each email it has
+        room for is written leased to it and handed over when the block ends, after the
+        commit (no claim round); the others are queued and the engine woken.  Leave
+        the block by an exception when the commit failed (see
+        :mod:`tocsin.outbox.handoff`)."""
+        desk = self.handoff
+        ticket = desk.ticket() if desk is not None else HandoffTicket.none()
+        try:
+            yield ticket
+        except BaseException:
+            ticket.abandon(self._store)
+            raise
+        if ticket.deliver():
+            self.notify()
 
     def notify(self) -> None:
         """Tell the engine that new mail is waiting."""

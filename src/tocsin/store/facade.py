@@ -110,6 +110,7 @@ class SQLStore:
     renew = via(_outbox, SQLOutbox.renew)
     lease_owners = via(_outbox, SQLOutbox.lease_owners)
     expire_leases = via(_outbox, SQLOutbox.expire_leases)
+    give_back = via(_outbox, SQLOutbox.give_back)
     record = via(_outbox, SQLOutbox.record)
     next_due = via(_outbox, SQLOutbox.next_due)
     counts = via(_outbox, SQLOutbox.counts)

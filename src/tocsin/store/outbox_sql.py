@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from tocsin.outbox.model import (
     ACTIVE,
@@ -41,6 +42,9 @@ from tocsin.store.tracking_sql import (
     start_tracking,
     tracking_from_row,
 )
+
+if TYPE_CHECKING:
+    from tocsin.outbox.handoff import Handed
 
 __all__ = ["SQLOutbox", "SQLTransaction"]
 
@@ -107,13 +111,20 @@ def _view(row: Row) -> DeliveryView:
 
 
 class SQLTransaction:
-    """An open write transaction: enqueue emails and touch the key-value table."""
+    """An open write transaction: enqueue emails and touch the key-value table.
+
+    ``handoff`` (set by :meth:`tocsin.outbox.handoff.HandoffTicket.attached`) lets an
+    enqueue write its deliveries leased to the running engine, which receives them in
+    memory after the commit instead of claiming them (see :mod:`tocsin.outbox.handoff`).
+    """
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
+        self.handoff: Handed | None = None
 
     def enqueue(self, email: NewEmail, *, now: float | None = None) -> int:
-        """Store the email once and a queued delivery per recipient; return its id."""
+        """Store the email once and a delivery per recipient (queued, or leased to the
+        engine through ``handoff``); return its id."""
         mail = email.mail
         if not mail.recipients:
             raise ValueError("an email needs at least one recipient")
@@ -134,13 +145,51 @@ class SQLTransaction:
             ),
         )
         email_id = int(rows[0][0])
-        self.runner.many(
-            "INSERT INTO outbox_delivery (email_id, recipient, status, priority, "
-            "next_attempt_at, queued_at, created_at, updated_at) "
-            "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
-            [(email_id, r, email.priority, at, at, at, at) for r in mail.recipients],
-        )
+        ticket = self.handoff
+        until = ticket.lease(len(mail.recipients), at) if ticket is not None else None
+        if ticket is None or until is None:
+            self.runner.many(
+                "INSERT INTO outbox_delivery (email_id, recipient, status, priority, "
+                "next_attempt_at, queued_at, created_at, updated_at) "
+                "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                [(email_id, r, email.priority, at, at, at, at) for r in mail.recipients],
+            )
+            if ticket is not None:
+                ticket.queued()
+            return email_id
+        ticket.handed(self._leased(email, email_id, at, owner=ticket.owner, until=until))
         return email_id
+
+    def _leased(
+        self, email: NewEmail, email_id: int, at: float, *, owner: str, until: float
+    ) -> ClaimedEmail:
+        """Write the deliveries as a claim leaves them (``sending``, leased to ``owner``
+        until ``until``, which ``next_attempt_at`` holds too); the email, ready to send."""
+        mail = email.mail
+        rows = self.runner.rows(
+            "INSERT INTO outbox_delivery (email_id, recipient, status, priority, "
+            "next_attempt_at, lease_owner, lease_expires_at, queued_at, created_at, "
+            "updated_at) VALUES "
+            + ", ".join(["(?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?)"] * len(mail.recipients))
+            + " RETURNING id, recipient",
+            [
+                value
+                for r in mail.recipients
+                for value in (email_id, r, email.priority, until, owner, until, at, at, at)
+            ],
+        )
+        return ClaimedEmail(
+            email_id=email_id,
+            sender=mail.sender,
+            content=mail.content,
+            message_id=mail.message_id,
+            smtputf8=mail.smtputf8,
+            priority=email.priority,
+            deliveries=tuple(
+                ClaimedDelivery(int(row[0]), str(row[1]), 0, at)
+                for row in sorted(rows, key=lambda r: int(r[0]))
+            ),
+        )
 
     def get_value(self, key: str) -> str | None:
         """The stored text for ``key``, or None."""
@@ -239,6 +288,25 @@ class SQLOutbox:
                 "UPDATE outbox_delivery SET next_attempt_at = ?, lease_expires_at = ? "
                 f"WHERE status = 'sending' AND lease_owner IN ({_marks(len(owners))})",
                 (now, now, *owners),
+            )
+
+    def give_back(self, emails: Sequence[ClaimedEmail], *, owner: str, now: float) -> None:
+        """Queue again, due now, the deliveries of ``emails`` that ``owner`` still holds
+        leased: a hand-off whose commit failed (nothing matches) or whose commit's answer
+        was lost (the rows were stored).  A row matches only with the email's own
+        Message-ID: SQLite may give a rolled-back row's id to a later one."""
+        params = [
+            (now, now, d.id, owner, e.email_id, e.message_id) for e in emails for d in e.deliveries
+        ]
+        if not params:
+            return
+        with self._db.writing() as runner:
+            runner.many(
+                "UPDATE outbox_delivery SET status = 'queued', next_attempt_at = ?, "
+                "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? "
+                "WHERE id = ? AND status = 'sending' AND lease_owner = ? AND email_id = "
+                "(SELECT id FROM outbox_email WHERE id = ? AND message_id = ?)",
+                params,
             )
 
     def record(
