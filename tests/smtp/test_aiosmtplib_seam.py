@@ -1,9 +1,9 @@
-"""The seam below aiosmtplib's public API, kept in tocsin.transports.smtp_wire alone.
+"""The seam below aiosmtplib's public API, kept in tocsin.transports.smtp.wire alone.
 
 Pipelined replies need a reader of our own on aiosmtplib's transport (see the module's
 docstring), which uses names aiosmtplib does not promise to keep.  If an upgrade
 renames or reshapes one of them, these tests fail and say which, before a delivery
-does: adapt smtp_wire.py, then raise the pin in pyproject.toml.
+does: adapt transports/smtp/wire.py, then raise the pin in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from smtp_support import settings_for
 
 from tocsin.testing import SMTPTestServer
 from tocsin.transports import SMTPSession
-from tocsin.transports.smtp_wire import Conversation, ReplyReader
+from tocsin.transports.smtp.wire import Conversation, ReplyReader
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "tocsin"
-WIRE = SRC / "transports" / "smtp_wire.py"
+WIRE = SRC / "transports" / "smtp" / "wire.py"
 
 
 def _broken(what: str) -> str:
     return (
-        f"aiosmtplib {aiosmtplib.__version__}: {what}; tocsin.transports.smtp_wire relies "
-        "on it for pipelining; adapt smtp_wire.py before raising the pin"
+        f"aiosmtplib {aiosmtplib.__version__}: {what}; tocsin.transports.smtp.wire relies "
+        "on it for pipelining; adapt transports/smtp/wire.py before raising the pin"
     )
 
 

@@ -1,4 +1,4 @@
-"""The pieces of tocsin.transports.smtp_wire, directly: the reply reader and the lines."""
+"""The pieces of tocsin.transports.smtp.wire, directly: the reply reader and the lines."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aiosmtplib.protocol import SMTPProtocol
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tocsin.transports.smtp_wire import ReplyReader, command, message_data, path
+from tocsin.transports.smtp.wire import ReplyReader, command, message_data, path
 
 
 async def reader() -> ReplyReader:

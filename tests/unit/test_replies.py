@@ -17,7 +17,7 @@ from tocsin.errors import (
     TemporaryFailure,
 )
 from tocsin.transports.base import Outcome
-from tocsin.transports.smtp_replies import error_for_reply, recipient_verdict, session_must_close
+from tocsin.transports.smtp.replies import error_for_reply, recipient_verdict, session_must_close
 
 
 @pytest.mark.parametrize(

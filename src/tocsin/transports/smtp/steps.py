@@ -2,7 +2,7 @@
 
 An :class:`~tocsin.transports.smtp.SMTPSession` is made of parts: opening the
 connection (the session itself) and sending mail over it
-(:class:`~tocsin.transports.smtp_mail.MailTransactions`).  Both hold the same
+(:class:`~tocsin.transports.smtp.mail.MailTransactions`).  Both hold the same
 :class:`SessionState`: the step the session is at, whether it is still in step with
 the server, when it last delivered, and the observer that hears of every step.
 :meth:`SessionState.run` is the one place where library exceptions become Tocsin's
@@ -19,8 +19,8 @@ from typing import Any
 import aiosmtplib
 
 from tocsin.errors import DeliveryError, Step
-from tocsin.transports.smtp_connect import StepEvent, StepObserver, StepStatus, classify_os_error
-from tocsin.transports.smtp_replies import error_for_reply, session_must_close
+from tocsin.transports.smtp.connect import StepEvent, StepObserver, StepStatus, classify_os_error
+from tocsin.transports.smtp.replies import error_for_reply, session_must_close
 
 __all__ = ["SessionState"]
 

@@ -24,10 +24,10 @@ from tocsin.errors import DeliveryError, DeliveryTimeout, Reason, Step
 from tocsin.message import Mail
 from tocsin.settings import EmailSettings
 from tocsin.transports.base import DeliveryResult, Outcome, RecipientResult, Report
-from tocsin.transports.smtp_connect import StepStatus
-from tocsin.transports.smtp_replies import error_for_reply, recipient_verdict, session_must_close
-from tocsin.transports.smtp_steps import SessionState
-from tocsin.transports.smtp_wire import Conversation, command, message_data, path
+from tocsin.transports.smtp.connect import StepStatus
+from tocsin.transports.smtp.replies import error_for_reply, recipient_verdict, session_must_close
+from tocsin.transports.smtp.steps import SessionState
+from tocsin.transports.smtp.wire import Conversation, command, message_data, path
 
 __all__ = ["MailTransactions"]
 
@@ -56,7 +56,7 @@ class MailTransactions:
     """Sending mail over one open connection: the part of an ``SMTPSession`` that sends.
 
     Made by the session for each run over its current ``client``; it shares the
-    session's :class:`~tocsin.transports.smtp_steps.SessionState` (the step boundary,
+    session's :class:`~tocsin.transports.smtp.steps.SessionState` (the step boundary,
     the observer, whether the session is still in step).
     """
 

@@ -1,12 +1,12 @@
-"""The SMTP transport: aiosmtplib, walked step by step, with a small connection pool.
+"""One SMTP session: a connection walked step by step with aiosmtplib.
 
 Each step (resolve, connect, tls, ehlo, starttls, auth, mail_from, rcpt_to, data)
-runs inside :meth:`SessionState.run <tocsin.transports.smtp_steps.SessionState.run>`,
+runs inside :meth:`SessionState.run <tocsin.transports.smtp.steps.SessionState.run>`,
 the one place where library exceptions are translated into Tocsin's error tree
 (keeping the cause), and where an optional observer hears of every step: the test
 email's live transcript is built from it.
 A mail transaction goes out pipelined (RFC 2920) when the server offers PIPELINING:
-the envelope in one write, then the message (see :mod:`.smtp_wire`).
+the envelope in one write, then the message (see :mod:`.wire`).
 
 Security rules kept here:
 - STARTTLS, when chosen, is mandatory: no STARTTLS offered means :class:`TLSRequired`
@@ -21,7 +21,6 @@ Security rules kept here:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import ssl
@@ -33,10 +32,8 @@ import aiosmtplib
 
 from tocsin.errors import (
     AuthFailed,
-    ConfigurationProblem,
     ConnectFailed,
     DeliveryError,
-    DeliveryTimeout,
     Reason,
     Step,
     TLSRequired,
@@ -48,34 +45,24 @@ from tocsin.signin.sasl import Mechanism
 from tocsin.signin.smtp_auth import BearerLogin, login_for
 from tocsin.tlsinfo import TLSFacts, make_tls_context, tls_facts
 from tocsin.transports.base import DeliveryResult, Report
-from tocsin.transports.smtp_connect import (
-    StepEvent,
+from tocsin.transports.smtp.connect import (
     StepObserver,
     StepStatus,
     address_literal,
     connect_tcp,
-    default_ehlo_name,
 )
-from tocsin.transports.smtp_mail import MailTransactions
-from tocsin.transports.smtp_steps import SessionState
+from tocsin.transports.smtp.mail import MailTransactions
+from tocsin.transports.smtp.steps import SessionState
 
-__all__ = [
-    "SMTPSession",
-    "SMTPTransport",
-    "StepEvent",
-    "StepObserver",
-    "StepStatus",
-    "connect_tcp",
-    "default_ehlo_name",
-]
+__all__ = ["SMTPSession"]
 
 
 class SMTPSession:
     """One SMTP connection, opened and used step by step.
 
     Made of parts: it opens the connection itself and sends over it through a
-    :class:`~tocsin.transports.smtp_mail.MailTransactions`; both share one
-    :class:`~tocsin.transports.smtp_steps.SessionState`.
+    :class:`~tocsin.transports.smtp.mail.MailTransactions`; both share one
+    :class:`~tocsin.transports.smtp.steps.SessionState`.
     """
 
     def __init__(
@@ -345,165 +332,3 @@ class SMTPSession:
                 sock.shutdown(socket.SHUT_RDWR)
         if client is not None:
             client.close()
-
-
-class SMTPTransport:
-    """Sends through the configured SMTP server over up to ``max_connections`` sessions.
-
-    Idle sessions are kept for ``idle_timeout`` seconds and reused; a session that
-    failed in any way is dropped.  Every attempt (connect included) is bounded by
-    the settings' ``deadline``.  ``on_refresh_token`` receives a refresh token the
-    OAuth2 provider rotated (the services store it; the transport never writes settings).
-    """
-
-    def __init__(
-        self,
-        settings: EmailSettings,
-        *,
-        max_connections: int = 2,
-        idle_timeout: float = 30.0,
-        tls_context: ssl.SSLContext | None = None,
-        on_refresh_token: Callable[[Secret], None] | None = None,
-    ) -> None:
-        if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
-        self._settings = settings
-        self._slots = asyncio.Semaphore(max_connections)
-        self._idle: list[SMTPSession] = []
-        self._idle_timeout = idle_timeout
-        self._tls_context = tls_context or make_tls_context(
-            verify=settings.tls_verify, ca_file=settings.ca_file
-        )
-        self._ehlo_name: str | None = None
-        self._closed = False
-        self._on_refresh_token = on_refresh_token
-
-    async def _session(self) -> tuple[SMTPSession, bool]:
-        now = time.monotonic()
-        while self._idle:
-            session = self._idle.pop()
-            if session.usable and now - session.last_used < self._idle_timeout:
-                return session, True
-            await session.quit()
-        if self._ehlo_name is None and not self._settings.ehlo_name:
-            self._ehlo_name = await default_ehlo_name() or ""
-        session = SMTPSession(
-            self._settings,
-            tls_context=self._tls_context,
-            ehlo_name=self._ehlo_name or None,
-            on_refresh_token=self._on_refresh_token,
-        )
-        return session, False
-
-    async def send(self, mail: Mail) -> DeliveryResult:
-        """Deliver ``mail``; raise a :class:`DeliveryError` if nothing was delivered."""
-        outcomes: list[DeliveryResult | Exception] = []
-        await self.send_many([mail], lambda _, outcome: outcomes.append(outcome))
-        (outcome,) = outcomes
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    async def send_many(self, mails: Sequence[Mail], report: Report) -> None:
-        """Deliver ``mails`` in order, back to back on kept sessions, and ``report(index,
-        outcome)`` as each ends: the result, or the exception (reported, not raised).
-
-        Each mail has the settings' ``deadline``, as if sent alone.  After a failure the
-        next mail goes on a fresh session; a configuration problem (login refused, TLS
-        missing, sender refused) is reported for every mail left, which are not tried:
-        they would all fail alike, and a mail server locks out repeated failed logins.
-        """
-        if self._closed:
-            raise RuntimeError("the transport is closed")
-        start = 0
-        while start < len(mails):
-            async with self._slots:
-                session, reused = await self._session()
-                try:
-                    start = await self._chain(session, mails, start, reused, report)
-                except BaseException:
-                    session.abort()
-                    raise
-                if session.usable:
-                    self._idle.append(session)
-                else:
-                    await session.quit()
-
-    async def _chain(
-        self,
-        session: SMTPSession,
-        mails: Sequence[Mail],
-        start: int,
-        reused: bool,
-        report: Report,
-    ) -> int:
-        """Send ``mails[start:]`` on ``session`` until one fails or the session falls out
-        of step; return the index of the first mail not reported yet."""
-        deadline = self._settings.deadline
-        first_until = asyncio.get_running_loop().time() + deadline
-        done, stale, failed = start, False, False
-
-        def note(index: int, outcome: DeliveryResult | Exception) -> None:
-            nonlocal done, stale, failed
-            if reused and index == 0 and _closed_while_idle(outcome):
-                stale = True  # not reported: the mail goes again on a fresh connection
-                return
-            failed = isinstance(outcome, DeliveryError)
-            done = start + index + 1
-            report(start + index, outcome)
-            if isinstance(outcome, ConfigurationProblem):
-                for rest in range(done, len(mails)):
-                    report(rest, outcome)
-                done = len(mails)
-
-        for fresh in (not reused, True):
-            if fresh and (problem := await self._open(session, first_until)) is not None:
-                note(0, problem)
-                return done
-            await session.deliver_each(
-                mails[start:], note, deadline=deadline, first_until=first_until
-            )
-            if not stale:
-                break
-            reused, stale = False, False
-        if failed:
-            session.abort()  # it may be out of step: no QUIT (which would wait for a reply)
-        if done == start:  # cannot happen (every round reports a mail): never loop for ever
-            lost = ConnectFailed("no outcome", step=session.step, reason=Reason.DISCONNECTED)
-            report(start, lost)
-            session.abort()
-            done = start + 1
-        return done
-
-    async def _open(self, session: SMTPSession, until: float) -> DeliveryError | None:
-        """Open ``session`` afresh by the loop time ``until``; the error if it failed."""
-        session.abort()
-        try:
-            async with asyncio.timeout_at(until):
-                await session.open()
-        except DeliveryError as error:
-            session.abort()
-            return error
-        except TimeoutError as exc:
-            session.abort()
-            late = DeliveryTimeout(
-                f"the attempt took longer than the {self._settings.deadline:g} s deadline",
-                step=session.step,
-                reason=Reason.TIMEOUT,
-            )
-            late.__cause__ = exc
-            return late
-        return None
-
-    async def aclose(self) -> None:
-        """QUIT and close every idle session."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for session in idle:
-            await session.quit()
-
-
-def _closed_while_idle(outcome: DeliveryResult | Exception) -> bool:
-    """A kept connection the server closed while idle: the first command found it gone,
-    before the server accepted our MAIL FROM (so nothing was delivered)."""
-    return isinstance(outcome, (ConnectFailed, DeliveryTimeout)) and outcome.step is Step.MAIL_FROM
