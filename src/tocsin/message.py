@@ -7,8 +7,9 @@ spaces, one line of at most 78 characters) is written as ``Name: value``; every 
 one goes through the very policy calls the ``EmailMessage`` path made
 (``header_store_parse`` + ``fold_binary``, or ``email.header.Header`` for non-ASCII text
 in a 7-bit message, whose splitting into encoded words :func:`_encoded_words` does in
-one pass for the Subject), and the bodies through the same quoted-printable encoder
-(``quoprimime.body_encode``, lines of 76 + ``=``).  The result is the same bytes that
+one pass for the Subject), and the bodies quoted-printable as the library's
+``quoprimime.body_encode`` wrote them (lines of 77 + ``=``), in C passes instead of its
+character-by-character ones (:func:`_quoted_printable`).  The result is the same bytes that
 path gave, up to the random MIME boundary (``tests/unit/test_message_builder.py``
 compares the two for any text, name, language and time zone), and it is still parsed
 back by :func:`~tocsin.headers.verify_rendered_headers` before it leaves here.
@@ -68,7 +69,6 @@ _PLAIN_ADDRESS: Final = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+"
 )
 _PLAIN_ID: Final = re.compile(r"<[A-Za-z0-9._-]+@[A-Za-z0-9.-]+>")
-_NEWLINES: Final = re.compile(r"\r\n|\r|\n")
 _TEXT_HEAD: Final = b'Content-Type: text/plain; charset="utf-8"\r\n'
 _HTML_HEAD: Final = b'Content-Type: text/html; charset="utf-8"\r\n'
 _QP: Final = b"Content-Transfer-Encoding: quoted-printable\r\n"
@@ -196,10 +196,86 @@ def _date_line(date: datetime) -> bytes:
 
 
 def _quoted_printable(text: str) -> bytes:
-    """``text`` in UTF-8, quoted-printable, CRLF line ends (as ``set_content`` made it)."""
-    lines = text.encode("utf-8").splitlines()
-    encoded = quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), _MAX_LINE)
-    return _NEWLINES.sub("\r\n", encoded).encode("ascii")
+    """``text`` in UTF-8, quoted-printable, CRLF line ends (as ``set_content`` made it).
+
+    The same bytes as ``quoprimime.body_encode(…, 78)`` over the text's lines joined by
+    LF (``tests/unit/test_quoted_printable.py`` holds it to that for any text), made
+    in C passes where that one works a character at a time: octets are quoted by
+    :func:`_qp_escape`, and only a line longer than 78 or ending in white space is
+    worked on in Python (:func:`_qp_fold`, the library's own loop).  Lines are
+    independent in quoted-printable, so the others are written as they are.
+    (``binascii.b2a_qp`` is one C pass but not the same bytes: its lines are 76 octets
+    and it quotes a line that is a lone ``.``.)
+    """
+    # bytes.splitlines() breaks at CR, LF and CRLF only (str.splitlines() at more).
+    escaped = _qp_escape(b"\n".join(text.encode("utf-8").splitlines()) + b"\n")
+    return b"\r\n".join(
+        line if len(line) <= _MAX_LINE and not line.endswith(_QP_BLANKS) else _qp_fold(line)
+        for line in escaped.split(b"\n")  # the last is b"": the body ends with CRLF
+    )
+
+
+# quoprimime's body map writes these octets as they are (RFC 2045 §6.7 (2), with tab
+# and space); CR cannot occur here (the lines were split at it) and LF ends a line.
+_QP_LITERAL: Final = bytes([9, 10, *range(32, 61), *range(62, 127)])
+_QP_QUOTED: Final = re.compile(rb"[^\t\n -<>-~]+")
+_QP_BLANKS: Final = (b" ", b"\t")
+_QP_ESCAPES: Final = tuple(b"=%02X" % octet for octet in range(256))
+# Up to this many distinct octets to quote, one bytes.replace() each beats a regex
+# substitution that calls back into Python per run (many: text in a non-Latin script).
+_QP_FEW: Final = 16
+
+
+def _qp_escape(data: bytes) -> bytes:
+    """Every octet outside :data:`_QP_LITERAL` as ``=XX`` (upper-case hex)."""
+    quoted = set(data.translate(None, _QP_LITERAL))
+    if not quoted:
+        return data
+    if len(quoted) > _QP_FEW:
+        return _QP_QUOTED.sub(_qp_run, data)
+    if 0x3D in quoted:  # "=" first: the other escapes bring their own "="
+        data = data.replace(b"=", b"=3D")
+        quoted.discard(0x3D)
+    for octet in quoted:  # "=XX" holds no octet that is still to be quoted
+        data = data.replace(bytes((octet,)), _QP_ESCAPES[octet])
+    return data
+
+
+def _qp_run(found: re.Match[bytes]) -> bytes:
+    return b"=" + found.group().hex("=").upper().encode("ascii")
+
+
+def _qp_fold(line: bytes) -> bytes:
+    """One escaped line as ``quoprimime.body_encode`` writes it: soft breaks (``=``)
+    keeping each line within 78 octets and never splitting an ``=XX``, and a space
+    or tab at its end quoted (RFC 2045 §6.7 (3)).  The library's loop, over bytes."""
+    pieces: list[bytes] = []
+    start = 0
+    last_start = len(line) - 1 - _MAX_LINE
+    while start <= last_start:
+        stop = start + _MAX_LINE - 1
+        if line[stop - 2] == 0x3D:  # "=XX" would be cut after "=X": its "=" breaks
+            pieces.append(line[start : stop - 1])
+            start = stop - 2
+        elif line[stop - 1] == 0x3D:  # cut after "=": that "=" breaks, and starts anew
+            pieces.append(line[start:stop])
+            start = stop - 1
+        else:
+            pieces.append(line[start:stop] + b"=")
+            start = stop
+    if line.endswith(_QP_BLANKS):
+        room = start - last_start
+        blank = _QP_ESCAPES[line[-1]]
+        if room >= 3:
+            tail = blank
+        elif room == 2:
+            tail = line[-1:] + b"=\r\n"
+        else:
+            tail = b"=\r\n" + blank
+        pieces.append(line[start:-1] + tail)
+    else:
+        pieces.append(line[start:])
+    return b"\r\n".join(pieces)
 
 
 def _boundary() -> bytes:
