@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import base64mime, policy, quoprimime
+from email import base64mime, policy
 from email.header import Header
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
@@ -151,30 +151,74 @@ def utf8_text_line(name: str, value: str) -> bytes:
 
 
 def _encoded_words(name: str, value: str) -> bytes:
-    """``Header(value, "utf-8", header_name=name).encode()`` as the header line, in one
-    pass: the same choice of Q or B (the shorter for the whole text), the same split
-    into encoded words (as many characters as fit: 78 less the name on the first line,
-    77 on the others, less the chrome), each word on a line of its own.  Whitespace
-    stays inside the words, so none is lost between them (RFC 2047 §6.2)."""
+    """``Header(value, "utf-8", header_name=name).encode()`` as the header line: the
+    same choice of Q or B (the shorter for the whole text), the same split into encoded
+    words (as many characters as fit: 78 less the name on the first line, 77 on the
+    others, less the chrome), each word on a line of its own.  Whitespace stays inside
+    the words, so none is lost between them (RFC 2047 §6.2).
+
+    Worked out a word at a time (the cut moved back to a character's start), not a
+    character at a time (about 20 µs of an alarm's subject under load)."""
     data = value.encode("utf-8")
-    shorter_b = base64mime.header_length(data) < quoprimime.header_length(data)
-    module = base64mime if shorter_b else quoprimime
+    q_length = len(data) + 2 * len(data.translate(None, _Q_LITERAL))  # "=XX" for the rest
     room = _MAX_LINE - len(name) - 2 - _CHROME
-    words: list[str] = []
-    current = bytearray()
-    length = 0  # Q: the encoded length of ``current``; B: its octets
-    for char in value:
-        octets = char.encode("utf-8")
-        grown = length + (len(octets) if shorter_b else quoprimime.header_length(octets))
-        if (-(-grown // 3) * 4 if shorter_b else grown) > room and current:
-            words.append(module.header_encode(bytes(current), "utf-8"))
-            current, grown = bytearray(), grown - length
-            room = _MAX_LINE - 1 - _CHROME
-        current += octets
-        length = grown
-    words.append(module.header_encode(bytes(current), "utf-8"))
+    if -(-len(data) // 3) * 4 < q_length:  # base64mime.header_length, as Header compares
+        words = [base64mime.header_encode(w, "utf-8") for w in _b_words(data, room)]
+    else:
+        encoded = data.decode("latin-1").translate(_Q_MAP)
+        words = [f"=?utf-8?q?{w}?=" for w in _q_words(encoded, room)]
     folded = "\r\n ".join(words)
     return _Proven(f"{name}: {folded}\r\n".encode("ascii"))
+
+
+# Octets the Q encoding writes as they are (quoprimime's header map; RFC 2047 §5 (3)),
+# a space as "_", every other as "=XX".
+_Q_LITERAL: Final = b" !*+-/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_Q_MAP: Final = {
+    octet: "_" if octet == 0x20 else chr(octet) if octet in _Q_LITERAL else f"={octet:02X}"
+    for octet in range(256)
+}
+_NEXT_ROOM: Final = _MAX_LINE - 1 - _CHROME  # a continuation line: one space, then a word
+
+
+def _b_words(data: bytes, room: int) -> list[bytes]:
+    """``data`` cut at characters into the longest pieces whose base64 fits ``room``."""
+    pieces: list[bytes] = []
+    start = 0
+    while len(data) - start > room // 4 * 3:
+        cut = start + room // 4 * 3
+        while cut > start and 0x80 <= data[cut] < 0xC0:  # inside a character: its start
+            cut -= 1
+        if cut == start:  # one character longer than the room goes alone
+            cut += 1
+            while cut < len(data) and 0x80 <= data[cut] < 0xC0:
+                cut += 1
+        pieces.append(data[start:cut])
+        start, room = cut, _NEXT_ROOM
+    pieces.append(data[start:])
+    return pieces
+
+
+def _q_words(encoded: str, room: int) -> list[str]:
+    """Q-encoded text cut at characters into the longest pieces that fit ``room``."""
+    pieces: list[str] = []
+    start = 0
+    while len(encoded) - start > room:
+        cut = start + room
+        if encoded[cut - 1] == "=":  # inside an "=XX": back to its start
+            cut -= 1
+        elif encoded[cut - 2] == "=":
+            cut -= 2
+        while cut > start and encoded[cut] == "=" and encoded[cut + 1] in "89AB":
+            cut -= 3  # an octet that goes on a character (0x80-0xBF): back one more
+        if cut == start:  # one character longer than the room goes alone
+            cut += 3
+            while cut < len(encoded) and encoded[cut] == "=" and encoded[cut + 1] in "89AB":
+                cut += 3
+        pieces.append(encoded[start:cut])
+        start, room = cut, _NEXT_ROOM
+    pieces.append(encoded[start:])
+    return pieces
 
 
 @functools.lru_cache(maxsize=64)
@@ -264,10 +308,14 @@ def _qp_run(found: re.Match[bytes]) -> bytes:
     return b"=" + found.group().hex("=").upper().encode("ascii")
 
 
+@functools.lru_cache(maxsize=512)
 def _qp_fold(line: bytes) -> bytes:
     """One escaped line as ``quoprimime.body_encode`` writes it: soft breaks (``=``)
     keeping each line within 78 octets and never splitting an ``=XX``, and a space
-    or tab at its end quoted (RFC 2045 §6.7 (3)).  The library's loop, over bytes."""
+    or tab at its end quoted (RFC 2045 §6.7 (3)).  The library's loop, over bytes.
+
+    Kept: most long lines of an HTML part are the template's own (a table cell's
+    style), the same in every email of a language."""
     pieces: list[bytes] = []
     start = 0
     last_start = len(line) - 1 - _MAX_LINE
