@@ -7,9 +7,11 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from intake_support import SENDER
 
 from tocsin.alarm_email import EmailRenderer
+from tocsin.headers import UnsafeHeaderText
 from tocsin.i18n import Language
 from tocsin.message import Mail
 from tocsin.model import AlarmGroup, Category, Event, Severity, State, User, new_id
@@ -116,3 +118,22 @@ def test_a_prepared_email_is_used_only_for_the_same_event_and_user() -> None:
         )
         chosen = intake._rendered(event, user)
         assert (chosen is stale) is expect_stale
+
+
+@pytest.mark.parametrize("smuggled", ["\r\nX: y", "\nX: y", "\rX: y", "\r\n\r\nX: y"])
+def test_a_swapped_header_that_would_break_the_block_is_refused(monkeypatch, smuggled) -> None:
+    # The swapped lines are proven by check_header_block, not the library's parse-back
+    # (issue 11): whatever goes wrong upstream of a swapped line (here its Message-ID
+    # made wrong), a copy whose header block is not the first's fields is never sent.
+    import tocsin.services.rendering
+
+    renderer = EmailRenderer(sender=SENDER, sender_name="Tocsin Test")
+    mails = EventMails(Sender(SENDER, "Tocsin Test", renderer), tree=TREE, date=DATE)
+    event = _event()
+    mails.alarm(event, USERS[0])
+    monkeypatch.setattr(
+        tocsin.services.rendering, "message_id_for", lambda this, domain: f"<{this}@{domain}>"
+        + smuggled
+    )  # fmt: skip
+    with pytest.raises(UnsafeHeaderText):
+        mails.alarm(event, USERS[1])
