@@ -14,7 +14,9 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import httpx
 import pytest
 from intake_support import Clock, event
 
@@ -283,3 +285,44 @@ def test_concurrent_events_in_group_commits_each_arrive_once(
         assert len(smtp.messages) == len(rows) == 2 * threads * 5
         assert {r.status for r in rows} == {Status.SENT}
         assert len({m.raw for m in smtp.messages}) == len(rows)  # no email twice
+
+
+def test_the_202_is_written_before_the_engine_takes_the_email(services: Services) -> None:
+    # Landed at once, the hand-off would run on the event loop ahead of the waiting
+    # answer (the loop runs callbacks in order) and the sender would start talking to
+    # the server first: the lane holds it until the answer is written.
+    from tocsin.api.app import create_app
+
+    token, _ = services.accounts.create_token("gateway", ("events",))
+    app = create_app(services)
+    with ThreadedSMTPTestServer() as smtp:
+        _enable(services, smtp.port)
+
+        async def main() -> None:
+            engine = _engine(services, NO_POLL, wake=False)
+            held_at_answer: list[int] = []
+
+            async def watched(scope: Any, receive: Any, send: Any) -> None:
+                async def sending(message: dict[str, Any]) -> None:
+                    if message["type"] == "http.response.body":
+                        held_at_answer.append(engine.in_flight())
+                    await send(message)
+
+                await app(scope, receive, sending)
+
+            async with _running(engine):
+                transport = httpx.ASGITransport(app=watched)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                    answer = await client.post(
+                        "/api/v1/events",
+                        json=event(),
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                assert answer.status_code == 202, answer.text
+                assert held_at_answer == [0]  # nothing in the engine's hands yet
+                await _until(lambda: len(smtp.messages) == 2, "both emails", timeout=5)
+            rows = _deliveries(services)
+            assert all(r.updated_at > r.created_at for r in rows)  # sent and recorded
+            assert all(r.status is Status.SENT for r in rows)
+
+        asyncio.run(main())

@@ -30,6 +30,7 @@ from tocsin.errors import StorageFull
 from tocsin.i18n import Language, translate
 from tocsin.intake.mqtt.service import MqttService
 from tocsin.outbox import CONTENT_TYPE, OutboxMetrics
+from tocsin.outbox.handoff import landing_after_the_answer
 from tocsin.providers.discovery import Discovery
 from tocsin.security import LoginThrottle
 from tocsin.services.context import Services
@@ -118,8 +119,10 @@ class EventsLane:
 
 
 async def _post_events(scope: Scope, receive: Receive, send: Send) -> None:
-    response = await events_routes.post_events(Request(scope, receive, send))
-    await response(scope, receive, send)
+    # The 202 first, then the engine takes the emails handed to it (tocsin.outbox.handoff).
+    with landing_after_the_answer():
+        response = await events_routes.post_events(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 class _TokenAuthCollector(Collector):

@@ -37,16 +37,40 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Protocol
 
 from tocsin.outbox.model import ClaimedEmail
 from tocsin.outbox.store import OutboxStore
 
-__all__ = ["EngineState", "Handed", "Handoff", "HandoffTicket"]
+__all__ = ["EngineState", "Handed", "Handoff", "HandoffTicket", "landing_after_the_answer"]
 
 log = logging.getLogger("tocsin.outbox")
 
 _UNCHECKED = object()  # a ticket that has not read the settings fingerprint yet
+
+_HELD: ContextVar[list[Callable[[], None]] | None] = ContextVar("tocsin_handoff_held", default=None)
+"""Landings held until the request's answer is written (see :func:`landing_after_the_answer`)."""
+
+
+@contextlib.contextmanager
+def landing_after_the_answer() -> Iterator[None]:
+    """Hold the hand-offs of the work done in this block (and in the worker threads it
+    starts, which copy the context) until the block ends, then land them.
+
+    An HTTP face wraps its request in it so the answer goes out first: landed at once,
+    the engine's sender would start writing the email to the server on the event loop
+    ahead of the waiting 202 (the loop runs callbacks in order).  The block ends in any
+    case (the answer written or not), so a held landing is never lost.
+    """
+    held: list[Callable[[], None]] = []
+    token = _HELD.set(held)
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
+        for land in held:
+            land()
 
 
 class EngineState(Protocol):
@@ -307,7 +331,12 @@ class HandoffTicket:
         self._done = True
         if self._handoff is not None and self._reserved:
             if self._emails:
-                self._handoff._send(self._emails, self._reserved)
+                desk, emails, reserved = self._handoff, self._emails, self._reserved
+                held = _HELD.get()
+                if held is not None:
+                    held.append(lambda: desk._send(emails, reserved))
+                else:
+                    desk._send(emails, reserved)
             else:  # leased, then not written (an enqueue that failed in a savepoint)
                 self._handoff._release(self._reserved)
         return self._queued
