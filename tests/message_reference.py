@@ -84,7 +84,12 @@ def reference_compose(
         check_header_text(name, what="A header name")
         check_header_text(value, what=f"The {name} header")
 
-    msg = EmailMessage(policy=policy.SMTPUTF8 if smtputf8 else policy.SMTP)
+    # The UTF-8 text set raw (the documented difference, see _set_text_header) is written
+    # as the builder folds it: a word longer than a line stays whole on a line of its own
+    # (up to RFC 5322's 998 octets).  Refolding it ("long" source lines) would turn the
+    # whole header into encoded words, which the builder does not do for such a message.
+    utf8 = policy.SMTPUTF8.clone(refold_source="none")
+    msg = EmailMessage(policy=utf8 if smtputf8 else policy.SMTP)
     msg["From"] = _header_address(from_addr, sender_name, smtputf8)
     msg["To"] = [_header_address(a, "", smtputf8) for a in to_addrs]
     _set_text_header(msg, "Subject", subject)

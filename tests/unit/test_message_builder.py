@@ -199,6 +199,12 @@ def _renderer() -> EmailRenderer:
 
 
 @settings(max_examples=150)
+@example(  # a word longer than a line in an SMTPUTF8 subject (found by this test in CI)
+    device="0" * 78, sensor="", text="", name="0", language=Language.EN, zone="UTC",
+    category=Category.ARMED, severity=Severity.WARNING, state=State.RAISED,
+    email_address="jörg@example.net",
+    date=datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+)  # fmt: skip
 @given(
     device=EVENT_TEXT,
     sensor=EVENT_TEXT,
