@@ -21,6 +21,7 @@ from tocsin.services.context import Services
 
 URL = "/api/v1/events"
 ULID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
+CUTOFF = re.compile(r'"cutoff":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"')
 VARYING = {"date", "server", "content-length"}  # the moment, and ids of the same length
 HOST = re.compile(r"127\.0\.0\.1:\d+")  # each server's own port (a redirect's Location)
 
@@ -52,7 +53,10 @@ def _answer(response: httpx.Response) -> tuple[int, dict[str, str], str]:
         headers["retry-after"] = "N" if int(headers["retry-after"]) > 0 else "0"
         text = re.sub(r"\d+ s\b", "N s", response.text)
         return response.status_code, headers, text
-    return response.status_code, headers, ULID.sub("ID", response.text)
+    # The purge's cutoff is "now" less its age, to the second: two answers a moment
+    # apart may straddle a second.
+    text = CUTOFF.sub('"cutoff":"TIME"', ULID.sub("ID", response.text))
+    return response.status_code, headers, text
 
 
 def _both(

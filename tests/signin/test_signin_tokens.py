@@ -179,7 +179,9 @@ async def test_device_flow_pending_slow_down_then_approved(oauth: OAuthTestServe
 
 
 async def test_device_flow_denied_and_expired() -> None:
-    with OAuthTestServer(interval=0.05, device_lifetime=0.4) as server:
+    # The refusal on a server whose codes live long (with 0.4 s, a loaded machine's
+    # first poll came after the code's end: "expired" before the refusal was seen).
+    with OAuthTestServer(interval=0.05, device_lifetime=30) as server:
         server.add_client(PUBLIC)
         config = delegated(server)
         code = await start_device_sign_in(config)
@@ -187,6 +189,9 @@ async def test_device_flow_denied_and_expired() -> None:
         with pytest.raises(SignInFailed) as denied:
             await finish_device_sign_in(config, code)
         assert denied.value.code == "denied"
+    with OAuthTestServer(interval=0.05, device_lifetime=0.4) as server:
+        server.add_client(PUBLIC)
+        config = delegated(server)
         code = await start_device_sign_in(config)
         with pytest.raises(SignInFailed) as expired:
             await finish_device_sign_in(config, code)
