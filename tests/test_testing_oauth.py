@@ -127,11 +127,15 @@ def test_device_flow_pending_slow_down_then_approved_by_the_user(oauth: OAuthTes
 
 
 def test_device_code_denied_and_expired() -> None:
-    with OAuthTestServer(interval=0, device_lifetime=0.3) as server:
+    # The refusal on a server whose codes live long: with 0.3 s a loaded machine's poll
+    # may come after the code's end and rightly get expired_token instead.
+    with OAuthTestServer(interval=0, device_lifetime=30) as server:
         server.add_client(PUBLIC)
         denied = start_device(server)
         server.deny(str(denied["user_code"]))
         assert poll(server, denied["device_code"]).json()["error"] == "access_denied"
+    with OAuthTestServer(interval=0, device_lifetime=0.3) as server:
+        server.add_client(PUBLIC)
         expired = start_device(server)
         time.sleep(0.35)
         assert poll(server, expired["device_code"]).json()["error"] == "expired_token"
