@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from tocsin.ack.model import AckVia
 from tocsin.api.auth import Principal, admit, authenticate, require_admin, require_scope
 from tocsin.http import services_of
+from tocsin.http.threads import run_intake
 from tocsin.services import retention
 from tocsin.services.acknowledge import AckRefused
 from tocsin.services.event_input import MAX_BATCH
@@ -105,9 +106,9 @@ async def post_events(request: Request) -> JSONResponse:
     try:
         body = await read_body(request)
     except InputRefused as exc:
-        principal = await run_in_threadpool(_events_caller, request)
+        principal = await run_intake(_events_caller, request)
         return refused_response(exc, principal.language, error="invalid_events")
-    return await run_in_threadpool(_accept_events, request, body)
+    return await run_intake(_accept_events, request, body)
 
 
 def _events_caller(request: Request) -> Principal:

@@ -18,12 +18,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.auth import Principal, require_admin, require_scope
 from tocsin.api.events import read_body, refused_response
 from tocsin.api.json_route import StrictJSONRoute
 from tocsin.http import services_of
+from tocsin.http.threads import run_intake
 from tocsin.intake.alertmanager import parse_alertmanager
 from tocsin.intake.alerts import MAX_ALERTS, ForeignAlert
 from tocsin.intake.grafana import parse_grafana
@@ -57,7 +57,7 @@ async def _take(
     try:
         payload = decode_json(await read_body(request, MAX_BODY))
         webhooks = services_of(request).webhooks
-        results = await run_in_threadpool(webhooks.accept, parse, payload)
+        results = await run_intake(webhooks.accept, parse, payload)
     except InputRefused as exc:
         return refused_response(exc, principal.language, error="invalid_alerts")
     events = [r.as_dict() for r in results]
