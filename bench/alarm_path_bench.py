@@ -67,8 +67,13 @@ def serve(data: str, port: int, database: str, profile: str, *, count: bool) -> 
     import cProfile
 
     from tocsin.cli.runtime import run_service, serve_forever
+    from tocsin.deploy.logs import configure_logging
     from tocsin.services.context import Services
 
+    # As `tocsin serve` logs (one text line per request and event, uvicorn's access log
+    # included), to a file in the data directory instead of the journal's stream.
+    log_file = open(Path(data) / "serve.log", "a", encoding="utf-8")  # noqa: SIM115
+    configure_logging("text", level="info", stream=log_file)
     services = Services.open(data, database_url=database or None)
     if count:
         _count_statements(services, Path(data) / "statements")
