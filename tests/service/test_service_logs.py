@@ -8,13 +8,17 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from service_support import alarm, service_env, set_up_site, wait_until
 
 from helpers import serving
+from tocsin.deploy import logs as logs_module
 from tocsin.deploy.logs import LogFormat, configure_logging, scrub
 from tocsin.testing import ThreadedSMTPTestServer
 
@@ -124,3 +128,69 @@ def test_serve_logs_json_lines_without_the_token_or_password(tmp_path: Path) -> 
     assert any("POST /api/v1/events" in line for line in access)
     assert token not in running.output()
     assert password not in running.output()
+
+
+def _scrub_every_pattern(text: str) -> str:
+    for pattern, replacement in logs_module._SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                # whole secrets of each kind, and their pieces
+                "tcn_abcdEFGH1234",
+                "tss_12345678-_ab",
+                "Bearer abcdefgh.1/",
+                "https://ops:pw@host/",
+                "PASSWD=hunter2",
+                "/ack/abc_D.ef-1",
+                "tcn_",
+                "tss_",
+                "TCR_",
+                "tcr_",
+                "abcdEFGH1234",
+                "Bearer ",
+                "bEaReR  ",
+                "https://",
+                "ops:",
+                "pw@",
+                "@host",
+                "/",
+                "password=",
+                "PassWd=",
+                "secret=",
+                "/ack/",
+                ".",
+                "x-y_z",
+                " ",
+                "&",
+                "\n",
+                "ä",
+                "=",
+            ]
+        )
+        | st.text(max_size=12),
+        max_size=12,
+    ).map("".join)
+)
+def test_scrub_skips_only_texts_no_pattern_would_change(text: str) -> None:
+    # The fast path (a text without any pattern's trigger is returned as is) must give
+    # what running every pattern gives, for any text.
+    assert scrub(text) == _scrub_every_pattern(text)
+
+
+def _timestamp_by_datetime(created: float) -> str:
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.floats(min_value=1e9, max_value=4e9, allow_nan=False) | st.integers(10**9, 4 * 10**9))
+def test_line_times_are_those_of_the_records_to_the_millisecond(created: float) -> None:
+    record = logging.LogRecord("tocsin", logging.INFO, __file__, 1, "x", None, None)
+    record.created = float(created)
+    assert logs_module._timestamp(record) == _timestamp_by_datetime(record.created)
