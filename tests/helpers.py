@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -325,13 +326,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def serving(env: dict[str, str], *args: str, ready: bool = True) -> Iterator[Serving]:
-    """``tocsin serve ARGS`` on a free port until the block ends (then SIGTERM).
-
-    With ``ready``, waits until it answered /healthz (at most 20 s).  Asserts that it
-    stopped cleanly: exit status 0, no traceback in its output.
-    """
+def start_serve(env: dict[str, str], *args: str) -> Serving:
+    """``python -m tocsin serve ARGS`` started on a free port (stop it with ``stop()``)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tocsin", "serve", "--port", str(port), *args],
@@ -340,7 +336,35 @@ def serving(env: dict[str, str], *args: str, ready: bool = True) -> Iterator[Ser
         stderr=subprocess.STDOUT,
         text=True,
     )
-    running = Serving(process, f"http://127.0.0.1:{port}")
+    return Serving(process, f"http://127.0.0.1:{port}")
+
+
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A URL into a fresh PostgreSQL schema of its own (for processes that take only a
+    URL), the schema dropped when the block ends."""
+    import psycopg
+    from psycopg import sql
+
+    server = os.environ.get("TOCSIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"tocsin_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    try:
+        yield f"{server}?options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+@contextmanager
+def serving(env: dict[str, str], *args: str, ready: bool = True) -> Iterator[Serving]:
+    """``tocsin serve ARGS`` on a free port until the block ends (then SIGTERM).
+
+    With ``ready``, waits until it answered /healthz (at most 20 s).  Asserts that it
+    stopped cleanly: exit status 0, no traceback in its output.
+    """
+    running = start_serve(env, *args)
     try:
         if ready:
             _wait_until_healthy(running)

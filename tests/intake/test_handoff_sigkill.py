@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from intake_support import PG_URL, event, set_up_site
-from psycopg import sql
+from intake_support import event, set_up_site
 
-from helpers import Serving, free_port, serving
+from helpers import pg_schema_url, serving, start_serve
 from tocsin.outbox import ListFilter, Status
 from tocsin.outbox.model import DeliveryView
 from tocsin.services.context import Services
@@ -62,30 +56,10 @@ def _prepare(data: Path, url: str | None, port: int) -> str:
         services.close()
 
 
-@contextmanager
-def _pg_url() -> Iterator[str]:
-    schema = f"handoff_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
 def _killed_after_the_202(env: dict[str, str], smtp: ThreadedSMTPTestServer, token: str) -> str:
     """Start serve, post one event, SIGKILL it once its email is on the way; the owner
     of the lease it left."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    running = Serving(process, f"http://127.0.0.1:{port}")
+    running = start_serve(env)
     try:
         running.wait_for_output("listening on")
         smtp.faults.black_hole()  # the engine's connections get no greeting
@@ -97,7 +71,7 @@ def _killed_after_the_202(env: dict[str, str], smtp: ThreadedSMTPTestServer, tok
         )
         assert answer.status_code == 202, answer.text
         _until(lambda: smtp.connections >= 1, "the engine to connect")
-        process.send_signal(signal.SIGKILL)  # the email is not sent: no greeting yet
+        running.process.send_signal(signal.SIGKILL)  # the email is not sent: no greeting yet
     finally:
         assert running.stop() == -signal.SIGKILL, running.output()
     assert smtp.messages == []
@@ -149,5 +123,5 @@ def test_sqlite_a_sigkill_after_the_202_of_a_handed_off_event_loses_nothing(
 def test_postgres_a_sigkill_after_the_202_of_a_handed_off_event_loses_nothing(
     tmp_path: Path,
 ) -> None:
-    with _pg_url() as url:
+    with pg_schema_url() as url:
         _kill_and_restart(tmp_path, url)

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 from mqtt_support import publish, unique
-from psycopg import sql
 
+from helpers import pg_schema_url
 from tocsin.intake.mqtt.config import MqttSettings
 from tocsin.intake.mqtt.connection import Connection, Message
 from tocsin.intake.mqtt.service import MqttService
@@ -74,22 +69,9 @@ async def test_a_message_committed_but_not_acknowledged_comes_again_and_is_not_s
     assert len(plant) == 1
 
 
-@contextmanager
-def _pg_schema() -> Iterator[str]:
-    url = os.environ.get("TOCSIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    schema = f"mqtt_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
 @pytest.mark.postgres
 def test_dead_letters_on_postgres_are_kept_and_pruned(tmp_path: Path) -> None:
-    with _pg_schema() as url:
+    with pg_schema_url() as url:
         services = Services.open(tmp_path / "data", database_url=url)
         try:
             service = MqttService(services)

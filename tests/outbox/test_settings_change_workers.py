@@ -28,12 +28,10 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
-import psycopg
 import pytest
-from outbox_support import PG_URL, enqueue, unique_schema
-from psycopg import sql
+from outbox_support import enqueue
 
-from helpers import RealSMTP, wait_for_delivery
+from helpers import RealSMTP, pg_schema_url, wait_for_delivery
 from tocsin.outbox import Status
 from tocsin.services.context import Services
 from tocsin.testing import ThreadedSMTPTestServer
@@ -155,14 +153,8 @@ def _subject(subject: str) -> Callable[[EmailMessage], bool]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A URL into a fresh schema of its own (dropped afterwards), for processes."""
-    schema = unique_schema()
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with pg_schema_url() as url:
+        yield url
 
 
 def test_two_workers_on_postgres_follow_a_settings_change_at_once(

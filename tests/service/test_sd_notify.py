@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -18,7 +16,7 @@ import httpx
 import pytest
 from service_support import service_env
 
-from helpers import Serving, free_port
+from helpers import start_serve
 from tocsin.deploy.systemd import notify, watchdog_interval
 
 
@@ -65,15 +63,8 @@ def test_ready_when_the_port_answers_stopping_on_sigterm(
     env = service_env(
         tmp_path / "data", NOTIFY_SOCKET=systemd.getsockname(), WATCHDOG_USEC="400000"
     )
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    running = Serving(process, f"http://127.0.0.1:{port}")
+    running = start_serve(env)
+    port = int(running.url.rsplit(":", 1)[1])
     try:
         first = _receive(systemd, "READY=1", timeout=30)
         assert _answers(port), "READY=1 came before the port took connections"
@@ -83,7 +74,7 @@ def test_ready_when_the_port_answers_stopping_on_sigterm(
         pings = _receive(systemd, "WATCHDOG=1", timeout=5)
         pings += _receive(systemd, "WATCHDOG=1", timeout=5)
         assert sum(p == "WATCHDOG=1" for p in first + pings) >= 2
-        process.send_signal(signal.SIGTERM)
+        running.process.send_signal(signal.SIGTERM)
         _receive(systemd, "STOPPING=1", timeout=10)
     finally:
         status = running.stop(timeout=30)
