@@ -16,6 +16,9 @@ Shapes (all bounded in count and time):
 
 - latency: ``--samples`` events one at a time (POST, then wait for its mail; 50 ms
   apart): POST → 202 and POST → message complete at the sink, p50 / p99;
+- with ``--sweep 0,0.005,0.05``, the latency shape again at each of those spacings:
+  on a machine idle between events each one runs cold (caches, sleeping cores), and
+  costs about twice the CPU and time of one right after another;
 - burst: ``--events`` single-recipient events in POSTs of ``--batch`` → emails/s from
   the first POST to the last message at the sink;
 - server CPU per event (user + system of the server process, in each shape);
@@ -379,6 +382,10 @@ def _pass(args: Any, amlib: Any, *, count: bool, samples: int, events: int) -> d
         client.post(event(f"w{tag}", 0))  # warm-up: imports, templates, first connection
         time.sleep(1.0)
         out |= _lone(h, client, samples, args.gap, tag)
+        out["sweep"] = [
+            {"gap": gap, **_lone(h, client, samples, gap, f"{tag}s{k}")}
+            for k, gap in enumerate([] if count else args.sweep)
+        ]
         out["load_burst"] = os.getloadavg()[0]
         out |= _burst(h, client, events, args.batch, tag)
         assert h.server is not None
@@ -509,6 +516,20 @@ def table(
             f"emails/s vs {ob['source_rate']:.0f} | – | {share:.0%} "
             f"| ≥ 50 %: {verdict(share >= GOALS['outbox_share'])} | {ob['load']:.2f} |"
         )
+    if t.get("sweep"):
+        lines += [
+            "",
+            "The lone shape at other spacings (the same server, one after the other):",
+            "",
+            "| spacing | POST → 202 | POST → message at smtp-sink | server CPU per event |",
+            "|--:|--:|--:|--:|",
+        ]
+        for row in t["sweep"]:
+            lines.append(
+                f"| {row['gap'] * 1000:.0f} ms | p50 {pct(row['ack'], 50):.2f} ms, p99 "
+                f"{pct(row['ack'], 99):.2f} ms | p50 {pct(row['mail'], 50):.2f} ms, p99 "
+                f"{pct(row['mail'], 99):.2f} ms | {row['cpu_latency_ms']:.2f} ms |"
+            )
     if am:
         lines.append(f"\nAlertmanager anchor started at load {am['load']:.2f}.")
     lines.append(f"Server peak RSS {t['rss_mb']:.0f} MB.")
@@ -521,6 +542,11 @@ def main() -> None:
     )
     parser.add_argument("--samples", type=int, default=200, help="latency samples")
     parser.add_argument("--gap", type=float, default=0.05, help="seconds between samples")
+    parser.add_argument(
+        "--sweep", type=lambda text: [float(g) for g in text.split(",")], default=[],
+        help="also the lone shape at these spacings (seconds, comma-separated, e.g. "
+        "0,0.005,0.05): a machine idle between events runs each one cold",
+    )  # fmt: skip
     parser.add_argument("--events", type=int, default=2000, help="events in the burst")
     parser.add_argument("--batch", type=int, default=100, help="events per POST in the burst")
     parser.add_argument("--burst-deadline", type=float, default=120.0, help="seconds")
