@@ -105,8 +105,9 @@ WEB_AND_WIRE = (
     "tocsin.intake.mqtt.service",
     "tocsin.relay.service",
 )
-# The email templates: a command that opens the data directory builds the renderer.
-TEMPLATES = ("jinja2",)
+# Loaded on first use, not when the data directory is opened: the email templates
+# (Jinja2), the site file (YAML), password hashing (Argon2), certificates (x509).
+ON_FIRST_USE = ("jinja2", "yaml", "argon2", "cryptography.x509")
 # Command modules one command's module imports from another (the rest it may not).
 ALSO = {
     "group": {"tocsin.cli.sites", "tocsin.cli.events"},  # escalation adds to sites' group_app
@@ -157,7 +158,7 @@ def _among(loaded: set[str], names: tuple[str, ...]) -> list[str]:
 def test_the_root_help_imports_no_command_module(tmp_path: Path) -> None:
     loaded = _loaded("--help", cwd=tmp_path)
     assert "tocsin.cli.commands" in loaded  # the probe ran the CLI
-    assert _among(loaded, WEB_AND_WIRE + TEMPLATES + DATA) == []
+    assert _among(loaded, WEB_AND_WIRE + ON_FIRST_USE + DATA) == []
     commands = {entry.module for entry in COMMANDS} | {"tocsin.cli.sites"}
     assert sorted(loaded & commands) == []
     assert _among(loaded, ("tocsin.model", "tocsin.services", "tocsin.settings")) == []
@@ -168,7 +169,7 @@ def test_the_root_help_imports_no_command_module(tmp_path: Path) -> None:
 def test_a_commands_help_imports_its_module_and_not_the_others(entry: Any, tmp_path: Path) -> None:
     loaded = _loaded(entry.name, "--help", cwd=tmp_path)
     assert entry.module in loaded
-    assert _among(loaded, WEB_AND_WIRE + TEMPLATES) == []
+    assert _among(loaded, WEB_AND_WIRE + ON_FIRST_USE) == []
     # The store comes with serve's disk options (tocsin.services.disk), with nothing else.
     needs_store = entry.name == "serve"
     assert bool(_among(loaded, ("sqlite3", "tocsin.store"))) is needs_store
@@ -178,10 +179,10 @@ def test_a_commands_help_imports_its_module_and_not_the_others(entry: Any, tmp_p
     assert not (tmp_path / "data").exists()
 
 
-def test_a_command_that_opens_the_data_directory_imports_no_web_nor_wire(
+def test_opening_the_data_directory_imports_no_web_no_wire_no_templates(
     tmp_path: Path,
 ) -> None:
     loaded = _loaded("settings", "show", cwd=tmp_path)
     assert (tmp_path / "data" / "tocsin.db").exists()  # it did open the store
     assert "tocsin.services.context" in loaded
-    assert _among(loaded, WEB_AND_WIRE) == []
+    assert _among(loaded, WEB_AND_WIRE + ON_FIRST_USE) == []
