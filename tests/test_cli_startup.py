@@ -106,8 +106,9 @@ WEB_AND_WIRE = (
     "tocsin.relay.service",
 )
 # Loaded on first use, not when the data directory is opened: the email templates
-# (Jinja2), the site file (YAML), password hashing (Argon2), certificates (x509).
-ON_FIRST_USE = ("jinja2", "yaml", "argon2", "cryptography.x509")
+# (Jinja2), the site file (YAML), password hashing (Argon2), certificates (x509), address
+# checks (email-validator).
+ON_FIRST_USE = ("jinja2", "yaml", "argon2", "cryptography.x509", "email_validator")
 # Command modules one command's module imports from another (the rest it may not).
 ALSO = {
     "group": {"tocsin.cli.sites", "tocsin.cli.events"},  # escalation adds to sites' group_app
