@@ -1,69 +1,141 @@
 """Tocsin: email notifications for alarms and warnings.
 
-The public names are re-exported here; ``import tocsin`` loads neither the CLI nor
-the web stack.
+The public names are re-exported here and loaded on first use (PEP 562): ``import
+tocsin`` loads neither the CLI nor the web stack, nor the transports, until a name is
+asked for; ``tocsin.SMTPTransport`` (or ``from tocsin import SMTPTransport``) imports
+its module then.  Type checkers see the imports under ``TYPE_CHECKING``.
 """
 
-from tocsin.address import Address, InvalidAddress, parse_address
-from tocsin.errors import (
-    AuthFailed,
-    ConfigError,
-    ConfigurationProblem,
-    ConnectFailed,
-    DeliveryError,
-    DeliveryTimeout,
-    MessageRejected,
-    PermanentFailure,
-    Reason,
-    SenderRejected,
-    ServerBusy,
-    ServerRejected,
-    SignInFailed,
-    SignInRefused,
-    Step,
-    StorageFull,
-    TemporaryFailure,
-    TLSFailed,
-    TLSRequired,
-    TocsinError,
-)
-from tocsin.message import Mail, compose
-from tocsin.model import (
-    AlarmGroup,
-    Category,
-    CategoryPolicy,
-    Event,
-    GroupSettings,
-    Severity,
-    State,
-    User,
-    email_id,
-    new_id,
-)
-from tocsin.routing import (
-    Decision,
-    GroupTree,
-    GroupTreeError,
-    RoutingReason,
-    Snapshot,
-    build_tree,
-    effective_policy,
-    route,
-    summarize,
-)
-from tocsin.secret import UNSET, Secret
-from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, TransportKind
-from tocsin.transports import (
-    DeliveryResult,
-    MockTransport,
-    Outcome,
-    RecipientResult,
-    SMTPTransport,
-    Transport,
-)
-from tocsin.validation import Issue, Level, Report
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tocsin.address import Address, InvalidAddress, parse_address
+    from tocsin.errors import (
+        AuthFailed,
+        ConfigError,
+        ConfigurationProblem,
+        ConnectFailed,
+        DeliveryError,
+        DeliveryTimeout,
+        MessageRejected,
+        PermanentFailure,
+        Reason,
+        SenderRejected,
+        ServerBusy,
+        ServerRejected,
+        SignInFailed,
+        SignInRefused,
+        Step,
+        StorageFull,
+        TemporaryFailure,
+        TLSFailed,
+        TLSRequired,
+        TocsinError,
+    )
+    from tocsin.message import Mail, compose
+    from tocsin.model import (
+        AlarmGroup,
+        Category,
+        CategoryPolicy,
+        Event,
+        GroupSettings,
+        Severity,
+        State,
+        User,
+        email_id,
+        new_id,
+    )
+    from tocsin.routing import (
+        Decision,
+        GroupTree,
+        GroupTreeError,
+        RoutingReason,
+        Snapshot,
+        build_tree,
+        effective_policy,
+        route,
+        summarize,
+    )
+    from tocsin.secret import UNSET, Secret
+    from tocsin.settings import DEFAULT_PORTS, EmailSettings, Encryption, TransportKind
+    from tocsin.transports import (
+        DeliveryResult,
+        MockTransport,
+        Outcome,
+        RecipientResult,
+        SMTPTransport,
+        Transport,
+    )
+    from tocsin.validation import Issue, Level, Report
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "tocsin.address": ("Address", "InvalidAddress", "parse_address"),
+    "tocsin.errors": (
+        "AuthFailed",
+        "ConfigError",
+        "ConfigurationProblem",
+        "ConnectFailed",
+        "DeliveryError",
+        "DeliveryTimeout",
+        "MessageRejected",
+        "PermanentFailure",
+        "Reason",
+        "SenderRejected",
+        "ServerBusy",
+        "ServerRejected",
+        "SignInFailed",
+        "SignInRefused",
+        "Step",
+        "StorageFull",
+        "TemporaryFailure",
+        "TLSFailed",
+        "TLSRequired",
+        "TocsinError",
+    ),
+    "tocsin.message": ("Mail", "compose"),
+    "tocsin.model": (
+        "AlarmGroup",
+        "Category",
+        "CategoryPolicy",
+        "Event",
+        "GroupSettings",
+        "Severity",
+        "State",
+        "User",
+        "email_id",
+        "new_id",
+    ),
+    "tocsin.routing": (
+        "Decision",
+        "GroupTree",
+        "GroupTreeError",
+        "RoutingReason",
+        "Snapshot",
+        "build_tree",
+        "effective_policy",
+        "route",
+        "summarize",
+    ),
+    "tocsin.secret": ("UNSET", "Secret"),
+    "tocsin.settings": ("DEFAULT_PORTS", "EmailSettings", "Encryption", "TransportKind"),
+    "tocsin.transports": (
+        "DeliveryResult",
+        "MockTransport",
+        "Outcome",
+        "RecipientResult",
+        "SMTPTransport",
+        "Transport",
+    ),
+    "tocsin.validation": ("Issue", "Level", "Report"),
+}
+"""Each public name's module (the same imports as under ``TYPE_CHECKING`` above)."""
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -126,3 +198,20 @@ __all__ = [
     "route",
     "summarize",
 ]
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
+
+    def __getattr__(name: str) -> Any:
+        """A public name, imported from its module on first use (then a plain attribute)."""
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    """The module's names with the public ones not loaded yet."""
+    return sorted({*globals(), *__all__})

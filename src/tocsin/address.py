@@ -15,9 +15,6 @@ import functools
 from dataclasses import dataclass
 from typing import Final
 
-import email_validator
-from email_validator import EmailNotValidError, validate_email
-
 from tocsin.headers import unsafe_character
 from tocsin.i18n import translate
 
@@ -51,14 +48,18 @@ _LIBRARY_REASONS: Final = (
 # special-use list (local, localhost, test, arpa, onion) are names a private network
 # may well use, as are these (ICANN reserved .internal in 2024 for private use).
 _NEVER: Final = frozenset({"invalid"})
-_INTERNAL: Final = (frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES) - _NEVER) | {
-    "internal",
-    "lan",
-    "home",
-    "corp",
-    "intranet",
-    "localdomain",
-}
+_PRIVATE: Final = frozenset({"internal", "lan", "home", "corp", "intranet", "localdomain"})
+
+
+# email-validator is imported with the first address checked, not with this module:
+# the domain model imports this module, and a command that lists users or settings
+# need not load the library (its syntax tables take tens of milliseconds).
+@functools.cache
+def _internal() -> frozenset[str]:
+    """The last labels only a local network resolves."""
+    import email_validator
+
+    return (frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES) - _NEVER) | _PRIVATE
 
 
 class InvalidAddress(ValueError):
@@ -137,6 +138,9 @@ def parse_address(value: str) -> Address:
         raise InvalidAddress("bad_domain")  # an IP address belongs in brackets, if at all
     if last.lower() in _NEVER:
         raise InvalidAddress("never", domain=last.lower())
+    import email_validator
+    from email_validator import EmailNotValidError, validate_email
+
     special = last if last.lower() in email_validator.SPECIAL_USE_DOMAIN_NAMES else ""
     # email-validator refuses special-use names whatever the options; check the
     # syntax on a stand-in of the same length and letters, then put the name back.
@@ -175,7 +179,7 @@ def is_internal_domain(domain: str) -> bool:
     """True for a domain only a local network can resolve (one label, ``.local`` …)."""
     name = domain.lower().rstrip(".")
     last = name.rpartition(".")[2]
-    return "." not in name or last in _INTERNAL
+    return "." not in name or last in _internal()
 
 
 def _reason_of(library_text: str) -> str:

@@ -8,6 +8,7 @@ KDF protects low-entropy human passwords, not random tokens).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -16,9 +17,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 __all__ = [
     "LoginThrottle",
@@ -31,26 +33,36 @@ __all__ = [
     "verify_password",
 ]
 
-_HASHER = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    # argon2-cffi is loaded on the first password, not with every module that imports
+    # this one (the account service, so every command that opens the data directory).
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 def hash_password(password: str) -> str:
     """An Argon2id hash of ``password`` (salted; safe to store)."""
-    return _HASHER.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
     """True when ``password`` matches ``stored_hash``; never raises for a mismatch."""
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
     try:
-        return _HASHER.verify(stored_hash, password)
+        return _hasher().verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 def password_needs_rehash(stored_hash: str) -> bool:
     """True when the hash was made with weaker parameters than today's."""
-    return _HASHER.check_needs_rehash(stored_hash)
+    return _hasher().check_needs_rehash(stored_hash)
 
 
 def new_token(prefix: str) -> str:

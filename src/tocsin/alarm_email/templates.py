@@ -7,24 +7,24 @@ typo fails loudly (``StrictUndefined``) so the renderer can fall back.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
-from jinja2 import (
-    BaseLoader,
-    ChoiceLoader,
-    FileSystemLoader,
-    PackageLoader,
-    StrictUndefined,
-    select_autoescape,
-)
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    from jinja2 import BaseLoader
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _TEMPLATE_PACKAGE: Final = ("tocsin", "templates/email")
+_Pair: TypeAlias = "tuple[ImmutableSandboxedEnvironment, ImmutableSandboxedEnvironment]"
+"""The shipped templates' environment, and the chain's (the same without overrides)."""
 
 
 def _sandbox(loader: BaseLoader) -> ImmutableSandboxedEnvironment:
+    from jinja2 import StrictUndefined, select_autoescape
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     return ImmutableSandboxedEnvironment(
         loader=loader,
         autoescape=select_autoescape(("html", "htm"), default_for_string=False, default=False),
@@ -35,6 +35,16 @@ def _sandbox(loader: BaseLoader) -> ImmutableSandboxedEnvironment:
     )
 
 
+def _environments(override_dir: Path | None) -> _Pair:
+    from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
+
+    shipped = PackageLoader(*_TEMPLATE_PACKAGE)
+    alone = _sandbox(shipped)
+    if override_dir is None:
+        return alone, alone
+    return alone, _sandbox(ChoiceLoader([FileSystemLoader(override_dir), shipped]))
+
+
 class EmailTemplates:
     """The template chain: ``override_dir`` first (if given), then the shipped templates.
 
@@ -42,17 +52,25 @@ class EmailTemplates:
     sandboxed: templates cannot reach Python internals (``__class__``, ...) nor
     change the values they get.  Templates are compiled once and not reloaded:
     build a new instance when the override directory changes.
+
+    Jinja2 and the environments come with the first render, not with the instance:
+    every command that opens the data directory builds one (through the events
+    service), and most never render an email.
     """
 
     def __init__(self, override_dir: str | os.PathLike[str] | None = None) -> None:
-        shipped = PackageLoader(*_TEMPLATE_PACKAGE)
         self.override_dir = Path(override_dir) if override_dir is not None else None
-        self._shipped = _sandbox(shipped)
-        self._chain = (
-            _sandbox(ChoiceLoader([FileSystemLoader(self.override_dir), shipped]))
-            if self.override_dir is not None
-            else self._shipped
-        )
+        self._built: _Pair | None = None
+        self._lock = threading.Lock()
+
+    def _pair(self) -> _Pair:
+        built = self._built
+        if built is None:
+            with self._lock:  # one pair per instance, whichever thread renders first
+                if self._built is None:
+                    self._built = _environments(self.override_dir)
+                built = self._built
+        return built
 
     def render(self, name: str, context: Mapping[str, object], *, shipped: bool = False) -> str:
         """Render template ``name``; ``shipped`` skips the override directory.
@@ -60,5 +78,6 @@ class EmailTemplates:
         Raises ``jinja2.TemplateError`` (``SecurityError``, ``UndefinedError``,
         ``TemplateNotFound``, ...) and whatever an admin's template raises.
         """
-        env = self._shipped if shipped else self._chain
+        shipped_env, chain = self._pair()
+        env = shipped_env if shipped else chain
         return env.get_template(name).render(context)

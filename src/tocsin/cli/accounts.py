@@ -10,7 +10,6 @@ from rich.markup import escape
 
 from tocsin.cli.support import DataOption, LangOption, err, open_services, out, read_secret
 from tocsin.i18n import available_languages, translate
-from tocsin.security import MIN_PASSWORD_LENGTH
 
 __all__ = ["admin_app", "token_app"]
 
@@ -22,6 +21,8 @@ token_app = typer.Typer(
 
 def _admin_refusal(message: str, language: str) -> str:
     """The service's English refusal of an admin, in ``language``."""
+    from tocsin.security import MIN_PASSWORD_LENGTH
+
     if message.startswith("the username"):
         return translate("cli_admin_username_invalid", language)
     if message.startswith("the password"):

@@ -1,11 +1,12 @@
 """The database from the shell (a face): ``tocsin db status|upgrade`` (its schema
 version), ``tocsin backup`` and ``tocsin restore``.
 
-Registered by :mod:`tocsin.cli`.  Exit status 0 on success; 1 when the operation failed
-(the database cannot be opened or is newer than this Tocsin, a migration failed, a
-wrong passphrase, a damaged backup); 2 for refused input (passphrases that differ, data
-in place without ``--force``, the service running, PostgreSQL).  A passphrase is never
-taken on the command line: it is asked without echo, or read from ``--passphrase-file``.
+Registered by :mod:`tocsin.cli.commands`.  Exit status 0 on success; 1 when the
+operation failed (the database cannot be opened or is newer than this Tocsin, a
+migration failed, a wrong passphrase, a damaged backup); 2 for refused input
+(passphrases that differ, data in place without ``--force``, the service running,
+PostgreSQL).  A passphrase is never taken on the command line: it is asked without
+echo, or read from ``--passphrase-file``.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tocsin.cli.secrets import read_private_file
 from tocsin.cli.support import DatabaseOption, DataOption, JsonOption, err, out
 from tocsin.errors import SchemaError
-from tocsin.services.backup import BackupRefused, make_backup, restore_backup
-from tocsin.services.database import DatabaseStatus, schema_status, upgrade_database
-from tocsin.store.backup import BackupError
-from tocsin.store.migrations import Applied, SchemaState
+
+if TYPE_CHECKING:
+    from tocsin.services.database import DatabaseStatus
+    from tocsin.store.migrations import Applied, SchemaState
 
 __all__ = ["backup", "db_app", "restore"]
 
@@ -90,6 +91,8 @@ def db_status(
 
     Changes nothing.  Exit status 1 when a newer Tocsin wrote the database.
     """
+    from tocsin.services.database import schema_status
+
     try:
         status = schema_status(data, database)
     except Exception as exc:  # a store that cannot be opened: say why, no traceback
@@ -107,6 +110,7 @@ def db_upgrade(data: DataOption = None, database: DatabaseOption = None) -> None
     Every start does this too; run it to upgrade at a moment of your choosing (stop
     every tocsin serve and tocsin worker on the database first).
     """
+    from tocsin.services.database import upgrade_database
 
     def applied(step: Applied) -> None:
         how = " (baseline: the tables were there)" if step.baseline else ""
@@ -174,6 +178,8 @@ def backup(
     the acknowledgement key the links in emails already sent stop working; so they go
     into the backup, sealed, unless --without-key.
     """
+    from tocsin.services.backup import BackupRefused, make_backup
+
     phrase = None if without_key else _passphrase(passphrase_file, twice=True)
     if phrase is not None and len(phrase) < MIN_PASSPHRASE:
         err.print(f"[red]✗[/] The passphrase needs at least {MIN_PASSPHRASE} characters.")
@@ -211,6 +217,9 @@ def restore(
     Refuses to replace an existing database or key without --force.  Emails that were
     waiting at backup time are sent when the service starts.
     """
+    from tocsin.services.backup import BackupRefused, restore_backup
+    from tocsin.store.backup import BackupError
+
     phrase = None if without_key else _passphrase(passphrase_file, twice=False)
     try:
         report = restore_backup(

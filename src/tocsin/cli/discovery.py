@@ -8,17 +8,17 @@ address that is not one.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from tocsin.address import InvalidAddress
 from tocsin.cli.support import JsonOption, LangOption, err, fail, out
-from tocsin.providers.discovery import Discovery, DiscoveryOptions
+
+if TYPE_CHECKING:
+    from tocsin.providers.discovery import DiscoveryOptions
 
 __all__ = ["settings_discover"]
 
@@ -43,6 +43,8 @@ def _nameserver(text: str) -> tuple[str, int]:
 def _options(
     nameservers: list[str], ca_file: Path | None, https_port: int, timeout: float
 ) -> DiscoveryOptions:
+    from tocsin.providers.discovery import DiscoveryOptions
+
     parsed = [_nameserver(n) for n in nameservers]
     if len({port for _, port in parsed}) > 1:
         fail("--nameserver: give every server the same port")
@@ -107,6 +109,11 @@ def settings_discover(
     ] = 4.0,
 ) -> None:
     """Find the SMTP settings of a sender address (autoconfig, DNS SRV, MX); saves nothing."""
+    import asyncio
+
+    from tocsin.address import InvalidAddress
+    from tocsin.providers.discovery import Discovery
+
     options = _options(nameserver or [], ca_file, https_port, timeout)
     try:
         found = asyncio.run(Discovery(options).discover(address))

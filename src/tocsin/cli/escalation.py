@@ -1,19 +1,22 @@
 """``tocsin group set-escalation|show-escalation``: a group's escalation policy from a shell.
 
-Registered on the ``group`` commands by importing this module (see :mod:`tocsin.cli`).
+Registered on the ``group`` commands by importing this module (see :mod:`tocsin.cli.commands`,
+whose ``group`` entry imports it).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tocsin.cli.sites import group_app
 from tocsin.cli.support import DataOption, JsonOption, fail, out, run
 from tocsin.model import Category
-from tocsin.services.context import Services
+
+if TYPE_CHECKING:
+    from tocsin.services.context import Services
 
 __all__ = ["group_set_escalation", "group_show_escalation"]
 

@@ -1,7 +1,7 @@
 """``tocsin event ...``: raise or clear an event by hand, list recent events, delete old ones.
 
-Registered by :mod:`tocsin.cli` (through :mod:`tocsin.cli.sites`).  Exit status 0 on
-success, 2 for refused input, 1 when the store cannot be opened.
+Registered by :mod:`tocsin.cli.commands`.  Exit status 0 on success, 2 for refused
+input, 1 when the store cannot be opened.
 """
 
 from __future__ import annotations
@@ -9,21 +9,20 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress
 
-from tocsin.ack.model import AckVia
-from tocsin.cli.support import CategoryOption, DataOption, JsonOption, err, fail, out, run
+from tocsin.cli.support import DataOption, JsonOption, err, fail, out, run
 from tocsin.model import Category, Severity, State
-from tocsin.services import retention
-from tocsin.services.acknowledge import AckOutcome, AckRefused
-from tocsin.services.context import Services
-from tocsin.services.events import ack_to_dict, event_to_dict
 
-__all__ = ["event_app"]
+if TYPE_CHECKING:
+    from tocsin.services import retention
+    from tocsin.services.acknowledge import AckOutcome
+    from tocsin.services.context import Services
+
+__all__ = ["CATEGORIES", "CategoryOption", "event_app"]
 
 event_app = typer.Typer(
     help="Raise or clear an event by hand; list recent events; delete old ones.",
@@ -31,6 +30,8 @@ event_app = typer.Typer(
 )
 
 
+CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]
+CATEGORIES = ", ".join(c.value for c in Category)
 Group = Annotated[str, typer.Option(help="The alarm group's id.")]
 Device = Annotated[str, typer.Option(help="The device, e.g. 'Smoke detector 2'.")]
 Sensor = Annotated[str, typer.Option(help="The sensor, e.g. smoke.")]
@@ -128,6 +129,10 @@ def event_ack(
     as_json: JsonOption = False,
 ) -> None:
     """Acknowledge an open alarm: the others who were emailed get one short note."""
+    from tocsin.ack.model import AckVia
+    from tocsin.services.acknowledge import AckRefused
+    from tocsin.services.events import ack_to_dict
+
     name = by if by is not None else _login_name()
     if not name.strip():
         fail("--by: give a name.")
@@ -173,6 +178,8 @@ def event_list(
     as_json: JsonOption = False,
 ) -> None:
     """Show recent events, newest first, with who was emailed."""
+    from tocsin.services.events import event_to_dict
+
     records = [event_to_dict(r) for r in run(data, lambda s: s.events.recent(limit=limit))]
     if as_json:
         out.print_json(json.dumps(records))
@@ -206,6 +213,9 @@ def event_purge(
 
     Active alarms, and events an email or summary still waiting needs, stay.
     """
+    from rich.progress import Progress
+
+    from tocsin.services import retention
 
     def work(s: Services) -> retention.PurgeReport:
         if older_than_days is None:
@@ -244,6 +254,7 @@ def event_retention(
     as_json: JsonOption = False,
 ) -> None:
     """Show how long events are kept, or set it with --days."""
+    from tocsin.services import retention
 
     def work(s: Services) -> retention.RetentionStatus:
         if days is not None:

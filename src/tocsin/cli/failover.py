@@ -8,7 +8,7 @@ the same validator; a link's password never passes through the command line
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -16,9 +16,10 @@ from rich.markup import escape
 from tocsin.cli.secrets import read_secret, refuse_secret_pairs
 from tocsin.cli.support import DataOption, JsonOption, LangOption, err, fail, out, run
 from tocsin.i18n import translate
-from tocsin.services.context import Services
-from tocsin.settings import SECRET_FIELDS
-from tocsin.validation import Level, Report
+
+if TYPE_CHECKING:
+    from tocsin.services.context import Services
+    from tocsin.validation import Report
 
 __all__ = ["failover_app"]
 
@@ -42,6 +43,8 @@ def _pairs(pairs: list[str], language: str) -> dict[str, str]:
 
 
 def _save(data: Any, changes: dict[str, object], language: str) -> None:
+    from tocsin.validation import Level
+
     def work(services: Services) -> tuple[Report, bool]:
         _, report, saved = services.failover.update(changes)
         return report, saved
@@ -69,6 +72,8 @@ def _link_changes(services: Services, link: int, changes: dict[str, object]) -> 
 @failover_app.command("show")
 def show(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Show the policy and the backup links (passwords only as set / not set)."""
+    from tocsin.settings import SECRET_FIELDS
+
     values = run(data, lambda services: services.failover.load().public())
     if as_json:
         out.print_json(json.dumps(values))
@@ -166,6 +171,8 @@ def remove_link(link: LinkArgument, data: DataOption = None, language: LangOptio
 
 def link_fields(settings: Any) -> dict[str, object]:
     """Every field of a link, secrets included, as changes that rebuild it."""
+    from tocsin.settings import SECRET_FIELDS
+
     values = {k: v for k, v in settings.public().items() if not k.endswith("_set")}
     for name in SECRET_FIELDS:
         values[name] = getattr(settings, name)

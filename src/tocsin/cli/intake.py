@@ -8,13 +8,15 @@ refused input (the message names the field), 1 when the store cannot be opened.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tocsin.cli.support import DataOption, JsonOption, fail, out, run
 from tocsin.intake.mapping import MAPPING_FIELDS, IntakeMapping, mapping_to_dict
-from tocsin.services.context import Services
+
+if TYPE_CHECKING:
+    from tocsin.services.context import Services
 
 __all__ = ["intake_app"]
 

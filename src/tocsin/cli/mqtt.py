@@ -12,7 +12,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -27,7 +27,10 @@ from tocsin.cli.support import (
     print_report,
 )
 from tocsin.i18n import translate
-from tocsin.intake.mqtt.service import MqttService
+
+if TYPE_CHECKING:
+    from tocsin.intake.mqtt.service import MqttService
+    from tocsin.services.context import Services
 
 __all__ = ["mqtt_app"]
 
@@ -36,10 +39,17 @@ mqtt_app = typer.Typer(
 )
 
 
+def _mqtt(services: Services) -> MqttService:
+    """The MQTT intake's service (imported here: not every run of ``tocsin`` needs it)."""
+    from tocsin.intake.mqtt.service import MqttService
+
+    return MqttService(services)
+
+
 def _save(data: Path | None, changes: dict[str, object], language: str) -> None:
     services = open_services(data)
     try:
-        _, report, saved = MqttService(services).update(changes)
+        _, report, saved = _mqtt(services).update(changes)
     finally:
         services.close()
     print_report(report, language)
@@ -53,7 +63,7 @@ def mqtt_show(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Show the MQTT settings (the password only as set / not set)."""
     services = open_services(data)
     try:
-        values = MqttService(services).load().public()
+        values = _mqtt(services).load().public()
     finally:
         services.close()
     values.pop("password")
@@ -128,7 +138,7 @@ def mqtt_status(
     """The subscriber's state as `tocsin serve` last wrote it, and the newest dead letters."""
     services = open_services(data)
     try:
-        service = MqttService(services)
+        service = _mqtt(services)
         status = service.status()
         letters = service.dead_letters.newest(limit=10)
         total = service.dead_letters.count()

@@ -7,9 +7,8 @@ into the encrypted settings, never to the screen.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,10 +16,10 @@ from tocsin.cli.secrets import read_private_file, read_secret
 from tocsin.cli.support import DataOption, LangOption, err, fail, out, run
 from tocsin.errors import ConfigError, DeliveryError, SignInFailed
 from tocsin.i18n import translate
-from tocsin.services.context import Services
-from tocsin.services.oauth_signin import browser_sign_in, device_sign_in
-from tocsin.settings import OAuthFlow
-from tocsin.signin import DeviceCode
+
+if TYPE_CHECKING:
+    from tocsin.services.context import Services
+    from tocsin.signin import DeviceCode
 
 __all__ = ["oauth_app"]
 
@@ -40,6 +39,10 @@ def sign_in(data: DataOption = None, language: LangOption = "en") -> None:
     """Sign in the mailbox: the device code flow shows a code and an address to open on
     any device; the loopback flow an address to open in a browser on this machine.
     Waits, then stores the refresh token (encrypted)."""
+    import asyncio
+
+    from tocsin.services.oauth_signin import browser_sign_in, device_sign_in
+    from tocsin.settings import OAuthFlow
 
     def show(code: DeviceCode) -> None:
         minutes = max(1, round(code.expires_in / 60))

@@ -1,7 +1,7 @@
 """``tocsin outbox list|show|retry|purge`` and ``tocsin worker`` (a face over the outbox).
 
-Registered by :mod:`tocsin.cli`; exit status 0 on success, 1 when something asked for
-does not exist, 2 for refused input.
+Registered by :mod:`tocsin.cli.commands`; exit status 0 on success, 1 when something
+asked for does not exist, 2 for refused input.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -36,9 +36,9 @@ from tocsin.deploy.logs import LogFormat
 from tocsin.errors import ConfigurationProblem
 from tocsin.outbox import DeliveryAttempt, DeliveryView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
-from tocsin.services.email_detail import EmailDetail
-from tocsin.services.outbox import EmailNotFound
-from tocsin.services.startup import exposed_database, permission_warning
+
+if TYPE_CHECKING:
+    from tocsin.services.email_detail import EmailDetail
 
 __all__ = ["outbox_app", "parse_duration", "worker"]
 
@@ -188,6 +188,8 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show one email: each recipient's attempts and answers, its headers, its event."""
+    from tocsin.services.outbox import EmailNotFound
+
     services = open_services(data, database)
     try:
         detail = services.outbox.detail(email_id)
@@ -216,6 +218,8 @@ def retry_command(
 
     Recipients the online service bounced or gave up on are queued again too.
     """
+    from tocsin.services.outbox import EmailNotFound
+
     services = open_services(data, database)
     try:
         count = services.outbox.retry(email_id)
@@ -271,6 +275,7 @@ def worker(
     )
     from tocsin.outbox.tracker import Tracker
     from tocsin.services.escalation import run_escalation
+    from tocsin.services.startup import exposed_database, permission_warning
 
     start_logging(log_format, log_level)
     age = _duration(max_age, "--max-age")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from tocsin.ack.public_url import PublicUrlProblem
 from tocsin.cli.support import DataOption, fail, out, run
 from tocsin.i18n import lookup
-from tocsin.services.context import Services
+
+if TYPE_CHECKING:
+    from tocsin.services.context import Services
 
 __all__ = ["settings_public_url"]
 
@@ -29,6 +30,8 @@ def settings_public_url(
 
     Emails link to it, and alarm emails carry an "Acknowledge" link built on it.
     """
+    from tocsin.ack.public_url import PublicUrlProblem
+
     if url is not None and clear:
         fail("Give a URL or --clear, not both.")
     if url is None and not clear:

@@ -1,13 +1,12 @@
 """``tocsin relay …`` (the online service's operator) and ``tocsin online …`` (a site).
 
-Registered by :mod:`tocsin.cli` (``app.add_typer(relay_app, name="relay")`` and
-``app.add_typer(online_app, name="online")``); ``python -m tocsin.relay`` runs the relay
-part alone.  Exit status 0 on success, 1 when an operation failed, 2 for refused input.
+Registered by :mod:`tocsin.cli.commands` (``relay`` and ``online``); ``python -m
+tocsin.relay`` runs the relay part alone.  Exit status 0 on success, 1 when an
+operation failed, 2 for refused input.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import os
@@ -266,6 +265,8 @@ def serve(
     One process does all on SQLite.  To scale, run API processes (--no-worker) and
     worker processes (--no-api --no-smtp) on one PostgreSQL database.
     """
+    import asyncio
+
     from tocsin.relay.config import DeliveryOptions, RelayConfig, Smarthost
     from tocsin.relay.dkim_signer import DKIMKey
     from tocsin.relay.mx import parse_destination
@@ -398,6 +399,8 @@ def enroll(
     if token is not None:
         fail(translate("secret_as_argument", language, command="tocsin online enroll URL"))
     token = read_secret("Device credential: ", stdin=stdin, file=token_file, language=language)
+    import asyncio
+
     from tocsin.services.context import Services
     from tocsin.transports.online import fetch_device
 
@@ -438,6 +441,7 @@ def enroll(
 @online_app.command("status")
 def status(data: DataOption = None) -> None:
     """Show the enrolment and whether the relay answers right now."""
+    import asyncio
     import time
 
     from tocsin.services.context import Services

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from tocsin.cli.support import fail
 from tocsin.i18n import translate
-from tocsin.settings import SECRET_FIELDS
 
 __all__ = ["SECRET_COMMANDS", "read_private_file", "read_secret", "refuse_secret_pairs"]
 
@@ -32,6 +31,8 @@ SECRET_COMMANDS = {
 
 def refuse_secret_pairs(keys: list[str], language: str) -> None:
     """Exit with status 2 and a one-line hint if any of ``keys`` names a secret."""
+    from tocsin.settings import SECRET_FIELDS
+
     for key in keys:
         if key in SECRET_FIELDS:
             command = SECRET_COMMANDS.get(key, "the web interface")

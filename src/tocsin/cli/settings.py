@@ -25,7 +25,6 @@ from tocsin.cli.support import (
     read_secret,
 )
 from tocsin.i18n import translate
-from tocsin.settings import SECRET_FIELDS
 
 __all__ = ["parse_pairs", "settings_app"]
 
@@ -37,6 +36,8 @@ settings_app.command("public-url")(settings_public_url)
 
 
 def _show(values: dict[str, Any]) -> None:
+    from tocsin.settings import SECRET_FIELDS
+
     width = max(len(k) for k in values)
     for key, value in values.items():
         if key in SECRET_FIELDS:

@@ -1,8 +1,8 @@
 """``tocsin group|user|event|site ...``: the site and its events from a shell (a face).
 
-Registered by :mod:`tocsin.cli`; the event commands are in :mod:`tocsin.cli.events`.
-Exit status 0 on success, 2 for refused input (the message names the option or field
-and says what to change), 1 when the store cannot be opened.
+Registered by :mod:`tocsin.cli.commands`; the event commands are in
+:mod:`tocsin.cli.events`.  Exit status 0 on success, 2 for refused input (the message
+names the option or field and says what to change), 1 when the store cannot be opened.
 """
 
 from __future__ import annotations
@@ -11,20 +11,21 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tocsin.cli.events import event_app
-from tocsin.cli.support import CATEGORIES, CategoryOption, DataOption, JsonOption, fail, out, run
+from tocsin.cli.events import CATEGORIES, CategoryOption
+from tocsin.cli.support import DataOption, JsonOption, fail, out, run
 from tocsin.model import Category
 from tocsin.quiet import always_quiet, quiet_until, windows_from_data
 from tocsin.quiet.spans import zone
-from tocsin.services.context import Services
-from tocsin.services.site_input import user_to_dict
-from tocsin.services.sites import ImportReport, dump_site, load_site
 
-__all__ = ["event_app", "group_app", "site_app", "user_app"]
+if TYPE_CHECKING:
+    from tocsin.services.context import Services
+    from tocsin.services.sites import ImportReport
+
+__all__ = ["group_app", "site_app", "user_app"]
 
 group_app = typer.Typer(
     help="Alarm groups: a tree such as site → building → room.", no_args_is_help=True
@@ -287,6 +288,8 @@ def user_remove(
 @user_app.command("list")
 def user_list(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Show every user with groups and categories."""
+    from tocsin.services.site_input import user_to_dict
+
     users = [user_to_dict(u) for u in run(data, lambda s: s.sites.users())]
     now = datetime.now(UTC)
     for user in users:
@@ -336,6 +339,8 @@ def site_export(
     data: DataOption = None,
 ) -> None:
     """Write the whole site (groups and users) as YAML."""
+    from tocsin.services.sites import dump_site
+
     text = dump_site(run(data, lambda s: s.sites.export_site()))
     if file == "-":
         sys.stdout.write(text)
@@ -359,6 +364,8 @@ def site_import(
 
     Without --merge the file is the whole site: groups and users it does not list are removed.
     """
+    from tocsin.services.sites import load_site
+
     try:
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

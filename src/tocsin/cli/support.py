@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import typer
@@ -23,16 +23,15 @@ from rich.markup import escape
 
 from tocsin.deploy.logs import LogFormat, configure_logging
 from tocsin.errors import ConfigError, MissingExtra, SchemaError, StorageFull
-from tocsin.i18n import translate
-from tocsin.model import Category
-from tocsin.services.context import Services
-from tocsin.services.inputs import InputRefused
-from tocsin.services.sites import NotFound
-from tocsin.validation import Level, Report
+
+if TYPE_CHECKING:
+    from tocsin.services.context import Services
+    from tocsin.validation import Report
+
+# Every command imports this module, ``tocsin --help`` too: the services, the store and
+# the domain types are imported where a command first needs them, not here.
 
 __all__ = [
-    "CATEGORIES",
-    "CategoryOption",
     "DataOption",
     "DatabaseOption",
     "JsonOption",
@@ -81,6 +80,8 @@ def refuse_database_password(
     if value and typed and _has_password(value):
         names = [*(param.envvar if isinstance(param.envvar, list) else [param.envvar])]
         envvar = " or ".join(str(n) for n in names if n) or "PGPASSWORD"
+        from tocsin.i18n import translate
+
         fail(translate("secret_in_database_url", "en", envvar=envvar))
     return value
 
@@ -108,8 +109,6 @@ LogLevelOption = Annotated[
     str,
     typer.Option("--log-level", envvar="TOCSIN_LOG_LEVEL", help="debug, info, warning or error."),
 ]
-CategoryOption = Annotated[Category, typer.Option("--category", help="The alarm category.")]
-CATEGORIES = ", ".join(c.value for c in Category)
 
 
 def fail(message: str) -> NoReturn:
@@ -141,6 +140,8 @@ def open_services(data: Path | None, database_url: str | None = None) -> Service
     line saying why not: exit status 2 for a refused setting, 1 for a store that cannot be
     opened (a newer Tocsin's database, an unreadable file, a server that does not answer).
     A missing extra and a full disk go on to :func:`tocsin.cli.run`, which says them."""
+    from tocsin.services.context import Services
+
     try:
         return Services.open(data, database_url=database_url)
     except (MissingExtra, StorageFull):
@@ -166,18 +167,22 @@ def _services(data: Path | None) -> Iterator[Services]:
 
 
 _MARK = {
-    Level.ERROR: ("[red]✗ {}[/]", "cli_error"),
-    Level.WARNING: ("[yellow]! {}[/]", "cli_warning"),
-    Level.TIP: ("[cyan]i {}[/]", "cli_tip"),
+    "error": ("[red]✗ {}[/]", "cli_error"),
+    "warning": ("[yellow]! {}[/]", "cli_warning"),
+    "tip": ("[cyan]i {}[/]", "cli_tip"),
 }
+"""Per issue level (:class:`tocsin.validation.Level`), its mark and the mark's word."""
 
 
 def print_report(report: Report, language: str) -> None:
     """Each issue of ``report`` on a line of its own, named by field: errors on stderr,
     warnings and tips on stdout, the marks' words in ``language``."""
+    from tocsin.i18n import translate
+    from tocsin.validation import Level
+
     for issue in report.issues:
         console = err if issue.level is Level.ERROR else out
-        style, word = _MARK[issue.level]
+        style, word = _MARK[issue.level.value]
         mark = style.format(translate(word, language))
         console.print(f"{mark} [bold]{issue.field}[/]: {escape(issue.text(language))}")
 
@@ -185,6 +190,8 @@ def print_report(report: Report, language: str) -> None:
 def read_secret(prompt: str, *, stdin: bool, language: str, confirm: bool = False) -> str:
     """A secret from the first line of stdin (``--stdin``, or stdin not a terminal), else
     asked without echo (twice with ``confirm``: entries that differ end with exit 2)."""
+    from tocsin.i18n import translate
+
     if stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
     secret = getpass.getpass(prompt)
@@ -196,6 +203,9 @@ def read_secret(prompt: str, *, stdin: bool, language: str, confirm: bool = Fals
 
 def run(data: Path | None, work: Callable[[Services], T]) -> T:
     """Run ``work``; refused input and unknown ids end with a clear message and exit 2."""
+    from tocsin.services.inputs import InputRefused
+    from tocsin.services.sites import NotFound
+
     with _services(data) as services:
         try:
             return work(services)

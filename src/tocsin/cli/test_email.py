@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from tocsin.address import InvalidAddress, parse_address
 from tocsin.cli.settings import parse_pairs
 from tocsin.cli.support import (
     DataOption,
@@ -23,7 +21,9 @@ from tocsin.cli.support import (
     read_secret,
 )
 from tocsin.i18n import translate
-from tocsin.validation import Report
+
+if TYPE_CHECKING:
+    from tocsin.validation import Report
 
 __all__ = ["send_test"]
 
@@ -58,6 +58,9 @@ def send_test(
     saved: live delivery keeps the saved settings.  Works while email is still
     disabled (to try the settings before enabling them); it says so.
     """
+    import asyncio
+
+    from tocsin.address import InvalidAddress, parse_address
     from tocsin.services.test_email import TestEmailRefused, send_test_email
 
     try:

@@ -21,13 +21,16 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Final
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING, Final
 
 from tocsin.secret import Secret
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# cryptography's x509 and key loading are imported by the functions that read a key or
+# a certificate: the settings checks import this module for every settings load, and
+# most sites sign in with a password (loading them costs tens of milliseconds).
 
 __all__ = [
     "EXPIRING_DAYS",
@@ -88,6 +91,9 @@ class ClientCertificate:
 
 
 def _load_key(kind: str, block: str) -> rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if kind == _ENCRYPTED:
         raise CertificateProblem("key_encrypted")
     try:
@@ -102,6 +108,9 @@ def _load_key(kind: str, block: str) -> rsa.RSAPrivateKey:
 
 
 def _public(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     return public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -114,6 +123,10 @@ def parse_client_certificate(text: str) -> ClientCertificate:
     Raises:
         CertificateProblem: see its ``code``; the message never quotes the text.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     blocks = [(m.group(1), m.group(0)) for m in _BLOCK.finditer(text or "")]
     if not blocks:
         raise CertificateProblem("not_pem")
@@ -172,6 +185,9 @@ def service_account_problem(text: str) -> tuple[str, dict[str, str]] | None:
     missing = [f for f in _ACCOUNT_FIELDS if not isinstance(doc.get(f), str) or not doc[f]]
     if missing:
         return ("missing", {"fields": ", ".join(missing)})
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_private_key(doc["private_key"].encode(), password=None)
     except (ValueError, TypeError, UnicodeError):

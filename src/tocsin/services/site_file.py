@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import yaml
-
 from tocsin.model import AlarmGroup, User
 from tocsin.services.inputs import InputRefused, issue, refuse
 from tocsin.services.site_input import parse_group, parse_user
@@ -126,6 +124,8 @@ def diff_site(
 
 def load_site(text: str) -> object:
     """Parse a site file (YAML, or JSON, which is YAML too); raises :class:`InputRefused`."""
+    import yaml  # here: every service that opens the site imports this module, few read YAML
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -137,6 +137,8 @@ def load_site(text: str) -> object:
 
 def dump_site(data: Mapping[str, Any]) -> str:
     """A site in its dictionary form as YAML (Unicode kept, keys in their usual order)."""
+    import yaml
+
     header = "# Tocsin site: alarm groups and users. Import with: tocsin site import FILE\n"
     return header + yaml.safe_dump(
         dict(data), allow_unicode=True, sort_keys=False, default_flow_style=False, width=100

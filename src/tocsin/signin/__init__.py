@@ -11,14 +11,44 @@
   assertion (RFC 7523 §2.2) with the ``x5t#S256`` / ``x5t`` thumbprints Entra ID looks up.
 - ``sasl``: the XOAUTH2 / OAUTHBEARER strings, client and server side (RFC 7628).
 - ``smtp_auth``: `BearerLogin`, what an SMTP session calls to log in with a token.
+
+The names below load their module on first use (PEP 562): importing one module of the
+package (``sasl``, say) does not import authlib and httpx2 for the others.
 """
 
-from tocsin.signin.device import DeviceCode, SignedIn, finish_device_sign_in, start_device_sign_in
-from tocsin.signin.loopback import loopback_sign_in
-from tocsin.signin.providers import PROVIDERS, Flow, OAuthConfig, Provider, ProviderKind
-from tocsin.signin.sasl import Mechanism
-from tocsin.signin.smtp_auth import BearerLogin, login_for
-from tocsin.signin.tokens import AccessToken, TokenManager, shared_tokens
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tocsin.signin.device import (
+        DeviceCode,
+        SignedIn,
+        finish_device_sign_in,
+        start_device_sign_in,
+    )
+    from tocsin.signin.loopback import loopback_sign_in
+    from tocsin.signin.providers import PROVIDERS, Flow, OAuthConfig, Provider, ProviderKind
+    from tocsin.signin.sasl import Mechanism
+    from tocsin.signin.smtp_auth import BearerLogin, login_for
+    from tocsin.signin.tokens import AccessToken, TokenManager, shared_tokens
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "tocsin.signin.device": (
+        "DeviceCode",
+        "SignedIn",
+        "finish_device_sign_in",
+        "start_device_sign_in",
+    ),
+    "tocsin.signin.loopback": ("loopback_sign_in",),
+    "tocsin.signin.providers": ("PROVIDERS", "Flow", "OAuthConfig", "Provider", "ProviderKind"),
+    "tocsin.signin.sasl": ("Mechanism",),
+    "tocsin.signin.smtp_auth": ("BearerLogin", "login_for"),
+    "tocsin.signin.tokens": ("AccessToken", "TokenManager", "shared_tokens"),
+}
+"""Each public name's module (the same imports as under ``TYPE_CHECKING`` above)."""
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "PROVIDERS",
@@ -38,3 +68,19 @@ __all__ = [
     "shared_tokens",
     "start_device_sign_in",
 ]
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
+
+    def __getattr__(name: str) -> Any:
+        """A public name, imported from its module on first use (then a plain attribute)."""
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    """The module's names with the public ones not loaded yet."""
+    return sorted({*globals(), *__all__})

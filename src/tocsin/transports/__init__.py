@@ -1,4 +1,14 @@
-"""Transports: how a rendered message leaves Tocsin. One tiny interface, several wires."""
+"""Transports: how a rendered message leaves Tocsin. One tiny interface, several wires.
+
+The interface (:mod:`.base`) is imported with the package; the SMTP names load their
+module on first use (PEP 562), so what only needs the interface (the outbox, a mock)
+does not import aiosmtplib and the OAuth2 sign-in behind it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from tocsin.transports.base import (
     DeliveryResult,
@@ -8,7 +18,15 @@ from tocsin.transports.base import (
     Transport,
     accept_all,
 )
-from tocsin.transports.smtp import SMTPSession, SMTPTransport, StepEvent, StepStatus
+
+if TYPE_CHECKING:
+    from tocsin.transports.smtp import SMTPSession, SMTPTransport, StepEvent, StepStatus
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "tocsin.transports.smtp": ("SMTPSession", "SMTPTransport", "StepEvent", "StepStatus"),
+}
+"""The names loaded on first use, by module (the imports under ``TYPE_CHECKING`` above)."""
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "DeliveryResult",
@@ -22,3 +40,19 @@ __all__ = [
     "Transport",
     "accept_all",
 ]
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
+
+    def __getattr__(name: str) -> Any:
+        """An SMTP name, imported from its module on first use (then a plain attribute)."""
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    """The module's names with those not loaded yet."""
+    return sorted({*globals(), *__all__})
