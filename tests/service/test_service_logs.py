@@ -128,6 +128,11 @@ def test_serve_logs_json_lines_without_the_token_or_password(tmp_path: Path) -> 
     assert any("POST /api/v1/events" in line for line in access)
     assert token not in running.output()
     assert password not in running.output()
+    # The sample email is rendered before the port opens: the first alarm renders warm.
+    messages = [e["message"] for e in entries]
+    warm = [i for i, m in enumerate(messages) if m.startswith("email templates ready (1 sample")]
+    assert warm, messages
+    assert warm[0] < min(i for i, m in enumerate(messages) if m.startswith("listening on"))
 
 
 def _scrub_every_pattern(text: str) -> str:
