@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, ClassVar
 
 from tocsin.errors import MissingExtra
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["PostgresStore", "migration_lock_key"]
+
+_DRAIN_TRIES = 4  # syncs after an error: the first may stop at the error, the next drains
 
 
 def migration_lock_key(schema: str) -> int:
@@ -48,7 +50,8 @@ class _PostgresRunner:
     go to the server without waiting for each answer.  :meth:`rows` and :meth:`run` then
     sync, so their rows and counts are what they would be without the pipeline, and an
     error of a statement sent before them is raised there; :meth:`send` and :meth:`many`
-    do not wait, and their errors come at the next sync (at the latest before COMMIT).
+    do not wait, and their errors come later (at a later statement, at the latest
+    before COMMIT: see :meth:`PostgresStore._transaction`).
     """
 
     def __init__(self, conn: psycopg.Connection[Row], pipeline: psycopg.Pipeline | None) -> None:
@@ -57,22 +60,18 @@ class _PostgresRunner:
         self._pending = False  # sent and not synced since
 
     def rows(self, sql_text: str, params: Sequence[object] = ()) -> list[Row]:
-        cursor = self._conn.execute(sql_text.replace("?", "%s"), params)
-        self._sync(sent=True)
+        cursor = self._execute(sql_text, params, wait=True)
         return cursor.fetchall() if cursor.description is not None else []
 
     def run(self, sql_text: str, params: Sequence[object] = ()) -> int:
-        cursor = self._conn.execute(sql_text.replace("?", "%s"), params)
-        self._sync(sent=True)
-        return cursor.rowcount
+        return self._execute(sql_text, params, wait=True).rowcount
 
     def send(self, sql_text: str, params: Sequence[object] = ()) -> None:
-        self._conn.execute(sql_text.replace("?", "%s"), params)
-        self._pending = self._pipeline is not None
+        self._execute(sql_text, params, wait=False)
 
     def many(self, sql_text: str, seq: Sequence[Sequence[object]]) -> None:
         # In a pipeline, psycopg's executemany rides it and does not sync either.
-        with self._conn.cursor() as cursor:
+        with self._draining(), self._conn.cursor() as cursor:
             cursor.executemany(sql_text.replace("?", "%s"), seq)
         self._pending = self._pipeline is not None
 
@@ -87,12 +86,45 @@ class _PostgresRunner:
 
     def flush(self) -> None:
         """Wait for every statement sent: raises the first one's error, if any failed."""
-        self._sync(sent=self._pending)
-
-    def _sync(self, *, sent: bool) -> None:
-        if self._pipeline is not None and sent:
+        if self._pipeline is not None and self._pending:
+            with self._draining():
+                self._pipeline.sync()
             self._pending = False
-            self._pipeline.sync()
+
+    def _execute(
+        self, sql_text: str, params: Sequence[object], *, wait: bool
+    ) -> psycopg.Cursor[Row]:
+        if self._pipeline is None:
+            return self._conn.execute(sql_text.replace("?", "%s"), params)
+        with self._draining():
+            cursor = self._conn.execute(sql_text.replace("?", "%s"), params)
+            if wait:
+                self._pipeline.sync()
+        self._pending = not wait
+        return cursor
+
+    @contextmanager
+    def _draining(self) -> Iterator[None]:
+        """On an error in the pipeline, sync until it answers cleanly, then raise it.
+
+        psycopg raises a failed statement's error as soon as it reads it, maybe while
+        sending a later statement, before any sync; the server skips every statement
+        up to the next sync (they answer "pipeline aborted").  Drained, the pipeline
+        takes statements again: the transaction (failed) rolls back, or back to a
+        savepoint, and a later sync does not raise that aftermath instead of the error.
+        """
+        try:
+            yield
+        except Exception:
+            self._pending = False
+            pipeline = self._pipeline
+            for _ in range(_DRAIN_TRIES):
+                if pipeline is None or self._conn.broken or self._conn.closed:
+                    break
+                with suppress(Exception):  # "pipeline aborted": the error's aftermath
+                    pipeline.sync()
+                    break
+            raise
 
 
 class PostgresStore(SQLStore):
