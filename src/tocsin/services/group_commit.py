@@ -96,9 +96,13 @@ class GroupCommit:
             with self._store.transaction() as tx:
                 for index, job in enumerate(group):
                     name = f"intake_{index}"
-                    tx.runner.run(f"SAVEPOINT {name}")
+                    tx.runner.send(f"SAVEPOINT {name}")
                     try:
                         job.value = job.work(tx)
+                        # run() waits for every statement sent before it (a PostgreSQL
+                        # write transaction pipelines them): one of this job's that
+                        # failed fails here, inside the try, so it is this job's error.
+                        tx.runner.run(f"RELEASE SAVEPOINT {name}")
                     except Exception as exc:
                         # A full disk seen inside the savepoint is still a full disk to
                         # this caller (the store translates only what leaves the
@@ -106,7 +110,7 @@ class GroupCommit:
                         # ROLLBACK TO fails and the round fails as a whole, below.
                         tx.runner.run(f"ROLLBACK TO SAVEPOINT {name}")
                         job.error = as_storage_error(exc)
-                    tx.runner.run(f"RELEASE SAVEPOINT {name}")
+                        tx.runner.send(f"RELEASE SAVEPOINT {name}")
         except BaseException as exc:  # the transaction failed: nothing of this round is stored
             for job in group:
                 if job.error is None:

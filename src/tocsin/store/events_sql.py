@@ -177,9 +177,9 @@ class EventSQL:
         return [_stored_event(r) for r in rows]
 
     def close(self, event_ids: Sequence[str]) -> None:
-        """Mark raises as cleared."""
+        """Mark raises as cleared (sent: on PostgreSQL, not waited for)."""
         if event_ids:
-            self.runner.run(
+            self.runner.send(
                 f"UPDATE event SET is_open = 0 WHERE id IN ({_marks(len(event_ids))})",
                 tuple(event_ids),
             )
@@ -187,8 +187,8 @@ class EventSQL:
     def insert_event(
         self, event: Event, *, fingerprint: str, is_open: bool, received_at: float
     ) -> None:
-        """Store an accepted event."""
-        self.runner.run(
+        """Store an accepted event (sent: a duplicate id fails at the next sync, or commit)."""
+        self.runner.send(
             f"INSERT INTO event ({_EVENT_COLUMNS}) VALUES ({_marks(17)})",
             _event_params(event, fingerprint=fingerprint, is_open=is_open, received_at=received_at),
         )
@@ -301,8 +301,8 @@ class EventSQL:
         return int(rows[0][0]) if rows else 0
 
     def add_to_count(self, group_id: str, category: Category, hour: int, n: int = 1) -> None:
-        """Count ``n`` more notifications for (group, category) in ``hour``."""
-        self.runner.run(
+        """Count ``n`` more notifications for (group, category) in ``hour`` (sent)."""
+        self.runner.send(
             "INSERT INTO hourly_count (group_id, category, hour, sent) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (group_id, category, hour) DO UPDATE "
             "SET sent = hourly_count.sent + excluded.sent",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, ClassVar
 
 from tocsin.errors import MissingExtra
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresStore", "migration_lock_key"]
 
+_DRAIN_TRIES = 4  # syncs after an error: the first may stop at the error, the next drains
+
 
 def migration_lock_key(schema: str) -> int:
     """The advisory lock key of migrations in ``schema`` (a signed 64-bit number).
@@ -42,28 +44,87 @@ def migration_lock_key(schema: str) -> int:
 
 
 class _PostgresRunner:
-    """Runs the shared outbox SQL on a psycopg connection (``?`` becomes ``%s``)."""
+    """Runs the shared outbox SQL on a psycopg connection (``?`` becomes ``%s``).
 
-    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+    In a write transaction the connection is in pipeline mode (``pipeline``): statements
+    go to the server without waiting for each answer.  :meth:`rows` and :meth:`run` then
+    sync, so their rows and counts are what they would be without the pipeline, and an
+    error of a statement sent before them is raised there; :meth:`send` and :meth:`many`
+    do not wait, and their errors come later (at a later statement, at the latest
+    before COMMIT: see :meth:`PostgresStore._transaction`).
+    """
+
+    def __init__(self, conn: psycopg.Connection[Row], pipeline: psycopg.Pipeline | None) -> None:
         self._conn = conn
+        self._pipeline = pipeline
+        self._pending = False  # sent and not synced since
 
     def rows(self, sql_text: str, params: Sequence[object] = ()) -> list[Row]:
-        cursor = self._conn.execute(sql_text.replace("?", "%s"), params)
+        cursor = self._execute(sql_text, params, wait=True)
         return cursor.fetchall() if cursor.description is not None else []
 
     def run(self, sql_text: str, params: Sequence[object] = ()) -> int:
-        return self._conn.execute(sql_text.replace("?", "%s"), params).rowcount
+        return self._execute(sql_text, params, wait=True).rowcount
+
+    def send(self, sql_text: str, params: Sequence[object] = ()) -> None:
+        self._execute(sql_text, params, wait=False)
 
     def many(self, sql_text: str, seq: Sequence[Sequence[object]]) -> None:
-        with self._conn.cursor() as cursor:
+        # In a pipeline, psycopg's executemany rides it and does not sync either.
+        with self._draining(), self._conn.cursor() as cursor:
             cursor.executemany(sql_text.replace("?", "%s"), seq)
+        self._pending = self._pipeline is not None
 
     def script(self, sql_text: str) -> None:
         # Without parameters psycopg sends the text as is: several statements, no "?" rewrite.
+        # (Not in a pipeline, whose extended protocol takes one statement at a time: the
+        # migrations' transaction has none.)
         self._conn.execute(sql_text)
 
     def table_exists(self, name: str) -> bool:
         return bool(self.rows("SELECT to_regclass(?) IS NOT NULL", (name,))[0][0])
+
+    def flush(self) -> None:
+        """Wait for every statement sent: raises the first one's error, if any failed."""
+        if self._pipeline is not None and self._pending:
+            with self._draining():
+                self._pipeline.sync()
+            self._pending = False
+
+    def _execute(
+        self, sql_text: str, params: Sequence[object], *, wait: bool
+    ) -> psycopg.Cursor[Row]:
+        if self._pipeline is None:
+            return self._conn.execute(sql_text.replace("?", "%s"), params)
+        with self._draining():
+            cursor = self._conn.execute(sql_text.replace("?", "%s"), params)
+            if wait:
+                self._pipeline.sync()
+        self._pending = not wait
+        return cursor
+
+    @contextmanager
+    def _draining(self) -> Iterator[None]:
+        """On an error in the pipeline, sync until it answers cleanly, then raise it.
+
+        psycopg raises a failed statement's error as soon as it reads it, maybe while
+        sending a later statement, before any sync; the server skips every statement
+        up to the next sync (they answer "pipeline aborted").  Drained, the pipeline
+        takes statements again: the transaction (failed) rolls back, or back to a
+        savepoint, and a later sync does not raise that aftermath instead of the error.
+        """
+        try:
+            yield
+        except Exception:
+            self._pending = False
+            pipeline = self._pipeline
+            for _ in range(_DRAIN_TRIES):
+                if pipeline is None or self._conn.broken or self._conn.closed:
+                    break
+                with suppress(Exception):  # "pipeline aborted": the error's aftermath
+                    pipeline.sync()
+                    break
+            raise
 
 
 class PostgresStore(SQLStore):
@@ -89,6 +150,7 @@ class PostgresStore(SQLStore):
         self.schema = schema
         self._connect_timeout = connect_timeout
         self._lock = threading.RLock()
+        self._pipeline: psycopg.Pipeline | None = None  # while a write transaction is open
         self._conn = self._connect()
         super().__init__(
             Database(self._writing, self._reading),
@@ -122,19 +184,48 @@ class PostgresStore(SQLStore):
         if self._conn.closed or self._conn.broken:
             # The server restarted or the network broke: open a new session.
             self._conn = self._connect()
-        return _PostgresRunner(self._conn)
+        return _PostgresRunner(self._conn, self._pipeline)
 
     @contextmanager
-    def _writing(self) -> Iterator[_PostgresRunner]:
+    def _writing(self, *, pipelined: bool = True) -> Iterator[_PostgresRunner]:
+        """A write transaction, in pipeline mode unless ``pipelined`` is False (issue 11:
+        one round trip per statement was most of the intake's time on PostgreSQL).
+
+        Nested in another (same thread), it is a savepoint in the same pipeline.
+        """
         with self._lock, storage_errors():
-            runner = self._runner()
-            with self._conn.transaction():
+            if self._pipeline is not None or not pipelined:
+                with self._transaction(self._runner()) as runner:
+                    yield runner
+                return
+            self._runner()  # reconnects first if it must
+            try:
+                with self._conn.pipeline() as pipeline:
+                    self._pipeline = pipeline
+                    with self._transaction(self._runner()) as runner:
+                        yield runner
+            finally:
+                self._pipeline = None
+
+    @contextmanager
+    def _transaction(self, runner: _PostgresRunner) -> Iterator[_PostgresRunner]:
+        with self._conn.transaction():
+            try:
                 yield runner
+            finally:
+                # Inside the transaction, so that a statement sent and failed raises here
+                # and rolls it back, as it would have at the statement without the pipeline
+                # (that error came first: it wins over one the block raised after it).
+                # A COMMIT queued with a failed statement before it would be skipped.
+                runner.flush()
 
     @contextmanager
     def migration_transaction(self) -> Iterator[_PostgresRunner]:
-        """A transaction holding this schema's migration lock (until it ends)."""
-        with self._writing() as runner:
+        """A transaction holding this schema's migration lock (until it ends).
+
+        Not pipelined: a migration's script holds several statements in one text.
+        """
+        with self._writing(pipelined=False) as runner:
             schema = runner.rows("SELECT coalesce(current_schema(), '')")[0][0]
             runner.rows("SELECT pg_advisory_xact_lock(?)", (migration_lock_key(str(schema)),))
             yield runner

@@ -19,7 +19,11 @@ Row = tuple[Any, ...]
 
 
 class Runner(Protocol):
-    """Runs SQL written with ``?`` placeholders on one backend connection."""
+    """Runs SQL written with ``?`` placeholders on one backend connection.
+
+    :meth:`rows` and :meth:`run` return their statement's answer, after every statement
+    sent before it; :meth:`send` and :meth:`many` need not wait for theirs.
+    """
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Execute and fetch every row."""
@@ -29,8 +33,17 @@ class Runner(Protocol):
         """Execute; return the number of rows changed."""
         ...
 
+    def send(self, sql: str, params: Sequence[object] = ()) -> None:
+        """Execute a statement whose answer nobody reads, maybe without waiting for it.
+
+        On PostgreSQL a write transaction pipelines it: its error, if it fails, is raised
+        by the next :meth:`rows` or :meth:`run` or at the end of the transaction (which
+        then rolls back), not here.  So send only what no one catches an error of.
+        """
+        ...
+
     def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
-        """Execute once per parameter set."""
+        """Execute once per parameter set (like :meth:`send`, maybe without waiting)."""
         ...
 
 

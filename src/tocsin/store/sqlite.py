@@ -60,6 +60,9 @@ class _SQLiteRunner:
     def run(self, sql: str, params: Sequence[object] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
 
+    def send(self, sql: str, params: Sequence[object] = ()) -> None:
+        self._conn.execute(sql, params)
+
     def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
         self._conn.executemany(sql, seq)
 

@@ -1,0 +1,203 @@
+"""A write transaction on PostgreSQL is pipelined (issue 11); its callers must not notice.
+
+- ``rows()`` and ``run()`` answer as they do outside a pipeline (rows, row counts);
+- a statement sent without waiting (``send()``, ``many()``) that fails still fails the
+  transaction, with the error its ``run()`` raised, and leaves nothing stored;
+- in a group commit, such a statement is the error of its own request alone.
+
+Each test runs on both backends: SQLite shows what "as before" means.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from store_support import PG_URL, unique_schema
+
+from tocsin.model import Category, Event, Severity, State
+from tocsin.services.group_commit import GroupCommit
+from tocsin.store import AnyStore, EventSQL, PostgresStore, SQLiteStore
+from tocsin.store.outbox_sql import SQLTransaction
+
+DUPLICATE = {"sqlite": sqlite3.IntegrityError, "postgres": psycopg.errors.UniqueViolation}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnyStore]:
+    if request.param == "sqlite":
+        lite = SQLiteStore(tmp_path / "tocsin.db")
+        yield lite
+        lite.close()
+        return
+    pg = PostgresStore(PG_URL, schema=unique_schema())
+    try:
+        yield pg
+    finally:
+        pg.drop_schema()
+        pg.close()
+
+
+def _event(event_id: str = "01EVENT", client_id: str | None = None) -> Event:
+    return Event(
+        id=event_id,
+        group_id="office",
+        device="D1",
+        sensor="smoke",
+        category=Category.FIRE,
+        severity=Severity.ALARM,
+        state=State.RAISED,
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        client_event_id=client_id,
+    )
+
+
+def _insert(sql: EventSQL, event: Event) -> None:
+    sql.insert_event(event, fingerprint="f", is_open=True, received_at=1.0)
+
+
+def _events(store: AnyStore) -> list[str]:
+    with store.site_reading() as site:
+        return [e.event.id for e in EventSQL(site.runner).recent_events(limit=10)]
+
+
+def _pipelined(store: AnyStore) -> bool:
+    return isinstance(store, PostgresStore) and store._pipeline is not None
+
+
+def test_rows_and_run_answer_inside_as_outside(store: AnyStore) -> None:
+    with store.transaction() as tx:
+        for key in ("a", "b", "c"):
+            tx.runner.send("INSERT INTO kv (key, value, updated_at) VALUES (?, 'x', 't')", (key,))
+        # An UPDATE's count includes the rows sent just before it, not yet answered.
+        assert tx.runner.run("UPDATE kv SET value = 'y' WHERE value = 'x'") == 3
+        assert tx.runner.run("DELETE FROM kv WHERE key = 'nothing'") == 0
+        assert tx.runner.rows("SELECT key, value FROM kv ORDER BY key") == [
+            ("a", "y"),
+            ("b", "y"),
+            ("c", "y"),
+        ]
+        assert tx.runner.rows("UPDATE kv SET value = 'z' WHERE key = 'a'") == []  # no rows
+        returned = tx.runner.rows("UPDATE kv SET value = 'w' WHERE key <> 'a' RETURNING key")
+        assert sorted(returned) == [("b",), ("c",)]
+        tx.runner.many(
+            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, 't')", [("d", "1"), ("e", "2")]
+        )
+        # A read on the same thread, inside the write, sees the writes sent before it.
+        assert store.get_value("e") == "2"
+        assert store.get_values(["a", "d"]) == {"a": "z", "d": "1"}
+        pipelined = _pipelined(store)
+    assert pipelined is isinstance(store, PostgresStore)  # the test did meet a pipeline
+    # Outside any write transaction, the same answers.
+    with store.transaction() as tx:
+        assert tx.runner.run("UPDATE kv SET value = 'v' WHERE key IN ('a', 'b', 'q')") == 2
+    assert store.get_values(["a", "b", "c"]) == {"a": "v", "b": "v", "c": "w"}
+
+
+@pytest.mark.parametrize("then", ["commit", "rows", "raise"])
+def test_a_sent_statement_that_fails_rolls_everything_back(store: AnyStore, then: str) -> None:
+    """The duplicate's error is raised (at a later read, or before the commit) as the
+    same error type ``run()`` raises at once, and nothing of the transaction stays."""
+    with store.transaction() as tx:
+        _insert(EventSQL(tx.runner), _event("01FIRST"))
+    with pytest.raises(DUPLICATE[store.dialect]), store.transaction() as tx:
+        tx.runner.run(  # the statement the intake sends, failing where it runs
+            "INSERT INTO event (id, group_id, device, sensor, category, severity, state, "
+            "occurred_at, received_at) SELECT id, group_id, device, sensor, category, "
+            "severity, state, occurred_at, received_at FROM event WHERE id = '01FIRST'"
+        )
+
+    def attempt() -> None:
+        with store.transaction() as tx:
+            tx.put_value("half", "written")
+            sql = EventSQL(tx.runner)
+            _insert(sql, _event("01SECOND"))
+            _insert(sql, _event("01FIRST"))  # the same id again: sent, not waited for
+            sql.add_to_count("office", Category.FIRE, 7)
+            if then == "rows":
+                tx.runner.rows("SELECT 1")
+                pytest.fail("the read after the failed statement must raise its error")
+            if then == "raise":  # an error after the failed statement: the statement's
+                raise ValueError("later")  # wins, as when it was raised at once
+
+    with pytest.raises(DUPLICATE[store.dialect]) as raised:
+        attempt()
+    assert type(raised.value) is DUPLICATE[store.dialect]
+    assert store.get_value("half") is None
+    assert _events(store) == ["01FIRST"]
+    with store.site_reading() as site:
+        assert EventSQL(site.runner).hour_count("office", Category.FIRE, 7) == 0
+    # The connection is ready for the next transaction.
+    with store.transaction() as tx:
+        _insert(EventSQL(tx.runner), _event("01THIRD"))
+    assert sorted(_events(store)) == ["01FIRST", "01THIRD"]
+
+
+def test_a_sent_statement_that_fails_in_a_shared_round_fails_its_request_alone(
+    store: AnyStore,
+) -> None:
+    commits = GroupCommit(store)
+    with store.transaction() as tx:
+        _insert(EventSQL(tx.runner), _event("01TAKEN"))
+    first_inside = threading.Event()
+    release = threading.Event()
+
+    def work(index: int) -> object:
+        def run(tx: SQLTransaction) -> int:
+            if index == 0:
+                first_inside.set()
+                assert release.wait(10)
+            tx.put_value(f"k{index}", "v")
+            event_id = "01TAKEN" if index == 2 else f"01E{index}"
+            _insert(EventSQL(tx.runner), _event(event_id))  # job 2's fails, unseen here
+            return index
+
+        return run
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(commits.run, work(0))
+        assert first_inside.wait(10)
+        rest = [pool.submit(commits.run, work(i)) for i in range(1, 4)]
+        while len(commits._waiting) < 3:  # they queue behind the running round
+            threading.Event().wait(0.01)
+        release.set()
+        assert first.result(10) == 0
+        assert rest[0].result(10) == 1
+        with pytest.raises(DUPLICATE[store.dialect]):
+            rest[1].result(10)
+        assert rest[2].result(10) == 3
+    stored = {i for i in range(4) if store.get_value(f"k{i}") == "v"}
+    assert stored == {0, 1, 3}
+    assert sorted(_events(store)) == ["01E0", "01E1", "01E3", "01TAKEN"]
+
+
+def test_an_error_read_while_sending_leaves_the_transaction_able_to_go_on(
+    store: AnyStore,
+) -> None:
+    """psycopg may read a failed statement's error while sending a later one (the server
+    sends errors at once): raised there, it must not turn the next statements into
+    "pipeline aborted" — rolling back to a savepoint (the group commit's rescue) works."""
+    with store.transaction() as tx:
+        _insert(EventSQL(tx.runner), _event("01TAKEN"))
+    with store.transaction() as tx:
+        tx.runner.send("SAVEPOINT attempt")
+        sql = EventSQL(tx.runner)
+        with pytest.raises(DUPLICATE[store.dialect]):  # noqa: PT012 (where it comes varies)
+            _insert(sql, _event("01TAKEN"))
+            time.sleep(0.2)  # the error is in the socket now
+            for n in range(3):
+                sql.add_to_count("office", Category.FIRE, n)
+            tx.runner.run("RELEASE SAVEPOINT attempt")
+        tx.runner.run("ROLLBACK TO SAVEPOINT attempt")
+        tx.runner.send("RELEASE SAVEPOINT attempt")
+        tx.put_value("after", "stored")
+        _insert(sql, _event("01AFTER"))
+    assert store.get_value("after") == "stored"
+    assert sorted(_events(store)) == ["01AFTER", "01TAKEN"]
