@@ -282,3 +282,25 @@ def test_two_workers_on_postgresql_fire_each_step_once(
         assert all(s.steps_done == 2 for s in states.values())
     finally:
         other.store.close()
+
+
+def test_a_request_of_many_alarms_reads_the_policies_once(
+    services: Services, clock: Clock
+) -> None:
+    assert services.sites.import_site(_site()).applied
+    services.escalation = _escalation(services, clock)
+    services.escalation.set_policy("site", POLICY)
+    conn = services.store._conn  # type: ignore[attr-defined]
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        accepted = services.events.submit(
+            {"events": [event(device=f"Smoke detector {i}") for i in range(3)]}
+        )
+    finally:
+        conn.set_trace_callback(None)
+    reads = [s for s in statements if "FROM escalation_policy" in s]
+    assert len(reads) == 1, reads
+    # ... and every alarm of the request still has its timers.
+    states = services.escalation.state_of([a.id for a in accepted])
+    assert [states[a.id].steps_total for a in accepted] == [2, 2, 2]

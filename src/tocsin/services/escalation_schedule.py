@@ -6,9 +6,9 @@ import cycle (escalation firing uses the intake's priorities).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from tocsin.escalation import effective_escalation, plan_timers
+from tocsin.escalation import EscalationPolicy, effective_escalation, plan_timers
 from tocsin.model import Event
 from tocsin.routing import GroupTree
 from tocsin.store import EscalationSQL
@@ -18,18 +18,27 @@ __all__ = ["cancel_escalation", "schedule_escalation", "skip_quiet_step"]
 
 
 def schedule_escalation(
-    runner: Runner, event: Event, tree: GroupTree, now: float, *, all_quiet: bool = False
+    runner: Runner,
+    event: Event,
+    tree: GroupTree,
+    now: float,
+    *,
+    all_quiet: bool = False,
+    policies: Mapping[str, EscalationPolicy] | None = None,
 ) -> int:
     """Write the timers of the raised alarm ``event`` (stored in this transaction).
 
     ``all_quiet``: nobody was emailed because everyone routing chose is in quiet
     hours; the first step is then due at once instead of after its minutes.
+    ``policies``: the groups' own policies as read in this transaction (read here if
+    not given: a request of many events reads them once).
     Returns how many; 0 when no policy applies (a warning, a clear, another category).
     """
     if event.cleared or event.group_id not in tree:
         return 0
     sql = EscalationSQL(runner)
-    found = effective_escalation(tree, sql.policies(), event.group_id)
+    own = sql.policies() if policies is None else policies
+    found = effective_escalation(tree, own, event.group_id)
     if found is None:
         return 0
     added = sql.schedule(plan_timers(found[1], event, now))
