@@ -284,9 +284,7 @@ def test_two_workers_on_postgresql_fire_each_step_once(
         other.store.close()
 
 
-def test_a_request_of_many_alarms_reads_the_policies_once(
-    services: Services, clock: Clock
-) -> None:
+def test_a_request_of_many_alarms_reads_the_policies_once(services: Services, clock: Clock) -> None:
     assert services.sites.import_site(_site()).applied
     services.escalation = _escalation(services, clock)
     services.escalation.set_policy("site", POLICY)
