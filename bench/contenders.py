@@ -125,8 +125,17 @@ def run_apprise(target: Target, count: int) -> dict[str, Any]:
 
 # --------------------------------------------------------------------- tocsin
 def run_tocsin(target: Target, count: int, *, database: str = "") -> dict[str, Any]:
-    """Tocsin's outbox and delivery engine: enqueue everything, then deliver it."""
-    return asyncio.run(_run_tocsin(target, count, database))
+    """Tocsin's outbox and delivery engine: enqueue everything, then deliver it.
+
+    On uvloop's event loop, as ``tocsin serve`` and ``tocsin worker`` run the engine
+    (:func:`tocsin.cli.runtime.run_service`); asyncio's own loop where it is missing.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(_run_tocsin(target, count, database))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_run_tocsin(target, count, database))
 
 
 async def _run_tocsin(target: Target, count: int, database: str) -> dict[str, Any]:
