@@ -9,6 +9,8 @@ its module then.  Type checkers see the imports under ``TYPE_CHECKING``.
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -200,18 +202,29 @@ __all__ = [
 ]
 
 
-if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
+def _lazy_exports(
+    package: str, module_of: Mapping[str, str], public: Sequence[str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """PEP 562 ``__getattr__`` and ``__dir__`` for ``package`` (being imported): each
+    public name is imported from its module (``module_of``) on first use, then kept as
+    a plain attribute.  For this package and the subpackages that re-export the same way.
+    """
+    namespace = sys.modules[package].__dict__
 
-    def __getattr__(name: str) -> Any:
-        """A public name, imported from its module on first use (then a plain attribute)."""
-        module = _MODULE_OF.get(name)
+    def attribute(name: str) -> Any:
+        module = module_of.get(name)
         if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
+        namespace[name] = value
         return value
 
+    def names() -> list[str]:
+        return sorted({*namespace, *public})
 
-def __dir__() -> list[str]:
-    """The module's names with the public ones not loaded yet."""
-    return sorted({*globals(), *__all__})
+    return attribute, names
+
+
+# Type checkers see the imports above, and no catch-all.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy_exports(__name__, _MODULE_OF, __all__)

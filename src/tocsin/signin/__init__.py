@@ -18,8 +18,9 @@ package (``sasl``, say) does not import authlib and httpx2 for the others.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tocsin import _lazy_exports
 
 if TYPE_CHECKING:
     from tocsin.signin.device import (
@@ -69,18 +70,6 @@ __all__ = [
     "start_device_sign_in",
 ]
 
-if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
-
-    def __getattr__(name: str) -> Any:
-        """A public name, imported from its module on first use (then a plain attribute)."""
-        module = _MODULE_OF.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    """The module's names with the public ones not loaded yet."""
-    return sorted({*globals(), *__all__})
+# Type checkers see the imports above, and no catch-all.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy_exports(__name__, _MODULE_OF, __all__)

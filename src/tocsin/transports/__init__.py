@@ -7,9 +7,9 @@ does not import aiosmtplib and the OAuth2 sign-in behind it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tocsin import _lazy_exports
 from tocsin.transports.base import (
     DeliveryResult,
     MockTransport,
@@ -41,18 +41,6 @@ __all__ = [
     "accept_all",
 ]
 
-if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all
-
-    def __getattr__(name: str) -> Any:
-        """An SMTP name, imported from its module on first use (then a plain attribute)."""
-        module = _MODULE_OF.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    """The module's names with those not loaded yet."""
-    return sorted({*globals(), *__all__})
+# Type checkers see the imports above, and no catch-all.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy_exports(__name__, _MODULE_OF, __all__)
