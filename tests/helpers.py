@@ -16,13 +16,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from tocsin.services.group_commit import GroupCommit
+    from tocsin.store.outbox_sql import SQLTransaction
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_SMTP_SCRIPTS = REPO / "scripts" / "real-smtp"
@@ -453,3 +461,35 @@ def read_terminal_until(fd: int, wanted: bytes, deadline: float) -> bytes:
             break
         seen += chunk
     return seen
+
+
+def one_shared_round(
+    commits: GroupCommit, job: Callable[[int, SQLTransaction], T], jobs: int
+) -> list[Future[T]]:
+    """``job(index, tx)`` for each index below ``jobs``, through the group commit
+    ``commits``: job 0 runs alone in a first round, held there until every other job
+    waits behind it, so jobs 1 on share the next round.  Their futures, in order, done."""
+    first_inside = threading.Event()
+    release = threading.Event()
+
+    def work(index: int) -> Callable[[SQLTransaction], T]:
+        def run(tx: SQLTransaction) -> T:
+            if index == 0:
+                first_inside.set()
+                assert release.wait(10)
+            return job(index, tx)
+
+        return run
+
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(commits.run, work(0))]
+        assert first_inside.wait(10)
+        futures += [pool.submit(commits.run, work(i)) for i in range(1, jobs)]
+        deadline = time.monotonic() + 10
+        while len(commits._waiting) < jobs - 1:  # they queue behind the running round
+            assert time.monotonic() < deadline, "the jobs did not queue behind the first"
+            time.sleep(0.01)
+        release.set()
+        for future in futures:
+            future.exception(10)  # done, failed or not
+    return futures

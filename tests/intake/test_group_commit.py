@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from intake_support import event, stored_counts
 
+from helpers import one_shared_round
 from tocsin.services.context import Services
 from tocsin.services.group_commit import GroupCommit
 from tocsin.services.inputs import InputRefused
@@ -18,38 +18,18 @@ from tocsin.store.outbox_sql import SQLTransaction
 
 
 def test_waiting_requests_share_one_transaction_and_fail_alone(backend: Services) -> None:
-    commits = GroupCommit(backend.store)
-    first_inside = threading.Event()
-    release = threading.Event()
     seen: dict[int, SQLTransaction] = {}  # the objects, not id(): ids get reused
 
-    def work(index: int) -> Any:
-        def run(tx: SQLTransaction) -> int:
-            if index == 0:
-                first_inside.set()
-                assert release.wait(10)
-            seen[index] = tx
-            tx.put_value(f"k{index}", "v")
-            if index % 3 == 2:
-                raise ValueError(f"job {index} refused")
-            return index
+    def job(index: int, tx: SQLTransaction) -> int:
+        seen[index] = tx
+        tx.put_value(f"k{index}", "v")
+        if index % 3 == 2:
+            raise ValueError(f"job {index} refused")
+        return index
 
-        return run
-
-    with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(commits.run, work(0))
-        assert first_inside.wait(10)
-        rest = [pool.submit(commits.run, work(i)) for i in range(1, 8)]
-        while len(commits._waiting) < 7:  # the others queue behind the running round
-            threading.Event().wait(0.01)
-        release.set()
-        assert first.result(10) == 0
-        outcomes: list[object] = []
-        for future in rest:
-            try:
-                outcomes.append(future.result(10))
-            except ValueError as exc:
-                outcomes.append(str(exc))
+    first, *rest = one_shared_round(GroupCommit(backend.store), job, 8)
+    assert first.result() == 0
+    outcomes = [f.result() if f.exception() is None else str(f.exception()) for f in rest]
     assert outcomes == [1, "job 2 refused", 3, 4, "job 5 refused", 6, 7]
     assert all(seen[i] is seen[1] for i in range(1, 8))  # one shared round after the first
     assert seen[0] is not seen[1]

@@ -11,10 +11,8 @@ Each test runs on both backends: SQLite shows what "as before" means.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import psycopg
 import pytest
 from store_support import PG_URL, unique_schema
 
+from helpers import one_shared_round
 from tocsin.model import Category, Event, Severity, State
 from tocsin.services.group_commit import GroupCommit
 from tocsin.store import AnyStore, EventSQL, PostgresStore, SQLiteStore
@@ -143,36 +142,19 @@ def test_a_sent_statement_that_fails_rolls_everything_back(store: AnyStore, then
 def test_a_sent_statement_that_fails_in_a_shared_round_fails_its_request_alone(
     store: AnyStore,
 ) -> None:
-    commits = GroupCommit(store)
     with store.transaction() as tx:
         _insert(EventSQL(tx.runner), _event("01TAKEN"))
-    first_inside = threading.Event()
-    release = threading.Event()
 
-    def work(index: int) -> object:
-        def run(tx: SQLTransaction) -> int:
-            if index == 0:
-                first_inside.set()
-                assert release.wait(10)
-            tx.put_value(f"k{index}", "v")
-            event_id = "01TAKEN" if index == 2 else f"01E{index}"
-            _insert(EventSQL(tx.runner), _event(event_id))  # job 2's fails, unseen here
-            return index
+    def job(index: int, tx: SQLTransaction) -> int:
+        tx.put_value(f"k{index}", "v")
+        event_id = "01TAKEN" if index == 2 else f"01E{index}"
+        _insert(EventSQL(tx.runner), _event(event_id))  # job 2's fails, unseen here
+        return index
 
-        return run
-
-    with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(commits.run, work(0))
-        assert first_inside.wait(10)
-        rest = [pool.submit(commits.run, work(i)) for i in range(1, 4)]
-        while len(commits._waiting) < 3:  # they queue behind the running round
-            threading.Event().wait(0.01)
-        release.set()
-        assert first.result(10) == 0
-        assert rest[0].result(10) == 1
-        with pytest.raises(DUPLICATE[store.dialect]):
-            rest[1].result(10)
-        assert rest[2].result(10) == 3
+    futures = one_shared_round(GroupCommit(store), job, 4)
+    assert [futures[i].result() for i in (0, 1, 3)] == [0, 1, 3]
+    with pytest.raises(DUPLICATE[store.dialect]):
+        futures[2].result()
     stored = {i for i in range(4) if store.get_value(f"k{i}") == "v"}
     assert stored == {0, 1, 3}
     assert sorted(_events(store)) == ["01E0", "01E1", "01E3", "01TAKEN"]
