@@ -216,15 +216,15 @@ class EventsService:
             if sender is None:
                 return 0
             view = self._sites.view()
-            kinds: dict[tuple[str, str], User] = {}
+            kinds: dict[tuple[str, str], tuple[User, str]] = {}  # a user and a group of theirs
             for user in view.users:
                 groups = sorted(g for g in user.group_ids if g in view.tree)
                 if user.enabled and groups and len(kinds) < most:
-                    kinds.setdefault((str(user.language), user.time_zone), user)
-            for user in kinds.values():
+                    kinds.setdefault((str(user.language), user.time_zone), (user, groups[0]))
+            for user, group_id in kinds.values():
                 event = Event(
                     id=new_id(),
-                    group_id=sorted(g for g in user.group_ids if g in view.tree)[0],
+                    group_id=group_id,
                     device="Tocsin",
                     sensor="warm-up",
                     category=Category.FIRE,
