@@ -108,6 +108,39 @@ def test_verdicts_for_each_kind_of_answer() -> None:
     assert "given up after 1 attempts" in late.updates[2].error
 
 
+def test_verdicts_name_the_link_and_a_send_that_went_out_draws_no_jitter() -> None:
+    policy = RetryPolicy()
+    email = _claimed("a@example.net", "b@example.net")
+    result = DeliveryResult(
+        (
+            RecipientResult("a@example.net", Outcome.ACCEPTED, code=250, server_message="ok"),
+            RecipientResult("b@example.net", Outcome.TEMPORARY, Reason.RECIPIENT_DEFERRED,
+                            Step.RCPT_TO, 451, "later"),
+        ),
+        "250 ok",
+    )  # fmt: skip
+    outcomes = [
+        judge_result(email, result, now=0, policy=policy, link="backup-1"),
+        judge_error(email, ConnectFailed("gone", step=Step.DATA, reason=Reason.DISCONNECTED),
+                    now=0, policy=policy, link="backup-1"),
+        judge_error(email, AuthFailed("no", step=Step.AUTH, reason=Reason.AUTH_FAILED),
+                    now=0, policy=policy, link="backup-1"),
+        judge_error(email, MessageRejected("no", step=Step.DATA, reason=Reason.MESSAGE_REJECTED),
+                    now=0, policy=policy, link="backup-1"),
+    ]  # fmt: skip
+    assert {u.link for verdict in outcomes for u in verdict.updates} == {"backup-1"}
+    # All accepted: the random retry factor is not drawn (one per send, only for retries).
+    rng = random.Random(7)
+    before = rng.getstate()
+    accepted = DeliveryResult(
+        tuple(RecipientResult(r, Outcome.ACCEPTED, code=250) for r in ("a@example.net",)), "250"
+    )
+    judge_result(_claimed("a@example.net"), accepted, now=0, policy=policy, rng=rng)
+    assert rng.getstate() == before
+    judge_result(email, result, now=0, policy=policy, rng=rng)  # b is retried: one draw
+    assert rng.getstate() != before
+
+
 def test_verdicts_for_errors() -> None:
     policy = RetryPolicy()
     email = _claimed("a@example.net", "b@example.net")

@@ -27,7 +27,6 @@ Store calls are blocking; they run one at a time on the engine's own thread.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -411,12 +410,15 @@ class DeliveryEngine:
         whose links move on instead) on a configuration problem."""
         opts, now = self.options, self._clock()
         if isinstance(outcome, Exception):
-            verdict = judge_error(email, outcome, now=now, policy=opts.retry, rng=self._rng)
+            verdict = judge_error(
+                email, outcome, now=now, policy=opts.retry, rng=self._rng, link=link
+            )
             if not isinstance(outcome, ConfigurationProblem):
                 log.warning("email %s: %s", email.message_id, verdict.updates[0].error)
         else:
-            verdict = judge_result(email, outcome, now=now, policy=opts.retry, rng=self._rng)
-        verdict.updates = [dataclasses.replace(u, link=link) for u in verdict.updates]
+            verdict = judge_result(
+                email, outcome, now=now, policy=opts.retry, rng=self._rng, link=link
+            )
         self._last_work = time.monotonic()
         if not chain and verdict.pause is not None and self._gate.pause(verdict.pause):
             self._transports.retire()

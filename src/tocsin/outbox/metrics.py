@@ -97,6 +97,14 @@ class OutboxMetrics:
         )
         if store is not None:
             self.registry.register(_QueueCollector(store, clock))
+        self._carried: dict[str, Counter] = {}  # link → its child of link_sent
+
+    def _sent_by(self, link: str) -> Counter:
+        """``link_sent`` for ``link``, looked up once: every email that goes out counts."""
+        child = self._carried.get(link)
+        if child is None:
+            child = self._carried[link] = self.link_sent.labels(link)
+        return child
 
     def observe(self, updates: Sequence[DeliveryUpdate], elapsed: float) -> None:
         """Count one send's outcomes (overall and per failover link) and its time."""
@@ -104,7 +112,7 @@ class OutboxMetrics:
         for update in updates:
             if update.status is Status.SENT:
                 self.sent.inc()
-                self.link_sent.labels(update.link).inc()
+                self._sent_by(update.link).inc()
             else:
                 outcome = update.status.value if update.spent else "paused"
                 self.failures.labels(outcome, update.reason or "unknown").inc()

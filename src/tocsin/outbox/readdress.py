@@ -15,6 +15,7 @@ the current one, in the envelope and the ``From`` header; every other byte is ke
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from email import policy
 from email.headerregistry import Address as HeaderAddress
@@ -47,6 +48,19 @@ def _from_field(address: Address, name: str, smtputf8: bool) -> bytes:
     return head + b"\r\n"
 
 
+@functools.lru_cache(maxsize=16)
+def _sender_form(sender: str, sender_name: str, smtputf8: bool) -> tuple[Address, bool, str]:
+    """The sender's address, whether its mail needs SMTPUTF8, and its envelope form.
+
+    Every delivery comes here with the same sender and name, so the answer is kept
+    (issue 11); invalid ones raise ``ValueError`` again at every call, as before.
+    """
+    address = parse_known_address(sender)
+    check_header_text(sender_name, what="The sender name")
+    smtputf8 = smtputf8 or address.needs_smtputf8
+    return address, smtputf8, _wire_form(address, smtputf8)
+
+
 def readdress(mail: Mail, sender: str, sender_name: str) -> Mail:
     """``mail`` sent by ``sender`` (named ``sender_name``): the envelope sender and the
     ``From`` header replaced, every other byte kept; ``mail`` itself when its envelope
@@ -55,11 +69,7 @@ def readdress(mail: Mail, sender: str, sender_name: str) -> Mail:
     Raises ``ValueError`` for an invalid ``sender`` or ``sender_name``, or for a message
     without exactly one ``From`` header (Tocsin renders none such).
     """
-    # Every delivery comes here with the same sender: its parse is kept (issue 11).
-    address = parse_known_address(sender)
-    check_header_text(sender_name, what="The sender name")
-    smtputf8 = mail.smtputf8 or address.needs_smtputf8
-    wire = _wire_form(address, smtputf8)
+    address, smtputf8, wire = _sender_form(sender, sender_name, mail.smtputf8)
     if wire.casefold() == mail.sender.casefold():
         return mail
     head, sep, body = mail.content.partition(_END_OF_HEADERS)

@@ -36,28 +36,44 @@ class Verdict:
         return [u for u in self.updates if u.status is not Status.SENT]
 
 
+class _Spread:
+    """The send's one random retry factor (:meth:`RetryPolicy.spread`), drawn when a
+    retry first needs it: a send that went out spends no random number."""
+
+    __slots__ = ("_policy", "_rng", "_value")
+
+    def __init__(self, policy: RetryPolicy, rng: random.Random | None) -> None:
+        self._policy, self._rng, self._value = policy, rng, -1.0
+
+    def __call__(self) -> float:
+        if self._value < 0:
+            self._value = self._policy.spread(self._rng)
+        return self._value
+
+
 def _temporary(
     d: ClaimedDelivery,
     *,
     now: float,
     policy: RetryPolicy,
-    spread: float,
+    spread: _Spread,
     step: str,
     reason: str,
     error: str,
     code: int | None,
+    link: str,
 ) -> DeliveryUpdate:
     later = policy.next_attempt(
-        attempts=d.attempts + 1, queued_at=d.queued_at, now=now, spread=spread
+        attempts=d.attempts + 1, queued_at=d.queued_at, now=now, spread=spread()
     )
     if later is None:
         hours = policy.max_age / 3600
         error = f"{error} — given up after {d.attempts + 1} attempts in {hours:g} h"
-        return DeliveryUpdate(d.id, Status.DEAD, None, True, step, reason, error, code)
-    return DeliveryUpdate(d.id, Status.QUEUED, later, True, step, reason, error, code)
+        return DeliveryUpdate(d.id, Status.DEAD, None, True, step, reason, error, code, link=link)
+    return DeliveryUpdate(d.id, Status.QUEUED, later, True, step, reason, error, code, link=link)
 
 
-def _held(d: ClaimedDelivery, error: DeliveryError, now: float) -> DeliveryUpdate:
+def _held(d: ClaimedDelivery, error: DeliveryError, now: float, link: str) -> DeliveryUpdate:
     """Back to the queue, due now, no attempt spent: the settings were at fault."""
     return DeliveryUpdate(
         d.id,
@@ -68,6 +84,7 @@ def _held(d: ClaimedDelivery, error: DeliveryError, now: float) -> DeliveryUpdat
         error.reason.value,
         str(error),
         error.code,
+        link=link,
     )
 
 
@@ -84,10 +101,12 @@ def judge_result(
     now: float,
     policy: RetryPolicy,
     rng: random.Random | None = None,
+    link: str = "",
 ) -> Verdict:
-    """The verdict for a send that returned per-recipient outcomes."""
+    """The verdict for a send that returned per-recipient outcomes, carried by the
+    failover chain's ``link``."""
     verdict = Verdict()
-    spread = policy.spread(rng)
+    spread = _Spread(policy, rng)
     for d in email.deliveries:
         try:
             r = result.for_recipient(d.recipient)
@@ -105,6 +124,7 @@ def judge_result(
                     code=r.code,
                     server_reply=reply,
                     tracking_id=result.tracking_id,
+                    link=link,
                 )
             )
         elif r.reason is Reason.AUTH_REQUIRED:
@@ -117,11 +137,19 @@ def judge_result(
                 server_message=r.server_message,
             )
             verdict.pause = verdict.pause or problem
-            verdict.updates.append(_held(d, problem, now))
+            verdict.updates.append(_held(d, problem, now, link))
         elif r.outcome is Outcome.PERMANENT:
             verdict.updates.append(
                 DeliveryUpdate(
-                    d.id, Status.FAILED, None, True, step, reason, _recipient_text(r), r.code
+                    d.id,
+                    Status.FAILED,
+                    None,
+                    True,
+                    step,
+                    reason,
+                    _recipient_text(r),
+                    r.code,
+                    link=link,
                 )
             )
         else:
@@ -135,6 +163,7 @@ def judge_result(
                     reason=reason,
                     error=_recipient_text(r),
                     code=r.code,
+                    link=link,
                 )
             )
     return verdict
@@ -147,13 +176,15 @@ def judge_error(
     now: float,
     policy: RetryPolicy,
     rng: random.Random | None = None,
+    link: str = "",
 ) -> Verdict:
-    """The verdict for a send that raised: nothing of it was delivered."""
+    """The verdict for a send that raised (nothing of it was delivered), tried on the
+    failover chain's ``link``."""
     verdict = Verdict()
-    spread = policy.spread(rng)
+    spread = _Spread(policy, rng)
     if isinstance(error, ConfigurationProblem):
         verdict.pause = error
-        verdict.updates = [_held(d, error, now) for d in email.deliveries]
+        verdict.updates = [_held(d, error, now, link) for d in email.deliveries]
         return verdict
     if isinstance(error, DeliveryError):
         step, reason, code, text = error.step.value, error.reason.value, error.code, str(error)
@@ -163,7 +194,7 @@ def judge_error(
     for d in email.deliveries:
         if isinstance(error, DeliveryError) and not error.temporary:
             verdict.updates.append(
-                DeliveryUpdate(d.id, Status.FAILED, None, True, step, reason, text, code)
+                DeliveryUpdate(d.id, Status.FAILED, None, True, step, reason, text, code, link=link)
             )
         else:
             update = _temporary(
@@ -175,6 +206,7 @@ def judge_error(
                 reason=reason,
                 error=text,
                 code=code,
+                link=link,
             )
             verdict.updates.append(_not_before(update, now + _retry_after(error)))
     return verdict
