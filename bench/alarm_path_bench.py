@@ -27,7 +27,8 @@ Shapes (all bounded in count and time):
   counter, a trace callback on every statement, costs CPU of its own, so the pass
   that measures time and CPU runs without it;
 - outbox alone with 4 connections (``bench/outbox_bench.py``'s ``tocsin`` contender)
-  beside ``smtp-source -s4 -d`` to the same kind of sink.
+  beside ``smtp-source -s4 -d`` to the same kind of sink, and the SMTP transport alone
+  (its ``tocsin-transport`` contender: the same emails from memory, no outbox).
 
 In the same run, the Alertmanager anchor (``AMB_ONLY=L1,T1 AMB_RUNS=1`` of
 ``../shared/anchors/alertmanager/run.sh``; ``--am-runs`` for more), then the issue's
@@ -427,10 +428,15 @@ def run_outbox_vs_source(count: int) -> dict[str, Any]:
         size = len(alarm(0).content)
         load = os.getloadavg()[0]
         source = outbox_bench.smtp_source(port, count, 4, size)
-        tocsin = outbox_bench.contender("tocsin", Target("127.0.0.1", port, connections=4), count)
+        target = Target("127.0.0.1", port, connections=4)
+        tocsin = outbox_bench.contender("tocsin", target, count)
+        wire = outbox_bench.contender("tocsin-transport", target, count)
     return {
         "source_rate": count / source["elapsed"],
         "outbox_rate": count / tocsin["elapsed"],
+        "outbox_cpu_us": tocsin["cpu"] / count * 1e6,
+        "transport_rate": count / wire["elapsed"],
+        "transport_cpu_us": wire["cpu"] / count * 1e6,
         "load": load,
     }
 
@@ -516,6 +522,14 @@ def table(
             f"emails/s vs {ob['source_rate']:.0f} | – | {share:.0%} "
             f"| ≥ 50 %: {verdict(share >= GOALS['outbox_share'])} | {ob['load']:.2f} |"
         )
+        if "transport_rate" in ob:  # where the outbox's time goes: the wire, or the rest
+            lines.append(
+                f"| the same emails through the SMTP transport alone (no outbox), vs "
+                f"`smtp-source` | {ob['transport_rate']:.0f} emails/s, CPU "
+                f"{ob['transport_cpu_us']:.0f} µs an email (the outbox "
+                f"{ob['outbox_cpu_us']:.0f}) | – | "
+                f"{ob['transport_rate'] / ob['source_rate']:.0%} | – | – |"
+            )
     if t.get("sweep"):
         lines += [
             "",

@@ -189,9 +189,75 @@ async def _run_tocsin(target: Target, count: int, database: str) -> dict[str, An
     return report(elapsed, latencies, cpu, enqueue_s=enqueue_s)
 
 
+# ------------------------------------------------------------ tocsin, wire only
+def run_tocsin_transport(target: Target, count: int) -> dict[str, Any]:
+    """Tocsin's SMTP transport alone: the emails already rendered, in memory, sent in
+    runs of 8 (the engine's ``chain``) by one task per connection, no outbox.
+
+    Beside ``tocsin`` it splits the outbox's time: what is left is the engine's own
+    work (claims, verdicts, their commits), not the wire.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(_run_tocsin_transport(target, count))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_run_tocsin_transport(target, count))
+
+
+async def _run_tocsin_transport(target: Target, count: int) -> dict[str, Any]:
+    from tocsin.outbox import EngineOptions
+    from tocsin.secret import Secret
+    from tocsin.settings import EmailSettings, Encryption
+    from tocsin.transports.base import DeliveryResult
+    from tocsin.transports.smtp import SMTPTransport
+
+    settings = EmailSettings(
+        enabled=True,
+        sender_address=SENDER,
+        host="localhost" if target.tls else target.host,
+        port=target.port,
+        encryption=Encryption.STARTTLS if target.tls else Encryption.NONE,
+        ca_file=target.ca_file,
+        username=target.username,
+        password=Secret(target.password) if target.password else None,
+    )
+    chain = EngineOptions().chain
+    mails = [alarm(i) for i in range(count)]
+    runs = [mails[i : i + chain] for i in range(0, count, chain)]
+    runs.reverse()  # popped from the end: in order
+    transport = SMTPTransport(settings, max_connections=target.connections)
+    latencies: list[float] = []
+    refused: list[object] = []
+
+    async def sender() -> None:
+        while runs:
+            run = runs.pop()
+            started = time.perf_counter()
+
+            def heard(_index: int, outcome: DeliveryResult | Exception) -> None:
+                nonlocal started
+                finished = time.perf_counter()
+                latencies.append(finished - started)
+                started = finished
+                if not isinstance(outcome, DeliveryResult) or not outcome.all_accepted:
+                    refused.append(outcome)
+
+            await transport.send_many(run, heard)
+
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(target.connections)))
+    elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    await transport.aclose()
+    if refused or len(latencies) != count:
+        raise RuntimeError(f"{len(refused)} of {count} not accepted: {refused[:1]}")
+    return report(elapsed, latencies, cpu)
+
+
 RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "smtplib-per-email": lambda t, n, **_: run_smtplib(t, n, reuse=False),
     "smtplib-reuse": lambda t, n, **_: run_smtplib(t, n, reuse=True),
     "apprise": lambda t, n, **_: run_apprise(t, n),
     "tocsin": lambda t, n, **kw: run_tocsin(t, n, **kw),
+    "tocsin-transport": lambda t, n, **_: run_tocsin_transport(t, n),
 }
