@@ -140,6 +140,7 @@ def run_tocsin(target: Target, count: int, *, database: str = "") -> dict[str, A
 
 async def _run_tocsin(target: Target, count: int, database: str) -> dict[str, Any]:
     from tocsin.outbox import DeliveryEngine, EngineOptions, NewEmail, Priority, Status
+    from tocsin.outbox.metrics import OutboxMetrics
     from tocsin.secret import Secret
     from tocsin.settings import EmailSettings, Encryption
     from tocsin.store import open_store
@@ -172,7 +173,11 @@ async def _run_tocsin(target: Target, count: int, database: str) -> dict[str, An
                 done.set()
 
         options = EngineOptions(max_connections=target.connections, poll_interval=0.05)
-        engine = DeliveryEngine(store, lambda: settings, options=options, on_sent=sent)
+        # With its metrics, as `tocsin serve` runs it (they serve /metrics).
+        metrics = OutboxMetrics(store)
+        engine = DeliveryEngine(
+            store, lambda: settings, options=options, on_sent=sent, metrics=metrics
+        )
         stop = asyncio.Event()
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         task = asyncio.create_task(engine.run(stop))
