@@ -15,9 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tocsin.message import Mail, compose
+
+if TYPE_CHECKING:
+    from tocsin.settings import EmailSettings
 
 SENDER = "alarm@example.com"
 RECIPIENT = "ops@example.net"
@@ -124,6 +127,23 @@ def run_apprise(target: Target, count: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------- tocsin
+def tocsin_settings(target: Target) -> EmailSettings:
+    """Tocsin's email settings for ``target``."""
+    from tocsin.secret import Secret
+    from tocsin.settings import EmailSettings, Encryption
+
+    return EmailSettings(
+        enabled=True,
+        sender_address=SENDER,
+        host="localhost" if target.tls else target.host,
+        port=target.port,
+        encryption=Encryption.STARTTLS if target.tls else Encryption.NONE,
+        ca_file=target.ca_file,
+        username=target.username,
+        password=Secret(target.password) if target.password else None,
+    )
+
+
 def run_tocsin(target: Target, count: int, *, database: str = "") -> dict[str, Any]:
     """Tocsin's outbox and delivery engine: enqueue everything, then deliver it.
 
@@ -141,8 +161,6 @@ def run_tocsin(target: Target, count: int, *, database: str = "") -> dict[str, A
 async def _run_tocsin(target: Target, count: int, database: str) -> dict[str, Any]:
     from tocsin.outbox import DeliveryEngine, EngineOptions, NewEmail, Priority, Status
     from tocsin.outbox.metrics import OutboxMetrics
-    from tocsin.secret import Secret
-    from tocsin.settings import EmailSettings, Encryption
     from tocsin.store import open_store
 
     schema = f"tocsin_bench_{int(time.time())}" if database else None
@@ -154,16 +172,7 @@ async def _run_tocsin(target: Target, count: int, database: str) -> dict[str, An
                 for i in range(start, min(count, start + 500)):
                     tx.enqueue(NewEmail.of(alarm(i), Priority.FIRE))
         enqueue_s = time.perf_counter() - enq0
-        settings = EmailSettings(
-            enabled=True,
-            sender_address=SENDER,
-            host="localhost" if target.tls else target.host,
-            port=target.port,
-            encryption=Encryption.STARTTLS if target.tls else Encryption.NONE,
-            ca_file=target.ca_file,
-            username=target.username,
-            password=Secret(target.password) if target.password else None,
-        )
+        settings = tocsin_settings(target)
         latencies: list[float] = []
         done = asyncio.Event()
 
@@ -212,21 +221,10 @@ def run_tocsin_transport(target: Target, count: int) -> dict[str, Any]:
 
 async def _run_tocsin_transport(target: Target, count: int) -> dict[str, Any]:
     from tocsin.outbox import EngineOptions
-    from tocsin.secret import Secret
-    from tocsin.settings import EmailSettings, Encryption
     from tocsin.transports.base import DeliveryResult
     from tocsin.transports.smtp import SMTPTransport
 
-    settings = EmailSettings(
-        enabled=True,
-        sender_address=SENDER,
-        host="localhost" if target.tls else target.host,
-        port=target.port,
-        encryption=Encryption.STARTTLS if target.tls else Encryption.NONE,
-        ca_file=target.ca_file,
-        username=target.username,
-        password=Secret(target.password) if target.password else None,
-    )
+    settings = tocsin_settings(target)
     chain = EngineOptions().chain
     mails = [alarm(i) for i in range(count)]
     runs = [mails[i : i + chain] for i in range(0, count, chain)]
