@@ -11,7 +11,6 @@ enqueue sends them without waiting for the server (:mod:`tocsin.store.id_blocks`
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,7 +29,9 @@ from tocsin.store.outbox_sql import SQLTransaction
 pytestmark = pytest.mark.postgres
 
 OWNER = "engine-test:1"
-TOO_BIG = 2**31  # an INTEGER priority the server refuses: "integer out of range"
+# A lease's end the server refuses ("out of range for type double precision"): the
+# leased deliveries' INSERT, the last statement of an enqueue, fails.
+NEVER = 10**400
 
 
 @pytest.fixture
@@ -72,11 +73,12 @@ class _Lease:
 
     owner = OWNER
 
-    def __init__(self) -> None:
+    def __init__(self, until: float | None = None) -> None:
         self.emails: list[ClaimedEmail] = []
+        self._until = until
 
     def lease(self, deliveries: int, at: float) -> float | None:
-        return at + 60
+        return at + 60 if self._until is None else self._until
 
     def handed(self, email: ClaimedEmail) -> None:
         self.emails.append(email)
@@ -239,14 +241,14 @@ def test_a_block_outlives_a_rolled_back_transaction_and_no_id_comes_twice(
 
 
 def test_a_failing_insert_sent_ahead_still_fails_its_transaction(store: PostgresStore) -> None:
-    """The INSERT is sent without waiting: the enqueue answers, the error comes at the
+    """The INSERTs are sent without waiting: the enqueue answers, the error comes at the
     commit, and nothing of the transaction is stored."""
     answered: list[int] = []
 
     def attempt() -> None:
         with store.transaction() as tx:
             tx.put_value("half", "written")
-            answered.append(tx.enqueue(NewEmail(_mail(1), TOO_BIG, "too urgent")))
+            answered.append(_enqueue(tx, _mail(1), lease=_Lease(until=NEVER)))
 
     with pytest.raises(psycopg.errors.NumericValueOutOfRange):
         attempt()
@@ -263,16 +265,11 @@ def test_a_failing_insert_in_a_shared_round_fails_its_request_alone(
     store: PostgresStore,
 ) -> None:
     answered: dict[int, int] = {}
-    leases = {i: _Lease() for i in range(4)}
+    leases = {i: _Lease(until=NEVER if i == 2 else None) for i in range(4)}
 
     def job(index: int, tx: SQLTransaction) -> int:
         tx.put_value(f"k{index}", "v")
-        tx.handoff = leases[index]
-        try:
-            priority = TOO_BIG if index == 2 else 1
-            email_id = tx.enqueue(NewEmail(_mail(index), priority, "s"), now=time.time())
-        finally:
-            tx.handoff = None
+        email_id = _enqueue(tx, _mail(index), lease=leases[index])
         answered[index] = email_id  # job 2's too: its INSERT fails unseen here
         return email_id
 
