@@ -22,10 +22,11 @@ Shapes (all bounded in count and time):
 - burst: ``--events`` single-recipient events in POSTs of ``--batch`` → emails/s from
   the first POST to the last message at the sink;
 - server CPU per event (user + system of the server process, in each shape);
-- SQL statements per event (SQLite), counted in a separate pass against a server of
-  its own (``--count-samples`` one at a time, a burst of ``--count-events``): the
-  counter, a trace callback on every statement, costs CPU of its own, so the pass
-  that measures time and CPU runs without it;
+- SQL statements per event (SQLite), or round trips to the server per event
+  (PostgreSQL: pipeline syncs and exchanges outside a pipeline, see
+  ``bench/pg_round_trips.py``), counted in a separate pass against a server of its own
+  (``--count-samples`` one at a time, a burst of ``--count-events``): the counter
+  costs CPU of its own, so the pass that measures time and CPU runs without it;
 - outbox alone with 4 connections (``bench/outbox_bench.py``'s ``tocsin`` contender)
   beside ``smtp-source -s4 -d`` to the same kind of sink, and the SMTP transport alone
   (its ``tocsin-transport`` contender: the same emails from memory, no outbox).
@@ -94,10 +95,17 @@ def serve(data: str, port: int, database: str, profile: str, *, count: bool) -> 
 
 
 def _count_statements(services: Any, out: Path) -> None:
-    """SQLite: count the statements the server runs; SIGUSR1 writes the count to ``out``."""
+    """Count the statements the server runs (SQLite) or its round trips to the server
+    (PostgreSQL); SIGUSR1 writes the count to ``out``."""
     conn = getattr(services.store, "_conn", None)
     if conn is None or not hasattr(conn, "set_trace_callback"):
-        return  # PostgreSQL: not counted
+        import pg_round_trips
+
+        read = pg_round_trips.install()
+        if read is None:
+            raise SystemExit("this psycopg cannot be counted: run with --count-samples 0")
+        _dump_on_signal(read, out)
+        return
     count = [0]
     # $TOCSIN_BENCH_SQL_LOG: also write each statement (time, thread, first 160
     # characters) to that file, to see which ones an event costs.
@@ -111,16 +119,20 @@ def _count_statements(services: Any, out: Path) -> None:
             texts.write(f"{time.monotonic():.4f} {threading.current_thread().name} {line}\n")
             texts.flush()
 
+    conn.set_trace_callback(traced)
+    _dump_on_signal(lambda: count[0], out)
+
+
+def _dump_on_signal(read: Any, out: Path) -> None:
     def dump(_signum: int, _frame: object) -> None:
-        out.with_suffix(".tmp").write_text(str(count[0]))
+        out.with_suffix(".tmp").write_text(str(read()))
         out.with_suffix(".tmp").replace(out)
 
-    conn.set_trace_callback(traced)
     signal.signal(signal.SIGUSR1, dump)
 
 
 def statements_now(server: subprocess.Popen[str], data: Path) -> int:
-    """The server's statement count so far (SQLite), or -1."""
+    """The server's statement (SQLite) or round-trip (PostgreSQL) count so far, or -1."""
     out = data / "statements"
     out.unlink(missing_ok=True)
     server.send_signal(signal.SIGUSR1)
@@ -281,8 +293,9 @@ class Harness:
         return float(self.amlib.proc_cpu_s(self.server.pid))
 
     def statements(self) -> int:
-        """The server's statement count so far (a counting server on SQLite), or -1."""
-        if not self.count or self.database or self.server is None:
+        """The server's statement (SQLite) or round-trip (PostgreSQL) count so far, if
+        it counts, or -1."""
+        if not self.count or self.server is None:
             return -1
         return statements_now(self.server, self.work / "data")
 
@@ -401,13 +414,14 @@ def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
     """Latency and burst shapes; the figures.
 
     Two passes, each against its own server: the first measures time and CPU with no
-    instrument in the server; the second (SQLite, skipped by ``--count-samples 0``)
-    counts the statements with a trace callback, which costs CPU of its own (0.2-0.3
-    ms an event) and so would inflate the first pass's figures.
+    instrument in the server; the second (skipped by ``--count-samples 0``) counts the
+    statements with a trace callback (SQLite) or the round trips (PostgreSQL), which
+    costs CPU of its own (0.2-0.3 ms an event on SQLite) and so would inflate the first
+    pass's figures.
     """
     out = _pass(args, amlib, count=False, samples=args.samples, events=args.events)
     out["sql_latency"] = out["sql_burst"] = -1.0
-    if args.database or args.count_samples <= 0:
+    if args.count_samples <= 0:
         return out
     counted = _pass(
         args, amlib, count=True, samples=args.count_samples,
@@ -509,7 +523,9 @@ def table(
     if t.get("sql_latency", -1) >= 0 and t.get("sql_burst", -1) >= 0:
         c = t["counted"]
         lines.append(
-            f"| SQL statements per single-recipient event (server, SQLite; a separate "
+            f"| {'round trips to PostgreSQL' if args.database else 'SQL statements'} per "
+            f"single-recipient event (server, {'PostgreSQL' if args.database else 'SQLite'}; "
+            f"a separate "
             f"counting pass of {args.count_samples} one at a time and {c['burst_seen']} in a "
             f"burst, whose CPU with the counter was {c['cpu_latency_ms']:.2f} ms and "
             f"{c['cpu_burst_ms']:.2f} ms) | one at a time {t['sql_latency']:.1f}, burst "

@@ -35,6 +35,7 @@ from tocsin.outbox.model import (
 )
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, next_check_delay
 from tocsin.store.attempts_sql import history_of, keep_attempts, trim_attempts
+from tocsin.store.id_blocks import insert_sql
 from tocsin.store.runner import Database, Row, Runner
 from tocsin.store.tracking_sql import (
     TRACKING_COLUMNS,
@@ -84,6 +85,12 @@ _RELEASE_SQL = """UPDATE outbox_delivery SET status = 'queued', next_attempt_at 
     lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
     WHERE id = ? AND status = 'sending' AND lease_owner = ?"""
 
+_EMAIL_COLUMNS = "message_id, sender, subject, content, smtputf8, priority, created_at"
+_EMAIL_ROW = "?, ?, ?, ?, ?, ?, ?"
+_LEASED_COLUMNS = """email_id, recipient, status, priority, next_attempt_at, lease_owner,
+    lease_expires_at, queued_at, created_at, updated_at"""
+_LEASED_ROW = "?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?"
+
 
 def _view(row: Row) -> DeliveryView:
     return DeliveryView(
@@ -124,30 +131,21 @@ class SQLTransaction:
 
     def enqueue(self, email: NewEmail, *, now: float | None = None) -> int:
         """Store the email once and a delivery per recipient (queued, or leased to the
-        engine through ``handoff``); return its id."""
+        engine through ``handoff``); return its id.
+
+        Where the backend gives ids ahead (PostgreSQL), nothing here waits for the
+        server: a failed INSERT fails the transaction later (see :class:`Runner`)."""
         mail = email.mail
         if not mail.recipients:
             raise ValueError("an email needs at least one recipient")
         if len(set(mail.recipients)) != len(mail.recipients):
             raise ValueError("a recipient appears twice in the same email")
         at = time.time() if now is None else now
-        rows = self.runner.rows(
-            "INSERT INTO outbox_email (message_id, sender, subject, content, smtputf8, "
-            "priority, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                mail.message_id,
-                mail.sender,
-                email.subject,
-                mail.content,
-                int(mail.smtputf8),
-                email.priority,
-                at,
-            ),
-        )
-        email_id = int(rows[0][0])
+        email_id = self._insert_email(email, at)
         ticket = self.handoff
         until = ticket.lease(len(mail.recipients), at) if ticket is not None else None
         if ticket is None or until is None:
+            # Nobody reads these ids back: the database numbers them, whatever the backend.
             self.runner.many(
                 "INSERT INTO outbox_delivery (email_id, recipient, status, priority, "
                 "next_attempt_at, queued_at, created_at, updated_at) "
@@ -160,24 +158,49 @@ class SQLTransaction:
         ticket.handed(self._leased(email, email_id, at, owner=ticket.owner, until=until))
         return email_id
 
+    def _insert_email(self, email: NewEmail, at: float) -> int:
+        mail = email.mail
+        values = (
+            mail.message_id,
+            mail.sender,
+            email.subject,
+            mail.content,
+            int(mail.smtputf8),
+            email.priority,
+            at,
+        )
+        ids = self.runner.new_ids("outbox_email", 1)
+        if ids is None:
+            sql = insert_sql("outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, 1, ids=False)
+            return int(self.runner.rows(f"{sql} RETURNING id", values)[0][0])
+        self.runner.send(
+            insert_sql("outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, 1, ids=True), (ids[0], *values)
+        )
+        return ids[0]
+
     def _leased(
         self, email: NewEmail, email_id: int, at: float, *, owner: str, until: float
     ) -> ClaimedEmail:
         """Write the deliveries as a claim leaves them (``sending``, leased to ``owner``
         until ``until``, which ``next_attempt_at`` holds too); the email, ready to send."""
         mail = email.mail
-        rows = self.runner.rows(
-            "INSERT INTO outbox_delivery (email_id, recipient, status, priority, "
-            "next_attempt_at, lease_owner, lease_expires_at, queued_at, created_at, "
-            "updated_at) VALUES "
-            + ", ".join(["(?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?)"] * len(mail.recipients))
-            + " RETURNING id, recipient",
-            [
-                value
-                for r in mail.recipients
-                for value in (email_id, r, email.priority, until, owner, until, at, at, at)
-            ],
-        )
+        count = len(mail.recipients)
+        rows = [
+            (email_id, r, email.priority, until, owner, until, at, at, at) for r in mail.recipients
+        ]
+        ids = self.runner.new_ids("outbox_delivery", count)
+        if ids is None:
+            sql = insert_sql("outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, count, ids=False)
+            returned = self.runner.rows(
+                f"{sql} RETURNING id, recipient", [value for row in rows for value in row]
+            )
+            made = sorted((int(r[0]), str(r[1])) for r in returned)
+        else:
+            self.runner.send(
+                insert_sql("outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, count, ids=True),
+                [value for i, row in zip(ids, rows, strict=True) for value in (i, *row)],
+            )
+            made = list(zip(ids, mail.recipients, strict=True))  # ids rise, as RETURNING's did
         return ClaimedEmail(
             email_id=email_id,
             sender=mail.sender,
@@ -185,10 +208,7 @@ class SQLTransaction:
             message_id=mail.message_id,
             smtputf8=mail.smtputf8,
             priority=email.priority,
-            deliveries=tuple(
-                ClaimedDelivery(int(row[0]), str(row[1]), 0, at)
-                for row in sorted(rows, key=lambda r: int(r[0]))
-            ),
+            deliveries=tuple(ClaimedDelivery(i, recipient, 0, at) for i, recipient in made),
         )
 
     def get_value(self, key: str) -> str | None:

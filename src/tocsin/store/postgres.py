@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, ClassVar
 from tocsin.errors import MissingExtra
 from tocsin.store.errors import storage_errors
 from tocsin.store.facade import SQLStore
+from tocsin.store.id_blocks import IdBlocks
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.runner import Database, Row
 
@@ -54,9 +55,12 @@ class _PostgresRunner:
     before COMMIT: see :meth:`PostgresStore._transaction`).
     """
 
-    def __init__(self, conn: psycopg.Connection[Row], pipeline: psycopg.Pipeline | None) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Row], pipeline: psycopg.Pipeline | None, ids: IdBlocks
+    ) -> None:
         self._conn = conn
         self._pipeline = pipeline
+        self._ids = ids
         self._pending = False  # sent and not synced since
 
     def rows(self, sql_text: str, params: Sequence[object] = ()) -> list[Row]:
@@ -74,6 +78,9 @@ class _PostgresRunner:
         with self._draining(), self._conn.cursor() as cursor:
             cursor.executemany(sql_text.replace("?", "%s"), seq)
         self._pending = self._pipeline is not None
+
+    def new_ids(self, table: str, count: int) -> list[int]:
+        return self._ids.take(self, table, count)
 
     def script(self, sql_text: str) -> None:
         # Without parameters psycopg sends the text as is: several statements, no "?" rewrite.
@@ -151,6 +158,7 @@ class PostgresStore(SQLStore):
         self._connect_timeout = connect_timeout
         self._lock = threading.RLock()
         self._pipeline: psycopg.Pipeline | None = None  # while a write transaction is open
+        self._ids = IdBlocks()  # ids taken ahead, so that INSERTs need not answer them
         self._conn = self._connect()
         super().__init__(
             Database(self._writing, self._reading),
@@ -184,7 +192,7 @@ class PostgresStore(SQLStore):
         if self._conn.closed or self._conn.broken:
             # The server restarted or the network broke: open a new session.
             self._conn = self._connect()
-        return _PostgresRunner(self._conn, self._pipeline)
+        return _PostgresRunner(self._conn, self._pipeline, self._ids)
 
     @contextmanager
     def _writing(self, *, pipelined: bool = True) -> Iterator[_PostgresRunner]:

@@ -46,6 +46,20 @@ class Runner(Protocol):
         """Execute once per parameter set (like :meth:`send`, maybe without waiting)."""
         ...
 
+    def new_ids(self, table: str, count: int) -> list[int] | None:
+        """Ids for ``count`` new rows of ``table``, given before the rows are written, or
+        None where the ``INSERT`` should number them itself (and answer them with
+        ``RETURNING``, waiting for the server).
+
+        PostgreSQL gives them (from the column's own sequence, see
+        :mod:`tocsin.store.id_blocks`), so an ``INSERT`` that carries them can be sent
+        without waiting; it must say ``OVERRIDING SYSTEM VALUE`` (the id columns are
+        ``GENERATED ALWAYS AS IDENTITY``; :func:`~tocsin.store.id_blocks.insert_sql`
+        writes it).  SQLite gives None: its statements run in the process, and waiting
+        for one costs nothing.
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Database:
