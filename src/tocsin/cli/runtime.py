@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -40,7 +41,7 @@ from tocsin.services.summaries import (
     run_summaries,
 )
 
-__all__ = ["HTTP_GRACE", "run_service", "serve_forever"]
+__all__ = ["HTTP_GRACE", "run_service", "serve_forever", "settle_startup_heap"]
 
 log = logging.getLogger("tocsin")
 
@@ -118,6 +119,20 @@ def run_service(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
+def settle_startup_heap() -> None:
+    """Collect what start-up left behind, then set the rest (modules, templates, the
+    site, the app) aside from the garbage collector (:func:`gc.freeze`).
+
+    Those objects live as long as the process, yet every full collection walked them
+    all: during a burst of alarms, one such walk every few hundred events.  Frozen,
+    a full collection walks only what was made since.  Collected first, so no garbage
+    of start-up is kept for ever.  (Alarm-path bench, three alternating pairs: a burst
+    of 2,000 events 1,457/1,435/1,524 → 1,568/1,690/1,525 emails/s.)
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def serve_forever(services: Services, *, host: str, port: int) -> None:
     """Serve HTTP, deliver mail, run the minutely summaries and watch the disk until
     SIGTERM / SIGINT."""
@@ -135,6 +150,7 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
         spent = (time.monotonic() - began) * 1000
         log.info("email templates ready (%d sample emails rendered in %.0f ms, none sent)",
                  rendered, spent)  # fmt: skip
+    settle_startup_heap()
     config = uvicorn.Config(
         app,
         host=host,
