@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from store_support import PG_URL, unique_schema
+from store_support import PG_URL, pg_store
 
 from helpers import one_shared_round
 from tocsin.message import Mail, compose
@@ -36,12 +36,8 @@ NEVER = 10**400
 
 @pytest.fixture
 def store() -> Iterator[PostgresStore]:
-    pg = PostgresStore(PG_URL, schema=unique_schema())
-    try:
+    with pg_store() as pg:
         yield pg
-    finally:
-        pg.drop_schema()
-        pg.close()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from store_support import PG_URL, unique_schema
+from store_support import pg_store
 
 from helpers import one_shared_round
 from tocsin.model import Category, Event, Severity, State
@@ -36,12 +36,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnyStore]:
         yield lite
         lite.close()
         return
-    pg = PostgresStore(PG_URL, schema=unique_schema())
-    try:
+    with pg_store() as pg:
         yield pg
-    finally:
-        pg.drop_schema()
-        pg.close()
 
 
 def _event(event_id: str = "01EVENT", client_id: str | None = None) -> Event:
