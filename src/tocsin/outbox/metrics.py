@@ -4,8 +4,8 @@ Each :class:`OutboxMetrics` has a registry of its own (no global state, so tests
 several engines in one process do not collide).  Queue depth and age are read from the
 store when scraped; latency and failures are counted by the engine as it sends, in
 plain numbers (:class:`_SendCounts`) written out as counters and a histogram when
-scraped: ``prometheus_client``'s own ``Counter`` and ``Histogram`` take a lock for every
-increment, which was a sixth of the engine's own CPU an email (issue 11).
+scraped: ``prometheus_client``'s own ``Counter`` and ``Histogram`` take a lock and check
+the metric for every increment, 2.8 µs a send where plain numbers take 0.5 (issue 11).
 """
 
 from __future__ import annotations
