@@ -29,6 +29,7 @@ import pytest
 if TYPE_CHECKING:
     from tocsin.services.group_commit import GroupCommit
     from tocsin.store.outbox_sql import SQLTransaction
+    from tocsin.store.postgres import PostgresStore
 
 T = TypeVar("T")
 
@@ -347,6 +348,24 @@ def start_serve(env: dict[str, str], *args: str) -> Serving:
     return Serving(process, f"http://127.0.0.1:{port}")
 
 
+def _pg_server() -> str:
+    return os.environ.get("TOCSIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def pg_store() -> Iterator[PostgresStore]:
+    """A PostgreSQL store on a fresh schema of its own (migrated), dropped when the block
+    ends.  Fails (never skips) when the server is down."""
+    from tocsin.store.postgres import PostgresStore
+
+    store = PostgresStore(_pg_server(), schema=f"tocsin_{os.getpid()}_{uuid.uuid4().hex[:10]}")
+    try:
+        yield store
+    finally:
+        store.drop_schema()
+        store.close()
+
+
 @contextmanager
 def pg_schema_url() -> Iterator[str]:
     """A URL into a fresh PostgreSQL schema of its own (for processes that take only a
@@ -354,7 +373,7 @@ def pg_schema_url() -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    server = os.environ.get("TOCSIN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    server = _pg_server()
     name = f"tocsin_{os.getpid()}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from outbox_support import PG_URL, unique_schema
 
+from helpers import pg_store as fresh_pg_store
 from tocsin.store import Store, open_store
 from tocsin.store.postgres import PostgresStore
 
@@ -28,12 +28,8 @@ def pg_store() -> Iterator[PostgresStore]:
 
     Fails (never skips) when the server at 127.0.0.1:5432 is down.
     """
-    store = PostgresStore(PG_URL, schema=unique_schema())
-    try:
+    with fresh_pg_store() as store:
         yield store
-    finally:
-        store.drop_schema()
-        store.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -23,7 +23,6 @@ import psycopg
 from psycopg import sql
 
 from tocsin.store.migrations import Component
-from tocsin.store.postgres import PostgresStore
 
 HERE = Path(__file__).resolve().parent
 FIXTURE: dict[str, Any] = json.loads((HERE / "v1" / "v1.json").read_text())
@@ -39,17 +38,6 @@ def unique_schema() -> str:
 def pg_url(schema: str) -> str:
     """A URL whose connections work in ``schema`` (for processes that take only a URL)."""
     return f"{PG_URL}?options=-csearch_path%3D{schema}"
-
-
-@contextmanager
-def pg_store() -> Iterator[PostgresStore]:
-    """A store on a schema of its own (migrated), dropped afterwards."""
-    store = PostgresStore(PG_URL, schema=unique_schema())
-    try:
-        yield store
-    finally:
-        store.drop_schema()
-        store.close()
 
 
 @contextmanager

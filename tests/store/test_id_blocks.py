@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from store_support import PG_URL, pg_store
+from store_support import PG_URL
 
-from helpers import one_shared_round
+from helpers import one_shared_round, pg_store
 from tocsin.message import Mail, compose
 from tocsin.outbox import ClaimedEmail, NewEmail, Status
 from tocsin.services.group_commit import GroupCommit

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from store_support import pg_store
 
-from helpers import one_shared_round
+from helpers import one_shared_round, pg_store
 from tocsin.model import Category, Event, Severity, State
 from tocsin.services.group_commit import GroupCommit
 from tocsin.store import AnyStore, EventSQL, PostgresStore, SQLiteStore
