@@ -106,13 +106,9 @@ class DeliveryEngine:
         self._transports = TransportHolder(factory)
         self._failover_source = failover_source
         self._failover = FailoverSettings()
-        link_up = metrics.link_up if metrics is not None else None
-        self._chain = ChainSender(
-            factory,
-            clock=clock,
-            on_failover=on_failover,
-            on_link=(lambda name, up: link_up.labels(name).set(int(up))) if link_up else None,
-        )
+        self._chain = ChainSender(factory, clock=clock, on_failover=on_failover)
+        if metrics is not None:
+            metrics.watch_links(self._chain.link_states)
         self._gate = Gate(on_pause=on_pause, probe_interval=opts.probe_interval, clock=clock)
         self._metrics = metrics
         self._on_sent = on_sent

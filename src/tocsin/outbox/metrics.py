@@ -14,7 +14,7 @@ import bisect
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -154,6 +154,23 @@ class _SendCounts(Collector):
         return family
 
 
+class _LinkCollector(Collector):
+    """Whether each link of the failover chain is up, read from the engine when scraped."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], list[tuple[str, bool]]] = list
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "tocsin_outbox_link_up",
+            "1 while a link of the failover chain is up, 0 while it is down",
+            labels=["link"],
+        )
+        for link, is_up in self.source():
+            up.add_metric([link], int(is_up))
+        yield up
+
+
 class OutboxMetrics:
     """The outbox's metrics; pass it to the engine, serve :meth:`exposition` at /metrics."""
 
@@ -161,18 +178,19 @@ class OutboxMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._sends = _SendCounts()
         self.registry.register(self._sends)
-        self.link_up = Gauge(
-            "tocsin_outbox_link_up",
-            "1 while a link of the failover chain is up, 0 while it is down",
-            labelnames=["link"],
-            registry=self.registry,
-        )
+        self._links = _LinkCollector()
+        self.registry.register(self._links)
         if store is not None:
             self.registry.register(_QueueCollector(store, clock))
 
     def observe(self, updates: Sequence[DeliveryUpdate], elapsed: float) -> None:
         """Count one send's outcomes (overall and per failover link) and its time."""
         self._sends.observe(updates, elapsed)
+
+    def watch_links(self, source: Callable[[], list[tuple[str, bool]]]) -> None:
+        """Read ``tocsin_outbox_link_up`` from ``source`` (each link's name, whether it is
+        up) at every scrape: every link of the chain shows, also before its first change."""
+        self._links.source = source
 
     def exposition(self) -> bytes:
         """The current metrics in the Prometheus text format (see :data:`CONTENT_TYPE`)."""

@@ -73,12 +73,10 @@ class ChainSender:
         *,
         clock: Callable[[], float],
         on_failover: FailoverHook | None = None,
-        on_link: Callable[[str, bool], None] | None = None,
     ) -> None:
         self._factory = factory
         self._clock = clock
         self._on_failover = on_failover
-        self._on_link = on_link
         self.links: tuple[EmailSettings, ...] = ()
         self._policy: FailoverPolicy | None = None
         self._holders: list[TransportHolder] = []
@@ -88,6 +86,15 @@ class ChainSender:
     def active(self) -> bool:
         """True when there is a backup link to move to."""
         return len(self.links) > 1
+
+    def link_states(self) -> list[tuple[str, bool]]:
+        """Each link of the chain by name, and whether it is up; none without a backup link.
+
+        Safe from another thread (a scrape): ``update`` replaces the health whole."""
+        health = self.health
+        if len(health.links) < 2:
+            return []  # the primary alone: no chain whose health is kept
+        return [(link_name(i), state.up) for i, state in enumerate(health.links)]
 
     def follow(self, primary: EmailSettings, failover: FailoverSettings) -> bool:
         """Take the current email settings and chain (see :meth:`update`)."""
@@ -231,8 +238,6 @@ class ChainSender:
             log.warning("link %s is back", name)
         else:
             log.warning("link %s is down: %s", name, why)
-        if self._on_link is not None:
-            self._on_link(name, up)
         if index == 0 and self._on_failover is not None:
             try:
                 self._on_failover(not up, why)
