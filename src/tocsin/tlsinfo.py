@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +19,34 @@ def make_tls_context(*, verify: bool = True, ca_file: str = "") -> ssl.SSLContex
 
     ``verify=False`` accepts any certificate; the settings call that insecure
     wherever it shows.
+
+    Shared, so never change the context you get: building one reads the whole CA store
+    (20–28 ms here), and every new transport did, so the first alarm after half a
+    minute without mail (when the engine closes idle connections) waited for it.  A
+    CA file or system store changed on disk since (its modification time) is read
+    again.
     """
+    return _shared_context(verify, ca_file, _store_stamp(ca_file))
+
+
+def _store_stamp(ca_file: str) -> tuple[int, ...]:
+    """When the certificates a context would read last changed (0 where unreadable)."""
+    if ca_file:
+        places = [ca_file]
+    else:
+        default = ssl.get_default_verify_paths()
+        places = [p for p in (default.cafile, default.capath) if p]
+    stamps = []
+    for place in places:
+        try:
+            stamps.append(os.stat(place).st_mtime_ns)
+        except OSError:
+            stamps.append(0)  # missing: creating the context says so, as before
+    return tuple(stamps)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_context(verify: bool, ca_file: str, _stamp: tuple[int, ...]) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file or None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if not verify:
