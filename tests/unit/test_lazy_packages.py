@@ -108,3 +108,24 @@ def test_the_sasl_strings_load_no_oauth2_client() -> None:
 def test_a_service_module_loads_not_every_service() -> None:
     loaded = _loaded_after("import tocsin.services.inputs", ("tocsin.services.", "tocsin.store"))
     assert loaded == ["tocsin.services.inputs"]
+
+
+def test_the_engine_loads_its_transports_when_made_not_on_its_first_send() -> None:
+    # Else the first alarm after `tocsin worker` started waits 0.2 s for the imports.
+    loaded = _loaded_after(
+        "from tocsin.outbox import default_transport_factory; default_transport_factory(2)",
+        ("tocsin.transports.smtp", "tocsin.transports.online"),
+    )
+    assert "tocsin.transports.smtp" in loaded
+    assert "tocsin.transports.online" in loaded
+
+
+def test_the_engine_builds_the_system_stores_tls_context_when_made() -> None:
+    code = (
+        "from tocsin.outbox import default_transport_factory; default_transport_factory(2); "
+        "from tocsin.tlsinfo import _shared_context; print(_shared_context.cache_info().currsize)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "1"  # the first transport finds it built
