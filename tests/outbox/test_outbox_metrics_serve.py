@@ -123,6 +123,9 @@ def test_metrics_count_real_deliveries_refusals_and_the_backup_link(tmp_path: Pa
 
     assert _value(after, "tocsin_outbox_link_sent_total", link="primary") == 1
     assert _value(after, "tocsin_outbox_link_sent_total", link="backup-1") == 1
+    # The refused connection to the stopped primary is a failed attempt through it too.
+    assert _value(after, "tocsin_outbox_link_failures_total", link="primary") == 2
+    assert _value(after, "tocsin_outbox_link_failures_total", link="backup-1") is None
     assert _value(after, "tocsin_outbox_link_up", link="primary") == 0
     assert _value(after, "tocsin_outbox_link_up", link="backup-1") == 1
     assert _value(after, "tocsin_outbox_deliveries", status="sent") == 2

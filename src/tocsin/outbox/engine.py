@@ -106,7 +106,12 @@ class DeliveryEngine:
         self._transports = TransportHolder(factory)
         self._failover_source = failover_source
         self._failover = FailoverSettings()
-        self._chain = ChainSender(factory, clock=clock, on_failover=on_failover)
+        self._chain = ChainSender(
+            factory,
+            clock=clock,
+            on_failover=on_failover,
+            on_move=metrics.moved_on if metrics is not None else None,
+        )
         if metrics is not None:
             metrics.watch_links(self._chain.link_states)
         self._gate = Gate(on_pause=on_pause, probe_interval=opts.probe_interval, clock=clock)

@@ -187,6 +187,11 @@ class OutboxMetrics:
         """Count one send's outcomes (overall and per failover link) and its time."""
         self._sends.observe(updates, elapsed)
 
+    def moved_on(self, link: str) -> None:
+        """Count an attempt through ``link`` that failed before anything was sent, whose
+        email then moved on to the next link (its verdict names the link that carried it)."""
+        self._sends.link_failures.add((link,))
+
     def watch_links(self, source: Callable[[], list[tuple[str, bool]]]) -> None:
         """Read ``tocsin_outbox_link_up`` from ``source`` (each link's name, whether it is
         up) at every scrape: every link of the chain shows, also before its first change."""

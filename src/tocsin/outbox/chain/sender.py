@@ -73,10 +73,12 @@ class ChainSender:
         *,
         clock: Callable[[], float],
         on_failover: FailoverHook | None = None,
+        on_move: Callable[[str], None] | None = None,
     ) -> None:
         self._factory = factory
         self._clock = clock
         self._on_failover = on_failover
+        self._on_move = on_move  # hears the link an email's failed attempt moves on from
         self.links: tuple[EmailSettings, ...] = ()
         self._policy: FailoverPolicy | None = None
         self._holders: list[TransportHolder] = []
@@ -216,6 +218,8 @@ class ChainSender:
             if down and nothing_sent and self._has_next(email, index):
                 log.warning("email %s moves on from %s: %s", email.message_id, name, verdict[0])
                 moved.append(email)
+                if self._on_move is not None:
+                    self._on_move(name)
             else:
                 finish(email, result, name)
 
