@@ -7,6 +7,7 @@ import os
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -14,7 +15,9 @@ from cryptography.x509.oid import NameOID
 __all__ = ["CertificateFacts", "TLSFacts", "certificate_facts", "make_tls_context", "tls_facts"]
 
 
-def make_tls_context(*, verify: bool = True, ca_file: str = "") -> ssl.SSLContext:
+def make_tls_context(
+    *, verify: bool = True, ca_file: str = "", protocol: Literal["smtp", "https"] = "smtp"
+) -> ssl.SSLContext:
     """A client context: the system store (or ``ca_file``), TLS 1.2 or newer, verified.
 
     ``verify=False`` accepts any certificate; the settings call that insecure
@@ -24,9 +27,10 @@ def make_tls_context(*, verify: bool = True, ca_file: str = "") -> ssl.SSLContex
     (20–28 ms here), and every new transport did, so the first alarm after half a
     minute without mail (when the engine closes idle connections) waited for it.  A
     CA file or system store changed on disk since (its modification time) is read
-    again.
+    again.  Each ``protocol`` has its own: the HTTP client sets its ALPN protocol
+    ("http/1.1") on the context it is given, which SMTP connections must not offer.
     """
-    return _shared_context(verify, ca_file, _store_stamp(ca_file))
+    return _shared_context(verify, ca_file, protocol, _store_stamp(ca_file))
 
 
 def _store_stamp(ca_file: str) -> tuple[int, ...]:
@@ -46,7 +50,9 @@ def _store_stamp(ca_file: str) -> tuple[int, ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _shared_context(verify: bool, ca_file: str, _stamp: tuple[int, ...]) -> ssl.SSLContext:
+def _shared_context(
+    verify: bool, ca_file: str, _protocol: str, _stamp: tuple[int, ...]
+) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file or None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if not verify:

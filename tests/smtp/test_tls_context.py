@@ -30,6 +30,17 @@ def test_the_same_store_gives_the_same_context_and_verify_off_its_own(ca: TestCA
     assert make_tls_context() is make_tls_context()  # the system store
 
 
+def test_the_online_relays_https_context_is_not_the_smtp_one(ca: TestCA) -> None:
+    # httpx sets its ALPN protocol ("http/1.1") on the context it is given; shared,
+    # every SMTP connection would then offer it.
+    from tocsin.settings import EmailSettings
+    from tocsin.transports.online import relay_tls_context
+
+    https = relay_tls_context(EmailSettings(ca_file=str(ca.ca_path)))
+    assert https is not make_tls_context(ca_file=str(ca.ca_path))
+    assert https is make_tls_context(ca_file=str(ca.ca_path), protocol="https")
+
+
 def test_a_missing_ca_file_still_fails_each_time(tmp_path: Path) -> None:
     missing = str(tmp_path / "nowhere.pem")
     for _ in range(2):

@@ -183,7 +183,7 @@ def map_http_error(exc: httpx.HTTPError, host: str) -> DeliveryError:
 
 def relay_tls_context(settings: EmailSettings) -> ssl.SSLContext:
     """Always verified (``tls_verify`` is an SMTP setting); ``ca_file`` adds a trusted CA."""
-    return make_tls_context(verify=True, ca_file=settings.ca_file)
+    return make_tls_context(verify=True, ca_file=settings.ca_file, protocol="https")
 
 
 def _idempotency_key(mail: Mail) -> str:
