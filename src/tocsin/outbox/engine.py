@@ -27,6 +27,7 @@ Store calls are blocking; they run one at a time on the engine's own thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -48,7 +49,7 @@ from tocsin.outbox.model import ClaimedEmail, Release
 from tocsin.outbox.options import EngineOptions
 from tocsin.outbox.readdress import as_sender_now
 from tocsin.outbox.recording import Bookkeeper, VerdictQueue
-from tocsin.outbox.store import OutboxStore
+from tocsin.outbox.store import HearsOfMail, OutboxStore
 from tocsin.outbox.verdict import Verdict, judge_error, judge_result
 from tocsin.settings import EmailSettings
 from tocsin.transports.base import DeliveryResult, send_each
@@ -185,16 +186,19 @@ class DeliveryEngine:
             books.record(verdicts, linger=self.options.record_linger), name="outbox-recorder"
         )
         renewer = asyncio.create_task(books.renew(lease=self.options.lease), name="outbox-renewer")
-        self._stopping = False
-        self.handoff.open(self, self._land)
-        try:
-            await take_back_orphans(
-                self._lock, self._store, self._db, clock=self._clock, failures=self._failures
-            )
-            await self._claim_loop(ready, stop)
-        finally:
-            self._stopping = True
-            await self._shutdown(ready, verdicts, senders, recorder, renewer)
+        async with contextlib.AsyncExitStack() as stack:
+            if isinstance(self._store, HearsOfMail):  # mail queued by other processes
+                await stack.enter_async_context(self._store.listen_for_mail(self._wakeup.set))
+            self._stopping = False
+            self.handoff.open(self, self._land)
+            try:
+                await take_back_orphans(
+                    self._lock, self._store, self._db, clock=self._clock, failures=self._failures
+                )
+                await self._claim_loop(ready, stop)
+            finally:
+                self._stopping = True
+                await self._shutdown(ready, verdicts, senders, recorder, renewer)
 
     # ------------------------------------------------------------------ hand-off
     def taking(self) -> object | None:

@@ -14,9 +14,9 @@ it returns; the engine calls them from its own worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tocsin.outbox.model import (
     ClaimedEmail,
@@ -33,7 +33,7 @@ from tocsin.outbox.tracking import RemoteState, TrackingDue, TrackingUpdate
 if TYPE_CHECKING:
     from tocsin.outbox.handoff import Handed
 
-__all__ = ["OutboxStore", "OutboxTransaction"]
+__all__ = ["HearsOfMail", "OutboxStore", "OutboxTransaction"]
 
 
 class OutboxTransaction(Protocol):
@@ -160,4 +160,15 @@ class OutboxStore(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+        ...
+
+
+@runtime_checkable
+class HearsOfMail(Protocol):
+    """A store that tells its engine of mail other processes queue (both backends do:
+    :mod:`tocsin.store.wakeup`); without it an engine finds that mail at its next poll."""
+
+    def listen_for_mail(self, on_mail: Callable[[], None]) -> AbstractAsyncContextManager[bool]:
+        """While the block runs, call ``on_mail`` on the running loop whenever another
+        process commits queued mail; yields False if it cannot (then only polls find it)."""
         ...

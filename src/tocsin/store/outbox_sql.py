@@ -152,6 +152,7 @@ class SQLTransaction:
                 "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
                 [(email_id, r, email.priority, at, at, at, at) for r in mail.recipients],
             )
+            self.runner.mail_queued()
             if ticket is not None:
                 ticket.queued()
             return email_id
@@ -328,6 +329,7 @@ class SQLOutbox:
                 "(SELECT id FROM outbox_email WHERE id = ? AND message_id = ?)",
                 params,
             )
+            runner.mail_queued()
 
     def record(
         self,
@@ -447,6 +449,7 @@ class SQLOutbox:
             runner.run(
                 f"DELETE FROM outbox_tracking WHERE delivery_id IN ({_marks(len(ids))})", ids
             )
+            runner.mail_queued()
             return runner.run(
                 "UPDATE outbox_delivery SET status = 'queued', attempts = 0, "
                 "next_attempt_at = ?, queued_at = ?, lease_owner = NULL, "

@@ -15,9 +15,10 @@ mid-migration lets go of the lock with its session.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager, suppress
 from typing import TYPE_CHECKING, ClassVar
 
 from tocsin.errors import MissingExtra
@@ -26,6 +27,7 @@ from tocsin.store.facade import SQLStore
 from tocsin.store.id_blocks import IdBlocks
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.runner import Database, Row
+from tocsin.store.wakeup import channel, listen_postgres
 
 if TYPE_CHECKING:
     import psycopg
@@ -56,12 +58,17 @@ class _PostgresRunner:
     """
 
     def __init__(
-        self, conn: psycopg.Connection[Row], pipeline: psycopg.Pipeline | None, ids: IdBlocks
+        self,
+        conn: psycopg.Connection[Row],
+        pipeline: psycopg.Pipeline | None,
+        ids: IdBlocks,
+        notice: tuple[str, str],
     ) -> None:
         self._conn = conn
         self._pipeline = pipeline
         self._ids = ids
         self._pending = False  # sent and not synced since
+        self._notice: tuple[str, str] | None = notice  # (channel, payload) until sent
 
     def rows(self, sql_text: str, params: Sequence[object] = ()) -> list[Row]:
         cursor = self._execute(sql_text, params, wait=True)
@@ -81,6 +88,12 @@ class _PostgresRunner:
 
     def new_ids(self, table: str, count: int) -> list[int]:
         return self._ids.take(self, table, count)
+
+    def mail_queued(self) -> None:
+        # Once a transaction (or savepoint): the server delivers it at COMMIT, not before.
+        notice, self._notice = self._notice, None
+        if notice is not None:
+            self.send("SELECT pg_notify(?, ?)", notice)
 
     def script(self, sql_text: str) -> None:
         # Without parameters psycopg sends the text as is: several statements, no "?" rewrite.
@@ -159,6 +172,8 @@ class PostgresStore(SQLStore):
         self._lock = threading.RLock()
         self._pipeline: psycopg.Pipeline | None = None  # while a write transaction is open
         self._ids = IdBlocks()  # ids taken ahead, so that INSERTs need not answer them
+        self._token = secrets.token_hex(8)  # our own NOTIFYs' payload: not for our engine
+        self._channel = ""  # this schema's (see tocsin.store.wakeup), read on connecting
         self._conn = self._connect()
         super().__init__(
             Database(self._writing, self._reading),
@@ -186,13 +201,15 @@ class PostgresStore(SQLStore):
             name = sql.Identifier(self.schema)
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
             conn.execute(sql.SQL("SET search_path TO {}").format(name))
+        row = conn.execute("SELECT coalesce(current_schema(), '')").fetchone()
+        self._channel = channel(str(row[0]) if row else "")
         return conn
 
     def _runner(self) -> _PostgresRunner:
         if self._conn.closed or self._conn.broken:
             # The server restarted or the network broke: open a new session.
             self._conn = self._connect()
-        return _PostgresRunner(self._conn, self._pipeline, self._ids)
+        return _PostgresRunner(self._conn, self._pipeline, self._ids, (self._channel, self._token))
 
     @contextmanager
     def _writing(self, *, pipelined: bool = True) -> Iterator[_PostgresRunner]:
@@ -276,6 +293,14 @@ class PostgresStore(SQLStore):
             self._conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
             )
+
+    def listen_for_mail(self, on_mail: Callable[[], None]) -> AbstractAsyncContextManager[bool]:
+        """While the block runs, ``on_mail`` hears when another process (or another
+        store object) queues mail in this schema, through LISTEN on a connection of its
+        own (see :mod:`tocsin.store.wakeup`); yields False if the LISTEN failed."""
+        return listen_postgres(
+            self.url, self._channel, self._token, on_mail, connect_timeout=self._connect_timeout
+        )
 
     def close(self) -> None:
         """Close the connection."""

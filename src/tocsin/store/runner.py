@@ -60,6 +60,11 @@ class Runner(Protocol):
         """
         ...
 
+    def mail_queued(self) -> None:
+        """Deliveries were queued in this transaction: when it commits, wake the delivery
+        engines of other processes on this database (:mod:`tocsin.store.wakeup`)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Database:

@@ -14,16 +14,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
 
 from tocsin.errors import SchemaError
+from tocsin.outbox.incarnation import WORKERS_DIR
 from tocsin.store.errors import storage_errors
 from tocsin.store.facade import SQLStore
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.runner import Database, Row
+from tocsin.store.wakeup import WakeSockets
 
 __all__ = ["SQLiteStore", "connect", "statements"]
 
@@ -53,6 +55,7 @@ class _SQLiteRunner:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.queued_mail = False  # in the open transaction: other engines hear at COMMIT
 
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
@@ -68,6 +71,9 @@ class _SQLiteRunner:
 
     def new_ids(self, table: str, count: int) -> None:
         return None  # in the process: RETURNING costs no round trip
+
+    def mail_queued(self) -> None:
+        self.queued_mail = True
 
     def script(self, sql: str) -> None:
         # Statement by statement: executescript() would COMMIT the migration's transaction.
@@ -115,6 +121,8 @@ class SQLiteStore(SQLStore):
         # Re-entrant: code inside a transaction() block may still call get_value().
         self._lock = threading.RLock()
         self._runner = _SQLiteRunner(self._conn)
+        # The engines of other processes on this file: nudged when a commit queued mail.
+        self.wake_sockets = WakeSockets(path.parent / WORKERS_DIR)
         super().__init__(
             Database(self._writing, self._reading),
             SchemaVersions(self, self.components),
@@ -139,9 +147,10 @@ class SQLiteStore(SQLStore):
             if self._conn.in_transaction:  # nested: join the caller's transaction
                 yield self._runner
                 return
+            runner = self._runner
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._runner
+                yield runner
                 self._conn.execute("COMMIT")
             except BaseException:
                 # A failed COMMIT (SQLITE_FULL, SQLITE_BUSY) leaves the transaction open,
@@ -150,6 +159,10 @@ class SQLiteStore(SQLStore):
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                queued, runner.queued_mail = runner.queued_mail, False
+        if queued:  # committed (an exception skips this), and outside the lock
+            self.wake_sockets.nudge()
 
     @contextmanager
     def _reading(self) -> Iterator[_SQLiteRunner]:
@@ -183,7 +196,13 @@ class SQLiteStore(SQLStore):
                 (key, value),
             )
 
+    def listen_for_mail(self, on_mail: Callable[[], None]) -> AbstractAsyncContextManager[bool]:
+        """While the block runs, ``on_mail`` hears when another process queues mail
+        (see :mod:`tocsin.store.wakeup`); yields False if it cannot."""
+        return self.wake_sockets.listen(on_mail)
+
     def close(self) -> None:
         """Close the connection."""
+        self.wake_sockets.close()
         with self._lock:
             self._conn.close()
