@@ -142,7 +142,10 @@ class DeliveryEngine:
         self.handoff = Handoff(
             owner=self.owner,
             lease=opts.lease,
-            room=opts.batch_size // 2,  # the claimer's own bound on what waits locally
+            # The claimer's own bound on what waits locally; without claims, only what a
+            # free connection takes at once: more goes to the queue, for the other engines.
+            room=opts.batch_size // 2 if opts.claims else opts.max_connections,
+            idle_takes_any=not opts.claims,
             clock=clock,
             settings_version=settings_version,
         )
@@ -274,6 +277,9 @@ class DeliveryEngine:
             if self._gate.paused is not None:
                 self._transports.retire()
                 self._chain.retire()
+                await self._nap(stop, opts.settings_interval)
+                continue
+            if not opts.claims:  # hand-offs only: the settings stay fresh for them
                 await self._nap(stop, opts.settings_interval)
                 continue
             if self._pending > opts.batch_size // 2:

@@ -115,7 +115,9 @@ class Handoff:
     """The engine's side of the hand-off; thread-safe.
 
     ``owner`` and ``lease`` are the engine's; ``room`` bounds the deliveries the engine
-    holds (handed or claimed, not yet finished) for a hand-off to be taken;
+    holds (handed or claimed, not yet finished) for a hand-off to be taken (with
+    ``idle_takes_any``, an engine that holds none takes an email of any size: an engine
+    that does not claim, whose room is only its connections);
     ``settings_version`` is the engine's fingerprint source, read once per ticket (in
     the enqueuing thread, inside its transaction).
     """
@@ -126,12 +128,14 @@ class Handoff:
         owner: str,
         lease: float,
         room: int,
+        idle_takes_any: bool = False,
         clock: Callable[[], float] = time.time,
         settings_version: Callable[[], object] | None = None,
     ) -> None:
         self.owner = owner
         self._lease = lease
         self._room = room
+        self._idle_takes_any = idle_takes_any
         self._clock = clock
         self._version = settings_version
         self._lock = threading.Lock()
@@ -193,7 +197,8 @@ class Handoff:
             held = state.taking()
             if held is None or (self._version is not None and version != held):
                 return None
-            if state.in_flight() + self._reserved + deliveries > self._room:
+            held_now = state.in_flight() + self._reserved
+            if held_now + deliveries > self._room and (held_now or not self._idle_takes_any):
                 return None
             now = self._clock()
             if at > now:  # not due yet by the engine's clock: a claim takes it in time

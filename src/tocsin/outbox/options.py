@@ -33,6 +33,9 @@ class EngineOptions:
     # back the leases of a worker that died at once.  None: they expire after ``lease``.
     state_dir: Path | None = None
     owner: str = ""  # the lease owner; "" lets the engine name itself (see .owner)
+    # False: send only what the intake hands over while a connection is free, and leave
+    # the queue to other engines on the database (``tocsin serve --delivery-processes``).
+    claims: bool = True
 
     def __post_init__(self) -> None:
         if self.max_connections < 1 or self.batch_size < 1 or self.chain < 1:

@@ -91,9 +91,12 @@ class SQLStore:
         *,
         claim_lock: str = "",
         claim_index: str = "",
+        claim_looks_first: bool = False,
     ) -> None:
         self._db = db
-        self.outbox = SQLOutbox(db, claim_lock=claim_lock, claim_index=claim_index)
+        self.outbox = SQLOutbox(
+            db, claim_lock=claim_lock, claim_index=claim_index, looks_first=claim_looks_first
+        )
         self.tracking = SQLTracking(db, claim_lock=claim_lock)
         self.accounts = SQLAccounts(db)
         self.sites = SQLSites(db)

@@ -229,10 +229,21 @@ class SQLTransaction:
 class SQLOutbox:
     """The outbox methods of a backend; see :class:`tocsin.outbox.OutboxStore`."""
 
-    def __init__(self, db: Database, *, claim_lock: str = "", claim_index: str = "") -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        claim_lock: str = "",
+        claim_index: str = "",
+        looks_first: bool = False,
+    ) -> None:
         self._db = db
         self.claim_lock = claim_lock  # appended to the claim's SELECT
         self.claim_index = claim_index  # after the claim's FROM: an index hint, if needed
+        # A claim first reads whether anything is due, outside a write transaction: on
+        # SQLite an idle engine's polls then never take the one write lock from the
+        # intake of another process (which would wait in SQLite's sleeping busy handler).
+        self.looks_first = looks_first
 
     @contextmanager
     def transaction(self) -> Iterator[SQLTransaction]:
@@ -243,6 +254,8 @@ class SQLOutbox:
     def claim(self, *, owner: str, now: float, limit: int, lease: float) -> list[ClaimedEmail]:
         """Lease up to ``limit`` due deliveries, most urgent first, grouped by email."""
         until = now + lease
+        if self.looks_first and not self._any_due(now):
+            return []
         with self._db.writing() as runner:
             rows = runner.rows(
                 f"WITH due AS MATERIALIZED (SELECT id FROM outbox_delivery{self.claim_index} "
@@ -360,6 +373,16 @@ class SQLOutbox:
                     _RELEASE_SQL,
                     [(r.next_attempt_at, now, r.delivery_id, owner) for r in releases],
                 )
+
+    def _any_due(self, now: float) -> bool:
+        with self._db.reading() as runner:
+            return bool(
+                runner.rows(
+                    f"SELECT 1 FROM outbox_delivery{self.claim_index} "
+                    f"WHERE status IN {_ACTIVE_SQL} AND next_attempt_at <= ? LIMIT 1",
+                    (now,),
+                )
+            )
 
     def next_due(self) -> float | None:
         """The earliest ``next_attempt_at`` of a queued or leased delivery."""

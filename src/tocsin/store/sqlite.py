@@ -129,6 +129,7 @@ class SQLiteStore(SQLStore):
             # Without statistics SQLite picks the status index for the claim and sorts
             # every due row to take the first few; the due index hands them out in order.
             claim_index=" INDEXED BY outbox_delivery_due",
+            claim_looks_first=True,
         )
         if migrate:
             try:

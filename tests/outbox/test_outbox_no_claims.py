@@ -1,0 +1,129 @@
+"""An engine that does not claim (``EngineOptions(claims=False)``, serve beside its
+delivery processes) and the claim that looks before it locks (SQLite).  Real stores,
+real engines, aiosmtpd."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from outbox_support import Journal, enqueue, eventually, fast_options, mail, smtp_settings
+
+from tocsin.outbox import ClaimedEmail, DeliveryEngine, NewEmail, Status
+from tocsin.store import Store, open_store
+from tocsin.store.sqlite import SQLiteStore
+from tocsin.testing import ThreadedSMTPTestServer
+
+TO = [f"ops{i}@example.net" for i in range(5)]
+
+
+@asynccontextmanager
+async def _running(engine: DeliveryEngine) -> AsyncIterator[DeliveryEngine]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        await eventually(lambda: engine.taking() is not None, what="the engine to run")
+        yield engine
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def _handed(store: Store, engine: DeliveryEngine, *to: str, subject: str) -> bool:
+    """Enqueue through the engine's hand-off, as serve's intake does; True if it took it."""
+    ticket = engine.handoff.ticket()
+    with store.transaction() as tx, ticket.attached(tx):
+        tx.enqueue(NewEmail.of(mail(*to, subject=subject)))
+    taken = bool(ticket.emails)
+    ticket.deliver()
+    return taken
+
+
+def _owners(journal: Journal) -> set[int]:
+    return {email.email_id for email, _, _, _ in journal.sends}
+
+
+async def test_queued_mail_is_left_to_the_engines_that_claim(store: Store) -> None:
+    with ThreadedSMTPTestServer() as smtp:
+        settings = smtp_settings(smtp.port)
+        serve_side, worker_side = Journal(), Journal()
+        serve = DeliveryEngine(
+            store, lambda: settings, on_sent=serve_side, options=fast_options(claims=False)
+        )
+        async with _running(serve):
+            queued = [enqueue(store, TO[0], subject=f"queued {i}") for i in range(3)]
+            await asyncio.sleep(0.5)  # ten of the claimer's polls: nothing is claimed
+            assert serve_side.sends == []
+            assert all(store.counts()[s] == 0 for s in (Status.SENDING, Status.SENT))
+            worker = DeliveryEngine(store, lambda: settings, on_sent=worker_side,
+                                    options=fast_options())  # fmt: skip
+            async with _running(worker):
+                await eventually(lambda: _owners(worker_side) == set(queued), what="the claims")
+        assert serve_side.sends == []
+        assert len(smtp.messages) == 3
+
+
+async def test_it_sends_what_is_handed_while_a_connection_is_free(store: Store) -> None:
+    with ThreadedSMTPTestServer() as smtp:
+        settings = smtp_settings(smtp.port)
+        journal = Journal()
+        engine = DeliveryEngine(
+            store,
+            lambda: settings,
+            on_sent=journal,
+            options=fast_options(claims=False, max_connections=2),
+        )
+        async with _running(engine):
+            # Idle: it takes an email of five recipients, beyond its room of two...
+            assert await asyncio.to_thread(_handed, store, engine, *TO, subject="five")
+            # ... and while that one is still in hand, nothing more.
+            assert engine.in_flight() == 5
+            assert not await asyncio.to_thread(_handed, store, engine, TO[0], subject="busy")
+            await eventually(lambda: journal.sends, what="the handed email's verdict")
+            await eventually(lambda: engine.in_flight() == 0, what="its room back")
+            assert await asyncio.to_thread(_handed, store, engine, TO[1], subject="one")
+            await eventually(lambda: len(journal.sends) == 2, what="the second verdict")
+        subjects = sorted(str(m.message()["Subject"]) for m in smtp.messages)
+        assert subjects == ["five", "one"]
+        assert store.counts()[Status.QUEUED] == 1  # "busy": left for a claiming engine
+
+
+def test_a_claim_with_nothing_due_never_waits_for_the_write_lock(
+    sqlite_store: Store,
+) -> None:
+    # Another process in a write transaction (the intake of serve committing an event):
+    # an idle engine's poll must not queue behind it, nor make it wait in turn.
+    assert isinstance(sqlite_store, SQLiteStore)
+    enqueue(sqlite_store, TO[0], subject="not due yet", now=4_000_000_000.0)
+    writer = sqlite3.connect(sqlite_store.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    found: list[list[ClaimedEmail]] = []
+    claim = threading.Thread(
+        target=lambda: found.append(
+            sqlite_store.claim(owner="poll", now=1_000.0, limit=10, lease=60.0)
+        )
+    )
+    try:
+        claim.start()
+        claim.join(5.0)  # without looking first it waits (busy_timeout: 30 s)
+        assert not claim.is_alive()
+        assert found == [[]]
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        claim.join(40.0)
+
+
+def test_a_claim_with_mail_due_still_claims_it(sqlite_store: Store) -> None:
+    assert isinstance(sqlite_store, SQLiteStore)
+    email_id = enqueue(sqlite_store, TO[0], subject="due")
+    (claimed,) = sqlite_store.claim(owner="poll", now=4_000_000_000.0, limit=10, lease=60.0)
+    assert claimed.email_id == email_id
+    other = open_store(sqlite_store.path)  # the lease is in the file, for every process
+    try:
+        assert other.counts()[Status.SENDING] == 1
+    finally:
+        other.close()
