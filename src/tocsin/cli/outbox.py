@@ -7,9 +7,11 @@ asked for does not exist, 2 for refused input.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -258,6 +260,18 @@ def purge_command(
     out.print(f"[green]✓[/] {count} deliveries purged.")
 
 
+async def _stop_without(parent: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once the process ``parent`` is gone (a delivery process of 'serve',
+    whose serve was killed: it is then the child of another process)."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            logging.getLogger("tocsin").warning("serve (pid %d) is gone: stopping", parent)
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
 def worker(
     data: DataOption = None,
     database: DatabaseOption = None,
@@ -265,6 +279,9 @@ def worker(
     max_age: Annotated[str, typer.Option(help="Give up after this long, e.g. 24h.")] = "24h",
     log_format: LogFormatOption = LogFormat.TEXT,
     log_level: LogLevelOption = "info",
+    stop_with_parent: Annotated[
+        bool, typer.Option(hidden=True, help="Stop when the parent process is gone.")
+    ] = False,
 ) -> None:
     """Run the delivery engine alone ('serve' runs it too), until SIGTERM or Ctrl-C."""
     from tocsin.outbox import (
@@ -313,10 +330,11 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        watch = [_stop_without(os.getppid(), stop)] if stop_with_parent else []
         # The online service's later word on mail it took, beside the deliveries, and the
         # escalation timers (several workers: each timer is claimed by one).
         await asyncio.gather(
-            engine.run(stop), tracker.run(stop), run_escalation(services.escalation, stop)
+            engine.run(stop), tracker.run(stop), run_escalation(services.escalation, stop), *watch
         )
 
     out.print(f"Tocsin worker {engine.owner} delivering (data: {services.data})")

@@ -24,6 +24,7 @@ import uvicorn
 
 from tocsin.app import create_app
 from tocsin.deploy.systemd import notify, watchdog_interval
+from tocsin.deploy.workers import DeliveryProcesses
 from tocsin.errors import ConfigurationProblem
 from tocsin.intake.mqtt.service import DEAD_LETTER_PROBLEM, MqttService
 from tocsin.intake.mqtt.subscriber import MqttMetrics, Subscriber
@@ -77,7 +78,7 @@ async def _watchdog(stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-def _engine(services: Services, metrics: OutboxMetrics) -> DeliveryEngine:
+def _engine(services: Services, metrics: OutboxMetrics, *, claims: bool) -> DeliveryEngine:
     notify_pause = outbox_pause_notifier(services)
 
     def paused(problem: ConfigurationProblem) -> None:
@@ -85,7 +86,8 @@ def _engine(services: Services, metrics: OutboxMetrics) -> DeliveryEngine:
         log.warning("email delivery paused until the settings change: %s", problem)
         notify_pause(problem)  # one 'system' event, through whatever still works
 
-    options = EngineOptions(state_dir=services.data)  # restarts take back dead leases
+    # Restarts take back dead leases; with delivery processes, the queue is theirs.
+    options = EngineOptions(state_dir=services.data, claims=claims)
     return DeliveryEngine(
         services.store,
         services.settings.load,
@@ -133,14 +135,17 @@ def settle_startup_heap() -> None:
     gc.freeze()
 
 
-async def serve_forever(services: Services, *, host: str, port: int) -> None:
+async def serve_forever(
+    services: Services, *, host: str, port: int, workers: DeliveryProcesses | None = None
+) -> None:
     """Serve HTTP, deliver mail, run the minutely summaries and watch the disk until
-    SIGTERM / SIGINT."""
+    SIGTERM / SIGINT; with ``workers``, beside those delivery processes (serve's own
+    engine then sends only what the intake hands it)."""
     warning = permission_warning(exposed_database(services))
     if warning:
         log.warning("%s", warning)
     metrics = OutboxMetrics(services.store)
-    engine = _engine(services, metrics)
+    engine = _engine(services, metrics, claims=workers is None)
     services.outbox.on_enqueue = engine.wake
     services.outbox.handoff = engine.handoff  # the intake's emails skip the claim round
     app = create_app(services, metrics=metrics)
@@ -195,6 +200,8 @@ async def serve_forever(services: Services, *, host: str, port: int) -> None:
             Subscriber(mqtt, MqttMetrics(metrics.registry)).run(stop), name="mqtt-intake"
         ),
     ]
+    if workers is not None:  # stopped with the rest: they finish their sends in flight
+        tasks.append(asyncio.create_task(workers.run(stop), name="delivery-processes"))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -19,6 +19,12 @@ from tocsin.cli.support import (
 )
 from tocsin.cli.systemd_unit import HostOption, PortOption
 from tocsin.deploy.logs import LogFormat
+from tocsin.deploy.workers import (
+    MAX_PROCESSES,
+    WORKER_CONNECTIONS,
+    DeliveryProcesses,
+    worker_command,
+)
 from tocsin.errors import ConfigError
 from tocsin.services.disk import (
     DEFAULT_MIN_FREE_MB,
@@ -50,10 +56,23 @@ def serve(
             "serves delivering what was accepted. 0: only when the disk is full.",
         ),
     ] = DEFAULT_MIN_FREE_MB,
+    delivery_processes: Annotated[
+        int,
+        typer.Option(
+            envvar="TOCSIN_DELIVERY_PROCESSES",
+            min=0,
+            max=MAX_PROCESSES,
+            help="Also run this many delivery processes ('tocsin worker', restarted if "
+            "they exit): serve then sends only the alarms it can send at once and leaves "
+            "the queue to them. 1 on a machine with 2 or more cores delivers a storm of "
+            "alarms faster. 0: serve delivers everything itself.",
+        ),
+    ] = 0,
     log_format: LogFormatOption = LogFormat.TEXT,
     log_level: LogLevelOption = "info",
 ) -> None:
-    """Run the service: web interface, REST API and the delivery engine, in one process.
+    """Run the service: web interface, REST API and the delivery engine, in one process
+    (and the delivery processes of --delivery-processes).
 
     Logs go to stderr, one line per event.  Under systemd (Type=notify) it reports
     when it is ready and when it stops; see 'tocsin systemd-unit'.
@@ -69,7 +88,14 @@ def serve(
     services = open_services(data)
     services.disk.limits = limits
     try:
-        run_service(serve_forever(services, host=host, port=port))
+        workers = None
+        if delivery_processes:
+            command = worker_command(
+                services.data, connections=WORKER_CONNECTIONS, log_format=log_format.value,
+                log_level=log_level,
+            )  # fmt: skip
+            workers = DeliveryProcesses(command, delivery_processes)
+        run_service(serve_forever(services, host=host, port=port, workers=workers))
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,0 +1,126 @@
+"""Delivery processes beside ``tocsin serve``: started, watched, restarted, stopped.
+
+One Python process runs one thing at a time: in a storm of alarms ``tocsin serve``
+spends its time on the intake (HTTP, checks, rendering, the commit) and on delivery
+by turns.  ``tocsin serve --delivery-processes N`` starts N ``tocsin worker``
+processes on the same data directory and database; serve then sends only the alarms
+its intake hands straight to its own engine while that engine has a free connection
+(the lone alarm keeps its short path), and leaves everything queued to the workers,
+which hear of it at each commit (:mod:`tocsin.store.wakeup`).
+
+A worker that exits while serve runs is started again (after 1 s, doubling up to
+30 s while it keeps failing; its leases are taken back by the next one).  Serve's
+stop ends them with SIGTERM (they finish the sends in flight, like serve's own
+engine), and SIGKILL after :data:`STOP_GRACE`.  Each worker also stops by itself
+when serve is gone (``--stop-with-parent``), so a killed serve leaves none behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+__all__ = [
+    "MAX_PROCESSES",
+    "STOP_GRACE",
+    "WORKER_CONNECTIONS",
+    "DeliveryProcesses",
+    "worker_command",
+]
+
+log = logging.getLogger("tocsin")
+
+MAX_PROCESSES: Final = 8
+WORKER_CONNECTIONS: Final = 2
+"""SMTP sessions of each delivery process: as many as serve's own engine opens."""
+STOP_GRACE: Final = 20.0
+"""Seconds a worker gets after SIGTERM: the engine's ``shutdown_grace`` (10 s) for
+the sends in flight, and time to give the rest back to the queue."""
+_RESTART_FIRST: Final = 1.0
+_RESTART_CAP: Final = 30.0
+_STEADY: Final = 60.0  # a worker that ran this long failed afresh: back to the first pause
+# Not for the workers: only serve talks to systemd (and a worker's word would be refused).
+_SERVE_ONLY_ENV: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS")
+
+
+def worker_command(data: Path, *, connections: int, log_format: str, log_level: str) -> list[str]:
+    """The command line of one delivery process of ``data`` (this Python, this Tocsin)."""
+    return [
+        sys.executable, "-m", "tocsin", "worker", "--data", str(data),
+        "--connections", str(connections), "--log-format", log_format,
+        "--log-level", log_level, "--stop-with-parent",
+    ]  # fmt: skip
+
+
+class DeliveryProcesses:
+    """``count`` delivery processes running ``command``, for as long as :meth:`run` runs."""
+
+    def __init__(self, command: Sequence[str], count: int) -> None:
+        if not 1 <= count <= MAX_PROCESSES:
+            raise ValueError(f"delivery processes: 1 to {MAX_PROCESSES}, not {count}")
+        self.command = list(command)
+        self.count = count
+        self.pids: list[int | None] = [None] * count
+        """The process id of each worker now (None while it is being started again)."""
+        self.restarts = 0
+        """How many times a worker had to be started again."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep the workers running until ``stop`` is set; then stop them and return."""
+        env = {k: v for k, v in os.environ.items() if k not in _SERVE_ONLY_ENV}
+        await asyncio.gather(*(self._keep(i, env, stop) for i in range(self.count)))
+
+    async def _keep(self, index: int, env: dict[str, str], stop: asyncio.Event) -> None:
+        pause = _RESTART_FIRST
+        while not stop.is_set():
+            began = time.monotonic()
+            try:
+                proc = await asyncio.create_subprocess_exec(*self.command, env=env)
+            except OSError as exc:
+                log.error("cannot start delivery process %d: %s", index + 1, exc)
+            else:
+                self.pids[index] = proc.pid
+                log.info("delivery process %d started (pid %d)", index + 1, proc.pid)
+                code = await _until_exit_or(proc, stop)
+                self.pids[index] = None
+                if code is None:  # told to stop: the worker has ended
+                    return
+                if time.monotonic() - began >= _STEADY:
+                    pause = _RESTART_FIRST
+                log.warning("delivery process %d (pid %d) exited with status %d; starting "
+                            "it again in %.0f s", index + 1, proc.pid, code, pause)  # fmt: skip
+                self.restarts += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+            pause = min(pause * 2, _RESTART_CAP)
+
+
+async def _until_exit_or(proc: asyncio.subprocess.Process, stop: asyncio.Event) -> int | None:
+    """The worker's exit status if it ends by itself; None once ``stop`` ended it."""
+    exited = asyncio.ensure_future(proc.wait())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if exited.done():
+        return exited.result()
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(exited, timeout=STOP_GRACE)
+    except TimeoutError:
+        log.warning("delivery process (pid %d) did not stop in %.0f s: killed",
+                    proc.pid, STOP_GRACE)  # fmt: skip
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+    return None

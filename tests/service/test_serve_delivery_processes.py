@@ -1,0 +1,115 @@
+"""`tocsin serve --delivery-processes 1`: a `tocsin worker` beside serve, started,
+restarted and stopped by it; every alarm sent once, the queue delivered by the worker.
+Real processes, aiosmtpd."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+from service_support import alarm, service_env, set_up_site, wait_until
+
+from helpers import serving, start_serve
+from tocsin.testing import ThreadedSMTPTestServer
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` now."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, ended and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _smtp_sessions(pid: int, port: int) -> int:
+    """Established TCP connections of process ``pid`` to ``port`` on loopback."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def _post(client: httpx.Client, token: str, body: object) -> None:
+    answer = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token}"}, json=body)
+    assert answer.status_code == 202, answer.text
+
+
+def test_a_burst_goes_out_once_each_and_the_queue_through_the_worker(tmp_path: Path) -> None:
+    with ThreadedSMTPTestServer() as smtp:
+        env = service_env(tmp_path / "data")
+        token, _ = set_up_site(env, smtp.port)
+        with (
+            serving(env, "--delivery-processes", "1") as running,
+            httpx.Client(base_url=running.url, timeout=30) as client,
+        ):
+            running.wait_for_output("Tocsin worker")
+            (worker,) = _children(running.process.pid)
+            _post(client, token, alarm("Lone sensor"))
+            wait_until(lambda: len(smtp.messages) == 1, "the lone alarm")
+            # More than serve's own two connections take at once: the rest is queued,
+            # and the worker, woken by the commit, claims and sends it.
+            _post(client, token, {"events": [alarm(f"Sensor {n}") for n in range(80)]})
+            wait_until(lambda: len(smtp.messages) == 81, "the burst")
+            assert _smtp_sessions(worker, smtp.port) >= 1  # its pooled sessions
+        ids = [str(m.message()["Message-ID"]) for m in smtp.messages]
+        assert len(set(ids)) == 81  # none twice
+    assert not _alive(worker)  # serve's stop ended it
+
+
+def test_a_killed_worker_is_started_again(tmp_path: Path) -> None:
+    with ThreadedSMTPTestServer() as smtp:
+        env = service_env(tmp_path / "data")
+        token, _ = set_up_site(env, smtp.port)
+        with (
+            serving(env, "--delivery-processes", "1") as running,
+            httpx.Client(base_url=running.url, timeout=30) as client,
+        ):
+            running.wait_for_output("Tocsin worker")
+            (first,) = _children(running.process.pid)
+            os.kill(first, signal.SIGKILL)
+            running.wait_for_output("exited with status -9; starting it again in 1 s")
+            wait_until(
+                lambda: any(p != first and _alive(p) for p in _children(running.process.pid)),
+                "a new worker",
+            )
+            (second,) = [p for p in _children(running.process.pid) if _alive(p)]
+            _post(client, token, {"events": [alarm(f"Sensor {n}") for n in range(40)]})
+            wait_until(lambda: len(smtp.messages) == 40, "the burst")
+    assert not _alive(second)
+
+
+def test_a_worker_stops_by_itself_when_serve_is_killed(tmp_path: Path) -> None:
+    with ThreadedSMTPTestServer() as smtp:
+        env = service_env(tmp_path / "data")
+        set_up_site(env, smtp.port)
+        running = start_serve(env, "--delivery-processes", "1")
+        try:
+            running.wait_for_output("Tocsin worker")
+            (worker,) = _children(running.process.pid)
+            running.process.kill()  # no SIGTERM for serve to pass on
+            running.process.wait(10)
+            wait_until(lambda: not _alive(worker), "the orphaned worker to stop", timeout=15)
+            wait_until(lambda: "is gone: stopping" in running.output(), "the worker's word")
+        finally:
+            running.stop()
