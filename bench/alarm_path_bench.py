@@ -43,6 +43,7 @@ work on the machine skews every figure, so read ratios rather than absolute time
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -69,13 +70,17 @@ GOALS = {"ack_p99": 2.0, "mail_p99": 3.0, "burst_x_am": 3.0, "cpu_ms": 0.8, "out
 
 
 # ---------------------------------------------------------------------- the server
-def serve(data: str, port: int, database: str, profile: str, *, count: bool) -> None:
+def serve(
+    data: str, port: int, database: str, profile: str, *, count: bool, delivery: int = 0
+) -> None:
     """``--serve``: what ``tocsin serve`` runs, over ``data`` (a child process); with
-    ``count``, it counts its SQL statements (see :func:`_count_statements`)."""
+    ``count``, it counts its SQL statements (see :func:`_count_statements`); with
+    ``delivery``, beside that many delivery processes (``--delivery-processes``)."""
     import cProfile
 
     from tocsin.cli.runtime import run_service, serve_forever
     from tocsin.deploy.logs import configure_logging
+    from tocsin.deploy.workers import WORKER_CONNECTIONS, DeliveryProcesses, worker_command
     from tocsin.services.context import Services
 
     # As `tocsin serve` logs (one text line per request and event, uvicorn's access log
@@ -89,7 +94,13 @@ def serve(data: str, port: int, database: str, profile: str, *, count: bool) -> 
     if profiler is not None:
         profiler.enable()  # the event loop's thread only (the intake runs in a pool)
     try:
-        run_service(serve_forever(services, host="127.0.0.1", port=port))
+        workers = None
+        if delivery:
+            command = worker_command(
+                Path(data), connections=WORKER_CONNECTIONS, log_format="text", log_level="info"
+            )
+            workers = DeliveryProcesses(command, delivery)
+        run_service(serve_forever(services, host="127.0.0.1", port=port, workers=workers))
     finally:
         if profiler is not None:
             profiler.disable()
@@ -248,8 +259,8 @@ def pct(values: list[float], q: float) -> float:
 class Harness:
     """One server process (as ``tocsin serve``), its smtp-sink and the sink's watch."""
 
-    def __init__(self, args: Any, amlib: Any, *, count: bool) -> None:
-        self.args, self.amlib, self.count = args, amlib, count
+    def __init__(self, args: Any, amlib: Any, *, count: bool, delivery: int = 0) -> None:
+        self.args, self.amlib, self.count, self.delivery = args, amlib, count, delivery
         self.work = Path(tempfile.mkdtemp(prefix="tocsin-alarm-bench-"))
         self.dump_root = Path(
             tempfile.mkdtemp(prefix="tocsin-alarm-dump-", dir=amlib.ram_dir_base())
@@ -289,16 +300,35 @@ class Harness:
         command = [sys.executable, __file__, "--serve", str(self.work / "data"), str(port)]
         command += ["--database", self.database] if self.database else []
         command += ["--count-sql"] if self.count else []
+        command += ["--delivery-processes", str(self.delivery)]  # the default is for main()
         command += ["--profile", str(args.profile)] if args.profile and not self.count else []
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         self.server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
         wait_up(port)
+        deadline = time.monotonic() + 30
+        while len(self.children()) < self.delivery and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.delivery:
+            time.sleep(2.0)  # the delivery processes' imports and first claim
         return Client(port, token)
 
-    def cpu_s(self) -> float:
-        """The server's CPU seconds so far (user + system)."""
+    def children(self) -> list[int]:
+        """The server's child processes now (its delivery processes)."""
         assert self.server is not None
-        return float(self.amlib.proc_cpu_s(self.server.pid))
+        try:
+            text = Path(f"/proc/{self.server.pid}/task/{self.server.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in text.split()]
+
+    def cpu_s(self) -> float:
+        """The server's CPU seconds so far (user + system), its delivery processes' too."""
+        assert self.server is not None
+        total = 0.0
+        for pid in [self.server.pid, *self.children()]:
+            with contextlib.suppress(OSError):
+                total += self.amlib.proc_cpu_s(pid)
+        return total
 
     def statements(self) -> int:
         """The server's statement (SQLite) or round-trip (PostgreSQL) count so far, if
@@ -398,9 +428,12 @@ def _burst(h: Harness, client: Client, n: int, batch: int, tag: str) -> dict[str
     }
 
 
-def _pass(args: Any, amlib: Any, *, count: bool, samples: int, events: int) -> dict[str, Any]:
-    """Both shapes against one fresh server (counting statements or not)."""
-    h = Harness(args, amlib, count=count)
+def _pass(
+    args: Any, amlib: Any, *, count: bool, samples: int, events: int, delivery: int = 0
+) -> dict[str, Any]:
+    """Both shapes against one fresh server (counting statements or not; beside
+    ``delivery`` delivery processes, the lone shape without the sweep)."""
+    h = Harness(args, amlib, count=count, delivery=delivery)
     try:
         client = h.start()
         tag = uuid.uuid4().hex[:8]
@@ -410,9 +443,9 @@ def _pass(args: Any, amlib: Any, *, count: bool, samples: int, events: int) -> d
         out |= _lone(h, client, samples, args.gap, tag)
         out["sweep"] = [
             {"gap": gap, **_lone(h, client, samples, gap, f"{tag}s{k}")}
-            for k, gap in enumerate([] if count else args.sweep)
+            for k, gap in enumerate([] if count or delivery else args.sweep)
         ]
-        if args.quiet and not count:  # each after the engine closed its idle connections
+        if args.quiet and not count and not delivery:  # each after an idle close
             from tocsin.outbox import EngineOptions
 
             quiet = EngineOptions().idle_close + 1.0
@@ -421,6 +454,8 @@ def _pass(args: Any, amlib: Any, *, count: bool, samples: int, events: int) -> d
         out |= _burst(h, client, events, args.batch, tag)
         assert h.server is not None
         out["rss_mb"] = (amlib.proc_status_kb(h.server.pid, "VmHWM") or 0) / 1024
+        out["child_rss_mb"] = [(amlib.proc_status_kb(pid, "VmHWM") or 0) / 1024
+                               for pid in h.children()]  # fmt: skip
         client.close()
         return out
     finally:
@@ -447,6 +482,16 @@ def run_tocsin(args: Any, amlib: Any) -> dict[str, Any]:
     out["sql_latency"], out["sql_burst"] = counted["sql_latency"], counted["sql_burst"]
     out["counted"] = {k: v for k, v in counted.items() if k not in ("ack", "mail")}
     return out
+
+
+def run_delivery_processes(args: Any, amlib: Any) -> dict[str, Any] | None:
+    """The lone and burst shapes again, against ``serve --delivery-processes N``."""
+    if args.delivery_processes <= 0:
+        return None
+    return _pass(
+        args, amlib, count=False, samples=args.samples, events=args.events,
+        delivery=args.delivery_processes,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------- the anchors
@@ -497,7 +542,11 @@ def run_alertmanager(anchors: Path, runs: int) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- the table
 def table(
-    t: dict[str, Any], am: dict[str, Any] | None, ob: dict[str, Any] | None, args: Any
+    t: dict[str, Any],
+    am: dict[str, Any] | None,
+    ob: dict[str, Any] | None,
+    args: Any,
+    dp: dict[str, Any] | None = None,
 ) -> str:
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
@@ -537,6 +586,30 @@ def table(
         + (f"burst {am['cpu_us'] / 1000:.2f} ms" if am and am.get("cpu_us") else "–")
         + f" | – | ≤ 0.8 ms: {verdict(t['cpu_burst_ms'] <= GOALS['cpu_ms'])} | – |",
     ]
+    if dp:
+        n = args.delivery_processes
+        rate = f"{dp['burst_rate']:.0f} emails/s ({dp['burst_seen']} seen)"
+        lines += [
+            f"| with `serve --delivery-processes {n}`: one at a time, POST → 202 / → sink "
+            f"| p50 {pct(dp['ack'], 50):.2f} / {pct(dp['mail'], 50):.2f} ms, p99 "
+            f"{pct(dp['ack'], 99):.2f} / {pct(dp['mail'], 99):.2f} ms | – | – "
+            f"| p99 ≤ 2 / 3 ms: {verdict(pct(dp['ack'], 99) <= GOALS['ack_p99'])} / "
+            f"{verdict(pct(dp['mail'], 99) <= GOALS['mail_p99'])} | {dp['load_latency']:.2f} |",
+            f"| with `serve --delivery-processes {n}`: burst → smtp-sink | {rate} "
+            f"| {am_rate} | "
+            + (f"{dp['burst_rate'] / am['rate']:.2f}× AM" if am else "–")
+            + " | "
+            + (
+                f"≥ 3× AM: {verdict(dp['burst_rate'] >= GOALS['burst_x_am'] * am['rate'])}"
+                if am
+                else "≥ 3× AM"
+            )
+            + f" | {dp['load_burst']:.2f} |",
+            f"| with `serve --delivery-processes {n}`: CPU per event (serve and its delivery "
+            f"processes) | one at a time {dp['cpu_latency_ms']:.2f} ms, burst "
+            f"{dp['cpu_burst_ms']:.2f} ms | – | – | ≤ 0.8 ms: "
+            f"{verdict(dp['cpu_burst_ms'] <= GOALS['cpu_ms'])} | – |",
+        ]
     if t.get("sql_latency", -1) >= 0 and t.get("sql_burst", -1) >= 0:
         c = t["counted"]
         lines.append(
@@ -585,6 +658,12 @@ def table(
     if am:
         lines.append(f"\nAlertmanager anchor started at load {am['load']:.2f}.")
     lines.append(f"Server peak RSS {t['rss_mb']:.0f} MB.")
+    if dp:
+        each = ", ".join(f"{mb:.0f}" for mb in dp["child_rss_mb"])
+        lines.append(
+            f"With delivery processes: serve {dp['rss_mb']:.0f} MB, each delivery process "
+            f"{each} MB."
+        )
     return "\n".join(lines)
 
 
@@ -612,6 +691,11 @@ def main() -> None:
     parser.add_argument("--am-runs", type=int, default=1, help="Alertmanager passes")
     parser.add_argument("--no-anchors", action="store_true", help="Tocsin alone")
     parser.add_argument("--outbox-count", type=int, default=5000)
+    parser.add_argument(
+        "--delivery-processes", type=int, default=1, metavar="N",
+        help="also the lone and burst shapes against `serve --delivery-processes N` "
+        "(0: not)",
+    )  # fmt: skip
     parser.add_argument("--profile", type=Path, help="cProfile of the server's loop to this file")
     parser.add_argument(
         "--count-samples", type=int, default=30,
@@ -627,22 +711,24 @@ def main() -> None:
     if args.serve:
         serve(
             args.serve[0], int(args.serve[1]), args.database, str(args.profile or ""),
-            count=args.count_sql,
+            count=args.count_sql, delivery=args.delivery_processes,
         )  # fmt: skip
         return
     sys.path.insert(0, str(args.anchors / "alertmanager"))
     import amlib
 
     tocsin = run_tocsin(args, amlib)
+    delivery = run_delivery_processes(args, amlib)
     am = ob = None
     if not args.no_anchors:
         am = run_alertmanager(args.anchors, args.am_runs)
         ob = run_outbox_vs_source(args.outbox_count)
-    print(table(tocsin, am, ob, args))
+    print(table(tocsin, am, ob, args, delivery))
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    record = {"tocsin": tocsin, "alertmanager": am, "outbox": ob, "args": vars(args)}
+    record = {"tocsin": tocsin, "delivery_processes": delivery, "alertmanager": am,
+              "outbox": ob, "args": vars(args)}  # fmt: skip
     (out / f"alarm-path-{stamp}.json").write_text(json.dumps(record, indent=1, default=str))
 
 
