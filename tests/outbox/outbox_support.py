@@ -140,11 +140,14 @@ class Journal:
 
 
 @asynccontextmanager
-async def running(engine: DeliveryEngine) -> AsyncIterator[DeliveryEngine]:
-    """Run ``engine`` as a task for the duration of the block; stop it (bounded) after."""
+async def running(engine: DeliveryEngine, *, taking: bool = False) -> AsyncIterator[DeliveryEngine]:
+    """Run ``engine`` as a task for the duration of the block; stop it (bounded) after.
+    With ``taking``, the block starts once the engine takes hand-offs (and listens)."""
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
     try:
+        if taking:
+            await eventually(lambda: engine.taking() is not None, what="the engine to run")
         yield engine
     finally:
         stop.set()

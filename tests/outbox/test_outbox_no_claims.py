@@ -7,10 +7,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from outbox_support import Journal, enqueue, eventually, fast_options, mail, smtp_settings
+from outbox_support import (
+    Journal,
+    enqueue,
+    eventually,
+    fast_options,
+    mail,
+    running,
+    smtp_settings,
+)
 
 from tocsin.outbox import ClaimedEmail, DeliveryEngine, NewEmail, Status
 from tocsin.store import Store, open_store
@@ -18,18 +24,6 @@ from tocsin.store.sqlite import SQLiteStore
 from tocsin.testing import ThreadedSMTPTestServer
 
 TO = [f"ops{i}@example.net" for i in range(5)]
-
-
-@asynccontextmanager
-async def _running(engine: DeliveryEngine) -> AsyncIterator[DeliveryEngine]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    try:
-        await eventually(lambda: engine.taking() is not None, what="the engine to run")
-        yield engine
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 def _handed(store: Store, engine: DeliveryEngine, *to: str, subject: str) -> bool:
@@ -53,14 +47,14 @@ async def test_queued_mail_is_left_to_the_engines_that_claim(store: Store) -> No
         serve = DeliveryEngine(
             store, lambda: settings, on_sent=serve_side, options=fast_options(claims=False)
         )
-        async with _running(serve):
+        async with running(serve, taking=True):
             queued = [enqueue(store, TO[0], subject=f"queued {i}") for i in range(3)]
             await asyncio.sleep(0.5)  # ten of the claimer's polls: nothing is claimed
             assert serve_side.sends == []
             assert all(store.counts()[s] == 0 for s in (Status.SENDING, Status.SENT))
             worker = DeliveryEngine(store, lambda: settings, on_sent=worker_side,
                                     options=fast_options())  # fmt: skip
-            async with _running(worker):
+            async with running(worker, taking=True):
                 await eventually(lambda: _owners(worker_side) == set(queued), what="the claims")
         assert serve_side.sends == []
         assert len(smtp.messages) == 3
@@ -76,7 +70,7 @@ async def test_it_sends_what_is_handed_while_a_connection_is_free(store: Store) 
             on_sent=journal,
             options=fast_options(claims=False, max_connections=2),
         )
-        async with _running(engine):
+        async with running(engine, taking=True):
             # Idle: it takes an email of five recipients, beyond its room of two...
             assert await asyncio.to_thread(_handed, store, engine, *TO, subject="five")
             # ... and while that one is still in hand, nothing more.

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from outbox_support import PG_URL, enqueue, eventually, fast_options, mail, smtp_settings
+from outbox_support import (
+    PG_URL,
+    enqueue,
+    eventually,
+    fast_options,
+    mail,
+    running,
+    smtp_settings,
+)
 
 from tocsin.outbox import DeliveryEngine, NewEmail
 from tocsin.outbox.incarnation import WORKERS_DIR
@@ -65,14 +73,8 @@ def _enqueue_elsewhere(store: Store, subject: str) -> None:
 async def _engine(store: Store, port: int) -> AsyncIterator[DeliveryEngine]:
     settings = smtp_settings(port)
     engine = DeliveryEngine(store, lambda: settings, options=fast_options(poll_interval=POLL))
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    try:
-        await eventually(lambda: engine.taking() is not None, what="the engine to run")
+    async with running(engine, taking=True):
         yield engine
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 def _subjects(smtp: ThreadedSMTPTestServer) -> list[str]:

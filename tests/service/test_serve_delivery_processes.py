@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 from service_support import alarm, service_env, set_up_site, wait_until
 
-from helpers import serving, start_serve
+from helpers import Serving, serving, start_serve
 from tocsin.testing import ThreadedSMTPTestServer
+
+Post = Callable[[object], None]
 
 
 def _children(pid: int) -> list[int]:
@@ -50,12 +54,10 @@ def _smtp_sessions(pid: int, port: int) -> int:
     return count
 
 
-def _post(client: httpx.Client, token: str, body: object) -> None:
-    answer = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token}"}, json=body)
-    assert answer.status_code == 202, answer.text
-
-
-def test_a_burst_goes_out_once_each_and_the_queue_through_the_worker(tmp_path: Path) -> None:
+@contextmanager
+def _serve_with_a_worker(tmp_path: Path) -> Iterator[tuple[ThreadedSMTPTestServer, Serving, Post]]:
+    """An aiosmtpd server, and serve with one delivery process sending to it (its worker
+    started): the server, serve, and a function that posts events."""
     with ThreadedSMTPTestServer() as smtp:
         env = service_env(tmp_path / "data")
         token, _ = set_up_site(env, smtp.port)
@@ -64,38 +66,43 @@ def test_a_burst_goes_out_once_each_and_the_queue_through_the_worker(tmp_path: P
             httpx.Client(base_url=running.url, timeout=30) as client,
         ):
             running.wait_for_output("Tocsin worker")
-            (worker,) = _children(running.process.pid)
-            _post(client, token, alarm("Lone sensor"))
-            wait_until(lambda: len(smtp.messages) == 1, "the lone alarm")
-            # More than serve's own two connections take at once: the rest is queued,
-            # and the worker, woken by the commit, claims and sends it.
-            _post(client, token, {"events": [alarm(f"Sensor {n}") for n in range(80)]})
-            wait_until(lambda: len(smtp.messages) == 81, "the burst")
-            assert _smtp_sessions(worker, smtp.port) >= 1  # its pooled sessions
+
+            def post(body: object) -> None:
+                answer = client.post(
+                    "/api/v1/events", headers={"Authorization": f"Bearer {token}"}, json=body
+                )
+                assert answer.status_code == 202, answer.text
+
+            yield smtp, running, post
+
+
+def test_a_burst_goes_out_once_each_and_the_queue_through_the_worker(tmp_path: Path) -> None:
+    with _serve_with_a_worker(tmp_path) as (smtp, running, post):
+        (worker,) = _children(running.process.pid)
+        post(alarm("Lone sensor"))
+        wait_until(lambda: len(smtp.messages) == 1, "the lone alarm")
+        # More than serve's own two connections take at once: the rest is queued,
+        # and the worker, woken by the commit, claims and sends it.
+        post({"events": [alarm(f"Sensor {n}") for n in range(80)]})
+        wait_until(lambda: len(smtp.messages) == 81, "the burst")
+        assert _smtp_sessions(worker, smtp.port) >= 1  # its pooled sessions
         ids = [str(m.message()["Message-ID"]) for m in smtp.messages]
         assert len(set(ids)) == 81  # none twice
     assert not _alive(worker)  # serve's stop ended it
 
 
 def test_a_killed_worker_is_started_again(tmp_path: Path) -> None:
-    with ThreadedSMTPTestServer() as smtp:
-        env = service_env(tmp_path / "data")
-        token, _ = set_up_site(env, smtp.port)
-        with (
-            serving(env, "--delivery-processes", "1") as running,
-            httpx.Client(base_url=running.url, timeout=30) as client,
-        ):
-            running.wait_for_output("Tocsin worker")
-            (first,) = _children(running.process.pid)
-            os.kill(first, signal.SIGKILL)
-            running.wait_for_output("exited with status -9; starting it again in 1 s")
-            wait_until(
-                lambda: any(p != first and _alive(p) for p in _children(running.process.pid)),
-                "a new worker",
-            )
-            (second,) = [p for p in _children(running.process.pid) if _alive(p)]
-            _post(client, token, {"events": [alarm(f"Sensor {n}") for n in range(40)]})
-            wait_until(lambda: len(smtp.messages) == 40, "the burst")
+    with _serve_with_a_worker(tmp_path) as (smtp, running, post):
+        (first,) = _children(running.process.pid)
+        os.kill(first, signal.SIGKILL)
+        running.wait_for_output("exited with status -9; starting it again in 1 s")
+        wait_until(
+            lambda: any(p != first and _alive(p) for p in _children(running.process.pid)),
+            "a new worker",
+        )
+        (second,) = [p for p in _children(running.process.pid) if _alive(p)]
+        post({"events": [alarm(f"Sensor {n}") for n in range(40)]})
+        wait_until(lambda: len(smtp.messages) == 40, "the burst")
     assert not _alive(second)
 
 
