@@ -71,10 +71,10 @@ def serve(
     log_format: LogFormatOption = LogFormat.TEXT,
     log_level: LogLevelOption = "info",
 ) -> None:
-    """Run the service: web interface, REST API and the delivery engine, in one process
-    (and the delivery processes of --delivery-processes).
+    """Run the service: web interface, REST API and the delivery engine, in one process.
 
-    Logs go to stderr, one line per event.  Under systemd (Type=notify) it reports
+    With --delivery-processes, delivery workers run beside it, started and stopped with
+    it.  Logs go to stderr, one line per event.  Under systemd (Type=notify) it reports
     when it is ready and when it stops; see 'tocsin systemd-unit'.
     """
     from tocsin.cli.runtime import run_service, serve_forever
