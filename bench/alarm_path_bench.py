@@ -80,7 +80,7 @@ def serve(
 
     from tocsin.cli.runtime import run_service, serve_forever
     from tocsin.deploy.logs import configure_logging
-    from tocsin.deploy.workers import WORKER_CONNECTIONS, DeliveryProcesses, worker_command
+    from tocsin.deploy.workers import DeliveryProcesses
     from tocsin.services.context import Services
 
     # As `tocsin serve` logs (one text line per request and event, uvicorn's access log
@@ -96,10 +96,9 @@ def serve(
     try:
         workers = None
         if delivery:
-            command = worker_command(
-                Path(data), connections=WORKER_CONNECTIONS, log_format="text", log_level="info"
+            workers = DeliveryProcesses.of(
+                Path(data), delivery, log_format="text", log_level="info"
             )
-            workers = DeliveryProcesses(command, delivery)
         run_service(serve_forever(services, host="127.0.0.1", port=port, workers=workers))
     finally:
         if profiler is not None:

@@ -11,12 +11,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from service_support import alarm, service_env, set_up_site, wait_until
 
 from helpers import Serving, serving, start_serve
 from tocsin.testing import ThreadedSMTPTestServer
 
 Post = Callable[[object], None]
+Setup = tuple[ThreadedSMTPTestServer, Serving, Post, Callable[[], float]]
+
+
+def _sent(url: str, admin: str) -> float:
+    """tocsin_outbox_sent in serve's /metrics."""
+    answer = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name == "tocsin_outbox_sent_total":
+                return float(sample.value)
+    raise AssertionError("no tocsin_outbox_sent_total in /metrics")
 
 
 def _children(pid: int) -> list[int]:
@@ -55,12 +68,13 @@ def _smtp_sessions(pid: int, port: int) -> int:
 
 
 @contextmanager
-def _serve_with_a_worker(tmp_path: Path) -> Iterator[tuple[ThreadedSMTPTestServer, Serving, Post]]:
+def _serve_with_a_worker(tmp_path: Path) -> Iterator[Setup]:
     """An aiosmtpd server, and serve with one delivery process sending to it (its worker
-    started): the server, serve, and a function that posts events."""
+    started): the server, serve, a function that posts events, and one that reads the
+    sends counted in /metrics."""
     with ThreadedSMTPTestServer() as smtp:
         env = service_env(tmp_path / "data")
-        token, _ = set_up_site(env, smtp.port)
+        token, admin = set_up_site(env, smtp.port)
         with (
             serving(env, "--delivery-processes", "1") as running,
             httpx.Client(base_url=running.url, timeout=30) as client,
@@ -73,11 +87,14 @@ def _serve_with_a_worker(tmp_path: Path) -> Iterator[tuple[ThreadedSMTPTestServe
                 )
                 assert answer.status_code == 202, answer.text
 
-            yield smtp, running, post
+            def sent() -> float:
+                return _sent(running.url, admin)
+
+            yield smtp, running, post, sent
 
 
 def test_a_burst_goes_out_once_each_and_the_queue_through_the_worker(tmp_path: Path) -> None:
-    with _serve_with_a_worker(tmp_path) as (smtp, running, post):
+    with _serve_with_a_worker(tmp_path) as (smtp, running, post, sent):
         (worker,) = _children(running.process.pid)
         post(alarm("Lone sensor"))
         wait_until(lambda: len(smtp.messages) == 1, "the lone alarm")
@@ -88,11 +105,13 @@ def test_a_burst_goes_out_once_each_and_the_queue_through_the_worker(tmp_path: P
         assert _smtp_sessions(worker, smtp.port) >= 1  # its pooled sessions
         ids = [str(m.message()["Message-ID"]) for m in smtp.messages]
         assert len(set(ids)) == 81  # none twice
+        # /metrics counts the worker's sends with serve's own (its file, every 2 s).
+        wait_until(lambda: sent() == 81, "81 sends in /metrics", timeout=15)
     assert not _alive(worker)  # serve's stop ended it
 
 
 def test_a_killed_worker_is_started_again(tmp_path: Path) -> None:
-    with _serve_with_a_worker(tmp_path) as (smtp, running, post):
+    with _serve_with_a_worker(tmp_path) as (smtp, running, post, _):
         (first,) = _children(running.process.pid)
         os.kill(first, signal.SIGKILL)
         running.wait_for_output("exited with status -9; starting it again in 1 s")

@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -40,6 +41,7 @@ from tocsin.outbox import DeliveryAttempt, DeliveryView, Status
 from tocsin.outbox.tracking import RemoteState, Tracking
 
 if TYPE_CHECKING:
+    from tocsin.outbox import OutboxMetrics
     from tocsin.services.email_detail import EmailDetail
 
 __all__ = ["outbox_app", "parse_duration", "worker"]
@@ -260,6 +262,28 @@ def purge_command(
     out.print(f"[green]✓[/] {count} deliveries purged.")
 
 
+async def _share(metrics: OutboxMetrics, path: Path, stop: asyncio.Event) -> None:
+    """Write the engine's counts to ``path`` every few seconds until ``stop``, for
+    serve's /metrics (the last write comes after the engine stopped: see worker())."""
+    from tocsin.outbox.metrics import SHARE_INTERVAL
+
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=SHARE_INTERVAL)
+        if stop.is_set():
+            return
+        _publish(metrics, path)
+
+
+def _publish(metrics: OutboxMetrics, path: Path) -> None:
+    from tocsin.outbox.metrics import SharedCounts
+
+    try:
+        SharedCounts.publish(metrics, path)
+    except OSError as exc:
+        logging.getLogger("tocsin").warning("cannot write %s for serve: %s", path, exc)
+
+
 async def _stop_without(parent: int, stop: asyncio.Event) -> None:
     """Set ``stop`` once the process ``parent`` is gone (a delivery process of 'serve',
     whose serve was killed: it is then the child of another process)."""
@@ -282,11 +306,15 @@ def worker(
     stop_with_parent: Annotated[
         bool, typer.Option(hidden=True, help="Stop when the parent process is gone.")
     ] = False,
+    metrics_file: Annotated[
+        Path | None, typer.Option(hidden=True, help="Write the send counts here for serve.")
+    ] = None,
 ) -> None:
     """Run the delivery engine alone ('serve' runs it too), until SIGTERM or Ctrl-C."""
     from tocsin.outbox import (
         DeliveryEngine,
         EngineOptions,
+        OutboxMetrics,
         RetryPolicy,
         default_transport_factory,
     )
@@ -310,6 +338,7 @@ def worker(
     )
     from tocsin.services.failover_notice import failover_notifier
 
+    metrics = OutboxMetrics() if metrics_file is not None else None  # counted for serve
     engine = DeliveryEngine(
         services.store,
         services.settings.load,
@@ -321,6 +350,7 @@ def worker(
             connections, refresh_keeper=services.failover.refresh_token_keeper
         ),
         on_pause=paused,
+        metrics=metrics,
     )
 
     tracker = Tracker(services.store, services.settings.load)
@@ -331,11 +361,15 @@ def worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         watch = [_stop_without(os.getppid(), stop)] if stop_with_parent else []
+        if metrics is not None and metrics_file is not None:
+            watch.append(_share(metrics, metrics_file, stop))
         # The online service's later word on mail it took, beside the deliveries, and the
         # escalation timers (several workers: each timer is claimed by one).
         await asyncio.gather(
             engine.run(stop), tracker.run(stop), run_escalation(services.escalation, stop), *watch
         )
+        if metrics is not None and metrics_file is not None:
+            _publish(metrics, metrics_file)  # the final counts, after the sends in flight
 
     out.print(f"Tocsin worker {engine.owner} delivering (data: {services.data})")
     try:

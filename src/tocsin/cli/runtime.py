@@ -145,6 +145,8 @@ async def serve_forever(
     if warning:
         log.warning("%s", warning)
     metrics = OutboxMetrics(services.store)
+    if workers is not None:  # their send counts in /metrics beside serve's own
+        metrics.add_shared(workers.shared)
     engine = _engine(services, metrics, claims=workers is None)
     services.outbox.on_enqueue = engine.wake
     services.outbox.handoff = engine.handoff  # the intake's emails skip the claim round

@@ -19,12 +19,7 @@ from tocsin.cli.support import (
 )
 from tocsin.cli.systemd_unit import HostOption, PortOption
 from tocsin.deploy.logs import LogFormat
-from tocsin.deploy.workers import (
-    MAX_PROCESSES,
-    WORKER_CONNECTIONS,
-    DeliveryProcesses,
-    worker_command,
-)
+from tocsin.deploy.workers import MAX_PROCESSES, DeliveryProcesses
 from tocsin.errors import ConfigError
 from tocsin.services.disk import (
     DEFAULT_MIN_FREE_MB,
@@ -90,11 +85,9 @@ def serve(
     try:
         workers = None
         if delivery_processes:
-            command = worker_command(
-                services.data, connections=WORKER_CONNECTIONS, log_format=log_format.value,
-                log_level=log_level,
-            )  # fmt: skip
-            workers = DeliveryProcesses(command, delivery_processes)
+            workers = DeliveryProcesses.of(
+                services.data, delivery_processes, log_format=log_format.value, log_level=log_level
+            )
         run_service(serve_forever(services, host=host, port=port, workers=workers))
     except KeyboardInterrupt:
         pass

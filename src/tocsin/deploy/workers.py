@@ -26,7 +26,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from tocsin.outbox.metrics import SharedCounts
 
 __all__ = [
     "MAX_PROCESSES",
@@ -61,29 +64,52 @@ def worker_command(data: Path, *, connections: int, log_format: str, log_level: 
 
 
 class DeliveryProcesses:
-    """``count`` delivery processes running ``command``, for as long as :meth:`run` runs."""
+    """``count`` delivery processes running ``command``, for as long as :meth:`run` runs.
 
-    def __init__(self, command: Sequence[str], count: int) -> None:
+    Each start of a worker gets a file of its own in ``shared``'s directory for its
+    send counts (``--metrics-file``), which serve's ``/metrics`` adds to its own.
+    """
+
+    def __init__(self, command: Sequence[str], count: int, shared: SharedCounts) -> None:
         if not 1 <= count <= MAX_PROCESSES:
             raise ValueError(f"delivery processes: 1 to {MAX_PROCESSES}, not {count}")
         self.command = list(command)
         self.count = count
+        self.shared = shared
+        self._starts = 0
         self.pids: list[int | None] = [None] * count
         """The process id of each worker now (None while it is being started again)."""
         self.restarts = 0
         """How many times a worker had to be started again."""
 
+    @classmethod
+    def of(cls, data: Path, count: int, *, log_format: str, log_level: str) -> DeliveryProcesses:
+        """``count`` workers of the data directory ``data``, each with
+        :data:`WORKER_CONNECTIONS` sessions, their counts kept in ``outbox-workers/metrics``."""
+        from tocsin.outbox.incarnation import WORKERS_DIR
+        from tocsin.outbox.metrics import SharedCounts
+
+        command = worker_command(
+            data, connections=WORKER_CONNECTIONS, log_format=log_format, log_level=log_level
+        )
+        return cls(command, count, SharedCounts(data / WORKERS_DIR / "metrics"))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the workers running until ``stop`` is set; then stop them and return."""
         env = {k: v for k, v in os.environ.items() if k not in _SERVE_ONLY_ENV}
+        await asyncio.to_thread(self.shared.clear)  # counts of an earlier run of serve
         await asyncio.gather(*(self._keep(i, env, stop) for i in range(self.count)))
 
     async def _keep(self, index: int, env: dict[str, str], stop: asyncio.Event) -> None:
         pause = _RESTART_FIRST
         while not stop.is_set():
             began = time.monotonic()
+            self._starts += 1
+            counts = self.shared.directory / f"delivery-{index + 1}-{self._starts}.json"
             try:
-                proc = await asyncio.create_subprocess_exec(*self.command, env=env)
+                proc = await asyncio.create_subprocess_exec(
+                    *self.command, "--metrics-file", str(counts), env=env
+                )
             except OSError as exc:
                 log.error("cannot start delivery process %d: %s", index + 1, exc)
             else:

@@ -2,8 +2,9 @@
 
 Each :class:`OutboxMetrics` has a registry of its own (no global state, so tests and
 several engines in one process do not collide).  Queue depth and age are read from the
-store when scraped; latency and failures are counted by the engine as it sends, in
-plain numbers (:class:`_SendCounts`) written out as counters and a histogram when
+store when scraped; latency and failures are counted by the engine as it sends (and by
+serve's delivery processes, added in at each scrape: :class:`SharedCounts`), in plain
+numbers (:class:`_SendCounts`) written out as counters and a histogram when
 scraped: ``prometheus_client``'s own ``Counter`` and ``Histogram`` take a lock and check
 the metric for every increment, 2.8 µs a send where plain numbers take 0.5 (issue 11).
 """
@@ -11,8 +12,13 @@ the metric for every increment, 2.8 µs a send where plain numbers take 0.5 (iss
 from __future__ import annotations
 
 import bisect
+import contextlib
+import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -27,7 +33,7 @@ from prometheus_client.samples import Sample
 from tocsin.outbox.model import DeliveryUpdate, Status
 from tocsin.outbox.store import OutboxStore
 
-__all__ = ["CONTENT_TYPE", "OutboxMetrics"]
+__all__ = ["CONTENT_TYPE", "OutboxMetrics", "SharedCounts"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The exposition format's media type, for the ``/metrics`` response."""
@@ -83,12 +89,26 @@ class _Labelled:
             count = 0
         self.counts[key] = count + 1
 
-    def family(self, name: str, documentation: str, labels: list[str]) -> CounterMetricFamily:
-        family = CounterMetricFamily(name, documentation, labels=labels)
+    def rows(self) -> list[list[Any]]:
+        """[label values, count, first counted] of each key (JSON-able)."""
         # A copy is one step under the GIL: the engine's loop may count meanwhile.
         counts, created = self.counts.copy(), self.created.copy()
-        for key, count in counts.items():
-            family.add_metric(list(key), count, created=created.get(key))
+        return [[list(key), count, created.get(key)] for key, count in counts.items()]
+
+    def family(
+        self, name: str, documentation: str, labels: list[str], others: Sequence[Any] = ()
+    ) -> CounterMetricFamily:
+        """The counter family, with the ``rows`` of other processes added in."""
+        family = CounterMetricFamily(name, documentation, labels=labels)
+        merged: dict[tuple[str, ...], list[Any]] = {}
+        for rows in (self.rows(), *others):
+            for key, count, created in rows:
+                row = merged.setdefault(tuple(key), [0, created])
+                row[0] += count
+                if created is not None and (row[1] is None or created < row[1]):
+                    row[1] = created
+        for key, (count, created) in merged.items():
+            family.add_metric(list(key), count, created=created)
         return family
 
 
@@ -97,6 +117,7 @@ class _SendCounts(Collector):
 
     def __init__(self) -> None:
         self.created = time.time()
+        self.others: Callable[[], list[dict[str, Any]]] = list  # delivery processes' counts
         self.sent = 0
         self.failures = _Labelled()  # (outcome, reason)
         self.link_sent = _Labelled()  # (link,)
@@ -116,30 +137,48 @@ class _SendCounts(Collector):
                 self.failures.add((outcome, update.reason or "unknown"))
                 self.link_failures.add((update.link,))
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything counted so far, as JSON-able data (see :class:`SharedCounts`)."""
+        return {
+            "sent": self.sent,
+            "failures": self.failures.rows(),
+            "link_sent": self.link_sent.rows(),
+            "link_failures": self.link_failures.rows(),
+            "buckets": list(self.buckets),
+            "latency_sum": self.latency_sum,
+        }
+
     def collect(self) -> Iterator[Metric]:
-        yield self._latency()
+        others = self.others()
+        yield self._latency(others)
         sent = CounterMetricFamily("tocsin_outbox_sent", "Deliveries the server accepted")
-        sent.add_metric([], self.sent, created=self.created)
+        sent.add_metric([], self.sent + sum(o["sent"] for o in others), created=self.created)
         yield sent
         yield self.failures.family(
             "tocsin_outbox_failures",
             "Delivery attempts that did not succeed, by outcome and reason",
             ["outcome", "reason"],
+            [o["failures"] for o in others],
         )
         # Per link of the failover chain ("primary", "backup-1", ...).
         yield self.link_sent.family(
             "tocsin_outbox_link_sent",
             "Deliveries each link of the failover chain carried",
             ["link"],
+            [o["link_sent"] for o in others],
         )
         yield self.link_failures.family(
             "tocsin_outbox_link_failures",
             "Delivery attempts through each link that did not succeed",
             ["link"],
+            [o["link_failures"] for o in others],
         )
 
-    def _latency(self) -> HistogramMetricFamily:
+    def _latency(self, others: Sequence[dict[str, Any]]) -> HistogramMetricFamily:
         own, total, cumulative = list(self.buckets), self.latency_sum, 0
+        for other in others:
+            own = [a + b for a, b in zip(own, other["buckets"], strict=True)]
+            total += other["latency_sum"]
         bounds = [*_BOUNDS, "+Inf"]
         buckets = []
         for bound, count in zip(bounds, own, strict=True):
@@ -159,14 +198,20 @@ class _LinkCollector(Collector):
 
     def __init__(self) -> None:
         self.source: Callable[[], list[tuple[str, bool]]] = list
+        self.others: Callable[[], list[list[tuple[str, bool]]]] = list  # running workers'
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily(
             "tocsin_outbox_link_up",
-            "1 while a link of the failover chain is up, 0 while it is down",
+            "1 while a link of the failover chain is up (in every process that delivers), "
+            "0 while it is down",
             labels=["link"],
         )
-        for link, is_up in self.source():
+        links: dict[str, bool] = {}
+        for states in (self.source(), *self.others()):
+            for link, is_up in states:
+                links[link] = links.get(link, True) and bool(is_up)
+        for link, is_up in links.items():
             up.add_metric([link], int(is_up))
         yield up
 
@@ -197,6 +242,65 @@ class OutboxMetrics:
         up) at every scrape: every link of the chain shows, also before its first change."""
         self._links.source = source
 
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's counts and its links' health, as JSON-able data."""
+        return {**self._sends.snapshot(), "links": [list(pair) for pair in self._links.source()]}
+
+    def add_shared(self, shared: SharedCounts) -> None:
+        """Count the sends of the delivery processes that write to ``shared`` too."""
+        self._sends.others = shared.counts
+        self._links.others = shared.links
+
     def exposition(self) -> bytes:
         """The current metrics in the Prometheus text format (see :data:`CONTENT_TYPE`)."""
         return generate_latest(self.registry)
+
+
+class SharedCounts:
+    """Delivery processes' counts, one JSON file each in ``directory``, for serve's
+    ``/metrics``: each worker writes its :meth:`OutboxMetrics.snapshot` there every
+    :data:`SHARE_INTERVAL` seconds and when it stops (:meth:`publish`).  A worker that
+    ended (or was killed) leaves its last file, so the sums never go down while serve
+    runs; serve empties the directory when it starts (:meth:`clear`).  Link health
+    counts only from files written in the last three intervals (running workers)."""
+
+    def __init__(self, directory: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.directory = directory
+        self._clock = clock
+
+    def clear(self) -> None:
+        """Forget the counts of earlier runs."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in self.directory.glob("*.json"):
+            path.unlink(missing_ok=True)
+
+    def _read(self) -> list[tuple[float, dict[str, Any]]]:
+        found = []
+        for path in self.directory.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                found.append((path.stat().st_mtime, json.loads(path.read_text())))
+        return found
+
+    def counts(self) -> list[dict[str, Any]]:
+        """Every worker's last counts."""
+        return [data for _, data in self._read()]
+
+    def links(self) -> list[list[tuple[str, bool]]]:
+        """The link health of each worker that wrote lately."""
+        fresh = self._clock() - 3 * SHARE_INTERVAL
+        return [
+            [(str(link), bool(up)) for link, up in data.get("links", [])]
+            for written, data in self._read()
+            if written >= fresh
+        ]
+
+    @staticmethod
+    def publish(metrics: OutboxMetrics, path: Path) -> None:
+        """Write ``metrics``' snapshot to ``path`` at once (write, then rename)."""
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(metrics.snapshot()))
+        os.replace(temporary, path)
+
+
+SHARE_INTERVAL = 2.0
+"""Seconds between a delivery process's writes of its counts."""
