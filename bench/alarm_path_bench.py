@@ -97,8 +97,9 @@ def serve(
         workers = None
         if delivery:
             workers = DeliveryProcesses.of(
-                Path(data), delivery, log_format="text", log_level="info"
-            )
+                Path(data), delivery, database_url=database or None, log_format="text",
+                log_level="info",
+            )  # fmt: skip
         run_service(serve_forever(services, host="127.0.0.1", port=port, workers=workers))
     finally:
         if profiler is not None:

@@ -25,7 +25,7 @@ def set_up_site(
     Done through the services in this process (the CLI does the same, seconds slower;
     tests/test_serve.py sets a site up with it).
     """
-    services = Services.open(Path(env["TOCSIN_DATA"]))
+    services = Services.open(Path(env["TOCSIN_DATA"]), database_url=env.get("TOCSIN_DATABASE_URL"))
     try:
         _, report, saved = services.settings.update(
             {

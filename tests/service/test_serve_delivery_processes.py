@@ -4,6 +4,7 @@ Real processes, aiosmtpd."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -11,13 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from service_support import alarm, service_env, set_up_site, wait_until
 
-from helpers import Serving, serving, start_serve
+from helpers import Serving, pg_schema_url, serving, start_serve
 from tocsin.testing import ThreadedSMTPTestServer
 
 Post = Callable[[object], None]
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 Setup = tuple[ThreadedSMTPTestServer, Serving, Post, Callable[[], float]]
 
 
@@ -68,12 +71,14 @@ def _smtp_sessions(pid: int, port: int) -> int:
 
 
 @contextmanager
-def _serve_with_a_worker(tmp_path: Path) -> Iterator[Setup]:
+def _serve_with_a_worker(tmp_path: Path, database_url: str = "") -> Iterator[Setup]:
     """An aiosmtpd server, and serve with one delivery process sending to it (its worker
     started): the server, serve, a function that posts events, and one that reads the
-    sends counted in /metrics."""
+    sends counted in /metrics.  ``database_url``: on PostgreSQL (in serve's environment,
+    which its worker inherits)."""
     with ThreadedSMTPTestServer() as smtp:
-        env = service_env(tmp_path / "data")
+        extra = {"TOCSIN_DATABASE_URL": database_url} if database_url else {}
+        env = service_env(tmp_path / "data", **extra)
         token, admin = set_up_site(env, smtp.port)
         with (
             serving(env, "--delivery-processes", "1") as running,
@@ -93,8 +98,13 @@ def _serve_with_a_worker(tmp_path: Path) -> Iterator[Setup]:
             yield smtp, running, post, sent
 
 
-def test_a_burst_goes_out_once_each_and_the_queue_through_the_worker(tmp_path: Path) -> None:
-    with _serve_with_a_worker(tmp_path) as (smtp, running, post, sent):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_burst_goes_out_once_each_and_the_queue_through_the_worker(
+    tmp_path: Path, backend: str
+) -> None:
+    with contextlib.ExitStack() as stack:  # serve stops before its schema is dropped
+        url = stack.enter_context(pg_schema_url()) if backend == "postgres" else ""
+        smtp, running, post, sent = stack.enter_context(_serve_with_a_worker(tmp_path, url))
         (worker,) = _children(running.process.pid)
         post(alarm("Lone sensor"))
         wait_until(lambda: len(smtp.messages) == 1, "the lone alarm")

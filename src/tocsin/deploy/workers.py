@@ -70,12 +70,21 @@ class DeliveryProcesses:
     send counts (``--metrics-file``), which serve's ``/metrics`` adds to its own.
     """
 
-    def __init__(self, command: Sequence[str], count: int, shared: SharedCounts) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        count: int,
+        shared: SharedCounts,
+        *,
+        database_url: str | None = None,
+    ) -> None:
         if not 1 <= count <= MAX_PROCESSES:
             raise ValueError(f"delivery processes: 1 to {MAX_PROCESSES}, not {count}")
         self.command = list(command)
         self.count = count
         self.shared = shared
+        # In the workers' environment, never on their command line (it may hold a password).
+        self._database_url = database_url
         self._starts = 0
         self.pids: list[int | None] = [None] * count
         """The process id of each worker now (None while it is being started again)."""
@@ -83,20 +92,32 @@ class DeliveryProcesses:
         """How many times a worker had to be started again."""
 
     @classmethod
-    def of(cls, data: Path, count: int, *, log_format: str, log_level: str) -> DeliveryProcesses:
-        """``count`` workers of the data directory ``data``, each with
-        :data:`WORKER_CONNECTIONS` sessions, their counts kept in ``outbox-workers/metrics``."""
+    def of(
+        cls,
+        data: Path,
+        count: int,
+        *,
+        database_url: str | None = None,
+        log_format: str,
+        log_level: str,
+    ) -> DeliveryProcesses:
+        """``count`` workers of the data directory ``data`` (and of ``database_url``, else
+        of serve's ``$TOCSIN_DATABASE_URL``), each with :data:`WORKER_CONNECTIONS`
+        sessions, their counts kept in ``outbox-workers/metrics``."""
         from tocsin.outbox.incarnation import WORKERS_DIR
         from tocsin.outbox.metrics import SharedCounts
 
         command = worker_command(
             data, connections=WORKER_CONNECTIONS, log_format=log_format, log_level=log_level
         )
-        return cls(command, count, SharedCounts(data / WORKERS_DIR / "metrics"))
+        shared = SharedCounts(data / WORKERS_DIR / "metrics")
+        return cls(command, count, shared, database_url=database_url)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep the workers running until ``stop`` is set; then stop them and return."""
         env = {k: v for k, v in os.environ.items() if k not in _SERVE_ONLY_ENV}
+        if self._database_url:
+            env["TOCSIN_DATABASE_URL"] = self._database_url
         await asyncio.to_thread(self.shared.clear)  # counts of an earlier run of serve
         await asyncio.gather(*(self._keep(i, env, stop) for i in range(self.count)))
 
