@@ -88,8 +88,6 @@ class DeliveryProcesses:
         self._starts = 0
         self.pids: list[int | None] = [None] * count
         """The process id of each worker now (None while it is being started again)."""
-        self.restarts = 0
-        """How many times a worker had to be started again."""
 
     @classmethod
     def of(
@@ -144,7 +142,6 @@ class DeliveryProcesses:
                     pause = _RESTART_FIRST
                 log.warning("delivery process %d (pid %d) exited with status %d; starting "
                             "it again in %.0f s", index + 1, proc.pid, code, pause)  # fmt: skip
-                self.restarts += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pause)
             pause = min(pause * 2, _RESTART_CAP)

@@ -3,8 +3,8 @@
 An engine finds due mail when its own process wakes it (the intake hands an alarm
 over, or calls ``wake()``) and otherwise at its next poll, up to half a second later.
 Mail queued by another process sharing the database (``tocsin serve`` beside a
-``tocsin worker``, a ``tocsin test-email`` run from a shell, a second ``serve`` on
-one PostgreSQL database) waited for that poll.  Now the transaction that queues
+``tocsin worker``, a ``tocsin outbox retry`` run from a shell, a second ``serve``
+on one PostgreSQL database) waited for that poll.  Now the transaction that queues
 deliveries wakes every other engine when it commits:
 
 - **PostgreSQL**: a ``NOTIFY`` in that transaction (the server delivers it at the
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import logging
 import os
@@ -65,7 +64,9 @@ class WakeSockets:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._own: str | None = None  # the file name of the socket this object bound
-        self._sender: socket.socket | None = None
+        # One socket to send from, made here: any thread may nudge (sendto is safe).
+        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sender.setblocking(False)
         self._warned = False
 
     def nudge(self) -> None:
@@ -79,14 +80,9 @@ class WakeSockets:
                 self._send(name)
 
     def _send(self, name: str) -> None:
-        sender = self._sender
-        if sender is None:
-            sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            sender.setblocking(False)
-            self._sender = sender
         try:
             with self._address(name) as address:
-                sender.sendto(_NUDGE, address)
+                self._sender.sendto(_NUDGE, address)
         except BlockingIOError:
             pass  # its queue is full: that engine has nudges enough still to read
         except (ConnectionRefusedError, FileNotFoundError):
@@ -102,21 +98,17 @@ class WakeSockets:
     async def listen(self, on_mail: Callable[[], None]) -> AsyncIterator[bool]:
         """While the block runs, call ``on_mail`` (on the running loop) when another
         process queues mail; yields False when no socket could be bound (logged)."""
+        name = f"{secrets.token_hex(8)}{_SUFFIX}"
+        sock: socket.socket | None = None
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        except OSError as exc:
-            log.warning("no wake-up socket in %s (%s): mail from other processes "
-                        "waits for the next poll", self.directory, exc)  # fmt: skip
-            yield False
-            return
-        name = f"{secrets.token_hex(8)}{_SUFFIX}"
-        try:
             with self._address(name) as address:
                 sock.bind(address)
             sock.setblocking(False)
         except OSError as exc:
-            sock.close()
+            if sock is not None:
+                sock.close()
             log.warning("no wake-up socket in %s (%s): mail from other processes "
                         "waits for the next poll", self.directory, exc)  # fmt: skip
             yield False
@@ -135,9 +127,7 @@ class WakeSockets:
 
     def close(self) -> None:
         """Close the socket used to send nudges."""
-        sender, self._sender = self._sender, None
-        if sender is not None:
-            sender.close()
+        self._sender.close()
 
     @contextlib.contextmanager
     def _address(self, name: str) -> Iterator[str]:
@@ -154,15 +144,9 @@ class WakeSockets:
 
 def _drain(sock: socket.socket, on_mail: Callable[[], None]) -> None:
     """Read every nudge waiting (one wake-up for all of them)."""
-    while True:
-        try:
+    with contextlib.suppress(OSError):  # BlockingIOError: none left
+        while True:
             sock.recv(64)
-        except (BlockingIOError, InterruptedError):
-            break
-        except OSError as exc:  # pragma: no cover - a datagram socket has no peer to lose
-            if exc.errno != errno.ECONNREFUSED:
-                log.debug("wake-up socket: %s", exc)
-            break
     on_mail()
 
 
