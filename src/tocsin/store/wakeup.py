@@ -28,6 +28,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Final
@@ -64,9 +65,10 @@ class WakeSockets:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._own: str | None = None  # the file name of the socket this object bound
-        # One socket to send from, made here: any thread may nudge (sendto is safe).
-        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sender.setblocking(False)
+        # One socket to send from, made at the first nudge (a store that never queues
+        # mail holds none), under a lock: any thread may nudge.
+        self._sender: socket.socket | None = None
+        self._sender_lock = threading.Lock()
         self._warned = False
 
     def nudge(self) -> None:
@@ -80,9 +82,14 @@ class WakeSockets:
                 self._send(name)
 
     def _send(self, name: str) -> None:
+        with self._sender_lock:
+            if self._sender is None:
+                self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sender.setblocking(False)
+            sender = self._sender
         try:
             with self._address(name) as address:
-                self._sender.sendto(_NUDGE, address)
+                sender.sendto(_NUDGE, address)
         except BlockingIOError:
             pass  # its queue is full: that engine has nudges enough still to read
         except (ConnectionRefusedError, FileNotFoundError):
@@ -127,7 +134,10 @@ class WakeSockets:
 
     def close(self) -> None:
         """Close the socket used to send nudges."""
-        self._sender.close()
+        with self._sender_lock:
+            sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.close()
 
     @contextlib.contextmanager
     def _address(self, name: str) -> Iterator[str]:
