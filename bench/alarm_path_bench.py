@@ -30,6 +30,9 @@ Shapes (all bounded in count and time):
   ``bench/pg_round_trips.py``), counted in a separate pass against a server of its own
   (``--count-samples`` one at a time, a burst of ``--count-events``): the counter
   costs CPU of its own, so the pass that measures time and CPU runs without it;
+- the floor under the lone shape (``bench/durable_floor.py``, ``--floor-samples``): the
+  same HTTP server stack answering each POST with 202 after one durable SQLite insert
+  and nothing else, ``--gap`` apart: what this machine gives any durable 202;
 - outbox alone with 4 connections (``bench/outbox_bench.py``'s ``tocsin`` contender)
   beside ``smtp-source -s4 -d`` to the same kind of sink, and the SMTP transport alone
   (its ``tocsin-transport`` contender: the same emails from memory, no outbox).
@@ -547,6 +550,7 @@ def table(
     ob: dict[str, Any] | None,
     args: Any,
     dp: dict[str, Any] | None = None,
+    floor: dict[str, Any] | None = None,
 ) -> str:
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
@@ -563,6 +567,16 @@ def table(
         f"| one at a time: POST → 202 | p50 {ack50:.2f} ms, p99 {ack99:.2f} ms | (not durable) "
         f"| – | p99 ≤ 2 ms: {verdict(ack99 <= GOALS['ack_p99'])} | {t['load_latency']:.2f} |",
     ]
+    if floor:  # what the machine gives a 202 that only commits (bench/durable_floor.py)
+        f50, f99 = pct(floor["ack"], 50), pct(floor["ack"], 99)
+        lines.append(
+            f"| the floor: the same HTTP server answering 202 after one durable SQLite "
+            f"insert, nothing else (`bench/durable_floor.py`) | p50 {f50:.2f} ms, p99 "
+            f"{f99:.2f} ms | – | Tocsin p50 {ack50 / f50:.1f}×, p99 {ack99 / f99:.1f}× the "
+            f"floor | p99 ≤ 2 ms: "
+            f"{'within reach' if f99 <= GOALS['ack_p99'] else 'below this floor'} "
+            f"| {floor['load']:.2f} |"
+        )
     if am:
         ratio = f"p50 {mail50 / am['mail_p50']:.1f}×, p99 {mail99 / am['mail_p99']:.1f}× AM time"
         am_mail = f"p50 {am['mail_p50']:.2f} ms, p99 {am['mail_p99']:.2f} ms"
@@ -705,6 +719,11 @@ def main() -> None:
         "--count-events", type=int, default=1000,
         help="events in the counting pass's burst (at most --events)",
     )  # fmt: skip
+    parser.add_argument(
+        "--floor-samples", type=int, default=200,
+        help="POSTs one at a time (--gap apart) against the durable floor "
+        "(bench/durable_floor.py) in the same run; 0: not",
+    )  # fmt: skip
     parser.add_argument("--count-sql", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=2, metavar=("DATA", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -719,16 +738,21 @@ def main() -> None:
 
     tocsin = run_tocsin(args, amlib)
     delivery = run_delivery_processes(args, amlib)
+    floor = None
+    if args.floor_samples > 0:
+        import durable_floor
+
+        floor = durable_floor.measure(args.floor_samples, args.gap, amlib.free_port())
     am = ob = None
     if not args.no_anchors:
         am = run_alertmanager(args.anchors, args.am_runs)
         ob = run_outbox_vs_source(args.outbox_count)
-    print(table(tocsin, am, ob, args, delivery))
+    print(table(tocsin, am, ob, args, delivery, floor))
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     record = {"tocsin": tocsin, "delivery_processes": delivery, "alertmanager": am,
-              "outbox": ob, "args": vars(args)}  # fmt: skip
+              "outbox": ob, "floor": floor, "args": vars(args)}  # fmt: skip
     (out / f"alarm-path-{stamp}.json").write_text(json.dumps(record, indent=1, default=str))
 
 
