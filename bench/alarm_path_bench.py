@@ -32,10 +32,13 @@ Shapes (all bounded in count and time):
   costs CPU of its own, so the pass that measures time and CPU runs without it;
 - the floor under the lone shape (``bench/durable_floor.py``, ``--floor-samples``): the
   same HTTP server stack answering each POST with 202 after one durable SQLite insert
-  and nothing else, ``--gap`` apart: what this machine gives any durable 202;
+  and nothing else, ``--gap`` apart: what this machine gives any durable 202; and the
+  burst's POSTs to it (a row an event), the intake's floor in events/s;
 - outbox alone with 4 connections (``bench/outbox_bench.py``'s ``tocsin`` contender)
-  beside ``smtp-source -s4 -d`` to the same kind of sink, and the SMTP transport alone
-  (its ``tocsin-transport`` contender: the same emails from memory, no outbox).
+  beside ``smtp-source -s4 -d`` to the same kind of sink; the same queue drained by
+  two delivery processes of 2 connections each (``tocsin-processes``: both cores, as
+  ``serve --delivery-processes 2``); and the SMTP transport alone (its
+  ``tocsin-transport`` contender: the same emails from memory, no outbox).
 
 In the same run, the Alertmanager anchor (``AMB_ONLY=L1,T1 AMB_RUNS=1`` of
 ``../shared/anchors/alertmanager/run.sh``; ``--am-runs`` for more), then the issue's
@@ -509,11 +512,14 @@ def run_outbox_vs_source(count: int) -> dict[str, Any]:
         source = outbox_bench.smtp_source(port, count, 4, size)
         target = Target("127.0.0.1", port, connections=4)
         tocsin = outbox_bench.contender("tocsin", target, count)
+        both = outbox_bench.contender("tocsin-processes", target, count)
         wire = outbox_bench.contender("tocsin-transport", target, count)
     return {
         "source_rate": count / source["elapsed"],
         "outbox_rate": count / tocsin["elapsed"],
         "outbox_cpu_us": tocsin["cpu"] / count * 1e6,
+        "processes_rate": count / both["elapsed"],
+        "processes_cpu_us": both["cpu"] / count * 1e6,
         "transport_rate": count / wire["elapsed"],
         "transport_cpu_us": wire["cpu"] / count * 1e6,
         "load": load,
@@ -594,6 +600,17 @@ def table(
         f"| {t['burst_rate']:.0f} emails/s ({t['burst_seen']} seen; POSTs took "
         f"{t['burst_post_s']:.2f} s) | {am_rate} | {rate_ratio} | {rate_goal} "
         f"| {t['load_burst']:.2f} |",
+        *(
+            [
+                f"| the floor of the burst's intake: the same POSTs to the floor server, "
+                f"a durable SQLite row an event | {floor['burst_rate']:.0f} events/s (Tocsin's "
+                f"POSTs: {args.events / t['burst_post_s']:.0f} events/s) | – | Tocsin "
+                f"{args.events / t['burst_post_s'] / floor['burst_rate']:.0%} of the floor "
+                f"| – | – |"
+            ]
+            if floor and floor.get("burst_rate")
+            else []
+        ),
         f"| server CPU per single-recipient event | one at a time {t['cpu_latency_ms']:.2f} ms "
         f"(less idle {t['idle_cores'] * 1000:.0f} ms/s), "
         f"burst {t['cpu_burst_ms']:.2f} ms | "
@@ -642,6 +659,15 @@ def table(
             f"emails/s vs {ob['source_rate']:.0f} | – | {share:.0%} "
             f"| ≥ 50 %: {verdict(share >= GOALS['outbox_share'])} | {ob['load']:.2f} |"
         )
+        if "processes_rate" in ob:  # delivery over both cores (serve --delivery-processes 2)
+            share = ob["processes_rate"] / ob["source_rate"]
+            lines.append(
+                f"| outbox alone, 2 delivery processes of 2 connections (as `serve "
+                f"--delivery-processes 2`), vs `smtp-source -s4 -d` | "
+                f"{ob['processes_rate']:.0f} emails/s, CPU {ob['processes_cpu_us']:.0f} µs "
+                f"an email | – | {share:.0%} | ≥ 50 %: "
+                f"{verdict(share >= GOALS['outbox_share'])} | – |"
+            )
         if "transport_rate" in ob:  # where the outbox's time goes: the wire, or the rest
             lines.append(
                 f"| the same emails through the SMTP transport alone (no outbox), vs "
@@ -742,7 +768,9 @@ def main() -> None:
     if args.floor_samples > 0:
         import durable_floor
 
-        floor = durable_floor.measure(args.floor_samples, args.gap, amlib.free_port())
+        floor = durable_floor.measure(
+            args.floor_samples, args.gap, amlib.free_port(), events=args.events, batch=args.batch
+        )
     am = ob = None
     if not args.no_anchors:
         am = run_alertmanager(args.anchors, args.am_runs)

@@ -7,6 +7,7 @@ latency of each send, and the CPU time of the sending phase as a JSON line.
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import smtplib
 import ssl
@@ -203,6 +204,101 @@ async def _run_tocsin(target: Target, count: int, database: str) -> dict[str, An
     return report(elapsed, latencies, cpu, enqueue_s=enqueue_s)
 
 
+# ------------------------------------------------- tocsin, delivery over both cores
+def run_tocsin_processes(target: Target, count: int, *, processes: int = 2) -> dict[str, Any]:
+    """The outbox drained by ``processes`` delivery engines, each in a process of its
+    own on one SQLite database with ``target.connections // processes`` connections:
+    what ``serve --delivery-processes`` (or that many ``tocsin worker``) run.
+
+    The engines start first and wait on an empty queue; the emails are composed, then
+    queued in one transaction, whose commit wakes the engines (their wake-up sockets).
+    Timed from that commit to the last delivery marked sent; CPU is the engines'
+    (their start-up excluded).
+    """
+    import multiprocessing
+
+    from tocsin.outbox import NewEmail, Priority, Status
+    from tocsin.store import open_store
+
+    each = max(1, target.connections // processes)
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as tmp:
+        database = Path(tmp) / "tocsin.db"
+        store = open_store(database)
+        stop = spawn.Event()
+        ready = [spawn.Event() for _ in range(processes)]
+        children = [
+            spawn.Process(target=_engine_process, args=(str(database), target, each, up, stop))
+            for up in ready
+        ]
+        for child in children:
+            child.start()
+        try:
+            for up in ready:
+                if not up.wait(60):
+                    raise RuntimeError("a delivery process did not start within 60 s")
+            emails = [NewEmail.of(alarm(i), Priority.FIRE) for i in range(count)]
+            cpu0 = sum(_process_cpu(c.pid) for c in children)
+            with store.transaction() as tx:
+                for email in emails:
+                    tx.enqueue(email)
+            t0 = time.perf_counter()
+            deadline = t0 + 600
+            while store.counts()[Status.SENT] < count:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"not all of {count} sent within 600 s")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - t0
+            cpu = sum(_process_cpu(c.pid) for c in children) - cpu0
+        finally:
+            stop.set()
+            for child in children:
+                child.join(30)
+                if child.is_alive():
+                    child.kill()
+            store.close()
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child
+    return {"elapsed": elapsed, "latencies": [], "cpu": cpu, "peak_kb": peak_kb}
+
+
+def _process_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _engine_process(database: str, target: Target, connections: int, ready: Any, stop: Any) -> None:
+    """One delivery engine on ``database`` until ``stop`` is set (a spawned child)."""
+    import uvloop
+
+    from tocsin.outbox import DeliveryEngine, EngineOptions
+    from tocsin.outbox.metrics import OutboxMetrics
+    from tocsin.store import open_store
+
+    store = open_store(Path(database))
+    settings = tocsin_settings(target)
+
+    async def run() -> None:
+        options = EngineOptions(max_connections=connections, poll_interval=0.5)
+        engine = DeliveryEngine(
+            store, lambda: settings, options=options, metrics=OutboxMetrics(store)
+        )
+        stopping = asyncio.Event()
+        task = asyncio.create_task(engine.run(stopping))
+        await asyncio.sleep(0.5)  # listening, first (empty) claim done
+        ready.set()
+        await asyncio.to_thread(stop.wait)  # the parent's (a process-shared) event
+        stopping.set()
+        await task
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run())
+    store.close()
+
+
 # ------------------------------------------------------------ tocsin, wire only
 def run_tocsin_transport(target: Target, count: int) -> dict[str, Any]:
     """Tocsin's SMTP transport alone: the emails already rendered, in memory, sent in
@@ -262,5 +358,6 @@ RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "smtplib-reuse": lambda t, n, **_: run_smtplib(t, n, reuse=True),
     "apprise": lambda t, n, **_: run_apprise(t, n),
     "tocsin": lambda t, n, **kw: run_tocsin(t, n, **kw),
+    "tocsin-processes": lambda t, n, **_: run_tocsin_processes(t, n),
     "tocsin-transport": lambda t, n, **_: run_tocsin_transport(t, n),
 }

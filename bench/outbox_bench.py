@@ -43,7 +43,11 @@ from contenders import (  # noqa: E402  (bench/ is not a package)
 )
 
 TARGETS = {"plain": 2000.0, "starttls+auth": 1500.0}
-LABELS = {"tocsin": "tocsin outbox (sqlite)", "tocsin-transport": "tocsin transport alone"}
+LABELS = {
+    "tocsin": "tocsin outbox (sqlite)",
+    "tocsin-processes": "tocsin outbox, 2 processes",
+    "tocsin-transport": "tocsin transport alone",
+}
 """The table's names; the transport alone (no outbox: the wire's share) has no target."""
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
