@@ -270,6 +270,12 @@ def _process_cpu(pid: int | None) -> float:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _until_stopped(stop: Any, parent: int) -> None:
+    """Until the parent sets ``stop`` (a process-shared event), or is gone."""
+    while not stop.wait(1.0) and os.getppid() == parent:
+        pass
+
+
 def _engine_process(database: str, target: Target, connections: int, ready: Any, stop: Any) -> None:
     """One delivery engine on ``database`` until ``stop`` is set (a spawned child)."""
     import uvloop
@@ -290,7 +296,7 @@ def _engine_process(database: str, target: Target, connections: int, ready: Any,
         task = asyncio.create_task(engine.run(stopping))
         await asyncio.sleep(0.5)  # listening, first (empty) claim done
         ready.set()
-        await asyncio.to_thread(stop.wait)  # the parent's (a process-shared) event
+        await asyncio.to_thread(_until_stopped, stop, os.getppid())
         stopping.set()
         await task
 
