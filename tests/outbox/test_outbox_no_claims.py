@@ -16,6 +16,7 @@ from outbox_support import (
     mail,
     running,
     smtp_settings,
+    statuses,
 )
 
 from tocsin.outbox import ClaimedEmail, DeliveryEngine, NewEmail, Status
@@ -83,6 +84,33 @@ async def test_it_sends_what_is_handed_while_a_connection_is_free(store: Store) 
         subjects = sorted(str(m.message()["Subject"]) for m in smtp.messages)
         assert subjects == ["five", "one"]
         assert store.counts()[Status.QUEUED] == 1  # "busy": left for a claiming engine
+
+
+async def test_standing_in_it_claims_the_queue_until_told_to_stop(store: Store) -> None:
+    # Serve's engine while none of its delivery processes runs (tocsin.deploy.workers).
+    with ThreadedSMTPTestServer() as smtp:
+        settings = smtp_settings(smtp.port)
+        journal = Journal()
+        # Its naps last 30 s: only stand_in()'s wake-up starts the claims in time.
+        options = fast_options(claims=False, settings_interval=30.0)
+        engine = DeliveryEngine(store, lambda: settings, on_sent=journal, options=options)
+        async with running(engine, taking=True):
+            first = enqueue(store, TO[0], subject="queued while a worker runs")
+            await asyncio.sleep(0.5)
+            assert journal.sends == []
+            assert not engine.claiming
+            engine.stand_in(True)
+            assert engine.claiming
+            await eventually(lambda: _owners(journal) == {first}, what="the queued email")
+            engine.stand_in(False)  # a worker runs again: the queue is its
+            await asyncio.sleep(0.5)  # the claim loop is back in its nap
+            later = enqueue(store, TO[1], subject="queued once a worker runs again")
+            await asyncio.sleep(0.5)
+            assert _owners(journal) == {first}
+            assert statuses(store, later) == {TO[1]: Status.QUEUED}
+        assert [str(m.message()["Subject"]) for m in smtp.messages] == [
+            "queued while a worker runs"
+        ]
 
 
 def test_a_claim_with_nothing_due_never_waits_for_the_write_lock(

@@ -1,6 +1,6 @@
 """`tocsin serve --delivery-processes 1`: a `tocsin worker` beside serve, started,
-restarted and stopped by it; every alarm sent once, the queue delivered by the worker.
-Real processes, aiosmtpd."""
+restarted and stopped by it; every alarm sent once, the queue delivered by the worker
+once it runs (and by serve while none does).  Real processes, aiosmtpd."""
 
 from __future__ import annotations
 
@@ -85,6 +85,8 @@ def _serve_with_a_worker(tmp_path: Path, database_url: str = "") -> Iterator[Set
             httpx.Client(base_url=running.url, timeout=30) as client,
         ):
             running.wait_for_output("Tocsin worker")
+            # Until its worker has run for 5 s, serve claims from the queue itself.
+            running.wait_for_output("serve leaves the queued mail to the delivery processes")
 
             def post(body: object) -> None:
                 answer = client.post(
@@ -125,6 +127,7 @@ def test_a_killed_worker_is_started_again(tmp_path: Path) -> None:
         (first,) = _children(running.process.pid)
         os.kill(first, signal.SIGKILL)
         running.wait_for_output("exited with status -9; starting it again in 1 s")
+        running.wait_for_output("no delivery process is running: serve sends the queued mail")
         wait_until(
             lambda: any(p != first and _alive(p) for p in _children(running.process.pid)),
             "a new worker",

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,66 @@ def test_the_count_is_bounded(tmp_path: Path) -> None:
     for count in (0, 9):
         with pytest.raises(ValueError, match="1 to 8"):
             DeliveryProcesses([sys.executable], count, shared)
+
+
+async def _run_while(workers: DeliveryProcesses, act: Callable[[], Awaitable[None]]) -> None:
+    """Run the supervisor while ``act`` runs; then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(workers.run(stop))
+    try:
+        await act()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _eventually(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def test_serve_stands_in_until_a_worker_has_run_a_while(tmp_path: Path) -> None:
+    workers = DeliveryProcesses(
+        [sys.executable, "-c", _STAND_IN], 1, SharedCounts(tmp_path), steady_up=1.0
+    )
+    told: list[bool] = []
+
+    async def act() -> None:
+        await _eventually(lambda: told == [True], "serve claiming at the start")
+        await _eventually(lambda: workers.pids[0] is not None, "the worker")
+        first = workers.pids[0]
+        assert told == [True]  # it runs, but not yet long enough
+        await _eventually(lambda: told == [True, False], "the queue handed to the worker")
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await _eventually(lambda: told == [True, False, True], "serve claiming again")
+        # Started again after 1 s, and trusted again a second later.
+        await _eventually(lambda: told == [True, False, True, False], "the new worker", 10)
+        assert workers.pids[0] not in (None, first)
+
+    workers.stand_in = told.append
+    asyncio.run(_run_while(workers, act))
+    assert told == [True, False, True, False]  # nothing more at the stop
+
+
+def test_a_worker_that_cannot_run_leaves_serve_claiming(tmp_path: Path) -> None:
+    # It exits at once each time: serve never leaves the queue to it.
+    workers = DeliveryProcesses(
+        [sys.executable, "-c", "raise SystemExit(3)"], 1, SharedCounts(tmp_path), steady_up=0.5
+    )
+    told: list[bool] = []
+    workers.stand_in = told.append
+    starts: list[int] = []
+
+    async def act() -> None:
+        deadline = time.monotonic() + 4.0  # starts at 0, 1 and 3 s
+        while time.monotonic() < deadline:
+            if workers.pids[0] is not None and workers.pids[0] not in starts:
+                starts.append(workers.pids[0])
+            await asyncio.sleep(0.01)
+
+    asyncio.run(_run_while(workers, act))
+    assert told == [True]
+    assert len(starts) >= 2  # it was tried again (and failed again)

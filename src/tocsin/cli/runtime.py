@@ -86,7 +86,8 @@ def _engine(services: Services, metrics: OutboxMetrics, *, claims: bool) -> Deli
         log.warning("email delivery paused until the settings change: %s", problem)
         notify_pause(problem)  # one 'system' event, through whatever still works
 
-    # Restarts take back dead leases; with delivery processes, the queue is theirs.
+    # Restarts take back dead leases; with delivery processes, the queue is theirs
+    # while one of them runs.
     options = EngineOptions(state_dir=services.data, claims=claims)
     return DeliveryEngine(
         services.store,
@@ -140,7 +141,8 @@ async def serve_forever(
 ) -> None:
     """Serve HTTP, deliver mail, run the minutely summaries and watch the disk until
     SIGTERM / SIGINT; with ``workers``, beside those delivery processes (serve's own
-    engine then sends only what the intake hands it)."""
+    engine then sends what the intake hands it, and claims from the queue only while
+    none of them runs)."""
     warning = permission_warning(exposed_database(services))
     if warning:
         log.warning("%s", warning)
@@ -148,6 +150,8 @@ async def serve_forever(
     if workers is not None:  # their send counts in /metrics beside serve's own
         metrics.add_shared(workers.shared)
     engine = _engine(services, metrics, claims=workers is None)
+    if workers is not None:  # serve claims while none of them runs (see deploy.workers)
+        workers.stand_in = engine.stand_in
     services.outbox.on_enqueue = engine.wake
     services.outbox.handoff = engine.handoff  # the intake's emails skip the claim round
     app = create_app(services, metrics=metrics)

@@ -59,8 +59,9 @@ def serve(
             max=MAX_PROCESSES,
             help="Also run this many delivery processes ('tocsin worker', restarted if "
             "they exit): serve then sends only the alarms it can send at once and leaves "
-            "the queue to them. 1 on a machine with 2 or more cores delivers a storm of "
-            "alarms faster. 0: serve delivers everything itself.",
+            "the queue to them (while none runs, serve sends it itself). 1 on a machine "
+            "with 2 or more cores delivers a storm of alarms faster. 0: serve delivers "
+            "everything itself.",
         ),
     ] = 0,
     log_format: LogFormatOption = LogFormat.TEXT,

@@ -9,7 +9,10 @@ its intake hands straight to its own engine while that engine has a free connect
 which hear of it at each commit (:mod:`tocsin.store.wakeup`).
 
 A worker that exits while serve runs is started again (after 1 s, doubling up to
-30 s while it keeps failing; its leases are taken back by the next one).  Serve's
+30 s while it keeps failing; its leases are taken back by the next one).  While no
+worker has been running for :data:`STEADY_UP` seconds (at serve's start, or when they
+keep failing), serve's own engine claims from the queue itself (``stand_in``): queued
+mail and retries never wait for a worker that cannot run.  Serve's
 stop ends them with SIGTERM (they finish the sends in flight, like serve's own
 engine), and SIGKILL after :data:`STOP_GRACE`.  Each worker also stops by itself
 when serve is gone (``--stop-with-parent``), so a killed serve leaves none behind.
@@ -24,7 +27,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PROCESSES",
+    "STEADY_UP",
     "STOP_GRACE",
     "WORKER_CONNECTIONS",
     "DeliveryProcesses",
@@ -50,6 +54,9 @@ the sends in flight, and time to give the rest back to the queue."""
 _RESTART_FIRST: Final = 1.0
 _RESTART_CAP: Final = 30.0
 _STEADY: Final = 60.0  # a worker that ran this long failed afresh: back to the first pause
+STEADY_UP: Final = 5.0
+"""Seconds a worker must have run before serve leaves the queue to the workers: past
+its imports and first claim, and longer than a worker that fails at start lives."""
 # Not for the workers: only serve talks to systemd (and a worker's word would be refused).
 _SERVE_ONLY_ENV: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS")
 
@@ -68,6 +75,10 @@ class DeliveryProcesses:
 
     Each start of a worker gets a file of its own in ``shared``'s directory for its
     send counts (``--metrics-file``), which serve's ``/metrics`` adds to its own.
+
+    ``stand_in`` (serve's engine's :meth:`~tocsin.outbox.DeliveryEngine.stand_in`) is
+    called with True while no worker has run for ``steady_up`` seconds, and with False
+    once one has; first with True when :meth:`run` starts.
     """
 
     def __init__(
@@ -77,6 +88,7 @@ class DeliveryProcesses:
         shared: SharedCounts,
         *,
         database_url: str | None = None,
+        steady_up: float = STEADY_UP,
     ) -> None:
         if not 1 <= count <= MAX_PROCESSES:
             raise ValueError(f"delivery processes: 1 to {MAX_PROCESSES}, not {count}")
@@ -88,6 +100,10 @@ class DeliveryProcesses:
         self._starts = 0
         self.pids: list[int | None] = [None] * count
         """The process id of each worker now (None while it is being started again)."""
+        self.stand_in: Callable[[bool], None] | None = None
+        self._steady_up = steady_up
+        self._up_since: list[float | None] = [None] * count
+        self._standing_in: bool | None = None  # what stand_in was last told
 
     @classmethod
     def of(
@@ -117,7 +133,28 @@ class DeliveryProcesses:
         if self._database_url:
             env["TOCSIN_DATABASE_URL"] = self._database_url
         await asyncio.to_thread(self.shared.clear)  # counts of an earlier run of serve
+        self._judge()  # none runs yet: serve claims until one has run a while
         await asyncio.gather(*(self._keep(i, env, stop) for i in range(self.count)))
+
+    def _judge(self) -> None:
+        """Tell ``stand_in`` whether serve must claim: no worker has run long enough."""
+        now = time.monotonic()
+        # (call_later may fire a hair before the clock reads the full time)
+        steady = [i for i, up in enumerate(self._up_since) if up is not None
+                  and now - up >= self._steady_up - 0.01]  # fmt: skip
+        needed = not steady
+        if needed == self._standing_in:
+            return
+        if self._standing_in is not None:  # a change, not the start
+            if needed:
+                log.warning("no delivery process is running: serve sends the queued mail "
+                            "itself until one runs again")  # fmt: skip
+            else:
+                log.info("delivery process %d is running: serve leaves the queued mail "
+                         "to the delivery processes", steady[0] + 1)  # fmt: skip
+        self._standing_in = needed
+        if self.stand_in is not None:
+            self.stand_in(needed)
 
     async def _keep(self, index: int, env: dict[str, str], stop: asyncio.Event) -> None:
         pause = _RESTART_FIRST
@@ -133,15 +170,20 @@ class DeliveryProcesses:
                 log.error("cannot start delivery process %d: %s", index + 1, exc)
             else:
                 self.pids[index] = proc.pid
+                self._up_since[index] = time.monotonic()
                 log.info("delivery process %d started (pid %d)", index + 1, proc.pid)
+                check = asyncio.get_running_loop().call_later(self._steady_up, self._judge)
                 code = await _until_exit_or(proc, stop)
+                check.cancel()
                 self.pids[index] = None
+                self._up_since[index] = None
                 if code is None:  # told to stop: the worker has ended
                     return
                 if time.monotonic() - began >= _STEADY:
                     pause = _RESTART_FIRST
                 log.warning("delivery process %d (pid %d) exited with status %d; starting "
                             "it again in %.0f s", index + 1, proc.pid, code, pause)  # fmt: skip
+                self._judge()  # it no longer runs: serve may have to claim
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pause)
             pause = min(pause * 2, _RESTART_CAP)

@@ -139,6 +139,7 @@ class DeliveryEngine:
         """Who this engine's leases belong to."""
         self._ready: asyncio.Queue[ClaimedEmail | None] | None = None
         self._stopping = True  # until run() starts
+        self._standing_in = False  # claiming although the options leave the queue to others
         self.handoff = Handoff(
             owner=self.owner,
             lease=opts.lease,
@@ -156,6 +157,22 @@ class DeliveryEngine:
     def paused(self) -> PauseState | None:
         """Why delivery is paused right now, or None when it runs."""
         return self._gate.paused
+
+    def stand_in(self, on: bool) -> None:
+        """Claim from the queue while ``on``, although the options leave it to other
+        engines (``claims=False``): serve's engine while none of its delivery processes
+        runs, so that queued mail and retries never wait for one.  The hand-off keeps
+        its small room either way, so the bulk goes back to them once they run.  Call
+        on the engine's loop."""
+        if on != self._standing_in:
+            self._standing_in = on
+            if on:
+                self.wake()  # out of the nap of an engine that does not claim
+
+    @property
+    def claiming(self) -> bool:
+        """True while this engine claims due deliveries from the queue."""
+        return self.options.claims or self._standing_in
 
     def wake(self) -> None:
         """Look for due deliveries now (call after an enqueue); safe from any thread."""
@@ -279,7 +296,7 @@ class DeliveryEngine:
                 self._chain.retire()
                 await self._nap(stop, opts.settings_interval)
                 continue
-            if not opts.claims:  # hand-offs only: the settings stay fresh for them
+            if not self.claiming:  # hand-offs only: the settings stay fresh for them
                 await self._nap(stop, opts.settings_interval)
                 continue
             if self._pending > opts.batch_size // 2:
