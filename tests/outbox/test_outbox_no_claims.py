@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 
+import pytest
 from outbox_support import (
     Journal,
     enqueue,
@@ -111,6 +113,26 @@ async def test_standing_in_it_claims_the_queue_until_told_to_stop(store: Store) 
         assert [str(m.message()["Subject"]) for m in smtp.messages] == [
             "queued while a worker runs"
         ]
+
+
+async def test_mail_overdue_for_the_claimers_is_claimed_after_all(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Due for two minutes, and the engines that claim have not taken it (hung, or far
+    # behind): the engine that leaves the queue to them sends it, and says so.
+    with ThreadedSMTPTestServer() as smtp:
+        settings = smtp_settings(smtp.port)
+        journal = Journal()
+        engine = DeliveryEngine(
+            store, lambda: settings, on_sent=journal, options=fast_options(claims=False)
+        )
+        assert engine.options.overdue_after == 30.0
+        async with running(engine, taking=True):
+            late = enqueue(store, TO[0], subject="left behind", now=time.time() - 120)
+            await eventually(lambda: _owners(journal) == {late}, what="the overdue email")
+            assert not engine.claiming  # it only helped out
+        assert "mail has been due for over 30 s" in caplog.text
+        assert [str(m.message()["Subject"]) for m in smtp.messages] == ["left behind"]
 
 
 def test_a_claim_with_nothing_due_never_waits_for_the_write_lock(

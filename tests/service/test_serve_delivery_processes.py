@@ -138,6 +138,23 @@ def test_a_killed_worker_is_started_again(tmp_path: Path) -> None:
     assert not _alive(second)
 
 
+def test_mail_a_hung_worker_leaves_is_sent_by_serve_after_30_s(tmp_path: Path) -> None:
+    with _serve_with_a_worker(tmp_path) as (smtp, running, post, _):
+        (worker,) = _children(running.process.pid)
+        os.kill(worker, signal.SIGSTOP)  # alive, so never started again, and doing nothing
+        try:
+            post({"events": [alarm(f"Sensor {n}") for n in range(20)]})
+            # Serve sends what its two connections take at once; the rest waits queued.
+            wait_until(lambda: len(smtp.messages) >= 1, "serve's hand-off")
+            assert len(smtp.messages) <= 2
+            running.wait_for_output("mail has been due for over 30 s", timeout=60)
+            wait_until(lambda: len(smtp.messages) == 20, "the queued rest, from serve")
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        ids = [str(m.message()["Message-ID"]) for m in smtp.messages]
+        assert len(set(ids)) == 20  # none twice
+
+
 def test_a_worker_stops_by_itself_when_serve_is_killed(tmp_path: Path) -> None:
     with ThreadedSMTPTestServer() as smtp:
         env = service_env(tmp_path / "data")

@@ -12,10 +12,12 @@ A worker that exits while serve runs is started again (after 1 s, doubling up to
 30 s while it keeps failing; its leases are taken back by the next one).  While no
 worker has been running for :data:`STEADY_UP` seconds (at serve's start, or while
 they keep failing), serve's own engine claims from the queue itself (``stand_in``):
-queued mail and retries never wait for a worker that cannot run.  Serve's stop ends
-the workers with SIGTERM (they finish the sends in flight, like serve's own engine),
-and SIGKILL after :data:`STOP_GRACE`.  Each worker also stops by itself when serve
-is gone (``--stop-with-parent``), so a killed serve leaves none behind.
+queued mail and retries never wait for a worker that cannot run.  A worker may also
+hang without exiting: mail due for over ``EngineOptions.overdue_after`` seconds that
+no worker took, serve claims anyway.  Serve's stop ends the workers with SIGTERM
+(they finish the sends in flight, like serve's own engine), and SIGKILL after
+:data:`STOP_GRACE`.  Each worker also stops by itself when serve is gone
+(``--stop-with-parent``), so a killed serve leaves none behind.
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ own share of the connection when emails go back to back)."""
 
 _STOP = None  # sentinel on the ready queue
 _UNREAD = object()  # no settings fingerprint read yet
+_LATE_SAID_EVERY = 60.0  # seconds between two warnings of overdue mail
 
 
 class DeliveryEngine:
@@ -140,6 +141,7 @@ class DeliveryEngine:
         self._ready: asyncio.Queue[ClaimedEmail | None] | None = None
         self._stopping = True  # until run() starts
         self._standing_in = False  # claiming although the options leave the queue to others
+        self._late_said = float("-inf")  # when the log last said that mail was overdue
         self.handoff = Handoff(
             owner=self.owner,
             lease=opts.lease,
@@ -296,8 +298,8 @@ class DeliveryEngine:
                 self._chain.retire()
                 await self._nap(stop, opts.settings_interval)
                 continue
-            if not self.claiming:  # hand-offs only: the settings stay fresh for them
-                await self._nap(stop, opts.settings_interval)
+            if not self.claiming and not await self._overdue():
+                await self._nap(stop, opts.settings_interval)  # the settings stay fresh
                 continue
             if self._pending > opts.batch_size // 2:
                 self._space.clear()  # senders set it when the backlog falls below half
@@ -338,6 +340,24 @@ class DeliveryEngine:
             if found.next_due_error is not None:
                 self._failed(found.next_due_error, "reading the queue failed")
             await self._idle(stop, found.next_due)
+
+    async def _overdue(self) -> bool:
+        """True while a delivery has been due for over ``overdue_after`` seconds: an
+        engine that leaves the queue to others claims it after all (they are hung, or
+        far behind).  Said in the log at most once a minute."""
+        try:
+            due = await self._db(self._store.next_due)
+        except Exception:
+            self._failures.failed("reading the queue failed")
+            return False
+        late = due is not None and self._clock() - due > self.options.overdue_after
+        now = time.monotonic()
+        if late and now - self._late_said >= _LATE_SAID_EVERY:
+            self._late_said = now
+            log.warning("mail has been due for over %.0f s and the delivery processes "
+                        "have not taken it: this engine sends it",
+                        self.options.overdue_after)  # fmt: skip
+        return late
 
     def _failed(self, error: Exception, message: str) -> None:
         """Log ``error`` (raised on the store thread) as :class:`FailureLog` does: a full

@@ -36,11 +36,14 @@ class EngineOptions:
     # False: send only what the intake hands over while a connection is free, and leave
     # the queue to other engines on the database (``tocsin serve --delivery-processes``).
     claims: bool = True
+    # With claims False: claim after all once a delivery has been due this long (seconds),
+    # because the engines that should have claimed it have not (hung, or far behind).
+    overdue_after: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_connections < 1 or self.batch_size < 1 or self.chain < 1:
             raise ValueError("max_connections, batch_size and chain must be at least 1")
         if self.owner and self.state_dir is not None:
             raise ValueError("give owner or state_dir, not both")
-        if self.lease <= 0 or self.poll_interval <= 0:
-            raise ValueError("lease and poll_interval must be positive")
+        if self.lease <= 0 or self.poll_interval <= 0 or self.overdue_after <= 0:
+            raise ValueError("lease, poll_interval and overdue_after must be positive")
