@@ -284,21 +284,58 @@ def test_two_workers_on_postgresql_fire_each_step_once(
         other.store.close()
 
 
-def test_a_request_of_many_alarms_reads_the_policies_once(services: Services, clock: Clock) -> None:
-    assert services.sites.import_site(_site()).applied
-    services.escalation = _escalation(services, clock)
-    services.escalation.set_policy("site", POLICY)
+def _submit_counting_policy_reads(services: Services, devices: list[str]) -> tuple[list[str], int]:
+    """Submit one request of alarms from ``devices``; (their ids, policy reads it made)."""
     conn = services.store._conn  # type: ignore[attr-defined]
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     try:
-        accepted = services.events.submit(
-            {"events": [event(device=f"Smoke detector {i}") for i in range(3)]}
-        )
+        accepted = services.events.submit({"events": [event(device=d) for d in devices]})
     finally:
         conn.set_trace_callback(None)
-    reads = [s for s in statements if "FROM escalation_policy" in s]
-    assert len(reads) == 1, reads
-    # ... and every alarm of the request still has its timers.
-    states = services.escalation.state_of([a.id for a in accepted])
-    assert [states[a.id].steps_total for a in accepted] == [2, 2, 2]
+    return [a.id for a in accepted], sum("FROM escalation_policy" in s for s in statements)
+
+
+def test_the_policies_are_read_with_the_site_not_per_alarm(
+    services: Services, clock: Clock
+) -> None:
+    assert services.sites.import_site(_site()).applied
+    services.escalation = _escalation(services, clock)
+    services.escalation.set_policy("site", POLICY)
+    # The first request after the change reads them once, with the site (issue 11) ...
+    first, reads = _submit_counting_policy_reads(
+        services, [f"Smoke detector {i}" for i in range(3)]
+    )
+    assert reads == 1
+    # ... and the next one not at all: the site has not changed since.
+    second, reads = _submit_counting_policy_reads(services, ["Smoke detector 9"])
+    assert reads == 0
+    # Every alarm still has its timers.
+    states = services.escalation.state_of(first + second)
+    assert [states[i].steps_total for i in first + second] == [2, 2, 2, 2]
+
+
+def test_a_policy_set_by_another_process_applies_to_the_next_alarm(tmp_path: Path) -> None:
+    """Each process keeps the policies with its cached site; a change elsewhere (the
+    CLI, another worker) counts as a site change, so no process acts on old ones."""
+    clock = Clock()
+    serve = Services.open(tmp_path / "data")
+    other = Services.open(tmp_path / "data")
+    try:
+        for services in (serve, other):
+            use_clock(services, clock)
+        set_up_site(serve)
+        assert serve.sites.import_site(_site()).applied
+        before = _raise(serve)  # the site, without a policy, is now cached in serve
+        assert serve.escalation.state_of([before]) == {}
+        _escalation(other, clock).set_policy("site", POLICY)
+        after = _raise(serve, device="Detector 2")
+        assert serve.escalation.state_of([after])[after].steps_total == 2
+        assert serve.escalation.effective("server-room") == ("site", POLICY)
+        _escalation(other, clock).set_policy("site", None)
+        last = _raise(serve, device="Detector 3")
+        assert serve.escalation.state_of([last]) == {}
+        assert serve.escalation.effective("server-room") is None
+    finally:
+        other.close()
+        serve.close()

@@ -93,15 +93,14 @@ class EscalationService:
     # ------------------------------------------------------------------ policies
     def policies(self) -> dict[str, EscalationPolicy]:
         """Every group's own policy, by group id."""
-        with self._store.site_reading() as site:
-            return EscalationSQL(site.runner).policies()
+        return dict(self._sites.view().policies)
 
     def effective(self, group_id: str) -> tuple[str, EscalationPolicy] | None:
         """(the group it comes from, the policy) in ``group_id``; raises :class:`NotFound`."""
         view = self._sites.view()
         if group_id not in view.tree:
             raise NotFound("group", group_id)
-        return effective_escalation(view.tree, self.policies(), group_id)
+        return effective_escalation(view.tree, view.policies, group_id)
 
     def set_policy(self, group_id: str, policy: EscalationPolicy | None) -> None:
         """Give ``group_id`` its own ``policy`` (``None``: inherit again).

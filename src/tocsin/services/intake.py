@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tocsin.alarm_email import RenderedEmail
-from tocsin.escalation import EscalationPolicy
 from tocsin.model import (
     Category,
     Event,
@@ -51,7 +50,7 @@ from tocsin.services.event_input import EventInput
 from tocsin.services.inputs import InputRefused, issue
 from tocsin.services.rendering import EventMails
 from tocsin.services.sites import SiteView
-from tocsin.store import EscalationSQL, EventSQL
+from tocsin.store import EventSQL
 from tocsin.validation import Issue
 
 __all__ = [
@@ -175,7 +174,6 @@ class Intake:
         self._hour = hour_of(now)
         self._ids = list(ids)
         self._prepared = prepared or {}
-        self._policies: dict[str, EscalationPolicy] | None = None
 
     def plan(self, inputs: Sequence[EventInput]) -> list[tuple[Event, tuple[User, ...]]]:
         """Who will likely be emailed about which event (read only; problems are skipped)."""
@@ -322,11 +320,9 @@ class Intake:
         if self._tx is not None and not event.cleared:  # a raised alarm's escalation timers
             quiet = [u for u in decision.held if decision.held_reason(u.id) is _QUIET]
             all_quiet = bool(quiet) and not decision.send
-            if self._policies is None:  # once per request, in its transaction
-                self._policies = EscalationSQL(self._sql.runner).policies()
             schedule_escalation(
                 self._sql.runner, event, self._view.tree, self._now,
-                all_quiet=all_quiet, policies=self._policies,
+                all_quiet=all_quiet, policies=self._view.policies,
             )  # fmt: skip
         rows = [self._held(event, u, decision.held_reason(u.id).value) for u in decision.held]
         rows += [self._send(event, user) for user in decision.send]

@@ -7,9 +7,11 @@ by a whole-site import.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from tocsin.errors import TocsinError
+from tocsin.escalation import EscalationPolicy
 from tocsin.model import AlarmGroup, Category, User
 from tocsin.routing import GroupTree, GroupTreeError
 from tocsin.services.inputs import issue
@@ -28,17 +30,27 @@ class NotFound(TocsinError, LookupError):
 
 
 class SiteView:
-    """The site at one version: the group tree and the users, indexed for routing.
+    """The site at one version: the group tree, the users and the groups' own escalation
+    policies, indexed for routing.
 
     Immutable; :meth:`candidates` remembers its answers (at most one per group and
     category), so routing an event looks at the few users who may want it instead of
-    every user.
+    every user.  The policies are read with the rest (a policy change counts as a
+    site change), so an alarm's transaction need not read them again (issue 11).
     """
 
-    def __init__(self, version: int, tree: GroupTree, users: Sequence[User]) -> None:
+    def __init__(
+        self,
+        version: int,
+        tree: GroupTree,
+        users: Sequence[User],
+        policies: Mapping[str, EscalationPolicy] | None = None,
+    ) -> None:
         self.version = version
         self.tree = tree
         self.users = tuple(users)
+        self.policies: Mapping[str, EscalationPolicy] = MappingProxyType(dict(policies or {}))
+        """Each group's own escalation policy (not the inherited ones), by group id."""
         self._by_id = {u.id: u for u in self.users}
         self._candidates: dict[tuple[str, Category], tuple[User, ...]] = {}
 

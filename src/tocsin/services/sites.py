@@ -53,7 +53,7 @@ from tocsin.services.site_view import (
     tree_order,
 )
 from tocsin.services.site_zone import system_zone
-from tocsin.store import SiteSQL, SQLSites
+from tocsin.store import EscalationSQL, SiteSQL, SQLSites
 from tocsin.validation import Issue
 
 if TYPE_CHECKING:  # the mapping's modules import the services package: no cycle at run time
@@ -96,7 +96,8 @@ class SitesService:
         cached = self._view
         if cached is not None and cached.version == version:
             return cached
-        view = SiteView(version, build_tree(sql.groups()), sql.users())
+        policies = EscalationSQL(sql.runner).policies()
+        view = SiteView(version, build_tree(sql.groups()), sql.users(), policies)
         self._view = view
         return view
 

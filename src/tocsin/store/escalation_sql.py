@@ -24,6 +24,7 @@ from tocsin.escalation import (
     policy_to_dict,
 )
 from tocsin.store.runner import Row, Runner
+from tocsin.store.sites_sql import SiteSQL
 
 __all__ = ["EscalationSQL"]
 
@@ -65,19 +66,27 @@ class EscalationSQL:
         return found
 
     def set_policy(self, group_id: str, policy: EscalationPolicy | None, *, now: float) -> None:
-        """Give ``group_id`` its own ``policy`` (``None``: inherit again)."""
+        """Give ``group_id`` its own ``policy`` (``None``: inherit again).
+
+        Counted as a change of the site (its version), whose cached view holds the
+        policies (:class:`tocsin.services.site_view.SiteView`)."""
+        self._write(group_id, policy, now)
+        SiteSQL(self.runner).bump()
+
+    def replace_policies(self, policies: dict[str, EscalationPolicy], *, now: float) -> None:
+        """Replace every group's policy (the site import); a change of the site, as above."""
+        self.runner.run("DELETE FROM escalation_policy")
+        for group_id, policy in policies.items():
+            self._write(group_id, policy, now)
+        SiteSQL(self.runner).bump()
+
+    def _write(self, group_id: str, policy: EscalationPolicy | None, now: float) -> None:
         self.runner.run("DELETE FROM escalation_policy WHERE group_id = ?", (group_id,))
         if policy is not None:
             self.runner.run(
                 "INSERT INTO escalation_policy (group_id, policy, updated_at) VALUES (?, ?, ?)",
                 (group_id, json.dumps(policy_to_dict(policy), sort_keys=True), now),
             )
-
-    def replace_policies(self, policies: dict[str, EscalationPolicy], *, now: float) -> None:
-        """Replace every group's policy (the site import)."""
-        self.runner.run("DELETE FROM escalation_policy")
-        for group_id, policy in policies.items():
-            self.set_policy(group_id, policy, now=now)
 
     # ------------------------------------------------------------------ timers
     def schedule(self, timers: Iterable[Timer]) -> int:
