@@ -104,7 +104,7 @@ class DeliveryProcesses:
         """The process id of each worker now (None while it is being started again)."""
         self.stand_in: Callable[[bool], None] | None = None
         self._steady_up = steady_up
-        self._up_since: list[float | None] = [None] * count
+        self._steady = [False] * count  # each worker: has it run STEADY_UP since its start?
         self._standing_in: bool | None = None  # what stand_in was last told
 
     @classmethod
@@ -140,10 +140,7 @@ class DeliveryProcesses:
 
     def _judge(self) -> None:
         """Tell ``stand_in`` whether serve must claim: no worker has run long enough."""
-        now = time.monotonic()
-        # (call_later may fire a hair before the clock reads the full time)
-        steady = [i for i, up in enumerate(self._up_since) if up is not None
-                  and now - up >= self._steady_up - 0.01]  # fmt: skip
+        steady = [i for i, ok in enumerate(self._steady) if ok]
         needed = not steady
         if needed == self._standing_in:
             return
@@ -157,6 +154,11 @@ class DeliveryProcesses:
         self._standing_in = needed
         if self.stand_in is not None:
             self.stand_in(needed)
+
+    def _now_steady(self, index: int) -> None:
+        """Worker ``index`` has run :data:`STEADY_UP` seconds: serve may leave it the queue."""
+        self._steady[index] = True
+        self._judge()
 
     async def _keep(self, index: int, env: dict[str, str], stop: asyncio.Event) -> None:
         pause = _RESTART_FIRST
@@ -172,13 +174,13 @@ class DeliveryProcesses:
                 log.error("cannot start delivery process %d: %s", index + 1, exc)
             else:
                 self.pids[index] = proc.pid
-                self._up_since[index] = time.monotonic()
                 log.info("delivery process %d started (pid %d)", index + 1, proc.pid)
-                check = asyncio.get_running_loop().call_later(self._steady_up, self._judge)
+                loop = asyncio.get_running_loop()
+                check = loop.call_later(self._steady_up, self._now_steady, index)
                 code = await _until_exit_or(proc, stop)
                 check.cancel()
                 self.pids[index] = None
-                self._up_since[index] = None
+                self._steady[index] = False
                 if code is None:  # told to stop: the worker has ended
                     return
                 if time.monotonic() - began >= _STEADY:
