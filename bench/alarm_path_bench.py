@@ -240,18 +240,27 @@ class Client:
         self.conn.close()
 
 
-def wait_up(port: int, timeout: float = 30.0) -> None:
+def wait_up(
+    port: int, timeout: float = 30.0, *, path: str = "/healthz", what: str = "the server"
+) -> None:
+    """Until GET ``path`` answers 200, or any status when ``path`` is "/" (the floor
+    server has no health check); exits after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
+            try:
+                conn.request("GET", path)
+                answer = conn.getresponse()
+                answer.read()
+            finally:
+                conn.close()
+            if answer.status == 200 or path == "/":
                 return
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise SystemExit("the server did not start within 30 s")
+            raise SystemExit(f"{what} did not start within {timeout:.0f} s")
         time.sleep(0.1)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from alarm_path_bench import Client, event, pct  # noqa: E402  (bench/ is no package)
+from alarm_path_bench import Client, event, pct, wait_up  # noqa: E402  (bench/ is no package)
 
 
 class FloorApp:
@@ -104,7 +104,7 @@ def measure(
         command = [sys.executable, __file__, "--serve", tmp, str(port)]
         server = subprocess.Popen(command)
         try:
-            _wait(port)
+            wait_up(port, path="/", what="the floor server")
             client = Client(port, "unused")
             for i in range(20):  # the first connection, the thread, the database's pages
                 client.post(event("floor-warm", i))
@@ -129,24 +129,6 @@ def measure(
             server.terminate()
             server.wait(timeout=30)
     return {"ack": acks, "load": load, "burst_rate": events / burst_s if events else 0.0}
-
-
-def _wait(port: int) -> None:
-    """Until the floor server answers (it has no /healthz: any answer will do)."""
-    import http.client
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/")
-            conn.getresponse().read()
-            conn.close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("the floor server did not start within 30 s") from None
-            time.sleep(0.1)
 
 
 def main() -> None:
