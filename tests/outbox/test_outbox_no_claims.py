@@ -135,6 +135,40 @@ async def test_mail_overdue_for_the_claimers_is_claimed_after_all(
         assert [str(m.message()["Subject"]) for m in smtp.messages] == ["left behind"]
 
 
+async def test_a_failing_look_at_the_queue_claims_nothing_and_is_logged(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The look for overdue mail fails (the database unreadable for a while): the engine
+    # says so, claims nothing on a guess, keeps running, and claims once it reads again.
+    real_next_due = store.next_due
+    failing = threading.Event()
+    failing.set()
+
+    def next_due() -> float | None:
+        if failing.is_set():
+            raise OSError("disk I/O error (a test's)")
+        return real_next_due()
+
+    store.next_due = next_due  # type: ignore[method-assign]
+    with ThreadedSMTPTestServer() as smtp:
+        settings = smtp_settings(smtp.port)
+        journal = Journal()
+        engine = DeliveryEngine(
+            store, lambda: settings, on_sent=journal, options=fast_options(claims=False)
+        )
+        async with running(engine, taking=True):
+            late = enqueue(store, TO[0], subject="left behind", now=time.time() - 120)
+            await eventually(
+                lambda: "reading the queue failed" in caplog.text, what="the failure logged"
+            )
+            await asyncio.sleep(0.3)  # six settings rounds, each failing to look
+            assert journal.sends == []
+            assert store.counts()[Status.QUEUED] == 1
+            failing.clear()
+            await eventually(lambda: _owners(journal) == {late}, what="the overdue email")
+        assert "disk I/O error (a test's)" in caplog.text
+
+
 def test_a_claim_with_nothing_due_never_waits_for_the_write_lock(
     sqlite_store: Store,
 ) -> None:
