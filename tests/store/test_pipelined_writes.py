@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -178,3 +179,90 @@ def test_an_error_read_while_sending_leaves_the_transaction_able_to_go_on(
         _insert(sql, _event("01AFTER"))
     assert store.get_value("after") == "stored"
     assert sorted(_events(store)) == ["01AFTER", "01TAKEN"]
+
+
+@pytest.fixture
+def pg(tmp_path: Path) -> Iterator[PostgresStore]:
+    with pg_store() as store:
+        yield store
+
+
+def _round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each sync of a pipeline (a round trip: the server answers up to it), by kind."""
+    from psycopg import _pipeline_base
+
+    base = _pipeline_base.BasePipeline
+    seen: list[str] = []
+    for name in ("_sync_gen", "_exit_gen"):
+        real = getattr(base, name)
+
+        def counted(self: object, real: Any = real, name: str = name) -> Any:
+            seen.append(name)
+            return real(self)
+
+        monkeypatch.setattr(base, name, counted)
+    return seen
+
+
+@pytest.mark.postgres
+def test_a_write_transaction_costs_one_round_trip_more_than_its_reads(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BEGIN rides with the first read, COMMIT with the writes in the closing sync
+    # (psycopg's transaction() in a pipeline took four more: issue 11).
+    insert = "INSERT INTO kv (key, value, updated_at) VALUES (?, 'x', 't')"
+    syncs = _round_trips(monkeypatch)
+    with pg.transaction() as tx:
+        assert tx.runner.rows("SELECT count(*) FROM kv")[0][0] == 0
+        for key in ("a", "b", "c"):
+            tx.runner.send(insert, (key,))
+    assert len(syncs) == 2, syncs
+    syncs.clear()
+    with pg.transaction() as tx:  # writes alone: one
+        tx.runner.send(insert, ("d",))
+    assert len(syncs) == 1, syncs
+    monkeypatch.undo()
+    assert pg.get_values(["a", "b", "c", "d"]) == dict.fromkeys("abcd", "x")
+
+
+@pytest.mark.postgres
+def test_a_commit_that_fails_stores_nothing_and_leaves_no_transaction_open(
+    pg: PostgresStore,
+) -> None:
+    # A deferred constraint is checked at COMMIT: the error comes from the closing sync.
+    with pg.transaction() as tx:
+        tx.runner.run("CREATE TABLE deferred (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+
+    def twice() -> None:
+        with pg.transaction() as tx:
+            tx.put_value("half", "written")
+            tx.runner.send("INSERT INTO deferred (id) VALUES (1)")
+            tx.runner.send("INSERT INTO deferred (id) VALUES (1)")  # fails only at COMMIT
+
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        twice()
+    assert pg.get_value("half") is None
+    assert pg._conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with pg.transaction() as tx:  # the next one commits
+        tx.runner.send("INSERT INTO deferred (id) VALUES (2)")
+        tx.put_value("after", "stored")
+    assert pg.get_value("after") == "stored"
+    with pg.site_reading() as site:
+        assert site.runner.rows("SELECT id FROM deferred") == [(2,)]
+
+
+@pytest.mark.postgres
+def test_a_block_that_fails_after_sending_rolls_back_and_the_session_goes_on(
+    pg: PostgresStore,
+) -> None:
+    def failing() -> None:
+        with pg.transaction() as tx:
+            tx.runner.send("INSERT INTO kv (key, value, updated_at) VALUES ('half', 'x', 't')")
+            raise KeyError("the caller's own error")  # after a statement sent, not answered
+
+    with pytest.raises(KeyError):
+        failing()
+    assert pg._conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert pg.get_value("half") is None
+    pg.put_value("next", "stored")
+    assert pg.get_value("next") == "stored"

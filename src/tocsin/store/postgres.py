@@ -104,6 +104,19 @@ class _PostgresRunner:
     def table_exists(self, name: str) -> bool:
         return bool(self.rows("SELECT to_regclass(?) IS NOT NULL", (name,))[0][0])
 
+    def abandon(self) -> None:
+        """Roll back the pipelined transaction (the block failed): what was sent is
+        drained, then ROLLBACK; best effort (see :meth:`PostgresStore._writing`)."""
+        pipeline = self._pipeline
+        for _ in range(_DRAIN_TRIES):
+            if pipeline is None or self._conn.broken or self._conn.closed:
+                return
+            with suppress(Exception):  # an earlier statement's error, or "pipeline aborted"
+                self._conn.execute("ROLLBACK")
+                pipeline.sync()
+                self._pending = False
+                return
+
     def flush(self) -> None:
         """Wait for every statement sent: raises the first one's error, if any failed."""
         if self._pipeline is not None and self._pending:
@@ -216,6 +229,10 @@ class PostgresStore(SQLStore):
         """A write transaction, in pipeline mode unless ``pipelined`` is False (issue 11:
         one round trip per statement was most of the intake's time on PostgreSQL).
 
+        Pipelined, its BEGIN rides with the first statement that waits and its COMMIT
+        with the last ones sent, in the pipeline's closing sync: a transaction costs one
+        round trip more than its reads (psycopg's ``transaction()`` in a pipeline syncs
+        at BEGIN and at each of the three pipelines it nests: four more).
         Nested in another (same thread), it is a savepoint in the same pipeline.
         """
         with self._lock, storage_errors():
@@ -224,13 +241,40 @@ class PostgresStore(SQLStore):
                     yield runner
                 return
             self._runner()  # reconnects first if it must
+            self._end_transaction()  # one a failure left open, if any (never commit it)
             try:
                 with self._conn.pipeline() as pipeline:
                     self._pipeline = pipeline
-                    with self._transaction(self._runner()) as runner:
+                    runner = self._runner()
+                    runner.send("BEGIN")
+                    try:
                         yield runner
+                        runner.send("COMMIT")  # the pipeline's closing sync sends it
+                    except BaseException:
+                        try:  # a statement sent before failed first: its error wins
+                            runner.flush()
+                        finally:
+                            runner.abandon()
+                        raise
+            except BaseException:
+                # The COMMIT failed, or a statement before it did (the server skipped the
+                # COMMIT): the transaction ended, or waits for its ROLLBACK.
+                self._pipeline = None
+                self._end_transaction()
+                raise
             finally:
                 self._pipeline = None
+
+    def _end_transaction(self) -> None:
+        """Roll back the transaction the session is in, if any (best effort: a session
+        that cannot is broken, and the next write opens a new one)."""
+        from psycopg.pq import TransactionStatus
+
+        conn = self._conn
+        if conn.closed or conn.broken or conn.pgconn.transaction_status == TransactionStatus.IDLE:
+            return
+        with suppress(Exception):
+            conn.execute("ROLLBACK")
 
     @contextmanager
     def _transaction(self, runner: _PostgresRunner) -> Iterator[_PostgresRunner]:
