@@ -246,3 +246,32 @@ def test_an_unusable_address_fails_alone(backend: Services) -> None:
     failed = {n.user_id: n.reason for n in record.notifications if n.status == "failed"}
     assert list(failed) == ["zoe"]
     assert "address" in failed["zoe"]
+
+
+def test_retries_in_a_batch_render_nothing_and_a_lone_retry_is_still_one_email(
+    backend: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.alarm_email import EmailRenderer
+
+    body = {"events": [event(device=f"D{i}", client_event_id=f"c{i}") for i in range(3)]}
+    first = backend.events.submit(body)
+    counts = stored_counts(backend)
+    rendered: list[str] = []
+    real_alarm = EmailRenderer.alarm
+
+    def counted(self: EmailRenderer, event: Event, user: User, **kw: object) -> object:
+        rendered.append(event.device)
+        return real_alarm(self, event, user, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EmailRenderer, "alarm", counted)
+    again = backend.events.submit(body)  # the client's retry of the whole batch
+    assert [a.duplicate for a in again] == [True, True, True]
+    assert [a.id for a in again] == [a.id for a in first]
+    assert rendered == []  # planned with the stored ids: nothing rendered for nothing
+    # A lone retry is planned without that read (issue 11): it may render, never store.
+    (lone,) = backend.events.submit(event(device="D1", client_event_id="c1"))
+    assert lone.duplicate
+    assert lone.id == first[1].id
+    assert set(rendered) <= {"D1"}  # at most once per recipient, in planning
+    assert len(rendered) <= first[1].notified
+    assert stored_counts(backend) == counts

@@ -176,10 +176,14 @@ class Intake:
         self._prepared = prepared or {}
 
     def plan(self, inputs: Sequence[EventInput]) -> list[tuple[Event, tuple[User, ...]]]:
-        """Who will likely be emailed about which event (read only; problems are skipped)."""
-        known = self._sql.events_by_client_id(
-            [e.client_event_id for e in inputs if e.client_event_id]
-        )
+        """Who will likely be emailed about which event (read only; problems are skipped).
+
+        Events already stored under their client event id (a client's retries) are left
+        out, so a batch of retries renders nothing; a lone event is planned without that
+        read (one statement, on PostgreSQL one round trip, less on the common path): a
+        lone retry renders its email once for nothing, and the transaction finds it."""
+        wanted = [e.client_event_id for e in inputs if e.client_event_id]
+        known = self._sql.events_by_client_id(wanted) if len(inputs) > 1 else {}
         planned: list[tuple[Event, tuple[User, ...]]] = []
         for index, item in enumerate(inputs):
             if item.group_id not in self._view.tree or item.client_event_id in known:
