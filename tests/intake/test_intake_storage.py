@@ -275,3 +275,35 @@ def test_retries_in_a_batch_render_nothing_and_a_lone_retry_is_still_one_email(
     assert set(rendered) <= {"D1"}  # at most once per recipient, in planning
     assert len(rendered) <= first[1].notified
     assert stored_counts(backend) == counts
+
+
+def test_a_lone_alarm_reads_once_before_its_transaction(services: Services) -> None:
+    # The site's version and the sender's rows in one statement; the client event id is
+    # looked up in the transaction only; the escalation policies come with the cached
+    # site (issue 11: for this alarm to two people, 16 statements before, 13 now).
+    services.events.submit(event(device="warm-up"))  # the site and the sender cached
+    conn = services.store._conn  # type: ignore[attr-defined]
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        (accepted,) = services.events.submit(event(device="D9", client_event_id="c9"))
+    finally:
+        conn.set_trace_callback(None)
+    assert accepted.notified == 2
+    verbs = [s.split()[0] for s in statements]
+    assert verbs == ["SELECT", "BEGIN", "SELECT", "SELECT", *["INSERT"] * 8, "COMMIT"], statements
+    assert "FROM kv" in statements[0]
+    assert "site_version" in statements[0]
+
+
+def test_the_site_version_and_the_senders_rows_come_in_one_read(backend: Services) -> None:
+    from tocsin.services.events import SENDER_KEYS
+
+    with backend.store.site_reading() as site:
+        version, stored = site.version_and_values(SENDER_KEYS)
+        assert version == site.version()
+        assert set(stored) == {"email_settings"}  # no public URL saved
+        assert site.version_and_values(()) == (version, {})
+    backend.sites.import_site({**SITE, "groups": [*SITE["groups"], {"id": "new", "name": "N"}]})
+    with backend.store.site_reading() as site:
+        assert site.version_and_values(SENDER_KEYS)[0] > version

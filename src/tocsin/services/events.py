@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from tocsin.ack.model import Acknowledgement
 from tocsin.ack.token import AckSigner
@@ -57,6 +57,9 @@ from tocsin.settings import EmailSettings
 from tocsin.store import AckSQL, AnyStore, EscalationSQL, EventSQL, SiteSQL, SQLTransaction
 
 __all__ = ["ENV_PUBLIC_URL", "EventRecord", "EventsService", "ack_to_dict", "event_to_dict"]
+
+SENDER_KEYS: Final = (SETTINGS_KEY, PUBLIC_URL_KEY)
+"""The stored rows the sender is made of: the email settings and the public URL."""
 
 log = logging.getLogger("tocsin.events")
 
@@ -157,9 +160,13 @@ class EventsService:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ rendering
-    def sender(self, settings: EmailSettings | None = None) -> Sender | None:
-        """The renderer for the current sender, or None while no sender address is set up."""
-        settings, url = self._sender_settings(settings)
+    def sender(
+        self, settings: EmailSettings | None = None, *, stored: Mapping[str, str] | None = None
+    ) -> Sender | None:
+        """The renderer for the current sender, or None while no sender address is set up.
+
+        ``stored``: the rows of :data:`SENDER_KEYS`, if just read with something else."""
+        settings, url = self._sender_settings(settings, stored)
         key = (settings.sender_address, settings.sender_name or "Tocsin", url or "")
         if not key[0]:
             return None
@@ -170,14 +177,21 @@ class EventsService:
                 self._senders = {key: found}  # one sender at a time: keep only the latest
         return found
 
-    def _sender_settings(self, given: EmailSettings | None) -> tuple[EmailSettings, str | None]:
+    def _sender_settings(
+        self, given: EmailSettings | None, stored: Mapping[str, str] | None = None
+    ) -> tuple[EmailSettings, str | None]:
         """The email settings (``given``, else the stored ones) and the public URL; both
-        stored rows read in one statement when both are needed (once per request)."""
+        stored rows read in one statement when both are needed (once per request), or
+        taken from ``stored``."""
+        if given is None and stored is not None:
+            given = self._settings.from_stored(stored.get(SETTINGS_KEY))
         if self._fixed_url is not None:
             return given or self._settings.load(), self._fixed_url
         if given is not None:
+            if stored is not None:
+                return given, self._public_url.get_from(stored.get(PUBLIC_URL_KEY))
             return given, self._public_url.get()
-        raw = self._store.get_values((SETTINGS_KEY, PUBLIC_URL_KEY))
+        raw = self._store.get_values(SENDER_KEYS)
         url = self._public_url.get_from(raw.get(PUBLIC_URL_KEY))
         return self._settings.from_stored(raw.get(SETTINGS_KEY)), url
 
@@ -253,10 +267,12 @@ class EventsService:
         :class:`~tocsin.errors.StorageFull` (nothing written) when the disk is full.
         """
         batch = isinstance(payload, dict) and "events" in payload
-        view = self._sites.view()
+        with self._store.site_reading() as site:  # the site's version and the sender: one read
+            version, stored = site.version_and_values(SENDER_KEYS)
+            view = self._sites.view_in(site, version=version)
         inputs = parse_events(payload, known_group=view.tree.__contains__)
         with self._admission():
-            return self._accept(inputs, batch=batch, view=view)
+            return self._accept(inputs, batch=batch, read=(view, self.sender(stored=stored)))
 
     def accept(self, inputs: Sequence[EventInput], *, batch: bool = False) -> list[Accepted]:
         """Accept checked events in one transaction (see :meth:`submit`).
@@ -270,11 +286,16 @@ class EventsService:
             return self._accept(inputs, batch=batch)
 
     def _accept(
-        self, inputs: Sequence[EventInput], *, batch: bool, view: SiteView | None = None
+        self,
+        inputs: Sequence[EventInput],
+        *,
+        batch: bool,
+        read: tuple[SiteView, Sender | None] | None = None,
     ) -> list[Accepted]:
-        """``view``: the site the inputs were checked against, if just read (the plan
-        may use it: the transaction renders again if the site changed meanwhile)."""
-        sender = self.sender()
+        """``read``: the site the inputs were checked against and the sender, if just
+        read (the plan may use them: the transaction renders again if the site changed
+        meanwhile)."""
+        view, sender = read if read is not None else (None, self.sender())
         now = self._clock()
         ids = [new_id() for _ in inputs]
         with self._store.site_reading() as site:

@@ -90,9 +90,11 @@ class SitesService:
         with self._store.site_reading() as sql:
             return self.view_in(sql)
 
-    def view_in(self, sql: SiteSQL) -> SiteView:
-        """The current site as seen inside ``sql``'s transaction."""
-        version = sql.version()
+    def view_in(self, sql: SiteSQL, *, version: int | None = None) -> SiteView:
+        """The current site as seen inside ``sql``'s transaction (``version``: its
+        version, if just read there with something else)."""
+        if version is None:
+            version = sql.version()
         cached = self._view
         if cached is not None and cached.version == version:
             return cached

@@ -26,7 +26,7 @@ Tables (made by the migrations in :mod:`tocsin.store.migrations`):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
 
@@ -101,6 +101,18 @@ class SiteSQL:
     def version(self) -> int:
         """How many times the groups or users changed (for in-memory caches)."""
         return int(self.runner.rows("SELECT version FROM site_version WHERE id = 1")[0][0])
+
+    def version_and_values(self, keys: Sequence[str]) -> tuple[int, dict[str, str]]:
+        """The site's version and the stored texts (``kv``) of those of ``keys`` that have
+        one, in one statement: what the intake reads before each request (issue 11)."""
+        marks = ", ".join("?" * len(keys)) or "NULL"
+        rows = self.runner.rows(
+            "SELECT NULL, CAST(version AS TEXT) FROM site_version WHERE id = 1 UNION ALL "
+            f"SELECT key, value FROM kv WHERE key IN ({marks})",
+            tuple(keys),
+        )
+        version = next(int(str(v)) for k, v in rows if k is None)
+        return version, {str(k): str(v) for k, v in rows if k is not None}
 
     def bump(self) -> None:
         """Count a change of the groups or users (call in the changing transaction)."""
