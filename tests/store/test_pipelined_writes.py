@@ -266,3 +266,38 @@ def test_a_block_that_fails_after_sending_rolls_back_and_the_session_goes_on(
     assert pg.get_value("half") is None
     pg.put_value("next", "stored")
     assert pg.get_value("next") == "stored"
+
+
+@pytest.mark.postgres
+def test_recording_the_verdicts_of_a_chain_is_one_round_trip(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine's write after each chain of sends (issue 11: three round trips before).
+    from tocsin.message import compose
+    from tocsin.outbox import DeliveryUpdate, NewEmail, Status
+
+    to = [f"r{i}@example.org" for i in range(3)]
+    with pg.transaction() as tx:
+        email_id = tx.enqueue(
+            NewEmail.of(compose(sender="t@example.com", to=to, subject="s", text="t\n"))
+        )
+    (claimed,) = pg.claim(owner="me", now=time.time(), limit=10, lease=60)
+    ids = [d.id for d in claimed.deliveries]
+    syncs = _round_trips(monkeypatch)
+    pg.record(
+        [DeliveryUpdate(ids[0], Status.SENT, step="data", code=250, server_reply="250 ok"),
+         DeliveryUpdate(ids[1], Status.SENT, step="data", code=250, server_reply="250 ok"),
+         DeliveryUpdate(ids[2], Status.FAILED, None, True, "rcpt_to", "recipient_rejected",
+                        "rcpt_to: 550 no such user", 550)],
+        owner="me",
+        now=time.time(),
+    )  # fmt: skip
+    assert len(syncs) == 1, syncs
+    monkeypatch.undo()
+    view = pg.get_email(email_id)
+    assert view is not None
+    assert [(d.status, d.attempts) for d in view.deliveries] == [
+        (Status.SENT, 1),
+        (Status.SENT, 1),
+        (Status.FAILED, 1),
+    ]

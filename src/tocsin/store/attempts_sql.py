@@ -39,7 +39,7 @@ def keep_attempts(runner: Runner, ids: Sequence[int], *, now: float) -> None:
     """Copy the outcome just written (at ``now``) of each delivery in ``ids``."""
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        runner.run(_COPY_SQL.format(marks=", ".join("?" * len(chunk))), (now, *chunk))
+        runner.send(_COPY_SQL.format(marks=", ".join("?" * len(chunk))), (now, *chunk))
 
 
 def trim_attempts(runner: Runner, ids: Sequence[int]) -> None:
