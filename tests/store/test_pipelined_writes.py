@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from helpers import one_shared_round, pg_store
+from helpers import _pg_server, one_shared_round, pg_store
 from tocsin.model import Category, Event, Severity, State
 from tocsin.services.group_commit import GroupCommit
 from tocsin.store import AnyStore, EventSQL, PostgresStore, SQLiteStore
@@ -301,3 +301,27 @@ def test_recording_the_verdicts_of_a_chain_is_one_round_trip(
         (Status.SENT, 1),
         (Status.FAILED, 1),
     ]
+
+
+@pytest.mark.postgres
+def test_a_session_killed_during_a_write_stores_nothing_and_the_next_write_reconnects(
+    pg: PostgresStore,
+) -> None:
+    # The server ends the session between the first read and the COMMIT (a restart, an
+    # administrator): the write fails, and the next one opens a new session.
+
+    pid = pg._conn.info.backend_pid
+
+    def killed_midway() -> None:
+        with pg.transaction() as tx:
+            tx.runner.send("INSERT INTO kv (key, value, updated_at) VALUES ('half', 'x', 't')")
+            assert tx.runner.rows("SELECT count(*) FROM kv WHERE key = 'half'") == [(1,)]
+            with psycopg.connect(_pg_server(), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            tx.runner.send("INSERT INTO kv (key, value, updated_at) VALUES ('more', 'x', 't')")
+
+    with pytest.raises(psycopg.OperationalError):
+        killed_midway()
+    pg.put_value("after", "stored")  # a new session
+    assert pg._conn.info.backend_pid != pid
+    assert pg.get_values(["half", "more", "after"]) == {"after": "stored"}
