@@ -665,7 +665,7 @@ def table(
         share = ob["outbox_rate"] / ob["source_rate"]
         lines.append(
             f"| outbox alone, 4 connections, vs `smtp-source -s4 -d` | {ob['outbox_rate']:.0f} "
-            f"emails/s vs {ob['source_rate']:.0f} | – | {share:.0%} "
+            f"emails/s vs {ob['source_rate']:.0f} | – | {share:.1%} "
             f"| ≥ 50 %: {verdict(share >= GOALS['outbox_share'])} | {ob['load']:.2f} |"
         )
         if "processes_rate" in ob:  # delivery over both cores (serve --delivery-processes 2)
@@ -674,7 +674,7 @@ def table(
                 f"| outbox alone, 2 delivery processes of 2 connections (as `serve "
                 f"--delivery-processes 2`), vs `smtp-source -s4 -d` | "
                 f"{ob['processes_rate']:.0f} emails/s, CPU {ob['processes_cpu_us']:.0f} µs "
-                f"an email | – | {share:.0%} | ≥ 50 %: "
+                f"an email | – | {share:.1%} | ≥ 50 %: "
                 f"{verdict(share >= GOALS['outbox_share'])} | – |"
             )
         if "transport_rate" in ob:  # where the outbox's time goes: the wire, or the rest
