@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from intake_support import SITE, Clock, event, stored_counts
@@ -307,3 +308,31 @@ def test_the_site_version_and_the_senders_rows_come_in_one_read(backend: Service
     backend.sites.import_site({**SITE, "groups": [*SITE["groups"], {"id": "new", "name": "N"}]})
     with backend.store.site_reading() as site:
         assert site.version_and_values(SENDER_KEYS)[0] > version
+
+
+@pytest.mark.postgres
+def test_a_lone_alarms_transaction_is_two_round_trips_on_postgresql(
+    pg: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client-id lookup rides with the site's version (one sync), the rows with the
+    # COMMIT (the closing sync): issue 11 (six syncs at the start of 2026-12-06).
+    from psycopg import _pipeline_base
+
+    pg.events.submit(event(device="warm-up"))
+    syncs: list[str] = []
+    base = _pipeline_base.BasePipeline
+    for name in ("_sync_gen", "_exit_gen"):
+        real = getattr(base, name)
+
+        def counted(self: object, real: Any = real, name: str = name) -> Any:
+            syncs.append(name)
+            return real(self)
+
+        monkeypatch.setattr(base, name, counted)
+    (accepted,) = pg.events.submit(event(device="D9", client_event_id="c9"))
+    assert syncs == ["_sync_gen", "_exit_gen"], syncs
+    monkeypatch.undo()
+    (again,) = pg.events.submit(event(device="D9", client_event_id="c9"))
+    assert again.duplicate
+    assert again.id == accepted.id
+    assert accepted.notified == 2

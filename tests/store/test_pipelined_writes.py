@@ -325,3 +325,34 @@ def test_a_session_killed_during_a_write_stores_nothing_and_the_next_write_recon
     pg.put_value("after", "stored")  # a new session
     assert pg._conn.info.backend_pid != pid
     assert pg.get_values(["half", "more", "after"]) == {"after": "stored"}
+
+
+def test_an_asked_read_is_answered_in_order_with_the_next_wait(store: AnyStore) -> None:
+    insert = "INSERT INTO kv (key, value, updated_at) VALUES (?, 'x', 't')"
+    with store.transaction() as tx:
+        tx.runner.send(insert, ("a",))
+        asked = tx.runner.ask("SELECT key FROM kv ORDER BY key")
+        tx.runner.send(insert, ("b",))
+        assert tx.runner.rows("SELECT count(*) FROM kv") == [(2,)]
+        assert asked() == [("a",)]  # what was sent before it, not after
+        alone = tx.runner.ask("SELECT count(*) FROM kv")
+        assert alone() == [(2,)]  # answered by its own call when nothing else waits
+    with store.site_reading() as site:  # outside a write: at once
+        assert site.runner.ask("SELECT key FROM kv ORDER BY key")() == [("a",), ("b",)]
+
+
+def test_an_asked_read_that_fails_fails_the_transaction(store: AnyStore) -> None:
+    missing = {"sqlite": sqlite3.OperationalError, "postgres": psycopg.errors.UndefinedTable}
+
+    def attempt() -> None:
+        with store.transaction() as tx:
+            tx.runner.send("INSERT INTO kv (key, value, updated_at) VALUES ('half', 'x', 't')")
+            asked = tx.runner.ask("SELECT * FROM no_such_table")
+            tx.runner.rows("SELECT 1")  # the wait that answers it (PostgreSQL)
+            asked()
+
+    with pytest.raises(missing[store.dialect]):
+        attempt()
+    assert store.get_value("half") is None
+    store.put_value("after", "stored")
+    assert store.get_value("after") == "stored"

@@ -40,7 +40,14 @@ from tocsin.model import (
 from tocsin.routing import Decision, RoutingReason
 from tocsin.services.event_input import EventInput, parse_events
 from tocsin.services.group_commit import GroupCommit
-from tocsin.services.intake import SYSTEM_DEVICE, SYSTEM_GROUP, Accepted, Intake, prepare
+from tocsin.services.intake import (
+    SYSTEM_DEVICE,
+    SYSTEM_GROUP,
+    Accepted,
+    Intake,
+    client_ids,
+    prepare,
+)
 from tocsin.services.outbox import OutboxService
 from tocsin.services.public_url import ENV_PUBLIC_URL, PUBLIC_URL_KEY, PublicUrlService
 from tocsin.services.rendering import EventMails, Sender
@@ -309,15 +316,16 @@ class EventsService:
         with self._outbox.handing_off() as ticket:
 
             def work(tx: SQLTransaction) -> list[Accepted]:
+                sql = EventSQL(tx.runner)
+                # Asked first, answered with the site's version: one round trip (PostgreSQL).
+                known = sql.ask_events_by_client_id(client_ids(inputs))
                 current = self._sites.view_in(SiteSQL(tx.runner))
                 fresh = current is view  # else the site changed meanwhile: nothing prepared fits
                 ready = prepared if fresh else {}
                 mailer = mails if fresh else self._mails(sender, current, now)
-                intake = Intake(
-                    tx, EventSQL(tx.runner), current, mailer, now=now, ids=ids, prepared=ready
-                )
+                intake = Intake(tx, sql, current, mailer, now=now, ids=ids, prepared=ready)
                 with ticket.attached(tx):
-                    return intake.run(inputs, batch=batch)
+                    return intake.run(inputs, batch=batch, known=known)
 
             return self._commits.run(work)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -60,6 +60,7 @@ __all__ = [
     "Accepted",
     "Intake",
     "Prepared",
+    "client_ids",
     "hour_of",
     "prepare",
     "priority_of",
@@ -146,6 +147,11 @@ Prepared = dict[tuple[str, str], tuple[Event, User, RenderedEmail]]
 """Emails rendered ahead, by (event id, user id), with the event and user they were for."""
 
 
+def client_ids(inputs: Sequence[EventInput]) -> list[str]:
+    """The client event ids the inputs carry (a client's handle for its retries)."""
+    return [e.client_event_id for e in inputs if e.client_event_id]
+
+
 class Intake:
     """The work of one request: :meth:`plan` on a read, :meth:`run` in ``tx``.
 
@@ -182,8 +188,7 @@ class Intake:
         out, so a batch of retries renders nothing; a lone event is planned without that
         read (one statement, on PostgreSQL one round trip, less on the common path): a
         lone retry renders its email once for nothing, and the transaction finds it."""
-        wanted = [e.client_event_id for e in inputs if e.client_event_id]
-        known = self._sql.events_by_client_id(wanted) if len(inputs) > 1 else {}
+        known = self._sql.events_by_client_id(client_ids(inputs)) if len(inputs) > 1 else {}
         planned: list[tuple[Event, tuple[User, ...]]] = []
         for index, item in enumerate(inputs):
             if item.group_id not in self._view.tree or item.client_event_id in known:
@@ -193,10 +198,18 @@ class Intake:
                 planned.append((prepared[0], prepared[1].send))
         return planned
 
-    def run(self, inputs: Sequence[EventInput], *, batch: bool) -> list[Accepted]:
+    def run(
+        self,
+        inputs: Sequence[EventInput],
+        *,
+        batch: bool,
+        known: Callable[[], dict[str, StoredEvent]] | None = None,
+    ) -> list[Accepted]:
         """Accept ``inputs`` all together, or raise :class:`InputRefused` (roll back).
 
-        ``batch``: the inputs came as ``{"events": [...]}`` (field names say which one).
+        ``batch``: the inputs came as ``{"events": [...]}`` (field names say which one);
+        ``known``: the stored events under the inputs' client event ids, asked for in
+        this transaction already (``EventSQL.ask_events_by_client_id``).
         """
 
         def path(index: int) -> str:
@@ -209,13 +222,11 @@ class Intake:
         ]
         if issues:
             raise InputRefused(issues)
-        known = self._sql.events_by_client_id(
-            [e.client_event_id for e in inputs if e.client_event_id]
-        )
+        stored_ones = (known or self._sql.ask_events_by_client_id(client_ids(inputs)))()
         results: list[Accepted] = []
         conflicts: list[Issue] = []
         for index, item in enumerate(inputs):
-            stored = known.get(item.client_event_id or "")
+            stored = stored_ones.get(item.client_event_id or "")
             if stored is None:
                 results.append(self._accept(index, item, f"{path(index)}clears", issues))
             elif stored.fingerprint == item.fingerprint:

@@ -15,7 +15,7 @@ and counters in the same transaction that enqueues the emails::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -141,15 +141,26 @@ class EventSQL:
 
     def events_by_client_id(self, client_ids: Sequence[str]) -> dict[str, StoredEvent]:
         """The stored events with these client event ids, by client event id."""
+        return self.ask_events_by_client_id(client_ids)()
+
+    def ask_events_by_client_id(
+        self, client_ids: Sequence[str]
+    ) -> Callable[[], dict[str, StoredEvent]]:
+        """:meth:`events_by_client_id`, asked now and answered with the next wait (see
+        :meth:`~tocsin.store.runner.Runner.ask`)."""
         if not client_ids:
-            return {}
-        rows = self.runner.rows(
+            return dict
+        asked = self.runner.ask(
             f"SELECT {_EVENT_COLUMNS} FROM event "
             f"WHERE client_event_id IN ({_marks(len(client_ids))})",
             tuple(client_ids),
         )
-        found = [_stored_event(r) for r in rows]
-        return {s.event.client_event_id: s for s in found if s.event.client_event_id}
+
+        def answer() -> dict[str, StoredEvent]:
+            found = [_stored_event(r) for r in asked()]
+            return {s.event.client_event_id: s for s in found if s.event.client_event_id}
+
+        return answer
 
     def get_event(self, event_id: str) -> StoredEvent | None:
         """One event, or None."""

@@ -80,6 +80,15 @@ class _PostgresRunner:
     def send(self, sql_text: str, params: Sequence[object] = ()) -> None:
         self._execute(sql_text, params, wait=False)
 
+    def ask(self, sql_text: str, params: Sequence[object] = ()) -> Callable[[], list[Row]]:
+        cursor = self._execute(sql_text, params, wait=False)
+
+        def answer() -> list[Row]:
+            self.flush()  # a no-op when a later wait has answered it already
+            return cursor.fetchall() if cursor.description is not None else []
+
+        return answer
+
     def many(self, sql_text: str, seq: Sequence[Sequence[object]]) -> None:
         # In a pipeline, psycopg's executemany rides it and does not sync either.
         with self._draining(), self._conn.cursor() as cursor:

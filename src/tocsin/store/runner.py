@@ -46,6 +46,15 @@ class Runner(Protocol):
         """Execute once per parameter set (like :meth:`send`, maybe without waiting)."""
         ...
 
+    def ask(self, sql: str, params: Sequence[object] = ()) -> Callable[[], list[Row]]:
+        """Execute a read whose rows are wanted a little later; call the result for them.
+
+        On PostgreSQL a write transaction sends it without waiting, and the next wait
+        (a :meth:`rows`, :meth:`run`, or the call) answers it with whatever waits there:
+        two reads, one round trip.  Its error, if it fails, is raised at that wait.
+        """
+        ...
+
     def new_ids(self, table: str, count: int) -> list[int] | None:
         """Ids for ``count`` new rows of ``table``, given before the rows are written, or
         None where the ``INSERT`` should number them itself (and answer them with

@@ -69,6 +69,10 @@ class _SQLiteRunner:
     def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
         self._conn.executemany(sql, seq)
 
+    def ask(self, sql: str, params: Sequence[object] = ()) -> Callable[[], list[Row]]:
+        rows = self._conn.execute(sql, params).fetchall()  # in the process: at once
+        return lambda: rows
+
     def new_ids(self, table: str, count: int) -> None:
         return None  # in the process: RETURNING costs no round trip
 
