@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -512,3 +512,21 @@ def one_shared_round(
         for future in futures:
             future.exception(10)  # done, failed or not
     return futures
+
+
+def pipeline_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on (until ``monkeypatch`` undoes it), each sync of a PostgreSQL pipeline
+    by kind (``_sync_gen``, ``_exit_gen``): a round trip, the server answering up to it."""
+    from psycopg import _pipeline_base
+
+    base = _pipeline_base.BasePipeline
+    seen: list[str] = []
+    for name in ("_sync_gen", "_exit_gen"):
+        real = getattr(base, name)
+
+        def counted(self: object, real: Any = real, name: str = name) -> Any:
+            seen.append(name)
+            return real(self)
+
+        monkeypatch.setattr(base, name, counted)
+    return seen

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from intake_support import SITE, Clock, event, stored_counts
 
+from helpers import pipeline_syncs
 from tocsin.model import AlarmGroup, Category, Event, NotificationStatus, Severity, State, User
 from tocsin.outbox import ListFilter
 from tocsin.services.context import Services
@@ -316,19 +316,8 @@ def test_a_lone_alarms_transaction_is_two_round_trips_on_postgresql(
 ) -> None:
     # The client-id lookup rides with the site's version (one sync), the rows with the
     # COMMIT (the closing sync): issue 11 (six syncs at the start of 2026-12-06).
-    from psycopg import _pipeline_base
-
     pg.events.submit(event(device="warm-up"))
-    syncs: list[str] = []
-    base = _pipeline_base.BasePipeline
-    for name in ("_sync_gen", "_exit_gen"):
-        real = getattr(base, name)
-
-        def counted(self: object, real: Any = real, name: str = name) -> Any:
-            syncs.append(name)
-            return real(self)
-
-        monkeypatch.setattr(base, name, counted)
+    syncs = pipeline_syncs(monkeypatch)
     (accepted,) = pg.events.submit(event(device="D9", client_event_id="c9"))
     assert syncs == ["_sync_gen", "_exit_gen"], syncs
     monkeypatch.undo()

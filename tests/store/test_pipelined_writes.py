@@ -15,12 +15,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
-from helpers import _pg_server, one_shared_round, pg_store
+from helpers import _pg_server, one_shared_round, pg_store, pipeline_syncs
 from tocsin.model import Category, Event, Severity, State
 from tocsin.services.group_commit import GroupCommit
 from tocsin.store import AnyStore, EventSQL, PostgresStore, SQLiteStore
@@ -187,23 +186,6 @@ def pg(tmp_path: Path) -> Iterator[PostgresStore]:
         yield store
 
 
-def _round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Each sync of a pipeline (a round trip: the server answers up to it), by kind."""
-    from psycopg import _pipeline_base
-
-    base = _pipeline_base.BasePipeline
-    seen: list[str] = []
-    for name in ("_sync_gen", "_exit_gen"):
-        real = getattr(base, name)
-
-        def counted(self: object, real: Any = real, name: str = name) -> Any:
-            seen.append(name)
-            return real(self)
-
-        monkeypatch.setattr(base, name, counted)
-    return seen
-
-
 @pytest.mark.postgres
 def test_a_write_transaction_costs_one_round_trip_more_than_its_reads(
     pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
@@ -211,7 +193,7 @@ def test_a_write_transaction_costs_one_round_trip_more_than_its_reads(
     # BEGIN rides with the first read, COMMIT with the writes in the closing sync
     # (psycopg's transaction() in a pipeline took four more: issue 11).
     insert = "INSERT INTO kv (key, value, updated_at) VALUES (?, 'x', 't')"
-    syncs = _round_trips(monkeypatch)
+    syncs = pipeline_syncs(monkeypatch)
     with pg.transaction() as tx:
         assert tx.runner.rows("SELECT count(*) FROM kv")[0][0] == 0
         for key in ("a", "b", "c"):
@@ -283,7 +265,7 @@ def test_recording_the_verdicts_of_a_chain_is_one_round_trip(
         )
     (claimed,) = pg.claim(owner="me", now=time.time(), limit=10, lease=60)
     ids = [d.id for d in claimed.deliveries]
-    syncs = _round_trips(monkeypatch)
+    syncs = pipeline_syncs(monkeypatch)
     pg.record(
         [DeliveryUpdate(ids[0], Status.SENT, step="data", code=250, server_reply="250 ok"),
          DeliveryUpdate(ids[1], Status.SENT, step="data", code=250, server_reply="250 ok"),
