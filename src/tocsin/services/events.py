@@ -190,13 +190,14 @@ class EventsService:
         """The email settings (``given``, else the stored ones) and the public URL; both
         stored rows read in one statement when both are needed (once per request), or
         taken from ``stored``."""
-        if given is None and stored is not None:
-            given = self._settings.from_stored(stored.get(SETTINGS_KEY))
+        if stored is not None:
+            settings = given or self._settings.from_stored(stored.get(SETTINGS_KEY))
+            if self._fixed_url is not None:
+                return settings, self._fixed_url
+            return settings, self._public_url.get_from(stored.get(PUBLIC_URL_KEY))
         if self._fixed_url is not None:
             return given or self._settings.load(), self._fixed_url
         if given is not None:
-            if stored is not None:
-                return given, self._public_url.get_from(stored.get(PUBLIC_URL_KEY))
             return given, self._public_url.get()
         raw = self._store.get_values(SENDER_KEYS)
         url = self._public_url.get_from(raw.get(PUBLIC_URL_KEY))

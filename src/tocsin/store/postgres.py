@@ -113,19 +113,6 @@ class _PostgresRunner:
     def table_exists(self, name: str) -> bool:
         return bool(self.rows("SELECT to_regclass(?) IS NOT NULL", (name,))[0][0])
 
-    def abandon(self) -> None:
-        """Roll back the pipelined transaction (the block failed): what was sent is
-        drained, then ROLLBACK; best effort (see :meth:`PostgresStore._writing`)."""
-        pipeline = self._pipeline
-        for _ in range(_DRAIN_TRIES):
-            if pipeline is None or self._conn.broken or self._conn.closed:
-                return
-            with suppress(Exception):  # an earlier statement's error, or "pipeline aborted"
-                self._conn.execute("ROLLBACK")
-                pipeline.sync()
-                self._pending = False
-                return
-
     def flush(self) -> None:
         """Wait for every statement sent: raises the first one's error, if any failed."""
         if self._pipeline is not None and self._pending:
@@ -258,17 +245,13 @@ class PostgresStore(SQLStore):
                     runner.send("BEGIN")
                     try:
                         yield runner
-                        runner.send("COMMIT")  # the pipeline's closing sync sends it
                     except BaseException:
-                        try:  # a statement sent before failed first: its error wins
-                            runner.flush()
-                        finally:
-                            runner.abandon()
+                        runner.flush()  # a statement sent before failed first: its error wins
                         raise
+                    runner.send("COMMIT")  # the pipeline's closing sync sends it
             except BaseException:
-                # The COMMIT failed, or a statement before it did (the server skipped the
-                # COMMIT): the transaction ended, or waits for its ROLLBACK.
-                self._pipeline = None
+                # The block failed, or the COMMIT, or a statement before it (the server
+                # skipped the COMMIT): the transaction ended, or waits for its ROLLBACK.
                 self._end_transaction()
                 raise
             finally:
