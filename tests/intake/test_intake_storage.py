@@ -196,7 +196,7 @@ def test_event_queries(backend: Services) -> None:
             occurred_at=datetime.fromtimestamp(at, UTC),
             client_event_id="cid",
         )
-        sql.insert_event(ev, fingerprint="f", is_open=True, received_at=at)
+        sql.insert_events([(ev, "f")], received_at=at)
         sql.add_to_count("site", Category.FIRE, 5)
         sql.add_to_count("site", Category.FIRE, 5, 2)
         assert sql.hour_count("site", Category.FIRE, 5) == 3
@@ -281,7 +281,8 @@ def test_retries_in_a_batch_render_nothing_and_a_lone_retry_is_still_one_email(
 def test_a_lone_alarm_reads_once_before_its_transaction(services: Services) -> None:
     # The site's version and the sender's rows in one statement; the client event id is
     # looked up in the transaction only; the escalation policies come with the cached
-    # site (issue 11: for this alarm to two people, 16 statements before, 13 now).
+    # site; its rows go one statement per table, its two emails in one (issue 11: for
+    # this alarm to two people, 16 statements on 2026-12-06, 13 the same day, 10 now).
     services.events.submit(event(device="warm-up"))  # the site and the sender cached
     conn = services.store._conn  # type: ignore[attr-defined]
     statements: list[str] = []
@@ -292,9 +293,64 @@ def test_a_lone_alarm_reads_once_before_its_transaction(services: Services) -> N
         conn.set_trace_callback(None)
     assert accepted.notified == 2
     verbs = [s.split()[0] for s in statements]
-    assert verbs == ["SELECT", "BEGIN", "SELECT", "SELECT", *["INSERT"] * 8, "COMMIT"], statements
+    assert verbs == ["SELECT", "BEGIN", "SELECT", "SELECT", *["INSERT"] * 5, "COMMIT"], statements
+    tables = [s.split()[2] for s in statements if s.startswith("INSERT")]
+    assert tables == ["event", "outbox_email", "outbox_delivery", "notification", "hourly_count"]
     assert "FROM kv" in statements[0]
     assert "site_version" in statements[0]
+
+
+def test_a_batch_writes_each_table_with_one_statement(services: Services) -> None:
+    # Issue 11: a request's rows are staged and written together (five statements an
+    # event before: its row, its email, the delivery, the notification, the count).
+    services.events.submit(event(device="warm-up"))
+    conn = services.store._conn  # type: ignore[attr-defined]
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        accepted = services.events.submit({"events": [event(device=f"D{i}") for i in range(4)]})
+    finally:
+        conn.set_trace_callback(None)
+    assert [a.notified for a in accepted] == [2] * 4
+    tables = [s.split()[2] for s in statements if s.startswith("INSERT")]
+    assert tables == ["event", "outbox_email", "outbox_delivery", "notification", "hourly_count"]
+
+
+def test_each_notification_of_a_batch_names_its_own_email(backend: Services) -> None:
+    devices = [f"Detector {i}" for i in range(6)]
+    accepted = backend.events.submit({"events": [event(device=d) for d in devices]})
+    addresses = {"alice": "alice@example.com", "bob": "bob@example.net"}
+    for device, one in zip(devices, accepted, strict=True):
+        record = backend.events.get(one.id)
+        assert record is not None
+        assert {n.user_id for n in record.notifications} == set(addresses)
+        for n in record.notifications:
+            assert n.outbox_id is not None
+            view = backend.store.get_email(n.outbox_id, content=True)
+            assert view is not None
+            assert [d.recipient for d in view.deliveries] == [addresses[n.user_id]]
+            assert view.content is not None
+            assert device.encode() in view.content
+
+
+def test_a_clear_in_the_same_request_as_its_raise_ends_it(backend: Services) -> None:
+    # The raise is staged, not yet written, when the clear looks for it: it is written
+    # first, so the clear finds it, threads with it and closes it.
+    raised, cleared = backend.events.submit(
+        {"events": [event(), event(state="cleared", severity=None, text="OK again")]}
+    )
+    assert cleared.clears == raised.id
+    assert cleared.notified == 2  # alice and bob, told of the raise
+    assert not backend.events.get(raised.id).stored.is_open  # type: ignore[union-attr]
+
+
+def test_the_cap_counts_the_events_before_it_in_the_same_request(
+    backend: Services, clock: Clock
+) -> None:
+    warm = event(category="always", group="server-room")
+    batch = [{**warm, "device": f"Sensor {i}"} for i in range(4)]
+    assert [a.held for a in backend.events.submit({"events": batch})] == [0, 0, 0, 2]
+    assert backend.events.submit(warm)[0].held == 2  # the three were counted, and stored
 
 
 def test_the_site_version_and_the_senders_rows_come_in_one_read(backend: Services) -> None:

@@ -54,7 +54,7 @@ def _event(event_id: str = "01EVENT", client_id: str | None = None) -> Event:
 
 
 def _insert(sql: EventSQL, event: Event) -> None:
-    sql.insert_event(event, fingerprint="f", is_open=True, received_at=1.0)
+    sql.insert_events([(event, "f")], received_at=1.0)
 
 
 def _events(store: AnyStore) -> list[str]:

@@ -53,6 +53,13 @@ class OutboxTransaction(Protocol):
         """
         ...
 
+    def enqueue_many(self, emails: Sequence[NewEmail], *, now: float | None = None) -> list[int]:
+        """:meth:`enqueue` for each email, in few statements; their ids, in order.
+
+        Raises ``ValueError`` (nothing written) as :meth:`enqueue` does, for any of them.
+        """
+        ...
+
     def get_value(self, key: str) -> str | None:
         """The key-value table, read inside this transaction."""
         ...

@@ -1,8 +1,8 @@
 """Escalating unacknowledged alarms: group policies, scheduling and firing the timers.
 
-:func:`schedule_escalation` is called by the intake in the transaction that stores a
-raised alarm: it writes the alarm's timers (one per step and reminder, see
-:func:`tocsin.escalation.plan_timers`).  :meth:`EscalationService.fire_due` — run
+:func:`plan_escalation` gives the intake a raised alarm's timers (one per step and
+reminder, see :func:`tocsin.escalation.plan_timers`), which it writes in the
+transaction that stores the alarm.  :meth:`EscalationService.fire_due` — run
 every few seconds by :func:`run_escalation` in ``tocsin serve`` / ``tocsin worker``
 — claims the due timers (PostgreSQL: ``FOR UPDATE SKIP LOCKED``) and, in the same
 transaction, enqueues the escalation or reminder emails and marks the timers fired.
@@ -39,7 +39,7 @@ from tocsin.outbox import NewEmail
 from tocsin.quiet import breaks_through, is_quiet
 from tocsin.services.escalation_schedule import (
     cancel_escalation,
-    schedule_escalation,
+    plan_escalation,
     skip_quiet_step,
 )
 from tocsin.services.events import EventsService
@@ -53,8 +53,8 @@ __all__ = [
     "EscalationState",
     "FireReport",
     "cancel_escalation",
+    "plan_escalation",
     "run_escalation",
-    "schedule_escalation",
 ]
 
 log = logging.getLogger("tocsin.escalation")

@@ -1,4 +1,4 @@
-"""Writing and stopping an alarm's escalation timers, inside the caller's transaction.
+"""Planning and stopping an alarm's escalation timers, inside the caller's transaction.
 
 Apart from :mod:`tocsin.services.escalation` so the intake can call it without an
 import cycle (escalation firing uses the intake's priorities).
@@ -6,45 +6,50 @@ import cycle (escalation firing uses the intake's priorities).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
-from tocsin.escalation import EscalationPolicy, effective_escalation, plan_timers
+from tocsin.escalation import (
+    EscalationPolicy,
+    Timer,
+    TimerKind,
+    effective_escalation,
+    plan_timers,
+)
 from tocsin.model import Event
 from tocsin.routing import GroupTree
 from tocsin.store import EscalationSQL
 from tocsin.store.runner import Runner
 
-__all__ = ["cancel_escalation", "schedule_escalation", "skip_quiet_step"]
+__all__ = ["cancel_escalation", "plan_escalation", "skip_quiet_step"]
 
 
-def schedule_escalation(
-    runner: Runner,
+def plan_escalation(
     event: Event,
     tree: GroupTree,
     now: float,
+    policies: Mapping[str, EscalationPolicy],
     *,
     all_quiet: bool = False,
-    policies: Mapping[str, EscalationPolicy] | None = None,
-) -> int:
-    """Write the timers of the raised alarm ``event`` (stored in this transaction).
+) -> list[Timer]:
+    """The timers of the raised alarm ``event``, to store with it (``EscalationSQL.schedule``).
 
-    ``all_quiet``: nobody was emailed because everyone routing chose is in quiet
-    hours; the first step is then due at once instead of after its minutes.
-    ``policies``: the groups' own policies as read in this transaction (read here if
-    not given: a request of many events reads them once).
-    Returns how many; 0 when no policy applies (a warning, a clear, another category).
+    ``policies``: the groups' own policies (the cached site's).  ``all_quiet``: nobody
+    was emailed because everyone routing chose is in quiet hours; the first step not
+    yet due is then due at once instead of after its minutes.
+    Empty when no policy applies (a warning, a clear, another category).
     """
     if event.cleared or event.group_id not in tree:
-        return 0
-    sql = EscalationSQL(runner)
-    own = sql.policies() if policies is None else policies
-    found = effective_escalation(tree, own, event.group_id)
+        return []
+    found = effective_escalation(tree, policies, event.group_id)
     if found is None:
-        return 0
-    added = sql.schedule(plan_timers(found[1], event, now))
-    if added and all_quiet:
-        sql.bring_forward(event.id, after_seq=-1, now=now)
-    return added
+        return []
+    timers = plan_timers(found[1], event, now)
+    if all_quiet:
+        step = next((t for t in timers if t.kind is TimerKind.STEP and t.due_at > now), None)
+        if step is not None:
+            timers[timers.index(step)] = dataclasses.replace(step, due_at=now)
+    return timers
 
 
 def skip_quiet_step(runner: Runner, event_id: str, seq: int, now: float) -> bool:

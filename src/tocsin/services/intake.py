@@ -13,6 +13,8 @@
    the hourly counter of its group and category;
 5. store the event, one notification per user (``sent`` or ``held``), the counter,
    and enqueue each user's rendered email in the outbox — in the same transaction.
+   A request's rows are staged and written together, one statement per table
+   (:class:`_Staged`), before anything of them is read and at the end.
 
 Rendering is the slow part (milliseconds per email), so it happens *before* the
 write lock where it can: :meth:`Intake.plan` runs steps 3 and 4 on a plain read and
@@ -27,10 +29,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from tocsin.alarm_email import RenderedEmail
+from tocsin.escalation import Timer
 from tocsin.model import (
     Category,
     Event,
@@ -45,12 +48,12 @@ from tocsin.model import (
 )
 from tocsin.outbox import NewEmail, OutboxTransaction, Priority, priority_for
 from tocsin.routing import Decision, RoutingReason, Snapshot, effective_policy, route
-from tocsin.services.escalation_schedule import cancel_escalation, schedule_escalation
+from tocsin.services.escalation_schedule import cancel_escalation, plan_escalation
 from tocsin.services.event_input import EventInput
 from tocsin.services.inputs import InputRefused, issue
 from tocsin.services.rendering import EventMails
 from tocsin.services.sites import SiteView
-from tocsin.store import EventSQL
+from tocsin.store import EscalationSQL, EventSQL
 from tocsin.validation import Issue
 
 __all__ = [
@@ -152,6 +155,45 @@ def client_ids(inputs: Sequence[EventInput]) -> list[str]:
     return [e.client_event_id for e in inputs if e.client_event_id]
 
 
+class _Staged:
+    """A request's rows, written together by :meth:`write`: one statement per table for
+    the whole request (:mod:`tocsin.store.inserts`), not five an event.
+
+    In the order the foreign keys want: events, their escalation timers, the emails and
+    their deliveries (whose ids the notifications carry), the notifications, the
+    hourly counts.
+    """
+
+    def __init__(self, tx: OutboxTransaction | None, sql: EventSQL, now: float) -> None:
+        self._tx = tx
+        self._sql = sql
+        self._now = now
+        self.events: list[tuple[Event, str]] = []
+        self.timers: list[Timer] = []
+        self.rows: list[NotificationRow] = []
+        self.sends: list[tuple[NotificationRow, NewEmail]] = []
+        self.counts: Counter[tuple[str, Category]] = Counter()
+
+    def write(self) -> None:
+        """Write what is staged (nothing, when nothing is)."""
+        if not self.events:
+            return
+        self._sql.insert_events(self.events, received_at=self._now)
+        if self.timers:
+            EscalationSQL(self._sql.runner).schedule(self.timers)
+        sent: list[NotificationRow] = []
+        if self.sends:
+            assert self._tx is not None, "plan() never sends"
+            ids = self._tx.enqueue_many([email for _, email in self.sends], now=self._now)
+            sent = [replace(row, outbox_id=i) for (row, _), i in zip(self.sends, ids, strict=True)]
+        self._sql.insert_notifications([*self.rows, *sent])
+        hour = hour_of(self._now)
+        for (group_id, category), n in self.counts.items():
+            self._sql.add_to_count(group_id, category, hour, n)
+        self.events, self.timers, self.rows, self.sends = [], [], [], []
+        self.counts.clear()
+
+
 class Intake:
     """The work of one request: :meth:`plan` on a read, :meth:`run` in ``tx``.
 
@@ -180,6 +222,7 @@ class Intake:
         self._hour = hour_of(now)
         self._ids = list(ids)
         self._prepared = prepared or {}
+        self._staged = _Staged(tx, sql, now)
 
     def plan(self, inputs: Sequence[EventInput]) -> list[tuple[Event, tuple[User, ...]]]:
         """Who will likely be emailed about which event (read only; problems are skipped).
@@ -241,6 +284,7 @@ class Intake:
                 )
         if issues or conflicts:
             raise InputRefused([*issues, *conflicts], conflict=not issues)
+        self._staged.write()
         return results
 
     # ------------------------------------------------------------------ one event
@@ -281,9 +325,10 @@ class Intake:
         if clear is not None:
             self._sql.close(clear.closes)
             cancel_escalation(self._sql.runner, clear.closes, self._now)  # a clear stops it
-        return self.commit(event, decision, fingerprint=item.fingerprint)
+        return self._stage(event, decision, item.fingerprint)
 
     def _find_raise(self, item: EventInput, field: str, issues: list[Issue]) -> _Clear | None:
+        self._staged.write()  # the raise it ends may be staged, from earlier in the request
         if item.clears is not None:
             named = self._sql.get_event(item.clears)
             if named is None:
@@ -317,7 +362,8 @@ class Intake:
         counts: dict[tuple[str, Category], int] = {}
         if policy.max_per_hour is not None and not event.cleared:
             key = (event.group_id, event.category)
-            counts[key] = self._sql.hour_count(event.group_id, event.category, self._hour)
+            stored = self._sql.hour_count(event.group_id, event.category, self._hour)
+            counts[key] = stored + self._staged.counts[key]  # and this request's, not yet written
         users = self._view.candidates(event.group_id, event.category)
         at = datetime.fromtimestamp(self._now, UTC)  # quiet hours are judged at intake
         snapshot = Snapshot(counts, told, at=at)
@@ -325,27 +371,28 @@ class Intake:
 
     # ------------------------------------------------------------------ writing
     def commit(self, event: Event, decision: Decision, *, fingerprint: str = "") -> Accepted:
-        """Store ``event`` and what ``decision`` says, and enqueue its emails."""
-        self._sql.insert_event(
-            event,
-            fingerprint=fingerprint,
-            is_open=event.state is State.RAISED,
-            received_at=self._now,
-        )
+        """Store ``event`` and what ``decision`` says, and enqueue its emails, now."""
+        accepted = self._stage(event, decision, fingerprint)
+        self._staged.write()
+        return accepted
+
+    def _stage(self, event: Event, decision: Decision, fingerprint: str) -> Accepted:
+        """Stage ``event`` and what ``decision`` says (:class:`_Staged`)."""
+        staged = self._staged
+        staged.events.append((event, fingerprint))
         if self._tx is not None and not event.cleared:  # a raised alarm's escalation timers
             quiet = [u for u in decision.held if decision.held_reason(u.id) is _QUIET]
-            all_quiet = bool(quiet) and not decision.send
-            schedule_escalation(
-                self._sql.runner, event, self._view.tree, self._now,
-                all_quiet=all_quiet, policies=self._view.policies,
+            staged.timers += plan_escalation(
+                event, self._view.tree, self._now, self._view.policies,
+                all_quiet=bool(quiet) and not decision.send,
             )  # fmt: skip
-        rows = [self._held(event, u, decision.held_reason(u.id).value) for u in decision.held]
-        rows += [self._send(event, user) for user in decision.send]
-        self._sql.insert_notifications(rows)
+        held = [self._held(event, u, decision.held_reason(u.id).value) for u in decision.held]
+        sends = [self._send(event, user) for user in decision.send]
+        staged.rows += [*held, *(row for row, email in sends if email is None)]
+        staged.sends += [(row, email) for row, email in sends if email is not None]
         if decision.cap_key is not None and decision.send:
-            group_id, category = decision.cap_key
-            self._sql.add_to_count(group_id, category, self._hour)
-        count = Counter(r.status for r in rows)
+            staged.counts[decision.cap_key] += 1
+        count = Counter(r.status for r in [*held, *(row for row, _ in sends)])
         return Accepted(
             event.id,
             event.client_event_id,
@@ -378,21 +425,20 @@ class Intake:
             created_at=self._now,
         )
 
-    def _send(self, event: Event, user: User) -> NotificationRow:
+    def _send(self, event: Event, user: User) -> tuple[NotificationRow, NewEmail | None]:
+        """The notification of an email to ``user``, and the email (None: none goes)."""
         if self._mails is None:
-            return self._held(event, user, NO_SENDER)
+            return self._held(event, user, NO_SENDER), None
         try:
             rendered = self._rendered(event, user)
         except Exception as exc:  # an unusable address, a broken template: the event and
             # every other email still go in; the admin sees why this one did not.
             log.warning("event %s: no email for user %s: %s", event.id, user.id, exc)
-            return self._row(event, user, NotificationStatus.FAILED, str(exc)[:300])
+            return self._row(event, user, NotificationStatus.FAILED, str(exc)[:300]), None
         email = NewEmail(
             mail=rendered.mail, priority=int(priority_of(event)), subject=rendered.subject
         )
-        assert self._tx is not None, "plan() never sends"
-        outbox_id = self._tx.enqueue(email, now=self._now)
-        return self._row(event, user, NotificationStatus.SENT, outbox_id=outbox_id)
+        return self._row(event, user, NotificationStatus.SENT), email
 
     def _rendered(self, event: Event, user: User) -> RenderedEmail:
         ready = self._prepared.get((event.id, user.id))

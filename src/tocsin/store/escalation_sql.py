@@ -13,7 +13,7 @@ leaves it pending for the next round.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from tocsin.escalation import (
     EscalationPolicy,
@@ -23,12 +23,14 @@ from tocsin.escalation import (
     policy_from_dict,
     policy_to_dict,
 )
+from tocsin.store.inserts import chunks, insert_sql
 from tocsin.store.runner import Row, Runner
 from tocsin.store.sites_sql import SiteSQL
 
 __all__ = ["EscalationSQL"]
 
 _TIMER = "event_id, seq, kind, number, due_at, minutes, user_ids, state, fired_at"
+_TIMER_ROW = "?, ?, ?, ?, ?, ?, ?, ?, ?"
 
 
 def _timer(row: Row) -> Timer:
@@ -89,26 +91,31 @@ class EscalationSQL:
             )
 
     # ------------------------------------------------------------------ timers
-    def schedule(self, timers: Iterable[Timer]) -> int:
-        """Store new pending timers (an event's timers exist once: a repeat adds nothing)."""
-        added = 0
-        for t in timers:
-            added += self.runner.run(
-                f"INSERT INTO escalation_timer ({_TIMER}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (event_id, seq) DO NOTHING",
-                (
-                    t.event_id,
-                    t.seq,
-                    t.kind.value,
-                    t.number,
-                    t.due_at,
-                    t.minutes,
-                    json.dumps(list(t.user_ids)),
-                    t.state.value,
-                    t.fired_at,
-                ),
+    def schedule(self, timers: Sequence[Timer]) -> None:
+        """Store new pending timers (an event's timers exist once: a repeat adds nothing).
+
+        Sent, many to a statement (:mod:`tocsin.store.inserts`): the intake writes a
+        request's timers together, and waits for none of them on PostgreSQL."""
+        for part in chunks(timers):
+            sql = insert_sql("escalation_timer", _TIMER, _TIMER_ROW, len(part), ids=False)
+            self.runner.send(
+                f"{sql} ON CONFLICT (event_id, seq) DO NOTHING",
+                [
+                    value
+                    for t in part
+                    for value in (
+                        t.event_id,
+                        t.seq,
+                        t.kind.value,
+                        t.number,
+                        t.due_at,
+                        t.minutes,
+                        json.dumps(list(t.user_ids)),
+                        t.state.value,
+                        t.fired_at,
+                    )
+                ],
             )
-        return added
 
     def claim_due(self, *, now: float, limit: int) -> list[Timer]:
         """Lock and return up to ``limit`` pending timers due by ``now``, oldest first.

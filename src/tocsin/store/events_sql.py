@@ -9,13 +9,13 @@ and counters in the same transaction that enqueues the emails::
 
     with store.transaction() as tx:
         events = EventSQL(tx.runner)
-        events.insert_event(...)
-        tx.enqueue(...)
+        events.insert_events(...)
+        tx.enqueue_many(...)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -28,6 +28,7 @@ from tocsin.model import (
     State,
     StoredEvent,
 )
+from tocsin.store.inserts import chunks, insert_sql
 from tocsin.store.runner import Row, Runner
 
 __all__ = ["EventSQL", "PurgeBatch"]
@@ -55,6 +56,7 @@ _EVENT_COLUMNS: Final = (
     "id, client_event_id, group_id, device, sensor, category, severity, state, occurred_at, "
     "value, unit, threshold, text, clears, received_at, is_open, fingerprint"
 )
+_EVENT_ROW: Final = ", ".join("?" * 17)
 _NOTIFICATION_COLUMNS: Final = (
     "event_id, user_id, status, reason, hour, email_id, outbox_id, summary_id, created_at"
 )
@@ -109,9 +111,7 @@ def _notification(row: Row) -> NotificationRow:
     )
 
 
-def _event_params(
-    event: Event, *, fingerprint: str, is_open: bool, received_at: float
-) -> tuple[object, ...]:
+def _event_params(event: Event, fingerprint: str, received_at: float) -> tuple[object, ...]:
     return (
         event.id,
         event.client_event_id,
@@ -128,7 +128,7 @@ def _event_params(
         event.text,
         event.clears,
         received_at,
-        int(is_open),
+        int(event.state is State.RAISED),
         fingerprint,
     )
 
@@ -195,14 +195,20 @@ class EventSQL:
                 tuple(event_ids),
             )
 
-    def insert_event(
-        self, event: Event, *, fingerprint: str, is_open: bool, received_at: float
-    ) -> None:
-        """Store an accepted event (sent: a duplicate id fails at the next sync, or commit)."""
-        self.runner.send(
-            f"INSERT INTO event ({_EVENT_COLUMNS}) VALUES ({_marks(17)})",
-            _event_params(event, fingerprint=fingerprint, is_open=is_open, received_at=received_at),
-        )
+    def insert_events(self, events: Sequence[tuple[Event, str]], *, received_at: float) -> None:
+        """Store accepted events, each with its fingerprint; a raise is stored open.
+
+        Sent, many to a statement (:mod:`tocsin.store.inserts`): a duplicate id fails
+        at the next sync, or the commit."""
+        for part in chunks(events):
+            self.runner.send(
+                insert_sql("event", _EVENT_COLUMNS, _EVENT_ROW, len(part), ids=False),
+                [
+                    value
+                    for event, fingerprint in part
+                    for value in _event_params(event, fingerprint, received_at)
+                ],
+            )
 
     def recent_events(self, *, limit: int, before: float | None = None) -> list[StoredEvent]:
         """The newest events (received before ``before``, if given), newest first."""
@@ -229,25 +235,26 @@ class EventSQL:
             told.setdefault(str(event_id), set()).add(str(user_id))
         return {k: frozenset(v) for k, v in told.items()}
 
-    def insert_notifications(self, rows: Iterable[NotificationRow]) -> None:
-        """Record what became of an event's emails."""
-        params = [
-            (
-                r.event_id,
-                r.user_id,
-                r.status,
-                r.reason,
-                r.hour,
-                r.email_id,
-                r.outbox_id,
-                r.summary_id,
-                r.created_at,
-            )
-            for r in rows
-        ]
-        if params:
-            self.runner.many(
-                f"INSERT INTO notification ({_NOTIFICATION_COLUMNS}) VALUES ({_marks(9)})", params
+    def insert_notifications(self, rows: Sequence[NotificationRow]) -> None:
+        """Record what became of events' emails (sent, many to a statement)."""
+        for part in chunks(rows):
+            self.runner.send(
+                insert_sql("notification", _NOTIFICATION_COLUMNS, _marks(9), len(part), ids=False),
+                [
+                    value
+                    for r in part
+                    for value in (
+                        r.event_id,
+                        r.user_id,
+                        r.status,
+                        r.reason,
+                        r.hour,
+                        r.email_id,
+                        r.outbox_id,
+                        r.summary_id,
+                        r.created_at,
+                    )
+                ],
             )
 
     def notifications_of(self, event_ids: Sequence[str]) -> list[NotificationRow]:

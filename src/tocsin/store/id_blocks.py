@@ -31,7 +31,7 @@ from typing import Final
 
 from tocsin.store.runner import Runner
 
-__all__ = ["BLOCK", "IdBlocks", "insert_sql"]
+__all__ = ["BLOCK", "IdBlocks"]
 
 BLOCK: Final = 128
 """Ids taken per round trip: a burst of 2,000 single-recipient events takes 16 blocks
@@ -73,18 +73,3 @@ class IdBlocks:
             "SELECT nextval(CAST(? AS regclass)) FROM generate_series(1, ?)", (sequence, count)
         )
         return sorted(int(r[0]) for r in rows)
-
-
-def insert_sql(table: str, columns: str, row: str, count: int, *, ids: bool) -> str:
-    """An INSERT of ``count`` rows of ``row`` (its ``?`` marks and constants) into
-    ``table``'s ``columns``; with ``ids``, each row's id first, from
-    :meth:`IdBlocks.take`.  PostgreSQL's identity columns (``GENERATED ALWAYS``) take a
-    given id only with ``OVERRIDING SYSTEM VALUE``: honest here, the id came from the
-    column's own sequence.  The text is the callers' constants only; values are bound."""
-    if ids:
-        rows = ", ".join([f"(?, {row})"] * count)
-        into = f"{table} (id, {columns}) OVERRIDING SYSTEM VALUE"
-    else:
-        rows = ", ".join([f"({row})"] * count)
-        into = f"{table} ({columns})"
-    return f"INSERT INTO {into} VALUES {rows}"  # noqa: S608

@@ -35,7 +35,7 @@ from tocsin.outbox.model import (
 )
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, next_check_delay
 from tocsin.store.attempts_sql import history_of, keep_attempts, trim_attempts
-from tocsin.store.id_blocks import insert_sql
+from tocsin.store.inserts import chunks, insert_sql
 from tocsin.store.runner import Database, Row, Runner
 from tocsin.store.tracking_sql import (
     TRACKING_COLUMNS,
@@ -87,6 +87,10 @@ _RELEASE_SQL = """UPDATE outbox_delivery SET status = 'queued', next_attempt_at 
 
 _EMAIL_COLUMNS = "message_id, sender, subject, content, smtputf8, priority, created_at"
 _EMAIL_ROW = "?, ?, ?, ?, ?, ?, ?"
+_QUEUED_COLUMNS = (
+    "email_id, recipient, status, priority, next_attempt_at, queued_at, created_at, updated_at"
+)
+_QUEUED_ROW = "?, ?, 'queued', ?, ?, ?, ?, ?"
 _LEASED_COLUMNS = """email_id, recipient, status, priority, next_attempt_at, lease_owner,
     lease_expires_at, queued_at, created_at, updated_at"""
 _LEASED_ROW = "?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?"
@@ -131,86 +135,139 @@ class SQLTransaction:
 
     def enqueue(self, email: NewEmail, *, now: float | None = None) -> int:
         """Store the email once and a delivery per recipient (queued, or leased to the
-        engine through ``handoff``); return its id.
+        engine through ``handoff``); return its id (see :meth:`enqueue_many`)."""
+        return self.enqueue_many([email], now=now)[0]
 
-        Where the backend gives ids ahead (PostgreSQL), nothing here waits for the
-        server: a failed INSERT fails the transaction later (see :class:`Runner`)."""
-        mail = email.mail
-        if not mail.recipients:
-            raise ValueError("an email needs at least one recipient")
-        if len(set(mail.recipients)) != len(mail.recipients):
-            raise ValueError("a recipient appears twice in the same email")
+    def enqueue_many(self, emails: Sequence[NewEmail], *, now: float | None = None) -> list[int]:
+        """Store each email once and a delivery per recipient (queued, or leased to the
+        engine through ``handoff``); return their ids, in order.
+
+        One statement per table for up to :data:`~tocsin.store.inserts.ROWS_PER_INSERT`
+        rows, whatever the number of emails.  Where the backend gives ids ahead
+        (PostgreSQL), nothing here waits for the server: a failed INSERT fails the
+        transaction later (see :class:`Runner`).  Raises ``ValueError`` (nothing
+        written) for an email without recipients or with a recipient twice."""
+        for email in emails:
+            recipients = email.mail.recipients
+            if not recipients:
+                raise ValueError("an email needs at least one recipient")
+            if len(set(recipients)) != len(recipients):
+                raise ValueError("a recipient appears twice in the same email")
         at = time.time() if now is None else now
-        email_id = self._insert_email(email, at)
+        ids = self._insert_emails(emails, at)
         ticket = self.handoff
-        until = ticket.lease(len(mail.recipients), at) if ticket is not None else None
-        if ticket is None or until is None:
-            # Nobody reads these ids back: the database numbers them, whatever the backend.
-            self.runner.many(
-                "INSERT INTO outbox_delivery (email_id, recipient, status, priority, "
-                "next_attempt_at, queued_at, created_at, updated_at) "
-                "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
-                [(email_id, r, email.priority, at, at, at, at) for r in mail.recipients],
-            )
+        queued: list[tuple[NewEmail, int]] = []
+        leased: list[tuple[NewEmail, int, float]] = []
+        for email, email_id in zip(emails, ids, strict=True):
+            until = ticket.lease(len(email.mail.recipients), at) if ticket is not None else None
+            if until is None:
+                queued.append((email, email_id))
+            else:
+                leased.append((email, email_id, until))
+        if queued:
+            rows = [
+                (email_id, r, email.priority, at, at, at, at)
+                for email, email_id in queued
+                for r in email.mail.recipients
+            ]
+            for part in chunks(rows):  # nobody reads these ids: the database numbers them
+                self.runner.send(
+                    insert_sql(
+                        "outbox_delivery", _QUEUED_COLUMNS, _QUEUED_ROW, len(part), ids=False
+                    ),
+                    [value for row in part for value in row],
+                )
             self.runner.mail_queued()
             if ticket is not None:
                 ticket.queued()
-            return email_id
-        ticket.handed(self._leased(email, email_id, at, owner=ticket.owner, until=until))
-        return email_id
+        if leased:
+            assert ticket is not None  # leases come from it
+            for claimed in self._leased(leased, at, owner=ticket.owner):
+                ticket.handed(claimed)
+        return ids
 
-    def _insert_email(self, email: NewEmail, at: float) -> int:
-        mail = email.mail
-        values = (
-            mail.message_id,
-            mail.sender,
-            email.subject,
-            mail.content,
-            int(mail.smtputf8),
-            email.priority,
-            at,
-        )
-        ids = self.runner.new_ids("outbox_email", 1)
-        if ids is None:
-            sql = insert_sql("outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, 1, ids=False)
-            return int(self.runner.rows(f"{sql} RETURNING id", values)[0][0])
-        self.runner.send(
-            insert_sql("outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, 1, ids=True), (ids[0], *values)
-        )
-        return ids[0]
+    def _insert_emails(self, emails: Sequence[NewEmail], at: float) -> list[int]:
+        rows = [
+            (
+                e.mail.message_id,
+                e.mail.sender,
+                e.subject,
+                e.mail.content,
+                int(e.mail.smtputf8),
+                e.priority,
+                at,
+            )
+            for e in emails
+        ]
+        ids = self.runner.new_ids("outbox_email", len(rows))
+        if ids is not None:
+            given = list(zip(ids, rows, strict=True))
+            for numbered in chunks(given):
+                self.runner.send(
+                    insert_sql("outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, len(numbered), ids=True),
+                    [value for i, row in numbered for value in (i, *row)],
+                )
+            return ids
+        # SQLite numbers them: RETURNING's rows come in no promised order, so each id is
+        # matched by its Message-ID; a batch that repeats one goes a row at a time.
+        distinct = len({row[0] for row in rows}) == len(rows)
+        made: list[int] = []
+        for part in chunks(rows) if distinct else chunks(rows, 1):
+            sql = insert_sql("outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, len(part), ids=False)
+            returned = self.runner.rows(
+                f"{sql} RETURNING id, message_id", [value for row in part for value in row]
+            )
+            by_message_id = {str(r[1]): int(r[0]) for r in returned}
+            made += [by_message_id[row[0]] for row in part]
+        return made
 
     def _leased(
-        self, email: NewEmail, email_id: int, at: float, *, owner: str, until: float
-    ) -> ClaimedEmail:
+        self, leased: Sequence[tuple[NewEmail, int, float]], at: float, *, owner: str
+    ) -> list[ClaimedEmail]:
         """Write the deliveries as a claim leaves them (``sending``, leased to ``owner``
-        until ``until``, which ``next_attempt_at`` holds too); the email, ready to send."""
-        mail = email.mail
-        count = len(mail.recipients)
+        until each email's lease end, which ``next_attempt_at`` holds too); the emails,
+        ready to send."""
         rows = [
-            (email_id, r, email.priority, until, owner, until, at, at, at) for r in mail.recipients
+            (email_id, r, email.priority, until, owner, until, at, at, at)
+            for email, email_id, until in leased
+            for r in email.mail.recipients
         ]
-        ids = self.runner.new_ids("outbox_delivery", count)
-        if ids is None:
-            sql = insert_sql("outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, count, ids=False)
-            returned = self.runner.rows(
-                f"{sql} RETURNING id, recipient", [value for row in rows for value in row]
-            )
-            made = sorted((int(r[0]), str(r[1])) for r in returned)
+        ids = self.runner.new_ids("outbox_delivery", len(rows))
+        made: dict[tuple[int, str], int] = {}
+        if ids is not None:
+            given = list(zip(ids, rows, strict=True))
+            for numbered in chunks(given):
+                self.runner.send(
+                    insert_sql(
+                        "outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, len(numbered), ids=True
+                    ),
+                    [value for i, row in numbered for value in (i, *row)],
+                )
+            made = {(row[0], row[1]): i for i, row in given}
         else:
-            self.runner.send(
-                insert_sql("outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, count, ids=True),
-                [value for i, row in zip(ids, rows, strict=True) for value in (i, *row)],
+            for part in chunks(rows):  # (email_id, recipient) is unique: it names each id
+                sql = insert_sql(
+                    "outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, len(part), ids=False
+                )
+                returned = self.runner.rows(
+                    f"{sql} RETURNING id, email_id, recipient",
+                    [value for row in part for value in row],
+                )
+                made.update({(int(r[1]), str(r[2])): int(r[0]) for r in returned})
+        return [
+            ClaimedEmail(
+                email_id=email_id,
+                sender=email.mail.sender,
+                content=email.mail.content,
+                message_id=email.mail.message_id,
+                smtputf8=email.mail.smtputf8,
+                priority=email.priority,
+                deliveries=tuple(
+                    ClaimedDelivery(made[(email_id, r)], r, 0, at) for r in email.mail.recipients
+                ),
             )
-            made = list(zip(ids, mail.recipients, strict=True))  # ids rise, as RETURNING's did
-        return ClaimedEmail(
-            email_id=email_id,
-            sender=mail.sender,
-            content=mail.content,
-            message_id=mail.message_id,
-            smtputf8=mail.smtputf8,
-            priority=email.priority,
-            deliveries=tuple(ClaimedDelivery(i, recipient, 0, at) for i, recipient in made),
-        )
+            for email, email_id, _ in leased
+        ]
 
     def get_value(self, key: str) -> str | None:
         """The stored text for ``key``, or None."""
