@@ -63,7 +63,7 @@ class Runner(Protocol):
         PostgreSQL gives them (from the column's own sequence, see
         :mod:`tocsin.store.id_blocks`), so an ``INSERT`` that carries them can be sent
         without waiting; it must say ``OVERRIDING SYSTEM VALUE`` (the id columns are
-        ``GENERATED ALWAYS AS IDENTITY``; :func:`~tocsin.store.id_blocks.insert_sql`
+        ``GENERATED ALWAYS AS IDENTITY``; :func:`~tocsin.store.inserts.insert_sql`
         writes it).  SQLite gives None: its statements run in the process, and waiting
         for one costs nothing.
         """
