@@ -14,6 +14,7 @@ from tocsin.services.context import Services
 from tocsin.services.inputs import InputRefused
 from tocsin.services.summaries import clear_system_event, raise_system_event, tick
 from tocsin.store.events_sql import EventSQL
+from tocsin.store.postgres import PostgresStore
 
 
 def _statuses(services: Services, event_id: str) -> dict[str, str]:
@@ -351,6 +352,40 @@ def test_the_cap_counts_the_events_before_it_in_the_same_request(
     batch = [{**warm, "device": f"Sensor {i}"} for i in range(4)]
     assert [a.held for a in backend.events.submit({"events": batch})] == [0, 0, 0, 2]
     assert backend.events.submit(warm)[0].held == 2  # the three were counted, and stored
+
+
+_REFUSE_BOOM = {  # a real trigger: the database itself refuses one row of the staged write
+    "sqlite": [
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON notification "
+        "WHEN NEW.user_id = 'bob' AND NEW.event_id IN (SELECT id FROM event WHERE device = 'Boom') "
+        "BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END"
+    ],
+    "postgres": [
+        "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN "
+        "IF EXISTS (SELECT 1 FROM event WHERE id = NEW.event_id AND device = 'Boom') "
+        "THEN RAISE EXCEPTION 'refused by trigger'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON notification "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+    ],
+}
+
+
+def test_a_staged_write_the_database_refuses_stores_nothing_of_its_request(
+    backend: Services,
+) -> None:
+    # The failure path of writing a request's rows together: one refused row (a
+    # trigger, on the real database) fails the request whole, and the next one goes in.
+    kind = "postgres" if isinstance(backend.store, PostgresStore) else "sqlite"
+    with backend.store.transaction() as tx:
+        for statement in _REFUSE_BOOM[kind]:
+            tx.runner.run(statement)
+    batch = [event(device="Fine"), event(device="Boom"), event(device="Also fine")]
+    with pytest.raises(Exception, match="refused by trigger"):
+        backend.events.submit({"events": batch})
+    assert stored_counts(backend) == (0, 0, 0)
+    (accepted,) = backend.events.submit(event(device="Fine", client_event_id="after"))
+    assert accepted.notified == 2
+    assert stored_counts(backend) == (1, 2, 2)
 
 
 def test_the_site_version_and_the_senders_rows_come_in_one_read(backend: Services) -> None:

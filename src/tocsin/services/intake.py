@@ -168,6 +168,7 @@ class _Staged:
         self._tx = tx
         self._sql = sql
         self._now = now
+        self._hour = hour_of(now)
         self.events: list[tuple[Event, str]] = []
         self.timers: list[Timer] = []
         self.rows: list[NotificationRow] = []
@@ -187,9 +188,8 @@ class _Staged:
             ids = self._tx.enqueue_many([email for _, email in self.sends], now=self._now)
             sent = [replace(row, outbox_id=i) for (row, _), i in zip(self.sends, ids, strict=True)]
         self._sql.insert_notifications([*self.rows, *sent])
-        hour = hour_of(self._now)
         for (group_id, category), n in self.counts.items():
-            self._sql.add_to_count(group_id, category, hour, n)
+            self._sql.add_to_count(group_id, category, self._hour, n)
         self.events, self.timers, self.rows, self.sends = [], [], [], []
         self.counts.clear()
 

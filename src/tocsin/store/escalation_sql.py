@@ -23,7 +23,7 @@ from tocsin.escalation import (
     policy_from_dict,
     policy_to_dict,
 )
-from tocsin.store.inserts import chunks, insert_sql
+from tocsin.store.inserts import send_rows
 from tocsin.store.runner import Row, Runner
 from tocsin.store.sites_sql import SiteSQL
 
@@ -96,26 +96,24 @@ class EscalationSQL:
 
         Sent, many to a statement (:mod:`tocsin.store.inserts`): the intake writes a
         request's timers together, and waits for none of them on PostgreSQL."""
-        for part in chunks(timers):
-            sql = insert_sql("escalation_timer", _TIMER, _TIMER_ROW, len(part), ids=False)
-            self.runner.send(
-                f"{sql} ON CONFLICT (event_id, seq) DO NOTHING",
-                [
-                    value
-                    for t in part
-                    for value in (
-                        t.event_id,
-                        t.seq,
-                        t.kind.value,
-                        t.number,
-                        t.due_at,
-                        t.minutes,
-                        json.dumps(list(t.user_ids)),
-                        t.state.value,
-                        t.fired_at,
-                    )
-                ],
+        rows = [
+            (
+                t.event_id,
+                t.seq,
+                t.kind.value,
+                t.number,
+                t.due_at,
+                t.minutes,
+                json.dumps(list(t.user_ids)),
+                t.state.value,
+                t.fired_at,
             )
+            for t in timers
+        ]
+        send_rows(
+            self.runner, "escalation_timer", _TIMER, _TIMER_ROW, rows,
+            then=" ON CONFLICT (event_id, seq) DO NOTHING",
+        )  # fmt: skip
 
     def claim_due(self, *, now: float, limit: int) -> list[Timer]:
         """Lock and return up to ``limit`` pending timers due by ``now``, oldest first.

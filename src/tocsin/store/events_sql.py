@@ -28,7 +28,7 @@ from tocsin.model import (
     State,
     StoredEvent,
 )
-from tocsin.store.inserts import chunks, insert_sql
+from tocsin.store.inserts import send_rows
 from tocsin.store.runner import Row, Runner
 
 __all__ = ["EventSQL", "PurgeBatch"]
@@ -56,12 +56,13 @@ _EVENT_COLUMNS: Final = (
     "id, client_event_id, group_id, device, sensor, category, severity, state, occurred_at, "
     "value, unit, threshold, text, clears, received_at, is_open, fingerprint"
 )
-_EVENT_ROW: Final = ", ".join("?" * 17)
 _NOTIFICATION_COLUMNS: Final = (
     "event_id, user_id, status, reason, hour, email_id, outbox_id, summary_id, created_at"
 )
 
 
+_EVENT_ROW: Final = _marks(17)
+_NOTIFICATION_ROW: Final = _marks(9)
 _CHUNK: Final = 500  # ids per IN (...) list: far below either backend's parameter limit
 _HELD_SQL: Final = (
     "SELECT DISTINCT event_id FROM notification WHERE status = 'held' AND event_id IN ({marks})"
@@ -200,15 +201,8 @@ class EventSQL:
 
         Sent, many to a statement (:mod:`tocsin.store.inserts`): a duplicate id fails
         at the next sync, or the commit."""
-        for part in chunks(events):
-            self.runner.send(
-                insert_sql("event", _EVENT_COLUMNS, _EVENT_ROW, len(part), ids=False),
-                [
-                    value
-                    for event, fingerprint in part
-                    for value in _event_params(event, fingerprint, received_at)
-                ],
-            )
+        rows = [_event_params(event, fingerprint, received_at) for event, fingerprint in events]
+        send_rows(self.runner, "event", _EVENT_COLUMNS, _EVENT_ROW, rows)
 
     def recent_events(self, *, limit: int, before: float | None = None) -> list[StoredEvent]:
         """The newest events (received before ``before``, if given), newest first."""
@@ -237,25 +231,21 @@ class EventSQL:
 
     def insert_notifications(self, rows: Sequence[NotificationRow]) -> None:
         """Record what became of events' emails (sent, many to a statement)."""
-        for part in chunks(rows):
-            self.runner.send(
-                insert_sql("notification", _NOTIFICATION_COLUMNS, _marks(9), len(part), ids=False),
-                [
-                    value
-                    for r in part
-                    for value in (
-                        r.event_id,
-                        r.user_id,
-                        r.status,
-                        r.reason,
-                        r.hour,
-                        r.email_id,
-                        r.outbox_id,
-                        r.summary_id,
-                        r.created_at,
-                    )
-                ],
+        params = [
+            (
+                r.event_id,
+                r.user_id,
+                r.status,
+                r.reason,
+                r.hour,
+                r.email_id,
+                r.outbox_id,
+                r.summary_id,
+                r.created_at,
             )
+            for r in rows
+        ]
+        send_rows(self.runner, "notification", _NOTIFICATION_COLUMNS, _NOTIFICATION_ROW, params)
 
     def notifications_of(self, event_ids: Sequence[str]) -> list[NotificationRow]:
         """The notifications of these events, by event then user."""

@@ -13,7 +13,9 @@ import functools
 from collections.abc import Iterator, Sequence
 from typing import Final, TypeVar
 
-__all__ = ["ROWS_PER_INSERT", "chunks", "insert_sql"]
+from tocsin.store.runner import Row, Runner
+
+__all__ = ["ROWS_PER_INSERT", "chunks", "insert_sql", "returning_rows", "send_rows"]
 
 T = TypeVar("T")
 
@@ -43,3 +45,41 @@ def insert_sql(table: str, columns: str, row: str, count: int, *, ids: bool) -> 
         rows = ", ".join([f"({row})"] * count)
         into = f"{table} ({columns})"
     return f"INSERT INTO {into} VALUES {rows}"  # noqa: S608
+
+
+def send_rows(
+    runner: Runner,
+    table: str,
+    columns: str,
+    row: str,
+    rows: Sequence[Sequence[object]],
+    *,
+    ids: Sequence[int] | None = None,
+    then: str = "",
+) -> None:
+    """Insert ``rows`` (each the values of ``row``'s marks) into ``table``, sent, one
+    statement per :data:`ROWS_PER_INSERT`; with ``ids``, each row's id (see
+    :func:`insert_sql`).  ``then``: a constant clause after the rows (``ON CONFLICT …``)."""
+    numbered = rows if ids is None else [(i, *r) for i, r in zip(ids, rows, strict=True)]
+    for part in chunks(numbered):
+        sql = insert_sql(table, columns, row, len(part), ids=ids is not None)
+        runner.send(f"{sql}{then}", [value for r in part for value in r])
+
+
+def returning_rows(
+    runner: Runner,
+    table: str,
+    columns: str,
+    row: str,
+    rows: Sequence[Sequence[object]],
+    *,
+    returning: str,
+    size: int = ROWS_PER_INSERT,
+) -> list[Row]:
+    """Insert ``rows`` as :func:`send_rows` does, ``size`` to a statement, and answer
+    what each statement's ``RETURNING`` gives (rows in no promised order)."""
+    answered: list[Row] = []
+    for part in chunks(rows, size):
+        sql = insert_sql(table, columns, row, len(part), ids=False)
+        answered += runner.rows(f"{sql} RETURNING {returning}", [v for r in part for v in r])
+    return answered

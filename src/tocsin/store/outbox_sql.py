@@ -35,7 +35,7 @@ from tocsin.outbox.model import (
 )
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, next_check_delay
 from tocsin.store.attempts_sql import history_of, keep_attempts, trim_attempts
-from tocsin.store.inserts import chunks, insert_sql
+from tocsin.store.inserts import ROWS_PER_INSERT, returning_rows, send_rows
 from tocsin.store.runner import Database, Row, Runner
 from tocsin.store.tracking_sql import (
     TRACKING_COLUMNS,
@@ -164,19 +164,13 @@ class SQLTransaction:
                 queued.append((email, email_id))
             else:
                 leased.append((email, email_id, until))
-        if queued:
+        if queued:  # nobody reads these ids: the database numbers them
             rows = [
                 (email_id, r, email.priority, at, at, at, at)
                 for email, email_id in queued
                 for r in email.mail.recipients
             ]
-            for part in chunks(rows):  # nobody reads these ids: the database numbers them
-                self.runner.send(
-                    insert_sql(
-                        "outbox_delivery", _QUEUED_COLUMNS, _QUEUED_ROW, len(part), ids=False
-                    ),
-                    [value for row in part for value in row],
-                )
+            send_rows(self.runner, "outbox_delivery", _QUEUED_COLUMNS, _QUEUED_ROW, rows)
             self.runner.mail_queued()
             if ticket is not None:
                 ticket.queued()
@@ -201,25 +195,19 @@ class SQLTransaction:
         ]
         ids = self.runner.new_ids("outbox_email", len(rows))
         if ids is not None:
-            given = list(zip(ids, rows, strict=True))
-            for numbered in chunks(given):
-                self.runner.send(
-                    insert_sql("outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, len(numbered), ids=True),
-                    [value for i, row in numbered for value in (i, *row)],
-                )
+            send_rows(self.runner, "outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, rows, ids=ids)
             return ids
         # SQLite numbers them: RETURNING's rows come in no promised order, so each id is
         # matched by its Message-ID; a batch that repeats one goes a row at a time.
         distinct = len({row[0] for row in rows}) == len(rows)
-        made: list[int] = []
-        for part in chunks(rows) if distinct else chunks(rows, 1):
-            sql = insert_sql("outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, len(part), ids=False)
-            returned = self.runner.rows(
-                f"{sql} RETURNING id, message_id", [value for row in part for value in row]
-            )
+        returned = returning_rows(
+            self.runner, "outbox_email", _EMAIL_COLUMNS, _EMAIL_ROW, rows,
+            returning="id, message_id", size=ROWS_PER_INSERT if distinct else 1,
+        )  # fmt: skip
+        if distinct:
             by_message_id = {str(r[1]): int(r[0]) for r in returned}
-            made += [by_message_id[row[0]] for row in part]
-        return made
+            return [by_message_id[row[0]] for row in rows]
+        return [int(r[0]) for r in returned]  # one row a statement: in the rows' order
 
     def _leased(
         self, leased: Sequence[tuple[NewEmail, int, float]], at: float, *, owner: str
@@ -233,27 +221,15 @@ class SQLTransaction:
             for r in email.mail.recipients
         ]
         ids = self.runner.new_ids("outbox_delivery", len(rows))
-        made: dict[tuple[int, str], int] = {}
         if ids is not None:
-            given = list(zip(ids, rows, strict=True))
-            for numbered in chunks(given):
-                self.runner.send(
-                    insert_sql(
-                        "outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, len(numbered), ids=True
-                    ),
-                    [value for i, row in numbered for value in (i, *row)],
-                )
-            made = {(row[0], row[1]): i for i, row in given}
-        else:
-            for part in chunks(rows):  # (email_id, recipient) is unique: it names each id
-                sql = insert_sql(
-                    "outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, len(part), ids=False
-                )
-                returned = self.runner.rows(
-                    f"{sql} RETURNING id, email_id, recipient",
-                    [value for row in part for value in row],
-                )
-                made.update({(int(r[1]), str(r[2])): int(r[0]) for r in returned})
+            send_rows(self.runner, "outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, rows, ids=ids)
+            made = {(row[0], row[1]): i for i, row in zip(ids, rows, strict=True)}
+        else:  # (email_id, recipient) is unique: it names each id RETURNING gives
+            returned = returning_rows(
+                self.runner, "outbox_delivery", _LEASED_COLUMNS, _LEASED_ROW, rows,
+                returning="id, email_id, recipient",
+            )  # fmt: skip
+            made = {(int(r[1]), str(r[2])): int(r[0]) for r in returned}
         return [
             ClaimedEmail(
                 email_id=email_id,
