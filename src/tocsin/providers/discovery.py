@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urljoin, urlsplit
@@ -81,6 +83,32 @@ class _Outcome(Exception):
         self.detail = detail
 
 
+_WAITING: ContextVar[list[str] | None] = ContextVar("discovery_waiting", default=None)
+"""What a source is waiting for, each as its own timeout would name it (see :func:`_waiting_on`)."""
+
+
+@contextmanager
+def _waiting_on(detail: str) -> Iterator[None]:
+    """Note ``detail`` (how this lookup's own timeout names it) while the lookup runs.
+
+    A lookup's own limit is a little under its source's, so that its timeout names
+    what did not answer; on a machine too busy to run the event loop in that margin,
+    the source's limit fires first, and names what was still noted instead."""
+    waiting = _WAITING.get()
+    if waiting is None:
+        yield
+        return
+    waiting.append(detail)
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise  # cancelled while waiting (the source's time is up): it stays noted
+    except BaseException:
+        waiting.remove(detail)
+        raise
+    waiting.remove(detail)
+
+
 def _nothing(detail: str) -> _Outcome:
     return _Outcome(SourceStatus.NOTHING, detail)
 
@@ -96,13 +124,16 @@ def _ascii_domain(domain: str) -> str:
         return domain.lower()
 
 
+_DNS_SILENT: Final = "{name}: the DNS server did not answer"
+
+
 def _dns_problem(name: str, exc: dns.exception.DNSException) -> _Outcome:
     if isinstance(exc, dns.resolver.NXDOMAIN):
         return _nothing(f"{name}: no such name")
     if isinstance(exc, dns.resolver.NoAnswer):
         return _nothing(f"{name}: no records")
     if isinstance(exc, dns.exception.Timeout):
-        return _Outcome(SourceStatus.TIMEOUT, f"{name}: the DNS server did not answer")
+        return _Outcome(SourceStatus.TIMEOUT, _DNS_SILENT.format(name=name))
     if isinstance(exc, dns.resolver.NoNameservers):
         return _failed(f"{name}: no DNS server answered ({_first_line(exc)})")
     return _failed(f"{name}: {_first_line(exc)}")
@@ -176,6 +207,8 @@ class Discovery:
     ) -> tuple[SourceReport, list[Proposal]]:
         started = time.monotonic()
         limit = self.options.source_timeout
+        waiting: list[str] = []
+        noted = _WAITING.set(waiting)  # the lookups' task copies this context
         try:
             found = await asyncio.wait_for(run(), timeout=limit)
         except _Outcome as outcome:
@@ -183,7 +216,10 @@ class Discovery:
             return SourceReport(source, outcome.status, outcome.detail, taken), []
         except TimeoutError:
             taken = time.monotonic() - started
-            return SourceReport(source, SourceStatus.TIMEOUT, "no answer in time", taken), []
+            detail = "; ".join(dict.fromkeys(waiting)) or "no answer in time"
+            return SourceReport(source, SourceStatus.TIMEOUT, detail, taken), []
+        finally:
+            _WAITING.reset(noted)
         taken = time.monotonic() - started
         if not found:
             return SourceReport(source, SourceStatus.NOTHING, "nothing usable", taken), []
@@ -213,7 +249,8 @@ class Discovery:
 
     async def _resolve(self, name: str, kind: str) -> dns.resolver.Answer:
         try:
-            return await self._resolver().resolve(name, kind, search=False)
+            with _waiting_on(_DNS_SILENT.format(name=name)):
+                return await self._resolver().resolve(name, kind, search=False)
         except dns.exception.DNSException as exc:
             raise _dns_problem(name, exc) from None
 
@@ -306,10 +343,12 @@ class Discovery:
 
     async def _document(self, url: str, address: str) -> list[Proposal]:
         limit = self._inner_timeout()
+        no_answer = f"{url}: no answer within {limit:.1f} s"
         try:
-            body, where = await asyncio.wait_for(self._fetch(url), timeout=limit)
+            with _waiting_on(no_answer):
+                body, where = await asyncio.wait_for(self._fetch(url), timeout=limit)
         except TimeoutError:
-            raise _Outcome(SourceStatus.TIMEOUT, f"{url}: no answer within {limit:.1f} s") from None
+            raise _Outcome(SourceStatus.TIMEOUT, no_answer) from None
         try:
             servers = parse_autoconfig(body, address)
         except AutoconfigError as exc:
