@@ -84,7 +84,8 @@ def serve(
     ``delivery``, beside that many delivery processes (``--delivery-processes``)."""
     import cProfile
 
-    from tocsin.cli.runtime import run_service, serve_forever
+    from tocsin.cli.runtime import serve_forever
+    from tocsin.deploy.event_loop import run_service
     from tocsin.deploy.logs import configure_logging
     from tocsin.deploy.workers import DeliveryProcesses
     from tocsin.services.context import Services

@@ -149,7 +149,7 @@ def run_tocsin(target: Target, count: int, *, database: str = "") -> dict[str, A
     """Tocsin's outbox and delivery engine: enqueue everything, then deliver it.
 
     On uvloop's event loop, as ``tocsin serve`` and ``tocsin worker`` run the engine
-    (:func:`tocsin.cli.runtime.run_service`); asyncio's own loop where it is missing.
+    (:func:`tocsin.deploy.event_loop.run_service`); asyncio's own loop where it is missing.
     """
     try:
         import uvloop

@@ -372,8 +372,10 @@ def worker(
             _publish(metrics, metrics_file)  # the final counts, after the sends in flight
 
     out.print(f"Tocsin worker {engine.owner} delivering (data: {services.data})")
+    from tocsin.deploy.event_loop import run_service
+
     try:
-        asyncio.run(run())
+        run_service(run())  # on uvloop, as serve's own engine runs
     finally:
         services.close()
     sys.exit(0)

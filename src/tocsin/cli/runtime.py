@@ -16,9 +16,8 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
 
 import uvicorn
 
@@ -42,7 +41,7 @@ from tocsin.services.summaries import (
     run_summaries,
 )
 
-__all__ = ["HTTP_GRACE", "run_service", "serve_forever", "settle_startup_heap"]
+__all__ = ["HTTP_GRACE", "serve_forever", "settle_startup_heap"]
 
 log = logging.getLogger("tocsin")
 
@@ -103,23 +102,6 @@ def _engine(services: Services, metrics: OutboxMetrics, *, claims: bool) -> Deli
         metrics=metrics,
         on_pause=paused,
     )
-
-
-def run_service(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` (:func:`serve_forever`) to its end on uvloop's event loop.
-
-    uvloop runs the loop's bookkeeping in C: on the alarm-path bench a single event
-    (request, routing, rendering, delivery) takes a sixth fewer Python calls than on
-    asyncio's own loop (issue 11).  Without uvloop (not installed, another platform)
-    asyncio's loop does the same work.
-    """
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main)
 
 
 def settle_startup_heap() -> None:

@@ -73,7 +73,8 @@ def serve(
     it.  Logs go to stderr, one line per event.  Under systemd (Type=notify) it reports
     when it is ready and when it stops; see 'tocsin systemd-unit'.
     """
-    from tocsin.cli.runtime import run_service, serve_forever
+    from tocsin.cli.runtime import serve_forever
+    from tocsin.deploy.event_loop import run_service
 
     start_logging(log_format, log_level)
     try:
