@@ -27,7 +27,7 @@ import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import base64mime, policy
 from email.header import Header
 from email.headerregistry import Address as HeaderAddress
@@ -254,8 +254,25 @@ def _id_line(value: str, smtputf8: bool) -> tuple[bytes, str]:
 
 
 def _date_line(date: datetime) -> bytes:
-    # format_datetime gives what the Date header parses and writes back unchanged.
-    return _Proven(f"Date: {format_datetime(date)}\r\n".encode("ascii"))
+    """The Date header line; kept, as every email of a request has the request's time.
+
+    ``format_datetime`` gives what the Date header parses and writes back unchanged,
+    at about 4 µs a call, of about 55 µs for a whole alarm email.
+    Kept by instant and offset, not by ``date``: datetimes in two zones (or either
+    side of a change of the clocks) can be equal and still be written differently.
+    """
+    key = (date.timestamp(), date.utcoffset())
+    line = _DATE_LINES.get(key)
+    if line is None:
+        line = _Proven(f"Date: {format_datetime(date)}\r\n".encode("ascii"))
+        if len(_DATE_LINES) >= _DATE_LINES_KEPT:
+            _DATE_LINES.clear()
+        _DATE_LINES[key] = line
+    return line
+
+
+_DATE_LINES: dict[tuple[float, timedelta | None], bytes] = {}
+_DATE_LINES_KEPT: Final = 16
 
 
 def _quoted_printable(text: str) -> bytes:

@@ -321,3 +321,32 @@ def test_any_utf8_subject_reads_back_exactly(subject: str) -> None:
         sender="alarm@example.com", to=["jörg@example.net"], subject=subject or "x", text="x"
     )
     assert str(_parse(mail)["Subject"]) == (subject or "x")
+
+
+def test_one_instant_in_two_zones_keeps_each_zones_date_line() -> None:
+    """The Date line is kept between emails (a request's emails share its time), by
+    instant and offset: the same instant in another zone, or either side of the
+    clocks going back, is another line."""
+    instant = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST, the last hour of summer
+    berlin = ZoneInfo("Europe/Berlin")
+    dates = [
+        instant,
+        instant.astimezone(berlin),  # equal to `instant`: a naive cache key would hit
+        instant.astimezone(ZoneInfo("Asia/Kolkata")),
+        (instant + timedelta(hours=1)).astimezone(berlin),  # 02:30 CET: same wall time
+        datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=berlin),
+        instant,  # kept: the first line again
+    ]
+    wanted = [
+        "Sun, 25 Oct 2026 00:30:00 +0000",
+        "Sun, 25 Oct 2026 02:30:00 +0200",
+        "Sun, 25 Oct 2026 06:00:00 +0530",
+        "Sun, 25 Oct 2026 02:30:00 +0100",
+        "Sun, 25 Oct 2026 02:30:00 +0100",
+        "Sun, 25 Oct 2026 00:30:00 +0000",
+    ]
+    for date, line in zip(dates, wanted, strict=True):
+        args = {"sender": "alarm@example.com", "to": ["ops@example.net"], "subject": "s"}
+        mail = compose(**args, text="t", message_id="<a@example.com>", date=date)
+        assert f"\r\nDate: {line}\r\n" in mail.content.decode("ascii")
+        _same(mail, reference_compose(**args, text="t", message_id="<a@example.com>", date=date))
