@@ -308,7 +308,8 @@ class EventsService:
         ids = [new_id() for _ in inputs]
         with self._store.site_reading() as site:
             view = view or self._sites.view_in(site)
-            planned = Intake(None, EventSQL(site.runner), view, None, now=now, ids=ids).plan(inputs)
+            planner = Intake(None, EventSQL(site.runner), view, None, now=now, ids=ids)
+            planned = planner.plan(inputs)
         mails = self._mails(sender, view, now)
         prepared = prepare(mails, planned) if mails else {}
 
@@ -321,10 +322,13 @@ class EventsService:
                 # Asked first, answered with the site's version: one round trip (PostgreSQL).
                 known = sql.ask_events_by_client_id(client_ids(inputs))
                 current = self._sites.view_in(SiteSQL(tx.runner))
-                fresh = current is view  # else the site changed meanwhile: nothing prepared fits
+                fresh = current is view  # else the site changed meanwhile: nothing planned fits
                 ready = prepared if fresh else {}
                 mailer = mails if fresh else self._mails(sender, current, now)
-                intake = Intake(tx, sql, current, mailer, now=now, ids=ids, prepared=ready)
+                decided = planner.decided if fresh else None
+                intake = Intake(
+                    tx, sql, current, mailer, now=now, ids=ids, prepared=ready, decided=decided
+                )
                 with ticket.attached(tx):
                     return intake.run(inputs, batch=batch, known=known)
 

@@ -149,6 +149,9 @@ class _Clear:
 Prepared = dict[tuple[str, str], tuple[Event, User, RenderedEmail]]
 """Emails rendered ahead, by (event id, user id), with the event and user they were for."""
 
+Decided = dict[int, tuple[Event, Decision]]
+"""Routing decisions made ahead (:meth:`Intake.plan`), by the input's index."""
+
 
 def client_ids(inputs: Sequence[EventInput]) -> list[str]:
     """The client event ids the inputs carry (a client's handle for its retries)."""
@@ -213,6 +216,7 @@ class Intake:
         now: float,
         ids: Sequence[str] = (),
         prepared: Prepared | None = None,
+        decided: Decided | None = None,
     ) -> None:
         self._tx = tx
         self._sql = sql
@@ -222,7 +226,14 @@ class Intake:
         self._hour = hour_of(now)
         self._ids = list(ids)
         self._prepared = prepared or {}
+        self._decided: Decided = dict(decided or {})
         self._staged = _Staged(tx, sql, now)
+
+    @property
+    def decided(self) -> Decided:
+        """What :meth:`plan` decided without reading the store, by input index: over the
+        same site view and clock, :meth:`run` decides the same (see :meth:`_prepare`)."""
+        return self._decided
 
     def plan(self, inputs: Sequence[EventInput]) -> list[tuple[Event, tuple[User, ...]]]:
         """Who will likely be emailed about which event (read only; problems are skipped).
@@ -291,8 +302,17 @@ class Intake:
     def _prepare(
         self, index: int, item: EventInput, clears_field: str, issues: list[Issue]
     ) -> tuple[Event, Decision, _Clear | None] | None:
-        """The event with its id and thread, and the routing decision (no writes)."""
+        """The event with its id and thread, and the routing decision (no writes).
+
+        A decision the plan made without reading the store (not a clear, whose thread
+        and who was told are read; no hourly cap, whose count is) is taken as it is:
+        the run's site view and clock are the plan's, or it is given none (a site that
+        changed meanwhile is planned afresh).  That is a third of an event's routing
+        work, and done while the write lock is held.
+        """
         clear = None
+        if item.state is not State.CLEARED and (decided := self._decided.get(index)):
+            return decided[0], decided[1], None
         if item.state is State.CLEARED:
             clear = self._find_raise(item, clears_field, issues)
             if clear is None:
@@ -313,7 +333,10 @@ class Intake:
             client_event_id=item.client_event_id,
             clears=clear.clears if clear else None,
         )
-        return event, self.decide(event, clear.told if clear else frozenset()), clear
+        decision, counted = self._decide(event, clear.told if clear else frozenset())
+        if self._tx is None and clear is None and not counted:  # planning: see above
+            self._decided[index] = (event, decision)
+        return event, decision, clear
 
     def _accept(
         self, index: int, item: EventInput, clears_field: str, issues: list[Issue]
@@ -358,16 +381,21 @@ class Intake:
 
     def decide(self, event: Event, told: frozenset[str]) -> Decision:
         """Route ``event`` over the users who may want it, with this hour's counter."""
+        return self._decide(event, told)[0]
+
+    def _decide(self, event: Event, told: frozenset[str]) -> tuple[Decision, bool]:
+        """:meth:`decide`, and whether it read this hour's count from the store."""
         policy = effective_policy(self._view.tree, event.group_id, event.category)
         counts: dict[tuple[str, Category], int] = {}
-        if policy.max_per_hour is not None and not event.cleared:
+        counted = policy.max_per_hour is not None and not event.cleared
+        if counted:
             key = (event.group_id, event.category)
             stored = self._sql.hour_count(event.group_id, event.category, self._hour)
             counts[key] = stored + self._staged.counts[key]  # and this request's, not yet written
         users = self._view.candidates(event.group_id, event.category)
         at = datetime.fromtimestamp(self._now, UTC)  # quiet hours are judged at intake
         snapshot = Snapshot(counts, told, at=at)
-        return route(event, tree=self._view.tree, users=users, snapshot=snapshot)
+        return route(event, tree=self._view.tree, users=users, snapshot=snapshot), counted
 
     # ------------------------------------------------------------------ writing
     def commit(self, event: Event, decision: Decision, *, fingerprint: str = "") -> Accepted:
