@@ -118,6 +118,11 @@ def refuse(field: str, code: str, **params: object) -> InputRefused:
     return InputRefused([issue(field, code, **params)])
 
 
+def _choices(enum: type[StrEnum]) -> str:
+    """``enum``'s values as an error message lists them (only on the error path)."""
+    return ", ".join(e.value for e in enum)
+
+
 def _type_name(value: object) -> str:
     if value is None:
         return "null"
@@ -222,15 +227,15 @@ class Fields:
             if default is None:
                 self.problem(name, "field_missing")
             return default
-        choices = ", ".join(e.value for e in enum)
         if not isinstance(value, str):
-            self.problem(name, "field_type", expected=f"one of {choices}, not {_type_name(value)}")
+            expected = f"one of {_choices(enum)}, not {_type_name(value)}"
+            self.problem(name, "field_type", expected=expected)
             return default
         try:
             return enum(value)
         except ValueError:
             shown = value[:40].encode("ascii", "backslashreplace").decode()
-            self.problem(name, "field_choice", value=shown, choices=choices)
+            self.problem(name, "field_choice", value=shown, choices=_choices(enum))
             return default
 
     def number(self, name: str) -> float | None:
