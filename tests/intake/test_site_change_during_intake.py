@@ -3,8 +3,8 @@ as the stored site says (the emails rendered ahead for the old site are not used
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -14,6 +14,23 @@ from tocsin.model import Event
 from tocsin.routing import Decision
 from tocsin.services.context import Services
 from tocsin.services.events import EventsService
+
+
+def _events(
+    services: Services,
+    clock: Clock,
+    admission: Callable[[], AbstractContextManager[None]] = nullcontext,
+) -> EventsService:
+    """An events service on ``services`` whose ``admission`` runs after each request
+    was checked against the site and before it is planned."""
+    return EventsService(
+        services.store,
+        sites=services.sites,
+        settings=services.settings,
+        outbox=services.outbox,
+        clock=clock,
+        admission=admission,
+    )
 
 
 def test_a_site_change_between_check_and_commit_renders_again(
@@ -30,14 +47,7 @@ def test_a_site_change_between_check_and_commit_renders_again(
             renamed.append("server-room")
         yield
 
-    events = EventsService(
-        services.store,
-        sites=services.sites,
-        settings=services.settings,
-        outbox=services.outbox,
-        clock=clock,
-        admission=rename_first,
-    )
+    events = _events(services, clock, admission=rename_first)
     accepted = events.submit(event())
     assert renamed
     assert accepted[0].notified
@@ -61,14 +71,7 @@ def test_a_site_change_between_check_and_commit_routes_again(
             changed.append("bob")
         yield
 
-    events = EventsService(
-        services.store,
-        sites=services.sites,
-        settings=services.settings,
-        outbox=services.outbox,
-        clock=clock,
-        admission=bob_leaves_fire,
-    )
+    events = _events(services, clock, admission=bob_leaves_fire)
     accepted = events.submit({"events": [event(device=f"Smoke detector {i}") for i in range(3)]})
     assert changed
     for one in accepted:
@@ -95,13 +98,7 @@ def test_a_batch_is_routed_once_when_the_site_stays_the_same(
         return route(event, **kwargs)
 
     monkeypatch.setattr(intake, "route", counted)
-    events = EventsService(
-        services.store,
-        sites=services.sites,
-        settings=services.settings,
-        outbox=services.outbox,
-        clock=clock,
-    )
+    events = _events(services, clock)
     accepted = events.submit({"events": [event(device=f"Smoke detector {i}") for i in range(3)]})
     assert sorted(routed) == sorted(a.id for a in accepted)
     for one in accepted:
