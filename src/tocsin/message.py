@@ -257,7 +257,7 @@ def _date_line(date: datetime) -> bytes:
     """The Date header line; kept, as every email of a request has the request's time.
 
     ``format_datetime`` gives what the Date header parses and writes back unchanged,
-    at about 4 µs a call, of about 55 µs for a whole alarm email.
+    at about 4 µs a call, of the 55 µs :func:`compose` takes for an alarm email.
     Kept by instant and offset, not by ``date``: datetimes in two zones (or either
     side of a change of the clocks) can be equal and still be written differently.
     """

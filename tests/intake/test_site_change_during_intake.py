@@ -57,39 +57,37 @@ def test_a_site_change_between_check_and_commit_renders_again(
 
 
 def test_a_site_change_between_check_and_commit_routes_again(
-    services: Services, clock: Clock
+    backend: Services, clock: Clock
 ) -> None:
     """The plan's routing decisions are not taken for a site that changed since: Bob,
     who no longer wants fire alarms when the transaction runs, gets none."""
-    set_up_site(services)
     changed: list[str] = []
 
     @contextmanager
     def bob_leaves_fire() -> Iterator[None]:
         if not changed:  # after the check against the site, before the plan
-            services.sites.update_user("bob", {"categories": ["always"]})
+            backend.sites.update_user("bob", {"categories": ["always"]})
             changed.append("bob")
         yield
 
-    events = _events(services, clock, admission=bob_leaves_fire)
+    events = _events(backend, clock, admission=bob_leaves_fire)
     accepted = events.submit({"events": [event(device=f"Smoke detector {i}") for i in range(3)]})
     assert changed
     for one in accepted:
-        record = services.events.get(one.id)
+        record = backend.events.get(one.id)
         assert record is not None
         assert {n.user_id for n in record.notifications} == {"alice"}
-    assert {recipient for recipient, _ in queued(services)} == {"alice@example.com"}
+    assert {recipient for recipient, _ in queued(backend)} == {"alice@example.com"}
 
 
 def test_a_batch_is_routed_once_when_the_site_stays_the_same(
-    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    backend: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The transaction takes the plan's decisions (same site, same clock) instead of
     routing every event a second time with the write lock held; a capped or clearing
     event is still routed in the transaction (``test_intake_storage``)."""
     import tocsin.services.intake as intake
 
-    set_up_site(services)
     routed: list[str] = []
     route = intake.route
 
@@ -98,10 +96,10 @@ def test_a_batch_is_routed_once_when_the_site_stays_the_same(
         return route(event, **kwargs)
 
     monkeypatch.setattr(intake, "route", counted)
-    events = _events(services, clock)
+    events = _events(backend, clock)
     accepted = events.submit({"events": [event(device=f"Smoke detector {i}") for i in range(3)]})
     assert sorted(routed) == sorted(a.id for a in accepted)
     for one in accepted:
-        record = services.events.get(one.id)
+        record = backend.events.get(one.id)
         assert record is not None
         assert {n.user_id for n in record.notifications} == {"alice", "bob"}
