@@ -287,8 +287,12 @@ def _quoted_printable(text: str) -> bytes:
     (``binascii.b2a_qp`` is one C pass but not the same bytes: its lines are 76 octets
     and it quotes a line that is a lone ``.``.)
     """
-    # bytes.splitlines() breaks at CR, LF and CRLF only (str.splitlines() at more).
-    escaped = _qp_escape(b"\n".join(text.encode("utf-8").splitlines()) + b"\n")
+    data = text.encode("utf-8")
+    if b"\r" in data:  # bytes.splitlines() breaks at CR, LF and CRLF (str's at more)
+        data = b"\n".join(data.splitlines()) + b"\n"
+    elif not data.endswith(b"\n"):  # LF alone: already the lines joined by LF
+        data += b"\n"
+    escaped = _qp_escape(data)
     return b"\r\n".join(
         line if len(line) <= _MAX_LINE and not line.endswith(_QP_BLANKS) else _qp_fold(line)
         for line in escaped.split(b"\n")  # the last is b"": the body ends with CRLF
