@@ -281,9 +281,10 @@ def _quoted_printable(text: str) -> bytes:
     The same bytes as ``quoprimime.body_encode(…, 78)`` over the text's lines joined by
     LF (``tests/unit/test_quoted_printable.py`` holds it to that for any text), made
     in C passes where that one works a character at a time: octets are quoted by
-    :func:`_qp_escape`, and only a line longer than 78 or ending in white space is
-    worked on in Python (:func:`_qp_fold`, the library's own loop).  Lines are
-    independent in quoted-printable, so the others are written as they are.
+    :func:`_qp_escape`, and each line goes through :func:`_qp_line`, whose kept
+    results answer the template's own lines without running any Python.  Lines are
+    independent in quoted-printable, so only a line longer than 78 or ending in white
+    space is worked on (:func:`_qp_fold`, the library's own loop).
     (``binascii.b2a_qp`` is one C pass but not the same bytes: its lines are 76 octets
     and it quotes a line that is a lone ``.``.)
     """
@@ -293,10 +294,8 @@ def _quoted_printable(text: str) -> bytes:
     elif not data.endswith(b"\n"):  # LF alone: already the lines joined by LF
         data += b"\n"
     escaped = _qp_escape(data)
-    return b"\r\n".join(
-        line if len(line) <= _MAX_LINE and not line.endswith(_QP_BLANKS) else _qp_fold(line)
-        for line in escaped.split(b"\n")  # the last is b"": the body ends with CRLF
-    )
+    # The last line is b"": the body ends with CRLF.
+    return b"\r\n".join(map(_qp_line, escaped.split(b"\n")))
 
 
 # quoprimime's body map writes these octets as they are (RFC 2045 §6.7 (2), with tab
@@ -330,13 +329,21 @@ def _qp_run(found: re.Match[bytes]) -> bytes:
 
 
 @functools.lru_cache(maxsize=512)
+def _qp_line(line: bytes) -> bytes:
+    """One escaped line as written: most are short and end in no blank, as they are.
+
+    Kept: most lines of an HTML part are the template's own (a table cell's style),
+    the same in every email of a language, and a kept one is answered in C.
+    """
+    if len(line) <= _MAX_LINE and not line.endswith(_QP_BLANKS):
+        return line
+    return _qp_fold(line)
+
+
 def _qp_fold(line: bytes) -> bytes:
     """One escaped line as ``quoprimime.body_encode`` writes it: soft breaks (``=``)
     keeping each line within 78 octets and never splitting an ``=XX``, and a space
-    or tab at its end quoted (RFC 2045 §6.7 (3)).  The library's loop, over bytes.
-
-    Kept: most long lines of an HTML part are the template's own (a table cell's
-    style), the same in every email of a language."""
+    or tab at its end quoted (RFC 2045 §6.7 (3)).  The library's loop, over bytes."""
     pieces: list[bytes] = []
     start = 0
     last_start = len(line) - 1 - _MAX_LINE
