@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from tocsin.errors import SchemaError
 from tocsin.outbox.incarnation import WORKERS_DIR
+from tocsin.store.checkpoint import SAFETY_PAGES, Checkpointer
 from tocsin.store.errors import storage_errors
 from tocsin.store.facade import SQLStore
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
@@ -122,6 +123,10 @@ class SQLiteStore(SQLStore):
     def __init__(self, path: Path, *, migrate: bool = True) -> None:
         self.path = path
         self._conn = connect(path)
+        # The log is checkpointed on a thread of its own, not inside a commit (see
+        # tocsin.store.checkpoint); SQLite's own checkpoint only if that falls behind.
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
+        self._checkpointer = Checkpointer(lambda: connect(path))
         # Re-entrant: code inside a transaction() block may still call get_value().
         self._lock = threading.RLock()
         self._runner = _SQLiteRunner(self._conn)
@@ -157,6 +162,7 @@ class SQLiteStore(SQLStore):
             try:
                 yield runner
                 self._conn.execute("COMMIT")
+                self._checkpointer.committed(self._conn.total_changes)
             except BaseException:
                 # A failed COMMIT (SQLITE_FULL, SQLITE_BUSY) leaves the transaction open,
                 # and would let the next writer "join" it; SQLITE_FULL may also have
@@ -207,7 +213,8 @@ class SQLiteStore(SQLStore):
         return self.wake_sockets.listen(on_mail)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and the checkpointing thread's)."""
         self.wake_sockets.close()
+        self._checkpointer.close()
         with self._lock:
             self._conn.close()
