@@ -281,6 +281,21 @@ def test_an_override_directory_wins_over_the_shipped_templates(tmp_path: Path):
     assert rendered.template_problems == ()
 
 
+def test_an_override_has_jinjas_globals_and_leaves_the_context_as_it_was(tmp_path: Path):
+    (tmp_path / "alarm.txt").write_text(
+        "{% for i in range(3) %}{{ i }}{% endfor %} {{ dict(n=t.severity).n }} "
+        "{% set ns = namespace(d=event.device) %}{{ ns.d }}\n"
+    )
+    templates = EmailTemplates(tmp_path)
+    context = {"t": {"severity": "Severity"}, "event": {"device": "Smoke detector 2"}}
+    assert templates.render("alarm.txt", context) == "012 Severity Smoke detector 2"
+    assert context == {"t": {"severity": "Severity"}, "event": {"device": "Smoke detector 2"}}
+    renderer = EmailRenderer(sender="alarms@example.org", templates=templates)
+    rendered = renderer.alarm(make_event(), ANNA, tree=TREE)
+    assert rendered.text.strip() == "012 Severity Smoke detector 2"
+    assert rendered.template_problems == ()
+
+
 def test_an_overridden_layout_is_used_by_every_shipped_template(tmp_path: Path):
     (tmp_path / "_layout.html").write_text("<p>{{ headline }}</p>")
     renderer = EmailRenderer(sender="alarms@example.org", templates=EmailTemplates(tmp_path))
