@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -164,6 +165,23 @@ def test_time_is_rendered_in_the_users_zone(zone, expected):
     text, html = parts(RENDERER.alarm(make_event(occurred_at=T0), user, tree=TREE))
     assert expected in text
     assert expected in html
+
+
+def test_one_instant_reads_in_each_users_zone_and_language_however_it_was_given():
+    same_instant = T0.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert same_instant == T0
+    cases = [
+        (T0, "Europe/Berlin", Language.DE, "01.05.2026 14:00:00 CEST (Europe/Berlin)"),
+        (T0, "Europe/Berlin", Language.EN, "2026-05-01 14:00:00 CEST (Europe/Berlin)"),
+        (same_instant, "Asia/Kolkata", Language.EN, "2026-05-01 17:30:00 IST (Asia/Kolkata)"),
+        (same_instant, "Europe/Berlin", Language.DE, "01.05.2026 14:00:00 CEST (Europe/Berlin)"),
+        (T0 + timedelta(seconds=1), "Europe/Berlin", Language.DE, "01.05.2026 14:00:01 CEST"),
+    ]
+    for moment, zone, language, expected in cases * 2:  # the second round: as kept
+        user = make_user("u", "building-a", time_zone=zone, language=language)
+        text, html = parts(RENDERER.alarm(make_event(occurred_at=moment), user, tree=TREE))
+        assert expected in text
+        assert expected in html
 
 
 def test_html_escapes_markup_from_device_names_and_text():
