@@ -360,6 +360,9 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # Said once SIGTERM stops it cleanly: whoever waits for this line (a supervisor,
+        # a script) may stop it at once, and a signal before the handlers killed it.
+        out.print(f"Tocsin worker {engine.owner} delivering (data: {services.data})")
         watch = [_stop_without(os.getppid(), stop)] if stop_with_parent else []
         if metrics is not None and metrics_file is not None:
             watch.append(_share(metrics, metrics_file, stop))
@@ -371,7 +374,6 @@ def worker(
         if metrics is not None and metrics_file is not None:
             _publish(metrics, metrics_file)  # the final counts, after the sends in flight
 
-    out.print(f"Tocsin worker {engine.owner} delivering (data: {services.data})")
     from tocsin.deploy.event_loop import run_service
 
     try:
