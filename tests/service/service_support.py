@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,17 @@ from tocsin.testing import ThreadedSMTPTestServer
 def service_env(data: Path, **extra: str) -> dict[str, str]:
     """The environment of the CLI and ``tocsin serve`` for the data directory ``data``."""
     return {**os.environ, "TOCSIN_DATA": str(data), "NO_COLOR": "1", **extra}
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    """``tocsin worker`` in a process of its own, its output (stdout and stderr) piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tocsin", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def set_up_site(

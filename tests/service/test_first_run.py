@@ -12,8 +12,9 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 from pathlib import Path
+
+from service_support import start_worker
 
 from helpers import serving, tocsin_cli
 
@@ -115,13 +116,7 @@ def test_the_worker_warns_too(tmp_path: Path) -> None:
     env = _env(data)
     tocsin_cli(env, "settings", "show")
     (data / "tocsin.db").chmod(0o640)  # group-readable is readable by others too
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "worker"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = start_worker(env)
     try:
         assert worker.stdout is not None
         lines = []

@@ -7,24 +7,16 @@ smoke install does, and the worker's SIGTERM used to arrive before its handlers 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
+
+from service_support import service_env, start_worker
 
 
 def test_a_worker_stopped_as_soon_as_it_says_delivering_exits_cleanly(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TOCSIN_COMMAND"}
-    env |= {"TOCSIN_DATA": str(tmp_path / "data"), "NO_COLOR": "1", "COLUMNS": "200"}
+    env = service_env(tmp_path / "data")
     for attempt in range(3):  # the old worker died in some of them, not in all
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "tocsin", "worker"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        worker = start_worker(env)
         assert worker.stdout is not None
         lines = []
         try:
