@@ -10,7 +10,7 @@ from aiosmtplib.protocol import SMTPProtocol
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tocsin.transports.smtp.wire import ReplyReader, command, message_data, path
+from tocsin.transports.smtp.wire import DeadlinePassed, ReplyReader, command, message_data, path
 
 
 async def reader() -> ReplyReader:
@@ -68,6 +68,59 @@ async def test_timeout():
     r = await reader()
     with pytest.raises(aiosmtplib.SMTPReadTimeoutError):
         await r.reply(0.05)
+
+
+async def answer_after(r: ReplyReader, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    r.data_received(b"250 Ok\r\n")
+
+
+async def test_each_wait_gets_its_whole_timeout_from_when_it_starts():
+    """One timer serves every wait: set for the first, it fires in the middle of the
+    second, which must go on to its own end, not end with the first one's."""
+    r = await reader()
+    loop = asyncio.get_running_loop()
+    answer = asyncio.ensure_future(answer_after(r, 0.2))
+    assert (await r.reply(0.4)).code == 250  # the timer is set for 0.4 s from the start
+    started = loop.time()
+    answer = asyncio.ensure_future(answer_after(r, 0.35))  # past the first wait's end
+    assert (await r.reply(0.4)).code == 250
+    assert loop.time() - started >= 0.3
+    await answer
+    started = loop.time()
+    with pytest.raises(aiosmtplib.SMTPReadTimeoutError):
+        await r.reply(0.2)
+    assert 0.15 <= loop.time() - started < 1.0
+    r.stop_watching()
+
+
+async def test_the_deadline_ends_a_wait_before_its_timeout():
+    r = await reader()
+    loop = asyncio.get_running_loop()
+    answer = asyncio.ensure_future(answer_after(r, 0.05))
+    assert (await r.reply(5.0)).code == 250  # the timer is set for 5 s from now
+    await answer
+    started = loop.time()
+    with pytest.raises(DeadlinePassed):
+        await r.reply(5.0, until=started + 0.2)  # sooner than that timer
+    assert 0.15 <= loop.time() - started < 2.0
+    # The deadline given but further away than the timeout: the timeout ends the wait.
+    with pytest.raises(aiosmtplib.SMTPReadTimeoutError):
+        await r.reply(0.1, until=loop.time() + 5.0)
+    r.stop_watching()
+
+
+async def test_a_reply_before_the_deadline_is_read_and_the_reader_goes_on():
+    r = await reader()
+    loop = asyncio.get_running_loop()
+    answer = asyncio.ensure_future(answer_after(r, 0.05))
+    assert (await r.reply(5.0, until=loop.time() + 0.5)).code == 250
+    await answer
+    await asyncio.sleep(0.6)  # past that deadline, with no wait on: nothing happens
+    r.data_received(b"251 later\r\n")
+    assert (await r.reply(1.0)).code == 251
+    assert r.idle
+    r.stop_watching()
 
 
 @pytest.mark.parametrize("junk", [b"hello there\r\n", b"2x0 Ok\r\n", b"2" * 9000 + b"\r\n"])

@@ -27,7 +27,13 @@ from tocsin.transports.base import DeliveryResult, Outcome, RecipientResult, Rep
 from tocsin.transports.smtp.connect import StepStatus
 from tocsin.transports.smtp.replies import error_for_reply, recipient_verdict, session_must_close
 from tocsin.transports.smtp.steps import SessionState
-from tocsin.transports.smtp.wire import Conversation, command, message_data, path
+from tocsin.transports.smtp.wire import (
+    Conversation,
+    DeadlinePassed,
+    command,
+    message_data,
+    path,
+)
 
 __all__ = ["MailTransactions"]
 
@@ -120,15 +126,14 @@ class MailTransactions:
                 until = first_until if i == 0 else None
                 if until is None and deadline is not None:
                     until = loop.time() + deadline
+                # The deadline is kept where the mail waits: for the server's replies.
+                wire.until = until
                 try:
-                    async with asyncio.timeout_at(until):
-                        result = await self._transaction(
-                            wire, mail, envelope, pipelining, sent, then
-                        )
+                    result = await self._transaction(wire, mail, envelope, pipelining, sent, then)
                 except DeliveryError as error:
                     report(i, error)
                     return
-                except TimeoutError as exc:
+                except DeadlinePassed as exc:
                     self._state.usable = False
                     late = DeliveryTimeout(
                         f"the attempt took longer than the {deadline or 0:g} s deadline",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 
@@ -37,7 +38,7 @@ from aiosmtplib.protocol import (
 )
 from aiosmtplib.response import SMTPResponse
 
-__all__ = ["Conversation", "ReplyReader", "command", "message_data", "path"]
+__all__ = ["Conversation", "DeadlinePassed", "ReplyReader", "command", "message_data", "path"]
 
 # What may never appear in a path on a command line: controls (CR and LF above all,
 # which would end the line and start a command of the sender's choosing), space (which
@@ -108,6 +109,10 @@ class ReplyReader(asyncio.Protocol):
         self._replies: deque[SMTPResponse] = deque()
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        # The wait's end (loop time) and what ends it then; one timer for every wait.
+        self._expiry = 0.0
+        self._late: Callable[[], Exception] = _read_timeout
+        self._timer: asyncio.TimerHandle | None = None
 
     # --------------------------------------------------------- asyncio.Protocol
     def data_received(self, data: bytes) -> None:
@@ -166,26 +171,62 @@ class ReplyReader(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def reply(self, timeout: float) -> SMTPResponse:
-        """The next reply, waiting up to ``timeout`` seconds for it to arrive.
+    async def reply(self, timeout: float, until: float | None = None) -> SMTPResponse:
+        """The next reply, waiting up to ``timeout`` seconds for it to arrive, and not
+        past the loop time ``until`` (the mail's deadline), when given.
 
         Raises:
             SMTPServerDisconnected: the connection closed first.
-            SMTPReadTimeoutError: nothing complete arrived in time.
+            SMTPReadTimeoutError: nothing complete arrived in ``timeout`` seconds.
+            DeadlinePassed: nothing complete arrived before ``until``.
             SMTPResponseException: the server sent something that is not a reply.
         """
         while not self._replies:
             if self._error is not None:
                 raise self._error
             loop = asyncio.get_running_loop()
+            expiry, late = loop.time() + timeout, _read_timeout
+            if until is not None and until < expiry:
+                expiry, late = until, DeadlinePassed
+            self._expiry, self._late = expiry, late
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(timeout, _expire, waiter)
+            self._watch(loop, expiry)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         return self._replies.popleft()
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, expiry: float) -> None:
+        """Have the timer check the wait by ``expiry``.
+
+        One timer serves every wait of the transaction (a timer made and cancelled per
+        wait was a measurable part of a mail's CPU): it stays set while waits come and
+        go, and a wait that ends later than it fires is set again by :meth:`_check`.
+        """
+        timer = self._timer
+        if timer is not None and timer.when() <= expiry:
+            return  # fires first: _check() looks at whatever wait is on then
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_at(expiry, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # no wait now: the next one sets the timer
+        loop = waiter.get_loop()
+        if loop.time() + _TIMER_SLACK < self._expiry:
+            self._timer = loop.call_at(self._expiry, self._check)  # a later wait
+        else:
+            waiter.set_exception(self._late())
+
+    def stop_watching(self) -> None:
+        """Cancel the timer (the transaction is over)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     @property
     def idle(self) -> bool:
@@ -193,9 +234,22 @@ class ReplyReader(asyncio.Protocol):
         return not (self._buffer or self._lines or self._replies or self._error)
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(SMTPReadTimeoutError("Timed out waiting for server response"))
+class DeadlinePassed(Exception):
+    """The mail's deadline came before the server's reply.
+
+    Not an ``SMTPException``, ``OSError`` nor ``TimeoutError``: the step boundary
+    (:meth:`~tocsin.transports.smtp.steps.SessionState.run`) lets it through as it is,
+    and the sender reports the mail late (:class:`~tocsin.errors.DeliveryTimeout`).
+    """
+
+
+def _read_timeout() -> Exception:
+    return SMTPReadTimeoutError("Timed out waiting for server response")
+
+
+_TIMER_SLACK: Final = 0.001
+"""Seconds a timer may fire early (the loop's clock is in milliseconds) and still end
+the wait it was set for."""
 
 
 class Conversation:
@@ -212,6 +266,8 @@ class Conversation:
         self._transport: asyncio.BaseTransport | None = None
         self._lock: asyncio.Lock | None = None
         self._reader: ReplyReader | None = None
+        self.until: float | None = None
+        """The current mail's deadline (loop time): no reply is waited for past it."""
 
     async def __aenter__(self) -> Conversation:
         protocol = self._protocol
@@ -235,6 +291,8 @@ class Conversation:
         tb: TracebackType | None,
     ) -> None:
         transport, self._transport = self._transport, None
+        if self._reader is not None:
+            self._reader.stop_watching()
         if transport is not None and transport.get_protocol() is self._reader:
             assert self._protocol is not None
             transport.set_protocol(self._protocol)
@@ -253,10 +311,11 @@ class Conversation:
         self._protocol.write(lines[0] if len(lines) == 1 else b"".join(lines))
 
     async def reply(self) -> SMTPResponse:
-        """The next reply, in the order the commands were sent; see :meth:`ReplyReader.reply`."""
+        """The next reply, in the order the commands were sent, waited for until
+        :attr:`until` at most; see :meth:`ReplyReader.reply`."""
         if self._reader is None:
             raise SMTPServerDisconnected("Connection lost")
-        return await self._reader.reply(self._timeout)
+        return await self._reader.reply(self._timeout, self.until)
 
     @property
     def in_step(self) -> bool:
