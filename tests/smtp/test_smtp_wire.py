@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import aiosmtplib
 import pytest
 from aiosmtplib.protocol import SMTPProtocol
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tocsin.transports.smtp.wire import DeadlinePassed, ReplyReader, command, message_data, path
@@ -190,3 +191,35 @@ def test_message_data_is_aiosmtplib_data_path_for_any_bytes(parts):
     content = b"".join(parts)
     expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(content)) + b".\r\n"
     assert message_data(content) == expected
+
+
+_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=0x24F), max_size=30)
+_REPLY = st.tuples(st.integers(200, 599), st.lists(_TEXT, min_size=1, max_size=3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    replies=st.lists(_REPLY, min_size=1, max_size=6),
+    end=st.sampled_from([b"\r\n", b"\n"]),
+    cuts=st.lists(st.integers(0, 400), max_size=6),
+)
+def test_any_replies_cut_into_any_reads_come_out_whole_and_in_order(replies, end, cuts):
+    """RFC 5321 §4.2: ``ddd-text`` lines continue a reply, ``ddd text`` ends it; the
+    text is what follows the code and its separator, without surrounding blanks."""
+    wire = b"".join(
+        b"%d%s%s%s" % (code, b"-" if i < len(lines) - 1 else b" ", line.encode(), end)
+        for code, lines in replies
+        for i, line in enumerate(lines)
+    )
+    bounds = sorted({0, len(wire), *(c for c in cuts if c < len(wire))})
+
+    async def read() -> list[tuple[int, str]]:
+        r = await reader()
+        for start, stop in itertools.pairwise(bounds):
+            r.data_received(wire[start:stop])
+        got = [await r.reply(1.0) for _ in replies]
+        assert r.idle
+        return [(g.code, g.message) for g in got]
+
+    expected = [(code, "\n".join(t.strip(" \t") for t in lines)) for code, lines in replies]
+    assert asyncio.run(read()) == expected

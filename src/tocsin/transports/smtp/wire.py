@@ -141,24 +141,39 @@ class ReplyReader(asyncio.Protocol):
 
     # --------------------------------------------------------- replies
     def _parse(self) -> None:
-        """Move every complete reply from the buffer to the queue (RFC 5321 §4.2)."""
-        buffer, start = self._buffer, 0
-        try:
-            while (end := buffer.find(b"\n", start)) >= 0:
-                line = bytes(buffer[start : end + 1])
-                start = end + 1
-                if len(line) > MAX_LINE_LENGTH:
+        """Move every complete reply from the buffer to the queue (RFC 5321 §4.2).
+
+        The complete lines leave the buffer in one piece and are split in one C pass
+        (a mail's pipelined replies come four to a read); a one-line reply, the usual
+        kind, goes to the queue without the list a multi-line one is gathered in.
+        """
+        buffer = self._buffer
+        end = buffer.rfind(b"\n") + 1
+        if end:
+            if end == len(buffer):
+                lines = bytes(buffer).split(b"\n")
+                buffer.clear()
+            else:
+                lines = bytes(buffer[:end]).split(b"\n")
+                del buffer[:end]
+            lines.pop()  # what followed the last LF: nothing
+            replies, gathered = self._replies, self._lines
+            for line in lines:
+                if len(line) >= MAX_LINE_LENGTH:  # its LF makes it longer than allowed
                     raise SMTPResponseException(-1, "Response too long")
-                if not line[:3].isdigit():
+                code = line[:3]
+                if not code.isdigit():
                     text = line.decode("utf-8", "replace").rstrip()
                     raise SMTPResponseException(-1, f"Malformed SMTP response line: {text}")
-                self._lines.append(line[4:].strip(b" \t\r\n"))
-                if line[3:4] != b"-":
-                    text = b"\n".join(self._lines).decode("utf-8", "surrogateescape")
-                    self._replies.append(SMTPResponse(int(line[:3]), text))
-                    self._lines = []
-        finally:
-            del buffer[:start]
+                message = line[4:].strip(b" \t\r\n")
+                if line[3:4] == b"-":
+                    gathered.append(message)
+                    continue
+                if gathered:
+                    gathered.append(message)
+                    message = b"\n".join(gathered)
+                    gathered = self._lines = []
+                replies.append(SMTPResponse(int(code), message.decode("utf-8", "surrogateescape")))
         if len(buffer) + sum(map(len, self._lines)) > MAX_RESPONSE_LENGTH:
             raise SMTPResponseException(-1, "Response too long")
 
