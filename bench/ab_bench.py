@@ -28,7 +28,6 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import alarm_path_bench as apb  # noqa: E402  (bench/ is not a package)
+from revisions import source_of  # noqa: E402
 
 sys.path.remove(str(REPO / "src"))  # alarm_path_bench puts this checkout first: not here
 
@@ -107,19 +107,6 @@ class Side:
         }
 
 
-def base_source(revision: str, into: Path) -> Path:
-    """``src`` of ``revision`` (git archive), unpacked under ``into``."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", revision, "src"],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        raise SystemExit(f"cannot read revision {revision!r}: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into / "src"
-
-
 def quartiles(values: list[float]) -> tuple[float, float, float]:
     q1, q2, q3 = statistics.quantiles(values, n=4)
     return q1, q2, q3
@@ -137,7 +124,7 @@ def main() -> None:
         raise SystemExit("--rounds must be at least 4, --batch between 2 and 1000")
     work = Path(tempfile.mkdtemp(prefix="tocsin-ab-bench-"))
     try:
-        base = Side("base", base_source(args.base, work), work, args.batch)
+        base = Side("base", source_of(args.base, work), work, args.batch)
         this = Side("this", REPO / "src", work, args.batch)
         print(f"base {args.base}: {base.loaded_from}\nthis checkout: {this.loaded_from}")
         print(f"{args.rounds} rounds of each measure, the two sides in turns\n")
