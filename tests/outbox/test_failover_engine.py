@@ -111,7 +111,13 @@ async def test_stopped_primary_alarms_take_postfix_then_return(
         assert [down for down, _ in notices] == [True]
         warning, warning_id = queue(sqlite_store, Priority.WARNING)
         await asyncio.sleep(1.5)  # past a probe (the warning may be it): it still waits
-        assert delivery(sqlite_store, warning)[0] is Status.QUEUED
+        # A probe may hold it right now (sending); it goes back to the queue unsent (a
+        # warning sent through the backup would stay SENT, and this would time out).
+        await eventually(
+            lambda: delivery(sqlite_store, warning)[0] is Status.QUEUED,
+            timeout=WAIT,
+            what="the warning back in the queue after a probe",
+        )
         back = SMTPTestServer(port=port)
         await back.start()
         try:
