@@ -8,8 +8,10 @@ Inside one engine, four kinds of asyncio tasks share the work::
 - The *claimer* leases due deliveries, most urgent first, a batch at a time, and only
   while fewer than ``batch_size`` wait locally: a fire alarm queued behind a backlog
   waits for at most one batch.  A round (settings fingerprint, claim, next due time)
-  is one trip to the store thread (:mod:`.claim_round`).  An email enqueued in this
-  process while the engine has room skips the claim: it is *handed off* (:mod:`.handoff`).
+  is one trip to the store thread (:mod:`.claim_round`), or none when the store can
+  take it at once on the loop (SQLite, see :meth:`DeliveryEngine._claim_at_once`).  An
+  email enqueued in this process while the engine has room skips the claim: it is
+  *handed off* (:mod:`.handoff`).
 - A *sender* turns a claimed email into one :class:`~tocsin.message.Mail` for all of its
   due recipients (rendered once at enqueue, sent many) and asks the transport.
 - The *recorder* commits verdicts in batches: whatever piled up while the previous
@@ -21,7 +23,8 @@ Inside one engine, four kinds of asyncio tasks share the work::
   at once the leases of earlier workers of that directory that died, instead of
   waiting for them to run out.
 
-Store calls are blocking; they run one at a time on the engine's own thread.
+Store calls are blocking; they run one at a time on the engine's own thread (a claim
+round on SQLite right on the loop, when it can be done without waiting).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from typing import TypeVar
 from tocsin.errors import ConfigurationProblem, FailureLog, StorageFull
 from tocsin.failover import LINK_PRIMARY, FailoverSettings
 from tocsin.outbox.chain import ChainSender, FailoverHook
-from tocsin.outbox.claim_round import claim_round
+from tocsin.outbox.claim_round import ClaimRound, claim_round
 from tocsin.outbox.gate import Gate, PauseState
 from tocsin.outbox.handoff import Handoff
 from tocsin.outbox.incarnation import WORKERS_DIR, WorkerLock, default_owner, take_back_orphans
@@ -49,7 +52,7 @@ from tocsin.outbox.model import ClaimedEmail, Release
 from tocsin.outbox.options import EngineOptions
 from tocsin.outbox.readdress import as_sender_now
 from tocsin.outbox.recording import Bookkeeper, VerdictQueue
-from tocsin.outbox.store import HearsOfMail, OutboxStore
+from tocsin.outbox.store import HearsOfMail, NotNow, OutboxStore, WritesAtOnce
 from tocsin.outbox.verdict import Verdict, judge_error, judge_result
 from tocsin.settings import EmailSettings
 from tocsin.transports.base import DeliveryResult, send_each
@@ -306,18 +309,19 @@ class DeliveryEngine:
                 await self._wait_space(stop)
                 continue
             limit = opts.batch_size - self._pending
-            found = await self._db(
-                partial(
-                    claim_round,
-                    self._store,
-                    version_source=self._settings_version if check_version else None,
-                    seen_version=self._seen_version,
-                    owner=self.owner,
-                    now=self._clock,
-                    limit=limit,
-                    lease=opts.lease,
-                )
+            claim = partial(
+                claim_round,
+                self._store,
+                version_source=self._settings_version if check_version else None,
+                seen_version=self._seen_version,
+                owner=self.owner,
+                now=self._clock,
+                limit=limit,
+                lease=opts.lease,
             )
+            found = self._claim_at_once(claim)
+            if found is None:
+                found = await self._db(claim)
             if found.stale:  # read the new settings before claiming with them
                 check_version = await self._refresh_settings(found.version)
                 continue
@@ -340,6 +344,25 @@ class DeliveryEngine:
             if found.next_due_error is not None:
                 self._failed(found.next_due_error, "reading the queue failed")
             await self._idle(stop, found.next_due)
+
+    def _claim_at_once(self, claim: Callable[[], ClaimRound]) -> ClaimRound | None:
+        """The claim round right here on the loop, when the store can take it at once
+        (:class:`~tocsin.outbox.store.WritesAtOnce`: SQLite, no other thread of this
+        process on it, no other process writing); else None: the store thread's job.
+
+        Made on the store thread, a claim's rows and objects hand the GIL back and forth
+        with this loop while it sends: 20,000 emails through 4 connections, claimed
+        here, took about a fifth less CPU an email (issue 11).  A claim here is a
+        bounded piece of work (``batch_size`` deliveries) whose commit does not wait
+        for the disk.
+        """
+        if not isinstance(self._store, WritesAtOnce):
+            return None
+        with self._store.at_once() as free:
+            if not free:
+                return None
+            found = claim()
+        return None if isinstance(found.error, NotNow) else found
 
     async def _overdue(self) -> bool:
         """True while a delivery has been due for over ``overdue_after`` seconds: an

@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from tocsin.errors import SchemaError
 from tocsin.outbox.incarnation import WORKERS_DIR
+from tocsin.outbox.store import NotNow
 from tocsin.store.checkpoint import SAFETY_PAGES, Checkpointer
 from tocsin.store.errors import storage_errors
 from tocsin.store.facade import SQLStore
@@ -28,7 +29,10 @@ from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.runner import Database, Row
 from tocsin.store.wakeup import WakeSockets
 
-__all__ = ["SQLiteStore", "connect", "statements"]
+__all__ = ["BUSY_TIMEOUT_MS", "SQLiteStore", "connect", "statements"]
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a write waits for another process's transaction before it fails."""
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -41,13 +45,15 @@ def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     # FULL: a commit is on disk before it returns, so an accepted alarm survives a
     # power cut, not only a process crash (WAL with NORMAL may lose the last commits).
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
 
 
@@ -129,6 +135,7 @@ class SQLiteStore(SQLStore):
         self._checkpointer = Checkpointer(lambda: connect(path))
         # Re-entrant: code inside a transaction() block may still call get_value().
         self._lock = threading.RLock()
+        self._at_once = False  # inside at_once(): no waiting for the write lock
         self._runner = _SQLiteRunner(self._conn)
         # The engines of other processes on this file: nudged when a commit queued mail.
         self.wake_sockets = WakeSockets(path.parent / WORKERS_DIR)
@@ -158,7 +165,12 @@ class SQLiteStore(SQLStore):
                 yield self._runner
                 return
             runner = self._runner
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if self._at_once and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                    raise NotNow("another process is writing to the database") from exc
+                raise
             try:
                 yield runner
                 self._conn.execute("COMMIT")
@@ -174,6 +186,47 @@ class SQLiteStore(SQLStore):
                 queued, runner.queued_mail = runner.queued_mail, False
         if queued:  # committed (an exception skips this), and outside the lock
             self.wake_sockets.nudge()
+
+    @contextmanager
+    def at_once(self) -> Iterator[bool]:
+        """For a caller on an event loop (the delivery engine's claim, issue 11): yields
+        True when no other thread of this process is using the store, and holds it for
+        the block; else False at once.
+
+        Inside the block a write transaction does not wait for another process's: its
+        ``BEGIN IMMEDIATE`` raises :class:`~tocsin.outbox.store.NotNow` instead of
+        sleeping in SQLite's busy handler.  And its commit is not synced to disk
+        (``synchronous=NORMAL``): it stays atomic, and the next synced commit (the
+        verdicts', the intake's) makes it durable with it, since the log is written in
+        order; a power cut may take back only this block's own latest commits.  So use
+        it only for what may be taken back: a claim's leases (the deliveries are then
+        due again, as they were).
+        """
+        if not self._lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            try:
+                self._conn.execute("PRAGMA busy_timeout=0")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error:  # closed or broken: the ordinary way will say so
+                self._durable_again()
+                yield False
+                return
+            self._at_once = True
+            try:
+                yield True
+            finally:
+                self._at_once = False
+                self._durable_again()
+        finally:
+            self._lock.release()
+
+    def _durable_again(self) -> None:
+        """Commits synced and writes waiting again, as :func:`connect` set them."""
+        with suppress(sqlite3.ProgrammingError):  # closed: nothing left to set
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @contextmanager
     def _reading(self) -> Iterator[_SQLiteRunner]:
