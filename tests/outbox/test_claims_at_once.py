@@ -1,13 +1,16 @@
 """The engine claims on its own loop when SQLite can take the claim at once, and on its
 store thread when it cannot (issue 11).  Real SQLite, a real engine, aiosmtpd; the
-other process writing is a second connection holding SQLite's write lock."""
+other process writing is a child process holding SQLite's write lock."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,48 @@ from tocsin.outbox import DeliveryEngine, Status
 from tocsin.outbox.store import NotNow
 from tocsin.store import SQLiteStore, open_store
 from tocsin.testing import ThreadedSMTPTestServer
+
+# A process in a write transaction until told: "count" prints how many deliveries are
+# queued (read inside its transaction), "release" rolls back and ends it.
+_WRITER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("holding", flush=True)
+for line in sys.stdin:
+    if line.strip() == "count":
+        sql = "SELECT COUNT(*) FROM outbox_delivery WHERE status = 'queued'"
+        print(db.execute(sql).fetchone()[0], flush=True)
+    else:
+        db.execute("ROLLBACK")
+        break
+"""
+
+
+@contextmanager
+def _writer(path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding SQLite's write lock on ``path`` for the block."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "holding"
+            yield child
+        finally:
+            if child.poll() is None:
+                child.kill()
+
+
+def _ask(child: subprocess.Popen[str], what: str) -> str:
+    assert child.stdin is not None
+    assert child.stdout is not None
+    child.stdin.write(what + "\n")
+    child.stdin.flush()
+    return child.stdout.readline().strip()
 
 
 def _claims_seen_from(store: SQLiteStore) -> list[str]:
@@ -54,8 +99,6 @@ async def test_claims_run_on_the_loop_and_on_the_store_thread_while_another_proc
         # Another process writes (SQLite's write lock held for 1.5 s): the claim cannot
         # be taken at once, goes to the store thread and waits there, not on the loop.
         enqueue(store, "late@example.net")
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
         seen.clear()
         gaps: list[float] = []
 
@@ -69,16 +112,15 @@ async def test_claims_run_on_the_loop_and_on_the_store_thread_while_another_proc
 
         ticker = asyncio.create_task(tick())
         try:
-            async with running(engine):
-                await asyncio.sleep(1.5)
-                # Read by the writer itself: the store waits for the write lock.
-                queued = "SELECT COUNT(*) FROM outbox_delivery WHERE status = 'queued'"
-                assert other.execute(queued).fetchone()[0] == 1  # not claimed meanwhile
-                other.execute("ROLLBACK")
-                await eventually(lambda: all_done(store), what="the late one sent")
+            with _writer(path) as other:
+                async with running(engine):
+                    await asyncio.sleep(1.5)
+                    # Read by the writer itself: the store waits for the write lock.
+                    assert _ask(other, "count") == "1"  # not claimed meanwhile
+                    _ask(other, "release")
+                    await eventually(lambda: all_done(store), what="the late one sent")
         finally:
             ticker.cancel()
-            other.close()
             store.close()
     assert list(smtp.messages[-1].rcpt_tos) == ["late@example.net"]
     assert any(name != loop_thread for name in seen)  # the store thread took it
@@ -111,18 +153,14 @@ def test_at_once_gives_way_to_other_processes_and_threads_and_restores_the_store
 
         # Another process holds the write lock: a write fails at once, nothing changed.
         enqueue(store, "second@example.net")
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        try:
+        with _writer(path) as other:
             started = time.monotonic()
             with store.at_once() as free:
                 assert free
                 with pytest.raises(NotNow):
                     store.claim(owner="e1", now=time.time(), limit=10, lease=60)
             assert time.monotonic() - started < 1.0
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
+            _ask(other, "release")
         assert pragmas() == full_and_waiting
         assert store.counts()[Status.QUEUED] == 1
 

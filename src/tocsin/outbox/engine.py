@@ -104,6 +104,8 @@ class DeliveryEngine:
     ) -> None:
         self.options = opts = options or EngineOptions()
         self._store = store
+        # SQLite: a claim round may be made right on the loop (see _claim_at_once).
+        self._at_once = store.at_once if isinstance(store, WritesAtOnce) else None
         self._settings_source = settings_source
         self._settings_version = settings_version
         self._seen_version: object = None
@@ -351,14 +353,14 @@ class DeliveryEngine:
         process on it, no other process writing); else None: the store thread's job.
 
         Made on the store thread, a claim's rows and objects hand the GIL back and forth
-        with this loop while it sends: 20,000 emails through 4 connections, claimed
-        here, took about a fifth less CPU an email (issue 11).  A claim here is a
-        bounded piece of work (``batch_size`` deliveries) whose commit does not wait
-        for the disk.
+        with this loop while it sends: 20,000 emails through 4 connections went out at
+        1.10× the rate for 0.90× the CPU an email with claims made here when they can
+        be (issue 11).  A claim here is a bounded piece of work (``batch_size``
+        deliveries) whose commit does not wait for the disk.
         """
-        if not isinstance(self._store, WritesAtOnce):
+        if self._at_once is None:
             return None
-        with self._store.at_once() as free:
+        with self._at_once() as free:
             if not free:
                 return None
             found = claim()
