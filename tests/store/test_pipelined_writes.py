@@ -18,12 +18,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import _pg_server, one_shared_round, pg_store, pipeline_syncs
 from tocsin.model import Category, Event, Severity, State
 from tocsin.services.group_commit import GroupCommit
 from tocsin.store import AnyStore, EventSQL, PostgresStore, SQLiteStore
+from tocsin.store.inserts import send_rows
 from tocsin.store.outbox_sql import SQLTransaction
+from tocsin.store.postgres import numbered
 
 DUPLICATE = {"sqlite": sqlite3.IntegrityError, "postgres": psycopg.errors.UniqueViolation}
 
@@ -338,3 +342,38 @@ def test_an_asked_read_that_fails_fails_the_transaction(store: AnyStore) -> None
     assert store.get_value("half") is None
     store.put_value("after", "stored")
     assert store.get_value("after") == "stored"
+
+
+# ---------------------------------------------------------------- the marks (issue 11)
+# On PostgreSQL the runner numbers the "?" marks itself and sends the text through
+# psycopg's RawCursor (see tocsin.store.postgres.numbered), so that statements of many
+# marks skip psycopg's own conversion, which it does not keep beyond 50 parameters.
+NASTY = ["?", "%s", "%(x)s", "$1", "%", "%%", "'; DROP TABLE kv; --", "ü\u2013€", ""]
+
+
+@pytest.mark.parametrize("count", [1, 17, 300])
+def test_many_rows_in_one_statement_keep_every_value(store: AnyStore, count: int) -> None:
+    rows = [(f"k{i:04d}", NASTY[i % len(NASTY)] + f"#{i}", NASTY[-1 - i % len(NASTY)])
+            for i in range(count)]  # fmt: skip
+    with store.transaction() as tx:
+        # 300 rows are 900 marks in one statement: far past psycopg's kept conversions.
+        send_rows(tx.runner, "kv", "key, value, updated_at", "?, ?, ?", rows)
+        got = tx.runner.rows("SELECT key, value, updated_at FROM kv WHERE key LIKE ? ORDER BY key",
+                             ("k%",))  # fmt: skip
+    assert [tuple(r) for r in got] == rows
+    with store.site_reading() as site:  # committed as sent
+        assert site.runner.rows("SELECT COUNT(*) FROM kv WHERE key LIKE ?", ("k%",))[0][0] == count
+
+
+def test_a_mark_count_that_does_not_match_is_refused_and_stores_nothing(store: AnyStore) -> None:
+    error = (sqlite3.ProgrammingError, psycopg.Error)
+    with pytest.raises(error), store.transaction() as tx:
+        tx.runner.run("INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?)", ("a", "b"))
+    with store.site_reading() as site:
+        assert site.runner.rows("SELECT COUNT(*) FROM kv WHERE key = ?", ("a",))[0][0] == 0
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="?")), min_size=1, max_size=40))
+def test_numbered_gives_each_mark_its_number_in_order(pieces: list[str]) -> None:
+    expected = "".join(f"{p}${n}" for n, p in enumerate(pieces[:-1], start=1)) + pieces[-1]
+    assert numbered("?".join(pieces)) == expected

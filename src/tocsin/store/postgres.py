@@ -14,6 +14,7 @@ mid-migration lets go of the lock with its session.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import threading
@@ -46,8 +47,28 @@ def migration_lock_key(schema: str) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
+@functools.lru_cache(maxsize=512)
+def numbered(sql_text: str) -> str:
+    """``sql_text`` with its ``?`` marks as PostgreSQL's own ``$1``, ``$2``, …
+
+    psycopg turns ``%s`` marks into these itself, in a Python loop over the marks that
+    it keeps the result of only for statements of at most 50 parameters and 4 kB
+    (``psycopg._queries``): the intake's inserts of a request of events (one statement
+    a table: hundreds of marks) and the verdicts' update of a batch went through that
+    loop at every call, about 1 µs a mark (issue 11).  Numbered here once per text and
+    sent through psycopg's ``RawCursor``, which passes the text on as it is.  The texts
+    are the callers' constants (the SQL in :mod:`tocsin.store`, the multi-row forms of
+    :func:`tocsin.store.inserts.insert_sql`): a few hundred at most.  No SQL here holds
+    a ``?`` or a ``%`` of its own.
+    """
+    pieces = sql_text.split("?")
+    marks = [f"{piece}${number}" for number, piece in enumerate(pieces[:-1], start=1)]
+    return "".join(marks) + pieces[-1]
+
+
 class _PostgresRunner:
-    """Runs the shared outbox SQL on a psycopg connection (``?`` becomes ``%s``).
+    """Runs the shared outbox SQL on a psycopg connection (``?`` becomes ``$1``, ``$2``, …:
+    see :func:`numbered`).
 
     In a write transaction the connection is in pipeline mode (``pipeline``): statements
     go to the server without waiting for each answer.  :meth:`rows` and :meth:`run` then
@@ -64,7 +85,10 @@ class _PostgresRunner:
         ids: IdBlocks,
         notice: tuple[str, str],
     ) -> None:
+        import psycopg
+
         self._conn = conn
+        self._cursor = psycopg.RawCursor
         self._pipeline = pipeline
         self._ids = ids
         self._pending = False  # sent and not synced since
@@ -91,8 +115,8 @@ class _PostgresRunner:
 
     def many(self, sql_text: str, seq: Sequence[Sequence[object]]) -> None:
         # In a pipeline, psycopg's executemany rides it and does not sync either.
-        with self._draining(), self._conn.cursor() as cursor:
-            cursor.executemany(sql_text.replace("?", "%s"), seq)
+        with self._draining(), self._cursor(self._conn) as cursor:
+            cursor.executemany(numbered(sql_text), seq)
         self._pending = self._pipeline is not None
 
     def new_ids(self, table: str, count: int) -> list[int]:
@@ -123,10 +147,11 @@ class _PostgresRunner:
     def _execute(
         self, sql_text: str, params: Sequence[object], *, wait: bool
     ) -> psycopg.Cursor[Row]:
+        cursor = self._cursor(self._conn)
         if self._pipeline is None:
-            return self._conn.execute(sql_text.replace("?", "%s"), params)
+            return cursor.execute(numbered(sql_text), params)
         with self._draining():
-            cursor = self._conn.execute(sql_text.replace("?", "%s"), params)
+            cursor.execute(numbered(sql_text), params)
             if wait:
                 self._pipeline.sync()
         self._pending = not wait
