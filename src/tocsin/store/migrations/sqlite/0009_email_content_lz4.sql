@@ -1,0 +1,3 @@
+-- Version 9 (issue 11): on PostgreSQL, email contents are compressed with LZ4.  SQLite
+-- never compresses them: nothing changes here (the version keeps both dialects'
+-- numbers in step).  SQLite dialect.
