@@ -377,3 +377,20 @@ def test_a_mark_count_that_does_not_match_is_refused_and_stores_nothing(store: A
 def test_numbered_gives_each_mark_its_number_in_order(pieces: list[str]) -> None:
     expected = "".join(f"{p}${n}" for n, p in enumerate(pieces[:-1], start=1)) + pieces[-1]
     assert numbered("?".join(pieces)) == expected
+
+
+def test_events_are_found_by_many_client_ids_each_under_its_own(store: AnyStore) -> None:
+    # The ids go to the server as rows of a VALUES list (see events_sql): each found
+    # event comes back under its own id, an unknown id finds nothing, on both backends.
+    ids = [f"c-{i}-{NASTY[i % len(NASTY)]}" for i in range(250)]
+    with store.transaction() as tx:
+        sql = EventSQL(tx.runner)
+        sql.insert_events(
+            [(_event(f"01EVENT{i:05d}", client_id), "f") for i, client_id in enumerate(ids)],
+            received_at=1.0,
+        )
+    wanted = ids[::2] + [f"unknown-{i}" for i in range(30)]
+    with store.site_reading() as site:
+        found = EventSQL(site.runner).events_by_client_id(wanted)
+    assert sorted(found) == sorted(ids[::2])
+    assert all(found[c].event.id == f"01EVENT{ids.index(c):05d}" for c in found)
