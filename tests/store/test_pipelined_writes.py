@@ -394,3 +394,8 @@ def test_events_are_found_by_many_client_ids_each_under_its_own(store: AnyStore)
         found = EventSQL(site.runner).events_by_client_id(wanted)
     assert sorted(found) == sorted(ids[::2])
     assert all(found[c].event.id == f"01EVENT{ids.index(c):05d}" for c in found)
+
+
+def test_numbered_numbers_marks_past_the_kept_ones() -> None:
+    text = "SELECT " + ", ".join("?" * 5000)
+    assert numbered(text) == "SELECT " + ", ".join(f"${n}" for n in range(1, 5001))
