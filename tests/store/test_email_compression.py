@@ -7,13 +7,18 @@ compression and bytes, and the migration's way out on a server that cannot take 
 from __future__ import annotations
 
 import re
+import time
 from importlib.resources import files
+from pathlib import Path
 
 import psycopg
 import pytest
+from store_support import PG_URL, pg_schema, up_to
 
 from helpers import _pg_server, pg_store
 from tocsin.outbox import NewEmail, Priority
+from tocsin.store import open_store
+from tocsin.store.migrations import APPLIANCE, upgrade
 from tocsin.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -36,6 +41,18 @@ def _email(size: int) -> NewEmail:
     return NewEmail.of(mail, Priority.FIRE)
 
 
+_METHOD = (
+    "SELECT attcompression FROM pg_attribute "
+    "WHERE attrelid = CAST('outbox_email' AS regclass) AND attname = 'content'"
+)
+"""The column's method: 'l' lz4, 'p' pglz, '' the server's default."""
+
+
+def _method(store: PostgresStore) -> str:
+    with store.site_reading() as site:
+        return str(site.runner.rows(_METHOD)[0][0])
+
+
 def _compression(store: PostgresStore, email_id: int) -> tuple[str | None, bytes]:
     with store.site_reading() as site:
         row = site.runner.rows(
@@ -47,12 +64,7 @@ def _compression(store: PostgresStore, email_id: int) -> tuple[str | None, bytes
 
 def test_the_content_column_is_lz4_and_a_stored_email_reads_back_as_sent() -> None:
     with pg_store() as store:
-        with store.site_reading() as site:
-            method = site.runner.rows(
-                "SELECT attcompression FROM pg_attribute "
-                "WHERE attrelid = CAST('outbox_email' AS regclass) AND attname = 'content'"
-            )[0][0]
-        assert method == "l"  # pg_attribute's code for lz4 ('p': pglz, '': the default)
+        assert _method(store) == "l"
         big, small = _email(20_000), _email(400)
         with store.transaction() as tx:
             big_id, small_id = tx.enqueue(big), tx.enqueue(small)
@@ -72,11 +84,43 @@ def test_a_server_that_cannot_take_it_keeps_its_default_and_says_so() -> None:
             conn.execute(f'SET search_path TO "{store.schema}"')
             conn.execute("ALTER TABLE outbox_email ALTER COLUMN content SET COMPRESSION pglz")
             conn.execute(broken)  # no error
-            method = conn.execute(
-                "SELECT attcompression FROM pg_attribute "
-                "WHERE attrelid = 'outbox_email'::regclass AND attname = 'content'"
-            ).fetchone()
+            method = conn.execute(_METHOD).fetchone()
         assert method == ("p",)  # unchanged
         assert len(notices) == 1
         assert re.match(r"outbox_email\.content keeps the server's default compression: ",
                         notices[0])  # fmt: skip
+
+
+def test_a_database_version_8_made_upgrades_and_its_emails_read_back_and_go_out(
+    tmp_path: Path,
+) -> None:
+    # Version 8 stored its emails with the server's default (pglz); after the upgrade
+    # they read back byte for byte and are claimed as before, and new ones are LZ4.
+    old, new = _email(20_000), _email(30_000)
+    with pg_schema() as schema:
+        v8 = open_store(PG_URL, schema=schema, migrate=False)
+        assert isinstance(v8, PostgresStore)
+        try:
+            applied = upgrade(v8, up_to(APPLIANCE, tmp_path / "v8", "postgres", 8))
+            assert [a.migration.version for a in applied] == list(range(1, 9))
+            assert _method(v8) == ""
+            with v8.transaction() as tx:
+                old_id = tx.enqueue(old)
+            assert _compression(v8, old_id) == ("pglz", old.mail.content)
+        finally:
+            v8.close()
+        store = open_store(PG_URL, schema=schema)  # the newest release opens it
+        assert isinstance(store, PostgresStore)
+        try:
+            assert _method(store) == "l"
+            assert _compression(store, old_id) == ("pglz", old.mail.content)
+            with store.transaction() as tx:
+                new_id = tx.enqueue(new)
+            assert _compression(store, new_id) == ("lz4", new.mail.content)
+            claimed = store.claim(owner="test", now=time.time() + 1, limit=10, lease=60)
+            assert {c.email_id: c.content for c in claimed} == {
+                old_id: old.mail.content,
+                new_id: new.mail.content,
+            }
+        finally:
+            store.close()
