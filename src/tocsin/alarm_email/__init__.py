@@ -324,8 +324,15 @@ class EmailRenderer:
             "t": dict(w),
         }
         context["summary" if content.kind == "summary" else "event"] = dict(content.named)
-        text, problems = self._render(f"{content.kind}.txt", context)
-        html, html_problems = self._render(f"{content.kind}.html", context)
+        names = (f"{content.kind}.txt", f"{content.kind}.html")
+        filled = self._templates.filled(names, context)
+        problems: tuple[str, ...] = ()
+        if filled is not None:
+            text, html = filled
+        else:
+            text, text_problems = self._render(names[0], context)
+            html, html_problems = self._render(names[1], context)
+            problems = text_problems + html_problems
         headers: dict[str, str] = {}
         if parent_id is not None:  # RFC 5322 §3.6.4: the clear answers the raise
             parent = message_id_for(parent_id, self._domain)
@@ -341,9 +348,7 @@ class EmailRenderer:
             date=date,
             headers=headers,
         )
-        return RenderedEmail(
-            this_id, user.id, mail, content.subject, text, html, problems + html_problems
-        )
+        return RenderedEmail(this_id, user.id, mail, content.subject, text, html, problems)
 
     def _render(self, name: str, context: Mapping[str, object]) -> tuple[str, tuple[str, ...]]:
         try:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
+
+from tocsin.alarm_email.skeletons import Skeletons
 
 if TYPE_CHECKING:
     from jinja2 import BaseLoader
@@ -58,10 +60,21 @@ class EmailTemplates:
     service), and most never render an email.
     """
 
-    def __init__(self, override_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, override_dir: str | os.PathLike[str] | None = None, *, skeletons: bool = True
+    ) -> None:
+        """``skeletons=False``: every render through Jinja (the tests compare the two)."""
         self.override_dir = Path(override_dir) if override_dir is not None else None
         self._built: _Pair | None = None
         self._lock = threading.Lock()
+        self._skeletons = Skeletons(self._shipped, self._escaped) if skeletons else None
+
+    def _shipped(self, name: str, context: Mapping[str, object]) -> str:
+        return _render(self._pair()[0], name, context)
+
+    def _escaped(self, name: str) -> bool:
+        rule = self._pair()[0].autoescape
+        return bool(rule(name) if callable(rule) else rule)
 
     def _pair(self) -> _Pair:
         built = self._built
@@ -73,20 +86,34 @@ class EmailTemplates:
         return built
 
     def render(self, name: str, context: Mapping[str, object], *, shipped: bool = False) -> str:
-        """Render template ``name``; ``shipped`` skips the override directory.
+        """Render template ``name`` through Jinja; ``shipped`` skips the override directory.
 
         Raises ``jinja2.TemplateError`` (``SecurityError``, ``UndefinedError``,
         ``TemplateNotFound``, ...) and whatever an admin's template raises.
         """
         shipped_env, chain = self._pair()
-        env = shipped_env if shipped else chain
-        template = env.get_template(name)
-        # What Template.render() does, less one cost: it copies the globals into a new
-        # context through the template's ChainMap (range, dict, ...: a key at a time),
-        # about 8 µs of an email's two parts.  Merged here in one C pass instead, the
-        # context's values over the globals as there; shared=True takes the dict as is.
-        values = template.new_context({**env.globals, **context}, shared=True)
-        try:
-            return env.concat(template.root_render_func(values))
-        except Exception:
-            env.handle_exception()  # re-raises, its traceback pointing into the template
+        return _render(shipped_env if shipped else chain, name, context)
+
+    def filled(self, names: Sequence[str], context: Mapping[str, object]) -> list[str] | None:
+        """The shipped templates ``names`` over ``context`` from their kept skeletons
+        (:mod:`tocsin.alarm_email.skeletons`: Jinja's text, without running Jinja), or
+        None: an override directory is set, or a skeleton does not fit (then
+        :meth:`render` each)."""
+        if self._skeletons is None or self.override_dir is not None:
+            return None
+        return self._skeletons.fill(names, context)
+
+
+def _render(env: ImmutableSandboxedEnvironment, name: str, context: Mapping[str, object]) -> str:
+    """Template ``name`` of ``env`` over ``context``, through Jinja."""
+    template = env.get_template(name)
+    # What Template.render() does, less one cost: it copies the globals into a new
+    # context through the template's ChainMap (range, dict, ...: a key at a time),
+    # about 8 µs of an email's two parts.  Merged here in one C pass instead, the
+    # context's values over the globals as there; shared=True takes the dict as is.
+    values = template.new_context({**env.globals, **context}, shared=True)
+    try:
+        return env.concat(template.root_render_func(values))
+    except Exception:
+        env.handle_exception()  # re-raises, its traceback pointing into the template
+        raise  # not reached
