@@ -7,6 +7,7 @@ bidirectional overrides removed.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,8 +25,13 @@ _BIDI: Final = dict.fromkeys(
 _TEXT_LIMIT: Final = 2000
 
 
+@functools.lru_cache(maxsize=1024)
 def _line(value: str, limit: int = 80) -> str:
-    """One line of untrusted text, safe in a header and in the body."""
+    """One line of untrusted text, safe in a header and in the body.
+
+    Kept: an email cleans nine of them (its group names, device and sensor twice, ...),
+    most the same as in the emails before, at about 1 µs each, 0.1 µs when kept.
+    """
     return clean_header_text(value.translate(_BIDI), limit=limit)
 
 
