@@ -221,6 +221,33 @@ def test_the_api_answers_503_and_recovers_without_a_restart(on_disk: Services, d
     _assert_whole(on_disk, [*accepted, *again.json()["ids"]])
 
 
+def test_a_full_disk_does_not_lock_an_admin_out_of_the_metrics(
+    on_disk: Services, disk: Path
+) -> None:
+    # A token's first use is noted in the store; with no room for that note the
+    # request must still be answered (a full disk is when /metrics matters most).
+    admin, _ = on_disk.accounts.create_token("monitoring", ("admin",))
+    assert isinstance(on_disk.store, SQLiteStore)
+    reclaim_wal(on_disk.store, min_bytes=0)
+    fill_disk(disk / "the rest", leave=0)
+    live = LiveServer(create_app(on_disk))
+    try:
+        with httpx.Client(base_url=live.url, timeout=30) as client:
+            auth = {"Authorization": f"Bearer {admin}"}
+            metrics = client.get("/metrics", headers=auth)
+            assert metrics.status_code == 200, metrics.text
+            assert "tocsin_data_free_bytes " in metrics.text
+            assert client.get("/api/v1/outbox", headers=auth).status_code == 200
+            (token,) = [t for t in on_disk.accounts.list_tokens() if t.name == "monitoring"]
+            assert token.last_used_at is None  # not written: no room
+            (disk / "the rest").unlink()
+            assert client.get("/metrics", headers=auth).status_code == 200
+            (token,) = [t for t in on_disk.accounts.list_tokens() if t.name == "monitoring"]
+            assert token.last_used_at is not None  # written once there was room
+    finally:
+        live.close()
+
+
 def _post_until_503(client: httpx.Client, token: str, limit: int = 2000) -> list[httpx.Response]:
     answers: list[httpx.Response] = []
     for n in range(limit):

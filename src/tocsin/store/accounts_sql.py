@@ -9,6 +9,9 @@ stored: passwords as Argon2id hashes, session ids and API tokens as SHA-256.
 
 from __future__ import annotations
 
+import contextlib
+
+from tocsin.errors import StorageFull
 from tocsin.model import Admin, ApiToken, Session
 from tocsin.store.runner import Database, Row
 
@@ -138,6 +141,8 @@ class SQLAccounts:
 
         Reads first: an authenticated request takes the write lock only when the
         token's last use is over a minute old, so it never queues behind the intake.
+        The note waits when the disk is full: an admin reading ``/metrics`` or the
+        queue then is not refused for want of the room to write it down.
         """
         with self._db.reading() as runner:
             rows = runner.rows(
@@ -149,7 +154,7 @@ class SQLAccounts:
             return None
         token = _token(rows[0])
         if token.last_used_at is None or now - token.last_used_at > 60:
-            with self._db.writing() as runner:
+            with contextlib.suppress(StorageFull), self._db.writing() as runner:
                 runner.run("UPDATE api_token SET last_used_at = ? WHERE id = ?", (now, token.id))
         return token
 
