@@ -194,7 +194,10 @@ def test_delivered_message_has_exactly_our_headers(tocsin, real_smtp):
     assert got.get_content_type() == "multipart/alternative"
     parts = [p for p in got.walk() if not p.is_multipart()]
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
-    assert {p["Content-Transfer-Encoding"] for p in parts} == {"quoted-printable"}
+    # The text quoted-printable, the HTML 7bit (ASCII, character references): as sent.
+    assert [p["Content-Transfer-Encoding"] for p in parts] == ["quoted-printable", "7bit"]
+    assert parts[1].get_content().isascii()
+    assert "</html>" in parts[1].get_content()
 
 
 def test_typed_settings_are_tried_against_postfix_and_never_saved(tocsin, real_smtp):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -38,11 +39,23 @@ def parse(rendered: RenderedEmail) -> EmailMessage:
 
 
 def parts(rendered: RenderedEmail) -> tuple[str, str]:
+    """Both parts as a reader gets them; the HTML's characters outside ASCII, which its
+    7bit part carries as character references (``&#228;``), as the characters."""
     message = parse(rendered)
     assert message.get_content_type() == "multipart/alternative"
     plain, html = message.iter_parts()
     assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
-    return plain.get_content().replace("\r\n", "\n"), html.get_content().replace("\r\n", "\n")
+    assert html["Content-Transfer-Encoding"] == "7bit"
+    source = html.get_content()
+    assert source.isascii()
+    sent = "".join(f"{line}\r\n" for line in rendered.html.splitlines())
+    assert _characters(source) == sent  # each reference stands for a character of its own
+    return plain.get_content().replace("\r\n", "\n"), _characters(source).replace("\r\n", "\n")
+
+
+def _characters(html: str) -> str:
+    """``html`` with its references of characters outside ASCII made the characters."""
+    return re.sub(r"&#([0-9]+);", lambda m: chr(int(m[1])) if int(m[1]) > 127 else m[0], html)
 
 
 def header_names(rendered: RenderedEmail) -> set[str]:

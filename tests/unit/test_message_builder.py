@@ -106,6 +106,22 @@ def _same(new: Mail, old: Mail) -> None:
     message_id="<abc@example.com>",
     parent="<p@example.com>",
 )
+@example(  # the HTML part: 7bit up to 998 octets a line, with references; else QP
+    subject="s", name="", to=["ops@example.net"], text="x", html="x" * 998 + "\n" + "–" * 142,
+    date=datetime(2026, 1, 1, tzinfo=UTC), message_id="<abc@example.com>", parent=None,
+)  # fmt: skip
+@example(
+    subject="s", name="", to=["ops@example.net"], text="x", html="<p>\n" + "x" * 999,
+    date=datetime(2026, 1, 1, tzinfo=UTC), message_id="<abc@example.com>", parent=None,
+)  # fmt: skip
+@example(
+    subject="s", name="", to=["ops@example.net"], text="x", html="ä" * 167,  # 1,002 as &#228;
+    date=datetime(2026, 1, 1, tzinfo=UTC), message_id="<abc@example.com>", parent=None,
+)  # fmt: skip
+@example(
+    subject="s", name="", to=["ops@example.net"], text="x", html="<p>\x00</p>",
+    date=datetime(2026, 1, 1, tzinfo=UTC), message_id="<abc@example.com>", parent=None,
+)  # fmt: skip
 def test_same_bytes_as_the_email_message_path(
     subject, name, to, text, html, date, message_id, parent
 ):
@@ -123,6 +139,10 @@ def test_same_bytes_as_the_email_message_path(
     _same(compose(**args), reference_compose(**args))
 
 
+SHORT = {"subject": "s", "name": "", "to": "ops@example.net", "text": "x"}
+SHORT |= {"date": datetime(2026, 1, 1, tzinfo=UTC)}
+
+
 @settings(max_examples=300)
 @given(
     subject=SUBJECTS,
@@ -132,6 +152,9 @@ def test_same_bytes_as_the_email_message_path(
     html=st.none() | ANY_TEXT,
     date=DATES,
 )
+@example(**{**SHORT, "html": "ä–\r\n" * 90})  # 7bit, with references
+@example(**{**SHORT, "html": "ä" * 200})  # quoted-printable: 1,200 octets as references
+@example(**{**SHORT, "html": "a\x00"})  # quoted-printable: a NUL
 def test_the_parser_reads_back_what_was_meant(subject, name, to, text, html, date):
     mail = compose(
         sender="alarm@example.com",
@@ -154,9 +177,23 @@ def test_the_parser_reads_back_what_was_meant(subject, name, to, text, html, dat
     assert parsed["Auto-Submitted"] == "auto-generated"
     assert not parsed.defects
     parts = [p for p in parsed.walk() if not p.is_multipart()]
-    wanted = [text] if html is None else [text, html]
+    encodings, wanted = ["quoted-printable"], [text]
+    if html is not None:
+        encodings.append(_html_as_sent(html)[0])
+        wanted.append(_html_as_sent(html)[1])
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"][: len(wanted)]
+    assert [p["Content-Transfer-Encoding"] for p in parts] == encodings
     assert [p.get_content() for p in parts] == [_decoded(w) for w in wanted]
+
+
+def _html_as_sent(html: str) -> tuple[str, str]:
+    """The HTML part's transfer encoding and the HTML as it carries it: 7bit, each
+    character outside ASCII as a character reference, when that has no NUL and no line
+    over 998 octets; else quoted-printable, the HTML as it is."""
+    refs = html.encode("ascii", "xmlcharrefreplace")
+    if b"\0" not in refs and all(len(x) <= 998 for x in refs.splitlines()):
+        return "7bit", refs.decode("ascii")
+    return "quoted-printable", html
 
 
 def _decoded(text: str) -> str:
@@ -244,7 +281,8 @@ def test_any_event_gives_the_same_bytes_and_reads_back(
     assert str(parsed["Subject"]) == new.subject
     plain, html = (p for p in parsed.walk() if not p.is_multipart())
     assert plain.get_content() == _decoded(new.text)
-    assert html.get_content() == _decoded(new.html or "")
+    assert html["Content-Transfer-Encoding"] == "7bit"  # (these texts are short: it fits)
+    assert html.get_content() == _decoded(_html_as_sent(new.html or "")[1])
 
 
 def test_the_sender_header_is_kept_not_rebuilt():
