@@ -50,13 +50,12 @@ class _Unfit(Exception):
 class _Skeleton:
     """A template's text for one shape: static pieces, and which value goes between them."""
 
-    __slots__ = ("_escaped", "_last", "_pieces", "_take")
+    __slots__ = ("_escaped", "_pieces", "_take")
 
     def __init__(self, marked: str, escaped: bool) -> None:
         pieces = _MARKED.split(marked)
         places = [int(p) for p in pieces[1::2]]
-        self._pieces = pieces[0:-1:2]  # each followed by a value
-        self._last = pieces[-1]
+        self._pieces = pieces[0::2]  # a value between each two
         self._escaped = escaped
         self._take: Callable[[Sequence[str]], Sequence[str]]
         if len(places) > 1:
@@ -69,7 +68,8 @@ class _Skeleton:
         taken = self._take(values)
         if self._escaped:
             taken = _escaped(taken)
-        return "".join(chain.from_iterable(zip(self._pieces, taken, strict=True))) + self._last
+        # The last piece pairs with an empty value: one join, no copy of the text after.
+        return "".join(chain.from_iterable(zip(self._pieces, (*taken, ""), strict=True)))
 
 
 class Skeletons:
