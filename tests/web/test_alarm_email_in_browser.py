@@ -73,3 +73,30 @@ def test_the_alarm_email_fits_the_screen_without_sideways_scrolling(
         assert fits, f"scroll width, window width: {widths}"
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        (Language.EN, ["Alarm: Always active", "Building A / Server room – Rack 3", "31.5 °C"]),
+        (Language.DE, ["Meldung des Geräts", "Building A / Server room – Rack 3", "31.5 °C"]),
+    ],
+)
+def test_the_7bit_html_part_shows_every_character_as_written(
+    browser: Browser, language: Language, words: list[str]
+) -> None:
+    # The part travels as ASCII, characters outside it as references (&#8211; &#176;):
+    # what the reader sees is the characters themselves.
+    source = alarm_html(language)
+    assert source.isascii()
+    assert "&#8211;" in source
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.set_content(source)
+        shown = page.inner_text("body")
+        for word in words:
+            assert word in shown
+        assert "&#" not in shown
+    finally:
+        context.close()
