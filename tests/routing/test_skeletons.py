@@ -14,12 +14,13 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jinja2 import Template
 from routing_support import T0, clear_of, make_event, make_user, two_level_tree
 
 from tocsin.ack import Acknowledgement, AckSigner, AckVia
 from tocsin.alarm_email import EmailRenderer, EmailTemplates, RenderedEmail
 from tocsin.alarm_email import skeletons as skeletons_module
-from tocsin.alarm_email.skeletons import Skeletons
+from tocsin.alarm_email.skeletons import FrozenTexts, Skeletons
 from tocsin.alarm_email.words import _words
 from tocsin.model import Category, Language, Severity
 from tocsin.routing import summarize
@@ -44,6 +45,8 @@ def contexts(draw: st.DrawFn) -> dict[str, object]:
     words = dict(_words(draw(st.sampled_from(list(Language))).value))
     for code in draw(st.lists(st.sampled_from(sorted(words)), max_size=3)):
         words[code] = draw(TEXT)  # the templates' own words are values too
+    # As the renderer passes them (listed once), or as a plain dict (walked each time).
+    made = draw(st.sampled_from([FrozenTexts, dict]))
     return {
         "lang": draw(st.sampled_from(["en", "de", ""])),
         "subject": draw(TEXT),
@@ -56,7 +59,7 @@ def contexts(draw: st.DrawFn) -> dict[str, object]:
         "link": draw(OPTIONAL),
         "footer": draw(TEXT),
         "ack_link": draw(OPTIONAL),
-        "t": words,
+        "t": made(words),
         draw(st.sampled_from(["event", "summary"])): draw(st.dictionaries(TEXT, TEXT, max_size=4)),
     }
 
@@ -157,6 +160,30 @@ def test_a_context_holding_anything_but_text_goes_to_jinja() -> None:
         assert skeletons.fill(["t"], {"value": value}) is None
     assert len(skeletons) == 0
     assert skeletons.fill(["t"], {"value": "a", "rows": [("a", "b")], "d": {"k": ""}}) == ["x"]
+
+
+def test_frozen_texts_read_as_a_dict_and_refuse_every_change() -> None:
+    texts = FrozenTexts({"a": "1", "b": ""})
+    assert texts == {"a": "1", "b": ""}
+    assert texts["a"] == "1"
+    assert list(texts) == ["a", "b"]
+    changes = [
+        lambda: texts.__setitem__("a", "2"), lambda: texts.__delitem__("a"),
+        lambda: texts.update(a="2"), lambda: texts.setdefault("c", "3"),
+        lambda: texts.pop("a"), texts.popitem, texts.clear,
+        lambda: texts.__ior__({"a": "2"}),
+    ]  # fmt: skip
+    for change in changes:
+        with pytest.raises(TypeError, match="cannot be changed"):
+            change()
+    assert texts == {"a": "1", "b": ""}
+    with pytest.raises(TypeError, match="text values only"):
+        FrozenTexts({"a": 1})  # type: ignore[dict-item]
+    # In a context a skeleton fills them in as Jinja prints them.
+    template = "{{ t.a }}|{{ t.b }}|{% if t.b %}b{% endif %}"
+    skeletons = Skeletons(lambda _n, c: Template(template).render(c), lambda _n: False)
+    for _ in range(2):  # made, then filled
+        assert skeletons.fill(["x"], {"t": texts}) == ["1||"]
 
 
 def test_a_template_that_fails_or_writes_a_nul_of_its_own_goes_to_jinja() -> None:

@@ -321,7 +321,7 @@ class EmailRenderer:
             "link": content.link,
             "footer": content.footer,
             "ack_link": content.ack_link,
-            "t": dict(w),
+            "t": w,  # the language's FrozenTexts, shared: no template can change it
         }
         context["summary" if content.kind == "summary" else "event"] = dict(content.named)
         names = (f"{content.kind}.txt", f"{content.kind}.html")

@@ -26,9 +26,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
-from typing import Final, TypeAlias
+from typing import Final, NoReturn, TypeAlias
 
-__all__ = ["Skeletons"]
+__all__ = ["FrozenTexts", "Skeletons"]
 
 Shape: TypeAlias = tuple[object, ...]
 """What a skeleton fits: the context's keys, the lists' lengths, which values are empty."""
@@ -41,6 +41,28 @@ _MARK: Final = "\x00"
 _MARKED: Final = re.compile("\x00([0-9]+)\x00")
 _TEXT: Final = {str}
 _TUPLE: Final = {tuple}
+
+
+class FrozenTexts(dict[str, str]):
+    """Texts by code that never change once made (a language's words in the emails,
+    ``t`` in the templates): a dict to every reader, Jinja included, that refuses to be
+    changed, and whose values a skeleton takes as listed once, not walked per email
+    (48 words: about 5 µs of an email's rendering, with the copy it replaces)."""
+
+    __slots__ = ("codes", "listed")
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        super().__init__(texts)
+        self.listed: list[str] = list(self.values())
+        if not set(map(type, self.listed)) <= _TEXT:
+            raise TypeError("FrozenTexts holds text values only")
+        self.codes: tuple[str, ...] = tuple(self)
+
+    def _refuse(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise TypeError("FrozenTexts cannot be changed")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
 
 
 class _Unfit(Exception):
@@ -144,6 +166,9 @@ def _flat(context: Mapping[str, object]) -> tuple[list[str], Shape]:
             items, lengths = _items(value)
             values += items
             shape.append((key, lengths))
+        elif type(value) is FrozenTexts:
+            values += value.listed
+            shape.append((key, value.codes))
         elif type(value) is dict:
             texts = list(value.values())
             if not set(map(type, texts)) <= _TEXT:
@@ -183,7 +208,7 @@ def _marked(context: Mapping[str, object], values: list[str]) -> dict[str, objec
                 tuple(next(marks) for _ in item) if type(item) is tuple else next(marks)
                 for item in value
             ]
-        elif type(value) is dict:
+        elif type(value) is dict or type(value) is FrozenTexts:
             out[key] = {k: next(marks) for k in value}
         else:
             out[key] = value

@@ -6,10 +6,9 @@ The codes' texts are the catalogs' entries with msgctxt ``email`` (tocsin/locale
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Final
 
+from tocsin.alarm_email.skeletons import FrozenTexts
 from tocsin.i18n import catalog, lookup
 
 # The labels' codes; their texts are the catalogs' entries with msgctxt "email"
@@ -78,12 +77,12 @@ _COLORS: Final = {
 }
 
 
-def _words(language: str) -> Mapping[str, str]:
+def _words(language: str) -> FrozenTexts:
     """The email's words in ``language``, looked up once per loaded catalog."""
     return _words_of(language, catalog(language))
 
 
 @functools.lru_cache(maxsize=32)
-def _words_of(language: str, translations: object) -> Mapping[str, str]:
+def _words_of(language: str, translations: object) -> FrozenTexts:
     # Keyed by the catalog object too: a reloaded catalog is looked up afresh.
-    return MappingProxyType({code: lookup(code, language, _EMAIL, {}) for code in _WORD_CODES})
+    return FrozenTexts({code: lookup(code, language, _EMAIL, {}) for code in _WORD_CODES})
