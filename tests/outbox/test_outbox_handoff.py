@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 from outbox_support import PG_URL, eventually, fast_options, mail, smtp_settings
@@ -121,8 +122,8 @@ class _AlwaysLease:
     def __init__(self) -> None:
         self.handed_emails: list[ClaimedEmail] = []
 
-    def lease(self, deliveries: int, at: float) -> float | None:
-        return time.time() + 60
+    def lease(self, deliveries: Sequence[int], at: float) -> list[float | None]:
+        return [time.time() + 60 for _ in deliveries]
 
     def handed(self, email: ClaimedEmail) -> None:
         self.handed_emails.append(email)

@@ -39,6 +39,16 @@ def _handed(store: Store, engine: DeliveryEngine, *to: str, subject: str) -> boo
     return taken
 
 
+def _handed_together(store: Store, engine: DeliveryEngine, emails: list[NewEmail]) -> int:
+    """Enqueue ``emails`` in one call through the engine's hand-off, as a request's
+    emails are; how many it took."""
+    ticket = engine.handoff.ticket()
+    with store.transaction() as tx, ticket.attached(tx):
+        tx.enqueue_many(emails)
+    ticket.deliver()
+    return len(ticket.emails)
+
+
 def _owners(journal: Journal) -> set[int]:
     return {email.email_id for email, _, _, _ in journal.sends}
 
@@ -89,6 +99,37 @@ async def test_it_sends_what_is_handed_while_a_connection_is_free(store: Store) 
         subjects = sorted(str(m.message()["Subject"]) for m in smtp.messages)
         assert subjects == ["five", "one"]
         assert store.counts()[Status.QUEUED] == 1  # "busy": left for a claiming engine
+
+
+async def test_a_request_of_more_than_it_has_room_for_goes_to_the_queue_whole(
+    store: Store,
+) -> None:
+    # A burst's request of many alarms: none of it for serve's engine, all of it for the
+    # delivery processes; a lone alarm's emails that fit its connections go together.
+    with ThreadedSMTPTestServer() as smtp:
+        settings = smtp_settings(smtp.port)
+        journal = Journal()
+        options = fast_options(claims=False, max_connections=2)
+        engine = DeliveryEngine(store, lambda: settings, on_sent=journal, options=options)
+
+        def emails(*recipients: list[str], subject: str) -> list[NewEmail]:
+            return [
+                NewEmail.of(mail(*to, subject=f"{subject} {i}")) for i, to in enumerate(recipients)
+            ]
+
+        async with running(engine, taking=True):
+            burst = emails([TO[0]], [TO[1]], [TO[2]], subject="burst")
+            assert await asyncio.to_thread(_handed_together, store, engine, burst) == 0
+            pair = emails([TO[0]], [TO[1]], subject="pair")
+            assert await asyncio.to_thread(_handed_together, store, engine, pair) == 2
+            await eventually(lambda: len(journal.sends) == 2, what="the pair's verdicts")
+            await eventually(lambda: engine.in_flight() == 0, what="its room back")
+            # One email and one of two recipients: three deliveries, beyond its room.
+            mixed = emails([TO[0]], TO[1:3], subject="mixed")
+            assert await asyncio.to_thread(_handed_together, store, engine, mixed) == 0
+            await asyncio.sleep(0.3)  # it claims nothing: the rest waits for a worker
+        assert sorted(str(m.message()["Subject"]) for m in smtp.messages) == ["pair 0", "pair 1"]
+        assert store.counts()[Status.QUEUED] == 3 + 3
 
 
 async def test_standing_in_it_claims_the_queue_until_told_to_stop(store: Store) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -84,9 +85,12 @@ class _LeaseEveryOther:
         self.asked = 0
         self.queued_told = 0
 
-    def lease(self, deliveries: int, at: float) -> float | None:
-        self.asked += 1
-        return at + 60 if self.asked % 2 else None
+    def lease(self, deliveries: Sequence[int], at: float) -> list[float | None]:
+        leases: list[float | None] = []
+        for _ in deliveries:
+            self.asked += 1
+            leases.append(at + 60 if self.asked % 2 else None)
+        return leases
 
     def handed(self, email: ClaimedEmail) -> None:
         self.emails.append(email)

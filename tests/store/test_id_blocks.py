@@ -11,7 +11,7 @@ enqueue sends them without waiting for the server (:mod:`tocsin.store.id_blocks`
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -73,8 +73,8 @@ class _Lease:
         self.emails: list[ClaimedEmail] = []
         self._until = until
 
-    def lease(self, deliveries: int, at: float) -> float | None:
-        return at + 60 if self._until is None else self._until
+    def lease(self, deliveries: Sequence[int], at: float) -> list[float | None]:
+        return [at + 60 if self._until is None else self._until for _ in deliveries]
 
     def handed(self, email: ClaimedEmail) -> None:
         self.emails.append(email)

@@ -158,8 +158,9 @@ class SQLTransaction:
         ticket = self.handoff
         queued: list[tuple[NewEmail, int]] = []
         leased: list[tuple[NewEmail, int, float]] = []
-        for email, email_id in zip(emails, ids, strict=True):
-            until = ticket.lease(len(email.mail.recipients), at) if ticket is not None else None
+        sizes = [len(email.mail.recipients) for email in emails]
+        leases = ticket.lease(sizes, at) if ticket is not None else [None] * len(emails)
+        for email, email_id, until in zip(emails, ids, leases, strict=True):
             if until is None:
                 queued.append((email, email_id))
             else:
