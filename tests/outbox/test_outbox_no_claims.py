@@ -101,11 +101,11 @@ async def test_it_sends_what_is_handed_while_a_connection_is_free(store: Store) 
         assert store.counts()[Status.QUEUED] == 1  # "busy": left for a claiming engine
 
 
-async def test_a_request_of_more_than_it_has_room_for_goes_to_the_queue_whole(
+async def test_a_request_it_could_take_less_than_half_of_goes_to_the_queue_whole(
     store: Store,
 ) -> None:
     # A burst's request of many alarms: none of it for serve's engine, all of it for the
-    # delivery processes; a lone alarm's emails that fit its connections go together.
+    # delivery processes; of a lone alarm's emails it takes what fits its connections.
     with ThreadedSMTPTestServer() as smtp:
         settings = smtp_settings(smtp.port)
         journal = Journal()
@@ -117,19 +117,23 @@ async def test_a_request_of_more_than_it_has_room_for_goes_to_the_queue_whole(
                 NewEmail.of(mail(*to, subject=f"{subject} {i}")) for i, to in enumerate(recipients)
             ]
 
-        async with running(engine, taking=True):
-            burst = emails([TO[0]], [TO[1]], [TO[2]], subject="burst")
-            assert await asyncio.to_thread(_handed_together, store, engine, burst) == 0
-            pair = emails([TO[0]], [TO[1]], subject="pair")
-            assert await asyncio.to_thread(_handed_together, store, engine, pair) == 2
-            await eventually(lambda: len(journal.sends) == 2, what="the pair's verdicts")
+        async def hand(batch: list[NewEmail]) -> int:
+            taken = await asyncio.to_thread(_handed_together, store, engine, batch)
+            sent = len(journal.sends) + taken
+            await eventually(lambda: len(journal.sends) == sent, what="the verdicts")
             await eventually(lambda: engine.in_flight() == 0, what="its room back")
-            # One email and one of two recipients: three deliveries, beyond its room.
-            mixed = emails([TO[0]], TO[1:3], subject="mixed")
-            assert await asyncio.to_thread(_handed_together, store, engine, mixed) == 0
+            return taken
+
+        async with running(engine, taking=True):
+            assert await hand(emails(*[[to] for to in TO], subject="burst")) == 0
+            assert await hand(emails([TO[0]], [TO[1]], subject="pair")) == 2
+            assert await hand(emails([TO[0]], [TO[1]], [TO[2]], subject="three")) == 2
+            # One email, then one of two recipients: one delivery of three would fit.
+            assert await hand(emails([TO[0]], TO[1:3], subject="mixed")) == 0
             await asyncio.sleep(0.3)  # it claims nothing: the rest waits for a worker
-        assert sorted(str(m.message()["Subject"]) for m in smtp.messages) == ["pair 0", "pair 1"]
-        assert store.counts()[Status.QUEUED] == 3 + 3
+        subjects = sorted(str(m.message()["Subject"]) for m in smtp.messages)
+        assert subjects == ["pair 0", "pair 1", "three 0", "three 1"]
+        assert store.counts()[Status.QUEUED] == 5 + 1 + 3
 
 
 async def test_standing_in_it_claims_the_queue_until_told_to_stop(store: Store) -> None:

@@ -4,10 +4,10 @@ One Python process runs one thing at a time: in a storm of alarms ``tocsin serve
 spends its time on the intake (HTTP, checks, rendering, the commit) and on delivery
 by turns.  ``tocsin serve --delivery-processes N`` starts N ``tocsin worker``
 processes on the same data directory and database; serve then sends only the alarms
-its intake hands straight to its own engine, a request's all together while that
-engine has free connections for them (the lone alarm keeps its short path; a burst's
-request of many is queued whole: :class:`tocsin.outbox.handoff.Handoff`), and leaves
-everything queued to the workers, which hear of it at each commit
+its intake hands straight to its own engine while that engine has a free connection
+(the lone alarm keeps its short path; a burst's request of many, of which it could
+take less than half, is queued whole: :class:`tocsin.outbox.handoff.Handoff`), and
+leaves everything queued to the workers, which hear of it at each commit
 (:mod:`tocsin.store.wakeup`).
 
 A worker that exits while serve runs is started again (after 1 s, doubling up to

@@ -153,7 +153,7 @@ class DeliveryEngine:
             # The claimer's own bound on what waits locally; without claims, only what a
             # free connection takes at once: more goes to the queue, for the other engines.
             room=opts.batch_size // 2 if opts.claims else opts.max_connections,
-            lone_only=not opts.claims,
+            most_or_none=not opts.claims,
             clock=clock,
             settings_version=settings_version,
         )

@@ -119,13 +119,15 @@ class Handoff:
     email; ``settings_version`` is the engine's fingerprint source, read once per
     ticket (in the enqueuing thread, inside its transaction).
 
-    With ``lone_only`` (an engine that does not claim: serve beside its delivery
-    processes, whose room is only its connections) an enqueue's emails are taken all
-    together or not at all: when they fit the room, or when they are one email (of
-    any size) and the engine holds none.  A lone alarm keeps its short path; a burst's
-    request of many goes to the queue whole, to the delivery processes, instead of
-    leaving serve two of them to send and record, each in a commit of its own, on the
-    core its intake needs (issue 11: 5-10 % of serve's CPU in a burst).
+    With ``most_or_none`` (an engine that does not claim: serve beside its delivery
+    processes, whose room is only its connections) an engine that holds none takes
+    the first email of any size, and an enqueue's emails are taken only when the
+    engine can take at least half of their deliveries; else they go to the queue
+    whole.  A lone alarm keeps its short path (to two people: both; to three: two of
+    them).  A burst's request of a hundred waits for the delivery processes either
+    way, so the two serve could take would only cost it two sends and two records,
+    each a commit of its own, on the core its intake needs (issue 11: 5-10 % of
+    serve's CPU in a burst).
     """
 
     def __init__(
@@ -134,14 +136,14 @@ class Handoff:
         owner: str,
         lease: float,
         room: int,
-        lone_only: bool = False,
+        most_or_none: bool = False,
         clock: Callable[[], float] = time.time,
         settings_version: Callable[[], object] | None = None,
     ) -> None:
         self.owner = owner
         self._lease = lease
         self._room = room
-        self._lone_only = lone_only
+        self._most_or_none = most_or_none
         self._clock = clock
         self._version = settings_version
         self._lock = threading.Lock()
@@ -210,18 +212,17 @@ class Handoff:
                 return none
             until = now + self._lease
             held_now = state.in_flight() + self._reserved
-            if self._lone_only:
-                total = sum(deliveries)
-                if held_now + total > self._room and (held_now or len(deliveries) > 1):
-                    return none
-                self._reserved += total
-                return [until] * len(deliveries)
-            leases = none
-            for i, count in enumerate(deliveries):
-                if held_now + count <= self._room:
+            leases: list[float | None] = []
+            taken = 0
+            for count in deliveries:
+                fits = held_now + count <= self._room or (held_now == 0 and self._most_or_none)
+                leases.append(until if fits else None)
+                if fits:
                     held_now += count
-                    self._reserved += count
-                    leases[i] = until
+                    taken += count
+            if self._most_or_none and 2 * taken < sum(deliveries):
+                return none  # a sliver of a big enqueue: it all goes to the queue
+            self._reserved += taken
             return leases
 
     def _read_version(self) -> object:
