@@ -29,24 +29,19 @@ from tocsin.testing import ThreadedSMTPTestServer
 TO = [f"ops{i}@example.net" for i in range(5)]
 
 
-def _handed(store: Store, engine: DeliveryEngine, *to: str, subject: str) -> bool:
-    """Enqueue through the engine's hand-off, as serve's intake does; True if it took it."""
-    ticket = engine.handoff.ticket()
-    with store.transaction() as tx, ticket.attached(tx):
-        tx.enqueue(NewEmail.of(mail(*to, subject=subject)))
-    taken = bool(ticket.emails)
-    ticket.deliver()
-    return taken
-
-
 def _handed_together(store: Store, engine: DeliveryEngine, emails: list[NewEmail]) -> int:
-    """Enqueue ``emails`` in one call through the engine's hand-off, as a request's
-    emails are; how many it took."""
+    """Enqueue ``emails`` in one call through the engine's hand-off, as serve's intake
+    enqueues a request's emails; how many it took."""
     ticket = engine.handoff.ticket()
     with store.transaction() as tx, ticket.attached(tx):
         tx.enqueue_many(emails)
     ticket.deliver()
     return len(ticket.emails)
+
+
+def _handed(store: Store, engine: DeliveryEngine, *to: str, subject: str) -> bool:
+    """One email through the engine's hand-off; True if it took it."""
+    return _handed_together(store, engine, [NewEmail.of(mail(*to, subject=subject))]) == 1
 
 
 def _owners(journal: Journal) -> set[int]:
