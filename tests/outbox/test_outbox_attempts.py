@@ -82,6 +82,33 @@ def test_an_outcome_whose_lease_was_lost_leaves_no_attempt(store: Store) -> None
     assert (view.deliveries[0].attempts, view.deliveries[0].history) == (0, ())
 
 
+def test_a_batch_of_any_length_records_each_delivery_once(store: Store) -> None:
+    # The batch's statements name their deliveries in lists padded to a power of two
+    # with copies of the last one (tocsin.store.lists): a copy must not count an
+    # attempt twice, log it twice, or reach a delivery of another batch.
+    emails = [enqueue(store, A, now=NOW) for _ in range(1 + 2 + 3 + 5 + 9)]
+    claimed = store.claim(owner="w", now=NOW, limit=len(emails), lease=60)
+    ids = [d.id for c in claimed for d in c.deliveries]
+    assert len(ids) == len(emails)
+    start = 0
+    for size in (1, 2, 3, 5, 9):
+        batch = [
+            DeliveryUpdate(i, Status.SENT, step="data_end", code=250,
+                           server_reply=f"250 ok {i}", link="primary")
+            for i in ids[start : start + size]
+        ]  # fmt: skip
+        store.record(batch, owner="w", now=NOW + size)
+        start += size
+        done = [store.get_email(e) for e in emails[:start]]
+        deliveries = [v.deliveries[0] for v in done if v is not None]
+        assert [(d.status, d.attempts, len(d.history)) for d in deliveries] == [
+            (Status.SENT, 1, 1)
+        ] * start
+        assert [d.history[0].answer for d in deliveries] == [f"250 ok {i}" for i in ids[:start]]
+        queued = [store.get_email(e) for e in emails[start:]]
+        assert {v.deliveries[0].status for v in queued if v is not None} <= {Status.SENDING}
+
+
 def test_attempts_go_with_their_delivery_when_the_log_is_purged(
     sqlite_store: Store, tmp_path: Path
 ) -> None:

@@ -7,7 +7,9 @@ The outbox row keeps the count and the last attempt; this table keeps the attemp
 themselves, newest :data:`KEEP` per delivery.  Writing costs one ``INSERT … SELECT``
 per recorded batch, in the outcome's own transaction: it copies what the outcome's
 ``UPDATE`` just wrote (the rows of ``ids`` whose ``updated_at`` is this commit's time,
-so a row whose update did not apply, its lease lost, is not copied).  Only failures
+so a row whose update did not apply, its lease lost, is not copied).  Its list of ids
+is :func:`~tocsin.store.lists.padded`, so the statement has few texts, each planned
+once.  Only failures
 trim (a sent delivery makes no more attempts); the rows go with their delivery
 (``ON DELETE CASCADE``), so the outbox retention prunes them too.
 """
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from tocsin.outbox.model import ATTEMPTS_KEPT, DeliveryAttempt, Status
+from tocsin.store.lists import marks, padded
 from tocsin.store.runner import Runner
 
 __all__ = ["KEEP", "history_of", "keep_attempts", "trim_attempts"]
@@ -38,8 +41,8 @@ _TRIM_SQL = f"""DELETE FROM outbox_attempt WHERE delivery_id = ? AND id < (
 def keep_attempts(runner: Runner, ids: Sequence[int], *, now: float) -> None:
     """Copy the outcome just written (at ``now``) of each delivery in ``ids``."""
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        runner.send(_COPY_SQL.format(marks=", ".join("?" * len(chunk))), (now, *chunk))
+        chunk = padded(ids[start : start + _CHUNK])
+        runner.send(_COPY_SQL.format(marks=marks(len(chunk))), (now, *chunk))
 
 
 def trim_attempts(runner: Runner, ids: Sequence[int]) -> None:

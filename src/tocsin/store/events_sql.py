@@ -30,6 +30,7 @@ from tocsin.model import (
     StoredEvent,
 )
 from tocsin.store.inserts import send_rows
+from tocsin.store.lists import marks
 from tocsin.store.runner import Row, Runner
 
 __all__ = ["EventSQL", "PurgeBatch"]
@@ -47,10 +48,6 @@ class PurgeBatch:
     last: tuple[float, str] | None
     events: int
     notifications: int
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 _EVENT_COLUMNS: Final = (
@@ -79,8 +76,8 @@ _NOTIFICATION_COLUMNS: Final = (
 )
 
 
-_EVENT_ROW: Final = _marks(17)
-_NOTIFICATION_ROW: Final = _marks(9)
+_EVENT_ROW: Final = marks(17)
+_NOTIFICATION_ROW: Final = marks(9)
 _CHUNK: Final = 500  # ids per IN (...) list: far below either backend's parameter limit
 _HELD_SQL: Final = (
     "SELECT DISTINCT event_id FROM notification WHERE status = 'held' AND event_id IN ({marks})"
@@ -210,7 +207,7 @@ class EventSQL:
         """Mark raises as cleared (sent: on PostgreSQL, not waited for)."""
         if event_ids:
             self.runner.send(
-                f"UPDATE event SET is_open = 0 WHERE id IN ({_marks(len(event_ids))})",
+                f"UPDATE event SET is_open = 0 WHERE id IN ({marks(len(event_ids))})",
                 tuple(event_ids),
             )
 
@@ -239,7 +236,7 @@ class EventSQL:
             return {}
         rows = self.runner.rows(
             "SELECT event_id, user_id FROM notification WHERE status = 'sent' "
-            f"AND event_id IN ({_marks(len(event_ids))})",
+            f"AND event_id IN ({marks(len(event_ids))})",
             tuple(event_ids),
         )
         told: dict[str, set[str]] = {}
@@ -271,14 +268,14 @@ class EventSQL:
             return []
         rows = self.runner.rows(
             f"SELECT {_NOTIFICATION_COLUMNS} FROM notification "
-            f"WHERE event_id IN ({_marks(len(event_ids))}) ORDER BY event_id, user_id",
+            f"WHERE event_id IN ({marks(len(event_ids))}) ORDER BY event_id, user_id",
             tuple(event_ids),
         )
         return [_notification(r) for r in rows]
 
     def held_user_ids(self, *, before_hour: int, reasons_any_hour: Sequence[str] = ()) -> list[str]:
         """Users with held notifications from before ``before_hour`` (or with these reasons)."""
-        extra = f" OR reason IN ({_marks(len(reasons_any_hour))})" if reasons_any_hour else ""
+        extra = f" OR reason IN ({marks(len(reasons_any_hour))})" if reasons_any_hour else ""
         rows = self.runner.rows(
             "SELECT DISTINCT user_id FROM notification WHERE status = 'held' "
             f"AND (hour < ?{extra}) ORDER BY user_id",
@@ -295,7 +292,7 @@ class EventSQL:
         limit: int,
     ) -> list[Event]:
         """The events held back for ``user_id`` that a summary may now report, oldest first."""
-        extra = f" OR n.reason IN ({_marks(len(reasons_any_hour))})" if reasons_any_hour else ""
+        extra = f" OR n.reason IN ({marks(len(reasons_any_hour))})" if reasons_any_hour else ""
         columns = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
         rows = self.runner.rows(
             f"SELECT {columns} FROM notification n JOIN event e ON e.id = n.event_id "
@@ -313,7 +310,7 @@ class EventSQL:
             return 0
         return self.runner.run(
             "UPDATE notification SET status = ?, summary_id = ? WHERE user_id = ? "
-            f"AND status = 'held' AND event_id IN ({_marks(len(event_ids))})",
+            f"AND status = 'held' AND event_id IN ({marks(len(event_ids))})",
             (status, summary_id, user_id, *event_ids),
         )
 
@@ -385,14 +382,14 @@ class EventSQL:
         ids = [i for i in closed if i not in kept]
         if not ids:
             return PurgeBatch(len(rows), last, 0, 0)
-        marks = _marks(len(ids))
+        listed = marks(len(ids))
         if dry_run:
             found = self.runner.rows(
-                f"SELECT COUNT(*) FROM notification WHERE event_id IN ({marks})", ids
+                f"SELECT COUNT(*) FROM notification WHERE event_id IN ({listed})", ids
             )
             return PurgeBatch(len(rows), last, len(ids), int(found[0][0]))
-        notes = self.runner.run(f"DELETE FROM notification WHERE event_id IN ({marks})", ids)
-        events = self.runner.run(f"DELETE FROM event WHERE id IN ({marks})", ids)
+        notes = self.runner.run(f"DELETE FROM notification WHERE event_id IN ({listed})", ids)
+        events = self.runner.run(f"DELETE FROM event WHERE id IN ({listed})", ids)
         return PurgeBatch(len(rows), last, events, notes)
 
     def _needed(self, event_ids: Sequence[str]) -> set[str]:
@@ -405,5 +402,5 @@ class EventSQL:
         found: list[Row] = []
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            found += self.runner.rows(sql.format(marks=_marks(len(chunk))), chunk)
+            found += self.runner.rows(sql.format(marks=marks(len(chunk))), chunk)
         return found

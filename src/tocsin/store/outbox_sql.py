@@ -36,6 +36,7 @@ from tocsin.outbox.model import (
 from tocsin.outbox.tracking import RETRYABLE_REMOTE, next_check_delay
 from tocsin.store.attempts_sql import history_of, keep_attempts, trim_attempts
 from tocsin.store.inserts import ROWS_PER_INSERT, returning_rows, send_rows
+from tocsin.store.lists import marks, padded
 from tocsin.store.runner import Database, Row, Runner
 from tocsin.store.tracking_sql import (
     TRACKING_COLUMNS,
@@ -48,10 +49,6 @@ if TYPE_CHECKING:
     from tocsin.outbox.handoff import Handed
 
 __all__ = ["SQLOutbox", "SQLTransaction"]
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 def _iso(now: float) -> str:
@@ -308,10 +305,12 @@ class SQLOutbox:
                 by_email.setdefault(int(row[1]), []).append(
                     ClaimedDelivery(int(row[0]), str(row[2]), int(row[3]), float(row[4]))
                 )
+            email_ids = padded(list(by_email))  # few texts, each planned once
             emails = runner.rows(
                 "SELECT id, sender, content, message_id, smtputf8, priority FROM outbox_email "
-                f"WHERE id IN ({_marks(len(by_email))})",
-                tuple(by_email),
+                f"WHERE id IN ({marks(len(email_ids))})",
+                email_ids,
+                binary=True,  # the contents as bytes, not hex text (PostgreSQL)
             )
         claimed = [
             ClaimedEmail(
@@ -354,7 +353,7 @@ class SQLOutbox:
         with self._db.writing() as runner:
             return runner.run(
                 "UPDATE outbox_delivery SET next_attempt_at = ?, lease_expires_at = ? "
-                f"WHERE status = 'sending' AND lease_owner IN ({_marks(len(owners))})",
+                f"WHERE status = 'sending' AND lease_owner IN ({marks(len(owners))})",
                 (now, now, *owners),
             )
 
@@ -393,7 +392,7 @@ class SQLOutbox:
         other = [u for u in updates if u.status is not Status.SENT]
         with self._db.writing() as runner:
             for start in range(0, len(sent), _SENT_CHUNK):
-                chunk = sent[start : start + _SENT_CHUNK]
+                chunk = padded(sent[start : start + _SENT_CHUNK])  # few texts: planned once
                 params: list[object] = [now]
                 for u in chunk:
                     params += (u.delivery_id, u.step, u.code, u.server_reply, u.link)
@@ -497,21 +496,19 @@ class SQLOutbox:
                 int(r[0])
                 for r in runner.rows(
                     f"SELECT id FROM outbox_delivery WHERE email_id = ? AND (status IN "
-                    f"({_marks(len(chosen))}) OR (status = 'sent' AND id IN (SELECT "
+                    f"({marks(len(chosen))}) OR (status = 'sent' AND id IN (SELECT "
                     f"delivery_id FROM outbox_tracking WHERE state IN ({lost}))))",
                     (email_id, *chosen),
                 )
             ]
             if not ids:
                 return 0
-            runner.run(
-                f"DELETE FROM outbox_tracking WHERE delivery_id IN ({_marks(len(ids))})", ids
-            )
+            runner.run(f"DELETE FROM outbox_tracking WHERE delivery_id IN ({marks(len(ids))})", ids)
             runner.mail_queued()
             return runner.run(
                 "UPDATE outbox_delivery SET status = 'queued', attempts = 0, "
                 "next_attempt_at = ?, queued_at = ?, lease_owner = NULL, "
-                f"lease_expires_at = NULL, updated_at = ? WHERE id IN ({_marks(len(ids))})",
+                f"lease_expires_at = NULL, updated_at = ? WHERE id IN ({marks(len(ids))})",
                 (now, now, now, *ids),
             )
 
@@ -522,7 +519,7 @@ class SQLOutbox:
             return 0
         with self._db.writing() as runner:
             deleted = runner.run(
-                f"DELETE FROM outbox_delivery WHERE status IN ({_marks(len(chosen))}) "
+                f"DELETE FROM outbox_delivery WHERE status IN ({marks(len(chosen))}) "
                 "AND updated_at < ?",
                 (*chosen, before),
             )
@@ -554,7 +551,7 @@ def _filter_sql(query: ListFilter) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
     if query.statuses:
-        clauses.append(f"d.status IN ({_marks(len(query.statuses))})")
+        clauses.append(f"d.status IN ({marks(len(query.statuses))})")
         params += [s.value for s in query.statuses]
     if query.older_than is not None:
         clauses.append("d.created_at < ?")
@@ -570,7 +567,7 @@ def _filter_sql(query: ListFilter) -> tuple[str, list[object]]:
         clauses.append("d.email_id = ?")
         params.append(query.email_id)
     if query.remote_states:
-        clauses.append(f"t.state IN ({_marks(len(query.remote_states))})")
+        clauses.append(f"t.state IN ({marks(len(query.remote_states))})")
         params += [s.value for s in query.remote_states]
     if not clauses:
         return "", params

@@ -106,8 +106,10 @@ class _PostgresRunner:
         self._pending = False  # sent and not synced since
         self._notice: tuple[str, str] | None = notice  # (channel, payload) until sent
 
-    def rows(self, sql_text: str, params: Sequence[object] = ()) -> list[Row]:
-        cursor = self._execute(sql_text, params, wait=True)
+    def rows(
+        self, sql_text: str, params: Sequence[object] = (), *, binary: bool = False
+    ) -> list[Row]:
+        cursor = self._execute(sql_text, params, wait=True, binary=binary)
         return cursor.fetchall() if cursor.description is not None else []
 
     def run(self, sql_text: str, params: Sequence[object] = ()) -> int:
@@ -157,13 +159,13 @@ class _PostgresRunner:
             self._pending = False
 
     def _execute(
-        self, sql_text: str, params: Sequence[object], *, wait: bool
+        self, sql_text: str, params: Sequence[object], *, wait: bool, binary: bool = False
     ) -> psycopg.Cursor[Row]:
         cursor = self._cursor(self._conn)
         if self._pipeline is None:
-            return cursor.execute(numbered(sql_text), params)
+            return cursor.execute(numbered(sql_text), params, binary=binary)
         with self._draining():
-            cursor.execute(numbered(sql_text), params)
+            cursor.execute(numbered(sql_text), params, binary=binary)
             if wait:
                 self._pipeline.sync()
         self._pending = not wait

@@ -25,8 +25,14 @@ class Runner(Protocol):
     sent before it; :meth:`send` and :meth:`many` need not wait for theirs.
     """
 
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        """Execute and fetch every row."""
+    def rows(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> list[Row]:
+        """Execute and fetch every row.
+
+        ``binary``: the rows carry large BLOBs (the claim's email contents): PostgreSQL
+        sends them in its binary format, a BYTEA as its own bytes instead of hex text
+        twice its size that the server encodes and psycopg decodes (the same values
+        either way).  SQLite has no such choice and ignores it.
+        """
         ...
 
     def run(self, sql: str, params: Sequence[object] = ()) -> int:

@@ -64,8 +64,8 @@ class _SQLiteRunner:
         self._conn = conn
         self.queued_mail = False  # in the open transaction: other engines hear at COMMIT
 
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        return self._conn.execute(sql, params).fetchall()
+    def rows(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()  # (binary: PostgreSQL's only)
 
     def run(self, sql: str, params: Sequence[object] = ()) -> int:
         return self._conn.execute(sql, params).rowcount

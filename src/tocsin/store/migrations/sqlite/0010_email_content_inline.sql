@@ -1,0 +1,4 @@
+-- Version 10 (issue 11): on PostgreSQL, email contents are kept in their own rows
+-- (storage MAIN) instead of its TOAST table.  SQLite keeps every value in its row:
+-- nothing changes here (the version keeps both dialects' numbers in step).  SQLite
+-- dialect.

@@ -1,0 +1,33 @@
+"""Lists in SQL text padded to a power of two (tocsin.store.lists, issue 11)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tocsin.store.lists import marks, padded
+
+
+@given(st.lists(st.integers(), max_size=600))
+def test_a_list_is_padded_with_its_last_value_to_a_power_of_two(values: list[int]) -> None:
+    out = list(padded(values))
+    assert out[: len(values)] == values
+    assert set(out) == set(values)  # only copies of the last value are added
+    assert all(v == values[-1] for v in out[len(values) :])
+    if values:
+        size = len(out)  # the least power of two that holds them
+        assert size & (size - 1) == 0
+        assert len(values) <= size < 2 * len(values)
+    else:
+        assert out == []
+
+
+def test_the_lengths_of_a_statement_are_few() -> None:
+    sizes = {len(padded(list(range(n)))) for n in range(1, 513)}
+    assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
+
+
+def test_marks() -> None:
+    assert marks(3) == "?, ?, ?"
+    assert marks(1) == "?"
+    assert marks(0) == ""
