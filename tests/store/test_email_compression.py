@@ -12,6 +12,8 @@ import random
 import re
 import string
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
@@ -66,6 +68,28 @@ def _compression(store: PostgresStore, email_id: int) -> tuple[str | None, bytes
     return row[0], bytes(row[1])
 
 
+def _claimed(store: PostgresStore) -> dict[int, bytes]:
+    """Every due email claimed, by id: its content as the engine gets it (bytes)."""
+    claimed = store.claim(owner="test", now=time.time() + 1, limit=10, lease=60)
+    assert all(type(c.content) is bytes for c in claimed)
+    return {c.email_id: c.content for c in claimed}
+
+
+@contextmanager
+def _release(schema: str, tmp: Path, version: int | None = None) -> Iterator[PostgresStore]:
+    """``schema`` opened by the release that stopped at ``version`` (its migrations
+    applied, checked), or by the newest (None), closed after the block."""
+    store = open_store(PG_URL, schema=schema, migrate=version is None)
+    assert isinstance(store, PostgresStore)
+    try:
+        if version is not None:
+            applied = upgrade(store, up_to(APPLIANCE, tmp / f"v{version}", "postgres", version))
+            assert [a.migration.version for a in applied] == list(range(1, version + 1))
+        yield store
+    finally:
+        store.close()
+
+
 def test_the_content_column_is_lz4_and_a_stored_email_reads_back_as_sent() -> None:
     with pg_store() as store:
         assert _method(store) == "l"
@@ -102,32 +126,21 @@ def test_a_database_version_8_made_upgrades_and_its_emails_read_back_and_go_out(
     # they read back byte for byte and are claimed as before, and new ones are LZ4.
     old, new = _email(20_000), _email(30_000)
     with pg_schema() as schema:
-        v8 = open_store(PG_URL, schema=schema, migrate=False)
-        assert isinstance(v8, PostgresStore)
-        try:
-            applied = upgrade(v8, up_to(APPLIANCE, tmp_path / "v8", "postgres", 8))
-            assert [a.migration.version for a in applied] == list(range(1, 9))
+        with _release(schema, tmp_path, 8) as v8:
             assert _method(v8) == ""
             with v8.transaction() as tx:
                 old_id = tx.enqueue(old)
             assert _compression(v8, old_id) == ("pglz", old.mail.content)
-        finally:
-            v8.close()
-        store = open_store(PG_URL, schema=schema)  # the newest release opens it
-        assert isinstance(store, PostgresStore)
-        try:
+        with _release(schema, tmp_path) as store:
             assert _method(store) == "l"
             assert _compression(store, old_id) == ("pglz", old.mail.content)
             with store.transaction() as tx:
                 new_id = tx.enqueue(new)
             assert _compression(store, new_id) == ("lz4", new.mail.content)
-            claimed = store.claim(owner="test", now=time.time() + 1, limit=10, lease=60)
-            assert {c.email_id: c.content for c in claimed} == {
+            assert _claimed(store) == {
                 old_id: old.mail.content,
                 new_id: new.mail.content,
             }
-        finally:
-            store.close()
 
 
 def _toast_values(store: PostgresStore) -> int:
@@ -179,12 +192,7 @@ def test_an_alarm_sized_email_stays_in_its_row_and_a_huge_one_still_fits() -> No
         with store.transaction() as tx:
             huge_id = tx.enqueue(huge)
         assert _toast_values(store) == 1
-        claimed = store.claim(owner="test", now=time.time() + 1, limit=10, lease=60)
-        assert {c.email_id: c.content for c in claimed} == {
-            alarm_id: alarm.mail.content,
-            huge_id: huge.mail.content,
-        }
-        assert all(type(c.content) is bytes for c in claimed)
+        assert _claimed(store) == {alarm_id: alarm.mail.content, huge_id: huge.mail.content}
 
 
 def test_a_database_version_9_made_keeps_its_emails_out_of_line_and_reads_them(
@@ -194,25 +202,15 @@ def test_a_database_version_9_made_keeps_its_emails_out_of_line_and_reads_them(
     # one reads back and is claimed as before, and a new one stays in its row.
     old, new = _alarm_like(2), _alarm_like(3)
     with pg_schema() as schema:
-        v9 = open_store(PG_URL, schema=schema, migrate=False)
-        assert isinstance(v9, PostgresStore)
-        try:
-            upgrade(v9, up_to(APPLIANCE, tmp_path / "v9", "postgres", 9))
+        with _release(schema, tmp_path, 9) as v9:
             with v9.transaction() as tx:
                 old_id = tx.enqueue(old)
             assert _toast_values(v9) == 1
-        finally:
-            v9.close()
-        store = open_store(PG_URL, schema=schema)
-        assert isinstance(store, PostgresStore)
-        try:
+        with _release(schema, tmp_path) as store:
             with store.transaction() as tx:
                 new_id = tx.enqueue(new)
             assert _toast_values(store) == 1  # the new one is in its row
-            claimed = store.claim(owner="test", now=time.time() + 1, limit=10, lease=60)
-            assert {c.email_id: c.content for c in claimed} == {
+            assert _claimed(store) == {
                 old_id: old.mail.content,
                 new_id: new.mail.content,
             }
-        finally:
-            store.close()
