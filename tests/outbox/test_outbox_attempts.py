@@ -83,7 +83,7 @@ def test_an_outcome_whose_lease_was_lost_leaves_no_attempt(store: Store) -> None
 
 
 def test_a_batch_of_any_length_records_each_delivery_once(store: Store) -> None:
-    # The batch's statements name their deliveries in lists padded to a power of two
+    # The attempts' copy names a batch's deliveries in a list padded to a power of two
     # with copies of the last one (tocsin.store.lists): a copy must not count an
     # attempt twice, log it twice, or reach a delivery of another batch.
     emails = [enqueue(store, A, now=NOW) for _ in range(1 + 2 + 3 + 5 + 9)]

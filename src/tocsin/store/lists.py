@@ -1,18 +1,18 @@
 """Lists of values in SQL text whose text repeats: padded to a few lengths (issue 11).
 
-A statement that names a list of ids (``id IN (?, ?, …)``, the rows of a ``VALUES``
-list) is a new text for every length.  The outbox's hot statements take lists of every
-length (a claim's emails, a batch of verdicts and their attempts), so on PostgreSQL each
-was parsed and planned anew at every call and never prepared: the attempts' copy of a
-batch of about 100 took the server 2.2 ms to plan and 2.3 to run (``pg_stat_statements``
-in a burst of 2,400 alarms: 62 µs of the server's time an email, the largest of all).
-SQLite prepares each new text too, and keeps only the last 128.
+A statement that names a list of ids (``id IN (?, ?, …)``) is a new text for every
+length.  The outbox's hot statements take lists of every length (a claim's emails, the
+attempts of a batch of verdicts), so on PostgreSQL each was parsed and planned anew at
+every call and never prepared; the attempts' copy was the server's largest cost in a
+burst (``pg_stat_statements``).  SQLite prepares each new text too, and keeps only the
+last 128.
 
-:func:`padded` fills a list up to the next power of two with copies of its last value:
-a copy changes nothing where a list is a set (``IN``) or names a row that it updates
-with the same values again (an ``UPDATE … FROM (VALUES …)``, which updates each row
-once).  So a statement has at most one text per power of two: prepared by psycopg after
-its fifth use, and planned once.
+:func:`padded` fills a list up to the next power of two with copies of its last value.
+A copy changes nothing where a list is a set (``IN``: both servers drop an index scan's
+repeated keys), so a statement has at most one text per power of two: prepared by
+psycopg after its fifth use.  (Not for the rows of a ``VALUES`` list: an ``UPDATE …
+FROM (VALUES …)`` joins each copy and skips it, which cost the verdicts' update more
+server time than its planning had.)
 """
 
 from __future__ import annotations

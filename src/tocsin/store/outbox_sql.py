@@ -392,7 +392,7 @@ class SQLOutbox:
         other = [u for u in updates if u.status is not Status.SENT]
         with self._db.writing() as runner:
             for start in range(0, len(sent), _SENT_CHUNK):
-                chunk = padded(sent[start : start + _SENT_CHUNK])  # few texts: planned once
+                chunk = sent[start : start + _SENT_CHUNK]  # (padding it cost more than it saved)
                 params: list[object] = [now]
                 for u in chunk:
                     params += (u.delivery_id, u.step, u.code, u.server_reply, u.link)
