@@ -38,6 +38,7 @@ from tocsin.outbox.model import NewEmail, Status
 from tocsin.relay.errors import NotAuthenticated, QuotaExceeded
 from tocsin.relay.policy import BucketState, DevicePolicy, take_tokens
 from tocsin.relay.records import Accepted, Device, RecipientStatus, SubmissionStatus
+from tocsin.store.lists import marks
 from tocsin.store.outbox_sql import SQLTransaction
 from tocsin.store.runner import Database, Row, Runner
 
@@ -148,8 +149,8 @@ class RelayTransaction(SQLTransaction):
             self._buckets.update(self._read(wanted))
 
     def _read(self, device_ids: list[int]) -> dict[int, _Bucket | None]:
-        marks = ", ".join("?" * len(device_ids))
-        rows = self.runner.rows(_BUCKET_SQL.format(marks=marks, lock=self._row_lock), device_ids)
+        listed = marks(len(device_ids))
+        rows = self.runner.rows(_BUCKET_SQL.format(marks=listed, lock=self._row_lock), device_ids)
         found: dict[int, _Bucket | None] = dict.fromkeys(device_ids)
         for row in rows:
             found[int(row[0])] = _Bucket(

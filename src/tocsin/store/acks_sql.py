@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tocsin.ack.model import Acknowledgement, AckVia
+from tocsin.store.lists import marks
 from tocsin.store.runner import Row, Runner
 
 __all__ = ["AckSQL"]
@@ -49,9 +50,9 @@ class AckSQL:
         """The acknowledgements of these events, by event id (unacknowledged: absent)."""
         if not event_ids:
             return {}
-        marks = ", ".join("?" * len(event_ids))
+        listed = marks(len(event_ids))
         rows = self.runner.rows(
-            f"SELECT {_COLUMNS} FROM event_ack WHERE event_id IN ({marks})", tuple(event_ids)
+            f"SELECT {_COLUMNS} FROM event_ack WHERE event_id IN ({listed})", tuple(event_ids)
         )
         return {str(r[0]): _ack(r) for r in rows}
 

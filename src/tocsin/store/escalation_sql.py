@@ -24,6 +24,7 @@ from tocsin.escalation import (
     policy_to_dict,
 )
 from tocsin.store.inserts import send_rows
+from tocsin.store.lists import marks
 from tocsin.store.runner import Row, Runner
 from tocsin.store.sites_sql import SiteSQL
 
@@ -139,10 +140,10 @@ class EscalationSQL:
         """Cancel the pending timers of these events (acknowledged or cleared)."""
         if not event_ids:
             return 0
-        marks = ", ".join("?" * len(event_ids))
+        listed = marks(len(event_ids))
         return self.runner.run(
             "UPDATE escalation_timer SET state = 'cancelled', fired_at = ? "
-            f"WHERE state = 'pending' AND event_id IN ({marks})",
+            f"WHERE state = 'pending' AND event_id IN ({listed})",
             (now, *event_ids),
         )
 
@@ -169,10 +170,10 @@ class EscalationSQL:
         """Every timer of these events, by event id, in order."""
         if not event_ids:
             return {}
-        marks = ", ".join("?" * len(event_ids))
+        listed = marks(len(event_ids))
         found: dict[str, list[Timer]] = {}
         for row in self.runner.rows(
-            f"SELECT {_TIMER} FROM escalation_timer WHERE event_id IN ({marks}) "
+            f"SELECT {_TIMER} FROM escalation_timer WHERE event_id IN ({listed}) "
             "ORDER BY event_id, seq",
             tuple(event_ids),
         ):

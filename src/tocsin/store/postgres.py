@@ -27,6 +27,7 @@ from tocsin.errors import MissingExtra
 from tocsin.store.errors import storage_errors
 from tocsin.store.facade import SQLStore
 from tocsin.store.id_blocks import IdBlocks
+from tocsin.store.lists import marks
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.runner import Database, Row
 from tocsin.store.wakeup import channel, listen_postgres
@@ -72,9 +73,9 @@ def numbered(sql_text: str) -> str:
     ``?`` or a ``%`` of its own.
     """
     pieces = sql_text.split("?")
-    marks = len(pieces) - 1
+    count = len(pieces) - 1
     kept = _numbers()
-    numbers = kept[:marks] if marks <= len(kept) else [f"${n}" for n in range(1, marks + 1)]
+    numbers = kept[:count] if count <= len(kept) else [f"${n}" for n in range(1, count + 1)]
     return "".join(chain.from_iterable(zip(pieces[:-1], numbers, strict=True))) + pieces[-1]
 
 
@@ -345,10 +346,10 @@ class PostgresStore(SQLStore):
         """The stored texts for those of ``keys`` that have one, in one statement."""
         if not keys:
             return {}
-        marks = ", ".join("?" * len(keys))
+        listed = marks(len(keys))
         with self._reading() as runner:
             rows = runner.rows(
-                f"SELECT key, value FROM kv WHERE key IN ({marks})",  # noqa: S608 (marks only)
+                f"SELECT key, value FROM kv WHERE key IN ({listed})",  # noqa: S608 (marks only)
                 tuple(keys),
             )
         return {str(r[0]): str(r[1]) for r in rows}

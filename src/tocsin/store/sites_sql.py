@@ -33,6 +33,7 @@ from typing import Final
 from tocsin.i18n import Language
 from tocsin.model import AlarmGroup, Category, CategoryPolicy, GroupSettings, User
 from tocsin.quiet import windows_from_data, windows_to_data
+from tocsin.store.lists import marks
 from tocsin.store.runner import Database, Row, Runner
 
 __all__ = ["SQLSites", "SiteSQL"]
@@ -105,10 +106,10 @@ class SiteSQL:
     def version_and_values(self, keys: Sequence[str]) -> tuple[int, dict[str, str]]:
         """The site's version and the stored texts (``kv``) of those of ``keys`` that have
         one, in one statement: what the intake reads before each request (issue 11)."""
-        marks = ", ".join("?" * len(keys)) or "NULL"
+        listed = marks(len(keys)) or "NULL"
         rows = self.runner.rows(
             "SELECT NULL, CAST(version AS TEXT) FROM site_version WHERE id = 1 UNION ALL "
-            f"SELECT key, value FROM kv WHERE key IN ({marks})",
+            f"SELECT key, value FROM kv WHERE key IN ({listed})",
             tuple(keys),
         )
         version = next(int(str(v)) for k, v in rows if k is None)

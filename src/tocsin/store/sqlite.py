@@ -25,6 +25,7 @@ from tocsin.outbox.store import NotNow
 from tocsin.store.checkpoint import SAFETY_PAGES, Checkpointer
 from tocsin.store.errors import storage_errors
 from tocsin.store.facade import SQLStore
+from tocsin.store.lists import marks
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.runner import Database, Row
 from tocsin.store.wakeup import WakeSockets
@@ -243,10 +244,10 @@ class SQLiteStore(SQLStore):
         """The stored texts for those of ``keys`` that have one, in one statement."""
         if not keys:
             return {}
-        marks = ", ".join("?" * len(keys))
+        listed = marks(len(keys))
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT key, value FROM kv WHERE key IN ({marks})",  # noqa: S608 (marks only)
+                f"SELECT key, value FROM kv WHERE key IN ({listed})",  # noqa: S608 (marks only)
                 tuple(keys),
             ).fetchall()
         return {str(k): str(v) for k, v in rows}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tocsin.outbox.model import DeliveryUpdate
 from tocsin.outbox.tracking import RemoteState, Tracking, TrackingDue, TrackingUpdate
+from tocsin.store.lists import marks
 
 if TYPE_CHECKING:
     from tocsin.store.runner import Database, Runner
@@ -103,9 +104,11 @@ class SQLTracking:
             if not taken:
                 return []
             ids = [int(r[0]) for r in taken]
-            marks = ", ".join("?" * len(ids))
+            listed = marks(len(ids))
             recipients: dict[Any, Any] = dict(
-                runner.rows(f"SELECT id, recipient FROM outbox_delivery WHERE id IN ({marks})", ids)
+                runner.rows(
+                    f"SELECT id, recipient FROM outbox_delivery WHERE id IN ({listed})", ids
+                )
             )
         return sorted(
             (

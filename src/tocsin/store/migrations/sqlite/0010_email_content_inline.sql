@@ -1,4 +1,4 @@
--- Version 10 (issue 11): on PostgreSQL, email contents are kept in their own rows
--- (storage MAIN) instead of its TOAST table.  SQLite keeps every value in its row:
--- nothing changes here (the version keeps both dialects' numbers in step).  SQLite
--- dialect.
+-- Version 10 (issue 11): on PostgreSQL, an email's compressed content stays in its row
+-- (the table's toast_tuple_target raised to 4,080 bytes) instead of its TOAST table.
+-- SQLite keeps every value in its row: nothing changes here (the version keeps both
+-- dialects' numbers in step).  SQLite dialect.
