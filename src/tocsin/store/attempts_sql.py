@@ -8,8 +8,8 @@ themselves, newest :data:`KEEP` per delivery.  Writing costs one ``INSERT … SE
 per recorded batch, in the outcome's own transaction: it copies what the outcome's
 ``UPDATE`` just wrote (the rows of ``ids`` whose ``updated_at`` is this commit's time,
 so a row whose update did not apply, its lease lost, is not copied).  Its list of ids
-is :func:`~tocsin.store.lists.padded`, so the statement has few texts, each planned
-once.  Only failures
+is :func:`~tocsin.store.lists.padded`, so the statement has few texts, and PostgreSQL
+plans it at each call (a storm grows the table: see ``Runner.rows``).  Only failures
 trim (a sent delivery makes no more attempts); the rows go with their delivery
 (``ON DELETE CASCADE``), so the outbox retention prunes them too.
 """
@@ -42,7 +42,7 @@ def keep_attempts(runner: Runner, ids: Sequence[int], *, now: float) -> None:
     """Copy the outcome just written (at ``now``) of each delivery in ``ids``."""
     for start in range(0, len(ids), _CHUNK):
         chunk = padded(ids[start : start + _CHUNK])
-        runner.send(_COPY_SQL.format(marks=marks(len(chunk))), (now, *chunk))
+        runner.send(_COPY_SQL.format(marks=marks(len(chunk))), (now, *chunk), fresh_plan=True)
 
 
 def trim_attempts(runner: Runner, ids: Sequence[int]) -> None:

@@ -15,7 +15,6 @@ and counters in the same transaction that enqueues the emails::
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from tocsin.model import (
     StoredEvent,
 )
 from tocsin.store.inserts import send_rows
-from tocsin.store.lists import marks
+from tocsin.store.lists import marks, padded
 from tocsin.store.runner import Row, Runner
 
 __all__ = ["EventSQL", "PurgeBatch"]
@@ -54,21 +53,14 @@ _EVENT_COLUMNS: Final = (
     "id, client_event_id, group_id, device, sensor, category, severity, state, occurred_at, "
     "value, unit, threshold, text, clears, received_at, is_open, fingerprint"
 )
-# The ids as a list of rows, not of values: on PostgreSQL a kept (generic) plan of
-# "IN (?, ?, …)" made while the table was young scans the table and compares each row
-# with every id, 2-5 ms a request of 100 events once it holds a few thousand; as rows
-# the ids are hashed once, or probe the index (issue 11).  SQLite probes the index
-# either way, but builds the list for each statement: a lone id is asked plainly.
+# The ids as an IN list (padded: few statement texts, which SQLite keeps compiled),
+# planned by PostgreSQL at each call (Runner.rows' ``fresh_plan``): for the ids in
+# hand, the index is probed whatever the table's size.  The earlier form, ids as
+# VALUES rows joined in, made PostgreSQL hash them and read the whole table, 0.6 ms
+# a request of 100 events at a few thousand rows and 12 ms at 100,000 (issue 11).
 _BY_CLIENT_ID_SQL: Final = (
-    f"SELECT {_EVENT_COLUMNS} FROM event WHERE client_event_id IN "
-    "(SELECT column1 FROM (VALUES {rows}) AS wanted)"
+    f"SELECT {_EVENT_COLUMNS} FROM event WHERE client_event_id IN ({{marks}})"
 )
-
-
-@functools.lru_cache(maxsize=64)
-def _rows(n: int) -> str:
-    """``n`` one-value rows of a ``VALUES`` list (text: PostgreSQL types them so)."""
-    return ", ".join(["(CAST(? AS TEXT))"] * n)
 
 
 _NOTIFICATION_COLUMNS: Final = (
@@ -166,11 +158,14 @@ class EventSQL:
         :meth:`~tocsin.store.runner.Runner.ask`)."""
         if not client_ids:
             return dict
-        if len(client_ids) == 1:  # a lone event: the plain form, cheaper on SQLite
+        if len(client_ids) == 1:  # a lone event: the plain form, one text, kept planned
             sql = f"SELECT {_EVENT_COLUMNS} FROM event WHERE client_event_id = ?"
+            asked = self.runner.ask(sql, client_ids)
         else:
-            sql = _BY_CLIENT_ID_SQL.format(rows=_rows(len(client_ids)))
-        asked = self.runner.ask(sql, client_ids)
+            ids = padded(client_ids)
+            asked = self.runner.ask(
+                _BY_CLIENT_ID_SQL.format(marks=marks(len(ids))), ids, fresh_plan=True
+            )
 
         def answer() -> dict[str, StoredEvent]:
             found = [_stored_event(r) for r in asked()]

@@ -2,17 +2,18 @@
 
 A statement that names a list of ids (``id IN (?, ?, …)``) is a new text for every
 length.  The outbox's hot statements take lists of every length (a claim's emails, the
-attempts of a batch of verdicts), so on PostgreSQL each was parsed and planned anew at
-every call and never prepared; the attempts' copy was the server's largest cost in a
-burst (``pg_stat_statements``).  SQLite prepares each new text too, and keeps only the
+attempts of a batch of verdicts), and SQLite compiles each new text and keeps only the
 last 128.
 
 :func:`padded` fills a list up to the next power of two with copies of its last value.
 A copy changes nothing where a list is a set (``IN``: both servers drop an index scan's
-repeated keys), so a statement has at most one text per power of two: prepared by
-psycopg after its fifth use.  (Not for the rows of a ``VALUES`` list: an ``UPDATE …
-FROM (VALUES …)`` joins each copy and skips it, which cost the verdicts' update more
-server time than its planning had.)
+repeated keys), so a statement has at most one text per power of two.  (Not for the
+rows of a ``VALUES`` list: an ``UPDATE … FROM (VALUES …)`` joins each copy and skips
+it, which cost the verdicts' update more server time than it saved.)
+
+On PostgreSQL these statements are planned at each call (``fresh_plan``, see
+:class:`~tocsin.store.runner.Runner`): a plan kept from when the table was small reads
+a grown table whole.
 """
 
 from __future__ import annotations

@@ -305,12 +305,13 @@ class SQLOutbox:
                 by_email.setdefault(int(row[1]), []).append(
                     ClaimedDelivery(int(row[0]), str(row[2]), int(row[3]), float(row[4]))
                 )
-            email_ids = padded(list(by_email))  # few texts, each planned once
+            email_ids = padded(list(by_email))  # few texts (SQLite keeps them compiled)
             emails = runner.rows(
                 "SELECT id, sender, content, message_id, smtputf8, priority FROM outbox_email "
                 f"WHERE id IN ({marks(len(email_ids))})",
                 email_ids,
                 binary=True,  # the contents as bytes, not hex text (PostgreSQL)
+                fresh_plan=True,  # a storm grows the table: see Runner.rows
             )
         claimed = [
             ClaimedEmail(

@@ -108,19 +108,28 @@ class _PostgresRunner:
         self._notice: tuple[str, str] | None = notice  # (channel, payload) until sent
 
     def rows(
-        self, sql_text: str, params: Sequence[object] = (), *, binary: bool = False
+        self,
+        sql_text: str,
+        params: Sequence[object] = (),
+        *,
+        binary: bool = False,
+        fresh_plan: bool = False,
     ) -> list[Row]:
-        cursor = self._execute(sql_text, params, wait=True, binary=binary)
+        cursor = self._execute(sql_text, params, wait=True, binary=binary, fresh_plan=fresh_plan)
         return cursor.fetchall() if cursor.description is not None else []
 
     def run(self, sql_text: str, params: Sequence[object] = ()) -> int:
         return self._execute(sql_text, params, wait=True).rowcount
 
-    def send(self, sql_text: str, params: Sequence[object] = ()) -> None:
-        self._execute(sql_text, params, wait=False)
+    def send(
+        self, sql_text: str, params: Sequence[object] = (), *, fresh_plan: bool = False
+    ) -> None:
+        self._execute(sql_text, params, wait=False, fresh_plan=fresh_plan)
 
-    def ask(self, sql_text: str, params: Sequence[object] = ()) -> Callable[[], list[Row]]:
-        cursor = self._execute(sql_text, params, wait=False)
+    def ask(
+        self, sql_text: str, params: Sequence[object] = (), *, fresh_plan: bool = False
+    ) -> Callable[[], list[Row]]:
+        cursor = self._execute(sql_text, params, wait=False, fresh_plan=fresh_plan)
 
         def answer() -> list[Row]:
             self.flush()  # a no-op when a later wait has answered it already
@@ -160,13 +169,21 @@ class _PostgresRunner:
             self._pending = False
 
     def _execute(
-        self, sql_text: str, params: Sequence[object], *, wait: bool, binary: bool = False
+        self,
+        sql_text: str,
+        params: Sequence[object],
+        *,
+        wait: bool,
+        binary: bool = False,
+        fresh_plan: bool = False,
     ) -> psycopg.Cursor[Row]:
         cursor = self._cursor(self._conn)
+        # Never prepared, a statement is planned at each call for its values (see Runner.rows).
+        prepare = False if fresh_plan else None
         if self._pipeline is None:
-            return cursor.execute(numbered(sql_text), params, binary=binary)
+            return cursor.execute(numbered(sql_text), params, binary=binary, prepare=prepare)
         with self._draining():
-            cursor.execute(numbered(sql_text), params, binary=binary)
+            cursor.execute(numbered(sql_text), params, binary=binary, prepare=prepare)
             if wait:
                 self._pipeline.sync()
         self._pending = not wait

@@ -25,13 +25,29 @@ class Runner(Protocol):
     sent before it; :meth:`send` and :meth:`many` need not wait for theirs.
     """
 
-    def rows(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> list[Row]:
+    def rows(
+        self,
+        sql: str,
+        params: Sequence[object] = (),
+        *,
+        binary: bool = False,
+        fresh_plan: bool = False,
+    ) -> list[Row]:
         """Execute and fetch every row.
 
         ``binary``: the rows carry large BLOBs (the claim's email contents): PostgreSQL
         sends them in its binary format, a BYTEA as its own bytes instead of hex text
         twice its size that the server encodes and psycopg decodes (the same values
         either way).  SQLite has no such choice and ignores it.
+
+        ``fresh_plan``: the statement finds its rows by a list of ids (``IN (?, …)``)
+        in a table that a storm makes grow fast.  PostgreSQL then plans it at each call,
+        for these values and the table's size now, instead of keeping one plan for every
+        call (psycopg prepares a statement after its fifth call).  A kept plan made
+        while the table was small (ANALYZEd at 100 rows, say) reads it whole, comparing
+        each row with each id: 100 ids cost 0.5 ms at 100,000 rows planned each time
+        and 236 ms with the kept plan, until autovacuum's next ANALYZE (issue 11;
+        planning costs about 50 µs).  SQLite plans every statement alike and ignores it.
         """
         ...
 
@@ -39,8 +55,9 @@ class Runner(Protocol):
         """Execute; return the number of rows changed."""
         ...
 
-    def send(self, sql: str, params: Sequence[object] = ()) -> None:
-        """Execute a statement whose answer nobody reads, maybe without waiting for it.
+    def send(self, sql: str, params: Sequence[object] = (), *, fresh_plan: bool = False) -> None:
+        """Execute a statement whose answer nobody reads, maybe without waiting for it
+        (``fresh_plan`` as for :meth:`rows`).
 
         On PostgreSQL a write transaction pipelines it: its error, if it fails, is raised
         by the next :meth:`rows` or :meth:`run` or at the end of the transaction (which
@@ -52,8 +69,11 @@ class Runner(Protocol):
         """Execute once per parameter set (like :meth:`send`, maybe without waiting)."""
         ...
 
-    def ask(self, sql: str, params: Sequence[object] = ()) -> Callable[[], list[Row]]:
-        """Execute a read whose rows are wanted a little later; call the result for them.
+    def ask(
+        self, sql: str, params: Sequence[object] = (), *, fresh_plan: bool = False
+    ) -> Callable[[], list[Row]]:
+        """Execute a read whose rows are wanted a little later; call the result for them
+        (``fresh_plan`` as for :meth:`rows`).
 
         On PostgreSQL a write transaction sends it without waiting, and the next wait
         (a :meth:`rows`, :meth:`run`, or the call) answers it with whatever waits there:

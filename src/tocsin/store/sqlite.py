@@ -65,19 +65,29 @@ class _SQLiteRunner:
         self._conn = conn
         self.queued_mail = False  # in the open transaction: other engines hear at COMMIT
 
-    def rows(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> list[Row]:
-        return self._conn.execute(sql, params).fetchall()  # (binary: PostgreSQL's only)
+    # binary, fresh_plan: PostgreSQL's only (see Runner)
+    def rows(
+        self,
+        sql: str,
+        params: Sequence[object] = (),
+        *,
+        binary: bool = False,
+        fresh_plan: bool = False,
+    ) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
 
     def run(self, sql: str, params: Sequence[object] = ()) -> int:
         return self._conn.execute(sql, params).rowcount
 
-    def send(self, sql: str, params: Sequence[object] = ()) -> None:
+    def send(self, sql: str, params: Sequence[object] = (), *, fresh_plan: bool = False) -> None:
         self._conn.execute(sql, params)
 
     def many(self, sql: str, seq: Sequence[Sequence[object]]) -> None:
         self._conn.executemany(sql, seq)
 
-    def ask(self, sql: str, params: Sequence[object] = ()) -> Callable[[], list[Row]]:
+    def ask(
+        self, sql: str, params: Sequence[object] = (), *, fresh_plan: bool = False
+    ) -> Callable[[], list[Row]]:
         rows = self._conn.execute(sql, params).fetchall()  # in the process: at once
         return lambda: rows
 
