@@ -158,6 +158,37 @@ async def test_standing_in_it_claims_the_queue_until_told_to_stop(store: Store) 
         ]
 
 
+async def test_new_mail_does_not_make_it_read_the_queue(store: Store) -> None:
+    # Serve's intake wakes the engine at each enqueue it does not hand over (and on
+    # PostgreSQL every other process's enqueue does too).  New mail is not overdue: an
+    # engine that leaves the queue to others reads the queue's earliest due time once
+    # a settings interval, not once a request.
+    real_next_due = store.next_due
+    looks: list[float] = []
+
+    def next_due() -> float | None:
+        looks.append(time.monotonic())
+        return real_next_due()
+
+    store.next_due = next_due  # type: ignore[method-assign]
+    with ThreadedSMTPTestServer() as smtp:
+        settings = smtp_settings(smtp.port)
+        options = fast_options(claims=False, settings_interval=30.0)
+        engine = DeliveryEngine(store, lambda: settings, options=options)
+        async with running(engine, taking=True):
+            await eventually(lambda: looks, what="the first look at the queue")
+            before = len(looks)
+            for i in range(20):
+                await asyncio.to_thread(enqueue, store, TO[0], subject=f"queued {i}")
+                engine.wake()
+                await asyncio.sleep(0.02)
+            assert len(looks) == before, f"{len(looks) - before} looks for 20 enqueues"
+            assert not engine.claiming
+            engine.stand_in(True)  # still ends the nap at once
+            await eventually(lambda: store.counts()[Status.SENT] == 20, what="the sends")
+        assert len(smtp.messages) == 20
+
+
 async def test_mail_overdue_for_the_claimers_is_claimed_after_all(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -129,6 +129,7 @@ class DeliveryEngine:
         self._rng = rng
         self._executor: ThreadPoolExecutor | None = None
         self._wakeup: asyncio.Event | None = None
+        self._stood_in: asyncio.Event | None = None  # set by stand_in(True): claim now
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending = 0  # deliveries claimed and not yet handed to the recorder
         self._space = asyncio.Event()
@@ -173,8 +174,8 @@ class DeliveryEngine:
         on the engine's loop."""
         if on != self._standing_in:
             self._standing_in = on
-            if on:
-                self.wake()  # out of the nap of an engine that does not claim
+            if on and self._stood_in is not None:
+                self._stood_in.set()  # out of the nap of an engine that does not claim
 
     @property
     def claiming(self) -> bool:
@@ -198,6 +199,7 @@ class DeliveryEngine:
         """Deliver until ``stop`` is set; then finish the sends in flight and return."""
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
+        self._stood_in = asyncio.Event()
         self._space = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tocsin-outbox")
         self._ready = ready = asyncio.Queue[ClaimedEmail | None]()
@@ -253,6 +255,18 @@ class DeliveryEngine:
         assert self._executor is not None
         return await self._loop.run_in_executor(self._executor, fn)
 
+    async def _nap_aside(self, stop: asyncio.Event) -> None:
+        """The nap of an engine that leaves the queue to others: a settings interval (the
+        settings stay fresh), ended early by stop or :meth:`stand_in` only.
+
+        Not by :meth:`wake`: new mail is not overdue, and a wake-up at every enqueue
+        (serve's intake, or another process's word) read the queue's earliest due time
+        for nothing: one statement a request of a burst, on PostgreSQL a round trip and
+        a scan of the queued rows (issue 11)."""
+        assert self._stood_in is not None
+        await _either(stop, self._stood_in, self.options.settings_interval)
+        self._stood_in.clear()
+
     async def _nap(self, stop: asyncio.Event, seconds: float) -> None:
         """Sleep up to ``seconds``; return early on stop or wake()."""
         assert self._wakeup is not None
@@ -304,7 +318,7 @@ class DeliveryEngine:
                 await self._nap(stop, opts.settings_interval)
                 continue
             if not self.claiming and not await self._overdue():
-                await self._nap(stop, opts.settings_interval)  # the settings stay fresh
+                await self._nap_aside(stop)
                 continue
             if self._pending > opts.batch_size // 2:
                 self._space.clear()  # senders set it when the backlog falls below half
