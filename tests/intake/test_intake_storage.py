@@ -210,6 +210,26 @@ def test_event_queries(backend: Services) -> None:
         assert sql.recent_events(limit=5, before=at) == []
 
 
+def test_the_client_id_lookup_finds_each_of_many_ids_once(backend: Services) -> None:
+    # An Alertmanager webhook may name 10,000 alerts: the ids go in lists of at most
+    # 500, each padded with copies of its last id (tocsin.store.lists).
+    at = 1_700_000_000.0
+    stored = [f"cid-{i}" for i in range(0, 1300, 7)]
+    with backend.store.transaction() as tx:
+        rows = [
+            (Event(id=f"01EV{i:06d}", group_id="site", device="d", sensor=f"s{i}",
+                   category=Category.FIRE, severity=Severity.ALARM, state=State.RAISED,
+                   occurred_at=datetime.fromtimestamp(at, UTC), client_event_id=cid), "f")
+            for i, cid in enumerate(stored)
+        ]  # fmt: skip
+        EventSQL(tx.runner).insert_events(rows, received_at=at)
+    asked = [f"cid-{i}" for i in range(1300)] + ["cid-7", "nobody"]
+    with backend.store.site_reading() as site:
+        found = EventSQL(site.runner).events_by_client_id(asked)
+    assert sorted(found) == sorted(stored)
+    assert all(found[cid].event.client_event_id == cid for cid in stored)
+
+
 def test_groups_in_use_cannot_go(backend: Services) -> None:
     with pytest.raises(InputRefused) as refused:
         backend.sites.remove_group("building-a")

@@ -160,15 +160,16 @@ class EventSQL:
             return dict
         if len(client_ids) == 1:  # a lone event: the plain form, one text, kept planned
             sql = f"SELECT {_EVENT_COLUMNS} FROM event WHERE client_event_id = ?"
-            asked = self.runner.ask(sql, client_ids)
-        else:
-            ids = padded(client_ids)
-            asked = self.runner.ask(
-                _BY_CLIENT_ID_SQL.format(marks=marks(len(ids))), ids, fresh_plan=True
-            )
+            asks = [self.runner.ask(sql, client_ids)]
+        else:  # (a webhook may name 10,000: in lists of at most _CHUNK)
+            asks = []
+            for start in range(0, len(client_ids), _CHUNK):
+                ids = padded(client_ids[start : start + _CHUNK])
+                sql = _BY_CLIENT_ID_SQL.format(marks=marks(len(ids)))
+                asks.append(self.runner.ask(sql, ids, fresh_plan=True))
 
         def answer() -> dict[str, StoredEvent]:
-            found = [_stored_event(r) for r in asked()]
+            found = [_stored_event(r) for asked in asks for r in asked()]
             return {s.event.client_event_id: s for s in found if s.event.client_event_id}
 
         return answer
