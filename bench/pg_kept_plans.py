@@ -7,7 +7,8 @@ One command, one table::
     .venv/bin/python bench/pg_kept_plans.py [--database postgresql://…] [--ids 100]
 
 On a schema of its own, the event table gets 50 rows and an ANALYZE (as autovacuum
-gives a young database), then the lookup of a request's client event ids runs 12
+gives a young database; autovacuum is then off for the table, as it is for the minute
+before its next round), then the lookup of a request's client event ids runs 12
 times (psycopg prepares a statement after its fifth call; the server may then keep
 one plan for every later call).  Then the table grows, as in a storm before
 autovacuum's next ANALYZE, and each form is timed again (median of 9 calls, the
@@ -16,7 +17,12 @@ client's wall time of each call):
 - ``fresh``: Tocsin's lookup (``EventSQL.events_by_client_id``: ``IN (?, …)`` planned
   at each call, ``fresh_plan``);
 - ``kept IN``: the same text, left to psycopg and the server's plan cache;
-- ``kept VALUES``: the form before (the ids as rows of a ``VALUES`` list).
+- ``kept VALUES``: the form before (the ids as rows of a ``VALUES`` list);
+- ``kept one``: the lookup of a lone event's one client id (prepared, as it stays).
+
+The last row is the same after :func:`tocsin.store.statistics.analyze_grown`, which
+``tocsin serve`` runs every 5 seconds: the kept plans are made again, for the table's
+size now.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import Callable
 from tocsin.store.events_sql import _BY_CLIENT_ID_SQL, _EVENT_COLUMNS, EventSQL
 from tocsin.store.lists import marks, padded
 from tocsin.store.postgres import PostgresStore
+from tocsin.store.statistics import analyze_grown
 
 _INSERT = (
     "INSERT INTO event (id, client_event_id, fingerprint, group_id, device, sensor, "
@@ -75,10 +82,17 @@ def run(store: PostgresStore, count: int, sizes: list[int]) -> None:
         with store.site_reading() as site:
             site.runner.rows(before, ids(k))
 
+    def kept_one(k: int) -> None:
+        with store.site_reading() as site:
+            EventSQL(site.runner).events_by_client_id(ids(k)[:1])
+
     forms: dict[str, Callable[[int], None]] = {
-        "fresh": fresh, "kept IN": kept_in, "kept VALUES": kept_values,
+        "fresh": fresh, "kept IN": kept_in, "kept VALUES": kept_values, "kept one": kept_one,
     }  # fmt: skip
     with store.transaction() as tx:
+        # Autovacuum off on this table: the run stands for the minute before its next
+        # round (it ANALYZEs at most once a minute), whatever the run's own pace.
+        tx.runner.send("ALTER TABLE event SET (autovacuum_enabled = off)")
         tx.runner.send(_INSERT, (1, 50))
     with store.site_reading() as site:
         site.runner.rows("ANALYZE event")
@@ -87,11 +101,8 @@ def run(store: PostgresStore, count: int, sizes: list[int]) -> None:
             form(k)
     print(f"{count} client ids a lookup; the event table ANALYZEd at 50 rows, then grown")
     print(f"{'rows':>8} " + " ".join(f"{name + ' ms':>14}" for name in forms))
-    size = 50
-    for target in sizes:
-        with store.transaction() as tx:
-            tx.runner.send(_INSERT, (size + 1, target))
-        size = target
+
+    def row(label: str) -> None:
         cells = []
         for form in forms.values():
             times = []
@@ -100,7 +111,20 @@ def run(store: PostgresStore, count: int, sizes: list[int]) -> None:
                 form(100 + k)
                 times.append(time.perf_counter() - started)
             cells.append(f"{statistics.median(times) * 1e3:14.2f}")
-        print(f"{size:>8} " + " ".join(cells))
+        print(f"{label:>8} " + " ".join(cells))
+
+    size = 50
+    for target in sizes:
+        with store.transaction() as tx:
+            tx.runner.send(_INSERT, (size + 1, target))
+        size = target
+        row(str(size))
+    with store.site_reading() as site:  # the session's counts, visible to the next one
+        site.runner.rows("SELECT pg_stat_force_next_flush()")
+        site.runner.rows("SELECT 1")
+    with store._open() as conn:
+        print(f"analyze_grown: {', '.join(analyze_grown(conn)) or 'nothing'}")
+    row("then")
 
 
 if __name__ == "__main__":

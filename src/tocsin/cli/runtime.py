@@ -182,6 +182,8 @@ async def serve_forever(
         # Escalation steps and reminders of unacknowledged alarms (claimed rows: once each).
         asyncio.create_task(run_escalation(services.escalation, stop), name="escalation"),
         asyncio.create_task(DiskWatch(services, services.disk).run(stop), name="disk-watch"),
+        # PostgreSQL: fresh statistics for tables a storm made outgrow them.
+        asyncio.create_task(services.store.keep_statistics(stop), name="statistics"),
         asyncio.create_task(_watchdog(stop), name="watchdog"),
         # MQTT topics as a way in (off until enabled): commit, then acknowledge.
         asyncio.create_task(

@@ -14,6 +14,7 @@ mid-migration lets go of the lock with its session.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import secrets
@@ -30,6 +31,7 @@ from tocsin.store.id_blocks import IdBlocks
 from tocsin.store.lists import marks
 from tocsin.store.migrations import APPLIANCE, Component, SchemaVersions
 from tocsin.store.runner import Database, Row
+from tocsin.store.statistics import keep_statistics
 from tocsin.store.wakeup import channel, listen_postgres
 
 if TYPE_CHECKING:
@@ -256,19 +258,26 @@ class PostgresStore(SQLStore):
     def _connect(self) -> psycopg.Connection[Row]:
         # psycopg comes with the postgres extra only: an appliance on SQLite does without.
         try:
-            import psycopg
-            from psycopg import sql
+            import psycopg  # noqa: F401  (only: is it there?)
         except ModuleNotFoundError as exc:
             if exc.name != "psycopg":
                 raise
             raise MissingExtra("PostgreSQL", "postgres") from exc
+        conn = self._open()
+        row = conn.execute("SELECT coalesce(current_schema(), '')").fetchone()
+        self._channel = channel(str(row[0]) if row else "")
+        return conn
+
+    def _open(self) -> psycopg.Connection[Row]:
+        """A new autocommit connection to this store's schema (made if it is missing)."""
+        import psycopg
+        from psycopg import sql
+
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout)
         if self.schema:
             name = sql.Identifier(self.schema)
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
             conn.execute(sql.SQL("SET search_path TO {}").format(name))
-        row = conn.execute("SELECT coalesce(current_schema(), '')").fetchone()
-        self._channel = channel(str(row[0]) if row else "")
         return conn
 
     def _runner(self) -> _PostgresRunner:
@@ -394,6 +403,11 @@ class PostgresStore(SQLStore):
         return listen_postgres(
             self.url, self._channel, self._token, on_mail, connect_timeout=self._connect_timeout
         )
+
+    async def keep_statistics(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: ANALYZE each table that a storm made outgrow its statistics,
+        on a connection of its own (see :mod:`tocsin.store.statistics`)."""
+        await keep_statistics(self._open, stop)
 
     def close(self) -> None:
         """Close the connection."""

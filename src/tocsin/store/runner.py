@@ -45,9 +45,10 @@ class Runner(Protocol):
         for these values and the table's size now, instead of keeping one plan for every
         call (psycopg prepares a statement after its fifth call).  A kept plan made
         while the table was small (ANALYZEd at 100 rows, say) reads it whole, comparing
-        each row with each id: 100 ids cost 0.5 ms at 100,000 rows planned each time
-        and 236 ms with the kept plan, until autovacuum's next ANALYZE (issue 11;
-        planning costs about 50 µs).  SQLite plans every statement alike and ignores it.
+        each row with each id: 100 ids cost 0.6 ms at 100,000 rows planned each time
+        and up to 226 ms with the kept plan, until the next ANALYZE (issue 11,
+        ``bench/pg_kept_plans.py``; planning costs about 50 µs; see also
+        :mod:`tocsin.store.statistics`).  SQLite ignores it.
         """
         ...
 

@@ -11,6 +11,7 @@ at a time.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
@@ -197,6 +198,10 @@ class SQLiteStore(SQLStore):
                 queued, runner.queued_mail = runner.queued_mail, False
         if queued:  # committed (an exception skips this), and outside the lock
             self.wake_sockets.nudge()
+
+    async def keep_statistics(self, stop: asyncio.Event) -> None:
+        """Nothing to do: SQLite keeps no plan made from a table's size across its
+        growth (see :mod:`tocsin.store.statistics`)."""
 
     @contextmanager
     def at_once(self) -> Iterator[bool]:
