@@ -122,7 +122,7 @@ def run(store: PostgresStore, count: int, sizes: list[int]) -> None:
     with store.site_reading() as site:  # the session's counts, visible to the next one
         site.runner.rows("SELECT pg_stat_force_next_flush()")
         site.runner.rows("SELECT 1")
-    with store._open() as conn:
+    with store.new_connection() as conn:
         print(f"analyze_grown: {', '.join(analyze_grown(conn)) or 'nothing'}")
     row("then")
 

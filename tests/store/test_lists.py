@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tocsin.store.lists import marks, padded
+from tocsin.store.lists import marks, padded, padded_chunks
 
 
 @given(st.lists(st.integers(), max_size=600))
@@ -25,6 +25,15 @@ def test_a_list_is_padded_with_its_last_value_to_a_power_of_two(values: list[int
 def test_the_lengths_of_a_statement_are_few() -> None:
     sizes = {len(padded(list(range(n)))) for n in range(1, 513)}
     assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
+
+
+@given(st.lists(st.integers(), max_size=1300), st.sampled_from([1, 3, 500]))
+def test_chunks_keep_every_value_once_in_order_each_padded(values: list[int], size: int) -> None:
+    chunks = [list(c) for c in padded_chunks(values, size)]
+    assert len(chunks) == -(-len(values) // size)  # as few as the size allows
+    kept = [c[: min(size, len(values) - i * size)] for i, c in enumerate(chunks)]
+    assert [v for c in kept for v in c] == values
+    assert all(list(padded(k)) == c for k, c in zip(kept, chunks, strict=True))
 
 
 def test_marks() -> None:

@@ -52,7 +52,7 @@ def test_a_table_that_outgrew_its_statistics_is_analyzed_once() -> None:
     with pg_store() as store:
         _analyzed_young(store)
         _grow(store, 51, 3050)  # 60 times what ANALYZE saw
-        with store._open() as conn:
+        with store.new_connection() as conn:
             assert analyze_grown(conn) == ["event"]
             assert _planned_rows(store) == 3050
             assert analyze_grown(conn) == []  # nothing changed since
@@ -62,7 +62,7 @@ def test_fewer_changes_than_the_least_are_left_to_autovacuum() -> None:
     with pg_store() as store:
         _analyzed_young(store)
         _grow(store, 51, 50 + LEAST_CHANGES - 100)
-        with store._open() as conn:
+        with store.new_connection() as conn:
             assert analyze_grown(conn) == []
         assert _planned_rows(store) == 50
 
@@ -79,7 +79,7 @@ async def test_serves_task_refreshes_them_and_outlives_a_server_it_cannot_reach(
             calls.append(time.monotonic())
             if len(calls) <= 3:  # the server unreachable at first (a closed port)
                 return psycopg.connect("postgresql://127.0.0.1:9/test", connect_timeout=2)
-            return store._open()
+            return store.new_connection()
 
         stop = asyncio.Event()
         task = asyncio.create_task(keep_statistics(connect, stop, every=0.05))
@@ -97,3 +97,41 @@ async def test_serves_task_refreshes_them_and_outlives_a_server_it_cannot_reach(
     assert any("statistics refreshed after much change: event" in r.getMessage()
                for r in caplog.records)  # fmt: skip
     assert _pg_server() not in caplog.text  # no URL (and so no password) in the log
+
+
+async def test_a_session_the_server_ended_is_opened_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The server restarts (or an admin ends the session): the next look fails, is said
+    # once, and the look after it opens a new connection and goes on.
+    caplog.set_level(logging.INFO, "tocsin.store")
+    with pg_store() as store:
+        _analyzed_young(store)
+        opened: list[int] = []
+
+        def connect() -> psycopg.Connection[tuple[object, ...]]:
+            conn = store.new_connection()
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            opened.append(int(str(row[0])))
+            return conn
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(keep_statistics(connect, stop, every=0.05))
+        for _ in range(200):  # at most 10 s
+            if opened:
+                break
+            await asyncio.sleep(0.05)
+        with store.site_reading() as site:
+            site.runner.rows("SELECT pg_terminate_backend(?)", (opened[0],))
+        await asyncio.to_thread(_grow, store, 51, 3050)
+        for _ in range(400):  # at most 20 s
+            if _planned_rows(store) == 3050:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        assert _planned_rows(store) == 3050
+    assert len(opened) == 2  # the ended session, then one new one
+    warnings = [r for r in caplog.records if "could not refresh" in r.getMessage()]
+    assert len(warnings) == 1

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from tocsin.outbox.model import ATTEMPTS_KEPT, DeliveryAttempt, Status
-from tocsin.store.lists import marks, padded
+from tocsin.store.lists import marks, padded_chunks
 from tocsin.store.runner import Runner
 
 __all__ = ["KEEP", "history_of", "keep_attempts", "trim_attempts"]
@@ -40,8 +40,7 @@ _TRIM_SQL = f"""DELETE FROM outbox_attempt WHERE delivery_id = ? AND id < (
 
 def keep_attempts(runner: Runner, ids: Sequence[int], *, now: float) -> None:
     """Copy the outcome just written (at ``now``) of each delivery in ``ids``."""
-    for start in range(0, len(ids), _CHUNK):
-        chunk = padded(ids[start : start + _CHUNK])
+    for chunk in padded_chunks(ids, _CHUNK):
         runner.send(_COPY_SQL.format(marks=marks(len(chunk))), (now, *chunk), fresh_plan=True)
 
 

@@ -29,7 +29,7 @@ from tocsin.model import (
     StoredEvent,
 )
 from tocsin.store.inserts import send_rows
-from tocsin.store.lists import marks, padded
+from tocsin.store.lists import marks, padded_chunks
 from tocsin.store.runner import Row, Runner
 
 __all__ = ["EventSQL", "PurgeBatch"]
@@ -162,11 +162,12 @@ class EventSQL:
             sql = f"SELECT {_EVENT_COLUMNS} FROM event WHERE client_event_id = ?"
             asks = [self.runner.ask(sql, client_ids)]
         else:  # (a webhook may name 10,000: in lists of at most _CHUNK)
-            asks = []
-            for start in range(0, len(client_ids), _CHUNK):
-                ids = padded(client_ids[start : start + _CHUNK])
-                sql = _BY_CLIENT_ID_SQL.format(marks=marks(len(ids)))
-                asks.append(self.runner.ask(sql, ids, fresh_plan=True))
+            asks = [
+                self.runner.ask(
+                    _BY_CLIENT_ID_SQL.format(marks=marks(len(ids))), ids, fresh_plan=True
+                )
+                for ids in padded_chunks(client_ids, _CHUNK)
+            ]
 
         def answer() -> dict[str, StoredEvent]:
             found = [_stored_event(r) for asked in asks for r in asked()]

@@ -18,10 +18,10 @@ a grown table whole.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
-__all__ = ["marks", "padded"]
+__all__ = ["marks", "padded", "padded_chunks"]
 
 T = TypeVar("T")
 
@@ -39,3 +39,10 @@ def padded(values: Sequence[T]) -> Sequence[T]:
     if size == count:
         return values
     return [*values, *([values[-1]] * (size - count))]
+
+
+def padded_chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``values`` in lists of at most ``size``, each :func:`padded` (so up to the next
+    power of two: 512 parameters for a ``size`` of 500)."""
+    for start in range(0, len(values), size):
+        yield padded(values[start : start + size])

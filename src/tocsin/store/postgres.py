@@ -256,22 +256,22 @@ class PostgresStore(SQLStore):
                 raise
 
     def _connect(self) -> psycopg.Connection[Row]:
-        # psycopg comes with the postgres extra only: an appliance on SQLite does without.
-        try:
-            import psycopg  # noqa: F401  (only: is it there?)
-        except ModuleNotFoundError as exc:
-            if exc.name != "psycopg":
-                raise
-            raise MissingExtra("PostgreSQL", "postgres") from exc
-        conn = self._open()
+        conn = self.new_connection()
         row = conn.execute("SELECT coalesce(current_schema(), '')").fetchone()
         self._channel = channel(str(row[0]) if row else "")
         return conn
 
-    def _open(self) -> psycopg.Connection[Row]:
-        """A new autocommit connection to this store's schema (made if it is missing)."""
-        import psycopg
-        from psycopg import sql
+    def new_connection(self) -> psycopg.Connection[Row]:
+        """A new autocommit connection to this store's schema (made if it is missing),
+        apart from the store's own: for work that must not hold the store's."""
+        # psycopg comes with the postgres extra only: an appliance on SQLite does without.
+        try:
+            import psycopg
+            from psycopg import sql
+        except ModuleNotFoundError as exc:
+            if exc.name != "psycopg":
+                raise
+            raise MissingExtra("PostgreSQL", "postgres") from exc
 
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout)
         if self.schema:
@@ -407,7 +407,7 @@ class PostgresStore(SQLStore):
     async def keep_statistics(self, stop: asyncio.Event) -> None:
         """Until ``stop``: ANALYZE each table that a storm made outgrow its statistics,
         on a connection of its own (see :mod:`tocsin.store.statistics`)."""
-        await keep_statistics(self._open, stop)
+        await keep_statistics(self.new_connection, stop)
 
     def close(self) -> None:
         """Close the connection."""
