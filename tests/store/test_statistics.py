@@ -48,6 +48,21 @@ def _analyzed_young(store: PostgresStore) -> None:
     assert _planned_rows(store) == 50
 
 
+async def _grown_then_analyzed(
+    store: PostgresStore, stop: asyncio.Event, task: asyncio.Task[None]
+) -> None:
+    """Grow the event table 60 times; wait (at most 20 s) for the running task to
+    ANALYZE it, then stop the task."""
+    await asyncio.to_thread(_grow, store, 51, 3050)
+    for _ in range(400):
+        if _planned_rows(store) == 3050:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert _planned_rows(store) == 3050
+
+
 def test_a_table_that_outgrew_its_statistics_is_analyzed_once() -> None:
     with pg_store() as store:
         _analyzed_young(store)
@@ -83,14 +98,7 @@ async def test_serves_task_refreshes_them_and_outlives_a_server_it_cannot_reach(
 
         stop = asyncio.Event()
         task = asyncio.create_task(keep_statistics(connect, stop, every=0.05))
-        await asyncio.to_thread(_grow, store, 51, 3050)
-        for _ in range(400):  # at most 20 s
-            if _planned_rows(store) == 3050:
-                break
-            await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        assert _planned_rows(store) == 3050
+        await _grown_then_analyzed(store, stop, task)
     assert len(calls) == 4  # three refused, then one connection kept
     warnings = [r for r in caplog.records if "could not refresh" in r.getMessage()]
     assert len(warnings) == 1  # said once, not at each try
@@ -124,14 +132,7 @@ async def test_a_session_the_server_ended_is_opened_again(
             await asyncio.sleep(0.05)
         with store.site_reading() as site:
             site.runner.rows("SELECT pg_terminate_backend(?)", (opened[0],))
-        await asyncio.to_thread(_grow, store, 51, 3050)
-        for _ in range(400):  # at most 20 s
-            if _planned_rows(store) == 3050:
-                break
-            await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        assert _planned_rows(store) == 3050
+        await _grown_then_analyzed(store, stop, task)
     assert len(opened) == 2  # the ended session, then one new one
     warnings = [r for r in caplog.records if "could not refresh" in r.getMessage()]
     assert len(warnings) == 1
