@@ -139,6 +139,40 @@ def test_same_bytes_as_the_email_message_path(
     _same(compose(**args), reference_compose(**args))
 
 
+# Lines near the HTML part's limits: 998 octets (RFC 5322 §2.1.1), and the stretches
+# of 499 in which the quick test of the usual part looks for an LF.  "ä" is 6 octets
+# as a reference (&#228;), so a line's octets are not its characters.
+HTML_LINE = st.builds(
+    lambda length, wide, at: ("x" * length)[:at] + "ä" * wide + ("x" * length)[at:],
+    st.one_of(st.integers(0, 5), st.integers(490, 510), st.integers(985, 1000)),
+    st.sampled_from([0, 0, 1, 2]),
+    st.integers(0, 1000),
+)
+HTML_NEAR_LIMITS = st.builds(
+    lambda lines, end, cr: ("\r\n" if cr else "\n").join(lines) + end,
+    st.lists(HTML_LINE, min_size=1, max_size=6),
+    st.sampled_from(["", "\n"]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300)
+@given(html=HTML_NEAR_LIMITS)
+@example(html="x" * 498 + "\n" + "x" * 998 + "\n")  # 998 after the first stretch's LF
+@example(html="x" * 998 + "\n" + "x" * 998)  # 998, and 998 in the tail without an LF
+@example(html="x" * 499 + "\n" + "x" * 999 + "\n")  # 999: quoted-printable
+@example(html="\n" + "x" * 999 + "\n")  # 999 between LFs in the first two stretches
+@example(html="\n" * 3 + "x" * 995 + "ä")  # 1,001 octets from 996 characters
+def test_the_html_part_near_its_line_limit_is_the_same_bytes(html):
+    """7bit when every line fits in 998 octets, else quoted-printable: as the
+    ``EmailMessage`` path decides it, whichever way the builder takes to find out."""
+    args = {
+        "sender": "alarm@example.com", "to": ["ops@example.net"], "subject": "s", "text": "x",
+        "html": html, "date": datetime(2026, 1, 1, tzinfo=UTC), "message_id": "<a@b.c>",
+    }  # fmt: skip
+    _same(compose(**args), reference_compose(**args))
+
+
 SHORT = {"subject": "s", "name": "", "to": "ops@example.net", "text": "x"}
 SHORT |= {"date": datetime(2026, 1, 1, tzinfo=UTC)}
 

@@ -72,12 +72,13 @@ class _Unfit(Exception):
 class _Skeleton:
     """A template's text for one shape: static pieces, and which value goes between them."""
 
-    __slots__ = ("_escaped", "_pieces", "_take")
+    __slots__ = ("_escaped", "_layout", "_take")
 
     def __init__(self, marked: str, escaped: bool) -> None:
         pieces = _MARKED.split(marked)
         places = [int(p) for p in pieces[1::2]]
-        self._pieces = pieces[0::2]  # a value between each two
+        # The static pieces with a gap between each two, where a value goes.
+        self._layout: list[str] = [piece if i % 2 == 0 else "" for i, piece in enumerate(pieces)]
         self._escaped = escaped
         self._take: Callable[[Sequence[str]], Sequence[str]]
         if len(places) > 1:
@@ -90,8 +91,11 @@ class _Skeleton:
         taken = self._take(values)
         if self._escaped:
             taken = _escaped(taken)
-        # The last piece pairs with an empty value: one join, no copy of the text after.
-        return "".join(chain.from_iterable(zip(self._pieces, (*taken, ""), strict=True)))
+        # The values into the gaps of a copy, in one C call: half the time of joining
+        # the pieces zipped with the values (about 2 µs of an email's 4, issue 11).
+        text = self._layout.copy()
+        text[1::2] = taken
+        return "".join(text)
 
 
 class Skeletons:
