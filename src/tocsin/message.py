@@ -444,7 +444,10 @@ def _short_lf_lines(data: bytes) -> bool:
     it holds at most ``2 × (_LF_EVERY - 1)`` octets).  False may still be a part that
     fits: the caller measures it then, line by line."""
     find, step = data.find, _LF_EVERY
-    return all(find(b"\n", k, k + step) >= 0 for k in range(0, len(data) - step + 1, step))
+    for start in range(0, len(data) - step + 1, step):  # (a loop: half a generator's time)
+        if find(b"\n", start, start + step) < 0:
+            return False
+    return True
 
 
 def _wire_form(address: Address, smtputf8: bool) -> str:
