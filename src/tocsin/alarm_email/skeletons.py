@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Final, NoReturn, TypeAlias
 
 __all__ = ["FrozenTexts", "Skeletons"]
@@ -41,6 +42,7 @@ _MARK: Final = "\x00"
 _MARKED: Final = re.compile("\x00([0-9]+)\x00")
 _TEXT: Final = {str}
 _TUPLE: Final = {tuple}
+_NONE_KEPT: Final[Mapping[str, _Skeleton | None]] = MappingProxyType({})
 
 
 class FrozenTexts(dict[str, str]):
@@ -113,11 +115,13 @@ class Skeletons:
     ) -> None:
         self._render = render
         self._escaped = escaped
-        self._kept: dict[tuple[str, Shape], _Skeleton | None] = {}  # None: Jinja's
+        # By shape, then by name (one lookup of the long shape for both parts of an
+        # email); None: Jinja's.
+        self._kept: dict[Shape, dict[str, _Skeleton | None]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._kept)
+        return sum(map(len, list(self._kept.values())))
 
     def fill(self, names: Iterable[str], context: Mapping[str, object]) -> list[str] | None:
         """Templates ``names`` over ``context``, as Jinja renders them; None when a
@@ -126,17 +130,17 @@ class Skeletons:
             values, shape = _flat(context)
         except _Unfit:
             return None
+        kept = self._kept.get(shape, _NONE_KEPT)
         texts = []
         for name in names:
-            key = (name, shape)
             try:
-                skeleton = self._kept[key]
+                skeleton = kept[name]
             except KeyError:  # a new shape (a clear() by another thread is harmless)
                 skeleton = self._make(name, context, values)
                 with self._lock:
-                    if len(self._kept) >= KEPT:
+                    if len(self) >= KEPT:
                         self._kept.clear()
-                    self._kept[key] = skeleton
+                    self._kept.setdefault(shape, {})[name] = skeleton
             if skeleton is None:
                 return None
             texts.append(skeleton.fill(values))
