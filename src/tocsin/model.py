@@ -11,6 +11,7 @@ link all name the same thing without asking a database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -363,11 +364,13 @@ def _encode(value: int) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5))
 
 
+@functools.lru_cache(maxsize=1024)
 def email_id(event_id: str, user_id: str) -> str:
     """The stable id of the email ``event_id`` sends to ``user_id``.
 
     Deterministic, so a retry or a re-render names the same email; the user id is
-    hashed because its characters are not all allowed in a Message-ID.
+    hashed because its characters are not all allowed in a Message-ID.  Kept: the
+    intake asks for each one twice, for the email and for its notification (issue 11).
     """
     _check_id(event_id, _EVENT_ID, "Event id")
     digest = hashlib.sha256(f"{event_id}\0{user_id}".encode()).hexdigest()[:16]
