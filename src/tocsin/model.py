@@ -361,7 +361,13 @@ _IDS_FOR_NOW = _IdsForNow()
 
 
 def _encode(value: int) -> str:
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5))
+    """``value`` (below 2**128) in 26 Crockford base-32 digits, most significant first:
+    two digits at a time, from a table of every pair (half the Python steps of one
+    digit at a time: 2.6 -> 1.2 µs an event id, issue 11)."""
+    return "".join([_CROCKFORD_PAIRS[(value >> shift) & 1023] for shift in range(120, -10, -10)])
+
+
+_CROCKFORD_PAIRS: Final = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from routing_support import (
     MIDDLE_OVERRIDE,
     ROOM_OVERRIDE,
@@ -26,6 +28,7 @@ from tocsin.model import (
     Severity,
     State,
     User,
+    _encode,
     email_id,
     new_id,
 )
@@ -383,6 +386,15 @@ def test_new_ids_sort_by_time_and_are_unique():
     assert new_id(datetime(1970, 1, 1, tzinfo=UTC)).startswith("0000000000")
     with pytest.raises(ValueError, match="aware"):
         new_id(datetime(2026, 1, 1))
+
+
+@given(st.integers(0, 2**128 - 1))
+@example(0)
+@example(2**128 - 1)
+def test_an_id_value_is_spelled_in_crockford_base32_five_bits_a_digit(value: int) -> None:
+    """The pair table gives the 26 digits of five bits each, most significant first."""
+    digits = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    assert _encode(value) == "".join(digits[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
 
 
 def test_ids_made_in_one_millisecond_keep_their_order():
