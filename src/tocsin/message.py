@@ -423,15 +423,14 @@ def _html_part(html: str) -> bytes:
     and joining them again cost 9 µs more (issue 11).
     """
     data = html.encode("ascii", "xmlcharrefreplace")
-    if b"\0" in data:
-        return _HTML_HEAD + _QP + _MIME + b"\r\n" + _quoted_printable(html)
-    if b"\r" not in data and _short_lf_lines(data):
-        ended = data if data.endswith(b"\n") else data + b"\n"
-        return _HTML_HEAD + _7BIT + _MIME + b"\r\n" + ended.replace(b"\n", b"\r\n")
-    lines = data.splitlines()  # at CR, LF and CRLF, as the quoted-printable path
-    if max(map(len, lines), default=0) > _MAX_7BIT_LINE:
-        return _HTML_HEAD + _QP + _MIME + b"\r\n" + _quoted_printable(html)
-    return _HTML_HEAD + _7BIT + _MIME + b"\r\n" + b"\r\n".join(lines) + b"\r\n"
+    if b"\0" not in data:
+        if b"\r" not in data and _short_lf_lines(data):
+            ended = data if data.endswith(b"\n") else data + b"\n"
+            return _HTML_HEAD + _7BIT + _MIME + b"\r\n" + ended.replace(b"\n", b"\r\n")
+        lines = data.splitlines()  # at CR, LF and CRLF, as the quoted-printable path
+        if max(map(len, lines), default=0) <= _MAX_7BIT_LINE:
+            return _HTML_HEAD + _7BIT + _MIME + b"\r\n" + b"\r\n".join(lines) + b"\r\n"
+    return _HTML_HEAD + _QP + _MIME + b"\r\n" + _quoted_printable(html)
 
 
 _LF_EVERY: Final = _MAX_7BIT_LINE // 2
