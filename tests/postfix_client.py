@@ -11,6 +11,7 @@ scripts/real-smtp/stop.sh, by the master's PID.  Needs root, as Postfix's master
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -176,6 +177,23 @@ class PostfixClient:
             if text in logged:
                 return logged
             assert time.monotonic() < deadline, f"{text!r} not logged in {timeout} s:\n{logged}"
+            time.sleep(0.1)
+
+    def wait_until_relayed(self, message_id: str, *, timeout: float = 20.0) -> str:
+        """Poll the log until the message ``message_id`` (without ``<>``) is relayed:
+        its queue id's ``status=sent`` line, the log.  Its ``message-id=`` line comes
+        at receipt, before the relay: stopped then, this Postfix keeps the message
+        queued and sends it again when started (a second copy, not Tocsin's)."""
+        deadline = time.monotonic() + timeout
+        received = re.compile(rf"([0-9A-Za-z]+): message-id=<{re.escape(message_id)}>")
+        while True:
+            logged = self.log_text()
+            found = received.search(logged)
+            if found and re.search(rf"{found.group(1)}: to=<[^\n]*status=sent", logged):
+                return logged
+            assert time.monotonic() < deadline, (
+                f"{message_id!r} not relayed in {timeout} s:\n{logged}"
+            )
             time.sleep(0.1)
 
     def _stop_master(self) -> None:

@@ -59,7 +59,7 @@ async def test_a_stopped_primary_postfix_fails_over_and_traffic_returns(
                 Status.SENT,
                 "primary",
             )
-            await asyncio.to_thread(client.wait_for_log, first_id.strip("<>"))
+            await asyncio.to_thread(client.wait_until_relayed, first_id.strip("<>"))
             client._stop_master()
             stopped = time.monotonic()
             alarm, alarm_id = queue(sqlite_store)
@@ -75,7 +75,7 @@ async def test_a_stopped_primary_postfix_fails_over_and_traffic_returns(
                 Status.SENT,
                 "primary",
             )
-            await asyncio.to_thread(client.wait_for_log, again_id.strip("<>"))
+            await asyncio.to_thread(client.wait_until_relayed, again_id.strip("<>"))
     for message_id in (first_id, alarm_id, again_id):
         await asyncio.to_thread(wait_for_delivery, real_smtp, message_id, WAIT)
         assert in_maildir(real_smtp, message_id) == 1  # once, through one link
